@@ -1,0 +1,19 @@
+#!/usr/bin/env node
+// The test command (`npm test`): node's own test runner over test/*.test.ts, loaded through tsx.
+// Models and datasets default to ../shared beside the checkout, as on CI; the darknet test photos are fetched once.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+const root = resolve(import.meta.dirname, '..');
+process.env.TL_MODELS_DIR ||= resolve(root, '../shared/models');
+process.env.TL_DATASETS_DIR ||= resolve(root, '../shared/datasets');
+process.env.TL_OFFLINE = '1'; // a test never touches the network
+
+const fetched = spawnSync('bash', [resolve(root, 'scripts/fetch-test-photos.sh')], { stdio: 'inherit' });
+if (fetched.status !== 0) process.exit(fetched.status ?? 1);
+
+const only = process.argv.slice(2);
+const files = only.length ? only : readdirSync(resolve(root, 'test')).filter((f) => f.endsWith('.test.ts')).sort().map((f) => `test/${f}`);
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files], { stdio: 'inherit', cwd: root });
+process.exit(r.status ?? 1);

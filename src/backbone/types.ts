@@ -1,0 +1,86 @@
+// The model-zoo vocabulary and the one interface every backbone implements.
+
+export type ModelFormat = 'onnx' | 'tfjs-layers';
+
+/** How a photo becomes the network's input tensor. Everything here feeds the feature-cache key. */
+export interface InputSpec {
+  /** Square side in pixels. */
+  size: number;
+  layout: 'NCHW' | 'NHWC';
+  /** 'cover' = resize the shorter side to `size`, then centre crop; 'fill' = stretch to size x size. */
+  resize: 'cover' | 'fill';
+  /** Centre crop as a fraction of the resized image (0.875 = resize the shorter side to 256, crop 224). Default 1. */
+  cropFraction?: number;
+  /** Per-channel (RGB) mean and std applied to pixel/255: x = (p/255 - mean) / std. */
+  mean: [number, number, number];
+  std: [number, number, number];
+}
+
+export interface FeatureSpec {
+  /** ONNX tensor name or TF.js layer name whose activation is the feature. */
+  tensor: string;
+  dim: number;
+  /** 'gap' = global average pool a 4-D map; 'none' = the tensor is already [N, dim]. */
+  pool: 'gap' | 'none';
+}
+
+export interface HeadSpec {
+  /** ONNX output name or TF.js layer name of the original 1000-way classifier. */
+  output: string;
+  /** What the head emits: logits need a softmax, probabilities do not. */
+  activation: 'logits' | 'probabilities';
+  /** Class order of the head: synset list file in assets/labels. */
+  synsets: 'imagenet-synsets' | 'darknet-synsets';
+}
+
+export interface ModelFile {
+  name: string;
+  size: number;
+  sha256: string;
+  url: string;
+}
+
+export interface ModelEntry {
+  id: string;
+  title: string;
+  format: ModelFormat;
+  /** Folder name under a models directory or the cache. */
+  folder: string;
+  /** The file a loader opens (the .onnx file or model.json). */
+  entry: string;
+  files: ModelFile[];
+  input: InputSpec;
+  feature: FeatureSpec;
+  head: HeadSpec;
+  imagenetTop1: number;
+  params: number;
+  license: string;
+  source: string;
+  /** Registered by the user, not shipped in the zoo. */
+  custom?: boolean;
+}
+
+/** A photo already decoded and laid out as the backbone expects: size*size*3 floats. */
+export type InputTensorData = Float32Array;
+
+export interface EmbedResult {
+  /** One row of `featureDim` floats per image. */
+  features: Float32Array[];
+  /** The original head's class scores (softmaxed), when asked for. */
+  probabilities?: Float32Array[];
+}
+
+/** A pretrained network with its classifier cut off. One implementation per runtime. */
+export interface Backbone {
+  readonly entry: ModelEntry;
+  readonly id: string;
+  readonly input: InputSpec;
+  readonly featureDim: number;
+  /** sha256 over the model's files: part of the feature-cache key. */
+  readonly weightsHash: string;
+  /** Feature vectors for a batch of preprocessed images. */
+  embed(batch: InputTensorData[]): Promise<Float32Array[]>;
+  /** Features and ImageNet probabilities of the original head (proves the backbone is loaded right). */
+  embedAndClassify(batch: InputTensorData[]): Promise<Required<EmbedResult>>;
+  dispose(): Promise<void>;
+}

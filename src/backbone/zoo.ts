@@ -1,0 +1,90 @@
+// The built-in model zoo: ImageNet-pretrained backbones with their canonical URLs and the sha256 of every file.
+import { readFileSync } from 'node:fs';
+import type { InputSpec, ModelEntry, ModelFile } from './types.js';
+import { assetPath } from '../util/assets.js';
+
+type FileList = Record<string, { name: string; size: number; sha256: string }[]>;
+const fileList: FileList = JSON.parse(readFileSync(assetPath('zoo-files.json'), 'utf8'));
+
+function files(folder: string, baseUrl: string): ModelFile[] {
+  return fileList[folder].map((f) => ({ ...f, url: baseUrl + encodeURIComponent(f.name) }));
+}
+
+const imagenetMeanStd: Pick<InputSpec, 'mean' | 'std'> = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+const minusOneToOne: Pick<InputSpec, 'mean' | 'std'> = { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] };
+const zeroToOne: Pick<InputSpec, 'mean' | 'std'> = { mean: [0, 0, 0], std: [1, 1, 1] };
+
+export const ZOO: ModelEntry[] = [
+  {
+    id: 'mobilenet-v2',
+    title: 'MobileNetV2 1.0 224, int8 (ONNX Model Zoo mobilenetv2-12-int8)',
+    format: 'onnx',
+    folder: 'mobilenetv2_int8_onnx',
+    entry: 'mobilenetv2-12-int8.onnx',
+    files: files(
+      'mobilenetv2_int8_onnx',
+      'https://github.com/onnx/models/raw/main/validated/vision/classification/mobilenet/model/',
+    ),
+    // ONNX Model Zoo preprocessing for its ImageNet models: resize 256, centre crop 224, ImageNet mean/std.
+    input: { size: 224, layout: 'NCHW', resize: 'cover', cropFraction: 0.875, ...imagenetMeanStd },
+    // The flattened, pooled int8 tensor that feeds the classifier's QLinearMatMul; the graph edit dequantizes it.
+    feature: { tensor: '472_quantized', dim: 1280, pool: 'none' },
+    head: { output: 'output', activation: 'logits', synsets: 'imagenet-synsets' },
+    imagenetTop1: 0.683,
+    params: 3_524_064,
+    license: 'Apache-2.0',
+    source: 'github.com/onnx/models validated/vision/classification/mobilenet (onnx.quantize 0.1.0, opset 12)',
+  },
+  {
+    id: 'mobilenet-v1-0.75',
+    title: 'MobileNetV1 0.75 224 (Keras Applications, tfjs-models layers conversion)',
+    format: 'tfjs-layers',
+    folder: 'mobilenet_v1_075_tfjs_layers',
+    entry: 'model.json',
+    files: files('mobilenet_v1_075_tfjs_layers', 'https://storage.googleapis.com/tfjs-models/tfjs/mobilenet_v1_0.75_224/'),
+    input: { size: 224, layout: 'NHWC', resize: 'cover', ...minusOneToOne },
+    feature: { tensor: 'global_average_pooling2d_1', dim: 768, pool: 'none' },
+    head: { output: 'reshape_2', activation: 'probabilities', synsets: 'imagenet-synsets' },
+    imagenetTop1: 0.684,
+    params: 2_601_976,
+    license: 'Apache-2.0 (TF-slim weights via Keras, MIT; hosted by tfjs-models)',
+    source: 'storage.googleapis.com/tfjs-models/tfjs/mobilenet_v1_0.75_224',
+  },
+  {
+    id: 'mobilenet-v1-0.25',
+    title: 'MobileNetV1 0.25 224 (Keras Applications, tfjs-models layers conversion)',
+    format: 'tfjs-layers',
+    folder: 'mobilenet_v1_025_tfjs_layers',
+    entry: 'model.json',
+    files: files('mobilenet_v1_025_tfjs_layers', 'https://storage.googleapis.com/tfjs-models/tfjs/mobilenet_v1_0.25_224/'),
+    input: { size: 224, layout: 'NHWC', resize: 'cover', ...minusOneToOne },
+    feature: { tensor: 'global_average_pooling2d_1', dim: 256, pool: 'none' },
+    head: { output: 'reshape_2', activation: 'probabilities', synsets: 'imagenet-synsets' },
+    imagenetTop1: 0.506,
+    params: 475_544,
+    license: 'Apache-2.0 (TF-slim weights via Keras, MIT; hosted by tfjs-models)',
+    source: 'storage.googleapis.com/tfjs-models/tfjs/mobilenet_v1_0.25_224',
+  },
+  {
+    id: 'darknet-tiny',
+    title: 'Tiny Darknet 224 (pjreddie, ml5 TF.js layers conversion)',
+    format: 'tfjs-layers',
+    folder: 'darknet_tiny_tfjs_layers',
+    entry: 'model.json',
+    files: files(
+      'darknet_tiny_tfjs_layers',
+      'https://raw.githubusercontent.com/ml5js/ml5-data-and-models/0612a3e7c51cbffdc5db701dff49d16d1ac26fa8/models/darknetclassifier/darknettiny/',
+    ),
+    input: { size: 224, layout: 'NHWC', resize: 'cover', ...zeroToOne },
+    // The 128-channel map before the final 1x1 classifier conv, average-pooled: as good as the 512-d one, 4x smaller.
+    feature: { tensor: 'leaky_re_lu_15', dim: 128, pool: 'gap' },
+    head: { output: 'global_average_pooling2d_1', activation: 'logits', synsets: 'darknet-synsets' },
+    imagenetTop1: 0.587,
+    params: 1_046_488,
+    license: 'MIT (ml5-data-and-models); Darknet weights public domain',
+    source: 'github.com/ml5js/ml5-data-and-models models/darknetclassifier/darknettiny',
+  },
+];
+
+/** The backbone that measured best on every shared dataset (see README). */
+export const DEFAULT_MODEL_ID = 'mobilenet-v2';

@@ -1,0 +1,25 @@
+// Pieces several commands share: backbone options, skip warnings.
+import type { Command } from 'commander';
+import { DEFAULT_MODEL_ID } from '../../backbone/zoo.js';
+import { loadBackbone } from '../../backbone/load.js';
+import type { Backbone } from '../../backbone/types.js';
+import type { SkippedFile } from '../../data/files.js';
+
+export interface BackboneOpts {
+  model: string;
+  modelPath?: string;
+}
+
+export function addBackboneOptions(cmd: Command): Command {
+  return cmd
+    .option('-m, --model <id>', 'backbone id (see `tl models list`)', DEFAULT_MODEL_ID)
+    .option('--model-path <dir>', "folder holding the backbone's files (skips the models dir, cache and download)");
+}
+
+export function openBackbone(opts: BackboneOpts): Promise<Backbone> {
+  return loadBackbone(opts.model, { path: opts.modelPath });
+}
+
+export function warnSkipped(s: SkippedFile): void {
+  process.stderr.write(`warning: skipped ${s.path}: ${s.reason}\n`);
+}

@@ -1,0 +1,62 @@
+import type { Command } from 'commander';
+import { extractFeatures } from '../../features/extract.js';
+import { FeatureStore } from '../../features/store.js';
+import { expandInputs, type SkippedFile } from '../../data/files.js';
+import { positiveInt } from '../options.js';
+import { progressReporter } from '../progress.js';
+import { addBackboneOptions, openBackbone, warnSkipped, type BackboneOpts } from './common.js';
+import { TlError } from '../../util/errors.js';
+
+export function registerEmbedCommand(program: Command): void {
+  addBackboneOptions(
+    program
+      .command('embed')
+      .argument('<data...>', 'image folders or files (any layout; all images below are embedded)')
+      .description('compute backbone features for every image once and keep them in the disk cache'),
+  )
+    .option('-b, --batch <n>', 'images per forward pass', positiveInt('--batch'), 32)
+    .option('--json', 'print a JSON summary')
+    .addHelpText('after', '\nExamples:\n  tl embed my-photos/\n  tl embed data/train data/val --model mobilenet-v1-0.75')
+    .action(async (data: string[], opts: BackboneOpts & { batch: number; json?: boolean }) => {
+      const skipped: SkippedFile[] = [];
+      const paths = expandInputs(data, skipped);
+      skipped.forEach(warnSkipped);
+      if (paths.length === 0) throw new TlError(`no images found in ${data.join(', ')}`, 'Supported: jpg, jpeg, png, webp, tiff, avif, heic.');
+      const backbone = await openBackbone(opts);
+      const store = FeatureStore.open();
+      const bar = progressReporter(`embedding (${backbone.id})`, paths.length);
+      const ac = new AbortController();
+      const onSigint = () => ac.abort();
+      process.once('SIGINT', onSigint);
+      const r = await extractFeatures(backbone, paths, {
+        store,
+        batchSize: opts.batch,
+        signal: ac.signal,
+        onSkip: warnSkipped,
+        onProgress: (p) => bar.update(p.done, `(${p.cached} cached)`),
+      });
+      bar.stop();
+      process.off('SIGINT', onSigint);
+      await backbone.dispose();
+      const summary = {
+        model: backbone.id,
+        images: paths.length,
+        embedded: r.embedded,
+        cached: r.cached,
+        skipped: r.skipped.length + skipped.length,
+        seconds: r.elapsedMs / 1000,
+        imagesPerSecond: r.embedded / Math.max(0.001, r.elapsedMs / 1000),
+        store: store.path,
+      };
+      store.close();
+      if (opts.json) process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+      else
+        process.stdout.write(
+          `${summary.images} images: ${summary.embedded} embedded, ${summary.cached} already cached, ${summary.skipped} skipped ` +
+            `in ${summary.seconds.toFixed(1)} s` +
+            (summary.embedded ? ` (${summary.imagesPerSecond.toFixed(1)} img/s)` : '') +
+            `\nfeature store: ${summary.store}\n`,
+        );
+      if (ac.signal.aborted) process.exitCode = 130;
+    });
+}

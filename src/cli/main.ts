@@ -1,0 +1,44 @@
+#!/usr/bin/env node
+// `tl`: a thin command line over the library. Every command lives in src/cli/commands/.
+import { Command, CommanderError } from 'commander';
+import { TlError } from '../util/errors.js';
+import { registerModelsCommands } from './commands/models.js';
+import { registerClassifyCommand } from './commands/classify.js';
+import { registerEmbedCommand } from './commands/embed.js';
+import { registerCacheCommands } from './commands/cache.js';
+import { registerTrainCommands } from './commands/train.js';
+import { VERSION } from '../version.js';
+
+const program = new Command('tl')
+  .description('Transfer learning for image classification: pretrained ImageNet backbones, a disk feature cache, a new softmax.')
+  .version(VERSION)
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride();
+
+registerModelsCommands(program);
+registerClassifyCommand(program);
+registerEmbedCommand(program);
+registerCacheCommands(program);
+registerTrainCommands(program);
+
+function fail(err: unknown): never {
+  if (err instanceof CommanderError) process.exit(err.exitCode);
+  if (err instanceof TlError) {
+    process.stderr.write(`error: ${err.message}\n`);
+    if (err.hint) process.stderr.write(`hint: ${err.hint}\n`);
+  } else {
+    const e = err as Error;
+    process.stderr.write(`error: ${e?.message ?? String(err)}\n`);
+    // Unexpected errors keep their stack for bug reports, but only on request.
+    if (process.env.TL_DEBUG) process.stderr.write(`${e?.stack}\n`);
+    else process.stderr.write('hint: set TL_DEBUG=1 to see where it happened, and please report it.\n');
+  }
+  process.exit(1);
+}
+
+process.on('unhandledRejection', fail);
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  fail(err);
+}

@@ -1,0 +1,50 @@
+// Progress display: a bar with rate and ETA on a terminal, plain periodic lines otherwise (CI logs, pipes).
+import cliProgress from 'cli-progress';
+
+export interface ProgressReporter {
+  update(done: number, extra?: string): void;
+  stop(): void;
+}
+
+export function progressReporter(label: string, total: number, stream: NodeJS.WriteStream = process.stderr): ProgressReporter {
+  const start = Date.now();
+  if (stream.isTTY) {
+    const bar = new cliProgress.SingleBar(
+      {
+        format: `${label} |{bar}| {value}/{total} {rate} img/s ETA {eta_formatted} {extra}`,
+        stream,
+        hideCursor: true,
+        etaBuffer: 50,
+        fps: 8,
+      },
+      cliProgress.Presets.shades_classic,
+    );
+    bar.start(total, 0, { rate: '0.0', extra: '' });
+    return {
+      update(done, extra = '') {
+        const rate = done / Math.max(0.001, (Date.now() - start) / 1000);
+        bar.update(done, { rate: rate.toFixed(1), extra });
+      },
+      stop() {
+        bar.stop();
+      },
+    };
+  }
+  // Not a terminal: one line at most every 2 s (and at the end), so logs stay readable.
+  let lastPrint = 0;
+  let lastDone = -1;
+  const print = (done: number, extra: string) => {
+    const secs = (Date.now() - start) / 1000;
+    const rate = done / Math.max(0.001, secs);
+    const eta = rate > 0 ? (total - done) / rate : 0;
+    stream.write(`${label}: ${done}/${total} (${((100 * done) / Math.max(1, total)).toFixed(0)}%) ${rate.toFixed(1)} img/s ETA ${eta.toFixed(0)}s ${extra}\n`);
+    lastPrint = Date.now();
+    lastDone = done;
+  };
+  return {
+    update(done, extra = '') {
+      if (Date.now() - lastPrint >= 2000 || (done === total && lastDone !== done)) print(done, extra);
+    },
+    stop() {},
+  };
+}

@@ -1,0 +1,156 @@
+// Turns image files into feature vectors with a bounded pipeline: a few workers read, hash and decode files while
+// the backbone runs the previous batch; cache hits skip decoding; each finished batch is committed to the store.
+import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import type { Backbone } from '../backbone/types.js';
+import { preprocess } from '../data/image.js';
+import type { SkippedFile } from '../data/files.js';
+import { sha256 } from '../util/hash.js';
+import { FeatureStore, modelKeyFor } from './store.js';
+
+export interface ExtractProgress {
+  total: number;
+  done: number;
+  /** Embedded by the backbone in this run. */
+  embedded: number;
+  /** Found in the feature store. */
+  cached: number;
+  skipped: number;
+  elapsedMs: number;
+}
+
+export interface ExtractOptions {
+  store?: FeatureStore;
+  batchSize?: number;
+  /** Files read + decoded at once; bounds memory (each in-flight image is ~0.6 MB as floats). */
+  decodeConcurrency?: number;
+  onProgress?: (p: ExtractProgress) => void;
+  /** Called once per unreadable file; the run goes on. */
+  onSkip?: (s: SkippedFile) => void;
+  /** Stop early (e.g. Ctrl-C); what was committed stays committed. */
+  signal?: AbortSignal;
+}
+
+export interface ExtractResult {
+  /** features[i] belongs to paths[i]; undefined where the file was skipped. */
+  features: (Float32Array | undefined)[];
+  contentHashes: (string | undefined)[];
+  skipped: SkippedFile[];
+  embedded: number;
+  cached: number;
+  elapsedMs: number;
+}
+
+type Ready = { index: number; hash: string; input: Float32Array };
+
+/** Features for every path, from the store where possible, computing and storing the rest. */
+export async function extractFeatures(backbone: Backbone, paths: string[], opts: ExtractOptions = {}): Promise<ExtractResult> {
+  const ownStore = !opts.store;
+  const store = opts.store ?? FeatureStore.open();
+  const model = modelKeyFor(backbone);
+  store.registerModel(model);
+  const batchSize = opts.batchSize ?? 32;
+  const concurrency = opts.decodeConcurrency ?? Math.max(4, availableParallelism() * 2);
+  const maxQueued = batchSize * 2; // decoded images waiting for the backbone: the memory bound
+
+  const features: (Float32Array | undefined)[] = new Array(paths.length);
+  const contentHashes: (string | undefined)[] = new Array(paths.length);
+  const skipped: SkippedFile[] = [];
+  const hits: string[] = [];
+  const start = Date.now();
+  let embedded = 0;
+  let cached = 0;
+  const progress = () =>
+    opts.onProgress?.({ total: paths.length, done: embedded + cached + skipped.length, embedded, cached, skipped: skipped.length, elapsedMs: Date.now() - start });
+
+  const queue: Ready[] = [];
+  let next = 0;
+  let producersLeft = 0;
+  let wakeConsumer: (() => void) | undefined;
+  const spaceWaiters: (() => void)[] = [];
+  const notifyConsumer = () => {
+    const w = wakeConsumer;
+    wakeConsumer = undefined;
+    w?.();
+  };
+
+  const skip = (index: number, reason: string) => {
+    const s = { path: paths[index], reason };
+    skipped.push(s);
+    opts.onSkip?.(s);
+    progress();
+  };
+
+  // Producers: read, hash, look up, decode. Bounded by `concurrency` and by the queue size.
+  const producer = async () => {
+    while (next < paths.length && !opts.signal?.aborted) {
+      const index = next++;
+      let bytes: Buffer;
+      try {
+        bytes = await readFile(paths[index]);
+      } catch (err) {
+        skip(index, `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+        continue;
+      }
+      const hash = sha256(bytes);
+      contentHashes[index] = hash;
+      const hit = store.get(model.key, hash, model.dim);
+      if (hit) {
+        features[index] = hit;
+        hits.push(hash);
+        cached++;
+        progress();
+        continue;
+      }
+      let input: Float32Array;
+      try {
+        input = await preprocess(bytes, backbone.input);
+      } catch (err) {
+        skip(index, (err as Error).message);
+        continue;
+      }
+      while (queue.length >= maxQueued) await new Promise<void>((r) => spaceWaiters.push(r));
+      queue.push({ index, hash, input });
+      if (queue.length >= batchSize) notifyConsumer();
+    }
+  };
+
+  const producers = Array.from({ length: Math.min(concurrency, Math.max(1, paths.length)) }, () => {
+    producersLeft++;
+    return producer().finally(() => {
+      producersLeft--;
+      notifyConsumer();
+    });
+  });
+
+  // Consumer: run the backbone on full batches (or the remainder at the end) and commit each batch.
+  let failure: unknown;
+  const consumer = (async () => {
+    for (;;) {
+      if (queue.length < batchSize && producersLeft > 0) {
+        await new Promise<void>((r) => (wakeConsumer = r));
+        continue;
+      }
+      if (queue.length === 0) return;
+      const batch = queue.splice(0, batchSize);
+      spaceWaiters.splice(0).forEach((w) => w());
+      const vectors = await backbone.embed(batch.map((b) => b.input));
+      store.putMany(model.key, batch.map((b, i) => ({ contentHash: b.hash, vector: vectors[i] })));
+      batch.forEach((b, i) => (features[b.index] = vectors[i]));
+      embedded += batch.length;
+      progress();
+    }
+  })().catch((err) => {
+    failure = err;
+    next = paths.length; // stop producers
+    spaceWaiters.splice(0).forEach((w) => w());
+  });
+
+  await Promise.all(producers);
+  notifyConsumer();
+  await consumer;
+  if (hits.length) store.touch(model.key, hits);
+  if (ownStore) store.close();
+  if (failure) throw failure;
+  return { features, contentHashes, skipped, embedded, cached, elapsedMs: Date.now() - start };
+}
