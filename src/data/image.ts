@@ -1,35 +1,66 @@
 // The one preprocessing function used by embedding, training and prediction alike, so they can never disagree.
+import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import type { InputSpec } from '../backbone/types.js';
 import { TlError } from '../util/errors.js';
 
 // Decoding giant images would exhaust memory; 100 megapixels is far above any camera photo people train on.
-const MAX_INPUT_PIXELS = 100_000_000;
+export const MAX_INPUT_PIXELS = 100_000_000;
 
-/** Decoded photo as 8-bit RGB of exactly size x size (orientation, colour space, alpha and crop handled). */
+// failOn 'error' also rejects truncated files (libvips: none < truncated < error < warning).
+const SHARP_INPUT = { failOn: 'error', limitInputPixels: MAX_INPUT_PIXELS, sequentialRead: true } as const;
+// The header read must not stop at the limit: it is what reports the real size.
+const SHARP_HEADER = { ...SHARP_INPUT, limitInputPixels: false } as const;
+
+/** Decoded photo as 8-bit RGB of exactly size x size (orientation, colour space, bit depth, alpha and crop handled). */
 export async function decodeToRgb(input: Buffer | string, spec: Pick<InputSpec, 'size' | 'resize' | 'cropFraction'>): Promise<Buffer> {
-  if (Buffer.isBuffer(input) && input.length === 0) throw new TlError('empty file (0 bytes)');
+  const bytes = typeof input === 'string' ? await readImageFile(input) : input;
+  if (bytes.length === 0) throw new TlError('empty file (0 bytes)');
   try {
-    // Resize to size/cropFraction, then take the centre size x size (torchvision's Resize(256) + CenterCrop(224)).
-    const fraction = spec.cropFraction ?? 1;
-    const resized = Math.round(spec.size / fraction);
-    let img = sharp(input, { failOn: 'error', limitInputPixels: MAX_INPUT_PIXELS, sequentialRead: true })
+    // Header only: cheap, and lets us reject giant images with their real size and pick the colour path.
+    const meta = await sharp(bytes, SHARP_HEADER).metadata();
+    const pixels = meta.width * meta.height;
+    if (pixels > MAX_INPUT_PIXELS) throw new TlError(tooLarge(meta.width, meta.height));
+    let pipeline = sharp(bytes, SHARP_INPUT);
+    // CMYK and 16-bit inputs go to 8-bit sRGB before anything else. sharp's default path converts CMYK with a
+    // perceptual intent (orange 200,80,40 comes back as 199,72,3) and 16-bit images with an ICC profile via
+    // Display P3 that it then labels sRGB (255,128,0 comes back as 239,135,49). The cost is no JPEG
+    // shrink-on-load for these rare files, which the pixel limit keeps affordable.
+    if (meta.space === 'cmyk' || meta.depth === 'ushort') pipeline = pipeline.pipelineColourspace('srgb');
+    // Resize to size/cropFraction, then keep the centre size x size (torchvision's Resize(256) + CenterCrop(224)).
+    const resized = Math.round(spec.size / (spec.cropFraction ?? 1));
+    pipeline = pipeline
       .rotate() // apply EXIF orientation, then drop the tag
-      .toColourspace('srgb') // CMYK, grayscale, 16-bit and Lab all become 8-bit sRGB
+      .toColourspace('srgb') // grayscale, 16-bit and Lab all become 8-bit sRGB
       .flatten({ background: { r: 255, g: 255, b: 255 } }) // alpha over white, like a viewer shows it
       .resize(resized, resized, { fit: spec.resize === 'cover' ? 'cover' : 'fill', position: 'centre' });
     if (resized !== spec.size) {
       // extract() after resize() crops the resized image (sharp applies it post-resize).
       const off = Math.floor((resized - spec.size) / 2);
-      img = img.extract({ left: off, top: off, width: spec.size, height: spec.size });
+      pipeline = pipeline.extract({ left: off, top: off, width: spec.size, height: spec.size });
     }
-    const { data, info } = await img
+    const { data, info } = await pipeline
       .raw()
       .toBuffer({ resolveWithObject: true });
     if (info.channels === 3 && data.length === spec.size * spec.size * 3) return data;
+    if (data.length !== spec.size * spec.size * info.channels)
+      throw new TlError(`unexpected pixel format after decoding (${info.channels} channels, ${data.length} bytes)`);
     return toRgb(data, info.channels, spec.size);
   } catch (err) {
+    if (err instanceof TlError) throw err;
     throw new TlError(describeDecodeError(err));
+  }
+}
+
+async function readImageFile(path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new TlError('file not found');
+    if (code === 'EISDIR') throw new TlError('is a directory, not an image file');
+    if (code === 'EACCES' || code === 'EPERM') throw new TlError('permission denied reading the file');
+    throw new TlError(`cannot read file (${firstLine(err instanceof Error ? err.message : String(err))})`);
   }
 }
 
@@ -44,16 +75,23 @@ function toRgb(data: Buffer, channels: number, size: number): Buffer {
   return out;
 }
 
+function tooLarge(width: number, height: number): string {
+  const mp = Math.round((width * height) / 1e6);
+  return `image is ${width}x${height} (${mp} megapixels), above the ${MAX_INPUT_PIXELS / 1e6}-megapixel limit; downscale it first`;
+}
+
 function describeDecodeError(err: unknown): string {
   const msg = err instanceof Error ? err.message : String(err);
-  if (/unsupported image format/i.test(msg)) return 'not an image sharp can read';
-  if (/premature end|truncated|end of file|corrupt/i.test(msg)) return `truncated or corrupt image (${firstLine(msg)})`;
-  if (/pixel limit/i.test(msg)) return `image is larger than ${MAX_INPUT_PIXELS / 1e6} megapixels`;
+  if (/unsupported image format|bad seek|not a known file format/i.test(msg)) return 'not an image sharp can read';
+  if (/premature end|truncated|end of file|corrupt|read error|bad huffman|not enough data|unexpected end/i.test(msg))
+    return `truncated or corrupt image (${firstLine(msg)})`;
+  if (/pixel limit/i.test(msg)) return `image is larger than ${MAX_INPUT_PIXELS / 1e6} megapixels; downscale it first`;
   return firstLine(msg);
 }
 
 function firstLine(s: string): string {
-  return s.split('\n')[0].trim();
+  const line = s.split('\n')[0].trim();
+  return line.length > 120 ? `${line.slice(0, 117)}...` : line;
 }
 
 /** RGB bytes to the normalized float tensor layout the backbone wants. */
