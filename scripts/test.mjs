@@ -6,6 +6,16 @@ import { existsSync, readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..');
+
+// The CLI tests spawn the built CLI (dist/src/cli/main.js): build first so they never run stale JavaScript.
+// tsc emits even when it reports type errors; those fail the run at the end (after the tests), not silently.
+const built = spawnSync(process.execPath, [resolve(root, 'node_modules/typescript/bin/tsc'), '-p', '.'], { stdio: 'inherit', cwd: root });
+if (built.error || !existsSync(resolve(root, 'dist/src/cli/main.js'))) {
+  console.error('build failed: dist/src/cli/main.js was not produced');
+  process.exit(1);
+}
+const typeErrors = built.status !== 0;
+if (typeErrors) console.error('warning: tsc reported type errors (above); the tests run against the emitted JavaScript');
 process.env.TL_MODELS_DIR ||= resolve(root, '../shared/models');
 process.env.TL_DATASETS_DIR ||= resolve(root, '../shared/datasets');
 process.env.TL_OFFLINE = '1'; // a test never touches the network
@@ -16,4 +26,5 @@ if (fetched.status !== 0) process.exit(fetched.status ?? 1);
 const only = process.argv.slice(2);
 const files = only.length ? only : readdirSync(resolve(root, 'test')).filter((f) => f.endsWith('.test.ts')).sort().map((f) => `test/${f}`);
 const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files], { stdio: 'inherit', cwd: root });
-process.exit(r.status ?? 1);
+if (typeErrors) console.error('failing: tsc reported type errors (see the top of this log)');
+process.exit(typeErrors ? 1 : (r.status ?? 1));

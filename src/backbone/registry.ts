@@ -25,6 +25,8 @@ export const CustomModelSchema = z.object({
     size: z.number().int().min(16).max(1024),
     layout: z.enum(['NCHW', 'NHWC']),
     resize: z.enum(['cover', 'fill']).default('cover'),
+    /** Centre crop as a fraction of the resized image (0.875 = resize 256, crop 224), as in the zoo's InputSpec. */
+    cropFraction: z.number().gt(0).max(1).optional(),
     mean: triple,
     std: triple,
   }),
@@ -67,7 +69,8 @@ export function findModel(id: string): ModelEntry {
 
 /** Validate and store a user backbone; files on disk are hashed now so later loads can verify them. */
 export async function registerModel(input: CustomModel): Promise<ModelEntry> {
-  const parsed = CustomModelSchema.safeParse(input);
+  // A missing field reads "feature: required", not zod's "expected object, received undefined".
+  const parsed = CustomModelSchema.safeParse(input, { error: (iss) => (iss.input === undefined ? 'required' : undefined) });
   if (!parsed.success) {
     throw new TlError(`invalid model description: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   }

@@ -6,12 +6,16 @@ import { table, formatBytes } from '../output.js';
 import { positiveNumber } from '../options.js';
 
 export function registerCacheCommands(program: Command): void {
-  const cache = program.command('cache').description('the on-disk feature cache (TL_CACHE_DIR/features.sqlite)');
+  const cache = program
+    .command('cache')
+    .description('the on-disk feature cache (TL_CACHE_DIR/features.sqlite)')
+    .addHelpText('after', '\nExamples:\n  tl cache stats\n  tl cache prune --older-than 30\n  tl cache clear');
 
   cache
     .command('stats')
     .description('entries and size per backbone')
     .option('--json', 'print JSON')
+    .addHelpText('after', '\nExamples:\n  tl cache stats\n  TL_CACHE_DIR=/data/tl-cache tl cache stats --json')
     .action((opts: { json?: boolean }) => {
       const store = FeatureStore.open();
       const s = store.stats();
@@ -45,6 +49,7 @@ export function registerCacheCommands(program: Command): void {
   cache
     .command('clear')
     .description('delete every cached feature vector')
+    .addHelpText('after', '\nExamples:\n  tl cache clear')
     .action(() => {
       const store = FeatureStore.open();
       const n = store.clear();

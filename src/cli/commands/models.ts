@@ -17,7 +17,10 @@ function preprocessing(m: ModelEntry): string {
 }
 
 export function registerModelsCommands(program: Command): void {
-  const models = program.command('models').description('the backbone zoo: list, inspect, download, register your own');
+  const models = program
+    .command('models')
+    .description('the backbone zoo: list, inspect, download, register your own')
+    .addHelpText('after', '\nExamples:\n  tl models list\n  tl models info mobilenet-v2 --layers\n  tl models pull darknet-tiny\n  tl models add my-model.json');
 
   models
     .command('list')
@@ -102,7 +105,7 @@ export function registerModelsCommands(program: Command): void {
     .description('register your own ONNX or TF.js image model as a backbone')
     .addHelpText(
       'after',
-      '\nExample JSON:\n  {"id":"resnet18","format":"onnx","path":"./resnet18.onnx",\n   "input":{"size":224,"layout":"NCHW","mean":[0.485,0.456,0.406],"std":[0.229,0.224,0.225]},\n   "feature":{"tensor":"resnetv15_pool1_fwd","dim":512,"pool":"none"},\n   "head":{"output":"resnetv15_dense0_fwd","activation":"logits"}}\n\n  tl models add resnet18.json',
+      '\nExamples:\n  tl models add resnet18.json\n\n  where resnet18.json holds:\n  {"id":"resnet18","format":"onnx","path":"./resnet18.onnx",\n   "input":{"size":224,"layout":"NCHW","mean":[0.485,0.456,0.406],"std":[0.229,0.224,0.225]},\n   "feature":{"tensor":"resnetv15_pool1_fwd","dim":512,"pool":"none"},\n   "head":{"output":"resnetv15_dense0_fwd","activation":"logits"}}',
     )
     .action(async (file: string) => {
       let json: unknown;
@@ -119,6 +122,7 @@ export function registerModelsCommands(program: Command): void {
     .command('remove')
     .argument('<id>', 'id of a model you registered')
     .description('unregister one of your own models')
+    .addHelpText('after', '\nExamples:\n  tl models remove resnet18')
     .action(async (id: string) => {
       if (!(await unregisterModel(id))) throw new TlError(`no user-registered model "${id}"`);
       process.stdout.write(`removed ${id}\n`);

@@ -1,2 +1,261 @@
-import type { Command } from "commander";
-export function registerTrainCommands(_program: Command): void {}
+import type { Command } from 'commander';
+import { basename, resolve, join } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { trainClassifier, type TrainEvent, type TrainResult, type HeadSpec } from '../../classifier/train.js';
+import { Classifier } from '../../classifier/classifier.js';
+import { loadDataset } from '../../data/dataset.js';
+import { ensureDemoDataset } from '../../data/demo-dataset.js';
+import { expandInputs, type SkippedFile } from '../../data/files.js';
+import { evaluate, type Metrics } from '../../eval/metrics.js';
+import { formatConfusionMatrix, formatPerClass, formatCurve, renderHtmlReport } from '../../eval/report.js';
+import { fraction, nonNegativeInt, positiveInt, positiveNumber } from '../options.js';
+import { progressReporter, type ProgressReporter } from '../progress.js';
+import { table, pct } from '../output.js';
+import { addBackboneOptions, warnSkipped, type BackboneOpts } from './common.js';
+import { TlError } from '../../util/errors.js';
+import { InvalidArgumentError } from 'commander';
+
+interface TrainCliOpts extends BackboneOpts {
+  out?: string;
+  val: number;
+  seed: number;
+  l2?: number;
+  head: HeadSpec;
+  classWeights: 'auto' | 'balanced' | 'none';
+  epochs?: number;
+  batch: number;
+  json?: boolean;
+}
+
+function parseHead(v: string): HeadSpec {
+  if (v === 'linear') return { kind: 'linear' };
+  const m = /^mlp:(\d+)(?:,dropout=([0-9.]+))?$/.exec(v);
+  if (!m || Number(m[1]) < 1) throw new InvalidArgumentError(`--head must be "linear" or "mlp:UNITS[,dropout=P]" (e.g. mlp:256), got "${v}"`);
+  const dropout = m[2] === undefined ? 0.2 : Number(m[2]);
+  if (!(dropout >= 0 && dropout < 1)) throw new InvalidArgumentError('dropout must be in [0, 1)');
+  return { kind: 'mlp', hidden: Number(m[1]), dropout };
+}
+
+function choice<T extends string>(name: string, values: T[]) {
+  return (v: string): T => {
+    if (!values.includes(v as T)) throw new InvalidArgumentError(`${name} must be one of ${values.join(', ')}, got "${v}"`);
+    return v as T;
+  };
+}
+
+/** Human output goes to stderr when --json owns stdout. */
+function humanOut(json?: boolean): (s: string) => void {
+  return (s) => (json ? process.stderr : process.stdout).write(s + '\n');
+}
+
+function eventPrinter(say: (s: string) => void) {
+  let bar: ProgressReporter | undefined;
+  let lastCurvePrint = 0;
+  return (e: TrainEvent) => {
+    switch (e.type) {
+      case 'dataset':
+        say(`data: ${e.dataset.root} (${e.dataset.splitSource === 'random' ? 'seeded stratified split' : `${e.dataset.splitSource} split`}), ${e.dataset.classes.length} classes`);
+        say(table(e.counts.map((c) => [c.label, c.train, c.val]), ['class', 'train', 'val']));
+        for (const w of e.warnings) process.stderr.write(`warning: ${w}\n`);
+        break;
+      case 'backbone':
+        say(`backbone: ${e.id} (${e.featureDim}-d features, all pretrained layers frozen)`);
+        break;
+      case 'extract-start':
+        bar = progressReporter(`features ${e.split}`, e.total);
+        break;
+      case 'extract':
+        bar?.update(e.progress.done, `(${e.progress.cached} cached)`);
+        break;
+      case 'extract-done':
+        bar?.stop();
+        say(`features ${e.split}: ${e.embedded} embedded, ${e.cached} from cache, ${e.skipped} skipped (${e.seconds.toFixed(1)} s)`);
+        break;
+      case 'skip':
+        warnSkipped(e.file);
+        break;
+      case 'select-l2': {
+        const best = e.selection.curve.find((p) => p.l2 === e.selection.best)!;
+        say(`L2 strength by 5-fold CV on train: ${e.selection.best.toPrecision(3)} (CV accuracy ${pct(best.cvAccuracy)}; ${e.seconds.toFixed(1)} s)`);
+        break;
+      }
+      case 'progress':
+        // Live line on a terminal; the whole curve is printed as a table at the end.
+        if (process.stderr.isTTY && Date.now() - lastCurvePrint > 100) {
+          lastCurvePrint = Date.now();
+          const p = e.point;
+          process.stderr.write(`\r${e.of ? 'epoch' : 'iteration'} ${p.step}${e.of ? `/${e.of}` : ''}  loss ${p.trainLoss.toFixed(4)}  train acc ${Number.isNaN(p.trainAcc) ? '-' : pct(p.trainAcc)}  val acc ${p.valAcc === undefined ? '-' : pct(p.valAcc)}   `);
+        }
+        break;
+      case 'done':
+        if (process.stderr.isTTY) process.stderr.write('\n');
+        break;
+    }
+  };
+}
+
+export function printMetrics(m: Metrics, say: (s: string) => void, title = 'validation'): void {
+  say(`\n${title} accuracy: ${pct(m.accuracy)} (${Math.round(m.accuracy * m.count)}/${m.count})  macro F1 ${m.macroF1.toFixed(3)}`);
+  say('\n' + formatPerClass(m));
+  say('\nconfusion matrix (rows = true class, columns = predicted):\n' + formatConfusionMatrix(m));
+  if (m.mostConfidentlyWrong.length) {
+    say('\nmost confidently wrong:');
+    for (const w of m.mostConfidentlyWrong.slice(0, 5)) say(`  ${pct(w.probability).padStart(6)} ${w.predictedLabel} (true: ${w.trueLabel})  ${w.path ?? `#${w.index}`}`);
+  }
+}
+
+function metricsJson(r: { metrics: Metrics; counts?: unknown; config?: unknown; timings?: unknown; out?: string }) {
+  return JSON.stringify(
+    { accuracy: r.metrics.accuracy, count: r.metrics.count, macroF1: r.metrics.macroF1, logLoss: r.metrics.logLoss, perClass: r.metrics.perClass, confusion: r.metrics.confusion, labels: r.metrics.perClass.map((c) => c.label), counts: r.counts, mostConfidentlyWrong: r.metrics.mostConfidentlyWrong, config: r.config, timings: r.timings, bundle: r.out },
+    null,
+    2,
+  );
+}
+
+async function runTraining(data: string, opts: TrainCliOpts): Promise<TrainResult> {
+  const say = humanOut(opts.json);
+  const ac = new AbortController();
+  const onSigint = () => ac.abort();
+  process.once('SIGINT', onSigint);
+  try {
+    const r = await trainClassifier(data, {
+      model: opts.model,
+      modelPath: opts.modelPath,
+      val: opts.val,
+      seed: opts.seed,
+      l2: opts.l2,
+      head: opts.head,
+      classWeights: opts.classWeights,
+      epochs: opts.epochs,
+      batchSize: opts.batch,
+      signal: ac.signal,
+      onEvent: eventPrinter(say),
+    });
+    if (ac.signal.aborted) throw new TlError('interrupted; features computed so far are kept in the cache, so running again resumes');
+    say('\ntraining curve:\n' + formatCurve(r.history));
+    say(`head trained in ${r.timings.trainSeconds.toFixed(2)} s (feature extraction ${r.timings.extractSeconds.toFixed(1)} s, total ${r.timings.totalSeconds.toFixed(1)} s)`);
+    printMetrics(r.metrics, say, r.config.evaluatedOn === 'val' ? 'validation' : 'training (no validation images!)');
+    const out = resolve(opts.out ?? `${basename(resolve(data)).replace(/\.csv$/i, '')}-classifier`);
+    const html = renderHtmlReport({ title: `tl: ${basename(resolve(data))} on ${r.config.model}`, metrics: r.metrics, history: r.history, config: r.config, cvCurve: r.selection?.curve });
+    await r.classifier.save(out, { 'report.html': html });
+    say(`\nsaved classifier: ${out}\nreport: ${join(out, 'report.html')}\nuse it: tl predict ${out} PHOTOS...`);
+    if (opts.json) process.stdout.write(metricsJson({ ...r, out }) + '\n');
+    await r.classifier.dispose();
+    return r;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
+function addTrainOptions(cmd: Command): Command {
+  return addBackboneOptions(cmd)
+    .option('-o, --out <dir>', 'where to save the classifier bundle (default: ./<data>-classifier)')
+    .option('--val <fraction>', 'validation fraction when the data has no val/ split', fraction('--val'), 0.2)
+    .option('--seed <n>', 'seed for the split, CV folds and init: same seed, byte-identical head', nonNegativeInt('--seed'), 0)
+    .option('--l2 <strength>', 'L2 regularization of the head (default: chosen by 5-fold CV on train)', positiveNumber('--l2'))
+    .option('--head <spec>', 'linear (a new softmax) or mlp:UNITS[,dropout=P] (hidden layer + softmax)', parseHead, { kind: 'linear' })
+    .option('--class-weights <mode>', 'auto | balanced | none (auto: balanced when classes are imbalanced)', choice('--class-weights', ['auto', 'balanced', 'none']), 'auto')
+    .option('--epochs <n>', 'epochs for the mlp head', positiveInt('--epochs'))
+    .option('-b, --batch <n>', 'images per backbone forward pass', positiveInt('--batch'), 32)
+    .option('--json', 'print the final metrics as one JSON object on stdout');
+}
+
+export function registerTrainCommands(program: Command): void {
+  addTrainOptions(
+    program
+      .command('train')
+      .argument('<data>', 'folder: <class>/*.jpg, or train/ + val/ (or validation/, test/) of those; or a CSV path,label[,split]')
+      .description('train a new softmax on frozen pretrained features (cached on disk), evaluate it and save it'),
+  )
+    .addHelpText('after', '\nExamples:\n  tl train my-photos/                      # Tigger/ Misty/ neither/ inside\n  tl train data/ --out cats.tl --seed 1\n  tl train data/ --model mobilenet-v1-0.75 --head mlp:256 --json')
+    .action(async (data: string, opts: TrainCliOpts) => {
+      await runTraining(data, opts);
+    });
+
+  addTrainOptions(program.command('demo').description('train on the built-in demo dataset (ants vs bees) with the default backbone and print the report'))
+    .addHelpText('after', '\nExamples:\n  tl demo\n  TL_DATASETS_DIR=../shared/datasets tl demo --json')
+    .action(async (opts: TrainCliOpts) => {
+      const say = humanOut(opts.json);
+      const dir = await ensureDemoDataset(undefined, say);
+      await runTraining(dir, { ...opts, out: opts.out ?? 'demo-classifier' });
+    });
+
+  program
+    .command('eval')
+    .argument('<bundle>', 'a saved classifier folder')
+    .argument('<data>', 'labelled images: <class>/*.jpg (or a folder with val/ — then val is used), or a CSV')
+    .description('evaluate a saved classifier on labelled images')
+    .option('--json', 'print the metrics as one JSON object on stdout')
+    .option('--report <file>', 'also write a self-contained HTML report')
+    .addHelpText('after', '\nExamples:\n  tl eval cats-classifier more-photos/\n  tl eval cats-classifier data/ --json')
+    .action(async (bundle: string, data: string, opts: { json?: boolean; report?: string }) => {
+      const say = humanOut(opts.json);
+      const clf = await Classifier.load(bundle);
+      const items = labelledItemsForEval(data);
+      const unknownLabels = [...new Set(items.map((x) => x.label))].filter((l) => !clf.labels.includes(l));
+      if (unknownLabels.length) throw new TlError(`classes not known to this classifier: ${unknownLabels.join(', ')}`, `It knows: ${clf.labels.join(', ')}.`);
+      const bar = progressReporter('features', items.length);
+      const { predictions, skipped } = await clf.predictFiles(items.map((x) => x.path), { top: clf.labels.length, onProgress: (p) => bar.update(p.done), onSkip: warnSkipped });
+      bar.stop();
+      const byPath = new Map(items.map((x) => [x.path, x.label]));
+      const metrics = evaluate(
+        Int32Array.from(predictions.map((p) => clf.labels.indexOf(byPath.get(p.path)!))),
+        predictions.map((p) => probsFromPrediction(clf, p.top)),
+        clf.labels,
+        predictions.map((p) => p.path),
+      );
+      printMetrics(metrics, say, `${data}`);
+      if (skipped.length) say(`${skipped.length} file(s) skipped`);
+      if (opts.report) {
+        const { writeFile } = await import('node:fs/promises');
+        await writeFile(opts.report, renderHtmlReport({ title: `tl eval: ${basename(resolve(data))}`, metrics, history: [], config: { bundle, data } }));
+        say(`report: ${opts.report}`);
+      }
+      if (opts.json) process.stdout.write(metricsJson({ metrics }) + '\n');
+      await clf.dispose();
+    });
+
+  program
+    .command('predict')
+    .argument('<bundle>', 'a saved classifier folder')
+    .argument('<images...>', 'image files or folders')
+    .description('classify images with a saved classifier')
+    .option('-k, --top <k>', 'classes to show per image', positiveInt('--top'), 3)
+    .option('--json', 'print JSON: one entry per file with label, probability, top-k and the unknown flag')
+    .addHelpText('after', '\nExamples:\n  tl predict cats-classifier photo.jpg\n  tl predict cats-classifier inbox/ --top 2 --json')
+    .action(async (bundle: string, images: string[], opts: { top: number; json?: boolean }) => {
+      const skippedList: SkippedFile[] = [];
+      const paths = expandInputs(images, skippedList);
+      skippedList.forEach(warnSkipped);
+      if (!paths.length) throw new TlError('no images to classify');
+      const clf = await Classifier.load(bundle);
+      const bar = paths.length > 1 ? progressReporter('predicting', paths.length) : undefined;
+      const { predictions } = await clf.predictFiles(paths, { top: Math.min(opts.top, clf.labels.length), onProgress: (p) => bar?.update(p.done), onSkip: warnSkipped });
+      bar?.stop();
+      await clf.dispose();
+      if (opts.json) return void process.stdout.write(JSON.stringify(predictions, null, 2) + '\n');
+      for (const p of predictions) {
+        const tops = p.top.map((t) => `${t.label} ${pct(t.probability)}`).join(' | ');
+        process.stdout.write(`${p.path}\n  ${p.unknown ? `UNKNOWN (unlike the training images; nearest: ${tops})` : tops}\n`);
+      }
+      if (!predictions.length) process.exitCode = 1;
+    });
+}
+
+function probsFromPrediction(clf: Classifier, top: { label: string; probability: number }[]): Float32Array {
+  const p = new Float32Array(clf.labels.length);
+  for (const t of top) p[clf.labels.indexOf(t.label)] = t.probability;
+  return p;
+}
+
+function labelledItemsForEval(data: string): { path: string; label: string }[] {
+  const p = resolve(data);
+  if (!existsSync(p)) throw new TlError(`no such file or folder: ${data}`);
+  const isSplitFolder = statSync(p).isDirectory() && ['val', 'validation', 'test'].some((d) => existsSync(join(p, d)));
+  if (isSplitFolder) {
+    const ds = loadDataset(p);
+    return ds.val;
+  }
+  const ds = loadDataset(p, { valFraction: 0.5 });
+  return [...ds.train, ...ds.val];
+}

@@ -1,0 +1,138 @@
+// The saved classifier: a folder with classifier.json (versioned metadata), weights.bin (float32 little-endian
+// tensors, offsets listed in the JSON), metrics.json and report.html. No code, so any runtime can read it.
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import type { InputSpec, FeatureSpec } from '../backbone/types.js';
+import type { HeadWeights } from './head.js';
+import type { UnknownDetector } from './unknown.js';
+import { TlError } from '../util/errors.js';
+import { VERSION } from '../version.js';
+
+export const BUNDLE_FORMAT = 'tl-classifier';
+export const BUNDLE_VERSION = 1;
+
+export interface BackboneRef {
+  id: string;
+  weightsHash: string;
+  input: InputSpec;
+  feature: FeatureSpec;
+}
+
+export interface BundleData {
+  backbone: BackboneRef;
+  labels: string[];
+  head: HeadWeights;
+  unknown: UnknownDetector;
+  metrics: unknown;
+  config: Record<string, unknown>;
+  createdAt: string;
+  toolkitVersion: string;
+}
+
+const TensorRef = z.object({ name: z.string(), offset: z.number().int().min(0), length: z.number().int().min(0) });
+const Manifest = z.object({
+  format: z.literal(BUNDLE_FORMAT),
+  version: z.number().int(),
+  toolkitVersion: z.string(),
+  createdAt: z.string(),
+  backbone: z.object({ id: z.string(), weightsHash: z.string(), input: z.any(), feature: z.any() }),
+  labels: z.array(z.string()).min(2),
+  head: z.object({
+    kind: z.enum(['linear', 'mlp']),
+    layers: z.array(z.object({ inputs: z.number().int(), outputs: z.number().int(), activation: z.enum(['relu', 'softmax']) })),
+  }),
+  unknown: z.object({ method: z.literal('centroid-cosine'), threshold: z.number(), falseUnknownRate: z.number(), dim: z.number().int() }),
+  tensors: z.array(TensorRef),
+  config: z.record(z.string(), z.any()),
+});
+
+export async function saveBundle(dir: string, data: BundleData, extras: Record<string, string> = {}): Promise<void> {
+  const tensors: { name: string; data: Float32Array }[] = [
+    { name: 'mean', data: data.head.mean },
+    { name: 'std', data: data.head.std },
+    ...data.head.layers.flatMap((l, i) => [
+      { name: `layer${i}.W`, data: l.W },
+      { name: `layer${i}.b`, data: l.b },
+    ]),
+    { name: 'unknown.centroids', data: data.unknown.centroids },
+  ];
+  let offset = 0;
+  const refs = tensors.map((t) => {
+    const r = { name: t.name, offset, length: t.data.length };
+    offset += t.data.length;
+    return r;
+  });
+  const all = new Float32Array(offset);
+  tensors.forEach((t, i) => all.set(t.data, refs[i].offset));
+  const manifest: z.infer<typeof Manifest> = {
+    format: BUNDLE_FORMAT,
+    version: BUNDLE_VERSION,
+    toolkitVersion: data.toolkitVersion,
+    createdAt: data.createdAt,
+    backbone: data.backbone,
+    labels: data.labels,
+    head: { kind: data.head.kind, layers: data.head.layers.map(({ inputs, outputs, activation }) => ({ inputs, outputs, activation })) },
+    unknown: { method: data.unknown.method, threshold: data.unknown.threshold, falseUnknownRate: data.unknown.falseUnknownRate, dim: data.unknown.dim },
+    tensors: refs,
+    config: data.config,
+  };
+  // Write into a temporary sibling folder and rename: a killed save never leaves a half bundle under the name.
+  const tmp = `${dir.replace(/\/+$/, '')}.tmp-${process.pid}`;
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(tmp, { recursive: true });
+  await writeFile(join(tmp, 'weights.bin'), littleEndianBytes(all));
+  await writeFile(join(tmp, 'classifier.json'), JSON.stringify(manifest, null, 2) + '\n');
+  await writeFile(join(tmp, 'metrics.json'), JSON.stringify(data.metrics, null, 2) + '\n');
+  for (const [name, content] of Object.entries(extras)) await writeFile(join(tmp, name), content);
+  if (existsSync(dir)) await rm(dir, { recursive: true, force: true });
+  await rename(tmp, dir);
+}
+
+function littleEndianBytes(a: Float32Array): Buffer {
+  // Every platform Node runs on is little-endian; the format says so explicitly for other readers.
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+}
+
+export async function loadBundle(dir: string): Promise<BundleData> {
+  const jsonPath = join(dir, 'classifier.json');
+  if (!existsSync(jsonPath)) throw new TlError(`${dir} is not a classifier bundle (no classifier.json)`, 'Train one with `tl train DATA --out DIR`.');
+  let parsed: z.infer<typeof Manifest>;
+  try {
+    const raw = JSON.parse(await readFile(jsonPath, 'utf8'));
+    if (raw.format === BUNDLE_FORMAT && raw.version > BUNDLE_VERSION) throw new TlError(`bundle ${dir} has format version ${raw.version}; this tl reads up to ${BUNDLE_VERSION}`, 'Upgrade tl.');
+    parsed = Manifest.parse(raw);
+  } catch (err) {
+    if (err instanceof TlError) throw err;
+    throw new TlError(`bundle ${dir} is damaged: ${err instanceof z.ZodError ? err.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') : (err as Error).message}`);
+  }
+  const bytes = await readFile(join(dir, 'weights.bin'));
+  const all = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  const get = (name: string) => {
+    const r = parsed.tensors.find((t) => t.name === name);
+    if (!r || r.offset + r.length > all.length) throw new TlError(`bundle ${dir} is damaged: tensor ${name} missing or truncated`);
+    return all.slice(r.offset, r.offset + r.length);
+  };
+  const head: HeadWeights = {
+    kind: parsed.head.kind,
+    mean: get('mean'),
+    std: get('std'),
+    layers: parsed.head.layers.map((l, i) => ({ ...l, W: get(`layer${i}.W`), b: get(`layer${i}.b`) })),
+  };
+  const metrics = existsSync(join(dir, 'metrics.json')) ? JSON.parse(await readFile(join(dir, 'metrics.json'), 'utf8')) : {};
+  return {
+    backbone: parsed.backbone as BackboneRef,
+    labels: parsed.labels,
+    head,
+    unknown: { ...parsed.unknown, centroids: get('unknown.centroids') },
+    metrics,
+    config: parsed.config,
+    createdAt: parsed.createdAt,
+    toolkitVersion: parsed.toolkitVersion,
+  };
+}
+
+export function newBundleStamp(): Pick<BundleData, 'createdAt' | 'toolkitVersion'> {
+  return { createdAt: new Date().toISOString(), toolkitVersion: VERSION };
+}

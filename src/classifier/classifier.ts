@@ -1,0 +1,132 @@
+// The library's main object: a backbone plus a trained head. Load a bundle, predict images, save.
+import type { Backbone } from '../backbone/types.js';
+import { loadBackbone, weightsHash } from '../backbone/load.js';
+import { findModel } from '../backbone/registry.js';
+import type { ResolveOptions } from '../backbone/resolve.js';
+import { extractFeatures, type ExtractOptions } from '../features/extract.js';
+import { FeatureStore } from '../features/store.js';
+import { preprocess } from '../data/image.js';
+import type { SkippedFile } from '../data/files.js';
+import { TlError } from '../util/errors.js';
+import { topK } from '../util/math.js';
+import { headForward } from './head.js';
+import { centroidDistance } from './unknown.js';
+import { loadBundle, saveBundle, type BundleData } from './bundle.js';
+
+export interface LabelProbability {
+  label: string;
+  probability: number;
+}
+
+export interface Prediction {
+  /** Most probable class. */
+  label: string;
+  probability: number;
+  /** Top-k classes, most probable first. */
+  top: LabelProbability[];
+  /** True when the image is far from every class seen in training (see README: "Unknown images"). */
+  unknown: boolean;
+  /** Cosine distance to the nearest class centroid; compared with the bundle's threshold. */
+  distance: number;
+}
+
+export interface FilePrediction extends Prediction {
+  path: string;
+}
+
+export class Classifier {
+  private constructor(
+    readonly data: BundleData,
+    readonly backbone: Backbone,
+  ) {}
+
+  get labels(): string[] {
+    return this.data.labels;
+  }
+
+  /** Load a saved bundle and the backbone it was trained on (checked by weights hash). */
+  static async load(dir: string, opts: ResolveOptions = {}): Promise<Classifier> {
+    const data = await loadBundle(dir);
+    return new Classifier(data, await loadMatchingBackbone(data, opts));
+  }
+
+  /** Wrap freshly trained weights (used by the trainer). */
+  static fromParts(data: BundleData, backbone: Backbone): Classifier {
+    return new Classifier(data, backbone);
+  }
+
+  async save(dir: string, extras: Record<string, string> = {}): Promise<void> {
+    await saveBundle(dir, this.data, extras);
+  }
+
+  /** Classify from a backbone feature vector (what the cache stores). */
+  predictFeature(feature: Float32Array, top = 3): Prediction {
+    const probs = headForward(this.data.head, feature);
+    const order = topK(probs, Math.min(top, probs.length));
+    const distance = centroidDistance(this.data.unknown, feature);
+    return {
+      label: this.labels[order[0]],
+      probability: probs[order[0]],
+      top: order.map((k) => ({ label: this.labels[k], probability: probs[k] })),
+      unknown: distance > this.data.unknown.threshold,
+      distance,
+    };
+  }
+
+  /** All class probabilities for a feature vector, in label order. */
+  probabilities(feature: Float32Array): Float32Array {
+    return headForward(this.data.head, feature);
+  }
+
+  /** Classify one image given as a path or encoded bytes (JPEG, PNG, WebP, ...). */
+  async predict(image: string | Buffer, opts: { top?: number } = {}): Promise<Prediction> {
+    let input: Float32Array;
+    try {
+      input = await preprocess(image, this.backbone.input);
+    } catch (err) {
+      throw new TlError(`cannot classify ${typeof image === 'string' ? image : 'image'}: ${(err as Error).message}`);
+    }
+    const [feature] = await this.backbone.embed([input]);
+    return this.predictFeature(feature, opts.top);
+  }
+
+  /** Classify many files, batched, using (and filling) the feature cache. Unreadable files are skipped. */
+  async predictFiles(
+    paths: string[],
+    opts: { top?: number; store?: FeatureStore | null } & Pick<ExtractOptions, 'onProgress' | 'onSkip' | 'batchSize'> = {},
+  ): Promise<{ predictions: FilePrediction[]; skipped: SkippedFile[] }> {
+    const store = opts.store === null ? FeatureStore.open(':memory:') : opts.store;
+    const r = await extractFeatures(this.backbone, paths, { store: store ?? undefined, onProgress: opts.onProgress, onSkip: opts.onSkip, batchSize: opts.batchSize });
+    if (opts.store === null) store?.close();
+    const predictions: FilePrediction[] = [];
+    r.features.forEach((f, i) => f && predictions.push({ path: paths[i], ...this.predictFeature(f, opts.top) }));
+    return { predictions, skipped: r.skipped };
+  }
+
+  async dispose(): Promise<void> {
+    await this.backbone.dispose();
+  }
+}
+
+async function loadMatchingBackbone(data: BundleData, opts: ResolveOptions): Promise<Backbone> {
+  const ref = data.backbone;
+  let entry;
+  try {
+    entry = findModel(ref.id);
+  } catch {
+    throw new TlError(
+      `this classifier was trained on backbone "${ref.id}", which is not available here`,
+      `Register it with \`tl models add\` (weights sha256 must give hash ${ref.weightsHash.slice(0, 16)}...).`,
+    );
+  }
+  if (weightsHash(entry) !== ref.weightsHash) {
+    throw new TlError(
+      `backbone "${ref.id}" here has other weights than the one this classifier was trained on (hash ${weightsHash(entry).slice(0, 16)}... vs ${ref.weightsHash.slice(0, 16)}...)`,
+      'Its features would not match the head. Use the backbone files the bundle was trained with, or retrain.',
+    );
+  }
+  if (JSON.stringify(entry.input) !== JSON.stringify(ref.input) || JSON.stringify(entry.feature) !== JSON.stringify(ref.feature)) {
+    throw new TlError(`backbone "${ref.id}" here preprocesses or cuts differently than when this classifier was trained`, 'Retrain with this version of tl.');
+  }
+  return loadBackbone(entry, opts);
+}

@@ -1,0 +1,166 @@
+// Labelled datasets: ImageFolder (<root>/<class>/*), pre-split folders (<root>/{train,val|validation,test}/<class>/*),
+// or a CSV manifest (path,label[,split]). Without a given split, a stratified seeded split is made.
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, dirname, extname, join, resolve } from 'node:path';
+import { TlError } from '../util/errors.js';
+import { listImages, type SkippedFile } from './files.js';
+import { Rng } from '../util/random.js';
+
+export interface LabeledImage {
+  path: string;
+  label: string;
+}
+
+export interface Dataset {
+  root: string;
+  /** Sorted class names; index = class id everywhere (head rows, confusion matrix). */
+  classes: string[];
+  train: LabeledImage[];
+  val: LabeledImage[];
+  /** A held-out test split, when the folder has one besides val. */
+  test: LabeledImage[];
+  splitSource: 'folders' | 'csv' | 'random';
+  skipped: SkippedFile[];
+}
+
+export interface LoadDatasetOptions {
+  /** Fraction held out for validation when the data has no split of its own. */
+  valFraction?: number;
+  seed?: number;
+}
+
+const VAL_NAMES = ['val', 'validation', 'valid'];
+
+function subdirs(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+    .map((e) => e.name)
+    .sort();
+}
+
+function scanClassFolders(dir: string, skipped: SkippedFile[]): LabeledImage[] {
+  const out: LabeledImage[] = [];
+  for (const label of subdirs(dir)) for (const path of listImages(join(dir, label), skipped)) out.push({ path, label });
+  // Loose images directly in the root have no class: say so rather than ignore them silently.
+  for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isFile() && /\.(jpe?g|png|webp|tiff?)$/i.test(e.name)) skipped.push({ path: join(dir, e.name), reason: 'image outside any class folder' });
+  return out;
+}
+
+export function loadDataset(input: string, opts: LoadDatasetOptions = {}): Dataset {
+  const root = resolve(input);
+  if (!existsSync(root)) throw new TlError(`dataset not found: ${input}`, 'Give a folder with one sub-folder per class (e.g. photos/Tigger/*.jpg), or a CSV of path,label.');
+  const skipped: SkippedFile[] = [];
+  let ds: Omit<Dataset, 'classes'>;
+  if (statSync(root).isFile()) {
+    if (extname(root).toLowerCase() !== '.csv') throw new TlError(`${input} is a file but not a .csv manifest`);
+    ds = loadCsv(root, skipped, opts);
+  } else {
+    const dirs = subdirs(root);
+    const valDir = VAL_NAMES.find((n) => dirs.includes(n));
+    if (dirs.includes('train')) {
+      const train = scanClassFolders(join(root, 'train'), skipped);
+      let val = valDir ? scanClassFolders(join(root, valDir), skipped) : [];
+      let test = dirs.includes('test') ? scanClassFolders(join(root, 'test'), skipped) : [];
+      if (!valDir && test.length) [val, test] = [test, []]; // train/test only: evaluate on test
+      ds = val.length ? { root, train, val, test, splitSource: 'folders', skipped } : { root, ...stratifiedSplit(train, opts), test, splitSource: 'random', skipped };
+    } else {
+      ds = { root, ...stratifiedSplit(scanClassFolders(root, skipped), opts), test: [], splitSource: 'random', skipped };
+    }
+  }
+  const classes = [...new Set(ds.train.map((x) => x.label))].sort();
+  if (classes.length === 0) throw new TlError(`no labelled images found in ${input}`, 'Expected <root>/<class>/*.jpg (or <root>/train/<class>/*.jpg), or a CSV manifest path,label.');
+  if (classes.length === 1) throw new TlError(`only one class ("${classes[0]}") in ${input}: a classifier needs at least two`, 'Add a folder of images for another class, e.g. "neither".');
+  const unknownInVal = ds.val.filter((x) => !classes.includes(x.label));
+  if (unknownInVal.length) throw new TlError(`validation images of classes not in training: ${[...new Set(unknownInVal.map((x) => x.label))].join(', ')}`);
+  return { ...ds, classes };
+}
+
+/** Per class, shuffle with the seed and hold out `valFraction` (at least one image when the class has two or more). */
+function stratifiedSplit(items: LabeledImage[], opts: LoadDatasetOptions): { train: LabeledImage[]; val: LabeledImage[] } {
+  const frac = opts.valFraction ?? 0.2;
+  const rng = new Rng(opts.seed ?? 0);
+  const byClass = new Map<string, LabeledImage[]>();
+  for (const it of items) byClass.set(it.label, [...(byClass.get(it.label) ?? []), it]);
+  const train: LabeledImage[] = [];
+  const val: LabeledImage[] = [];
+  for (const label of [...byClass.keys()].sort()) {
+    const list = byClass.get(label)!;
+    rng.shuffle(list);
+    const nVal = list.length >= 2 ? Math.max(1, Math.round(list.length * frac)) : 0;
+    val.push(...list.slice(0, nVal));
+    train.push(...list.slice(nVal));
+  }
+  return { train, val };
+}
+
+function loadCsv(file: string, skipped: SkippedFile[], opts: LoadDatasetOptions): Omit<Dataset, 'classes'> {
+  const base = dirname(file);
+  const lines = readFileSync(file, 'utf8').split(/\r?\n/).filter((l) => l.trim());
+  const header = parseCsvLine(lines[0] ?? '').map((h) => h.trim().toLowerCase());
+  const hasHeader = header.includes('path') || header.includes('label');
+  const col = (name: string, fallback: number) => (hasHeader ? header.indexOf(name) : fallback);
+  const [pi, li, si] = [col('path', 0), col('label', 1), hasHeader ? header.indexOf('split') : -1];
+  if (pi < 0 || li < 0) throw new TlError(`${basename(file)}: the CSV needs "path" and "label" columns`);
+  const rows = (hasHeader ? lines.slice(1) : lines).map((l, n) => {
+    const cells = parseCsvLine(l);
+    const path = cells[pi]?.trim();
+    const label = cells[li]?.trim();
+    if (!path || !label) throw new TlError(`${basename(file)} line ${n + (hasHeader ? 2 : 1)}: expected path,label`);
+    return { path: resolve(base, path), label, split: si >= 0 ? cells[si]?.trim().toLowerCase() : undefined };
+  });
+  const present = rows.filter((r) => {
+    if (existsSync(r.path)) return true;
+    skipped.push({ path: r.path, reason: 'listed in the CSV but missing on disk' });
+    return false;
+  });
+  if (present.some((r) => r.split)) {
+    const pick = (names: string[]) => present.filter((r) => names.includes(r.split ?? '')).map(({ path, label }) => ({ path, label }));
+    return { root: file, train: pick(['train']), val: pick(VAL_NAMES), test: pick(['test']), splitSource: 'csv', skipped };
+  }
+  return { root: file, ...stratifiedSplit(present.map(({ path, label }) => ({ path, label })), opts), test: [], splitSource: 'random', skipped };
+}
+
+/** RFC-4180-ish: quoted cells may hold commas and doubled quotes. Enough for path,label manifests. */
+function parseCsvLine(line: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  let quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    const ch = line[i];
+    if (quoted) {
+      if (ch === '"' && line[i + 1] === '"') (cur += '"'), i++;
+      else if (ch === '"') quoted = false;
+      else cur += ch;
+    } else if (ch === '"') quoted = true;
+    else if (ch === ',') out.push(cur), (cur = '');
+    else cur += ch;
+  }
+  out.push(cur);
+  return out;
+}
+
+export interface ClassCount {
+  label: string;
+  train: number;
+  val: number;
+}
+
+export function classCounts(ds: Dataset): ClassCount[] {
+  return ds.classes.map((label) => ({
+    label,
+    train: ds.train.filter((x) => x.label === label).length,
+    val: ds.val.filter((x) => x.label === label).length,
+  }));
+}
+
+/** Human warnings about the data a person should fix or know about before trusting the result. */
+export function datasetWarnings(counts: ClassCount[]): string[] {
+  const w: string[] = [];
+  const trains = counts.map((c) => c.train);
+  const max = Math.max(...trains);
+  const min = Math.min(...trains);
+  for (const c of counts) if (c.train < 10) w.push(`class "${c.label}" has only ${c.train} training image(s); 20 or more per class give far more reliable results`);
+  if (min > 0 && max / min >= 3) w.push(`classes are imbalanced (${max} vs ${min} training images); class weights are used to compensate`);
+  for (const c of counts) if (c.val === 0) w.push(`class "${c.label}" has no validation image, so its accuracy cannot be measured`);
+  return w;
+}

@@ -1,0 +1,28 @@
+// The library API. The `tl` CLI is built on exactly these functions.
+export { env } from './env.js';
+export { TlError } from './util/errors.js';
+
+// Backbones
+export type { Backbone, ModelEntry, InputSpec, FeatureSpec, HeadSpec as BackboneHeadSpec } from './backbone/types.js';
+export { ZOO, DEFAULT_MODEL_ID } from './backbone/zoo.js';
+export { listModels, findModel, registerModel, unregisterModel, type CustomModel } from './backbone/registry.js';
+export { loadBackbone, weightsHash } from './backbone/load.js';
+export { resolveModel } from './backbone/resolve.js';
+export { classifyImagenet, type ClassifiedFile, type ImagenetPrediction } from './backbone/classify.js';
+export { describeLayers, type LayerInfo } from './backbone/layers.js';
+
+// Data
+export { preprocess, decodeToRgb, rgbToTensor } from './data/image.js';
+export { listImages, expandInputs, type SkippedFile } from './data/files.js';
+export { loadDataset, classCounts, type Dataset, type LabeledImage } from './data/dataset.js';
+export { ensureDemoDataset } from './data/demo-dataset.js';
+
+// Feature store
+export { FeatureStore, modelKeyFor } from './features/store.js';
+export { extractFeatures, type ExtractOptions, type ExtractProgress, type ExtractResult } from './features/extract.js';
+
+// Training, evaluation, the classifier
+export { trainClassifier, type TrainOptions, type TrainResult, type TrainEvent, type HistoryPoint } from './classifier/train.js';
+export { Classifier, type Prediction, type FilePrediction } from './classifier/classifier.js';
+export { evaluate, type Metrics } from './eval/metrics.js';
+export { renderHtmlReport } from './eval/report.js';
