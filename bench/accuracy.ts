@@ -1,0 +1,40 @@
+// Rung-1 accuracy of every backbone on every shared dataset (val split), written to bench-results/accuracy.json.
+// Usage: node dist/bench/accuracy.js [--models a,b] [--datasets x,y]
+// Features come from the feature cache (TL_CACHE_DIR), so a re-run only trains heads.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { trainClassifier } from '../src/classifier/train.js';
+import { ZOO } from '../src/backbone/zoo.js';
+import { env } from '../src/env.js';
+
+const arg = (name: string) => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1].split(',') : undefined;
+};
+const datasetsDir = env.datasetsDir || resolve('../shared/datasets');
+if (!env.modelsDir) env.modelsDir = resolve('../shared/models');
+const models = arg('--models') ?? ZOO.map((m) => m.id);
+const datasets = arg('--datasets') ?? ['hymenoptera_data', 'cats_and_dogs_filtered', 'imagenette', 'imagewoof', 'eurosat'];
+
+const rows: { model: string; dataset: string; accuracy: number; l2: unknown; trainImages: number; valImages: number; extractSeconds: number; trainSeconds: number }[] = [];
+for (const model of models) {
+  for (const dataset of datasets) {
+    const r = await trainClassifier(join(datasetsDir, dataset), { model, seed: 0 });
+    rows.push({
+      model,
+      dataset,
+      accuracy: r.metrics.accuracy,
+      l2: r.config.l2,
+      trainImages: r.config.trainImages as number,
+      valImages: r.config.valImages as number,
+      extractSeconds: r.timings.extractSeconds,
+      trainSeconds: r.timings.trainSeconds,
+    });
+    await r.classifier.dispose();
+    console.log(`${model.padEnd(20)} ${dataset.padEnd(24)} ${r.metrics.accuracy.toFixed(3)}  (extract ${r.timings.extractSeconds.toFixed(0)} s, head ${r.timings.trainSeconds.toFixed(1)} s)`);
+  }
+}
+console.log('\n| backbone | ' + datasets.join(' | ') + ' |\n|---|' + datasets.map(() => '---').join('|') + '|');
+for (const model of models) console.log(`| ${model} | ` + datasets.map((d) => rows.find((r) => r.model === model && r.dataset === d)!.accuracy.toFixed(3)).join(' | ') + ' |');
+mkdirSync('bench-results', { recursive: true });
+writeFileSync('bench-results/accuracy.json', JSON.stringify({ date: new Date().toISOString(), rows }, null, 2));
