@@ -43,7 +43,7 @@ const Manifest = z.object({
     kind: z.enum(['linear', 'mlp']),
     layers: z.array(z.object({ inputs: z.number().int(), outputs: z.number().int(), activation: z.enum(['relu', 'softmax']) })),
   }),
-  unknown: z.object({ method: z.literal('centroid-cosine'), threshold: z.number(), falseUnknownRate: z.number(), dim: z.number().int() }),
+  unknown: z.object({ method: z.enum(['nearest-cosine', 'centroid-cosine']), threshold: z.number(), falseUnknownRate: z.number(), dim: z.number().int() }),
   tensors: z.array(TensorRef),
   config: z.record(z.string(), z.any()),
 });
@@ -56,7 +56,8 @@ export async function saveBundle(dir: string, data: BundleData, extras: Record<s
       { name: `layer${i}.W`, data: l.W },
       { name: `layer${i}.b`, data: l.b },
     ]),
-    { name: 'unknown.centroids', data: data.unknown.centroids },
+    // Older bundles (method centroid-cosine) named this tensor unknown.centroids.
+    { name: data.unknown.method === 'centroid-cosine' ? 'unknown.centroids' : 'unknown.references', data: data.unknown.references },
   ];
   let offset = 0;
   const refs = tensors.map((t) => {
@@ -107,25 +108,37 @@ export async function loadBundle(dir: string): Promise<BundleData> {
     if (err instanceof TlError) throw err;
     throw new TlError(`bundle ${dir} is damaged: ${err instanceof z.ZodError ? err.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') : (err as Error).message}`);
   }
-  const bytes = await readFile(join(dir, 'weights.bin'));
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(join(dir, 'weights.bin'));
+  } catch (err) {
+    throw new TlError(`bundle ${dir} is damaged: cannot read weights.bin (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, 'Copy the whole bundle folder again, or retrain.');
+  }
+  // A truncated or padded file (a partial copy) is refused as a whole; a Float32Array of an odd byte count would throw a RangeError.
+  const expected = 4 * parsed.tensors.reduce((m, t) => Math.max(m, t.offset + t.length), 0);
+  if (bytes.byteLength !== expected) {
+    throw new TlError(`bundle ${dir} is damaged: weights.bin has ${bytes.byteLength} bytes, classifier.json describes ${expected}`, 'Copy the whole bundle folder again, or retrain.');
+  }
   const all = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
-  const get = (name: string) => {
+  const get = (name: string, length?: number) => {
     const r = parsed.tensors.find((t) => t.name === name);
     if (!r || r.offset + r.length > all.length) throw new TlError(`bundle ${dir} is damaged: tensor ${name} missing or truncated`);
+    if (length !== undefined && r.length !== length) throw new TlError(`bundle ${dir} is damaged: tensor ${name} has ${r.length} values, expected ${length}`);
     return all.slice(r.offset, r.offset + r.length);
   };
+  const dim = parsed.head.layers[0]?.inputs ?? 0;
   const head: HeadWeights = {
     kind: parsed.head.kind,
-    mean: get('mean'),
-    std: get('std'),
-    layers: parsed.head.layers.map((l, i) => ({ ...l, W: get(`layer${i}.W`), b: get(`layer${i}.b`) })),
+    mean: get('mean', dim),
+    std: get('std', dim),
+    layers: parsed.head.layers.map((l, i) => ({ ...l, W: get(`layer${i}.W`, l.inputs * l.outputs), b: get(`layer${i}.b`, l.outputs) })),
   };
   const metrics = existsSync(join(dir, 'metrics.json')) ? JSON.parse(await readFile(join(dir, 'metrics.json'), 'utf8')) : {};
   return {
     backbone: parsed.backbone as BackboneRef,
     labels: parsed.labels,
     head,
-    unknown: { ...parsed.unknown, centroids: get('unknown.centroids') },
+    unknown: { ...parsed.unknown, references: get(parsed.unknown.method === 'centroid-cosine' ? 'unknown.centroids' : 'unknown.references') },
     metrics,
     config: parsed.config,
     createdAt: parsed.createdAt,

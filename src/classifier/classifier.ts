@@ -10,7 +10,7 @@ import type { SkippedFile } from '../data/files.js';
 import { TlError } from '../util/errors.js';
 import { topK } from '../util/math.js';
 import { headForward } from './head.js';
-import { centroidDistance } from './unknown.js';
+import { unknownDistance } from './unknown.js';
 import { loadBundle, saveBundle, type BundleData } from './bundle.js';
 
 export interface LabelProbability {
@@ -26,7 +26,7 @@ export interface Prediction {
   top: LabelProbability[];
   /** True when the image is far from every class seen in training (see README: "Unknown images"). */
   unknown: boolean;
-  /** Cosine distance to the nearest class centroid; compared with the bundle's threshold. */
+  /** Cosine distance to the nearest training image the bundle keeps (older bundles: class centroid); compared with the bundle's threshold. */
   distance: number;
 }
 
@@ -63,7 +63,7 @@ export class Classifier {
   predictFeature(feature: Float32Array, top = 3): Prediction {
     const probs = headForward(this.data.head, feature);
     const order = topK(probs, Math.min(top, probs.length));
-    const distance = centroidDistance(this.data.unknown, feature);
+    const distance = unknownDistance(this.data.unknown, feature);
     return {
       label: this.labels[order[0]],
       probability: probs[order[0]],

@@ -173,7 +173,7 @@ export async function trainClassifier(data: string | Dataset, opts: TrainOptions
   const evalSet = val.features.length ? val : train;
   const probs = evalSet.features.map((f) => headForward(head, f));
   const metrics = evaluate(evalSet.labels, probs, dataset.classes, evalSet.paths);
-  const unknown = fitUnknownDetector(train.features, train.labels, K, val.features.length >= 20 ? val.features : train.features);
+  const unknown = fitUnknownDetector(train.features, train.labels, K, val.features.length >= 20 ? val.features : undefined);
   const config = {
     data: dataset.root,
     split: dataset.splitSource,

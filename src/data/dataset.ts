@@ -1,6 +1,6 @@
 // Labelled datasets: ImageFolder (<root>/<class>/*), pre-split folders (<root>/{train,val|validation,test}/<class>/*),
 // or a CSV manifest (path,label[,split]). Without a given split, a stratified seeded split is made.
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, type Dirent } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { TlError } from '../util/errors.js';
 import { listImages, type SkippedFile } from './files.js';
@@ -31,18 +31,41 @@ export interface LoadDatasetOptions {
 
 const VAL_NAMES = ['val', 'validation', 'valid'];
 
+/** A directory entry that is a folder, or a symlink to one (class folders are often linked in from elsewhere). */
+function isDirEntry(dir: string, e: Dirent): boolean {
+  if (e.isDirectory()) return true;
+  if (!e.isSymbolicLink()) return false;
+  try {
+    return statSync(join(dir, e.name)).isDirectory();
+  } catch {
+    return false; // a dangling link
+  }
+}
+
 function subdirs(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true })
-    .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+    .filter((e) => !e.name.startsWith('.') && isDirEntry(dir, e))
     .map((e) => e.name)
     .sort();
 }
 
-function scanClassFolders(dir: string, skipped: SkippedFile[]): LabeledImage[] {
+function scanClassFolders(dir: string, skipped: SkippedFile[], requireImages = false): LabeledImage[] {
   const out: LabeledImage[] = [];
-  for (const label of subdirs(dir)) for (const path of listImages(join(dir, label), skipped)) out.push({ path, label });
+  const empty: string[] = [];
+  for (const label of subdirs(dir)) {
+    const paths = listImages(join(dir, label), skipped);
+    if (!paths.length) empty.push(label);
+    for (const path of paths) out.push({ path, label });
+  }
+  // A class folder with no images would silently drop the class from the classifier: refuse instead.
+  if (requireImages && empty.length) {
+    throw new TlError(
+      `class folder${empty.length > 1 ? 's' : ''} with no images: ${empty.map((l) => join(dir, l)).join(', ')}`,
+      'Add photos (.jpg, .png, .webp, ...) to each class folder, or remove the empty folder.',
+    );
+  }
   // Loose images directly in the root have no class: say so rather than ignore them silently.
-  for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isFile() && /\.(jpe?g|png|webp|tiff?)$/i.test(e.name)) skipped.push({ path: join(dir, e.name), reason: 'image outside any class folder' });
+  for (const e of readdirSync(dir, { withFileTypes: true })) if (!isDirEntry(dir, e) && /\.(jpe?g|png|webp|tiff?)$/i.test(e.name)) skipped.push({ path: join(dir, e.name), reason: 'image outside any class folder' });
   return out;
 }
 
@@ -58,13 +81,13 @@ export function loadDataset(input: string, opts: LoadDatasetOptions = {}): Datas
     const dirs = subdirs(root);
     const valDir = VAL_NAMES.find((n) => dirs.includes(n));
     if (dirs.includes('train')) {
-      const train = scanClassFolders(join(root, 'train'), skipped);
+      const train = scanClassFolders(join(root, 'train'), skipped, true);
       let val = valDir ? scanClassFolders(join(root, valDir), skipped) : [];
       let test = dirs.includes('test') ? scanClassFolders(join(root, 'test'), skipped) : [];
       if (!valDir && test.length) [val, test] = [test, []]; // train/test only: evaluate on test
       ds = val.length ? { root, train, val, test, splitSource: 'folders', skipped } : { root, ...stratifiedSplit(train, opts), test, splitSource: 'random', skipped };
     } else {
-      ds = { root, ...stratifiedSplit(scanClassFolders(root, skipped), opts), test: [], splitSource: 'random', skipped };
+      ds = { root, ...stratifiedSplit(scanClassFolders(root, skipped, true), opts), test: [], splitSource: 'random', skipped };
     }
   }
   const classes = [...new Set(ds.train.map((x) => x.label))].sort();
@@ -95,7 +118,8 @@ function stratifiedSplit(items: LabeledImage[], opts: LoadDatasetOptions): { tra
 
 function loadCsv(file: string, skipped: SkippedFile[], opts: LoadDatasetOptions): Omit<Dataset, 'classes'> {
   const base = dirname(file);
-  const lines = readFileSync(file, 'utf8').split(/\r?\n/).filter((l) => l.trim());
+  // A spreadsheet's "CSV UTF-8" export starts with a byte-order mark; it must not become part of the first header.
+  const lines = readFileSync(file, 'utf8').replace(/^\uFEFF/, '').split(/\r?\n/).filter((l) => l.trim());
   const header = parseCsvLine(lines[0] ?? '').map((h) => h.trim().toLowerCase());
   const hasHeader = header.includes('path') || header.includes('label');
   const col = (name: string, fallback: number) => (hasHeader ? header.indexOf(name) : fallback);
@@ -115,7 +139,12 @@ function loadCsv(file: string, skipped: SkippedFile[], opts: LoadDatasetOptions)
   });
   if (present.some((r) => r.split)) {
     const pick = (names: string[]) => present.filter((r) => names.includes(r.split ?? '')).map(({ path, label }) => ({ path, label }));
-    return { root: file, train: pick(['train']), val: pick(VAL_NAMES), test: pick(['test']), splitSource: 'csv', skipped };
+    const train = pick(['train']);
+    let val = pick(VAL_NAMES);
+    let test = pick(['test']);
+    if (!val.length && test.length) [val, test] = [test, []]; // train/test only: evaluate on test, as with folders
+    // Only a train split given: hold out a seeded stratified share of it, as with a train/ folder alone.
+    return val.length ? { root: file, train, val, test, splitSource: 'csv', skipped } : { root: file, ...stratifiedSplit(train, opts), test, splitSource: 'random', skipped };
   }
   return { root: file, ...stratifiedSplit(present.map(({ path, label }) => ({ path, label })), opts), test: [], splitSource: 'random', skipped };
 }
