@@ -30,6 +30,9 @@ export class OnnxBackbone implements Backbone {
       interOpNumThreads: 1,
       graphOptimizationLevel: 'all',
       executionMode: 'sequential',
+      // Spinning intra-op threads busy-wait between ops and steal the CPU that image decoding needs (2 cores here):
+      // measured +15-25% end-to-end extraction throughput with spinning off.
+      extra: { session: { intra_op: { allow_spinning: '0' } } },
     });
     return new OnnxBackbone(entry, weightsHash, session, session.inputNames[0]);
   }
