@@ -26,3 +26,9 @@ export { trainClassifier, type TrainOptions, type TrainResult, type TrainEvent, 
 export { Classifier, type Prediction, type FilePrediction } from './classifier/classifier.js';
 export { evaluate, type Metrics } from './eval/metrics.js';
 export { renderHtmlReport } from './eval/report.js';
+
+// Export (ONNX / TF.js deployable models)
+export { exportClassifier, readExportMetadata, inputSpecOf, type ExportOptions, type ExportResult, type ExportMetadata, type ExportFormat } from './export/export.js';
+export { loadExport, checkExport, type ExportedModel, type ExportCheck } from './export/run-export.js';
+export { checkOnnxModel } from './export/onnx-check.js';
+export type { WeightQuantization } from './export/onnx-head.js';

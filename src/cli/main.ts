@@ -7,6 +7,7 @@ import { registerClassifyCommand } from './commands/classify.js';
 import { registerEmbedCommand } from './commands/embed.js';
 import { registerCacheCommands } from './commands/cache.js';
 import { registerTrainCommands } from './commands/train.js';
+import { registerExportCommand } from './commands/export.js';
 import { VERSION } from '../version.js';
 
 const program = new Command('tl')
@@ -20,6 +21,7 @@ registerClassifyCommand(program);
 registerEmbedCommand(program);
 registerCacheCommands(program);
 registerTrainCommands(program);
+registerExportCommand(program);
 
 function fail(err: unknown): never {
   if (err instanceof CommanderError) process.exit(err.exitCode);

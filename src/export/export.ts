@@ -1,0 +1,218 @@
+// `tl export`: a trained classifier bundle → one deployable model (ONNX or TF.js layers) + metadata.json describing
+// how to feed it and read it, + the unknown detector's reference vectors. Optionally measured on the bundle's
+// validation images against the bundle itself (what `tl predict` computes).
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type * as tfType from '@tensorflow/tfjs';
+import { Classifier } from '../classifier/classifier.js';
+import { resolveModel } from '../backbone/resolve.js';
+import type { InputSpec } from '../backbone/types.js';
+import { TfjsBackbone } from '../backbone/tfjs-backbone.js';
+import { tfWasm } from '../backbone/tfjs-runtime.js';
+import { TlError } from '../util/errors.js';
+import { VERSION } from '../version.js';
+import { exportOnnxFromOnnxBackbone, exportOnnxFromTfjsBackbone } from './onnx-export.js';
+import { checkOnnxModel } from './onnx-check.js';
+import { FEATURES_OUTPUT, PROBABILITIES_OUTPUT, type WeightQuantization } from './onnx-head.js';
+import { buildTfjsClassifier, saveTfjsModel, TFJS_WEIGHTS_FILE } from './tfjs-export.js';
+
+export type ExportFormat = 'onnx' | 'tfjs';
+export const EXPORT_FORMAT = 'tl-export';
+export const EXPORT_VERSION = 1;
+export const UNKNOWN_REFERENCES_FILE = 'unknown-references.bin';
+
+export interface ExportOptions {
+  format: ExportFormat;
+  /** Output folder (created; files in it are overwritten). */
+  out: string;
+  quantize?: WeightQuantization;
+  /** ONNX only: also output the feature vector `features` (default true). */
+  features?: boolean;
+}
+
+export interface ExportMetadata {
+  format: typeof EXPORT_FORMAT;
+  version: number;
+  runtime: ExportFormat;
+  /** The model file in this folder: model.onnx, or model.json (+ weights.bin). */
+  model: string;
+  /** Class labels in output order. */
+  labels: string[];
+  input: {
+    name: string;
+    dtype: 'float32';
+    /** null = any batch size. */
+    shape: (number | null)[];
+    layout: 'NCHW' | 'NHWC';
+    size: number;
+    /** 'cover': resize the shorter side to round(size / cropFraction), then centre crop size x size. 'fill': stretch. */
+    resize: 'cover' | 'fill';
+    cropFraction: number;
+    /** RGB, per channel: x = (pixel / 255 - mean) / std. */
+    mean: [number, number, number];
+    std: [number, number, number];
+    channels: 'RGB';
+  };
+  outputs: {
+    probabilities: { name: string; shape: (number | null)[] };
+    /** The backbone feature vector the unknown check uses: an ONNX output, or the input of a TF.js layer. */
+    features: { name: string; shape: (number | null)[]; how: string } | null;
+  };
+  unknown: {
+    method: 'nearest-cosine' | 'centroid-cosine';
+    /** Flag an image as unknown when its cosine distance (1 - cos) to the nearest reference row exceeds this. */
+    threshold: number;
+    falseUnknownRate: number;
+    dim: number;
+    /** float32 little-endian, rows x dim, L2-normalized. */
+    references: { file: string; rows: number };
+  };
+  quantize: WeightQuantization;
+  source: { backbone: string; weightsHash: string; head: string; bundleCreatedAt: string; bundleToolkitVersion: string };
+  toolkitVersion: string;
+  exportedAt: string;
+  opset?: number;
+}
+
+export interface ExportResult {
+  dir: string;
+  metadata: ExportMetadata;
+  /** Files written with their sizes in bytes. */
+  files: { name: string; bytes: number }[];
+  /** ONNX only: structural check problems (empty = well formed). */
+  problems: string[];
+}
+
+export async function exportClassifier(bundleDir: string, opts: ExportOptions): Promise<ExportResult> {
+  const clf = await Classifier.load(bundleDir);
+  try {
+    return await exportLoaded(clf, opts);
+  } finally {
+    await clf.dispose();
+  }
+}
+
+export async function exportLoaded(clf: Classifier, opts: ExportOptions): Promise<ExportResult> {
+  const data = clf.data;
+  const entry = clf.backbone.entry;
+  const quantize = opts.quantize ?? 'none';
+  const dir = resolve(opts.out);
+  await mkdir(dir, { recursive: true });
+  const files: ExportResult['files'] = [];
+  const put = async (name: string, bytes: Uint8Array | string) => {
+    await writeFile(join(dir, name), bytes);
+    files.push({ name, bytes: typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.byteLength });
+  };
+  const K = data.labels.length;
+  const headDesc = data.head.layers.map((l) => `${l.inputs}→${l.outputs} ${l.activation}`).join(', ');
+  let problems: string[] = [];
+  let input: ExportMetadata['input'];
+  let outputs: ExportMetadata['outputs'];
+  let model: string;
+  let opset: number | undefined;
+  const spec = entry.input;
+
+  if (opts.format === 'onnx') {
+    const metaProps = { labels: JSON.stringify(data.labels), backbone: entry.id, 'tl.metadata': 'metadata.json' };
+    let out;
+    if (entry.format === 'onnx') {
+      const { dir: modelDir } = await resolveModel(entry);
+      const bytes = await readFile(join(modelDir, entry.entry));
+      out = exportOnnxFromOnnxBackbone(bytes, entry, data.head, K, { quantize, features: opts.features, metadata: metaProps });
+    } else {
+      out = exportOnnxFromTfjsBackbone(tfjsFull(clf), entry, data.head, K, { quantize, features: opts.features, metadata: metaProps });
+    }
+    problems = checkOnnxModel(out.bytes);
+    if (problems.length) throw new TlError(`the exported ONNX graph is malformed: ${problems.slice(0, 3).join('; ')}`, 'Please report this with the bundle\'s classifier.json.');
+    model = 'model.onnx';
+    await put(model, out.bytes);
+    opset = out.opset;
+    input = inputMeta(out.inputName, spec, 'NCHW');
+    outputs = {
+      probabilities: { name: PROBABILITIES_OUTPUT, shape: [null, K] },
+      features: opts.features === false ? null : { name: FEATURES_OUTPUT, shape: [null, entry.feature.dim], how: `second graph output "${FEATURES_OUTPUT}"` },
+    };
+  } else {
+    if (entry.format !== 'tfjs-layers') {
+      throw new TlError(
+        `--format tfjs needs a TF.js backbone; this classifier uses ${entry.id} (an int8 ONNX model)`,
+        'Export it with --format onnx (it runs in browsers with onnxruntime-web), or retrain on a TF.js backbone (e.g. --model mobilenet-v1-0.75) for a TF.js export.',
+      );
+    }
+    const tf = await tfWasm();
+    const m = buildTfjsClassifier(tf, tfjsFull(clf), entry, data.head);
+    const saved = await saveTfjsModel(tf, m, quantize);
+    disposeHead(m, clf);
+    model = 'model.json';
+    await put(model, JSON.stringify(saved.modelJson) + '\n');
+    await put(TFJS_WEIGHTS_FILE, saved.weights);
+    input = inputMeta((m.inputs[0].name ?? 'input').replace(/:0$/, ''), spec, 'NHWC');
+    outputs = {
+      probabilities: { name: m.outputs[0].name, shape: [null, K] },
+      features: { name: 'tl_dense_0', shape: [null, entry.feature.dim], how: 'the input of layer "tl_dense_0": tf.model({ inputs: model.inputs, outputs: model.getLayer("tl_dense_0").input })' },
+    };
+  }
+  const u = data.unknown;
+  const rows = u.references.length / u.dim;
+  await put(UNKNOWN_REFERENCES_FILE, new Uint8Array(u.references.buffer.slice(u.references.byteOffset, u.references.byteOffset + u.references.byteLength)));
+  const metadata: ExportMetadata = {
+    format: EXPORT_FORMAT,
+    version: EXPORT_VERSION,
+    runtime: opts.format,
+    model,
+    labels: data.labels,
+    input,
+    outputs,
+    unknown: { method: u.method, threshold: u.threshold, falseUnknownRate: u.falseUnknownRate, dim: u.dim, references: { file: UNKNOWN_REFERENCES_FILE, rows } },
+    quantize,
+    source: { backbone: entry.id, weightsHash: data.backbone.weightsHash, head: `${data.head.kind} (${headDesc})`, bundleCreatedAt: data.createdAt, bundleToolkitVersion: data.toolkitVersion },
+    toolkitVersion: VERSION,
+    exportedAt: new Date().toISOString(),
+    ...(opset ? { opset } : {}),
+  };
+  await put('metadata.json', JSON.stringify(metadata, null, 2) + '\n');
+  return { dir, metadata, files, problems };
+}
+
+function inputMeta(name: string, spec: InputSpec, layout: 'NCHW' | 'NHWC'): ExportMetadata['input'] {
+  const s = spec.size;
+  return {
+    name,
+    dtype: 'float32',
+    shape: layout === 'NCHW' ? [null, 3, s, s] : [null, s, s, 3],
+    layout,
+    size: s,
+    resize: spec.resize,
+    cropFraction: spec.cropFraction ?? 1,
+    mean: spec.mean,
+    std: spec.std,
+    channels: 'RGB',
+  };
+}
+
+function tfjsFull(clf: Classifier): tfType.LayersModel {
+  if (!(clf.backbone instanceof TfjsBackbone)) throw new TlError(`backbone ${clf.backbone.id} is not a TF.js model`);
+  return clf.backbone.full;
+}
+
+/** Frees the head layers the export added; the backbone layers stay owned by the classifier's backbone. */
+function disposeHead(m: tfType.LayersModel, clf: Classifier): void {
+  const own = new Set(tfjsFull(clf).layers);
+  for (const l of m.layers) if (!own.has(l)) l.dispose();
+}
+
+/** Reads metadata.json of an export folder. */
+export async function readExportMetadata(dir: string): Promise<ExportMetadata> {
+  const p = join(dir, 'metadata.json');
+  if (!existsSync(p)) throw new TlError(`${dir} is not a tl export (no metadata.json)`);
+  const m = JSON.parse(await readFile(p, 'utf8')) as ExportMetadata;
+  if (m.format !== EXPORT_FORMAT) throw new TlError(`${p} is not a tl export metadata file`);
+  return m;
+}
+
+/** The InputSpec (for `preprocess`) that metadata.json describes. */
+export function inputSpecOf(meta: ExportMetadata): InputSpec {
+  const i = meta.input;
+  return { size: i.size, layout: i.layout, resize: i.resize, cropFraction: i.cropFraction, mean: i.mean, std: i.std };
+}
