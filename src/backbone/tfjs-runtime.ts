@@ -21,6 +21,8 @@ export function tfWasm(): Promise<typeof tf> {
     for (const l of process.listeners('unhandledRejection')) if (!beforeRej.has(l)) process.removeListener('unhandledRejection', l);
     if (!ok) throw new Error('TF.js wasm backend failed to initialize');
     await tf.ready();
+    // IS_TEST also turns on a kernel leak check that misfires on wasm's copying Identity during training.
+    tf.env().set('IS_TEST', false);
     return tf;
   })();
   return ready;
