@@ -32,3 +32,12 @@ export { exportClassifier, readExportMetadata, inputSpecOf, type ExportOptions, 
 export { loadExport, checkExport, type ExportedModel, type ExportCheck } from './export/run-export.js';
 export { checkOnnxModel } from './export/onnx-check.js';
 export type { WeightQuantization } from './export/onnx-head.js';
+
+// The local server (`tl serve`): web app + HTTP prediction and project API
+export { startServer, createServer, type ServeOptions, type TlServer } from './serve/server.js';
+export { MicroBatcher, type BatcherOptions, type BatchedResult } from './serve/batcher.js';
+
+// Rungs 2 and 3: fine-tuning the last blocks (or all) on activations cached at a cut
+export { planTraining, type Plan, type RungEstimate, PARTIAL_MIN_PER_CLASS } from './finetune/plan.js';
+export { loadNetwork, resolveFreeze, type Network, type Unit, type TailSnapshot } from './finetune/network.js';
+export { encodeF16, decodeF16 } from './finetune/f16.js';

@@ -9,9 +9,11 @@ import type { HeadWeights } from './head.js';
 import type { UnknownDetector } from './unknown.js';
 import { TlError } from '../util/errors.js';
 import { VERSION } from '../version.js';
+import type { TailSnapshot } from '../finetune/network.js';
 
 export const BUNDLE_FORMAT = 'tl-classifier';
-export const BUNDLE_VERSION = 1;
+/** Highest version this toolkit reads. Head-only bundles are still written as version 1; fine-tuned ones (with a tail) as 2. */
+export const BUNDLE_VERSION = 2;
 
 export interface BackboneRef {
   id: string;
@@ -29,6 +31,8 @@ export interface BundleData {
   config: Record<string, unknown>;
   createdAt: string;
   toolkitVersion: string;
+  /** Fine-tuned bundles (version 2): the trained blocks after the cut; the frozen part comes from the backbone files. */
+  tail?: TailSnapshot;
 }
 
 const TensorRef = z.object({ name: z.string(), offset: z.number().int().min(0), length: z.number().int().min(0) });
@@ -46,6 +50,18 @@ const Manifest = z.object({
   unknown: z.object({ method: z.enum(['nearest-cosine', 'centroid-cosine']), threshold: z.number(), falseUnknownRate: z.number(), dim: z.number().int() }),
   tensors: z.array(TensorRef),
   config: z.record(z.string(), z.any()),
+  tail: z
+    .object({
+      kind: z.enum(['onnx-tail', 'tfjs-layers', 'replace']),
+      cut: z.string(),
+      inputShape: z.tuple([z.number().int(), z.number().int(), z.number().int()]),
+      imageSize: z.number().int(),
+      featureDim: z.number().int(),
+      replace: z.array(z.number().int()).optional(),
+      variables: z.array(z.object({ name: z.string(), shape: z.array(z.number().int()) })),
+      runs: z.string().optional(),
+    })
+    .optional(),
 });
 
 export async function saveBundle(dir: string, data: BundleData, extras: Record<string, string> = {}): Promise<void> {
@@ -58,6 +74,7 @@ export async function saveBundle(dir: string, data: BundleData, extras: Record<s
     ]),
     // Older bundles (method centroid-cosine) named this tensor unknown.centroids.
     { name: data.unknown.method === 'centroid-cosine' ? 'unknown.centroids' : 'unknown.references', data: data.unknown.references },
+    ...(data.tail?.variables.map((v) => ({ name: `tail/${v.name}`, data: v.data })) ?? []),
   ];
   let offset = 0;
   const refs = tensors.map((t) => {
@@ -69,7 +86,7 @@ export async function saveBundle(dir: string, data: BundleData, extras: Record<s
   tensors.forEach((t, i) => all.set(t.data, refs[i].offset));
   const manifest: z.infer<typeof Manifest> = {
     format: BUNDLE_FORMAT,
-    version: BUNDLE_VERSION,
+    version: data.tail ? 2 : 1,
     toolkitVersion: data.toolkitVersion,
     createdAt: data.createdAt,
     backbone: data.backbone,
@@ -78,6 +95,25 @@ export async function saveBundle(dir: string, data: BundleData, extras: Record<s
     unknown: { method: data.unknown.method, threshold: data.unknown.threshold, falseUnknownRate: data.unknown.falseUnknownRate, dim: data.unknown.dim },
     tensors: refs,
     config: data.config,
+    ...(data.tail
+      ? {
+          tail: {
+            kind: data.tail.kind,
+            cut: data.tail.cut,
+            inputShape: data.tail.inputShape,
+            imageSize: data.tail.imageSize,
+            featureDim: data.tail.featureDim,
+            ...(data.tail.replace ? { replace: data.tail.replace } : {}),
+            variables: data.tail.variables.map((v) => ({ name: v.name, shape: v.shape })),
+            runs:
+              data.tail.kind === 'onnx-tail'
+                ? 'frozen part: the backbone ONNX up to `cut` (dequantized, NHWC); then the ONNX nodes after the cut in float with these weights (tensors tail/<initializer>; conv kernels HWIO, depthwise [kh,kw,C,1]), ReLU6 as clamp to the quantized range; then global average pool -> head'
+                : data.tail.kind === 'tfjs-layers'
+                  ? 'frozen part: the TF.js backbone up to layer `cut`; then its later layers with these weights (tensors tail/<layer weight name>), BatchNorm in inference mode; then the feature layer -> head'
+                  : 'frozen part: the backbone up to `cut` (NHWC); then per hidden size a 1x1 conv (tail/convI/kernel [1,1,in,out], tail/convI/bias) + ReLU; global average pool -> head',
+          },
+        }
+      : {}),
   };
   // Write into a temporary sibling folder and rename: a killed save never leaves a half bundle under the name.
   const tmp = `${dir.replace(/\/+$/, '')}.tmp-${process.pid}`;
@@ -133,6 +169,17 @@ export async function loadBundle(dir: string): Promise<BundleData> {
     std: get('std', dim),
     layers: parsed.head.layers.map((l, i) => ({ ...l, W: get(`layer${i}.W`, l.inputs * l.outputs), b: get(`layer${i}.b`, l.outputs) })),
   };
+  const tail: TailSnapshot | undefined = parsed.tail
+    ? {
+        kind: parsed.tail.kind,
+        cut: parsed.tail.cut,
+        inputShape: parsed.tail.inputShape,
+        imageSize: parsed.tail.imageSize,
+        featureDim: parsed.tail.featureDim,
+        replace: parsed.tail.replace,
+        variables: parsed.tail.variables.map((v) => ({ name: v.name, shape: v.shape, data: get(`tail/${v.name}`, v.shape.reduce((a, b) => a * b, 1)) })),
+      }
+    : undefined;
   const metrics = existsSync(join(dir, 'metrics.json')) ? JSON.parse(await readFile(join(dir, 'metrics.json'), 'utf8')) : {};
   return {
     backbone: parsed.backbone as BackboneRef,
@@ -143,6 +190,7 @@ export async function loadBundle(dir: string): Promise<BundleData> {
     config: parsed.config,
     createdAt: parsed.createdAt,
     toolkitVersion: parsed.toolkitVersion,
+    ...(tail ? { tail } : {}),
   };
 }
 

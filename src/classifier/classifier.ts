@@ -47,7 +47,13 @@ export class Classifier {
   /** Load a saved bundle and the backbone it was trained on (checked by weights hash). */
   static async load(dir: string, opts: ResolveOptions = {}): Promise<Classifier> {
     const data = await loadBundle(dir);
-    return new Classifier(data, await loadMatchingBackbone(data, opts));
+    const base = await loadMatchingBackbone(data, opts);
+    if (!data.tail) return new Classifier(data, base);
+    // A fine-tuned bundle: the frozen part from the (hash-checked) backbone files, then the trained tail.
+    const { loadNetwork, FinetunedBackbone } = await import('../finetune/network.js');
+    const entry = base.entry;
+    await base.dispose();
+    return new Classifier(data, await FinetunedBackbone.restore(await loadNetwork(entry, opts), data.tail));
   }
 
   /** Wrap freshly trained weights (used by the trainer). */

@@ -17,6 +17,8 @@ import { headForward } from './head.js';
 import { fitUnknownDetector } from './unknown.js';
 import { Classifier } from './classifier.js';
 import { newBundleStamp } from './bundle.js';
+import { finetuneClassifier } from '../finetune/train.js';
+import { planTraining, type Plan } from '../finetune/plan.js';
 
 export type HeadSpec = { kind: 'linear' } | { kind: 'mlp'; hidden: number; dropout: number };
 
@@ -38,6 +40,29 @@ export interface TrainOptions {
   store?: FeatureStore;
   onEvent?: (e: TrainEvent) => void;
   signal?: AbortSignal;
+  /**
+   * Which rung: 'head' (default: a new softmax on frozen features), 'partial' (fine-tune the last blocks on cached
+   * activations at a cut), 'full' (every layer), 'auto' (chosen from images per class, time budget and throughput).
+   */
+  strategy?: 'head' | 'partial' | 'full' | 'auto';
+  /** partial: freeze the first N blocks (see `tl plan` for the block list). */
+  freeze?: number;
+  /** partial: train the last K blocks (default 2). */
+  trainLast?: number;
+  /** partial: replace the unfrozen blocks by new 1x1-conv units of these sizes (default: reuse their pretrained weights). */
+  replace?: number[];
+  /** Fine-tuning: Adam rate of the softmax (default 1e-3) and of the unfrozen blocks (default 1e-4; 1e-3 with replace). */
+  lr?: number;
+  tailLr?: number;
+  /** Fine-tuning: minibatch size (default 32) and early-stopping patience in epochs (default 3). */
+  finetuneBatchSize?: number;
+  patience?: number;
+  /** Fine-tuning: keep the epoch with the best validation accuracy (default true; false keeps the last epoch). */
+  restoreBest?: boolean;
+  /** Fine-tuning: input size in pixels for TF.js backbones (e.g. 160 for full fine-tuning). */
+  size?: number;
+  /** auto: seconds the training may take (default 300). */
+  timeBudget?: number;
 }
 
 export interface HistoryPoint {
@@ -57,7 +82,10 @@ export type TrainEvent =
   | { type: 'skip'; file: SkippedFile }
   | { type: 'select-l2'; selection: L2Selection; seconds: number }
   | { type: 'progress'; point: HistoryPoint; of?: number }
-  | { type: 'done'; metrics: Metrics; seconds: number };
+  | { type: 'done'; metrics: Metrics; seconds: number }
+  | { type: 'plan'; plan: Plan }
+  | { type: 'finetune-setup'; cut: string; trainable: string[]; backend: string; note?: string; replace?: number[] }
+  | { type: 'finetune-epoch'; epoch: number; seconds: number; images: number; memory: { numTensors: number; numBytes: number; numDataIds: number } };
 
 export interface TrainResult {
   classifier: Classifier;
@@ -86,6 +114,14 @@ export async function trainClassifier(data: string | Dataset, opts: TrainOptions
   const warnings = datasetWarnings(counts);
   emit({ type: 'dataset', dataset, counts, warnings });
   for (const s of dataset.skipped) emit({ type: 'skip', file: s });
+
+  let strategy = opts.strategy ?? 'head';
+  if (strategy === 'auto') {
+    const plan = await planTraining(dataset, { model: opts.model, modelPath: opts.modelPath, timeBudget: opts.timeBudget, trainLast: opts.trainLast, freeze: opts.freeze });
+    emit({ type: 'plan', plan });
+    strategy = plan.choice;
+  }
+  if (strategy === 'partial' || strategy === 'full') return finetuneClassifier(dataset, { ...opts, strategy }, emit, t0, counts, warnings);
 
   const backbone = await loadBackbone(opts.model ?? DEFAULT_MODEL_ID, { path: opts.modelPath });
   emit({ type: 'backbone', id: backbone.id, featureDim: backbone.featureDim });

@@ -7,6 +7,8 @@ import { registerClassifyCommand } from './commands/classify.js';
 import { registerEmbedCommand } from './commands/embed.js';
 import { registerCacheCommands } from './commands/cache.js';
 import { registerTrainCommands } from './commands/train.js';
+import { registerPlanCommand } from './commands/plan.js';
+import { registerServeCommand } from './commands/serve.js';
 import { registerExportCommand } from './commands/export.js';
 import { VERSION } from '../version.js';
 
@@ -21,6 +23,8 @@ registerClassifyCommand(program);
 registerEmbedCommand(program);
 registerCacheCommands(program);
 registerTrainCommands(program);
+registerPlanCommand(program);
+registerServeCommand(program);
 registerExportCommand(program);
 
 function fail(err: unknown): never {

@@ -146,6 +146,12 @@ class Ops {
     return copy;
   }
 
+  /** Adopt a buffer made outside `run` (e.g. by a wrapped native kernel) so finish/abort free it. */
+  track(t: TI): TI {
+    this.temps.push(t);
+    return t;
+  }
+
   abort(): void {
     for (const t of this.temps) this.be.disposeData(t.dataId);
     this.temps = [];
@@ -432,6 +438,26 @@ function depthwiseBackpropInput(tf: Tf, args: KernelArgs): TI {
   });
 }
 
+/**
+ * BatchMatMul with transposeA/transposeB: the wasm kernel handles the flags ~10x slower than a plain product
+ * (measured here), and every dense/1x1 gradient asks for them. Transpose explicitly, then multiply plainly.
+ */
+function batchMatMulPlain(tf: Tf, args: KernelArgs, native: TF.KernelConfig): TI {
+  const { transposeA, transposeB } = args.attrs as { transposeA?: boolean; transposeB?: boolean };
+  if (!transposeA && !transposeB) return native.kernelFunc(args as never) as TI;
+  return withOps(tf, args, (o) => {
+    const swapLast = (t: TI): TI => {
+      const r = t.shape.length;
+      const perm = Array.from({ length: r }, (_, i) => i);
+      [perm[r - 2], perm[r - 1]] = [perm[r - 1], perm[r - 2]];
+      return o.transpose(t, perm);
+    };
+    const a = transposeA ? swapLast(args.inputs.a) : args.inputs.a;
+    const b = transposeB ? swapLast(args.inputs.b) : args.inputs.b;
+    return o.track(native.kernelFunc({ inputs: { a, b }, backend: args.backend, attrs: { ...args.attrs, transposeA: false, transposeB: false } } as never) as TI);
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Registration
 
@@ -442,6 +468,7 @@ export const WASM_GRAD_KERNELS = [
   'Conv2DBackpropInput',
   'DepthwiseConv2dNativeBackpropFilter',
   'DepthwiseConv2dNativeBackpropInput',
+  'BatchMatMul',
 ] as const;
 
 /**
@@ -462,6 +489,10 @@ export function registerWasmGradKernels(tf: Tf): void {
     tf.registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc: fn, setupFunc: prev?.setupFunc });
   };
   const nativeBackpropInput = existing('Conv2DBackpropInput');
+  const nativeMatMul = existing('BatchMatMul');
+  if (nativeMatMul && !(nativeMatMul.kernelFunc as unknown as Record<symbol, unknown>)[MARK]) {
+    install('BatchMatMul', (a) => batchMatMulPlain(tf, a, nativeMatMul));
+  }
   install('Conv2DBackpropFilter', (a) => conv2DBackpropFilter(tf, a));
   install('Conv2DBackpropInput', (a) => conv2DBackpropInput(tf, a, nativeBackpropInput));
   install('DepthwiseConv2dNativeBackpropFilter', (a) => depthwiseBackpropFilter(tf, a));

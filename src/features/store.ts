@@ -8,6 +8,7 @@ import { featureStorePath } from '../env.js';
 import { sha256 } from '../util/hash.js';
 import { TlError } from '../util/errors.js';
 import type { Backbone } from '../backbone/types.js';
+import { decodeF16, encodeF16 } from '../finetune/f16.js';
 
 const SCHEMA_VERSION = 1;
 
@@ -18,7 +19,11 @@ export interface ModelKeyInfo {
   /** Preprocessing + feature tensor: a change makes a new key, so stale features are never reused. */
   recipe: string;
   dim: number;
+  /** How vectors are stored: 'f32' (default; backbone features) or 'f16' (cut activations for fine-tuning). */
+  encoding?: VectorEncoding;
 }
+
+export type VectorEncoding = 'f32' | 'f16';
 
 export interface StoreStats {
   path: string;
@@ -28,10 +33,14 @@ export interface StoreStats {
 }
 
 /** Identifies "these exact weights, this exact preprocessing, this feature tensor". */
-export function modelKeyFor(b: Pick<Backbone, 'id' | 'weightsHash' | 'input' | 'featureDim'> & { entry: { feature: unknown } }): ModelKeyInfo {
-  const recipe = JSON.stringify({ input: b.input, feature: b.entry.feature, version: SCHEMA_VERSION });
+export function modelKeyFor(
+  b: Pick<Backbone, 'id' | 'weightsHash' | 'input' | 'featureDim'> & { entry: { feature: unknown }; featureEncoding?: VectorEncoding },
+): ModelKeyInfo {
+  const encoding = b.featureEncoding ?? 'f32';
+  // float32 keys are unchanged from before encodings existed; float16 ones say so in the recipe.
+  const recipe = JSON.stringify(encoding === 'f16' ? { input: b.input, feature: b.entry.feature, version: SCHEMA_VERSION, encoding } : { input: b.input, feature: b.entry.feature, version: SCHEMA_VERSION });
   const key = sha256(`${b.id}\n${b.weightsHash}\n${recipe}`).slice(0, 32);
-  return { key, backboneId: b.id, weightsHash: b.weightsHash, recipe, dim: b.featureDim };
+  return { key, backboneId: b.id, weightsHash: b.weightsHash, recipe, dim: b.featureDim, encoding };
 }
 
 export class FeatureStore {
@@ -39,6 +48,7 @@ export class FeatureStore {
   private getStmt: Database.Statement;
   private putStmt: Database.Statement;
   private touchStmt: Database.Statement;
+  private encodings = new Map<string, VectorEncoding>();
 
   private constructor(readonly path: string) {
     mkdirSync(dirname(path), { recursive: true });
@@ -68,14 +78,27 @@ export class FeatureStore {
   }
 
   registerModel(m: ModelKeyInfo): void {
+    this.encodings.set(m.key, m.encoding ?? 'f32');
     this.db
       .prepare('INSERT OR IGNORE INTO models (key, backbone_id, weights_hash, recipe, dim, created_at) VALUES (?, ?, ?, ?, ?, ?)')
       .run(m.key, m.backboneId, m.weightsHash, m.recipe, m.dim, Date.now());
   }
 
+  /** The encoding of a model key's vectors: registered in this process, else read from its recipe. */
+  private encodingOf(modelKey: string): VectorEncoding {
+    let e = this.encodings.get(modelKey);
+    if (!e) {
+      const row = this.db.prepare('SELECT recipe FROM models WHERE key = ?').get(modelKey) as { recipe: string } | undefined;
+      e = row && row.recipe.includes('"encoding":"f16"') ? 'f16' : 'f32';
+      this.encodings.set(modelKey, e);
+    }
+    return e;
+  }
+
   get(modelKey: string, contentHash: string, dim: number): Float32Array | undefined {
     const row = this.getStmt.get(modelKey, contentHash) as { vector: Buffer } | undefined;
     if (!row) return undefined;
+    if (this.encodingOf(modelKey) === 'f16') return row.vector.byteLength === dim * 2 ? decodeF16(row.vector) : undefined;
     if (row.vector.byteLength !== dim * 4) return undefined; // never trust a row of the wrong size
     // Copy out of SQLite's buffer into an aligned Float32Array.
     const v = new Float32Array(dim);
@@ -94,8 +117,9 @@ export class FeatureStore {
   /** Store a batch atomically: either every vector of the batch is there afterwards, or none. */
   putMany(modelKey: string, entries: { contentHash: string; vector: Float32Array }[]): void {
     const now = Date.now();
+    const f16 = this.encodingOf(modelKey) === 'f16';
     this.db.transaction(() => {
-      for (const e of entries) this.putStmt.run(modelKey, e.contentHash, Buffer.from(e.vector.buffer, e.vector.byteOffset, e.vector.byteLength), now, now);
+      for (const e of entries) this.putStmt.run(modelKey, e.contentHash, f16 ? encodeF16(e.vector) : Buffer.from(e.vector.buffer, e.vector.byteOffset, e.vector.byteLength), now, now);
     })();
   }
 

@@ -25,6 +25,28 @@ interface TrainCliOpts extends BackboneOpts {
   epochs?: number;
   batch: number;
   json?: boolean;
+  strategy: 'head' | 'partial' | 'full' | 'auto';
+  freeze?: number;
+  trainLast?: number;
+  reuse?: boolean;
+  replace?: number[];
+  lr?: number;
+  timeBudget?: number;
+  size?: number;
+}
+
+export function parseReplace(v: string): number[] {
+  const m = /^hidden:(\d+(?:,\d+)*)$/.exec(v);
+  const sizes = m ? m[1].split(',').map(Number) : [];
+  if (!m || sizes.some((n) => n < 1)) throw new InvalidArgumentError(`--replace must be "hidden:UNITS[,UNITS...]" (e.g. hidden:256), got "${v}"`);
+  return sizes;
+}
+
+/** Flags that ask for a rung explicitly: with any of them, --strategy auto means partial. */
+function rungFromFlags(opts: TrainCliOpts): TrainCliOpts['strategy'] {
+  if (opts.strategy !== 'auto') return opts.strategy;
+  if (opts.freeze !== undefined || opts.trainLast !== undefined || opts.reuse || opts.replace) return 'partial';
+  return 'auto';
 }
 
 function parseHead(v: string): HeadSpec {
@@ -90,6 +112,17 @@ function eventPrinter(say: (s: string) => void) {
       case 'done':
         if (process.stderr.isTTY) process.stderr.write('\n');
         break;
+      case 'plan':
+        say(`auto: ${e.plan.reason}`);
+        break;
+      case 'finetune-setup':
+        say(`fine-tuning: ${e.replace ? `new units ${e.replace.join(',')} after` : `training ${e.trainable.length} block(s): ${e.trainable.join(', ')}; frozen up to`} ${e.cut} (activations cached as float16); engine: tfjs-${e.backend}`);
+        if (e.note) process.stderr.write(`warning: ${e.note}\n`);
+        break;
+      case 'finetune-epoch':
+        if (process.stderr.isTTY) process.stderr.write('\n');
+        say(`epoch ${e.epoch}: ${e.seconds.toFixed(1)} s (${(e.images / e.seconds).toFixed(1)} img/s)`);
+        break;
     }
   };
 }
@@ -128,6 +161,13 @@ async function runTraining(data: string, opts: TrainCliOpts): Promise<TrainResul
       classWeights: opts.classWeights,
       epochs: opts.epochs,
       batchSize: opts.batch,
+      strategy: rungFromFlags(opts),
+      freeze: opts.freeze,
+      trainLast: opts.trainLast,
+      replace: opts.replace,
+      lr: opts.lr,
+      timeBudget: opts.timeBudget,
+      size: opts.size,
       signal: ac.signal,
       onEvent: eventPrinter(say),
     });
@@ -157,7 +197,15 @@ function addTrainOptions(cmd: Command): Command {
     .option('--class-weights <mode>', 'auto | balanced | none (auto: balanced when classes are imbalanced)', choice('--class-weights', ['auto', 'balanced', 'none']), 'auto')
     .option('--epochs <n>', 'epochs for the mlp head', positiveInt('--epochs'))
     .option('-b, --batch <n>', 'images per backbone forward pass', positiveInt('--batch'), 32)
-    .option('--json', 'print the final metrics as one JSON object on stdout');
+    .option('--json', 'print the final metrics as one JSON object on stdout')
+    .option('--strategy <rung>', 'head | partial | full | auto (auto: picks by images/class, --time-budget and measured speed; see `tl plan`)', choice('--strategy', ['head', 'partial', 'full', 'auto']), 'auto')
+    .option('--freeze <n>', 'partial: freeze the first N blocks (list them with `tl plan DATA`)', nonNegativeInt('--freeze'))
+    .option('--train-last <k>', 'partial: fine-tune the last K blocks (default 2)', nonNegativeInt('--train-last'))
+    .option('--reuse', 'partial: start the unfrozen blocks from their pretrained weights (the default)')
+    .option('--replace <spec>', 'partial: replace the unfrozen blocks by new units hidden:UNITS[,UNITS] (1x1 conv + ReLU each, then average pool)', parseReplace)
+    .option('--lr <rate>', 'fine-tuning: Adam learning rate of the head (blocks get a tenth)', positiveNumber('--lr'))
+    .option('--time-budget <seconds>', 'auto: how long training may take (default 600)', positiveNumber('--time-budget'))
+    .option('--size <px>', 'fine-tuning a TF.js backbone: input size (e.g. 160)', positiveInt('--size'));
 }
 
 export function registerTrainCommands(program: Command): void {
@@ -169,6 +217,10 @@ export function registerTrainCommands(program: Command): void {
   )
     .addHelpText('after', '\nExamples:\n  tl train my-photos/                      # Tigger/ Misty/ neither/ inside\n  tl train data/ --out cats.tl --seed 1\n  tl train data/ --model mobilenet-v1-0.75 --head mlp:256 --json')
     .action(async (data: string, opts: TrainCliOpts) => {
+      if (opts.reuse && opts.replace) throw new TlError('--reuse and --replace exclude each other', 'Reuse the pretrained blocks, or replace them by new units.');
+      if ((opts.freeze !== undefined || opts.trainLast !== undefined || opts.reuse || opts.replace) && (opts.strategy === 'head' || opts.strategy === 'full')) {
+        throw new TlError(`--freeze/--train-last/--reuse/--replace apply to --strategy partial, not ${opts.strategy}`);
+      }
       await runTraining(data, opts);
     });
 

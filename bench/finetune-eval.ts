@@ -1,0 +1,62 @@
+// Rung 1 vs rung 2 (and optionally 3) on real datasets: val accuracy and wall time of each, with the machine load.
+// node --import tsx bench/finetune-eval.ts [--data eurosat,cats_and_dogs_filtered] [--train-last 1] [--epochs 5]
+// Writes bench-results/finetune.json (merged with earlier runs, keyed by dataset + rung + settings).
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
+import { trainClassifier, type TrainOptions } from '../src/index.js';
+
+const args = process.argv.slice(2);
+const arg = (name: string, dflt: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : dflt;
+};
+const root = resolve(import.meta.dirname, '..');
+const datasetsDir = process.env.TL_DATASETS_DIR || resolve(root, '../shared/datasets');
+process.env.TL_MODELS_DIR ||= resolve(root, '../shared/models');
+const datasets = arg('data', 'eurosat,cats_and_dogs_filtered').split(',');
+const rungs = arg('rungs', 'head,partial').split(',');
+const trainLast = Number(arg('train-last', '1'));
+const epochs = Number(arg('epochs', '5'));
+const model = arg('model', 'mobilenet-v2');
+const out = resolve(root, 'bench-results/finetune.json');
+
+type Row = Record<string, unknown>;
+const results: Row[] = existsSync(out) ? JSON.parse(await readFile(out, 'utf8')).runs ?? [] : [];
+
+for (const name of datasets) {
+  for (const rung of rungs) {
+    const opts: TrainOptions = { model, seed: 0, strategy: rung as TrainOptions['strategy'] };
+    if (rung === 'partial') Object.assign(opts, { trainLast, epochs });
+    if (rung === 'full') Object.assign(opts, { epochs });
+    const epochTimes: number[] = [];
+    const load0 = loadavg()[0];
+    const t0 = Date.now();
+    const r = await trainClassifier(join(datasetsDir, name), {
+      ...opts,
+      onEvent: (e) => {
+        if (e.type === 'extract-done') console.error(`${name} ${rung}: ${e.split} ${e.embedded} computed, ${e.cached} cached (${e.seconds.toFixed(1)} s)`);
+        if (e.type === 'finetune-epoch') {
+          epochTimes.push(e.seconds);
+          console.error(`${name} ${rung}: epoch ${e.epoch} ${e.seconds.toFixed(1)} s (${(e.images / e.seconds).toFixed(1)} img/s) tensors ${e.memory.numTensors}`);
+        }
+        if (e.type === 'progress' && rung !== 'head') console.error(`  step ${e.point.step} train acc ${e.point.trainAcc.toFixed(4)} val acc ${e.point.valAcc?.toFixed(4)}`);
+      },
+    });
+    const wall = (Date.now() - t0) / 1000;
+    const row: Row = {
+      dataset: name, rung, model, trainLast: rung === 'partial' ? trainLast : undefined, epochs: rung === 'head' ? undefined : epochs,
+      valAccuracy: r.metrics.accuracy, valCount: r.metrics.count, headOnlyValAccuracy: r.config.headOnlyValAccuracy, bestEpoch: r.config.bestEpoch,
+      wallSeconds: wall, extractSeconds: r.timings.extractSeconds, trainSeconds: r.timings.trainSeconds, epochSeconds: epochTimes,
+      loadavgStart: load0, loadavgEnd: loadavg()[0], cores: (await import('node:os')).availableParallelism(), when: new Date().toISOString(),
+    };
+    console.error(JSON.stringify(row));
+    const i = results.findIndex((x) => x.dataset === name && x.rung === rung && x.model === model && x.trainLast === row.trainLast && x.epochs === row.epochs);
+    if (i >= 0) results[i] = row;
+    else results.push(row);
+    await mkdir(join(root, 'bench-results'), { recursive: true });
+    await writeFile(out, JSON.stringify({ runs: results }, null, 2) + '\n');
+    await r.classifier.dispose();
+  }
+}

@@ -1,0 +1,349 @@
+// Rungs 2 and 3: fine-tune the top blocks (or the whole network) on activations cached at the cut.
+// 1. The frozen part runs once per image; its output at the cut is cached (float16) in the feature store.
+// 2. The tail (pretrained blocks after the cut, or new 1x1-conv units with `replace`) maps the cached activation to
+//    pooled features; a softmax is solved on them by L-BFGS first (the rung-1 head, same CV for L2).
+// 3. Then tail + softmax train together with Adam on minibatches: a lower rate for the pretrained blocks than for the
+//    head, BatchNorm on its frozen statistics, early stopping on validation accuracy, the best epoch kept. Seeded.
+import type * as tfjs from '@tensorflow/tfjs';
+import type { Dataset, LabeledImage } from '../data/dataset.js';
+import { findModel } from '../backbone/registry.js';
+import { DEFAULT_MODEL_ID } from '../backbone/zoo.js';
+import { extractFeatures } from '../features/extract.js';
+import { FeatureStore } from '../features/store.js';
+import { fitStandardizer, applyStandardizerAll } from '../train/standardize.js';
+import { trainSoftmax, classWeights } from '../train/softmax-regression.js';
+import { selectL2, type L2Selection } from '../train/select-l2.js';
+import { evaluate } from '../eval/metrics.js';
+import { headForward, type HeadWeights } from '../classifier/head.js';
+import { fitUnknownDetector } from '../classifier/unknown.js';
+import { Classifier } from '../classifier/classifier.js';
+import { newBundleStamp } from '../classifier/bundle.js';
+import type { TrainOptions, TrainEvent, TrainResult, HistoryPoint } from '../classifier/train.js';
+import { TlError } from '../util/errors.js';
+import { Rng } from '../util/random.js';
+import {
+  loadNetwork, resolveFreeze, openCutBackbone, buildTrainableTail, trainingTf, tailFeatures, snapshotTail, assignTail,
+  FinetunedBackbone, type CutBackbone, type Network, type TrainableTail,
+} from './network.js';
+
+type TF = typeof tfjs;
+
+export interface FinetuneSettings {
+  strategy: 'partial' | 'full';
+  freeze?: number;
+  trainLast?: number;
+  /** Drop the unfrozen blocks: new hidden units (1x1 conv + ReLU each) + global average pool + softmax. */
+  replace?: number[];
+  epochs: number;
+  batchSize: number;
+  /** Adam learning rate of the softmax. */
+  lr: number;
+  /** Adam learning rate of the unfrozen pretrained blocks (discriminative: lower than the head's). */
+  tailLr: number;
+  patience: number;
+  /** Image size for the frozen part (TF.js backbones; the int8 ONNX model is fixed at 224). */
+  size?: number;
+}
+
+export function finetuneDefaults(opts: TrainOptions): FinetuneSettings {
+  const strategy = opts.strategy === 'full' ? 'full' : 'partial';
+  const replace = opts.replace;
+  return {
+    strategy,
+    freeze: strategy === 'full' ? 0 : opts.freeze,
+    trainLast: strategy === 'full' ? undefined : opts.trainLast,
+    replace,
+    epochs: opts.epochs ?? (strategy === 'full' ? 5 : 8),
+    batchSize: opts.finetuneBatchSize ?? 32,
+    lr: opts.lr ?? 1e-3,
+    tailLr: opts.tailLr ?? (replace ? 1e-3 : 1e-4),
+    patience: opts.patience ?? 3,
+    size: opts.size,
+  };
+}
+
+interface ActSet {
+  acts: Float32Array[];
+  labels: Int32Array;
+  paths: string[];
+}
+
+export async function finetuneClassifier(
+  dataset: Dataset,
+  opts: TrainOptions,
+  emit: (e: TrainEvent) => void,
+  t0: number,
+  counts: TrainResult['counts'],
+  warnings: string[],
+): Promise<TrainResult> {
+  const s = finetuneDefaults(opts);
+  const seed = opts.seed ?? 0;
+  const K = dataset.classes.length;
+  const entry = findModel(opts.model ?? DEFAULT_MODEL_ID);
+  const net = await loadNetwork(entry, { path: opts.modelPath });
+  const { cut, trainable } = resolveFreeze(net, { freeze: s.freeze, trainLast: s.trainLast });
+  if (!trainable.length && !s.replace) throw new TlError('nothing to fine-tune: every block is frozen', 'Use --strategy head for that, or --train-last 1 or more.');
+  const { tf, backend, note } = await trainingTf();
+  emit({ type: 'finetune-setup', cut, trainable: trainable.map((u) => u.label), backend, note, replace: s.replace });
+
+  const frozen = await openCutBackbone(net, cut, s.size);
+  const ownStore = !opts.store;
+  const store = opts.store ?? FeatureStore.open();
+  const tExtract = Date.now();
+  let train: ActSet;
+  let val: ActSet;
+  try {
+    train = await actsFor(frozen, store, dataset.train, dataset.classes, 'train', emit, opts);
+    val = await actsFor(frozen, store, dataset.val, dataset.classes, 'val', emit, opts);
+  } finally {
+    if (ownStore) store.close();
+  }
+  const extractSeconds = (Date.now() - tExtract) / 1000;
+  for (let c = 0; c < K; c++) {
+    if (!train.labels.includes(c)) {
+      await frozen.dispose();
+      throw new TlError(`class "${dataset.classes[c]}" has no usable training image (all were skipped)`, 'Add readable photos to that class folder, or remove the folder.');
+    }
+  }
+
+  const tTrain = Date.now();
+  const tail = await buildTrainableTail(tf, net, cut, frozen.cutShape, { replace: s.replace, seed });
+  const fit = await finetune(tf, tail, train, val, K, s, { ...opts, seed }, emit);
+  const trainSeconds = (Date.now() - tTrain) / 1000;
+
+  const snapshot = snapshotTail(tail, frozen.input.size);
+  const backbone = FinetunedBackbone.create(tf, frozen, tail, snapshot);
+  const trainF = tailFeatures(tf, tail, train.acts);
+  const valF = tailFeatures(tf, tail, val.acts);
+  const evalSet = valF.length ? { f: valF, y: val.labels, paths: val.paths } : { f: trainF, y: train.labels, paths: train.paths };
+  const metrics = evaluate(evalSet.y, evalSet.f.map((f) => headForward(fit.head, f)), dataset.classes, evalSet.paths);
+  const unknown = fitUnknownDetector(trainF, train.labels, K, valF.length >= 20 ? valF : undefined);
+  const config = {
+    data: dataset.root,
+    split: dataset.splitSource,
+    model: entry.id,
+    seed,
+    strategy: s.strategy,
+    cut,
+    trainable: trainable.map((u) => u.label),
+    replace: s.replace ?? null,
+    imageSize: frozen.input.size,
+    head: { kind: 'linear' },
+    l2: fit.l2,
+    l2SelectedBy: opts.l2 !== undefined ? 'user' : fit.selection ? 'cv5-on-train' : 'default',
+    epochs: s.epochs,
+    bestEpoch: fit.bestEpoch,
+    lr: s.lr,
+    tailLr: s.tailLr,
+    batchSize: s.batchSize,
+    backend,
+    headOnlyValAccuracy: fit.headOnlyValAcc,
+    trainImages: train.acts.length,
+    valImages: val.acts.length,
+    evaluatedOn: val.acts.length ? 'val' : 'train (no validation images)',
+  };
+  const classifier = Classifier.fromParts(
+    {
+      backbone: { id: entry.id, weightsHash: frozen.weightsHash, input: entry.input, feature: entry.feature },
+      labels: dataset.classes,
+      head: fit.head,
+      unknown,
+      metrics,
+      config,
+      tail: snapshot,
+      ...newBundleStamp(),
+    },
+    backbone,
+  );
+  const totalSeconds = (Date.now() - t0) / 1000;
+  emit({ type: 'done', metrics, seconds: totalSeconds });
+  return {
+    classifier, metrics, history: fit.history, selection: fit.selection, dataset, counts, warnings,
+    timings: { extractSeconds, trainSeconds, totalSeconds }, config,
+  };
+}
+
+async function actsFor(
+  frozen: CutBackbone,
+  store: FeatureStore,
+  items: LabeledImage[],
+  classes: string[],
+  split: 'train' | 'val',
+  emit: (e: TrainEvent) => void,
+  opts: TrainOptions,
+): Promise<ActSet> {
+  emit({ type: 'extract-start', split, total: items.length });
+  const r = await extractFeatures(frozen, items.map((x) => x.path), {
+    store,
+    batchSize: opts.batchSize,
+    signal: opts.signal,
+    onProgress: (progress) => emit({ type: 'extract', split, progress }),
+    onSkip: (file) => emit({ type: 'skip', file }),
+  });
+  emit({ type: 'extract-done', split, embedded: r.embedded, cached: r.cached, skipped: r.skipped.length, seconds: r.elapsedMs / 1000 });
+  const keep = items.map((_, i) => i).filter((i) => r.features[i]);
+  return { acts: keep.map((i) => r.features[i]!), labels: Int32Array.from(keep.map((i) => classes.indexOf(items[i].label))), paths: keep.map((i) => items[i].path) };
+}
+
+export interface FinetuneFit {
+  head: HeadWeights;
+  l2: number;
+  selection?: L2Selection;
+  history: HistoryPoint[];
+  bestEpoch: number;
+  headOnlyValAcc: number;
+}
+
+export interface EpochMemory {
+  epoch: number;
+  numTensors: number;
+  numBytes: number;
+}
+
+/** Head first (L-BFGS on the tail's initial features), then tail + head with Adam. Restores the best epoch. */
+export async function finetune(
+  tf: TF,
+  tail: TrainableTail,
+  train: ActSet,
+  val: ActSet,
+  K: number,
+  s: FinetuneSettings,
+  opts: TrainOptions,
+  emit: (e: TrainEvent) => void,
+): Promise<FinetuneFit> {
+  const seed = opts.seed ?? 0;
+  const history: HistoryPoint[] = [];
+  // Head first: the rung-1 softmax on the tail's initial pooled features (standardized; the standardizer stays fixed).
+  const F0 = tailFeatures(tf, tail, train.acts);
+  const standardizer = fitStandardizer(F0);
+  const X0 = applyStandardizerAll(F0, standardizer);
+  const trainCounts = new Array(K).fill(0);
+  for (const y of train.labels) trainCounts[y]++;
+  const imbalanced = Math.max(...trainCounts) / Math.max(1, Math.min(...trainCounts)) >= 1.5;
+  const weightMode = opts.classWeights ?? 'auto';
+  const sw = weightMode === 'balanced' || (weightMode === 'auto' && imbalanced) ? classWeights(train.labels, K) : undefined;
+  let l2 = opts.l2;
+  let selection: L2Selection | undefined;
+  if (l2 === undefined) {
+    const folds = Math.min(5, Math.min(...trainCounts));
+    if (folds >= 2) {
+      const tSel = Date.now();
+      selection = await selectL2(X0, train.labels, K, { seed, folds, sampleWeights: sw });
+      l2 = selection.best;
+      emit({ type: 'select-l2', selection, seconds: (Date.now() - tSel) / 1000 });
+    } else l2 = 1;
+  }
+  const init = trainSoftmax(X0, train.labels, K, { l2, sampleWeights: sw });
+  const D = tail.featureDim;
+  const head = (W: Float32Array, b: Float32Array): HeadWeights => ({
+    kind: 'linear', mean: standardizer.mean, std: standardizer.std, layers: [{ W, b, inputs: D, outputs: K, activation: 'softmax' }],
+  });
+  const score = (W: Float32Array, b: Float32Array, set: ActSet) => {
+    const F = tailFeatures(tf, tail, set.acts);
+    const h = head(W, b);
+    let loss = 0;
+    let ok = 0;
+    F.forEach((f, i) => {
+      const p = headForward(h, f);
+      loss -= Math.log(Math.max(1e-12, p[set.labels[i]]));
+      let best = 0;
+      for (let k = 1; k < K; k++) if (p[k] > p[best]) best = k;
+      if (best === set.labels[i]) ok++;
+    });
+    return { loss: loss / Math.max(1, F.length), acc: ok / Math.max(1, F.length) };
+  };
+  const useVal = val.acts.length > 0;
+  const evalSet = useVal ? val : train;
+  const s0 = score(init.W, init.b, evalSet);
+  const tr0 = useVal ? score(init.W, init.b, train) : s0;
+  const p0: HistoryPoint = { step: 0, trainLoss: tr0.loss, trainAcc: tr0.acc, ...(useVal ? { valLoss: s0.loss, valAcc: s0.acc } : {}) };
+  history.push(p0);
+  emit({ type: 'progress', point: p0, of: s.epochs });
+
+  // Joint training.
+  const Wv = tf.variable(tf.tensor2d(init.W, [K, D]), true, `tl_ft_head_W_${seed}_${Date.now()}`);
+  const bv = tf.variable(tf.tensor1d(init.b), true, `tl_ft_head_b_${seed}_${Date.now()}`);
+  const meanT = tf.tensor1d(standardizer.mean);
+  const stdT = tf.tensor1d(standardizer.std);
+  const swT = sw ? tf.tensor1d(Float32Array.from(sw)) : undefined;
+  const tailVars = [...tail.variables.values()];
+  const optHead = tf.train.adam(s.lr);
+  const optTail = tf.train.adam(s.tailLr);
+  const [h, w, c] = tail.inputShape;
+  const per = h * w * c;
+  const rng = new Rng(seed + 104729);
+  const order = Int32Array.from(train.acts.map((_, i) => i));
+  let best = { epoch: 0, acc: s0.acc, loss: s0.loss, W: init.W, b: init.b, tail: tailVars.map((v) => Float32Array.from(v.dataSync() as Float32Array)) };
+  let sinceBest = 0;
+  try {
+    for (let epoch = 1; epoch <= s.epochs; epoch++) {
+      if (opts.signal?.aborted) break;
+      const tEpoch = Date.now();
+      rng.shuffle(order);
+      let lossSum = 0;
+      let okSum = 0;
+      for (let i = 0; i < order.length; i += s.batchSize) {
+        const n = Math.min(s.batchSize, order.length - i);
+        const data = new Float32Array(n * per);
+        const ys = new Int32Array(n);
+        for (let j = 0; j < n; j++) {
+          data.set(train.acts[order[i + j]], j * per);
+          ys[j] = train.labels[order[i + j]];
+        }
+        const { loss, correct } = tf.tidy(() => {
+          const x = tf.tensor4d(data, [n, h, w, c]);
+          const yT = tf.tensor1d(ys, 'int32');
+          const oneHot = tf.oneHot(yT, K);
+          const wts = swT ? tf.gather(swT, yT) : undefined;
+          let logitsOut: tfjs.Tensor | undefined;
+          const { value, grads } = tf.variableGrads(() => {
+            const f = tail.apply(x);
+            const z = tf.div(tf.sub(f, meanT), stdT);
+            const logits = tf.add(tf.matMul(z, Wv, false, true), bv);
+            logitsOut = tf.keep(logits);
+            // Cross-entropy by hand (log-softmax via logSumExp): tf.losses.softmaxCrossEntropy trips tfjs's kernel
+            // leak check under IS_TEST on wasm. Weighted like the L-BFGS objective: sum(w*CE)/sum(w) + l2/2 ||W||^2.
+            const ce = tf.neg(tf.sum(tf.mul(oneHot, tf.sub(logits, tf.logSumExp(logits, 1, true))), 1));
+            const data = wts ? tf.div(tf.sum(tf.mul(ce, wts)), tf.sum(wts)) : tf.mean(ce);
+            return tf.add(data, tf.mul(l2! / 2, tf.sum(tf.square(Wv)))) as tfjs.Scalar;
+          }, [...tailVars, Wv, bv]);
+          const headGrads: Record<string, tfjs.Tensor> = { [Wv.name]: grads[Wv.name], [bv.name]: grads[bv.name] };
+          const tailGrads: Record<string, tfjs.Tensor> = {};
+          for (const v of tailVars) if (grads[v.name]) tailGrads[v.name] = grads[v.name];
+          optHead.applyGradients(headGrads as never);
+          if (Object.keys(tailGrads).length) optTail.applyGradients(tailGrads as never);
+          const pred = tf.argMax(logitsOut!, 1);
+          const correct = tf.sum(tf.cast(tf.equal(pred, yT), 'int32'));
+          logitsOut!.dispose();
+          return { loss: tf.mul(value, n), correct };
+        });
+        lossSum += (await loss.data())[0];
+        okSum += (await correct.data())[0];
+        loss.dispose();
+        correct.dispose();
+      }
+      const Wn = Float32Array.from(Wv.dataSync() as Float32Array);
+      const bn = Float32Array.from(bv.dataSync() as Float32Array);
+      const sv = score(Wn, bn, evalSet);
+      const p: HistoryPoint = { step: epoch, trainLoss: lossSum / order.length, trainAcc: okSum / order.length, ...(useVal ? { valLoss: sv.loss, valAcc: sv.acc } : {}) };
+      history.push(p);
+      const mem = tf.memory();
+      emit({ type: 'progress', point: p, of: s.epochs });
+      emit({ type: 'finetune-epoch', epoch, seconds: (Date.now() - tEpoch) / 1000, images: order.length, memory: { numTensors: mem.numTensors, numBytes: mem.numBytes, numDataIds: tf.engine().backend.numDataIds() } });
+      if (opts.restoreBest === false || sv.acc > best.acc || (sv.acc === best.acc && sv.loss < best.loss)) {
+        best = { epoch, acc: sv.acc, loss: sv.loss, W: Wn, b: bn, tail: tailVars.map((v) => Float32Array.from(v.dataSync() as Float32Array)) };
+        sinceBest = 0;
+      } else if (++sinceBest >= s.patience) break;
+    }
+  } finally {
+    optHead.dispose();
+    optTail.dispose();
+    tf.dispose([Wv, bv, meanT, stdT]);
+    swT?.dispose();
+  }
+  // Keep the best epoch (epoch 0 = the L-BFGS head on the pretrained tail).
+  assignTail(tf, tail, [...tail.variables.keys()].map((name, i) => ({ name, data: best.tail[i] })));
+  return { head: head(best.W, best.b), l2: l2!, selection, history, bestEpoch: best.epoch, headOnlyValAcc: s0.acc };
+}
+
+export type { Network };

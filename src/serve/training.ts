@@ -1,0 +1,199 @@
+// Training a project: trainClassifier on the project's images folder (an ImageFolder; seeded stratified split),
+// progress turned into job events, the bundle saved under bundles/<timestamp>/ with its HTML report, the curve and
+// every misclassified validation image.
+import { basename, join, relative, sep } from 'node:path';
+import { trainClassifier, type HeadSpec, type TrainEvent } from '../classifier/train.js';
+import type { Classifier } from '../classifier/classifier.js';
+import { renderHtmlReport } from '../eval/report.js';
+import { listModels } from '../backbone/registry.js';
+import { TlError } from '../util/errors.js';
+import type { Job } from './jobs.js';
+import type { ProjectStore } from './projects.js';
+import { badRequest } from './errors.js';
+
+export interface TrainRequest {
+  seed: number;
+  val: number;
+  l2?: number;
+  head: HeadSpec;
+  model?: string;
+  classWeights: 'auto' | 'balanced' | 'none';
+  epochs?: number;
+}
+
+export interface Misclassified {
+  /** <class>/<file> inside the project's images folder, when training ran. */
+  image: string;
+  trueLabel: string;
+  predictedLabel: string;
+  probability: number;
+  probabilities: Record<string, number>;
+}
+
+/** Validate a JSON body into training options (400 on anything odd). */
+export function parseTrainRequest(body: unknown): TrainRequest {
+  const b = (body && typeof body === 'object' ? body : {}) as Record<string, unknown>;
+  const num = (k: string, ok: (n: number) => boolean, what: string): number | undefined => {
+    if (b[k] === undefined || b[k] === null || b[k] === '') return undefined;
+    const n = Number(b[k]);
+    if (!Number.isFinite(n) || !ok(n)) throw badRequest(`${k} must be ${what}, got ${JSON.stringify(b[k])}`, 'invalid_option');
+    return n;
+  };
+  const seed = num('seed', (n) => Number.isInteger(n) && n >= 0, 'a non-negative integer') ?? 0;
+  const val = num('val', (n) => n > 0 && n < 1, 'a fraction between 0 and 1') ?? 0.2;
+  const l2 = num('l2', (n) => n > 0, 'a positive number');
+  const epochs = num('epochs', (n) => Number.isInteger(n) && n > 0 && n <= 10_000, 'a positive integer');
+  let head: HeadSpec = { kind: 'linear' };
+  if (b.head !== undefined && b.head !== 'linear') {
+    const h = b.head as { kind?: string; hidden?: unknown; dropout?: unknown } | string;
+    const hidden = typeof h === 'object' ? Number(h.hidden ?? 256) : Number(/^mlp(?::(\d+))?$/.exec(String(h))?.[1] ?? (String(h) === 'mlp' ? 256 : NaN));
+    const dropout = typeof h === 'object' && h.dropout !== undefined ? Number(h.dropout) : 0.2;
+    if ((typeof h === 'object' ? h.kind !== 'mlp' : !String(h).startsWith('mlp')) || !Number.isInteger(hidden) || hidden < 1 || hidden > 8192 || !(dropout >= 0 && dropout < 1)) {
+      throw badRequest('head must be "linear", "mlp", "mlp:UNITS" or {"kind":"mlp","hidden":UNITS,"dropout":P}', 'invalid_option');
+    }
+    head = { kind: 'mlp', hidden, dropout };
+  }
+  const classWeights = (b.classWeights ?? 'auto') as TrainRequest['classWeights'];
+  if (!['auto', 'balanced', 'none'].includes(classWeights)) throw badRequest('classWeights must be auto, balanced or none', 'invalid_option');
+  let model: string | undefined;
+  if (b.model !== undefined && b.model !== null && b.model !== '') {
+    model = String(b.model);
+    if (!listModels().some((m) => m.id === model)) throw badRequest(`unknown backbone "${model}"; known: ${listModels().map((m) => m.id).join(', ')}`, 'invalid_option');
+  }
+  return { seed, val, l2, head, model, classWeights, epochs };
+}
+
+const r4 = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? null : Math.round(v * 10_000) / 10_000);
+
+function toJobEvent(job: Job, imagesDir: string, e: TrainEvent): void {
+  switch (e.type) {
+    case 'dataset':
+      job.emit('dataset', { classes: e.dataset.classes, counts: e.counts, warnings: e.warnings, split: e.dataset.splitSource });
+      break;
+    case 'backbone':
+      job.emit('backbone', { id: e.id, featureDim: e.featureDim });
+      break;
+    case 'extract-start':
+      job.emit('extract-start', { split: e.split, total: e.total });
+      break;
+    case 'extract': {
+      const p = e.progress;
+      const seconds = p.elapsedMs / 1000;
+      job.emitThrottled('extract', `extract-${e.split}`, {
+        split: e.split,
+        done: p.done,
+        total: p.total,
+        embedded: p.embedded,
+        cached: p.cached,
+        skipped: p.skipped,
+        elapsedSeconds: r4(seconds),
+        imagesPerSecond: seconds > 0 ? Math.round((p.done / seconds) * 10) / 10 : null,
+      });
+      break;
+    }
+    case 'extract-done':
+      job.flush(`extract-${e.split}`);
+      job.emit('extract-done', { split: e.split, embedded: e.embedded, cached: e.cached, skipped: e.skipped, seconds: r4(e.seconds) });
+      break;
+    case 'skip':
+      job.emit('skip', { image: relative(imagesDir, e.file.path).split(sep).join('/'), reason: e.file.reason });
+      break;
+    case 'select-l2': {
+      const best = e.selection.curve.find((p) => p.l2 === e.selection.best);
+      job.emit('select-l2', { l2: e.selection.best, cvAccuracy: r4(best?.cvAccuracy), seconds: r4(e.seconds) });
+      break;
+    }
+    case 'progress':
+      job.emit('progress', { step: e.point.step, of: e.of ?? null, trainLoss: r4(e.point.trainLoss), trainAcc: r4(e.point.trainAcc), valLoss: r4(e.point.valLoss), valAcc: r4(e.point.valAcc) });
+      break;
+    case 'done':
+      break;
+  }
+}
+
+/**
+ * Run one training job to the end. `onTrained` receives the saved bundle and the live classifier (so predictions can
+ * use it at once); it then owns the classifier.
+ */
+export async function runProjectTraining(
+  job: Job,
+  store: ProjectStore,
+  req: TrainRequest,
+  onTrained: (stamp: string, dir: string, classifier: Classifier) => Promise<void>,
+  log: (msg: string) => void = () => {},
+): Promise<void> {
+  const project = job.project;
+  const imagesDir = store.imagesDir(project);
+  store.busy.add(project);
+  job.emit('state', { state: 'running' });
+  try {
+    const r = await trainClassifier(imagesDir, {
+      seed: req.seed,
+      val: req.val,
+      l2: req.l2,
+      head: req.head,
+      model: req.model,
+      classWeights: req.classWeights,
+      epochs: req.epochs,
+      signal: job.controller.signal,
+      onEvent: (e) => toJobEvent(job, imagesDir, e),
+    });
+    if (job.controller.signal.aborted) {
+      await r.classifier.dispose();
+      job.finish('cancelled');
+      return;
+    }
+    // Every misclassified evaluation image with its probabilities (the metrics keep only the 10 worst); the features
+    // come from the feature cache, so this costs no backbone pass.
+    const evalItems = r.config.evaluatedOn === 'val' ? r.dataset.val : r.dataset.train;
+    const truth = new Map(evalItems.map((x) => [x.path, x.label]));
+    const labels = r.classifier.labels;
+    const { predictions } = await r.classifier.predictFiles(evalItems.map((x) => x.path), { top: labels.length });
+    const misclassified: Misclassified[] = predictions
+      .filter((p) => p.label !== truth.get(p.path))
+      .sort((a, b) => b.probability - a.probability)
+      .map((p) => ({
+        image: relative(imagesDir, p.path).split(sep).join('/'),
+        trueLabel: truth.get(p.path)!,
+        predictedLabel: p.label,
+        probability: r4(p.probability)!,
+        probabilities: Object.fromEntries(p.top.map((t) => [t.label, r4(t.probability)!])),
+      }));
+    const stamp = store.newBundleStamp();
+    const dir = join(store.bundlesDir(project), stamp);
+    const html = renderHtmlReport({ title: `tl: ${project} on ${r.config.model}`, metrics: r.metrics, history: r.history, config: r.config, cvCurve: r.selection?.curve });
+    await r.classifier.save(dir, {
+      'report.html': html,
+      'history.json': JSON.stringify(r.history) + '\n',
+      'misclassified.json': JSON.stringify(misclassified, null, 1) + '\n',
+      'training.json': JSON.stringify({ counts: r.counts, warnings: r.warnings, timings: r.timings, selection: r.selection ? { best: r.selection.best, curve: r.selection.curve } : null }, null, 1) + '\n',
+    });
+    await onTrained(stamp, dir, r.classifier);
+    job.emit('done', {
+      accuracy: r4(r.metrics.accuracy),
+      macroF1: r4(r.metrics.macroF1),
+      count: r.metrics.count,
+      evaluatedOn: r.config.evaluatedOn,
+      bundle: stamp,
+      seconds: r4(r.timings.totalSeconds),
+      extractSeconds: r4(r.timings.extractSeconds),
+      trainSeconds: r4(r.timings.trainSeconds),
+    });
+    job.finish('done', { bundle: stamp });
+  } catch (err) {
+    if (job.controller.signal.aborted) {
+      job.finish('cancelled');
+      return;
+    }
+    const message = err instanceof TlError ? err.message + (err.hint ? ` (${err.hint})` : '') : `training failed: ${(err as Error)?.message ?? String(err)}`;
+    if (!(err instanceof TlError)) log(`training job ${job.id} of ${project} failed: ${(err as Error)?.stack ?? String(err)}`);
+    job.emit('failed', { message });
+    job.finish('failed', { error: message });
+  } finally {
+    store.busy.delete(project);
+  }
+}
+
+export function bundleDownloadName(project: string, stamp: string): string {
+  return `${basename(project).replace(/[^\w.-]+/g, '_')}-${stamp}`;
+}

@@ -1,0 +1,127 @@
+// Thin typed client of the tl serve API (same origin).
+
+export interface ClassSummary {
+  name: string;
+  images: number;
+}
+export interface JobSummary {
+  id: string;
+  project: string;
+  state: 'running' | 'cancelling' | 'done' | 'failed' | 'cancelled';
+  error: string | null;
+  bundle: string | null;
+}
+export interface Project {
+  name: string;
+  classes: ClassSummary[];
+  images: number;
+  latestBundle: string | null;
+  activeJob?: JobSummary | null;
+}
+export interface ImageEntry {
+  class: string;
+  file: string;
+  url: string;
+  thumbnailUrl: string;
+}
+export interface LabelProb {
+  label: string;
+  probability: number;
+}
+export interface Prediction {
+  label: string;
+  probability: number;
+  top: LabelProb[];
+  unknown: boolean;
+  timing: { totalMs: number; batchSize: number };
+}
+export interface HistoryPoint {
+  step: number;
+  trainLoss: number | null;
+  trainAcc: number | null;
+  valLoss?: number | null;
+  valAcc?: number | null;
+}
+export interface Results {
+  bundle: string;
+  accuracy: number;
+  count: number;
+  evaluatedOn: string | null;
+  trainImages: number | null;
+  valImages: number | null;
+  labels: string[];
+  perClass: { label: string; accuracy: number; precision: number; recall: number; f1: number; support: number }[];
+  confusion: number[][];
+  misclassified: { file: string; trueLabel: string; predictedLabel: string; probability: number; probabilities: Record<string, number>; thumbnailUrl: string | null; url: string | null }[];
+  history: HistoryPoint[];
+  downloadUrl: string;
+  reportUrl: string;
+}
+export interface Backbone {
+  id: string;
+  title: string;
+  featureDim: number;
+  default: boolean;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+async function call<T>(method: string, url: string, body?: BodyInit | object, headers: Record<string, string> = {}): Promise<T> {
+  let payload: BodyInit | undefined;
+  if (body instanceof FormData || body instanceof Blob) payload = body;
+  else if (body !== undefined) {
+    payload = JSON.stringify(body);
+    headers = { 'content-type': 'application/json', ...headers };
+  }
+  let res: Response;
+  try {
+    res = await fetch(url, { method, body: payload, headers });
+  } catch {
+    throw new ApiError(0, 'cannot reach the tl server; is `tl serve` still running?');
+  }
+  if (res.status === 204) return undefined as T;
+  const text = await res.text();
+  let data: unknown;
+  try {
+    data = text ? JSON.parse(text) : undefined;
+  } catch {
+    data = undefined;
+  }
+  if (!res.ok) {
+    const msg = (data as { error?: { message?: string } } | undefined)?.error?.message ?? `${res.status} ${res.statusText}`;
+    throw new ApiError(res.status, msg);
+  }
+  return data as T;
+}
+
+const p = (name: string) => `/v1/projects/${encodeURIComponent(name)}`;
+const c = (project: string, cls: string) => `${p(project)}/classes/${encodeURIComponent(cls)}`;
+
+export const api = {
+  projects: () => call<{ projects: Project[] }>('GET', '/v1/projects').then((r) => r.projects),
+  project: (name: string) => call<Project>('GET', p(name)),
+  createProject: (name: string) => call<Project>('POST', '/v1/projects', { name }),
+  deleteProject: (name: string) => call<void>('DELETE', p(name)),
+  addClass: (project: string, name: string) => call<Project>('POST', `${p(project)}/classes`, { name }),
+  renameClass: (project: string, cls: string, name: string) => call<Project>('PATCH', c(project, cls), { name }),
+  removeClass: (project: string, cls: string) => call<Project>('DELETE', c(project, cls)),
+  images: (project: string) => call<{ images: ImageEntry[] }>('GET', `${p(project)}/images`).then((r) => r.images),
+  upload: (project: string, cls: string, files: File[]) => {
+    const form = new FormData();
+    for (const f of files) form.append('file', f, f.name);
+    return call<{ added: ImageEntry[]; duplicates: ImageEntry[]; rejected: { file: string; message: string }[] }>('POST', `${c(project, cls)}/images`, form);
+  },
+  removeImage: (img: ImageEntry) => call<void>('DELETE', img.url),
+  train: (project: string, options: object) => call<{ job: JobSummary; eventsUrl: string }>('POST', `${p(project)}/train`, options),
+  cancel: (jobId: string) => call<JobSummary>('POST', `/v1/jobs/${jobId}/cancel`),
+  results: (project: string) => call<Results>('GET', `${p(project)}/results`),
+  predict: (project: string, image: Blob) => call<Prediction>('POST', `${p(project)}/predict?top=5`, image, { 'content-type': image.type || 'application/octet-stream' }),
+  backbones: () => call<Backbone[]>('GET', '/v1/backbones'),
+};
