@@ -5,7 +5,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
-import { trainClassifier, type TrainOptions } from '../src/index.js';
+import { trainClassifier, env, type TrainOptions } from '../src/index.js';
 
 const args = process.argv.slice(2);
 const arg = (name: string, dflt: string) => {
@@ -14,7 +14,8 @@ const arg = (name: string, dflt: string) => {
 };
 const root = resolve(import.meta.dirname, '..');
 const datasetsDir = process.env.TL_DATASETS_DIR || resolve(root, '../shared/datasets');
-process.env.TL_MODELS_DIR ||= resolve(root, '../shared/models');
+// env.ts read the environment at import time, so set the library's env directly.
+env.modelsDir ||= resolve(root, '../shared/models');
 const datasets = arg('data', 'eurosat,cats_and_dogs_filtered').split(',');
 const rungs = arg('rungs', 'head,partial').split(',');
 const trainLast = Number(arg('train-last', '1'));

