@@ -24,6 +24,10 @@ const net = await loadNetwork(findModel('mobilenet-v2'));
 const K = 10;
 
 async function rate(vars: tfjs.Variable[], forward: () => tfjs.Tensor2D): Promise<number> {
+  return rateAt(B, vars, forward);
+}
+
+async function rateAt(B: number, vars: tfjs.Variable[], forward: () => tfjs.Tensor2D): Promise<number> {
   const W = tf.variable(tf.randomNormal([1280, K], 0, 0.01));
   const opt = tf.train.adam(1e-4);
   const y = tf.oneHot(tf.tensor1d(Array.from({ length: B }, (_, i) => i % K), 'int32'), K);
@@ -63,15 +67,29 @@ const ours: Record<string, number> = {};
   tail.dispose();
 }
 if (!skipFull) {
+  // The whole network at 224 needs ~30 MB of activations per image for the backward pass; the wasm heap stops at
+  // 4 GB, so the full rung runs at a smaller batch (reported beside the number).
   const s = net.entry.input.size;
-  const tail = await buildTrainableTail(tf, net, net.inputCut, [s, s, 3]);
-  const x = tf.randomNormal([B, s, s, 3]) as tfjs.Tensor4D;
-  ours.full = await rate([...tail.variables.values()], () => tail.apply(x));
-  console.error(`tl full: ${ours.full.toFixed(2)} img/s`);
-  x.dispose();
-  tail.dispose();
+  const fullBatch = Math.min(B, Number(arg('full-batch', '8')));
+  try {
+    const tail = await buildTrainableTail(tf, net, net.inputCut, [s, s, 3]);
+    const x = tf.randomNormal([fullBatch, s, s, 3]) as tfjs.Tensor4D;
+    const saved = B;
+    ours.full = await rateAt(fullBatch, [...tail.variables.values()], () => tail.apply(x));
+    ours.fullBatch = fullBatch;
+    console.error(`tl full (batch ${fullBatch}): ${ours.full.toFixed(2)} img/s (partial/head used batch ${saved})`);
+    x.dispose();
+    tail.dispose();
+  } catch (err) {
+    console.error(`tl full: failed (${(err as Error).message})`);
+  }
 }
-const py = spawnSync('/usr/bin/python3', [join(root, 'bench/peer_torch_train.py'), 'threads=2', `batch=${B}`, 'size=224', `train_last=${trainLast}`, `steps=${steps}`], { encoding: 'utf8' });
+const py = spawnSync('/usr/bin/python3', [join(root, 'bench/peer_torch_train.py'), 'threads=2', `batch=${B}`, 'size=224', `train_last=${trainLast}`, `steps=${steps}`], {
+  encoding: 'utf8',
+  // glibc returns torch's large buffers to the OS after every op unless told not to; the extraction bench found
+  // this costs torch 2-4x, so the peer runs with the same malloc settings as there.
+  env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '4294967296', MALLOC_TRIM_THRESHOLD_: '4294967296', MALLOC_TOP_PAD_: '536870912' },
+});
 const torch = py.status === 0 ? JSON.parse(py.stdout.trim().split('\n').at(-1)!) : { error: py.stderr.slice(-500) };
 const result = { when: new Date().toISOString(), batch: B, size: 224, trainLast, backend, loadavgStart: load0, loadavgEnd: loadavg()[0], tl: ours, torch };
 console.log(JSON.stringify(result, null, 2));
