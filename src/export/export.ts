@@ -105,6 +105,14 @@ export async function exportLoaded(clf: Classifier, opts: ExportOptions): Promis
     files.push({ name, bytes: typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.byteLength });
   };
   const K = data.labels.length;
+  // A fine-tuned bundle's features come from retrained blocks; exporting the frozen backbone + head would give a
+  // model that silently disagrees with `tl predict`. Refuse until export writes the tail too.
+  if (data.tail) {
+    throw new TlError(
+      `this bundle was fine-tuned (${data.tail.kind} tail after ${data.tail.cut}); export supports head-only (rung 1) bundles so far`,
+      'Export a classifier trained with --strategy head, or keep using `tl predict` / Classifier.load for this one.',
+    );
+  }
   const headDesc = data.head.layers.map((l) => `${l.inputs}→${l.outputs} ${l.activation}`).join(', ');
   let problems: string[] = [];
   let input: ExportMetadata['input'];
