@@ -641,12 +641,17 @@ function renderTry(): void {
   const result = h('div', { id: 'try-result', class: 'try-result', 'aria-live': 'polite' });
   const canUseCamera = !!navigator.mediaDevices?.getUserMedia;
   const camButton = h('button', { type: 'button', id: 'webcam-button', class: 'subtle', hidden: !canUseCamera }, 'Use webcam');
-  const classify = (blob: Blob) =>
-    guard(async () => {
+  // Only the newest request's answer is shown: a webcam frame still in flight when a photo is chosen (or dropped)
+  // must not replace the photo's answer when it comes back later.
+  let latest = 0;
+  const classify = (blob: Blob) => {
+    const mine = ++latest;
+    return guard(async () => {
       if (!current) return;
       const pred = await api.predict(current.project.name, blob);
-      showPrediction(result, pred);
+      if (mine === latest) showPrediction(result, pred);
     });
+  };
   input.addEventListener('change', () => {
     const f = input.files?.[0];
     input.value = '';
