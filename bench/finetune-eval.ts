@@ -1,5 +1,5 @@
 // Rung 1 vs rung 2 (and optionally 3) on real datasets: val accuracy and wall time of each, with the machine load.
-// node --import tsx bench/finetune-eval.ts [--data eurosat,cats_and_dogs_filtered] [--train-last 1] [--epochs 5]
+// node --import tsx bench/finetune-eval.ts [--data eurosat,cats_and_dogs_filtered] [--rungs head,partial,full] [--train-last 1] [--epochs 5] [--size 160 (full)]
 // Writes bench-results/finetune.json (merged with earlier runs, keyed by dataset + rung + settings).
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
@@ -20,7 +20,9 @@ const datasets = arg('data', 'eurosat,cats_and_dogs_filtered').split(',');
 const rungs = arg('rungs', 'head,partial').split(',');
 const trainLast = Number(arg('train-last', '1'));
 const epochs = Number(arg('epochs', '5'));
-const model = arg('model', 'mobilenet-v2');
+// The full rung defaults to the library's rung-3 backbone (mobilenet-v1-0.25) at --size 160 (default for full).
+const modelArg = arg('model', '');
+const size = Number(arg('size', '160'));
 const out = resolve(root, 'bench-results/finetune.json');
 
 type Row = Record<string, unknown>;
@@ -28,9 +30,10 @@ const results: Row[] = existsSync(out) ? JSON.parse(await readFile(out, 'utf8'))
 
 for (const name of datasets) {
   for (const rung of rungs) {
+    const model = modelArg || (rung === 'full' ? 'mobilenet-v1-0.25' : 'mobilenet-v2');
     const opts: TrainOptions = { model, seed: 0, strategy: rung as TrainOptions['strategy'] };
     if (rung === 'partial') Object.assign(opts, { trainLast, epochs });
-    if (rung === 'full') Object.assign(opts, { epochs });
+    if (rung === 'full') Object.assign(opts, { epochs, size });
     const epochTimes: number[] = [];
     const load0 = loadavg()[0];
     const t0 = Date.now();
@@ -47,13 +50,13 @@ for (const name of datasets) {
     });
     const wall = (Date.now() - t0) / 1000;
     const row: Row = {
-      dataset: name, rung, model, trainLast: rung === 'partial' ? trainLast : undefined, epochs: rung === 'head' ? undefined : epochs,
+      dataset: name, rung, model, size: rung === 'full' ? size : undefined, batchSize: r.config.batchSize, trainLast: rung === 'partial' ? trainLast : undefined, epochs: rung === 'head' ? undefined : epochs,
       valAccuracy: r.metrics.accuracy, valCount: r.metrics.count, headOnlyValAccuracy: r.config.headOnlyValAccuracy, bestEpoch: r.config.bestEpoch,
       wallSeconds: wall, extractSeconds: r.timings.extractSeconds, trainSeconds: r.timings.trainSeconds, epochSeconds: epochTimes,
       loadavgStart: load0, loadavgEnd: loadavg()[0], cores: (await import('node:os')).availableParallelism(), when: new Date().toISOString(),
     };
     console.error(JSON.stringify(row));
-    const i = results.findIndex((x) => x.dataset === name && x.rung === rung && x.model === model && x.trainLast === row.trainLast && x.epochs === row.epochs);
+    const i = results.findIndex((x) => x.dataset === name && x.rung === rung && x.model === model && x.trainLast === row.trainLast && x.epochs === row.epochs && x.size === row.size);
     if (i >= 0) results[i] = row;
     else results.push(row);
     await mkdir(join(root, 'bench-results'), { recursive: true });

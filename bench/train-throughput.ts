@@ -3,7 +3,7 @@
 // partial = the last K blocks + softmax on cached cut activations (no frozen forward: that is the cache's point);
 // full = every layer from the input (the ONNX tail cut at the network input). PyTorch partial runs its frozen part
 // under no_grad each step, as one does without a cache.
-// node --import tsx bench/train-throughput.ts [--train-last 2] [--batch 32] [--steps 3]   → bench-results/train-throughput.json
+// node --import tsx bench/train-throughput.ts [--train-last 2] [--batch 32] [--steps 3] [--threads 2] [--no-full]   → bench-results/train-throughput.json
 import { spawnSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import type * as tfjs from '@tensorflow/tfjs';
 import { findModel } from '../src/backbone/registry.js';
 import { loadNetwork, resolveFreeze, buildTrainableTail, trainingTf } from '../src/finetune/network.js';
+import { ParallelSteps, defaultTrainThreads } from '../src/finetune/parallel.js';
 
 const args = process.argv.slice(2);
 const arg = (n: string, d: string) => (args.includes(`--${n}`) ? args[args.indexOf(`--${n}`) + 1] : d);
@@ -63,6 +64,67 @@ const ours: Record<string, number> = {};
   const x = tf.randomNormal([B, ...shape]) as tfjs.Tensor4D;
   ours.partial = await rate([...tail.variables.values()], () => tail.apply(x));
   console.error(`tl partial (last ${trainLast}): ${ours.partial.toFixed(1)} img/s`);
+  // The same step data-parallel (src/finetune/parallel.ts): this thread + worker threads, each its own wasm instance.
+  // Serial and parallel steps alternate in rounds (same data, same process), so a busy machine slows both alike;
+  // CPU time (all threads of this process) per image shows the parallel path's overhead.
+  const threads = Number(arg('threads', String(Math.max(2, defaultTrainThreads()))));
+  const rounds = Number(arg('rounds', '3'));
+  const D = tail.featureDim;
+  const st = {
+    tf, tail, K, l2: 0,
+    Wv: tf.variable(tf.randomNormal([K, D], 0, 0.01)), bv: tf.variable(tf.zeros([K])),
+    meanT: tf.zeros([D]), stdT: tf.ones([D]), optHead: tf.train.adam(1e-3), optTail: tf.train.adam(1e-4),
+  };
+  const par = await ParallelSteps.start(st, { net, threads });
+  if (par) {
+    const xs = x.dataSync() as Float32Array;
+    const ys = Int32Array.from({ length: B }, (_, i) => i % K);
+    const tailVars = [...tail.variables.values()];
+    const yOne = tf.oneHot(tf.tensor1d(ys, 'int32'), K);
+    const serialOne = async () => {
+      tf.tidy(() => {
+        const { value, grads } = tf.variableGrads(() => {
+          const z = tf.div(tf.sub(tail.apply(x), st.meanT), st.stdT);
+          const logits = tf.add(tf.matMul(z, st.Wv, false, true), st.bv);
+          return tf.neg(tf.mean(tf.sum(tf.mul(yOne, tf.sub(logits, tf.logSumExp(logits, 1, true))), 1))) as tfjs.Scalar;
+        }, [...tailVars, st.Wv, st.bv]);
+        st.optHead.applyGradients({ [st.Wv.name]: grads[st.Wv.name], [st.bv.name]: grads[st.bv.name] } as never);
+        const tg: Record<string, tfjs.Tensor> = {};
+        for (const v of tailVars) tg[v.name] = grads[v.name];
+        st.optTail.applyGradients(tg as never);
+        value.dataSync();
+      });
+    };
+    const parOne = async () => {
+      const r = await par.step(xs, ys, B);
+      tf.dispose([r.loss, r.correct]);
+    };
+    await serialOne();
+    await parOne();
+    const acc = { serial: { ms: 0, cpu: 0 }, parallel: { ms: 0, cpu: 0 } };
+    for (let r = 0; r < rounds; r++) {
+      for (const [k, f] of [['serial', serialOne], ['parallel', parOne]] as const) {
+        const c0 = process.cpuUsage();
+        const t0 = performance.now();
+        for (let i = 0; i < steps; i++) await f();
+        acc[k].ms += performance.now() - t0;
+        const c = process.cpuUsage(c0);
+        acc[k].cpu += (c.user + c.system) / 1000;
+      }
+    }
+    const imgs = B * steps * rounds;
+    ours.partialSerialInterleaved = imgs / (acc.serial.ms / 1000);
+    ours.partialParallel = imgs / (acc.parallel.ms / 1000);
+    ours.partialThreads = threads;
+    ours.partialSerialCpuMsPerImage = acc.serial.cpu / imgs;
+    ours.partialParallelCpuMsPerImage = acc.parallel.cpu / imgs;
+    console.error(`tl partial (last ${trainLast}), interleaved ${rounds}x${steps} steps: serial ${ours.partialSerialInterleaved.toFixed(1)} img/s (${ours.partialSerialCpuMsPerImage.toFixed(1)} cpu-ms/img), ${threads} threads data-parallel ${ours.partialParallel.toFixed(1)} img/s (${ours.partialParallelCpuMsPerImage.toFixed(1)} cpu-ms/img)`);
+    await par.close();
+    yOne.dispose();
+  } else console.error('tl partial data-parallel: workers did not start');
+  st.optHead.dispose();
+  st.optTail.dispose();
+  tf.dispose([st.Wv, st.bv, st.meanT, st.stdT]);
   x.dispose();
   tail.dispose();
 }
@@ -84,14 +146,14 @@ if (!skipFull) {
     console.error(`tl full: failed (${(err as Error).message})`);
   }
 }
-const py = spawnSync('/usr/bin/python3', [join(root, 'bench/peer_torch_train.py'), 'threads=2', `batch=${B}`, 'size=224', `train_last=${trainLast}`, `steps=${steps}`], {
+const py = args.includes('--no-torch') ? { status: 1, stdout: '', stderr: 'skipped (--no-torch)' } : spawnSync('/usr/bin/python3', [join(root, 'bench/peer_torch_train.py'), 'threads=2', `batch=${B}`, 'size=224', `train_last=${trainLast}`, `steps=${steps}`], {
   encoding: 'utf8',
   // glibc returns torch's large buffers to the OS after every op unless told not to; the extraction bench found
   // this costs torch 2-4x, so the peer runs with the same malloc settings as there.
   env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '4294967296', MALLOC_TRIM_THRESHOLD_: '4294967296', MALLOC_TOP_PAD_: '536870912' },
 });
 const torch = py.status === 0 ? JSON.parse(py.stdout.trim().split('\n').at(-1)!) : { error: py.stderr.slice(-500) };
-const result = { when: new Date().toISOString(), batch: B, size: 224, trainLast, backend, loadavgStart: load0, loadavgEnd: loadavg()[0], tl: ours, torch };
+const result = { when: new Date().toISOString(), uptime: spawnSync('uptime', { encoding: 'utf8' }).stdout.trim(), batch: B, size: 224, trainLast, backend, loadavgStart: load0, loadavgEnd: loadavg()[0], tl: ours, torch };
 console.log(JSON.stringify(result, null, 2));
 await mkdir(join(root, 'bench-results'), { recursive: true });
 await writeFile(join(root, 'bench-results/train-throughput.json'), JSON.stringify(result, null, 2) + '\n');

@@ -61,6 +61,10 @@ export interface TrainOptions {
   restoreBest?: boolean;
   /** Fine-tuning: input size in pixels for TF.js backbones (e.g. 160 for full fine-tuning). */
   size?: number;
+  /** Fine-tuning: augment training images (random resized crop 0.6-1, flip, brightness/contrast ±10%; seeded). */
+  augment?: boolean;
+  /** partial + augment: cache K augmented copies per image at the cut (K x disk, computed once); epochs cycle them. */
+  augmentCopies?: number;
   /** auto: seconds the training may take (default 300). */
   timeBudget?: number;
 }
@@ -85,6 +89,7 @@ export type TrainEvent =
   | { type: 'done'; metrics: Metrics; seconds: number }
   | { type: 'plan'; plan: Plan }
   | { type: 'finetune-setup'; cut: string; trainable: string[]; backend: string; note?: string; replace?: number[] }
+  | { type: 'finetune-batch'; requested: number; used: number; bytesPerImage: number }
   | { type: 'finetune-epoch'; epoch: number; seconds: number; images: number; memory: { numTensors: number; numBytes: number; numDataIds: number } };
 
 export interface TrainResult {

@@ -13,6 +13,7 @@ import { splitRows } from '../backbone/onnx-backbone.js';
 import { tfWasm } from '../backbone/tfjs-runtime.js';
 import { registerWasmGradKernels } from '../engine/wasm-grad-kernels.js';
 import { buildTail, CutRunner, listCuts } from '../engine/onnx-tail/index.js';
+import { decodeOnnx } from '../engine/onnx-tail/graph.js';
 import { TlError } from '../util/errors.js';
 import { sha256 } from '../util/hash.js';
 import { Rng } from '../util/random.js';
@@ -256,7 +257,7 @@ export async function buildTrainableTail(
   if (opts.replace) return replaceTail(tf, cut, cutShape, opts.replace, opts.seed ?? 0);
   const entry = net.entry;
   if (entry.format === 'onnx') {
-    const tail = buildTail(await readFile(join(net.dir, entry.entry)), cut, tf);
+    const tail = buildTail(onnxAtSize(await readFile(join(net.dir, entry.entry)), cut === net.inputCut ? cutShape[0] : undefined), cut, tf);
     const variables = new Map(Object.entries(tail.variables));
     return {
       kind: 'onnx-tail',
@@ -292,6 +293,23 @@ export async function buildTrainableTail(
     frozenWeights: () => new Map(tailModel.nonTrainableWeights.map((w) => [w.originalName, Float32Array.from(w.read().dataSync() as Float32Array)])),
     dispose: () => model.dispose(),
   };
+}
+
+/**
+ * The ONNX model with its input declared at `size` px: the converted tail takes its static shapes from the graph
+ * input, and every op after the input is size-agnostic (convs, adds, global pool), so a tail cut at the input can
+ * train at e.g. 160 px although onnxruntime runs the int8 model at 224 only.
+ */
+function onnxAtSize(bytes: Uint8Array, size?: number): Uint8Array | ReturnType<typeof decodeOnnx> {
+  const model = decodeOnnx(bytes);
+  if (size === undefined) return model;
+  const inits = new Set((model.graph?.initializer ?? []).map((t) => t.name));
+  const inp = (model.graph?.input ?? []).find((i) => !inits.has(i.name!));
+  const dims = inp?.type?.tensorType?.shape?.dim;
+  if (!dims || dims.length !== 4) throw new TlError('ONNX model input is not NCHW with static dims');
+  dims[2].dimValue = size;
+  dims[3].dimValue = size;
+  return model;
 }
 
 /** New units instead of the pretrained ones: 1x1 conv + ReLU per hidden size, then global average pooling. */
@@ -407,7 +425,9 @@ export class FinetunedBackbone implements Backbone {
 
   async embed(batch: InputTensorData[]): Promise<Float32Array[]> {
     const acts = await this.frozen.embed(batch);
-    return tailFeatures(this.tf, this.tail, acts, 32);
+    // The converted int8 MobileNetV2 cut at the input holds ~270 MB per 160 px image inside tail.apply: small chunks.
+    const chunk = this.tail.kind === 'onnx-tail' && this.tail.inputShape[2] === 3 ? 4 : 32;
+    return tailFeatures(this.tf, this.tail, acts, chunk);
   }
 
   async embedAndClassify(): Promise<never> {

@@ -21,8 +21,9 @@ import { newBundleStamp } from '../classifier/bundle.js';
 import type { TrainOptions, TrainEvent, TrainResult, HistoryPoint } from '../classifier/train.js';
 import { TlError } from '../util/errors.js';
 import { Rng } from '../util/random.js';
+import { augmentImage, augmentedCut, AUGMENT_VERSION } from './augment.js';
 import {
-  loadNetwork, resolveFreeze, openCutBackbone, buildTrainableTail, trainingTf, tailFeatures, snapshotTail, assignTail,
+  loadNetwork, resolveFreeze, openCutBackbone, buildTrainableTail, trainingTf, tailFeatures as tailFeaturesBatched, snapshotTail, assignTail,
   FinetunedBackbone, type CutBackbone, type Network, type TrainableTail,
 } from './network.js';
 
@@ -41,9 +42,28 @@ export interface FinetuneSettings {
   /** Adam learning rate of the unfrozen pretrained blocks (discriminative: lower than the head's). */
   tailLr: number;
   patience: number;
-  /** Image size for the frozen part (TF.js backbones; the int8 ONNX model is fixed at 224). */
+  /** Image size for the frozen part (TF.js backbones; the int8 ONNX model is fixed at 224 unless everything trains). */
   size?: number;
+  /** Augment the training images (see augment.ts for what it costs per rung). */
+  augment: boolean;
+  /** partial + augment: cache this many augmented copies per image; epochs cycle through them. */
+  augmentCopies?: number;
 }
+
+/**
+ * Rung 3's default backbone: the int8 MobileNetV2 converted to float TF.js ops trains at ~0.4 img/s on 2 cores at
+ * 160 px (the converted depthwise convs keep every shifted copy for the gradient: ~270 MB of activations per image),
+ * mobilenet-v1-0.25 at ~17 img/s with a few MB per image. An explicit --model wins.
+ */
+export const FULL_DEFAULT_MODEL = 'mobilenet-v1-0.25';
+
+/**
+ * Training steps must fit tfjs-wasm's heap (32-bit: 4 GB at most, and fragmentation makes less usable; a wasm
+ * out-of-bounds error leaves the backend unusable, so a failed step cannot be retried at half the batch). The bytes
+ * one image needs in a training step are measured (tf.profile of a one-image step) and the batch is capped so that a
+ * step stays under this budget with a 1.5x margin. TL_FT_MEMORY_MB overrides it.
+ */
+export const STEP_MEMORY_BUDGET = 1536 * 2 ** 20;
 
 export function finetuneDefaults(opts: TrainOptions): FinetuneSettings {
   const strategy = opts.strategy === 'full' ? 'full' : 'partial';
@@ -59,6 +79,8 @@ export function finetuneDefaults(opts: TrainOptions): FinetuneSettings {
     tailLr: opts.tailLr ?? (replace ? 1e-3 : 1e-4),
     patience: opts.patience ?? 3,
     size: opts.size,
+    augment: !!opts.augment || opts.augmentCopies !== undefined,
+    augmentCopies: strategy === 'full' ? undefined : opts.augmentCopies,
   };
 }
 
@@ -79,7 +101,7 @@ export async function finetuneClassifier(
   const s = finetuneDefaults(opts);
   const seed = opts.seed ?? 0;
   const K = dataset.classes.length;
-  const entry = findModel(opts.model ?? DEFAULT_MODEL_ID);
+  const entry = findModel(opts.model ?? (s.strategy === 'full' ? FULL_DEFAULT_MODEL : DEFAULT_MODEL_ID));
   const net = await loadNetwork(entry, { path: opts.modelPath });
   const { cut, trainable } = resolveFreeze(net, { freeze: s.freeze, trainLast: s.trainLast });
   if (!trainable.length && !s.replace) throw new TlError('nothing to fine-tune: every block is frozen', 'Use --strategy head for that, or --train-last 1 or more.');
@@ -92,9 +114,17 @@ export async function finetuneClassifier(
   const tExtract = Date.now();
   let train: ActSet;
   let val: ActSet;
+  const copies: ActSet[] = [];
   try {
     train = await actsFor(frozen, store, dataset.train, dataset.classes, 'train', emit, opts);
     val = await actsFor(frozen, store, dataset.val, dataset.classes, 'val', emit, opts);
+    // Cached augmented copies (partial): K frozen forwards per image, once; later runs read them from the store.
+    for (let k = 0; s.augment && s.augmentCopies && k < s.augmentCopies; k++) {
+      const items = train.paths.map((path, i) => ({ path, label: dataset.classes[train.labels[i]] }));
+      const c = await actsFor(augmentedCut(frozen, { seed, copy: k }), store, items, dataset.classes, 'train', emit, opts);
+      if (c.acts.length !== train.acts.length) throw new TlError('an image became unreadable while caching its augmented copies', 'Run again.');
+      copies.push(c);
+    }
   } finally {
     if (ownStore) store.close();
   }
@@ -108,13 +138,36 @@ export async function finetuneClassifier(
 
   const tTrain = Date.now();
   const tail = await buildTrainableTail(tf, net, cut, frozen.cutShape, { replace: s.replace, seed });
-  const fit = await finetune(tf, tail, train, val, K, s, { ...opts, seed }, emit);
+  // Training set of each epoch (1-based): the cached activations, or augmented ones (see augment.ts).
+  let epochTrain: ((epoch: number) => Promise<ActSet>) | undefined;
+  if (s.augment && s.strategy === 'full') {
+    // Freeze nothing: the cached activation is the preprocessed image (NHWC), augmented afresh each epoch.
+    const spec = frozen.input;
+    epochTrain = async (epoch) => ({ ...train, acts: train.acts.map((x) => augmentImage(x, spec, spec.size, 'NHWC', { seed, copy: epoch })) });
+  } else if (copies.length) {
+    epochTrain = async (epoch) => copies[(epoch - 1) % copies.length];
+  } else if (s.augment) {
+    // No cached copies: decode and run the frozen part on fresh augmentations every epoch (memory store only).
+    epochTrain = async (epoch) => {
+      const mem = FeatureStore.open(':memory:');
+      try {
+        const items = train.paths.map((path, i) => ({ path, label: dataset.classes[train.labels[i]] }));
+        const c = await actsFor(augmentedCut(frozen, { seed, copy: 1_000_000 + epoch }), mem, items, dataset.classes, 'train', emit, opts);
+        if (c.acts.length !== train.acts.length) throw new TlError('an image became unreadable during training', 'Run again.');
+        return c;
+      } finally {
+        mem.close();
+      }
+    };
+  }
+  const fit = await finetune(tf, tail, train, val, K, s, { ...opts, seed }, emit, epochTrain);
   const trainSeconds = (Date.now() - tTrain) / 1000;
 
   const snapshot = snapshotTail(tail, frozen.input.size);
   const backbone = FinetunedBackbone.create(tf, frozen, tail, snapshot);
-  const trainF = tailFeatures(tf, tail, train.acts);
-  const valF = tailFeatures(tf, tail, val.acts);
+  const inferBatch = Math.max(1, Math.min(64, Math.floor(STEP_MEMORY_BUDGET / (1.5 * fit.stepBytesPerImage))));
+  const trainF = tailFeaturesBatched(tf, tail, train.acts, inferBatch);
+  const valF = tailFeaturesBatched(tf, tail, val.acts, inferBatch);
   const evalSet = valF.length ? { f: valF, y: val.labels, paths: val.paths } : { f: trainF, y: train.labels, paths: train.paths };
   const metrics = evaluate(evalSet.y, evalSet.f.map((f) => headForward(fit.head, f)), dataset.classes, evalSet.paths);
   const unknown = fitUnknownDetector(trainF, train.labels, K, valF.length >= 20 ? valF : undefined);
@@ -135,7 +188,9 @@ export async function finetuneClassifier(
     bestEpoch: fit.bestEpoch,
     lr: s.lr,
     tailLr: s.tailLr,
-    batchSize: s.batchSize,
+    batchSize: fit.batchSize,
+    requestedBatchSize: s.batchSize,
+    augment: s.augment ? { recipe: AUGMENT_VERSION, copies: s.augmentCopies ?? null, fresh: s.strategy === 'full' || !s.augmentCopies } : null,
     backend,
     headOnlyValAccuracy: fit.headOnlyValAcc,
     trainImages: train.acts.length,
@@ -192,6 +247,10 @@ export interface FinetuneFit {
   history: HistoryPoint[];
   bestEpoch: number;
   headOnlyValAcc: number;
+  /** The minibatch size used (the requested one, capped to fit the wasm heap). */
+  batchSize: number;
+  /** Measured bytes of one image in a training step. */
+  stepBytesPerImage: number;
 }
 
 export interface EpochMemory {
@@ -210,9 +269,18 @@ export async function finetune(
   s: FinetuneSettings,
   opts: TrainOptions,
   emit: (e: TrainEvent) => void,
+  epochTrain?: (epoch: number) => Promise<ActSet>,
 ): Promise<FinetuneFit> {
   const seed = opts.seed ?? 0;
   const history: HistoryPoint[] = [];
+  const perImage = await stepBytesPerImage(tf, tail);
+  const budget = Number(process.env.TL_FT_MEMORY_MB) > 0 ? Number(process.env.TL_FT_MEMORY_MB) * 2 ** 20 : STEP_MEMORY_BUDGET;
+  const fits = Math.max(1, Math.floor(budget / (1.5 * perImage)));
+  const batchSize = Math.min(s.batchSize, fits);
+  // Inference keeps less (no gradients) but tail.apply's tidy holds every intermediate until it returns.
+  const inferBatch = Math.max(1, Math.min(64, fits));
+  const tailFeatures = (tf: TF, t: TrainableTail, acts: Float32Array[]) => tailFeaturesBatched(tf, t, acts, inferBatch);
+  if (batchSize < s.batchSize) emit({ type: 'finetune-batch', requested: s.batchSize, used: batchSize, bytesPerImage: perImage });
   // Head first: the rung-1 softmax on the tail's initial pooled features (standardized; the standardizer stays fixed).
   const F0 = tailFeatures(tf, tail, train.acts);
   const standardizer = fitStandardizer(F0);
@@ -275,22 +343,29 @@ export async function finetune(
   const order = Int32Array.from(train.acts.map((_, i) => i));
   let best = { epoch: 0, acc: s0.acc, loss: s0.loss, W: init.W, b: init.b, tail: tailVars.map((v) => Float32Array.from(v.dataSync() as Float32Array)) };
   let sinceBest = 0;
+  // tl:parallel (begin) — data-parallel steps over worker threads, src/finetune/parallel.ts; undefined = the serial step.
+  const par = s.strategy === 'partial'
+    ? await (await import('./parallel.js')).startParallelSteps({ tf, tail, K, l2: l2!, Wv, bv, meanT, stdT, swT, optHead, optTail }, { model: opts.model, modelPath: opts.modelPath, seed, images: train.acts.length, batchSize })
+    : undefined;
+  // tl:parallel (end)
   try {
     for (let epoch = 1; epoch <= s.epochs; epoch++) {
       if (opts.signal?.aborted) break;
       const tEpoch = Date.now();
       rng.shuffle(order);
+      const epochSet = epochTrain ? await epochTrain(epoch) : train;
       let lossSum = 0;
       let okSum = 0;
-      for (let i = 0; i < order.length; i += s.batchSize) {
-        const n = Math.min(s.batchSize, order.length - i);
+      for (let i = 0; i < order.length; i += batchSize) {
+        if (opts.signal?.aborted) break;
+        const n = Math.min(batchSize, order.length - i);
         const data = new Float32Array(n * per);
         const ys = new Int32Array(n);
         for (let j = 0; j < n; j++) {
-          data.set(train.acts[order[i + j]], j * per);
-          ys[j] = train.labels[order[i + j]];
+          data.set(epochSet.acts[order[i + j]], j * per);
+          ys[j] = epochSet.labels[order[i + j]];
         }
-        const { loss, correct } = tf.tidy(() => {
+        const { loss, correct } = par ? await par.step(data, ys, n) /* tl:parallel */ : tf.tidy(() => {
           const x = tf.tensor4d(data, [n, h, w, c]);
           const yT = tf.tensor1d(ys, 'int32');
           const oneHot = tf.oneHot(yT, K);
@@ -336,6 +411,7 @@ export async function finetune(
       } else if (++sinceBest >= s.patience) break;
     }
   } finally {
+    await par?.close(); // tl:parallel
     optHead.dispose();
     optTail.dispose();
     tf.dispose([Wv, bv, meanT, stdT]);
@@ -343,7 +419,23 @@ export async function finetune(
   }
   // Keep the best epoch (epoch 0 = the L-BFGS head on the pretrained tail).
   assignTail(tf, tail, [...tail.variables.keys()].map((name, i) => ({ name, data: best.tail[i] })));
-  return { head: head(best.W, best.b), l2: l2!, selection, history, bestEpoch: best.epoch, headOnlyValAcc: s0.acc };
+  return { head: head(best.W, best.b), l2: l2!, selection, history, bestEpoch: best.epoch, headOnlyValAcc: s0.acc, batchSize, stepBytesPerImage: perImage };
+}
+
+/** Peak bytes above the baseline of one training step (forward + gradients) on one random input. */
+async function stepBytesPerImage(tf: TF, tail: TrainableTail): Promise<number> {
+  const vars = [...tail.variables.values()];
+  const x = tf.randomUniform([1, ...tail.inputShape], -1, 1) as tfjs.Tensor4D;
+  try {
+    const base = tf.memory().numBytes;
+    const info = await tf.profile(() => {
+      const { value, grads } = tf.variableGrads(() => tf.mean(tf.square(tail.apply(x))) as tfjs.Scalar, vars);
+      tf.dispose([value, ...Object.values(grads)]);
+    });
+    return Math.max(1, info.peakBytes - base);
+  } finally {
+    x.dispose();
+  }
 }
 
 export type { Network };

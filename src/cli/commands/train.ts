@@ -33,6 +33,9 @@ interface TrainCliOpts extends BackboneOpts {
   lr?: number;
   timeBudget?: number;
   size?: number;
+  augment?: boolean;
+  augmentCopies?: number;
+  finetuneBatch?: number;
 }
 
 export function parseReplace(v: string): number[] {
@@ -45,7 +48,7 @@ export function parseReplace(v: string): number[] {
 /** Flags that ask for a rung explicitly: with any of them, --strategy auto means partial. */
 function rungFromFlags(opts: TrainCliOpts): TrainCliOpts['strategy'] {
   if (opts.strategy !== 'auto') return opts.strategy;
-  if (opts.freeze !== undefined || opts.trainLast !== undefined || opts.reuse || opts.replace) return 'partial';
+  if (opts.freeze !== undefined || opts.trainLast !== undefined || opts.reuse || opts.replace || opts.augmentCopies !== undefined) return 'partial';
   return 'auto';
 }
 
@@ -119,6 +122,9 @@ function eventPrinter(say: (s: string) => void) {
         say(`fine-tuning: ${e.replace ? `new units ${e.replace.join(',')} after` : `training ${e.trainable.length} block(s): ${e.trainable.join(', ')}; frozen up to`} ${e.cut} (activations cached as float16); engine: tfjs-${e.backend}`);
         if (e.note) process.stderr.write(`warning: ${e.note}\n`);
         break;
+      case 'finetune-batch':
+        say(`minibatch ${e.used} instead of ${e.requested}: a training step needs ~${Math.round(e.bytesPerImage / 2 ** 20)} MB per image (wasm heap)`);
+        break;
       case 'finetune-epoch':
         if (process.stderr.isTTY) process.stderr.write('\n');
         say(`epoch ${e.epoch}: ${e.seconds.toFixed(1)} s (${(e.images / e.seconds).toFixed(1)} img/s)`);
@@ -151,8 +157,10 @@ async function runTraining(data: string, opts: TrainCliOpts): Promise<TrainResul
   const onSigint = () => ac.abort();
   process.once('SIGINT', onSigint);
   try {
+    // --model has a default (the zoo's best); rung 3 has its own default backbone unless one is named.
+    const named = process.argv.some((a) => a === '-m' || a === '--model' || a.startsWith('--model=') || a.startsWith('-m='));
     const r = await trainClassifier(data, {
-      model: opts.model,
+      model: rungFromFlags(opts) === 'full' && !named ? undefined : opts.model,
       modelPath: opts.modelPath,
       val: opts.val,
       seed: opts.seed,
@@ -168,6 +176,9 @@ async function runTraining(data: string, opts: TrainCliOpts): Promise<TrainResul
       lr: opts.lr,
       timeBudget: opts.timeBudget,
       size: opts.size,
+      augment: opts.augment,
+      augmentCopies: opts.augmentCopies,
+      finetuneBatchSize: opts.finetuneBatch,
       signal: ac.signal,
       onEvent: eventPrinter(say),
     });
@@ -205,7 +216,10 @@ function addTrainOptions(cmd: Command): Command {
     .option('--replace <spec>', 'partial: replace the unfrozen blocks by new units hidden:UNITS[,UNITS] (1x1 conv + ReLU each, then average pool)', parseReplace)
     .option('--lr <rate>', 'fine-tuning: Adam learning rate of the head (blocks get a tenth)', positiveNumber('--lr'))
     .option('--time-budget <seconds>', 'auto: how long training may take (default 600)', positiveNumber('--time-budget'))
-    .option('--size <px>', 'fine-tuning a TF.js backbone: input size (e.g. 160)', positiveInt('--size'));
+    .option('--size <px>', 'fine-tuning: input size (e.g. 160; the int8 ONNX model only with --strategy full)', positiveInt('--size'))
+    .option('--finetune-batch <n>', 'fine-tuning: minibatch size (default 32; capped to fit the wasm heap)', positiveInt('--finetune-batch'))
+    .option('--augment', 'fine-tuning: random resized crop, flip, brightness/contrast jitter on training images (seeded)')
+    .option('--augment-copies <k>', 'partial + augment: cache K augmented copies per image (K x disk, frozen part runs once); without it the frozen part reruns every epoch', positiveInt('--augment-copies'));
 }
 
 export function registerTrainCommands(program: Command): void {
