@@ -12,7 +12,8 @@ const arg = (name: string, dflt: string) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? args[i + 1] : dflt;
 };
-const root = resolve(import.meta.dirname, '..');
+// Runs from bench/ (tsx) or dist/bench/ (built): the package root is whichever parent holds package.json.
+const root = [resolve(import.meta.dirname, '..'), resolve(import.meta.dirname, '../..')].find((d) => existsSync(join(d, 'package.json')))!;
 const datasetsDir = process.env.TL_DATASETS_DIR || resolve(root, '../shared/datasets');
 // env.ts read the environment at import time, so set the library's env directly.
 env.modelsDir ||= resolve(root, '../shared/models');

@@ -5,6 +5,7 @@
 // under no_grad each step, as one does without a cache.
 // node --import tsx bench/train-throughput.ts [--train-last 2] [--batch 32] [--steps 3] [--threads 2] [--no-full]   → bench-results/train-throughput.json
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -19,7 +20,8 @@ const trainLast = Number(arg('train-last', '2'));
 const B = Number(arg('batch', '32'));
 const steps = Number(arg('steps', '3'));
 const skipFull = args.includes('--no-full');
-const root = resolve(import.meta.dirname, '..');
+// Runs from bench/ (tsx) or dist/bench/ (built): the package root is whichever parent holds package.json.
+const root = [resolve(import.meta.dirname, '..'), resolve(import.meta.dirname, '../..')].find((d) => existsSync(join(d, 'package.json')))!;
 const { tf, backend } = await trainingTf();
 const net = await loadNetwork(findModel('mobilenet-v2'));
 const K = 10;
@@ -132,7 +134,7 @@ if (!skipFull) {
   // The whole network at 224 needs ~30 MB of activations per image for the backward pass; the wasm heap stops at
   // 4 GB, so the full rung runs at a smaller batch (reported beside the number).
   const s = net.entry.input.size;
-  const fullBatch = Math.min(B, Number(arg('full-batch', '8')));
+  const fullBatch = Math.min(B, Number(arg('full-batch', '2')));
   try {
     const tail = await buildTrainableTail(tf, net, net.inputCut, [s, s, 3]);
     const x = tf.randomNormal([fullBatch, s, s, 3]) as tfjs.Tensor4D;
