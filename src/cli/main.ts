@@ -16,6 +16,10 @@ const program = new Command('tl')
   .description('Transfer learning for image classification: pretrained ImageNet backbones, a disk feature cache, a new softmax.')
   .version(VERSION)
   .showHelpAfterError('(run with --help for usage)')
+  .addHelpText(
+    'after',
+    '\nExamples:\n  tl demo                                  # ants vs bees on MobileNetV2, end to end\n  tl train my-photos/ --out cats-classifier\n  tl predict cats-classifier new-photos/\n  tl plan my-photos/                       # which rung (head, partial, full) and what it costs\n  tl serve --bundle cats-classifier        # web app + HTTP API on 127.0.0.1:8765\n  tl export cats-classifier --format onnx --out cats-onnx',
+  )
   .exitOverride();
 
 registerModelsCommands(program);

@@ -227,7 +227,7 @@ export function registerTrainCommands(program: Command): void {
     program
       .command('train')
       .argument('<data>', 'folder: <class>/*.jpg, or train/ + val/ (or validation/, test/) of those; or a CSV path,label[,split]')
-      .description('train a new softmax on frozen pretrained features (cached on disk), evaluate it and save it'),
+      .description('train a classifier (a new softmax on cached frozen features, or fine-tune the last blocks or whole network), evaluate and save it'),
   )
     .addHelpText('after', '\nExamples:\n  tl train my-photos/                      # Tigger/ Misty/ neither/ inside\n  tl train data/ --out cats.tl --seed 1\n  tl train data/ --model mobilenet-v1-0.75 --head mlp:256 --json')
     .action(async (data: string, opts: TrainCliOpts) => {
