@@ -15,6 +15,7 @@ import { FeatureStore, modelKeyFor } from '../src/features/store.js';
 import { decodeF16, encodeF16, toHalf, fromHalf } from '../src/finetune/f16.js';
 import { loadNetwork, resolveFreeze, openCutBackbone, buildTrainableTail, trainingTf } from '../src/finetune/network.js';
 import { planTraining } from '../src/finetune/plan.js';
+import { exportClassifier } from '../src/export/export.js';
 import { cleanup, DATASETS_DIR, linkSubset, runCli, tempDir } from './helpers.js';
 
 let cacheDir: string;
@@ -125,6 +126,11 @@ describe('partial fine-tuning, MobileNetV2 int8 (ONNX tail)', () => {
         assert.equal(b[i].label, a[i].label);
         assert.ok(Math.abs(b[i].probability - a[i].probability) < 1e-6);
       }
+      // Export writes head-only models so far: a fine-tuned bundle is refused, never exported without its tail.
+      await assert.rejects(
+        exportClassifier(bundle, { format: 'onnx', out: join(bundle, 'export') }),
+        (err: Error) => err.name === 'TlError' && /fine-tuned/.test(err.message),
+      );
     } finally {
       await loaded.dispose();
     }
