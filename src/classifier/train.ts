@@ -2,7 +2,7 @@
 import type { Backbone } from '../backbone/types.js';
 import { loadBackbone } from '../backbone/load.js';
 import { DEFAULT_MODEL_ID } from '../backbone/zoo.js';
-import { extractFeatures, type ExtractProgress } from '../features/extract.js';
+import type { ExtractProgress } from '../features/extract.js';
 import { FeatureStore } from '../features/store.js';
 import { loadDataset, classCounts, datasetWarnings, type Dataset, type LabeledImage, type ClassCount } from '../data/dataset.js';
 import type { SkippedFile } from '../data/files.js';
@@ -17,6 +17,7 @@ import { headForward } from './head.js';
 import { fitUnknownDetector } from './unknown.js';
 import { Classifier } from './classifier.js';
 import { newBundleStamp } from './bundle.js';
+import { extractLabelled } from './labelled-features.js';
 import { finetuneClassifier } from '../finetune/train.js';
 import { planTraining, type Plan } from '../finetune/plan.js';
 
@@ -136,8 +137,8 @@ export async function trainClassifier(data: string | Dataset, opts: TrainOptions
   let val: FeatureSet;
   const tExtract = Date.now();
   try {
-    train = await featuresFor(backbone, store, dataset.train, dataset.classes, 'train', emit, opts);
-    val = await featuresFor(backbone, store, dataset.val, dataset.classes, 'val', emit, opts);
+    train = await extractLabelled(backbone, store, dataset.train, dataset.classes, 'train', emit, opts);
+    val = await extractLabelled(backbone, store, dataset.val, dataset.classes, 'val', emit, opts);
   } finally {
     if (ownStore) store.close();
   }
@@ -251,35 +252,6 @@ function countsOf(labels: Int32Array, K: number): number[] {
   return c;
 }
 
-async function featuresFor(
-  backbone: Backbone,
-  store: FeatureStore,
-  items: LabeledImage[],
-  classes: string[],
-  split: 'train' | 'val',
-  emit: (e: TrainEvent) => void,
-  opts: TrainOptions,
-): Promise<FeatureSet> {
-  emit({ type: 'extract-start', split, total: items.length });
-  const r = await extractFeatures(
-    backbone,
-    items.map((x) => x.path),
-    {
-      store,
-      batchSize: opts.batchSize,
-      signal: opts.signal,
-      onProgress: (progress) => emit({ type: 'extract', split, progress }),
-      onSkip: (file) => emit({ type: 'skip', file }),
-    },
-  );
-  emit({ type: 'extract-done', split, embedded: r.embedded, cached: r.cached, skipped: r.skipped.length, seconds: r.elapsedMs / 1000 });
-  const keep = items.map((_, i) => i).filter((i) => r.features[i]);
-  return {
-    features: keep.map((i) => r.features[i]!),
-    labels: Int32Array.from(keep.map((i) => classes.indexOf(items[i].label))),
-    paths: keep.map((i) => items[i].path),
-  };
-}
 
 /** Loss/accuracy on train and val for the current L-BFGS iterate (cheap next to the fit itself). */
 function progressPoint(

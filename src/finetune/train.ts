@@ -8,7 +8,6 @@ import type * as tfjs from '@tensorflow/tfjs';
 import type { Dataset, LabeledImage } from '../data/dataset.js';
 import { findModel } from '../backbone/registry.js';
 import { DEFAULT_MODEL_ID } from '../backbone/zoo.js';
-import { extractFeatures } from '../features/extract.js';
 import { FeatureStore } from '../features/store.js';
 import { fitStandardizer, applyStandardizerAll } from '../train/standardize.js';
 import { trainSoftmax, classWeights } from '../train/softmax-regression.js';
@@ -20,6 +19,7 @@ import { Classifier } from '../classifier/classifier.js';
 import { newBundleStamp } from '../classifier/bundle.js';
 import type { TrainOptions, TrainEvent, TrainResult, HistoryPoint } from '../classifier/train.js';
 import { TlError } from '../util/errors.js';
+import { extractLabelled } from '../classifier/labelled-features.js';
 import { Rng } from '../util/random.js';
 import { augmentImage, augmentedCut, AUGMENT_VERSION } from './augment.js';
 import {
@@ -219,7 +219,7 @@ export async function finetuneClassifier(
 }
 
 async function actsFor(
-  frozen: CutBackbone,
+  frozen: Parameters<typeof extractLabelled>[0],
   store: FeatureStore,
   items: LabeledImage[],
   classes: string[],
@@ -227,17 +227,8 @@ async function actsFor(
   emit: (e: TrainEvent) => void,
   opts: TrainOptions,
 ): Promise<ActSet> {
-  emit({ type: 'extract-start', split, total: items.length });
-  const r = await extractFeatures(frozen, items.map((x) => x.path), {
-    store,
-    batchSize: opts.batchSize,
-    signal: opts.signal,
-    onProgress: (progress) => emit({ type: 'extract', split, progress }),
-    onSkip: (file) => emit({ type: 'skip', file }),
-  });
-  emit({ type: 'extract-done', split, embedded: r.embedded, cached: r.cached, skipped: r.skipped.length, seconds: r.elapsedMs / 1000 });
-  const keep = items.map((_, i) => i).filter((i) => r.features[i]);
-  return { acts: keep.map((i) => r.features[i]!), labels: Int32Array.from(keep.map((i) => classes.indexOf(items[i].label))), paths: keep.map((i) => items[i].path) };
+  const r = await extractLabelled(frozen, store, items, classes, split, emit, opts);
+  return { acts: r.features, labels: r.labels, paths: r.paths };
 }
 
 export interface FinetuneFit {
