@@ -17,65 +17,11 @@ import type * as tfjs from '@tensorflow/tfjs';
 import { findModel } from '../backbone/registry.js';
 import { DEFAULT_MODEL_ID } from '../backbone/zoo.js';
 import { loadNetwork, type Network, type TrainableTail } from './network.js';
+import { shardGrads, batchNorm, applySummedGrads, type ShardModel, type ShardResult } from './step.js';
+
+export { shardGrads, type ShardModel, type ShardResult } from './step.js';
 
 type TF = typeof tfjs;
-
-/** What one shard needs to compute its loss and gradients (the same on this thread and in a worker). */
-export interface ShardModel {
-  tf: TF;
-  tail: TrainableTail;
-  /** Tail variables in a fixed order (the order of `tail.variables`). */
-  tailVars: tfjs.Variable[];
-  Wv: tfjs.Variable;
-  bv: tfjs.Variable;
-  meanT: tfjs.Tensor;
-  stdT: tfjs.Tensor;
-  /** Per-class sample weights, or undefined for plain mean cross-entropy. */
-  swT?: tfjs.Tensor;
-  K: number;
-}
-
-export interface ShardResult {
-  /** Gradients in the order tailVars..., W, b (undefined where the loss does not depend on a variable). */
-  grads: (tfjs.Tensor | undefined)[];
-  /** This shard's part of the full-batch loss (incl. the L2 term when it was asked for). */
-  loss: number;
-  correct: number;
-}
-
-/**
- * Gradients of sum_{i in shard} w_i*CE_i / norm (+ l2/2 ||W||^2 when l2 > 0). The returned tensors are kept (outside
- * any tidy): the caller disposes them.
- */
-export function shardGrads(m: ShardModel, data: Float32Array, ys: Int32Array, n: number, norm: number, l2: number): ShardResult {
-  const { tf, tail, Wv, bv, meanT, stdT, swT, K } = m;
-  const [h, w, c] = tail.inputShape;
-  const vars = [...m.tailVars, Wv, bv];
-  const out = tf.tidy(() => {
-    const x = tf.tensor4d(data, [n, h, w, c]);
-    const yT = tf.tensor1d(ys, 'int32');
-    const oneHot = tf.oneHot(yT, K);
-    const wts = swT ? tf.gather(swT, yT) : undefined;
-    let logitsOut: tfjs.Tensor | undefined;
-    const { value, grads } = tf.variableGrads(() => {
-      const f = tail.apply(x);
-      const z = tf.div(tf.sub(f, meanT), stdT);
-      const logits = tf.add(tf.matMul(z, Wv, false, true), bv);
-      logitsOut = tf.keep(logits);
-      const ce = tf.neg(tf.sum(tf.mul(oneHot, tf.sub(logits, tf.logSumExp(logits, 1, true))), 1));
-      const part = tf.div(tf.sum(wts ? tf.mul(ce, wts) : ce), norm);
-      return (l2 > 0 ? tf.add(part, tf.mul(l2 / 2, tf.sum(tf.square(Wv)))) : part) as tfjs.Scalar;
-    }, vars);
-    const correct = tf.sum(tf.cast(tf.equal(tf.argMax(logitsOut!, 1), yT), 'int32'));
-    logitsOut!.dispose();
-    return { value, correct, grads: vars.map((v) => grads[v.name]) };
-  });
-  const loss = (out.value.dataSync() as Float32Array)[0];
-  const correct = (out.correct.dataSync() as Int32Array)[0];
-  out.value.dispose();
-  out.correct.dispose();
-  return { grads: out.grads, loss, correct };
-}
 
 /** Contiguous shard bounds [start, end) of a batch of n over p shards; shard 0 (this thread) gets the smallest. */
 export function shardBounds(n: number, p: number): [number, number][] {
@@ -256,12 +202,7 @@ export class ParallelSteps {
     const [h, w, c] = tail.inputShape;
     const per = h * w * c;
     const bounds = shardBounds(n, this.threads);
-    let norm = n;
-    if (swT) {
-      const sw = swT.dataSync() as Float32Array;
-      norm = 0;
-      for (let j = 0; j < n; j++) norm += sw[ys[j]];
-    }
+    const norm = batchNorm(swT, ys, n);
     const model: ShardModel = { tf, tail, tailVars: this.tailVars, Wv: this.s.Wv, bv: this.s.bv, meanT: this.s.meanT, stdT: this.s.stdT, swT, K: this.s.K };
     const shardData = (k: number) => data.slice(bounds[k][0] * per, bounds[k][1] * per);
     const shardYs = (k: number) => ys.slice(bounds[k][0], bounds[k][1]);
@@ -299,25 +240,7 @@ export class ParallelSteps {
       for (let k = 1; k < this.threads; k++) parts.push(shardGrads(model, shardData(k), shardYs(k), bounds[k][1] - bounds[k][0], norm, 0));
     }
     const t2 = performance.now();
-    const vars = [...this.tailVars, this.s.Wv, this.s.bv];
-    tf.tidy(() => {
-      const sum = vars.map((_, i) => {
-        let g: tfjs.Tensor | undefined;
-        for (const p of parts) {
-          const gi = p.grads[i];
-          if (gi) g = g ? tf.add(g, gi) : gi;
-        }
-        return g;
-      });
-      const nt = this.tailVars.length;
-      this.s.optHead.applyGradients({ [this.s.Wv.name]: sum[nt]!, [this.s.bv.name]: sum[nt + 1]! } as never);
-      const tailGrads: Record<string, tfjs.Tensor> = {};
-      this.tailVars.forEach((v, i) => {
-        if (sum[i]) tailGrads[v.name] = sum[i]!;
-      });
-      if (Object.keys(tailGrads).length) this.s.optTail.applyGradients(tailGrads as never);
-    });
-    for (const p of parts) tf.dispose(p.grads.filter((g): g is tfjs.Tensor => !!g));
+    applySummedGrads(model, this.s.optHead, this.s.optTail, parts);
     if (!this.local) {
       for (const ch of this.channels) {
         const msg: WeightsMessage = { type: 'weights', tail: this.tailVars.map(copy), W: copy(this.s.Wv), b: copy(this.s.bv) };

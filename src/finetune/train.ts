@@ -20,6 +20,7 @@ import { newBundleStamp } from '../classifier/bundle.js';
 import type { TrainOptions, TrainEvent, TrainResult, HistoryPoint } from '../classifier/train.js';
 import { TlError } from '../util/errors.js';
 import { extractLabelled } from '../classifier/labelled-features.js';
+import { serialStep } from './step.js';
 import { Rng } from '../util/random.js';
 import { augmentImage, augmentedCut, AUGMENT_VERSION } from './augment.js';
 import {
@@ -356,33 +357,9 @@ export async function finetune(
           data.set(epochSet.acts[order[i + j]], j * per);
           ys[j] = epochSet.labels[order[i + j]];
         }
-        const { loss, correct } = par ? await par.step(data, ys, n) /* tl:parallel */ : tf.tidy(() => {
-          const x = tf.tensor4d(data, [n, h, w, c]);
-          const yT = tf.tensor1d(ys, 'int32');
-          const oneHot = tf.oneHot(yT, K);
-          const wts = swT ? tf.gather(swT, yT) : undefined;
-          let logitsOut: tfjs.Tensor | undefined;
-          const { value, grads } = tf.variableGrads(() => {
-            const f = tail.apply(x);
-            const z = tf.div(tf.sub(f, meanT), stdT);
-            const logits = tf.add(tf.matMul(z, Wv, false, true), bv);
-            logitsOut = tf.keep(logits);
-            // Cross-entropy by hand (log-softmax via logSumExp): tf.losses.softmaxCrossEntropy trips tfjs's kernel
-            // leak check under IS_TEST on wasm. Weighted like the L-BFGS objective: sum(w*CE)/sum(w) + l2/2 ||W||^2.
-            const ce = tf.neg(tf.sum(tf.mul(oneHot, tf.sub(logits, tf.logSumExp(logits, 1, true))), 1));
-            const data = wts ? tf.div(tf.sum(tf.mul(ce, wts)), tf.sum(wts)) : tf.mean(ce);
-            return tf.add(data, tf.mul(l2! / 2, tf.sum(tf.square(Wv)))) as tfjs.Scalar;
-          }, [...tailVars, Wv, bv]);
-          const headGrads: Record<string, tfjs.Tensor> = { [Wv.name]: grads[Wv.name], [bv.name]: grads[bv.name] };
-          const tailGrads: Record<string, tfjs.Tensor> = {};
-          for (const v of tailVars) if (grads[v.name]) tailGrads[v.name] = grads[v.name];
-          optHead.applyGradients(headGrads as never);
-          if (Object.keys(tailGrads).length) optTail.applyGradients(tailGrads as never);
-          const pred = tf.argMax(logitsOut!, 1);
-          const correct = tf.sum(tf.cast(tf.equal(pred, yT), 'int32'));
-          logitsOut!.dispose();
-          return { loss: tf.mul(value, n), correct };
-        });
+        const { loss, correct } = par
+          ? await par.step(data, ys, n) // tl:parallel
+          : serialStep({ tf, tail, tailVars, Wv, bv, meanT, stdT, swT, K }, optHead, optTail, data, ys, n, l2!);
         lossSum += (await loss.data())[0];
         okSum += (await correct.data())[0];
         loss.dispose();

@@ -1,0 +1,118 @@
+// One fine-tuning step's loss and gradients (tail + softmax on cut activations), shared by the serial step in
+// train.ts and every shard of the data-parallel step in parallel.ts, so the two can never compute different losses.
+import type * as tfjs from '@tensorflow/tfjs';
+import type { TrainableTail } from './network.js';
+
+type TF = typeof tfjs;
+
+/** What one shard needs to compute its loss and gradients (the same on this thread and in a worker). */
+export interface ShardModel {
+  tf: TF;
+  tail: TrainableTail;
+  /** Tail variables in a fixed order (the order of `tail.variables`). */
+  tailVars: tfjs.Variable[];
+  Wv: tfjs.Variable;
+  bv: tfjs.Variable;
+  meanT: tfjs.Tensor;
+  stdT: tfjs.Tensor;
+  /** Per-class sample weights, or undefined for plain mean cross-entropy. */
+  swT?: tfjs.Tensor;
+  K: number;
+}
+
+export interface ShardResult {
+  /** Gradients in the order tailVars..., W, b (undefined where the loss does not depend on a variable). */
+  grads: (tfjs.Tensor | undefined)[];
+  /** This shard's part of the full-batch loss (incl. the L2 term when it was asked for). */
+  loss: number;
+  correct: number;
+}
+
+/**
+ * Gradients of sum_{i in shard} w_i*CE_i / norm (+ l2/2 ||W||^2 when l2 > 0). The returned tensors are kept (outside
+ * any tidy): the caller disposes them.
+ */
+export function shardGrads(m: ShardModel, data: Float32Array, ys: Int32Array, n: number, norm: number, l2: number): ShardResult {
+  const { tf, tail, Wv, bv, meanT, stdT, swT, K } = m;
+  const [h, w, c] = tail.inputShape;
+  const vars = [...m.tailVars, Wv, bv];
+  const out = tf.tidy(() => {
+    const x = tf.tensor4d(data, [n, h, w, c]);
+    const yT = tf.tensor1d(ys, 'int32');
+    const oneHot = tf.oneHot(yT, K);
+    const wts = swT ? tf.gather(swT, yT) : undefined;
+    let logitsOut: tfjs.Tensor | undefined;
+    const { value, grads } = tf.variableGrads(() => {
+      const f = tail.apply(x);
+      const z = tf.div(tf.sub(f, meanT), stdT);
+      const logits = tf.add(tf.matMul(z, Wv, false, true), bv);
+      logitsOut = tf.keep(logits);
+      // Cross-entropy by hand (log-softmax via logSumExp): tf.losses.softmaxCrossEntropy trips tfjs's kernel leak
+      // check under IS_TEST on wasm. Weighted like the L-BFGS objective: sum(w*CE)/sum(w) + l2/2 ||W||^2.
+      const ce = tf.neg(tf.sum(tf.mul(oneHot, tf.sub(logits, tf.logSumExp(logits, 1, true))), 1));
+      const part = tf.div(tf.sum(wts ? tf.mul(ce, wts) : ce), norm);
+      return (l2 > 0 ? tf.add(part, tf.mul(l2 / 2, tf.sum(tf.square(Wv)))) : part) as tfjs.Scalar;
+    }, vars);
+    const correct = tf.sum(tf.cast(tf.equal(tf.argMax(logitsOut!, 1), yT), 'int32'));
+    logitsOut!.dispose();
+    return { value, correct, grads: vars.map((v) => grads[v.name]) };
+  });
+  const loss = (out.value.dataSync() as Float32Array)[0];
+  const correct = (out.correct.dataSync() as Int32Array)[0];
+  out.value.dispose();
+  out.correct.dispose();
+  return { grads: out.grads, loss, correct };
+}
+
+/** sum of the per-sample weights of a batch (n without class weights): the loss normalizer of every shard. */
+export function batchNorm(swT: tfjs.Tensor | undefined, ys: Int32Array, n: number): number {
+  if (!swT) return n;
+  const sw = swT.dataSync() as Float32Array;
+  let norm = 0;
+  for (let j = 0; j < n; j++) norm += sw[ys[j]];
+  return norm;
+}
+
+/** Sums shard gradients in shard order and steps the head and tail optimizers; disposes the shard gradients. */
+export function applySummedGrads(
+  m: Pick<ShardModel, 'tf' | 'tailVars' | 'Wv' | 'bv'>,
+  optHead: tfjs.Optimizer,
+  optTail: tfjs.Optimizer,
+  parts: ShardResult[],
+): void {
+  const { tf, tailVars, Wv, bv } = m;
+  const nVars = tailVars.length + 2;
+  tf.tidy(() => {
+    const sum = Array.from({ length: nVars }, (_, i) => {
+      let g: tfjs.Tensor | undefined;
+      for (const p of parts) {
+        const gi = p.grads[i];
+        if (gi) g = g ? tf.add(g, gi) : gi;
+      }
+      return g;
+    });
+    const nt = tailVars.length;
+    optHead.applyGradients({ [Wv.name]: sum[nt]!, [bv.name]: sum[nt + 1]! } as never);
+    const tailGrads: Record<string, tfjs.Tensor> = {};
+    tailVars.forEach((v, i) => {
+      if (sum[i]) tailGrads[v.name] = sum[i]!;
+    });
+    if (Object.keys(tailGrads).length) optTail.applyGradients(tailGrads as never);
+  });
+  for (const p of parts) tf.dispose(p.grads.filter((g): g is tfjs.Tensor => !!g));
+}
+
+/** One Adam step on the whole minibatch in this thread. Returns loss * n and the number of argmax hits, as tensors. */
+export function serialStep(
+  m: ShardModel,
+  optHead: tfjs.Optimizer,
+  optTail: tfjs.Optimizer,
+  data: Float32Array,
+  ys: Int32Array,
+  n: number,
+  l2: number,
+): { loss: tfjs.Tensor; correct: tfjs.Tensor } {
+  const r = shardGrads(m, data, ys, n, batchNorm(m.swT, ys, n), l2);
+  applySummedGrads(m, optHead, optTail, [r]);
+  return { loss: m.tf.scalar(Math.fround(r.loss) * n), correct: m.tf.scalar(r.correct, 'int32') };
+}
