@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { cleanup, DOG, FIXTURES, MODELS_DIR, runCli, stackLines, tempDir, ZOO_IDS, type CliResult } from './helpers.js';
+import { cleanup, DOG, FIXTURES, MODELS_DIR, runCli, stackLines, tempDir, ZOO_IDS, assertCleanError, type CliResult } from './helpers.js';
 
 let cacheDir: string;
 before(async () => {
@@ -17,15 +17,6 @@ after(async () => {
 
 const tl = (args: string[], env?: Record<string, string | undefined>) => runCli(args, { cacheDir, env });
 
-/** The one clear error line of a failed command, with no stack trace. */
-function assertCleanError(r: CliResult, pattern: RegExp): void {
-  assert.equal(r.code, 1, `exit code 1 expected; stderr: ${r.stderr}`);
-  assert.deepEqual(stackLines(r.stderr), [], `no stack trace: ${r.stderr}`);
-  const errors = r.stderr.split('\n').filter((l) => l.startsWith('error:'));
-  assert.equal(errors.length, 1, `exactly one error line: ${r.stderr}`);
-  assert.match(errors[0], pattern);
-  assert.ok(!/TypeError|ReferenceError|undefined|NaN|\[object /.test(r.stderr), `no internals leak: ${r.stderr}`);
-}
 
 describe('tl models', () => {
   test('list --json is an array holding the zoo ids', async () => {

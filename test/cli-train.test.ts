@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { cleanup, DATASETS_DIR, DOG, FIXTURES, filesIn, runCli, stackLines, tempDir, type CliResult } from './helpers.js';
+import { cleanup, DATASETS_DIR, DOG, FIXTURES, filesIn, runCli, stackLines, tempDir, assertCleanError as assertCleanErrorShared, type CliResult } from './helpers.js';
 
 const HYM = join(DATASETS_DIR, 'hymenoptera_data');
 
@@ -22,16 +22,7 @@ after(async () => {
 // Run in the temp dir, so a default output folder never lands in the checkout.
 const tl = (args: string[], env?: Record<string, string | undefined>) => runCli(args, { cacheDir, env, cwd: tmp, timeoutMs: 240_000 });
 
-/** The one clear error line of a failed command, with no stack trace. */
-function assertCleanError(r: CliResult, pattern: RegExp): void {
-  assert.equal(r.code, 1, `exit code 1 expected; stderr: ${r.stderr}`);
-  assert.deepEqual(stackLines(r.stderr), [], `no stack trace: ${r.stderr}`);
-  const errors = r.stderr.split('\n').filter((l) => l.startsWith('error:'));
-  assert.equal(errors.length, 1, `exactly one error line: ${r.stderr}`);
-  assert.match(errors[0], pattern);
-  assert.ok(!/TypeError|ReferenceError|RangeError|undefined|NaN|\[object /.test(r.stderr), `no internals leak: ${r.stderr}`);
-  assert.equal(r.stdout, '', 'nothing on stdout');
-}
+const assertCleanError = (r: CliResult, pattern: RegExp) => assertCleanErrorShared(r, pattern, { emptyStdout: true });
 
 interface TrainJson {
   accuracy: number;

@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readdir, rm, symlink, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import assert from 'node:assert/strict';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 export const MODELS_DIR = process.env.TL_MODELS_DIR || resolve(ROOT, '../shared/models');
@@ -129,4 +130,15 @@ export function cosine(a: Float32Array, b: Float32Array): number {
     nb += b[i] * b[i];
   }
   return dot / Math.sqrt(na * nb);
+}
+
+/** The one clear error line of a failed command: exit 1, no stack trace, no internals; optionally nothing on stdout. */
+export function assertCleanError(r: CliResult, pattern: RegExp, opts: { emptyStdout?: boolean } = {}): void {
+  assert.equal(r.code, 1, `exit code 1 expected; stderr: ${r.stderr}`);
+  assert.deepEqual(stackLines(r.stderr), [], `no stack trace: ${r.stderr}`);
+  const errors = r.stderr.split('\n').filter((l) => l.startsWith('error:'));
+  assert.equal(errors.length, 1, `exactly one error line: ${r.stderr}`);
+  assert.match(errors[0], pattern);
+  assert.ok(!/TypeError|ReferenceError|RangeError|undefined|NaN|\[object /.test(r.stderr), `no internals leak: ${r.stderr}`);
+  if (opts.emptyStdout) assert.equal(r.stdout, '', 'nothing on stdout');
 }
