@@ -1,6 +1,7 @@
 // Reads a QOperator-quantized ONNX CNN (QuantizeLinear → QLinearConv/QLinearAdd/... → DequantizeLinear, as in the ONNX
 // Model Zoo's mobilenetv2-12-int8) as a chain of blocks one can cut at: which tensors every path passes through, the
 // activation shape there, and the parameters after it. Also edits the graph so that a cut tensor becomes a float output.
+import { decodeModel } from '../../backbone/onnx-graph.js';
 import onnxProto from 'onnx-proto';
 import { TlError } from '../../util/errors.js';
 
@@ -36,8 +37,9 @@ const OUTPUT_QPARAMS: Record<string, [number, number]> = {
   QLinearGlobalAveragePool: [3, 4],
 };
 
+/** The same protobuf decode the backbone's feature edit uses. */
 export function decodeOnnx(bytes: Uint8Array): OnnxModel {
-  return onnx.ModelProto.decode(bytes);
+  return decodeModel(bytes);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
