@@ -24,6 +24,12 @@ const epochs = Number(arg('epochs', '5'));
 // The full rung defaults to the library's rung-3 backbone (mobilenet-v1-0.25) at --size 160 (default for full).
 const modelArg = arg('model', '');
 const size = Number(arg('size', '160'));
+// Optional knobs for experiments (default: the library's defaults).
+const num = (name: string) => (arg(name, '') === '' ? undefined : Number(arg(name, '')));
+const knobs: Partial<TrainOptions> = Object.fromEntries(
+  Object.entries({ l2: num('l2'), lr: num('lr'), tailLr: num('tail-lr'), patience: num('patience'), augmentCopies: num('augment-copies') }).filter(([, v]) => v !== undefined),
+);
+if (args.includes('--augment')) knobs.augment = true;
 const out = resolve(root, 'bench-results/finetune.json');
 
 type Row = Record<string, unknown>;
@@ -33,8 +39,8 @@ for (const name of datasets) {
   for (const rung of rungs) {
     const model = modelArg || (rung === 'full' ? 'mobilenet-v1-0.25' : 'mobilenet-v2');
     const opts: TrainOptions = { model, seed: 0, strategy: rung as TrainOptions['strategy'] };
-    if (rung === 'partial') Object.assign(opts, { trainLast, epochs });
-    if (rung === 'full') Object.assign(opts, { epochs, size });
+    if (rung === 'partial') Object.assign(opts, { trainLast, epochs }, knobs);
+    if (rung === 'full') Object.assign(opts, { epochs, size }, knobs);
     const epochTimes: number[] = [];
     const load0 = loadavg()[0];
     const t0 = Date.now();
@@ -54,10 +60,10 @@ for (const name of datasets) {
       dataset: name, rung, model, size: rung === 'full' ? size : undefined, batchSize: r.config.batchSize, trainLast: rung === 'partial' ? trainLast : undefined, epochs: rung === 'head' ? undefined : epochs,
       valAccuracy: r.metrics.accuracy, valCount: r.metrics.count, headOnlyValAccuracy: r.config.headOnlyValAccuracy, bestEpoch: r.config.bestEpoch,
       wallSeconds: wall, extractSeconds: r.timings.extractSeconds, trainSeconds: r.timings.trainSeconds, epochSeconds: epochTimes,
-      loadavgStart: load0, loadavgEnd: loadavg()[0], cores: (await import('node:os')).availableParallelism(), when: new Date().toISOString(),
+      knobs, loadavgStart: load0, loadavgEnd: loadavg()[0], cores: (await import('node:os')).availableParallelism(), when: new Date().toISOString(),
     };
     console.error(JSON.stringify(row));
-    const i = results.findIndex((x) => x.dataset === name && x.rung === rung && x.model === model && x.trainLast === row.trainLast && x.epochs === row.epochs && x.size === row.size);
+    const i = results.findIndex((x) => x.dataset === name && x.rung === rung && x.model === model && x.trainLast === row.trainLast && x.epochs === row.epochs && x.size === row.size && JSON.stringify(x.knobs ?? {}) === JSON.stringify(knobs));
     if (i >= 0) results[i] = row;
     else results.push(row);
     await mkdir(join(root, 'bench-results'), { recursive: true });

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { listModels, findModel, registerModel, unregisterModel } from '../../backbone/registry.js';
 import { resolveModel } from '../../backbone/resolve.js';
 import { describeLayers } from '../../backbone/layers.js';
+import { loadNetwork, type Unit } from '../../finetune/network.js';
 import { DEFAULT_MODEL_ID } from '../../backbone/zoo.js';
 import { weightsHash } from '../../backbone/load.js';
 import { table, formatBytes, pct } from '../output.js';
@@ -49,14 +50,25 @@ export function registerModelsCommands(program: Command): void {
     .command('info')
     .argument('<id>', 'model id (see `tl models list`)')
     .description('show one backbone: files, preprocessing, feature tensor, licence')
-    .option('--layers', 'list the layers/nodes one can cut at, with output shape and parameter count')
+    .option('--layers', 'list the blocks one can cut at (what --freeze N / --train-last K count), then every layer/node, with activation shape and parameter count')
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExamples:\n  tl models info mobilenet-v2\n  tl models info mobilenet-v1-0.75 --layers')
     .action(async (id: string, opts: { layers?: boolean; json?: boolean }) => {
       const m = findModel(id);
       if (opts.layers) {
         const layers = await describeLayers(m);
-        if (opts.json) return void process.stdout.write(JSON.stringify(layers, null, 2) + '\n');
+        const blocks = await describeBlocks(m);
+        if (opts.json) return void process.stdout.write(JSON.stringify({ blocks: blocks.units ?? null, layers }, null, 2) + '\n');
+        if (blocks.units) {
+          process.stdout.write(`Blocks (--freeze N freezes rows 1..N and caches the activation after row N; --train-last K trains the last K rows):\n`);
+          process.stdout.write(
+            table(
+              blocks.units.map((u) => [u.index + 1, u.label, u.cut, u.shape.join('x'), u.params.toLocaleString('en'), formatBytes(u.shape[0] * u.shape[1] * u.shape[2] * 2)]),
+              ['N', 'block', 'cut after it', 'activation HxWxC', 'params', 'cache/image (f16)'],
+            ) + '\n\n',
+          );
+        } else process.stdout.write(`No block structure (${blocks.reason}); --freeze and --train-last are not available for this model.\n\n`);
+        process.stdout.write('Layers:\n');
         process.stdout.write(table(layers.map((l) => [l.index, l.name, l.type, l.outputShape, l.params]), ['#', 'name', 'type', 'output shape', 'params']) + '\n');
         return;
       }
@@ -127,4 +139,13 @@ export function registerModelsCommands(program: Command): void {
       if (!(await unregisterModel(id))) throw new TlError(`no user-registered model "${id}"`);
       process.stdout.write(`removed ${id}\n`);
     });
+}
+
+/** The fine-tuning blocks of a model, or why it has none (e.g. an ONNX graph that is not a quantized CNN). */
+async function describeBlocks(m: ModelEntry): Promise<{ units?: Unit[]; reason?: string }> {
+  try {
+    return { units: (await loadNetwork(m)).units };
+  } catch (err) {
+    return { reason: err instanceof Error ? err.message.split('\n')[0] : String(err) };
+  }
 }
