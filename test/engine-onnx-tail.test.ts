@@ -201,24 +201,29 @@ describe('onnx tail: float conversion vs int8 onnxruntime', () => {
 });
 
 describe('onnx tail: training', () => {
-  // The default convImpl ('matmul') needs only matMul/slice/pad/mul gradients, which the wasm backend has, so this
-  // runs on wasm; tf.conv2d's filter gradient on the cpu backend takes ~20 s per 1x1 conv at batch 8.
-  test("convImpl 'matmul' (1x1 as matMul, depthwise as shifted multiply-adds) computes what tf.conv2d does", () => {
+  // Three ways to run the same convolutions (see TailOptions.convImpl) must agree; the tail holds block 14's stride-2
+  // depthwise conv, whose 'shifted' form subsamples by a rank-4 slice.
+  test("convImpl 'matmul' and 'shifted' compute what tf.conv2d / tf.depthwiseConv2d do", () => {
     const s = listCuts(bytes);
     // After block 11: the tail holds block 14's stride-2 depthwise conv.
     const cut = s.cuts.filter((c) => c.kind === 'block')[10];
     const x = tf.randomUniform([2, cut.shape[1], cut.shape[2], cut.shape[0]], -1, 2, 'float32', 3) as tf.Tensor4D;
     const a = buildTail(bytes, cut.tensor, tf, { convImpl: 'native' });
     const b = buildTail(bytes, cut.tensor, tf, { convImpl: 'matmul' });
+    const c = buildTail(bytes, cut.tensor, tf, { convImpl: 'shifted' });
     try {
       const ya = a.apply(x, false);
       const yb = b.apply(x, false);
+      const yc = c.apply(x, false);
       assert.ok(maxAbs(yb.dataSync(), ya.dataSync()) < 1e-4);
-      tf.dispose([ya, yb]);
+      assert.ok(maxAbs(yc.dataSync(), ya.dataSync()) < 1e-4);
+      assert.ok(maxAbs(ya.dataSync(), new Float32Array(ya.size)) > 0.1, 'the tail output is not trivially zero');
+      tf.dispose([ya, yb, yc]);
     } finally {
       tf.dispose(x);
       a.dispose();
       b.dispose();
+      c.dispose();
     }
   });
 

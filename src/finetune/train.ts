@@ -298,8 +298,8 @@ export async function finetune(
   const head = (W: Float32Array, b: Float32Array): HeadWeights => ({
     kind: 'linear', mean: standardizer.mean, std: standardizer.std, layers: [{ W, b, inputs: D, outputs: K, activation: 'softmax' }],
   });
-  const score = (W: Float32Array, b: Float32Array, set: ActSet) => {
-    const F = tailFeatures(tf, tail, set.acts);
+  // F: the set's tail features when already computed (the tail forward is the cost of scoring).
+  const score = (W: Float32Array, b: Float32Array, set: ActSet, F = tailFeatures(tf, tail, set.acts)) => {
     const h = head(W, b);
     let loss = 0;
     let ok = 0;
@@ -314,8 +314,8 @@ export async function finetune(
   };
   const useVal = val.acts.length > 0;
   const evalSet = useVal ? val : train;
-  const s0 = score(init.W, init.b, evalSet);
-  const tr0 = useVal ? score(init.W, init.b, train) : s0;
+  const s0 = score(init.W, init.b, evalSet, useVal ? undefined : F0);
+  const tr0 = useVal ? score(init.W, init.b, train, F0) : s0;
   const p0: HistoryPoint = { step: 0, trainLoss: tr0.loss, trainAcc: tr0.acc, ...(useVal ? { valLoss: s0.loss, valAcc: s0.acc } : {}) };
   history.push(p0);
   emit({ type: 'progress', point: p0, of: s.epochs });
