@@ -12,7 +12,8 @@
 // If a worker cannot start, `startParallelSteps` returns undefined (the caller keeps its serial step). If a worker dies
 // mid-training, the remaining steps compute every shard on this thread: same shards, same order, same numbers.
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startModuleWorker } from '../util/worker.js';
 import type * as tfjs from '@tensorflow/tfjs';
 import { findModel } from '../backbone/registry.js';
 import { DEFAULT_MODEL_ID } from '../backbone/zoo.js';
@@ -75,13 +76,7 @@ export type FromWorker =
   | { type: 'error'; message: string };
 
 function startWorker(): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./parallel-worker.js', import.meta.url));
-  // From TypeScript source (tests, development under tsx): as in select-l2.ts, register tsx's loader inside the
-  // worker first (on Node 20 `--import tsx` does not reach a worker's entry module in time), then load the entry.
-  const tsxApi = import.meta.resolve('tsx/esm/api');
-  const entry = new URL('./parallel-worker.ts', import.meta.url).href;
-  const bootstrap = `import(${JSON.stringify(tsxApi)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); })`;
-  return new Worker(bootstrap, { eval: true });
+  return startModuleWorker(import.meta.url, 'parallel-worker');
 }
 
 /** One worker with a promise-per-reply channel (replies come in request order). */

@@ -328,7 +328,7 @@ export async function finetune(
   const swT = sw ? tf.tensor1d(Float32Array.from(sw)) : undefined;
   const tailVars = [...tail.variables.values()];
   const optHead = tf.train.adam(s.lr);
-  const optTail = tf.train.adam(s.tailLr);
+  const optTail = process.env.TL_FT_TAIL_OPT === 'sgdm' ? tf.train.momentum(s.tailLr, 0.9) : tf.train.adam(s.tailLr);
   const [h, w, c] = tail.inputShape;
   const per = h * w * c;
   const rng = new Rng(seed + 104729);

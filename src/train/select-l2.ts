@@ -12,7 +12,8 @@
  * trades held-out accuracy for confidence on easy images.) The CV log-loss is reported in the curve.
  */
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startModuleWorker } from '../util/worker.js';
 import { Rng } from '../util/random.js';
 import { runPath, type PathJob, type PathPointScore } from './l2-path.js';
 import { flattenRows, type FlatMatrix } from './softmax-regression.js';
@@ -105,13 +106,7 @@ function combine(grid: number[], perFold: PathPointScore[][]): CvPoint[] {
 }
 
 function startPathWorker(): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./l2-path-worker.js', import.meta.url));
-  // Running from TypeScript source (tests, development under tsx): on Node 20 a worker does not get tsx's loader
-  // hooks from `--import tsx` in time for its entry module, so register them first, then load the entry.
-  const tsxApi = import.meta.resolve('tsx/esm/api');
-  const entry = new URL('./l2-path-worker.ts', import.meta.url).href;
-  const bootstrap = `import(${JSON.stringify(tsxApi)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); })`;
-  return new Worker(bootstrap, { eval: true });
+  return startModuleWorker(import.meta.url, 'l2-path-worker');
 }
 
 /** Runs the jobs on a small pool of worker threads; results come back in job order. */

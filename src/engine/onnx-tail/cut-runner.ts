@@ -1,7 +1,7 @@
 // Runs the int8 ONNX model in onnxruntime-node with extra float outputs: the dequantized activation at one or more
 // cut tensors (for feeding a TF.js tail), the pooled features `tl_features` and the original logits (for checking it).
 import { availableParallelism } from 'node:os';
-import ort from 'onnxruntime-node';
+import { createSession, type OnnxSession } from '../../backbone/onnx-session.js';
 import { exposeFeatures, FEATURE_OUTPUT, type FeatureEdit } from '../../backbone/onnx-graph.js';
 import { cutOutputName, decodeOnnx, encodeOnnx, exposeCuts } from './graph.js';
 
@@ -22,7 +22,7 @@ export function exposeCutOutputs(bytes: Uint8Array, tensors: string[], feature?:
 
 export class CutRunner {
   private constructor(
-    private session: ort.InferenceSession,
+    private session: OnnxSession,
     readonly tensors: string[],
     private hasFeatures: boolean,
     private logitsName: string,
@@ -30,35 +30,30 @@ export class CutRunner {
 
   static async create(bytes: Uint8Array, tensors: string[], opts: { feature?: FeatureEdit; threads?: number } = {}): Promise<CutRunner> {
     const edited = exposeCutOutputs(bytes, tensors, opts.feature);
-    const session = await ort.InferenceSession.create(edited, {
-      intraOpNumThreads: opts.threads ?? availableParallelism(),
-      interOpNumThreads: 1,
-      graphOptimizationLevel: 'all',
-      executionMode: 'sequential',
-    });
+    const session = await createSession({ bytes: edited, threads: opts.threads ?? availableParallelism() });
     const logitsName = decodeOnnx(bytes).graph!.output![0].name!;
     return new CutRunner(session, tensors, !!opts.feature, logitsName);
   }
 
   /** `input`: the preprocessed NCHW float batch [N,3,H,W] flattened; `n` the batch size. */
   async run(input: Float32Array, n: number, size: number, opts: { logits?: boolean } = {}): Promise<CutRun> {
-    const feed = { [this.session.inputNames[0]]: new ort.Tensor('float32', input, [n, 3, size, size]) };
     const names = this.tensors.map(cutOutputName);
     if (this.hasFeatures) names.push(FEATURE_OUTPUT);
     if (opts.logits) names.push(this.logitsName);
-    const out = await this.session.run(feed, names);
+    // The input buffer goes to the session's thread: a copy keeps the caller's array usable.
+    const out = await this.session.run(input.slice(), [n, 3, size, size], names);
     const cuts: CutRun['cuts'] = {};
     this.tensors.forEach((t, i) => {
-      const o = out[names[i]];
-      const d = o.dims.map(Number);
+      const o = out[i];
+      const d = o.dims;
       cuts[t] = d.length === 4
         ? { data: nchwToNhwc(o.data as Float32Array, d[0], d[1], d[2], d[3]), shape: [d[0], d[2], d[3], d[1]] }
         : { data: o.data as Float32Array, shape: [d[0], 1, 1, d.slice(1).reduce((a, b) => a * b, 1)] };
     });
     return {
       cuts,
-      features: this.hasFeatures ? (out[FEATURE_OUTPUT].data as Float32Array) : undefined,
-      logits: opts.logits ? (out[this.logitsName].data as Float32Array) : undefined,
+      features: this.hasFeatures ? out[this.tensors.length].data : undefined,
+      logits: opts.logits ? out[names.length - 1].data : undefined,
     };
   }
 
