@@ -30,6 +30,7 @@ const knobs: Partial<TrainOptions> = Object.fromEntries(
   Object.entries({ l2: num('l2'), lr: num('lr'), tailLr: num('tail-lr'), patience: num('patience'), augmentCopies: num('augment-copies') }).filter(([, v]) => v !== undefined),
 );
 if (args.includes('--augment')) knobs.augment = true;
+if (arg('replace', '')) knobs.replace = arg('replace', '').split(',').map(Number);
 const out = resolve(root, 'bench-results/finetune.json');
 
 type Row = Record<string, unknown>;

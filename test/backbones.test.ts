@@ -229,3 +229,31 @@ describe('model files and custom backbones', () => {
     assert.ok(!listModels().some((e) => e.id === 'x-model'), 'nothing invalid was registered');
   });
 });
+
+describe('onnxruntime in a worker thread', () => {
+  test('the worker session gives the features and ImageNet scores of an in-process session, bit for bit', async () => {
+    const entry = findModel('mobilenet-v2');
+    const x = await preprocess(DOG, entry.input);
+    const saved = process.env.TL_ORT_WORKER;
+    process.env.TL_ORT_WORKER = '0';
+    const here = await loadBackbone('mobilenet-v2');
+    if (saved === undefined) delete process.env.TL_ORT_WORKER;
+    else process.env.TL_ORT_WORKER = saved;
+    const worker = await loadBackbone('mobilenet-v2');
+    try {
+      const a = await here.embedAndClassify([x, x]);
+      const b = await worker.embedAndClassify([x, x]);
+      assert.deepEqual(b.features, a.features);
+      assert.deepEqual(b.probabilities, a.probabilities);
+      // Several batches in flight at once come back to the right callers.
+      const batches = await Promise.all([worker.embed([x]), worker.embed([x, x, x]), worker.embed([x, x])]);
+      assert.deepEqual(batches.map((r) => r.length), [1, 3, 2]);
+      for (const r of batches) for (const f of r) assert.deepEqual(f, a.features[0]);
+    } finally {
+      await here.dispose();
+      await worker.dispose();
+    }
+    // A disposed backbone refuses work with a clear error instead of hanging.
+    await assert.rejects(worker.embed([x]), /disposed/);
+  });
+});
