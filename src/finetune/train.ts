@@ -54,9 +54,8 @@ export interface FinetuneSettings {
 }
 
 /**
- * Rung 3's default backbone: the int8 MobileNetV2 converted to float TF.js ops trains at ~0.4 img/s on 2 cores at
- * 160 px (the converted depthwise convs keep every shifted copy for the gradient: ~270 MB of activations per image),
- * mobilenet-v1-0.25 at ~17 img/s with a few MB per image. An explicit --model wins.
+ * Rung 3's default backbone: the int8 MobileNetV2 converted to float TF.js ops trains at ~5 img/s on 2 cores at
+ * 224 px (batch 2 to fit the wasm heap), mobilenet-v1-0.25 at ~11-17 img/s at 160 px. An explicit --model wins.
  */
 export const FULL_DEFAULT_MODEL = 'mobilenet-v1-0.25';
 
