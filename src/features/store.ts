@@ -43,6 +43,21 @@ export function modelKeyFor(
   return { key, backboneId: b.id, weightsHash: b.weightsHash, recipe, dim: b.featureDim, encoding };
 }
 
+/** Runs `fn`, retrying with a short sleep while SQLite says the database is busy or locked, up to `ms`. */
+function retryWhileBusy(fn: () => void, ms: number): void {
+  const deadline = Date.now() + ms;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let wait = 5; ; wait = Math.min(200, wait * 2)) {
+    try {
+      return fn();
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? '';
+      if (!/^SQLITE_(BUSY|LOCKED)/.test(code) || Date.now() > deadline) throw err;
+      Atomics.wait(pause, 0, 0, wait); // a synchronous sleep: the constructor is synchronous
+    }
+  }
+}
+
 export class FeatureStore {
   private db: Database.Database;
   private getStmt: Database.Statement;
@@ -54,23 +69,30 @@ export class FeatureStore {
     mkdirSync(dirname(path), { recursive: true });
     try {
       this.db = new Database(path, { timeout: 30_000 });
-      this.db.pragma('journal_mode = WAL');
-      // NORMAL is crash-safe for process kills in WAL mode (only an OS crash can lose the last commits).
-      this.db.pragma('synchronous = NORMAL');
-      this.db.exec(`
-        CREATE TABLE IF NOT EXISTS models (
-          key TEXT PRIMARY KEY, backbone_id TEXT NOT NULL, weights_hash TEXT NOT NULL, recipe TEXT NOT NULL,
-          dim INTEGER NOT NULL, created_at INTEGER NOT NULL);
-        CREATE TABLE IF NOT EXISTS features (
-          model_key TEXT NOT NULL, content_hash TEXT NOT NULL, vector BLOB NOT NULL,
-          created_at INTEGER NOT NULL, last_used INTEGER NOT NULL,
-          PRIMARY KEY (model_key, content_hash)) WITHOUT ROWID;`);
+      // Two processes opening a new store at once can get SQLITE_BUSY here without SQLite's busy handler running
+      // (switching to WAL and the first CREATE need locks that SQLite will not wait for when waiting could
+      // deadlock). Every statement below is idempotent, so retry for as long as the busy timeout.
+      retryWhileBusy(() => this.initSchema(), 30_000);
     } catch (err) {
       throw new TlError(`cannot open the feature store ${path}: ${(err as Error).message}`, 'Check the path and permissions, or run `tl cache clear`.');
     }
     this.getStmt = this.db.prepare('SELECT vector FROM features WHERE model_key = ? AND content_hash = ?');
     this.putStmt = this.db.prepare('INSERT OR REPLACE INTO features (model_key, content_hash, vector, created_at, last_used) VALUES (?, ?, ?, ?, ?)');
     this.touchStmt = this.db.prepare('UPDATE features SET last_used = ? WHERE model_key = ? AND content_hash = ?');
+  }
+
+  private initSchema(): void {
+    this.db.pragma('journal_mode = WAL');
+    // NORMAL is crash-safe for process kills in WAL mode (only an OS crash can lose the last commits).
+    this.db.pragma('synchronous = NORMAL');
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS models (
+        key TEXT PRIMARY KEY, backbone_id TEXT NOT NULL, weights_hash TEXT NOT NULL, recipe TEXT NOT NULL,
+        dim INTEGER NOT NULL, created_at INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS features (
+        model_key TEXT NOT NULL, content_hash TEXT NOT NULL, vector BLOB NOT NULL,
+        created_at INTEGER NOT NULL, last_used INTEGER NOT NULL,
+        PRIMARY KEY (model_key, content_hash)) WITHOUT ROWID;`);
   }
 
   static open(path = featureStorePath()): FeatureStore {
