@@ -179,7 +179,7 @@ describe('partial fine-tuning, TF.js layers backbone (mobilenet-v1-0.25)', () =>
 });
 
 describe('auto and tl plan', () => {
-  test('hymenoptera (122/class) → head; eurosat (500/class) → partial', async () => {
+  test('hymenoptera (122/class) → head; eurosat (500/class) → partial with new units; cats/dogs → partial reusing blocks', async () => {
     const h = await planTraining(loadDataset(join(DATASETS_DIR, 'hymenoptera_data')));
     assert.equal(h.choice, 'head');
     assert.match(h.reason, /images\/class: head only/);
@@ -187,6 +187,17 @@ describe('auto and tl plan', () => {
     assert.equal(e.choice, 'partial');
     assert.ok(e.throughput.measured && e.throughput.partialTrain > 0);
     assert.deepEqual(e.estimates.map((x) => x.rung), ['head', 'partial', 'full']);
+    // Satellite patches look nothing like ImageNet to its own head: auto's partial rung puts new units on the
+    // 14x14 cut after block 13 (the recipe that measured 0.921 → 0.943 there), and says so.
+    assert.ok(e.domain && e.domain.far && e.domain.meanTop1 < 0.3, JSON.stringify(e.domain));
+    assert.deepEqual(e.recipe, { trainLast: 5, replace: [1024] });
+    assert.match(e.reason, /far from ImageNet .*--train-last 5 --replace hidden:1024/);
+    // Photos (1000/class) are ImageNet-like: partial keeps the pretrained top blocks.
+    const c = await planTraining(loadDataset(join(DATASETS_DIR, 'cats_and_dogs_filtered')), { timeBudget: 1e6, throughput: { extract: 150, partialTrain: 100, fullTrain: 5 } });
+    assert.equal(c.choice, 'partial');
+    assert.ok(c.domain && !c.domain.far && c.domain.meanTop1 > 0.4, JSON.stringify(c.domain));
+    assert.equal(c.recipe, undefined);
+    assert.doesNotMatch(c.reason, /far from ImageNet/);
   });
 
   test('CLI: bad rung flags give one clear error line', async () => {

@@ -123,9 +123,11 @@ export async function trainClassifier(data: string | Dataset, opts: TrainOptions
 
   let strategy = opts.strategy ?? 'head';
   if (strategy === 'auto') {
-    const plan = await planTraining(dataset, { model: opts.model, modelPath: opts.modelPath, timeBudget: opts.timeBudget, trainLast: opts.trainLast, freeze: opts.freeze });
+    const plan = await planTraining(dataset, { model: opts.model, modelPath: opts.modelPath, timeBudget: opts.timeBudget, trainLast: opts.trainLast, freeze: opts.freeze, replace: opts.replace });
     emit({ type: 'plan', plan });
     strategy = plan.choice;
+    // Far from ImageNet: auto's partial rung uses new units on a mid-level cut (plan.recipe), unless blocks were given.
+    if (strategy === 'partial' && plan.recipe) opts = { ...opts, trainLast: plan.recipe.trainLast, replace: plan.recipe.replace };
   }
   if (strategy === 'partial' || strategy === 'full') return finetuneClassifier(dataset, { ...opts, strategy }, emit, t0, counts, warnings);
 

@@ -38,6 +38,7 @@ export function registerPlanCommand(program: Command): void {
       const say = (s: string) => process.stdout.write(s + '\n');
       say(`${dataset.classes.length} classes, ${plan.trainImages} training images (${plan.imagesPerClass}/class); time budget ${plan.timeBudget} s`);
       say(table(plan.estimates.map((e) => [e.rung, `~${Math.round(e.seconds)} s`, `${e.expectedGain >= 0 ? '+' : ''}${e.expectedGain}`, e.detail]), ['rung', 'time', 'gain (pts)', 'what']));
+      if (plan.domain) say(`ImageNet-likeness: the backbone's own head is ${plan.domain.meanTop1.toFixed(2)} confident on average on ${plan.domain.images} training images (${plan.domain.far ? 'far from ImageNet' : 'photo-like'}; below 0.30 counts as far)`);
       say(`throughput ${plan.throughput.measured ? 'measured now' : 'assumed'}: frozen part ~${plan.throughput.extract} img/s, partial training ~${plan.throughput.partialTrain.toFixed(0)} img/s, full ~${plan.throughput.fullTrain.toFixed(1)} img/s`);
       const net = await loadNetwork(findModel(opts.model), { path: opts.modelPath });
       say(`\nblocks of ${net.entry.id} (--freeze N freezes the first N; --train-last K trains the last K):`);
