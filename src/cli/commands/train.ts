@@ -184,7 +184,8 @@ async function runTraining(data: string, opts: TrainCliOpts): Promise<TrainResul
     });
     if (ac.signal.aborted) throw new TlError('interrupted; features computed so far are kept in the cache, so running again resumes');
     say('\ntraining curve:\n' + formatCurve(r.history));
-    say(`head trained in ${r.timings.trainSeconds.toFixed(2)} s (feature extraction ${r.timings.extractSeconds.toFixed(1)} s, total ${r.timings.totalSeconds.toFixed(1)} s)`);
+    const what = r.config.strategy === 'partial' || r.config.strategy === 'full' ? `${r.config.strategy} fine-tuning` : 'head';
+    say(`${what} trained in ${r.timings.trainSeconds.toFixed(2)} s (feature extraction ${r.timings.extractSeconds.toFixed(1)} s, total ${r.timings.totalSeconds.toFixed(1)} s)`);
     printMetrics(r.metrics, say, r.config.evaluatedOn === 'val' ? 'validation' : 'training (no validation images!)');
     const out = resolve(opts.out ?? `${basename(resolve(data)).replace(/\.csv$/i, '')}-classifier`);
     const html = renderHtmlReport({ title: `tl: ${basename(resolve(data))} on ${r.config.model}`, metrics: r.metrics, history: r.history, config: r.config, cvCurve: r.selection?.curve });
