@@ -53,6 +53,9 @@ export function farRecipe(net: Network): PartialRecipe | undefined {
   return { trainLast: net.units.length - (idx + 1), replace: [FAR_RECIPE_UNITS] };
 }
 
+/** The CLI flags that ask for a recipe by hand. */
+const recipeFlags = (r: PartialRecipe) => `--train-last ${r.trainLast} --replace hidden:${r.replace.join(',')}`;
+
 /** Below this many training images per class, fine-tuning blocks mostly overfits: the head is as good (hymenoptera). */
 export const PARTIAL_MIN_PER_CLASS = 300;
 /** Whole-network fine-tuning is only suggested with this many per class (and never picked by auto under the budget). */
@@ -93,14 +96,14 @@ export async function planTraining(dataset: Dataset, opts: PlanOptions = {}): Pr
   let recipe: PartialRecipe | undefined;
   const considerPartial = worthIt || opts.alwaysMeasure;
   const userChoseBlocks = opts.freeze !== undefined || opts.trainLast !== undefined || opts.replace !== undefined;
-  if (considerPartial && !userChoseBlocks) {
+  const net = considerPartial ? await loadNetwork(entry, { path: opts.modelPath }) : undefined;
+  if (net && !userChoseBlocks) {
     domain = opts.domain === undefined ? await checkDomain(dataset, { model: entry.id, modelPath: opts.modelPath }) : opts.domain ?? undefined;
-    if (domain?.far) recipe = farRecipe(await loadNetwork(entry, { path: opts.modelPath }));
+    if (domain?.far) recipe = farRecipe(net);
   }
   if (!tp) {
     const extract = DEFAULT_EXTRACT[entry.format];
-    if (considerPartial) {
-      const net = await loadNetwork(entry, { path: opts.modelPath });
+    if (net) {
       const r = await probe(net, recipe ?? { freeze: opts.freeze, trainLast: opts.trainLast, replace: opts.replace });
       trainable = r.trainable;
       tp = { extract, partialTrain: r.partial, fullTrain: r.full, measured: true };
@@ -123,7 +126,7 @@ export async function planTraining(dataset: Dataset, opts: PlanOptions = {}): Pr
       seconds: partialS,
       expectedGain: gainPartial,
       detail: recipe
-        ? `${recipe.replace.join(',')} new units in place of the last ${recipe.trainLast} blocks (--train-last ${recipe.trainLast} --replace hidden:${recipe.replace.join(',')}) + softmax on cached activations, ${PARTIAL_EPOCHS} epochs at ~${tp.partialTrain.toFixed(0)} img/s`
+        ? `${recipe.replace.join(',')} new units in place of the last ${recipe.trainLast} blocks (${recipeFlags(recipe)}) + softmax on cached activations, ${PARTIAL_EPOCHS} epochs at ~${tp.partialTrain.toFixed(0)} img/s`
         : `last blocks${trainable ? ` (${trainable})` : ''} + softmax on cached activations, ${PARTIAL_EPOCHS} epochs at ~${tp.partialTrain.toFixed(0)} img/s`,
     },
     { rung: 'full', seconds: fullS, expectedGain: gainFull, detail: `every layer, ${FULL_EPOCHS} epochs at ~${tp.fullTrain.toFixed(1)} img/s` },
@@ -138,7 +141,7 @@ export async function planTraining(dataset: Dataset, opts: PlanOptions = {}): Pr
   } else {
     choice = 'partial';
     const far = domain?.far
-      ? `; far from ImageNet (its head's mean top-1 confidence on ${domain.images} training images is ${domain.meanTop1.toFixed(2)}, photos score 0.5-0.8), so ${recipe ? `new units replace the last ${recipe.trainLast} blocks (--train-last ${recipe.trainLast} --replace hidden:${recipe.replace.join(',')})` : 'the ImageNet-specific top blocks may not help'}`
+      ? `; far from ImageNet (its head's mean top-1 confidence on ${domain.images} training images is ${domain.meanTop1.toFixed(2)}, photos score 0.5-0.8), so ${recipe ? `new units replace the last ${recipe.trainLast} blocks (${recipeFlags(recipe)})` : 'the ImageNet-specific top blocks may not help'}`
       : '';
     reason = `${perClass} images/class: partial fine-tuning (last blocks + head), ~${fmt(partialS)} for ~+${gainPartial}% expected over the head (~${fmt(headS)}); full would take ~${fmt(fullS)}${far}`;
   }

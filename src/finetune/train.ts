@@ -45,8 +45,6 @@ export interface FinetuneSettings {
   patience: number;
   /** Image size for the frozen part (TF.js backbones; the int8 ONNX model is fixed at 224 unless everything trains). */
   size?: number;
-  /** Ramp both learning rates up linearly over the first epoch (default true). */
-  warmup?: boolean;
   /** Augment the training images (see augment.ts for what it costs per rung). */
   augment: boolean;
   /** partial + augment: cache this many augmented copies per image; epochs cycle through them. */
@@ -335,7 +333,7 @@ export async function finetune(
   const optTail = tf.train.adam(s.tailLr);
   // Linear warm-up of both rates over the first epoch (common fine-tuning practice): Adam's first steps move every
   // weight by about the full rate whatever its gradient, and after the L-BFGS head the gradients are tiny.
-  const warmupSteps = s.warmup === false ? 0 : Math.ceil(train.acts.length / batchSize);
+  const warmupSteps = Math.ceil(train.acts.length / batchSize);
   let stepIndex = 0;
   const setRates = (f: number) => {
     // tfjs reads learningRate on every applyGradients; it has no schedule API.

@@ -4,6 +4,8 @@ import { DEFAULT_MODEL_ID } from '../../backbone/zoo.js';
 import { loadBackbone } from '../../backbone/load.js';
 import type { Backbone } from '../../backbone/types.js';
 import type { SkippedFile } from '../../data/files.js';
+import type { Unit } from '../../finetune/network.js';
+import { table, formatBytes } from '../output.js';
 
 export interface BackboneOpts {
   model: string;
@@ -22,4 +24,12 @@ export function openBackbone(opts: BackboneOpts): Promise<Backbone> {
 
 export function warnSkipped(s: SkippedFile): void {
   process.stderr.write(`warning: skipped ${s.path}: ${s.reason}\n`);
+}
+
+/** The blocks `--freeze N` / `--train-last K` count: cut tensor, activation shape, parameters, float16 cache per image. */
+export function blockTable(units: Unit[]): string {
+  return table(
+    units.map((u) => [u.index + 1, u.label, u.cut, u.shape.join('x'), u.params.toLocaleString('en'), formatBytes(u.shape[0] * u.shape[1] * u.shape[2] * 2)]),
+    ['N', 'block', 'cut after it', 'activation HxWxC', 'params', 'cache/image (f16)'],
+  );
 }

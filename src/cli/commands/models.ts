@@ -7,6 +7,7 @@ import { loadNetwork, type Unit } from '../../finetune/network.js';
 import { DEFAULT_MODEL_ID } from '../../backbone/zoo.js';
 import { weightsHash } from '../../backbone/load.js';
 import { table, formatBytes, pct } from '../output.js';
+import { blockTable } from './common.js';
 import { TlError } from '../../util/errors.js';
 import type { ModelEntry } from '../../backbone/types.js';
 
@@ -61,12 +62,7 @@ export function registerModelsCommands(program: Command): void {
         if (opts.json) return void process.stdout.write(JSON.stringify({ blocks: blocks.units ?? null, layers }, null, 2) + '\n');
         if (blocks.units) {
           process.stdout.write(`Blocks (--freeze N freezes rows 1..N and caches the activation after row N; --train-last K trains the last K rows):\n`);
-          process.stdout.write(
-            table(
-              blocks.units.map((u) => [u.index + 1, u.label, u.cut, u.shape.join('x'), u.params.toLocaleString('en'), formatBytes(u.shape[0] * u.shape[1] * u.shape[2] * 2)]),
-              ['N', 'block', 'cut after it', 'activation HxWxC', 'params', 'cache/image (f16)'],
-            ) + '\n\n',
-          );
+          process.stdout.write(blockTable(blocks.units) + '\n\n');
         } else process.stdout.write(`No block structure (${blocks.reason}); --freeze and --train-last are not available for this model.\n\n`);
         process.stdout.write('Layers:\n');
         process.stdout.write(table(layers.map((l) => [l.index, l.name, l.type, l.outputShape, l.params]), ['#', 'name', 'type', 'output shape', 'params']) + '\n');

@@ -6,7 +6,7 @@ import { planTraining } from '../../finetune/plan.js';
 import { loadNetwork } from '../../finetune/network.js';
 import { fraction, nonNegativeInt, positiveNumber } from '../options.js';
 import { table } from '../output.js';
-import { addBackboneOptions, type BackboneOpts } from './common.js';
+import { addBackboneOptions, blockTable, type BackboneOpts } from './common.js';
 
 interface PlanCliOpts extends BackboneOpts {
   val: number;
@@ -42,7 +42,7 @@ export function registerPlanCommand(program: Command): void {
       say(`throughput ${plan.throughput.measured ? 'measured now' : 'assumed'}: frozen part ~${plan.throughput.extract} img/s, partial training ~${plan.throughput.partialTrain.toFixed(0)} img/s, full ~${plan.throughput.fullTrain.toFixed(1)} img/s`);
       const net = await loadNetwork(findModel(opts.model), { path: opts.modelPath });
       say(`\nblocks of ${net.entry.id} (--freeze N freezes the first N; --train-last K trains the last K):`);
-      say(table(net.units.map((u) => [u.index + 1, u.label, `${u.shape.join('x')}`, u.params]), ['#', 'block', 'output HxWxC', 'params']));
+      say(blockTable(net.units));
       say(`\nauto: ${plan.reason}`);
     });
 }

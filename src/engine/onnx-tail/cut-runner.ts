@@ -35,13 +35,15 @@ export class CutRunner {
     return new CutRunner(session, tensors, !!opts.feature, logitsName);
   }
 
-  /** `input`: the preprocessed NCHW float batch [N,3,H,W] flattened; `n` the batch size. */
+  /**
+   * `input`: the preprocessed NCHW float batch [N,3,H,W] flattened; `n` the batch size. The array is handed to the
+   * session's thread (transferred, not copied): the caller must not use it afterwards.
+   */
   async run(input: Float32Array, n: number, size: number, opts: { logits?: boolean } = {}): Promise<CutRun> {
     const names = this.tensors.map(cutOutputName);
     if (this.hasFeatures) names.push(FEATURE_OUTPUT);
     if (opts.logits) names.push(this.logitsName);
-    // The input buffer goes to the session's thread: a copy keeps the caller's array usable.
-    const out = await this.session.run(input.slice(), [n, 3, size, size], names);
+    const out = await this.session.run(input, [n, 3, size, size], names);
     const cuts: CutRun['cuts'] = {};
     this.tensors.forEach((t, i) => {
       const o = out[i];
