@@ -24,7 +24,12 @@ const fetched = spawnSync('bash', [resolve(root, 'scripts/fetch-test-photos.sh')
 if (fetched.status !== 0) process.exit(fetched.status ?? 1);
 
 const only = process.argv.slice(2);
-const files = only.length ? only : readdirSync(resolve(root, 'test')).filter((f) => f.endsWith('.test.ts')).sort().map((f) => `test/${f}`);
+// test/*.test.ts and one level of groups below it (test/faults/: the fault-injection suite).
+const testFiles = (dir) =>
+  readdirSync(resolve(root, dir), { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() && dir === 'test' ? testFiles(`${dir}/${e.name}`) : e.name.endsWith('.test.ts') ? [`${dir}/${e.name}`] : [],
+  );
+const files = only.length ? only : testFiles('test').sort();
 const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files], { stdio: 'inherit', cwd: root });
 if (typeErrors) console.error('failing: tsc reported type errors (see the top of this log)');
 process.exit(typeErrors ? 1 : (r.status ?? 1));
