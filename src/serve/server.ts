@@ -3,6 +3,7 @@ import { createReadStream, existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
 import fastifyStatic from '@fastify/static';
@@ -18,6 +19,7 @@ import { ProjectStore, formatBytes, validateName, type ImageEntry } from './proj
 import { tarFolder } from './tar.js';
 import { bundleDownloadName, parseTrainRequest, runProjectTraining, type Misclassified } from './training.js';
 import { openApiDocument } from './openapi.js';
+import { checkRequestHost, isLoopbackName } from './host-check.js';
 
 export interface ServeOptions {
   /** Default 127.0.0.1: only this machine can connect. */
@@ -143,11 +145,6 @@ function isImageMime(type: string | undefined): boolean {
   return t.startsWith('image/') || t === 'application/octet-stream' || t === '';
 }
 
-const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '::1']);
-function isLoopback(host: string): boolean {
-  return LOOPBACK_HOSTS.has(host) || host.startsWith('127.') || host.endsWith('.localhost');
-}
-
 export async function createServer(opts: ServeOptions): Promise<Omit<TlServer, 'url' | 'port'>> {
   const maxImageBytes = opts.maxImageBytes ?? 20 * 1024 * 1024;
   const maxFiles = opts.maxFiles ?? 1000;
@@ -182,21 +179,12 @@ export async function createServer(opts: ServeOptions): Promise<Omit<TlServer, '
   await app.register(multipart, { limits: { fileSize: maxImageBytes, files: maxFiles, fields: 20, parts: maxFiles + 20, headerPairs: 100 } });
 
   // Loopback-only by default: refuse other Host names (DNS rebinding) and cross-origin writes (CSRF from web pages).
+  const loopbackOnly = isLoopbackName(host.replace(/^\[(.*)\]$/, '$1'));
+  let ownPort = 0;
   app.addHook('onRequest', async (req, reply) => {
-    const hostHeader = (req.headers.host ?? '').replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1').toLowerCase();
-    if (isLoopback(host) && !isLoopback(hostHeader)) {
-      return reply.code(403).send(errorBody(403, 'forbidden_host', `this server only answers requests for localhost, not "${hostHeader.slice(0, 60)}"`));
-    }
-    const origin = req.headers.origin;
-    if (origin && !['GET', 'HEAD', 'OPTIONS'].includes(req.method)) {
-      let same = false;
-      try {
-        same = new URL(origin).host === req.headers.host;
-      } catch {
-        same = false;
-      }
-      if (!same) return reply.code(403).send(errorBody(403, 'cross_origin', 'cross-origin requests that change data are refused'));
-    }
+    ownPort ||= (app.server.address() as AddressInfo | null)?.port ?? 0;
+    const check = checkRequestHost({ method: req.method, host: req.headers.host, origin: req.headers.origin }, { loopbackOnly, port: ownPort });
+    if (!check.ok) return reply.code(check.status).send(errorBody(check.status, check.code, check.message));
   });
   if (opts.verbose) app.addHook('onResponse', async (req, reply) => log(`${req.method} ${req.url} ${reply.statusCode} ${reply.elapsedTime.toFixed(1)} ms`));
 
