@@ -2,6 +2,7 @@
 // onnxruntime-node's session.run is synchronous on the calling thread (its promise only defers the start), so in the
 // main thread every forward pass stalls the extraction pipeline: no file read, hash or decode is started meanwhile.
 // Measured on 2 cores (cats/dogs, MobileNetV2 int8): 291 → 323 images/s end to end. TL_ORT_WORKER=0 runs it here.
+import './ort-env.js';
 import ort from 'onnxruntime-node';
 import type { Worker } from 'node:worker_threads';
 import { startModuleWorker } from '../util/worker.js';

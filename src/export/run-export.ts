@@ -2,6 +2,7 @@
 // tf.io.fromMemory), and measures it against the bundle on the bundle's validation images.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import '../backbone/ort-env.js';
 import ort from 'onnxruntime-node';
 import type * as tfType from '@tensorflow/tfjs';
 import { preprocess } from '../data/image.js';
