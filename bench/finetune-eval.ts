@@ -5,7 +5,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
-import { trainClassifier, env, type TrainOptions } from '../src/index.js';
+import { trainClassifier, env, type TrainOptions, type AutoTrainOptions } from '../src/index.js';
 
 const args = process.argv.slice(2);
 const arg = (name: string, dflt: string) => {
@@ -26,7 +26,7 @@ const modelArg = arg('model', '');
 const size = Number(arg('size', '160'));
 // Optional knobs for experiments (default: the library's defaults).
 const num = (name: string) => (arg(name, '') === '' ? undefined : Number(arg(name, '')));
-const knobs: Partial<TrainOptions> = Object.fromEntries(
+const knobs: Partial<AutoTrainOptions> = Object.fromEntries(
   Object.entries({ l2: num('l2'), lr: num('lr'), tailLr: num('tail-lr'), patience: num('patience'), augmentCopies: num('augment-copies') }).filter(([, v]) => v !== undefined),
 );
 if (args.includes('--augment')) knobs.augment = true;
@@ -57,9 +57,10 @@ for (const name of datasets) {
       },
     });
     const wall = (Date.now() - t0) / 1000;
+    const ft = r.config.strategy === 'partial' || r.config.strategy === 'full' ? r.config : undefined;
     const row: Row = {
-      dataset: name, rung, model, size: rung === 'full' ? size : undefined, batchSize: r.config.batchSize, trainLast: rung === 'partial' ? trainLast : undefined, epochs: rung === 'head' ? undefined : epochs,
-      valAccuracy: r.metrics.accuracy, valCount: r.metrics.count, headOnlyValAccuracy: r.config.headOnlyValAccuracy, bestEpoch: r.config.bestEpoch,
+      dataset: name, rung, model, size: rung === 'full' ? size : undefined, batchSize: ft?.batchSize, trainLast: rung === 'partial' ? trainLast : undefined, epochs: rung === 'head' ? undefined : epochs,
+      valAccuracy: r.metrics.accuracy, valCount: r.metrics.count, headOnlyValAccuracy: ft?.headOnlyValAccuracy, bestEpoch: ft?.bestEpoch,
       wallSeconds: wall, extractSeconds: r.timings.extractSeconds, trainSeconds: r.timings.trainSeconds, epochSeconds: epochTimes,
       knobs, loadavgStart: load0, loadavgEnd: loadavg()[0], cores: (await import('node:os')).availableParallelism(), when: new Date().toISOString(),
     };

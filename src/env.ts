@@ -1,5 +1,7 @@
-// One place for every path the toolkit reads or writes (the Transformers.js `env` idea): models, caches, datasets.
-// Each can be set by environment variable or by assigning to `env` from the library before first use.
+// Every setting of the toolkit in one place (the Transformers.js `env` idea): paths, downloads, and the few knobs of
+// the training and inference engines. Each reads its environment variable (README: "Settings") unless the library
+// assigns it on `env`. The paths are read once at start-up; the engine knobs are read when used, so a test or a
+// long-running process can change TL_* between runs.
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
@@ -7,20 +9,57 @@ function xdgCache(): string {
   return process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
 }
 
+/** A positive integer from an environment variable, or undefined when unset or not one. */
+function positiveIntVar(name: string): number | undefined {
+  const n = Number(process.env[name]);
+  return Number.isInteger(n) && n >= 1 ? n : undefined;
+}
+
+/** A positive number from an environment variable, or undefined. */
+function positiveNumberVar(name: string): number | undefined {
+  const n = Number(process.env[name]);
+  return n > 0 && Number.isFinite(n) ? n : undefined;
+}
+
+/** Values assigned from the library win over the environment. */
+const assigned: { trainThreads?: number; finetuneMemoryMB?: number; onnxWorker?: boolean } = {};
+
 export const env = {
-  /** A folder holding `<model folder>/` copies of the zoo (like ../shared/models); checked before the user cache. */
+  /** TL_MODELS_DIR: a folder holding `<model folder>/` copies of the zoo (like ../shared/models); checked before the user cache. */
   modelsDir: process.env.TL_MODELS_DIR || '',
-  /** The user cache: downloaded models and the feature store live here. */
+  /** TL_CACHE_DIR: the user cache: downloaded models and the feature store live here (default ~/.cache/tl). */
   cacheDir: process.env.TL_CACHE_DIR || join(xdgCache(), 'tl'),
-  /** A folder holding `<dataset>/` copies (like ../shared/datasets); checked before downloading a demo dataset. */
+  /** TL_DATASETS_DIR: a folder holding `<dataset>/` copies (like ../shared/datasets); checked before downloading a demo dataset. */
   datasetsDir: process.env.TL_DATASETS_DIR || '',
-  /** Allow network downloads of models and datasets (TL_OFFLINE=1 forbids them). */
+  /** TL_OFFLINE=1 forbids network downloads of models and datasets. */
   allowDownloads: process.env.TL_OFFLINE !== '1',
+  /** TL_TRAIN_THREADS: shards of a fine-tuning step (this thread + workers); default min(2, cores). */
+  get trainThreads(): number | undefined {
+    return assigned.trainThreads ?? positiveIntVar('TL_TRAIN_THREADS');
+  },
+  set trainThreads(v: number | undefined) {
+    assigned.trainThreads = v;
+  },
+  /** TL_FT_MEMORY_MB: memory one fine-tuning step may use in the wasm heap, MB (default 1536); caps the minibatch. */
+  get finetuneMemoryMB(): number | undefined {
+    return assigned.finetuneMemoryMB ?? positiveNumberVar('TL_FT_MEMORY_MB');
+  },
+  set finetuneMemoryMB(v: number | undefined) {
+    assigned.finetuneMemoryMB = v;
+  },
+  /** TL_ORT_WORKER=0 runs onnxruntime in the calling thread instead of a worker thread (default: a worker). */
+  get onnxWorker(): boolean {
+    return assigned.onnxWorker ?? process.env.TL_ORT_WORKER !== '0';
+  },
+  set onnxWorker(v: boolean) {
+    assigned.onnxWorker = v;
+  },
 };
 
 export function modelCacheDir(): string {
   return join(env.cacheDir, 'models');
 }
+/** TL_FEATURE_STORE: the feature store's file (default <cache>/features.sqlite). */
 export function featureStorePath(): string {
   return process.env.TL_FEATURE_STORE || join(env.cacheDir, 'features.sqlite');
 }

@@ -162,7 +162,7 @@ describe('tl demo', () => {
 describe('refusals', () => {
   test('bad flags and a bad data path each give one clear error line, exit 1, no stack trace', async () => {
     assertCleanError(await tl(['train', HYM, '--val', '2']), /--val must be a number between 0 and 1, got "2"/);
-    assertCleanError(await tl(['train', HYM, '--head', 'mlp:x']), /--head must be "linear" or "mlp:UNITS\[,dropout=P\]".*got "mlp:x"/);
+    assertCleanError(await tl(['train', HYM, '--head', 'mlp:x']), /--head must be "linear" or "mlp\[:UNITS\]\[,dropout=P\]".*got "mlp:x"/);
     assertCleanError(await tl(['train', HYM, '--head', 'mlp:64,dropout=1.5']), /dropout must be in \[0, 1\)/);
     assertCleanError(await tl(['train', HYM, '--seed', '-1']), /--seed must be a non-negative integer, got "-1"/);
     assertCleanError(await tl(['train', HYM, '--class-weights', 'foo']), /--class-weights must be one of auto, balanced, none, got "foo"/);

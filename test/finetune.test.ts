@@ -12,7 +12,7 @@ import { loadDataset } from '../src/data/dataset.js';
 import { findModel } from '../src/backbone/registry.js';
 import { preprocess } from '../src/data/image.js';
 import { FeatureStore, modelKeyFor } from '../src/features/store.js';
-import { decodeF16, encodeF16, toHalf, fromHalf } from '../src/finetune/f16.js';
+import { decodeF16, encodeF16, toHalf, fromHalf } from '../src/util/f16.js';
 import { loadNetwork, resolveFreeze, openCutBackbone, buildTrainableTail, trainingTf } from '../src/finetune/network.js';
 import { planTraining } from '../src/finetune/plan.js';
 import { exportClassifier } from '../src/export/export.js';

@@ -1,11 +1,12 @@
 // Where onnxruntime runs: in a worker thread by default, so that image decoding on the main thread overlaps inference.
 // onnxruntime-node's session.run is synchronous on the calling thread (its promise only defers the start), so in the
 // main thread every forward pass stalls the extraction pipeline: no file read, hash or decode is started meanwhile.
-// Measured on 2 cores (cats/dogs, MobileNetV2 int8): 291 → 323 images/s end to end. TL_ORT_WORKER=0 runs it here.
+// Measured on 2 cores (cats/dogs, MobileNetV2 int8): 291 → 323 images/s end to end. env.onnxWorker = false (TL_ORT_WORKER=0) runs it here.
 import './ort-env.js';
 import ort from 'onnxruntime-node';
 import type { Worker } from 'node:worker_threads';
 import { startModuleWorker } from '../util/worker.js';
+import { env } from '../env.js';
 
 export interface SessionInit {
   bytes: Uint8Array;
@@ -37,7 +38,7 @@ export function sessionOptions(threads: number): ort.InferenceSession.SessionOpt
 }
 
 export async function createSession(init: SessionInit): Promise<OnnxSession> {
-  if (process.env.TL_ORT_WORKER !== '0') {
+  if (env.onnxWorker) {
     try {
       return await WorkerSession.start(init);
     } catch {

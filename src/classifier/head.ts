@@ -1,5 +1,6 @@
 // The trained top of the classifier as plain arrays: standardize → dense layers → softmax. One forward function used
 // by prediction, evaluation and the saved bundle, so they all compute exactly the same thing.
+import { softmaxInPlace } from '../util/math.js';
 
 export interface DenseLayer {
   /** out x in, row-major. */
@@ -35,12 +36,4 @@ export function headForward(head: HeadWeights, feature: Float32Array): Float32Ar
     x = out;
   }
   return x;
-}
-
-function softmaxInPlace(v: Float32Array): void {
-  let max = -Infinity;
-  for (const x of v) if (x > max) max = x;
-  let sum = 0;
-  for (let i = 0; i < v.length; i++) sum += v[i] = Math.exp(v[i] - max);
-  for (let i = 0; i < v.length; i++) v[i] /= sum;
 }

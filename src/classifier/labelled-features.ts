@@ -4,7 +4,7 @@ import type { Backbone } from '../backbone/types.js';
 import { extractFeatures } from '../features/extract.js';
 import type { FeatureStore } from '../features/store.js';
 import type { LabeledImage } from '../data/dataset.js';
-import type { TrainEvent, TrainOptions } from './train.js';
+import type { CommonTrainOptions, TrainEvent } from './train-types.js';
 
 export interface LabelledFeatures {
   features: Float32Array[];
@@ -20,7 +20,7 @@ export async function extractLabelled(
   classes: string[],
   split: 'train' | 'val',
   emit: (e: TrainEvent) => void,
-  opts: Pick<TrainOptions, 'batchSize' | 'signal'>,
+  opts: Pick<CommonTrainOptions, 'batchSize' | 'signal'>,
 ): Promise<LabelledFeatures> {
   emit({ type: 'extract-start', split, total: items.length });
   const r = await extractFeatures(

@@ -25,6 +25,14 @@ export function nonNegativeInt(name: string) {
   };
 }
 
+/** One of a fixed set of words (e.g. --strategy head | partial | full | auto). */
+export function choice<T extends string>(name: string, values: readonly T[]) {
+  return (v: string): T => {
+    if (!values.includes(v as T)) throw new InvalidArgumentError(`${name} must be one of ${values.join(', ')}, got "${v}"`);
+    return v as T;
+  };
+}
+
 export function positiveNumber(name: string) {
   return (v: string): number => {
     const n = Number(v);

@@ -8,12 +8,7 @@ export function table(rows: (string | number)[][], header?: string[]): string {
   return out.join('\n');
 }
 
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KB`;
-  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MB`;
-  return `${(n / 1024 ** 3).toFixed(2)} GB`;
-}
+export { formatBytes } from '../util/format.js';
 
 export function pct(x: number): string {
   return `${(x * 100).toFixed(1)}%`;

@@ -1,4 +1,5 @@
 /** Classification metrics of a trained head on labelled feature rows: what `tl train` prints and the report shows. */
+import { argmax } from '../util/math.js';
 
 export interface ClassMetrics {
   label: string;
@@ -36,12 +37,6 @@ export interface Metrics {
 }
 
 const MAX_MISTAKES = 10;
-
-function argmax(values: ArrayLike<number>): number {
-  let best = 0;
-  for (let k = 1; k < values.length; k++) if (values[k] > values[best]) best = k;
-  return best;
-}
 
 export function evaluate(yTrue: Int32Array, probs: readonly ArrayLike<number>[], labels: readonly string[], paths?: readonly string[]): Metrics {
   const K = labels.length;

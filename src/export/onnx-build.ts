@@ -1,6 +1,7 @@
 // Small helpers to build ONNX graph pieces with the onnx-proto bindings: tensors, nodes, attributes, value infos,
-// float16 conversion, and pruning a graph to what its outputs need.
+// float16 tensors (util/f16.ts), and pruning a graph to what its outputs need.
 import onnxProto from 'onnx-proto';
+import { toFloat16 } from '../util/f16.js';
 
 const { onnx } = onnxProto;
 export type OnnxModel = InstanceType<typeof onnx.ModelProto>;
@@ -92,55 +93,6 @@ export function pruneGraph(model: OnnxModel): number {
   // with their initializer.
   g.input = (g.input ?? []).filter((v) => needed.has(v.name!) || !removedInits.has(v.name!));
   return before - g.node.length;
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// float16
-
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-
-/** IEEE 754 half precision, round to nearest even (the layout ONNX FLOAT16 and TF.js 'float16' quantization use). */
-export function toFloat16(data: Float32Array): Uint16Array {
-  const out = new Uint16Array(data.length);
-  for (let i = 0; i < data.length; i++) out[i] = halfBits(data[i]);
-  return out;
-}
-
-function halfBits(v: number): number {
-  f32[0] = v;
-  const x = u32[0];
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  let e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    let h = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1);
-    const half = 1 << (shift - 1);
-    if (rem > half || (rem === half && h & 1)) h++;
-    return sign | h;
-  }
-  let h = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++;
-  return sign | h;
-}
-
-export function fromFloat16(h: Uint16Array): Float32Array {
-  const out = new Float32Array(h.length);
-  for (let i = 0; i < h.length; i++) {
-    const s = h[i] & 0x8000 ? -1 : 1;
-    const e = (h[i] >> 10) & 0x1f;
-    const m = h[i] & 0x3ff;
-    out[i] = e === 0 ? s * m * 2 ** -24 : e === 31 ? (m ? NaN : s * Infinity) : s * (1 + m / 1024) * 2 ** (e - 15);
-  }
-  return out;
 }
 
 /** Symmetric per-row int8 quantization of a [rows, cols] matrix: q = round(w / scale), scale = max|w| / 127. */

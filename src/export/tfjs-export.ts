@@ -8,7 +8,7 @@ import type { ModelEntry } from '../backbone/types.js';
 import type { HeadWeights } from '../classifier/head.js';
 import { TlError } from '../util/errors.js';
 import { VERSION } from '../version.js';
-import { toFloat16 } from './onnx-build.js';
+import { toFloat16 } from '../util/f16.js';
 import { foldStandardization, type WeightQuantization } from './onnx-head.js';
 
 export const TFJS_WEIGHTS_FILE = 'weights.bin';

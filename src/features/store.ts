@@ -8,7 +8,7 @@ import { featureStorePath } from '../env.js';
 import { sha256 } from '../util/hash.js';
 import { TlError } from '../util/errors.js';
 import type { Backbone } from '../backbone/types.js';
-import { decodeF16, encodeF16 } from '../finetune/f16.js';
+import { decodeF16, encodeF16 } from '../util/f16.js';
 
 const SCHEMA_VERSION = 1;
 

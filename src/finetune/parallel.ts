@@ -14,6 +14,7 @@
 import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { startModuleWorker } from '../util/worker.js';
+import { env } from '../env.js';
 import type * as tfjs from '@tensorflow/tfjs';
 import { findModel } from '../backbone/registry.js';
 import { DEFAULT_MODEL_ID } from '../backbone/zoo.js';
@@ -126,7 +127,7 @@ export interface ParallelState {
 }
 
 export interface ParallelOptions {
-  /** Shards per step = threads (this one + threads-1 workers). Default: TL_TRAIN_THREADS, else min(2, cores). */
+  /** Shards per step = threads (this one + threads-1 workers). Default: env.trainThreads (TL_TRAIN_THREADS), else min(2, cores). */
   threads?: number;
   /** The backbone the tail came from (rebuilt in each worker): a Network, or the model id / path to load it. */
   net?: Network;
@@ -140,9 +141,7 @@ export interface ParallelOptions {
 
 /** How many shards a fine-tuning step would use here (1 = serial). */
 export function defaultTrainThreads(): number {
-  const env = Number(process.env.TL_TRAIN_THREADS);
-  if (Number.isInteger(env) && env >= 1) return env;
-  return Math.min(2, availableParallelism());
+  return env.trainThreads ?? Math.min(2, availableParallelism());
 }
 
 /** How many data-parallel runs started workers in this process (for tests and diagnostics). */

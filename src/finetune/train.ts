@@ -5,28 +5,31 @@
 // 3. Then tail + softmax train together with Adam on minibatches: a lower rate for the pretrained blocks than for the
 //    head, BatchNorm on its frozen statistics, early stopping on validation accuracy, the best epoch kept. Seeded.
 import type * as tfjs from '@tensorflow/tfjs';
-import type { Dataset, LabeledImage } from '../data/dataset.js';
+import type { LabeledImage } from '../data/dataset.js';
 import { findModel } from '../backbone/registry.js';
 import { DEFAULT_MODEL_ID } from '../backbone/zoo.js';
 import { FeatureStore } from '../features/store.js';
 import { fitStandardizer, applyStandardizerAll } from '../train/standardize.js';
-import { trainSoftmax, classWeights } from '../train/softmax-regression.js';
-import { selectL2, type L2Selection } from '../train/select-l2.js';
+import type { L2Selection } from '../train/select-l2.js';
 import { evaluate } from '../eval/metrics.js';
 import { headForward, type HeadWeights } from '../classifier/head.js';
+import { fitSoftmaxHead } from '../classifier/head-policy.js';
 import { fitUnknownDetector } from '../classifier/unknown.js';
 import { Classifier } from '../classifier/classifier.js';
 import { newBundleStamp } from '../classifier/bundle.js';
-import type { TrainOptions, TrainEvent, TrainResult, HistoryPoint } from '../classifier/train.js';
+import type { FinetuneConfig, FinetuneTrainOptions, TrainEvent, TrainResult, HistoryPoint, RungContext } from '../classifier/train-types.js';
 import { TlError } from '../util/errors.js';
+import { argmax } from '../util/math.js';
+import { env } from '../env.js';
 import { extractLabelled } from '../classifier/labelled-features.js';
 import { serialStep } from './step.js';
 import { Rng } from '../util/random.js';
 import { augmentImage, augmentedCut, AUGMENT_VERSION } from './augment.js';
 import {
-  loadNetwork, resolveFreeze, openCutBackbone, buildTrainableTail, trainingTf, tailFeatures as tailFeaturesBatched, snapshotTail, assignTail,
-  FinetunedBackbone, type CutBackbone, type Network, type TrainableTail,
+  loadNetwork, resolveFreeze, openCutBackbone, buildTrainableTail, trainingTf, snapshotTail, assignTail,
+  type CutBackbone, type Network, type TrainableTail,
 } from './network.js';
+import { FinetunedBackbone, tailFeatures as tailFeaturesBatched } from './finetuned-backbone.js';
 
 type TF = typeof tfjs;
 
@@ -61,11 +64,15 @@ export const FULL_DEFAULT_MODEL = 'mobilenet-v1-0.25';
  * Training steps must fit tfjs-wasm's heap (32-bit: 4 GB at most, and fragmentation makes less usable; a wasm
  * out-of-bounds error leaves the backend unusable, so a failed step cannot be retried at half the batch). The bytes
  * one image needs in a training step are measured (tf.profile of a one-image step) and the batch is capped so that a
- * step stays under this budget with a 1.5x margin. TL_FT_MEMORY_MB overrides it.
+ * step stays under this budget with a 1.5x margin. env.finetuneMemoryMB (TL_FT_MEMORY_MB) overrides it.
  */
 export const STEP_MEMORY_BUDGET = 1536 * 2 ** 20;
 
-export function finetuneDefaults(opts: TrainOptions): FinetuneSettings {
+function stepMemoryBudget(): number {
+  return env.finetuneMemoryMB ? env.finetuneMemoryMB * 2 ** 20 : STEP_MEMORY_BUDGET;
+}
+
+export function finetuneDefaults(opts: FinetuneTrainOptions): FinetuneSettings {
   const strategy = opts.strategy === 'full' ? 'full' : 'partial';
   const replace = opts.replace;
   // Measured on EuroSAT: new --replace units learn best at 1e-4 (at 1e-3 they drift below their epoch-0 accuracy);
@@ -93,14 +100,9 @@ interface ActSet {
   paths: string[];
 }
 
-export async function finetuneClassifier(
-  dataset: Dataset,
-  opts: TrainOptions,
-  emit: (e: TrainEvent) => void,
-  t0: number,
-  counts: TrainResult['counts'],
-  warnings: string[],
-): Promise<TrainResult> {
+/** Rungs 2-3 end to end; trainClassifier (classifier/train.ts) dispatches here for strategy 'partial' and 'full'. */
+export async function finetuneClassifier(opts: FinetuneTrainOptions, ctx: RungContext): Promise<TrainResult> {
+  const { dataset, emit, t0, counts, warnings } = ctx;
   const s = finetuneDefaults(opts);
   const seed = opts.seed ?? 0;
   const K = dataset.classes.length;
@@ -163,18 +165,18 @@ export async function finetuneClassifier(
       }
     };
   }
-  const fit = await finetune(tf, tail, train, val, K, s, { ...opts, seed }, emit, epochTrain);
+  const fit = await finetune({ tf, tail, train, val, K, settings: s, opts: { ...opts, seed }, emit, epochTrain });
   const trainSeconds = (Date.now() - tTrain) / 1000;
 
   const snapshot = snapshotTail(tail, frozen.input.size);
   const backbone = FinetunedBackbone.create(tf, frozen, tail, snapshot);
-  const inferBatch = Math.max(1, Math.min(64, Math.floor(STEP_MEMORY_BUDGET / (1.5 * fit.stepBytesPerImage))));
+  const inferBatch = Math.max(1, Math.min(64, Math.floor(stepMemoryBudget() / (1.5 * fit.stepBytesPerImage))));
   const trainF = tailFeaturesBatched(tf, tail, train.acts, inferBatch);
   const valF = tailFeaturesBatched(tf, tail, val.acts, inferBatch);
   const evalSet = valF.length ? { f: valF, y: val.labels, paths: val.paths } : { f: trainF, y: train.labels, paths: train.paths };
   const metrics = evaluate(evalSet.y, evalSet.f.map((f) => headForward(fit.head, f)), dataset.classes, evalSet.paths);
   const unknown = fitUnknownDetector(trainF, train.labels, K, valF.length >= 20 ? valF : undefined);
-  const config = {
+  const config: FinetuneConfig = {
     data: dataset.root,
     split: dataset.splitSource,
     model: entry.id,
@@ -186,7 +188,7 @@ export async function finetuneClassifier(
     imageSize: frozen.input.size,
     head: { kind: 'linear' },
     l2: fit.l2,
-    l2SelectedBy: opts.l2 !== undefined ? 'user' : fit.selection ? 'cv5-on-train' : 'default',
+    l2SelectedBy: fit.l2SelectedBy,
     epochs: s.epochs,
     bestEpoch: fit.bestEpoch,
     lr: s.lr,
@@ -228,7 +230,7 @@ async function actsFor(
   classes: string[],
   split: 'train' | 'val',
   emit: (e: TrainEvent) => void,
-  opts: TrainOptions,
+  opts: FinetuneTrainOptions,
 ): Promise<ActSet> {
   const r = await extractLabelled(frozen, store, items, classes, split, emit, opts);
   return { acts: r.features, labels: r.labels, paths: r.paths };
@@ -237,6 +239,7 @@ async function actsFor(
 export interface FinetuneFit {
   head: HeadWeights;
   l2: number;
+  l2SelectedBy: FinetuneConfig['l2SelectedBy'];
   selection?: L2Selection;
   history: HistoryPoint[];
   bestEpoch: number;
@@ -253,22 +256,27 @@ export interface EpochMemory {
   numBytes: number;
 }
 
+export interface FinetuneInput {
+  tf: TF;
+  tail: TrainableTail;
+  train: ActSet;
+  val: ActSet;
+  /** Number of classes. */
+  K: number;
+  settings: FinetuneSettings;
+  opts: FinetuneTrainOptions;
+  emit: (e: TrainEvent) => void;
+  /** The training set of each epoch (1-based) when it changes (augmentation); default: `train` every epoch. */
+  epochTrain?: (epoch: number) => Promise<ActSet>;
+}
+
 /** Head first (L-BFGS on the tail's initial features), then tail + head with Adam. Restores the best epoch. */
-export async function finetune(
-  tf: TF,
-  tail: TrainableTail,
-  train: ActSet,
-  val: ActSet,
-  K: number,
-  s: FinetuneSettings,
-  opts: TrainOptions,
-  emit: (e: TrainEvent) => void,
-  epochTrain?: (epoch: number) => Promise<ActSet>,
-): Promise<FinetuneFit> {
+export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
+  const { tf, tail, train, val, K, settings: s, opts, emit, epochTrain } = input;
   const seed = opts.seed ?? 0;
   const history: HistoryPoint[] = [];
   const perImage = await stepBytesPerImage(tf, tail);
-  const budget = Number(process.env.TL_FT_MEMORY_MB) > 0 ? Number(process.env.TL_FT_MEMORY_MB) * 2 ** 20 : STEP_MEMORY_BUDGET;
+  const budget = stepMemoryBudget();
   const fits = Math.max(1, Math.floor(budget / (1.5 * perImage)));
   const batchSize = Math.min(s.batchSize, fits);
   // Inference keeps less (no gradients) but tail.apply's tidy holds every intermediate until it returns.
@@ -279,23 +287,12 @@ export async function finetune(
   const F0 = tailFeatures(tf, tail, train.acts);
   const standardizer = fitStandardizer(F0);
   const X0 = applyStandardizerAll(F0, standardizer);
-  const trainCounts = new Array(K).fill(0);
-  for (const y of train.labels) trainCounts[y]++;
-  const imbalanced = Math.max(...trainCounts) / Math.max(1, Math.min(...trainCounts)) >= 1.5;
-  const weightMode = opts.classWeights ?? 'auto';
-  const sw = weightMode === 'balanced' || (weightMode === 'auto' && imbalanced) ? classWeights(train.labels, K) : undefined;
-  let l2 = opts.l2;
-  let selection: L2Selection | undefined;
-  if (l2 === undefined) {
-    const folds = Math.min(5, Math.min(...trainCounts));
-    if (folds >= 2) {
-      const tSel = Date.now();
-      selection = await selectL2(X0, train.labels, K, { seed, folds, sampleWeights: sw });
-      l2 = selection.best;
-      emit({ type: 'select-l2', selection, seconds: (Date.now() - tSel) / 1000 });
-    } else l2 = 1;
-  }
-  const init = trainSoftmax(X0, train.labels, K, { l2, sampleWeights: sw });
+  const { model: init, l2, selection, selectedBy: l2SelectedBy, sampleWeights: sw } = await fitSoftmaxHead(X0, train.labels, K, {
+    l2: opts.l2,
+    seed,
+    classWeights: opts.classWeights,
+    onSelected: (sel, seconds) => emit({ type: 'select-l2', selection: sel, seconds }),
+  });
   const D = tail.featureDim;
   const head = (W: Float32Array, b: Float32Array): HeadWeights => ({
     kind: 'linear', mean: standardizer.mean, std: standardizer.std, layers: [{ W, b, inputs: D, outputs: K, activation: 'softmax' }],
@@ -308,9 +305,7 @@ export async function finetune(
     F.forEach((f, i) => {
       const p = headForward(h, f);
       loss -= Math.log(Math.max(1e-12, p[set.labels[i]]));
-      let best = 0;
-      for (let k = 1; k < K; k++) if (p[k] > p[best]) best = k;
-      if (best === set.labels[i]) ok++;
+      if (argmax(p) === set.labels[i]) ok++;
     });
     return { loss: loss / Math.max(1, F.length), acc: ok / Math.max(1, F.length) };
   };
@@ -346,11 +341,10 @@ export async function finetune(
   const order = Int32Array.from(train.acts.map((_, i) => i));
   let best = { epoch: 0, acc: s0.acc, loss: s0.loss, W: init.W, b: init.b, tail: tailVars.map((v) => Float32Array.from(v.dataSync() as Float32Array)) };
   let sinceBest = 0;
-  // tl:parallel (begin) — data-parallel steps over worker threads, src/finetune/parallel.ts; undefined = the serial step.
+  // Data-parallel steps over worker threads (src/finetune/parallel.ts); undefined = the serial step.
   const par = s.strategy === 'partial'
-    ? await (await import('./parallel.js')).startParallelSteps({ tf, tail, K, l2: l2!, Wv, bv, meanT, stdT, swT, optHead, optTail }, { model: opts.model, modelPath: opts.modelPath, seed, images: train.acts.length, batchSize })
+    ? await (await import('./parallel.js')).startParallelSteps({ tf, tail, K, l2, Wv, bv, meanT, stdT, swT, optHead, optTail }, { model: opts.model, modelPath: opts.modelPath, seed, images: train.acts.length, batchSize })
     : undefined;
-  // tl:parallel (end)
   try {
     for (let epoch = 1; epoch <= s.epochs; epoch++) {
       if (opts.signal?.aborted) break;
@@ -371,8 +365,8 @@ export async function finetune(
           ys[j] = epochSet.labels[order[i + j]];
         }
         const { loss, correct } = par
-          ? await par.step(data, ys, n) // tl:parallel
-          : serialStep({ tf, tail, tailVars, Wv, bv, meanT, stdT, swT, K }, optHead, optTail, data, ys, n, l2!);
+          ? await par.step(data, ys, n)
+          : serialStep({ tf, tail, tailVars, Wv, bv, meanT, stdT, swT, K }, optHead, optTail, data, ys, n, l2);
         lossSum += (await loss.data())[0];
         okSum += (await correct.data())[0];
         loss.dispose();
@@ -392,7 +386,7 @@ export async function finetune(
       } else if (++sinceBest >= s.patience) break;
     }
   } finally {
-    await par?.close(); // tl:parallel
+    await par?.close();
     optHead.dispose();
     optTail.dispose();
     tf.dispose([Wv, bv, meanT, stdT]);
@@ -400,7 +394,7 @@ export async function finetune(
   }
   // Keep the best epoch (epoch 0 = the L-BFGS head on the pretrained tail).
   assignTail(tf, tail, [...tail.variables.keys()].map((name, i) => ({ name, data: best.tail[i] })));
-  return { head: head(best.W, best.b), l2: l2!, selection, history, bestEpoch: best.epoch, headOnlyValAcc: s0.acc, batchSize, stepBytesPerImage: perImage };
+  return { head: head(best.W, best.b), l2, l2SelectedBy, selection, history, bestEpoch: best.epoch, headOnlyValAcc: s0.acc, batchSize, stepBytesPerImage: perImage };
 }
 
 /** Peak bytes above the baseline of one training step (forward + gradients) on one random input. */

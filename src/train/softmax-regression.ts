@@ -227,9 +227,5 @@ export function predictProbaBatch(model: SoftmaxModel, rows: readonly ArrayLike<
   return rows.map((row) => predictProba(model, row));
 }
 
-/** Index of the largest probability (first one on ties). */
-export function argmax(values: ArrayLike<number>): number {
-  let best = 0;
-  for (let k = 1; k < values.length; k++) if (values[k] > values[best]) best = k;
-  return best;
-}
+/** Index of the largest probability (first one on ties): the toolkit's one argmax, re-exported here for the solver's users. */
+export { argmax } from '../util/math.js';

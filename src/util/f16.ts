@@ -1,5 +1,6 @@
-// IEEE 754 half precision by hand (Node 20 has no Float16Array): cut activations are cached as float16 to halve the
-// disk they take. Round to nearest even; values beyond ±65504 become ±Infinity, NaN stays NaN.
+// IEEE 754 half precision by hand (Node 20 has no Float16Array), the one float16 codec of the toolkit: cut activations
+// are cached as float16 to halve the disk they take, and exports store weights in it (ONNX FLOAT16, TF.js 'float16'
+// quantization use this same layout). Round to nearest even; values beyond ±65504 become ±Infinity, NaN stays NaN.
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
@@ -43,6 +44,13 @@ const TABLE = (() => {
 
 export function fromHalf(h: number): number {
   return TABLE[h & 0xffff];
+}
+
+/** float32 values → float16 bit patterns. */
+export function toFloat16(v: Float32Array): Uint16Array {
+  const out = new Uint16Array(v.length);
+  for (let i = 0; i < v.length; i++) out[i] = toHalf(v[i]);
+  return out;
 }
 
 /** float32 values → little-endian float16 bytes. */

@@ -1,12 +1,25 @@
+// The one softmax and the one argmax of the toolkit (heads, metrics, backbones' original heads all use these).
+
+/** Numerically stable softmax of `v`, written back into `v`. */
+export function softmaxInPlace(v: Float32Array): Float32Array {
+  let max = -Infinity;
+  for (const x of v) if (x > max) max = x;
+  let sum = 0;
+  for (let i = 0; i < v.length; i++) sum += v[i] = Math.exp(v[i] - max);
+  for (let i = 0; i < v.length; i++) v[i] /= sum;
+  return v;
+}
+
 /** Numerically stable softmax of one row (new array). */
 export function softmaxRows(row: Float32Array): Float32Array {
-  let max = -Infinity;
-  for (const v of row) if (v > max) max = v;
-  const out = new Float32Array(row.length);
-  let sum = 0;
-  for (let i = 0; i < row.length; i++) sum += out[i] = Math.exp(row[i] - max);
-  for (let i = 0; i < row.length; i++) out[i] /= sum;
-  return out;
+  return softmaxInPlace(Float32Array.from(row));
+}
+
+/** Index of the largest value (the first one on ties). */
+export function argmax(values: ArrayLike<number>): number {
+  let best = 0;
+  for (let k = 1; k < values.length; k++) if (values[k] > values[best]) best = k;
+  return best;
 }
 
 /** Indices of the k largest values, largest first. */

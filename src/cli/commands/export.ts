@@ -1,12 +1,11 @@
 // `tl export BUNDLE --format onnx|tfjs --out DIR`: one deployable model + metadata.json, checked against the bundle.
 import type { Command } from 'commander';
-import { InvalidArgumentError } from 'commander';
 import { basename, resolve } from 'node:path';
 import { Classifier } from '../../classifier/classifier.js';
 import { exportLoaded, type ExportFormat } from '../../export/export.js';
 import { checkExport } from '../../export/run-export.js';
 import type { WeightQuantization } from '../../export/onnx-head.js';
-import { positiveInt } from '../options.js';
+import { choice, positiveInt } from '../options.js';
 import { formatBytes, pct } from '../output.js';
 
 interface ExportCliOpts {
@@ -17,13 +16,6 @@ interface ExportCliOpts {
   check: boolean;
   limit?: number;
   json?: boolean;
-}
-
-function choice<T extends string>(name: string, values: T[]) {
-  return (v: string): T => {
-    if (!values.includes(v as T)) throw new InvalidArgumentError(`${name} must be one of ${values.join(', ')}, got "${v}"`);
-    return v as T;
-  };
 }
 
 export function registerExportCommand(program: Command): void {

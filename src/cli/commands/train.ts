@@ -8,11 +8,13 @@ import { ensureDemoDataset } from '../../data/demo-dataset.js';
 import { expandInputs, type SkippedFile } from '../../data/files.js';
 import { evaluate, type Metrics } from '../../eval/metrics.js';
 import { formatConfusionMatrix, formatPerClass, formatCurve, renderHtmlReport } from '../../eval/report.js';
-import { fraction, nonNegativeInt, positiveInt, positiveNumber } from '../options.js';
+import { choice, fraction, nonNegativeInt, positiveInt, positiveNumber } from '../options.js';
 import { progressReporter, type ProgressReporter } from '../progress.js';
 import { table, pct } from '../output.js';
 import { addBackboneOptions, warnSkipped, type BackboneOpts } from './common.js';
 import { TlError } from '../../util/errors.js';
+import { parseHeadSpec } from '../../classifier/head-spec.js';
+import { DEFAULT_STRATEGY } from '../../classifier/train-types.js';
 import { InvalidArgumentError } from 'commander';
 
 interface TrainCliOpts extends BackboneOpts {
@@ -52,20 +54,13 @@ function rungFromFlags(opts: TrainCliOpts): TrainCliOpts['strategy'] {
   return 'auto';
 }
 
+/** --head: the library's one head-spec parser (the server accepts the same syntax). */
 function parseHead(v: string): HeadSpec {
-  if (v === 'linear') return { kind: 'linear' };
-  const m = /^mlp:(\d+)(?:,dropout=([0-9.]+))?$/.exec(v);
-  if (!m || Number(m[1]) < 1) throw new InvalidArgumentError(`--head must be "linear" or "mlp:UNITS[,dropout=P]" (e.g. mlp:256), got "${v}"`);
-  const dropout = m[2] === undefined ? 0.2 : Number(m[2]);
-  if (!(dropout >= 0 && dropout < 1)) throw new InvalidArgumentError('dropout must be in [0, 1)');
-  return { kind: 'mlp', hidden: Number(m[1]), dropout };
-}
-
-function choice<T extends string>(name: string, values: T[]) {
-  return (v: string): T => {
-    if (!values.includes(v as T)) throw new InvalidArgumentError(`${name} must be one of ${values.join(', ')}, got "${v}"`);
-    return v as T;
-  };
+  try {
+    return parseHeadSpec(v);
+  } catch (e) {
+    throw new InvalidArgumentError(`--${(e as Error).message}`);
+  }
 }
 
 /** Human output goes to stderr when --json owns stdout. */
@@ -151,16 +146,16 @@ function metricsJson(r: { metrics: Metrics; counts?: unknown; config?: unknown; 
   );
 }
 
-async function runTraining(data: string, opts: TrainCliOpts): Promise<TrainResult> {
+/** `modelNamed`: --model was given (commander's value source, not its default). */
+async function runTraining(data: string, opts: TrainCliOpts, modelNamed: boolean): Promise<TrainResult> {
   const say = humanOut(opts.json);
   const ac = new AbortController();
   const onSigint = () => ac.abort();
   process.once('SIGINT', onSigint);
   try {
     // --model has a default (the zoo's best); rung 3 has its own default backbone unless one is named.
-    const named = process.argv.some((a) => a === '-m' || a === '--model' || a.startsWith('--model=') || a.startsWith('-m='));
     const r = await trainClassifier(data, {
-      model: rungFromFlags(opts) === 'full' && !named ? undefined : opts.model,
+      model: rungFromFlags(opts) === 'full' && !modelNamed ? undefined : opts.model,
       modelPath: opts.modelPath,
       val: opts.val,
       seed: opts.seed,
@@ -210,7 +205,7 @@ function addTrainOptions(cmd: Command): Command {
     .option('--epochs <n>', 'epochs of the mlp head or of fine-tuning (early stopping keeps the best)', positiveInt('--epochs'))
     .option('-b, --batch <n>', 'images per backbone forward pass', positiveInt('--batch'), 32)
     .option('--json', 'print the final metrics as one JSON object on stdout')
-    .option('--strategy <rung>', 'head | partial | full | auto (auto: picks by images/class, --time-budget and measured speed; see `tl plan`)', choice('--strategy', ['head', 'partial', 'full', 'auto']), 'auto')
+    .option('--strategy <rung>', 'head | partial | full | auto (auto: picks by images/class, --time-budget and measured speed; see `tl plan`)', choice('--strategy', ['head', 'partial', 'full', 'auto']), DEFAULT_STRATEGY)
     .option('--freeze <n>', 'partial: freeze the first N blocks (list them with `tl plan DATA`)', nonNegativeInt('--freeze'))
     .option('--train-last <k>', 'partial: fine-tune the last K blocks (default 2)', nonNegativeInt('--train-last'))
     .option('--reuse', 'partial: start the unfrozen blocks from their pretrained weights (the default)')
@@ -231,20 +226,20 @@ export function registerTrainCommands(program: Command): void {
       .description('train a classifier (a new softmax on cached frozen features, or fine-tune the last blocks or whole network), evaluate and save it'),
   )
     .addHelpText('after', '\nExamples:\n  tl train my-photos/                      # Tigger/ Misty/ neither/ inside\n  tl train data/ --out cats.tl --seed 1\n  tl train data/ --model mobilenet-v1-0.75 --head mlp:256 --json')
-    .action(async (data: string, opts: TrainCliOpts) => {
+    .action(async (data: string, opts: TrainCliOpts, cmd: Command) => {
       if (opts.reuse && opts.replace) throw new TlError('--reuse and --replace exclude each other', 'Reuse the pretrained blocks, or replace them by new units.');
       if ((opts.freeze !== undefined || opts.trainLast !== undefined || opts.reuse || opts.replace) && (opts.strategy === 'head' || opts.strategy === 'full')) {
         throw new TlError(`--freeze/--train-last/--reuse/--replace apply to --strategy partial, not ${opts.strategy}`);
       }
-      await runTraining(data, opts);
+      await runTraining(data, opts, cmd.getOptionValueSource('model') === 'cli');
     });
 
   addTrainOptions(program.command('demo').description('train on the built-in demo dataset (ants vs bees) with the default backbone and print the report'))
     .addHelpText('after', '\nExamples:\n  tl demo\n  TL_DATASETS_DIR=../shared/datasets tl demo --json')
-    .action(async (opts: TrainCliOpts) => {
+    .action(async (opts: TrainCliOpts, cmd: Command) => {
       const say = humanOut(opts.json);
       const dir = await ensureDemoDataset(undefined, say);
-      await runTraining(dir, { ...opts, out: opts.out ?? 'demo-classifier' });
+      await runTraining(dir, { ...opts, out: opts.out ?? 'demo-classifier' }, cmd.getOptionValueSource('model') === 'cli');
     });
 
   program

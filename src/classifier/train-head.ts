@@ -1,0 +1,171 @@
+// Rung 1: cached backbone features → a new head (all pretrained layers frozen) → metrics. trainClassifier (train.ts)
+// dispatches here for strategy 'head'.
+import { loadBackbone } from '../backbone/load.js';
+import { DEFAULT_MODEL_ID } from '../backbone/zoo.js';
+import { FeatureStore } from '../features/store.js';
+import { fitStandardizer, applyStandardizerAll } from '../train/standardize.js';
+import { predictProbaBatch } from '../train/softmax-regression.js';
+import type { L2Selection } from '../train/select-l2.js';
+import { trainMlpHead } from '../train/mlp-head.js';
+import { evaluate } from '../eval/metrics.js';
+import { TlError } from '../util/errors.js';
+import { argmax } from '../util/math.js';
+import { headForward, type HeadWeights } from './head.js';
+import { fitSoftmaxHead, sampleWeightsFor } from './head-policy.js';
+import { fitUnknownDetector } from './unknown.js';
+import { Classifier } from './classifier.js';
+import { newBundleStamp } from './bundle.js';
+import { extractLabelled, type LabelledFeatures } from './labelled-features.js';
+import type { HeadConfig, HeadTrainOptions, HistoryPoint, RungContext, TrainResult } from './train-types.js';
+
+/** Epochs of the MLP head when not given. */
+export const MLP_DEFAULT_EPOCHS = 100;
+/** L2 of the MLP head when not given (it is not cross-validated: each fit is an Adam run, too slow for CV). */
+export const MLP_DEFAULT_L2 = 1e-4;
+
+export async function trainHeadClassifier(opts: HeadTrainOptions, ctx: RungContext): Promise<TrainResult> {
+  const { dataset, emit } = ctx;
+  const seed = opts.seed ?? 0;
+  const backbone = await loadBackbone(opts.model ?? DEFAULT_MODEL_ID, { path: opts.modelPath });
+  emit({ type: 'backbone', id: backbone.id, featureDim: backbone.featureDim });
+  const ownStore = !opts.store;
+  const store = opts.store ?? FeatureStore.open();
+  let train: LabelledFeatures;
+  let val: LabelledFeatures;
+  const tExtract = Date.now();
+  try {
+    train = await extractLabelled(backbone, store, dataset.train, dataset.classes, 'train', emit, opts);
+    val = await extractLabelled(backbone, store, dataset.val, dataset.classes, 'val', emit, opts);
+  } finally {
+    if (ownStore) store.close();
+  }
+  const extractSeconds = (Date.now() - tExtract) / 1000;
+  for (let c = 0; c < dataset.classes.length; c++) {
+    if (!train.labels.includes(c)) {
+      await backbone.dispose();
+      throw new TlError(`class "${dataset.classes[c]}" has no usable training image (all were skipped)`, 'Add readable photos to that class folder, or remove the folder.');
+    }
+  }
+
+  const tTrain = Date.now();
+  const K = dataset.classes.length;
+  const standardizer = fitStandardizer(train.features);
+  const Xtr = applyStandardizerAll(train.features, standardizer);
+  const Xva = applyStandardizerAll(val.features, standardizer);
+  const headSpec = opts.head ?? { kind: 'linear' };
+  const history: HistoryPoint[] = [];
+  let head: HeadWeights;
+  let selection: L2Selection | undefined;
+  let l2: number;
+  let l2SelectedBy: HeadConfig['l2SelectedBy'];
+  let sampleWeights: Float64Array | undefined;
+
+  if (headSpec.kind === 'linear') {
+    const fit = await fitSoftmaxHead(Xtr, train.labels, K, {
+      l2: opts.l2,
+      seed,
+      classWeights: opts.classWeights,
+      onSelected: (s, seconds) => emit({ type: 'select-l2', selection: s, seconds }),
+      onIteration: (info) => {
+        const p = progressPoint(info, K, Xtr, train.labels, Xva, val.labels);
+        history.push(p);
+        emit({ type: 'progress', point: p });
+      },
+    });
+    ({ l2, selection, selectedBy: l2SelectedBy, sampleWeights } = fit);
+    head = { kind: 'linear', mean: standardizer.mean, std: standardizer.std, layers: [{ W: fit.model.W, b: fit.model.b, inputs: fit.model.dim, outputs: K, activation: 'softmax' }] };
+  } else {
+    sampleWeights = sampleWeightsFor(train.labels, K, opts.classWeights);
+    l2 = opts.l2 ?? MLP_DEFAULT_L2;
+    l2SelectedBy = opts.l2 !== undefined ? 'user' : 'default';
+    const epochs = opts.epochs ?? MLP_DEFAULT_EPOCHS;
+    const mlp = trainMlpHead(Xtr, train.labels, K, {
+      hidden: headSpec.hidden,
+      dropout: headSpec.dropout,
+      l2,
+      epochs,
+      seed,
+      sampleWeights,
+      validation: Xva.length ? { X: Xva, y: val.labels } : undefined,
+      onEpoch: (e) => {
+        const p: HistoryPoint = { step: e.epoch, trainLoss: e.trainLoss, trainAcc: e.trainAcc, valLoss: e.valLoss, valAcc: e.valAcc };
+        history.push(p);
+        emit({ type: 'progress', point: p, of: epochs });
+      },
+    });
+    head = {
+      kind: 'mlp',
+      mean: standardizer.mean,
+      std: standardizer.std,
+      layers: [
+        { W: mlp.W1, b: mlp.b1, inputs: mlp.dim, outputs: mlp.hidden, activation: 'relu' },
+        { W: mlp.W2, b: mlp.b2, inputs: mlp.hidden, outputs: K, activation: 'softmax' },
+      ],
+    };
+  }
+  const trainSeconds = (Date.now() - tTrain) / 1000;
+
+  const evalSet = val.features.length ? val : train;
+  const probs = evalSet.features.map((f) => headForward(head, f));
+  const metrics = evaluate(evalSet.labels, probs, dataset.classes, evalSet.paths);
+  const unknown = fitUnknownDetector(train.features, train.labels, K, val.features.length >= 20 ? val.features : undefined);
+  const config: HeadConfig = {
+    data: dataset.root,
+    split: dataset.splitSource,
+    model: backbone.id,
+    seed,
+    head: headSpec,
+    l2,
+    l2SelectedBy,
+    classWeights: sampleWeights ? 'balanced' : 'none',
+    trainImages: train.features.length,
+    valImages: val.features.length,
+    evaluatedOn: val.features.length ? 'val' : 'train (no validation images)',
+  };
+  const classifier = Classifier.fromParts(
+    {
+      backbone: { id: backbone.id, weightsHash: backbone.weightsHash, input: backbone.input, feature: backbone.entry.feature },
+      labels: dataset.classes,
+      head,
+      unknown,
+      metrics,
+      config,
+      ...newBundleStamp(),
+    },
+    backbone,
+  );
+  const totalSeconds = (Date.now() - ctx.t0) / 1000;
+  emit({ type: 'done', metrics, seconds: totalSeconds });
+  return { classifier, metrics, history, selection, dataset, counts: ctx.counts, warnings: ctx.warnings, timings: { extractSeconds, trainSeconds, totalSeconds }, config };
+}
+
+/** Loss/accuracy on train and val for the current L-BFGS iterate (cheap next to the fit itself). */
+function progressPoint(
+  info: { iteration: number; loss: number; W?: Float64Array | Float32Array; b?: Float64Array | Float32Array },
+  K: number,
+  Xtr: Float32Array[],
+  ytr: Int32Array,
+  Xva: Float32Array[],
+  yva: Int32Array,
+): HistoryPoint {
+  const p: HistoryPoint = { step: info.iteration, trainLoss: info.loss, trainAcc: NaN };
+  if (!info.W || !info.b) return p;
+  const model = { numClasses: K, dim: Xtr[0].length, W: Float32Array.from(info.W), b: Float32Array.from(info.b) };
+  const score = (X: Float32Array[], y: Int32Array) => {
+    const probs = predictProbaBatch(model, X);
+    let loss = 0;
+    let ok = 0;
+    probs.forEach((pr, i) => {
+      loss -= Math.log(Math.max(1e-12, pr[y[i]]));
+      if (argmax(pr) === y[i]) ok++;
+    });
+    return { loss: loss / Math.max(1, X.length), acc: ok / Math.max(1, X.length) };
+  };
+  p.trainAcc = score(Xtr, ytr).acc;
+  if (Xva.length) {
+    const v = score(Xva, yva);
+    p.valLoss = v.loss;
+    p.valAcc = v.acc;
+  }
+  return p;
+}

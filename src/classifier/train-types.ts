@@ -1,0 +1,179 @@
+// What every rung shares: the options (a union over `strategy`: which fields apply to which rung), the events a
+// training run reports, its result and the config it records in the bundle. The dispatcher (train.ts), rung 1
+// (train-head.ts) and fine-tuning (finetune/train.ts) all import these from here, never from each other.
+import type { ExtractProgress } from '../features/extract.js';
+import type { FeatureStore } from '../features/store.js';
+import type { Dataset, ClassCount } from '../data/dataset.js';
+import type { SkippedFile } from '../data/files.js';
+import type { L2Selection } from '../train/select-l2.js';
+import type { Metrics } from '../eval/metrics.js';
+import type { Classifier } from './classifier.js';
+import type { HeadSpec } from './head-spec.js';
+import type { ClassWeightMode, L2Source } from './head-policy.js';
+import type { Plan } from '../finetune/plan.js';
+
+export type { HeadSpec } from './head-spec.js';
+
+export type Strategy = 'head' | 'partial' | 'full' | 'auto';
+/** The library's and the CLI's one default: pick the rung from images per class, time budget and measured speed. */
+export const DEFAULT_STRATEGY: Strategy = 'auto';
+
+/** Options of every rung. */
+export interface CommonTrainOptions {
+  /** Backbone id (default: the zoo's best; rung 3: mobilenet-v1-0.25). */
+  model?: string;
+  modelPath?: string;
+  /** Validation fraction when the data has no split of its own. */
+  val?: number;
+  seed?: number;
+  /** L2 strength of the softmax; chosen by 5-fold CV on the training split when not set. */
+  l2?: number;
+  /** 'balanced' reweights classes by inverse frequency; 'auto' does so only when imbalanced (max/min >= 1.5). */
+  classWeights?: ClassWeightMode;
+  /** Images per backbone forward pass while extracting features. */
+  batchSize?: number;
+  store?: FeatureStore;
+  onEvent?: (e: TrainEvent) => void;
+  signal?: AbortSignal;
+}
+
+/** Rung 1: a new head on frozen features. */
+export interface HeadTrainOptions extends CommonTrainOptions {
+  strategy: 'head';
+  head?: HeadSpec;
+  /** Epochs for the MLP head (the linear head trains to convergence). */
+  epochs?: number;
+}
+
+/** Rungs 2 ('partial': the last blocks, on activations cached at a cut) and 3 ('full': every layer). */
+export interface FinetuneTrainOptions extends CommonTrainOptions {
+  strategy: 'partial' | 'full';
+  /** partial: freeze the first N blocks (see `tl plan` for the block list). */
+  freeze?: number;
+  /** partial: train the last K blocks (default 2). */
+  trainLast?: number;
+  /** partial: replace the unfrozen blocks by new 1x1-conv units of these sizes (default: reuse their pretrained weights). */
+  replace?: number[];
+  /** Adam rate of the softmax (default 1e-3; 1e-4 with replace). */
+  lr?: number;
+  /** Adam rate of the unfrozen blocks (default: a tenth of lr for reused blocks, lr itself for new replace units). */
+  tailLr?: number;
+  /** Epochs (default 8 partial, 5 full); early stopping keeps the best. */
+  epochs?: number;
+  /** Minibatch size (default 32, capped to fit the wasm heap). */
+  finetuneBatchSize?: number;
+  /** Early-stopping patience in epochs (default 3). */
+  patience?: number;
+  /** Keep the epoch with the best validation accuracy (default true; false keeps the last epoch). */
+  restoreBest?: boolean;
+  /** Input size in pixels for TF.js backbones (e.g. 160 for full fine-tuning). */
+  size?: number;
+  /** Augment training images (random resized crop 0.6-1, flip, brightness/contrast ±10%; seeded). */
+  augment?: boolean;
+  /** partial + augment: cache K augmented copies per image at the cut (K x disk, computed once); epochs cycle them. */
+  augmentCopies?: number;
+}
+
+/** 'auto' (the default): the plan picks a rung; the options of the rung it picks apply. */
+export interface AutoTrainOptions extends Omit<HeadTrainOptions, 'strategy'>, Omit<FinetuneTrainOptions, 'strategy'> {
+  strategy?: 'auto';
+  /** Seconds the training may take (default 600, DEFAULT_TIME_BUDGET in finetune/plan.ts). */
+  timeBudget?: number;
+}
+
+export type TrainOptions = HeadTrainOptions | FinetuneTrainOptions | AutoTrainOptions;
+
+export interface HistoryPoint {
+  step: number;
+  trainLoss: number;
+  trainAcc: number;
+  valLoss?: number;
+  valAcc?: number;
+}
+
+export type TrainEvent =
+  | { type: 'dataset'; dataset: Dataset; counts: ClassCount[]; warnings: string[] }
+  | { type: 'backbone'; id: string; featureDim: number }
+  | { type: 'extract-start'; split: 'train' | 'val'; total: number }
+  | { type: 'extract'; split: 'train' | 'val'; progress: ExtractProgress }
+  | { type: 'extract-done'; split: 'train' | 'val'; embedded: number; cached: number; skipped: number; seconds: number }
+  | { type: 'skip'; file: SkippedFile }
+  | { type: 'select-l2'; selection: L2Selection; seconds: number }
+  | { type: 'progress'; point: HistoryPoint; of?: number }
+  | { type: 'done'; metrics: Metrics; seconds: number }
+  | { type: 'plan'; plan: Plan }
+  | { type: 'finetune-setup'; cut: string; trainable: string[]; backend: string; note?: string; replace?: number[] }
+  | { type: 'finetune-batch'; requested: number; used: number; bytesPerImage: number }
+  | { type: 'finetune-epoch'; epoch: number; seconds: number; images: number; memory: { numTensors: number; numBytes: number; numDataIds: number } };
+
+/** What every rung records in classifier.json's `config`. */
+type CommonConfig = {
+  data: string;
+  split: Dataset['splitSource'];
+  model: string;
+  seed: number;
+  l2: number;
+  l2SelectedBy: L2Source;
+  trainImages: number;
+  valImages: number;
+  evaluatedOn: 'val' | 'train (no validation images)';
+};
+
+export type HeadConfig = CommonConfig & {
+  /** Absent in bundles written before the config was typed: those are all rung 1. */
+  strategy?: 'head';
+  head: HeadSpec;
+  classWeights: 'balanced' | 'none';
+};
+
+export type FinetuneConfig = CommonConfig & {
+  strategy: 'partial' | 'full';
+  cut: string;
+  trainable: string[];
+  replace: number[] | null;
+  imageSize: number;
+  head: { kind: 'linear' };
+  epochs: number;
+  bestEpoch: number;
+  lr: number;
+  tailLr: number;
+  batchSize: number;
+  requestedBatchSize: number;
+  augment: { recipe: string; copies: number | null; fresh: boolean } | null;
+  backend: string;
+  headOnlyValAccuracy: number;
+};
+
+export type TrainConfig = HeadConfig | FinetuneConfig;
+
+export interface TrainResult {
+  classifier: Classifier;
+  metrics: Metrics;
+  history: HistoryPoint[];
+  selection?: L2Selection;
+  dataset: Dataset;
+  counts: ClassCount[];
+  warnings: string[];
+  timings: { extractSeconds: number; trainSeconds: number; totalSeconds: number };
+  config: TrainConfig;
+}
+
+/** What the dispatcher hands a rung besides its options: the loaded dataset and the clock. */
+export interface RungContext {
+  dataset: Dataset;
+  counts: ClassCount[];
+  warnings: string[];
+  emit: (e: TrainEvent) => void;
+  /** Date.now() when trainClassifier started (the result's totalSeconds count from it). */
+  t0: number;
+}
+
+/** The fine-tuning rung's view of any options (an auto run that picked partial carries extra head fields; ignored). */
+export function finetuneOptionsOf(opts: TrainOptions, strategy: 'partial' | 'full'): FinetuneTrainOptions {
+  return { ...(opts as Omit<FinetuneTrainOptions, 'strategy'>), strategy };
+}
+
+/** The head rung's view of any options. */
+export function headOptionsOf(opts: TrainOptions): HeadTrainOptions {
+  return { ...(opts as Omit<HeadTrainOptions, 'strategy'>), strategy: 'head' };
+}
