@@ -1,5 +1,5 @@
 // ImageNet top-k with a backbone's original 1000-way head: the check that a backbone is loaded and fed correctly.
-import type { Backbone } from './types.js';
+import type { PretrainedBackbone } from './types.js';
 import { headLabels, headSynsets } from './labels.js';
 import { preprocess } from '../data/image.js';
 import { topK } from '../util/math.js';
@@ -18,7 +18,7 @@ export interface ClassifiedFile {
 }
 
 export async function classifyImagenet(
-  backbone: Backbone,
+  backbone: PretrainedBackbone,
   paths: string[],
   opts: { top?: number; batchSize?: number; onSkip?: (s: SkippedFile) => void; onProgress?: (done: number) => void } = {},
 ): Promise<{ results: ClassifiedFile[]; skipped: SkippedFile[] }> {

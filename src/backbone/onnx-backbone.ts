@@ -3,12 +3,13 @@
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import type { Backbone, InputTensorData, ModelEntry } from './types.js';
+import type { InputTensorData, ModelEntry, PretrainedBackbone } from './types.js';
 import { exposeFeatures, FEATURE_OUTPUT } from './onnx-graph.js';
 import { softmaxRows } from '../util/math.js';
+import { splitRows } from '../util/rows.js';
 import { createSession, type OnnxSession } from './onnx-session.js';
 
-export class OnnxBackbone implements Backbone {
+export class OnnxBackbone implements PretrainedBackbone {
   readonly id: string;
   readonly input;
   readonly featureDim: number;
@@ -55,8 +56,4 @@ export class OnnxBackbone implements Backbone {
   async dispose(): Promise<void> {
     await this.session.release();
   }
-}
-
-export function splitRows(data: Float32Array, rows: number, cols: number): Float32Array[] {
-  return Array.from({ length: rows }, (_, i) => data.slice(i * cols, (i + 1) * cols));
 }

@@ -1,6 +1,6 @@
 // The zoo plus the user's own backbones (any ONNX or TF.js layers image model), kept in <cache>/models.json.
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { mkdir, writeFile, rename, readFile } from 'node:fs/promises';
+import { mkdir, writeFile, rename } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { env } from '../env.js';
@@ -8,6 +8,7 @@ import { TlError } from '../util/errors.js';
 import { sha256File } from '../util/hash.js';
 import type { ModelEntry } from './types.js';
 import { ZOO } from './zoo.js';
+import { isRuntimeFormat, listRuntimes, runtimeFor } from './runtimes/registry.js';
 
 const triple = z.tuple([z.number(), z.number(), z.number()]);
 
@@ -15,7 +16,8 @@ const triple = z.tuple([z.number(), z.number(), z.number()]);
 export const CustomModelSchema = z.object({
   id: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/i, 'id: letters, digits, dot, dash, underscore'),
   title: z.string().optional(),
-  format: z.enum(['onnx', 'tfjs-layers']),
+  /** The runtime that runs it: a format registered in runtimes/registry.ts. */
+  format: z.string().refine(isRuntimeFormat, { message: `one of ${listRuntimes().map((r) => r.format).join(', ')}` }),
   /** Local path of the .onnx file or model.json (its shards are found beside it). */
   path: z.string().optional(),
   /** Or a URL of the .onnx file (single-file models), with its sha256. */
@@ -85,16 +87,12 @@ export async function registerModel(input: CustomModel): Promise<ModelEntry> {
     if (!existsSync(p)) throw new TlError(`model file not found: ${p}`);
     folder = dirname(p);
     entry = basename(p);
-    const names = [entry];
-    if (m.format === 'tfjs-layers') {
-      const json = JSON.parse(await readFile(p, 'utf8'));
-      for (const g of json.weightsManifest ?? []) names.push(...g.paths);
-    }
+    const names = await runtimeFor(m.format).modelFiles(p);
     files = await Promise.all(
       names.map(async (name) => ({ name, size: statSync(join(folder, name)).size, sha256: await sha256File(join(folder, name)), url: `file://${join(folder, name)}` })),
     );
   } else {
-    if (m.format !== 'onnx') throw new TlError('URL registration supports single-file ONNX models; download TF.js models and register by path');
+    if (!runtimeFor(m.format).registerByUrl) throw new TlError(`URL registration supports single-file models; download ${m.format} models and register by path`);
     folder = m.id;
     entry = basename(new URL(m.url!).pathname) || 'model.onnx';
     files = [{ name: entry, size: 0, sha256: m.sha256!, url: m.url! }];

@@ -2,11 +2,11 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as tfType from '@tensorflow/tfjs';
-import type { Backbone, InputTensorData, ModelEntry } from './types.js';
+import type { InputTensorData, ModelEntry, PretrainedBackbone } from './types.js';
 import { tfWasm } from './tfjs-runtime.js';
 import { TlError } from '../util/errors.js';
 import { softmaxRows } from '../util/math.js';
-import { splitRows } from './onnx-backbone.js';
+import { splitRows } from '../util/rows.js';
 
 interface WeightsManifestGroup {
   paths: string[];
@@ -25,7 +25,7 @@ export async function loadLayersModelFromDir(tf: typeof tfType, dir: string, ent
   return tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs, weightData }));
 }
 
-export class TfjsBackbone implements Backbone {
+export class TfjsBackbone implements PretrainedBackbone {
   readonly id: string;
   readonly input;
   readonly featureDim: number;

@@ -1,6 +1,10 @@
-// The model-zoo vocabulary and the one interface every backbone implements.
+// The model-zoo vocabulary and the interfaces every backbone implements.
 
-export type ModelFormat = 'onnx' | 'tfjs-layers';
+/** The name of the runtime that loads a model: one registered in src/backbone/runtimes/registry.ts ('onnx', 'tfjs-layers'). */
+export type ModelFormat = string;
+
+/** How the feature store keeps a backbone's vectors: 'f32' (features) or 'f16' (cut activations for fine-tuning). */
+export type VectorEncoding = 'f32' | 'f16';
 
 /** How a photo becomes the network's input tensor. Everything here feeds the feature-cache key. */
 export interface InputSpec {
@@ -70,7 +74,10 @@ export interface EmbedResult {
   probabilities?: Float32Array[];
 }
 
-/** A pretrained network with its classifier cut off. One implementation per runtime. */
+/**
+ * A feature extractor: a pretrained network with its classifier cut off, the frozen part of a cut network, or a
+ * fine-tuned network. All the feature store, the trainers and the classifier need.
+ */
 export interface Backbone {
   readonly entry: ModelEntry;
   readonly id: string;
@@ -80,7 +87,19 @@ export interface Backbone {
   readonly weightsHash: string;
   /** Feature vectors for a batch of preprocessed images. */
   embed(batch: InputTensorData[]): Promise<Float32Array[]>;
+  dispose(): Promise<void>;
+}
+
+/** The optional capability of a whole pretrained network: its original ImageNet head still runs. */
+export interface ImagenetClassifier {
   /** Features and ImageNet probabilities of the original head (proves the backbone is loaded right). */
   embedAndClassify(batch: InputTensorData[]): Promise<Required<EmbedResult>>;
-  dispose(): Promise<void>;
+}
+
+/** What `loadBackbone` returns: a whole pretrained network, feature extractor and ImageNet classifier. */
+export type PretrainedBackbone = Backbone & ImagenetClassifier;
+
+/** Whether this extractor can still classify ImageNet (a cut or fine-tuned network cannot). */
+export function canClassifyImagenet(b: Backbone): b is PretrainedBackbone {
+  return typeof (b as Partial<ImagenetClassifier>).embedAndClassify === 'function';
 }

@@ -9,7 +9,7 @@ import type { HeadWeights } from './head.js';
 import type { UnknownDetector } from './unknown.js';
 import { TlError } from '../util/errors.js';
 import { VERSION } from '../version.js';
-import type { TailSnapshot } from '../finetune/network.js';
+import type { TailSnapshot } from '../backbone/runtimes/types.js';
 
 export const BUNDLE_FORMAT = 'tl-classifier';
 /** Highest version this toolkit reads. Head-only bundles are still written as version 1; fine-tuned ones (with a tail) as 2. */

@@ -50,7 +50,7 @@ export class Classifier {
     const base = await loadMatchingBackbone(data, opts);
     if (!data.tail) return new Classifier(data, base);
     // A fine-tuned bundle: the frozen part from the (hash-checked) backbone files, then the trained tail.
-    const { loadNetwork, FinetunedBackbone } = await import('../finetune/network.js');
+    const [{ loadNetwork }, { FinetunedBackbone }] = await Promise.all([import('../finetune/network.js'), import('../finetune/finetuned-backbone.js')]);
     const entry = base.entry;
     await base.dispose();
     return new Classifier(data, await FinetunedBackbone.restore(await loadNetwork(entry, opts), data.tail));

@@ -6,9 +6,8 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type * as tfType from '@tensorflow/tfjs';
 import { Classifier } from '../classifier/classifier.js';
-import { resolveModel } from '../backbone/resolve.js';
+import { runtimeFor } from '../backbone/runtimes/registry.js';
 import type { InputSpec } from '../backbone/types.js';
-import { TfjsBackbone } from '../backbone/tfjs-backbone.js';
 import { tfWasm } from '../backbone/tfjs-runtime.js';
 import { TlError } from '../util/errors.js';
 import { VERSION } from '../version.js';
@@ -120,17 +119,15 @@ export async function exportLoaded(clf: Classifier, opts: ExportOptions): Promis
   let model: string;
   let opset: number | undefined;
   const spec = entry.input;
+  // What the backbone's runtime hands over: ONNX graph bytes or a TF.js layers model (not which runtime it was).
+  const graph = await runtimeFor(entry.format).exportGraph(entry, clf.backbone);
 
   if (opts.format === 'onnx') {
     const metaProps = { labels: JSON.stringify(data.labels), backbone: entry.id, 'tl.metadata': 'metadata.json' };
-    let out;
-    if (entry.format === 'onnx') {
-      const { dir: modelDir } = await resolveModel(entry);
-      const bytes = await readFile(join(modelDir, entry.entry));
-      out = exportOnnxFromOnnxBackbone(bytes, entry, data.head, K, { quantize, features: opts.features, metadata: metaProps });
-    } else {
-      out = exportOnnxFromTfjsBackbone(tfjsFull(clf), entry, data.head, K, { quantize, features: opts.features, metadata: metaProps });
-    }
+    const out =
+      graph.kind === 'onnx'
+        ? exportOnnxFromOnnxBackbone(graph.bytes, entry, data.head, K, { quantize, features: opts.features, metadata: metaProps })
+        : exportOnnxFromTfjsBackbone(graph.model, entry, data.head, K, { quantize, features: opts.features, metadata: metaProps });
     problems = checkOnnxModel(out.bytes);
     if (problems.length) throw new TlError(`the exported ONNX graph is malformed: ${problems.slice(0, 3).join('; ')}`, 'Please report this with the bundle\'s classifier.json.');
     model = 'model.onnx';
@@ -142,16 +139,16 @@ export async function exportLoaded(clf: Classifier, opts: ExportOptions): Promis
       features: opts.features === false ? null : { name: FEATURES_OUTPUT, shape: [null, entry.feature.dim], how: `second graph output "${FEATURES_OUTPUT}"` },
     };
   } else {
-    if (entry.format !== 'tfjs-layers') {
+    if (graph.kind !== 'tfjs-layers') {
       throw new TlError(
-        `--format tfjs needs a TF.js backbone; this classifier uses ${entry.id} (an int8 ONNX model)`,
+        `--format tfjs needs a TF.js backbone; this classifier uses ${entry.id} (an ${entry.format} model)`,
         'Export it with --format onnx (it runs in browsers with onnxruntime-web), or retrain on a TF.js backbone (e.g. --model mobilenet-v1-0.75) for a TF.js export.',
       );
     }
     const tf = await tfWasm();
-    const m = buildTfjsClassifier(tf, tfjsFull(clf), entry, data.head);
+    const m = buildTfjsClassifier(tf, graph.model, entry, data.head);
     const saved = await saveTfjsModel(tf, m, quantize);
-    disposeHead(m, clf);
+    disposeHead(m, graph.model);
     model = 'model.json';
     await put(model, JSON.stringify(saved.modelJson) + '\n');
     await put(TFJS_WEIGHTS_FILE, saved.weights);
@@ -199,14 +196,9 @@ function inputMeta(name: string, spec: InputSpec, layout: 'NCHW' | 'NHWC'): Expo
   };
 }
 
-function tfjsFull(clf: Classifier): tfType.LayersModel {
-  if (!(clf.backbone instanceof TfjsBackbone)) throw new TlError(`backbone ${clf.backbone.id} is not a TF.js model`);
-  return clf.backbone.full;
-}
-
 /** Frees the head layers the export added; the backbone layers stay owned by the classifier's backbone. */
-function disposeHead(m: tfType.LayersModel, clf: Classifier): void {
-  const own = new Set(tfjsFull(clf).layers);
+function disposeHead(m: tfType.LayersModel, backbone: tfType.LayersModel): void {
+  const own = new Set(backbone.layers);
   for (const l of m.layers) if (!own.has(l)) l.dispose();
 }
 

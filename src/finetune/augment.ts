@@ -101,7 +101,6 @@ export function augmentedCut(frozen: CutBackbone, a: AugmentSpec): CutBackbone {
     ...frozen,
     entry: { ...frozen.entry, feature: { ...frozen.entry.feature, tensor: `${frozen.entry.feature.tensor}#aug(${AUGMENT_VERSION};seed=${a.seed};copy=${a.copy})` } },
     embed: (batch: InputTensorData[]) => frozen.embed(batch.map((x) => augmentImage(x, input, input.size, input.layout, a))),
-    embedAndClassify: frozen.embedAndClassify.bind(frozen),
     // The wrapped frozen part is disposed by its owner.
     dispose: async () => {},
   };

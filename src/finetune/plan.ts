@@ -3,6 +3,7 @@
 import type { Dataset } from '../data/dataset.js';
 import { classCounts } from '../data/dataset.js';
 import { findModel } from '../backbone/registry.js';
+import { runtimeFor } from '../backbone/runtimes/registry.js';
 import { DEFAULT_MODEL_ID } from '../backbone/zoo.js';
 import type { ResolveOptions } from '../backbone/resolve.js';
 import { loadNetwork, resolveFreeze, buildTrainableTail, trainingTf, type Network } from './network.js';
@@ -63,8 +64,6 @@ export const FULL_MIN_PER_CLASS = 1000;
 export const DEFAULT_TIME_BUDGET = 600;
 const PARTIAL_EPOCHS = 8;
 const FULL_EPOCHS = 5;
-// Fallbacks when no probe runs (img/s on 2 cores, measured by bench/train-throughput.ts on an idle machine).
-const DEFAULT_EXTRACT = { onnx: 150, 'tfjs-layers': 60 } as const;
 
 export interface PlanOptions extends ResolveOptions {
   model?: string;
@@ -102,7 +101,8 @@ export async function planTraining(dataset: Dataset, opts: PlanOptions = {}): Pr
     if (domain?.far) recipe = farRecipe(net);
   }
   if (!tp) {
-    const extract = DEFAULT_EXTRACT[entry.format];
+    // Fallback when no probe runs: the runtime's extraction img/s on 2 cores (bench/train-throughput.ts, idle machine).
+    const extract = runtimeFor(entry.format).extractPrior;
     if (net) {
       const r = await probe(net, recipe ?? { freeze: opts.freeze, trainLast: opts.trainLast, replace: opts.replace });
       trainable = r.trainable;

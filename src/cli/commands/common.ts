@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { DEFAULT_MODEL_ID } from '../../backbone/zoo.js';
 import { loadBackbone } from '../../backbone/load.js';
-import type { Backbone } from '../../backbone/types.js';
+import type { PretrainedBackbone } from '../../backbone/types.js';
 import type { SkippedFile } from '../../data/files.js';
 import type { Unit } from '../../finetune/network.js';
 import { table, formatBytes } from '../output.js';
@@ -18,7 +18,7 @@ export function addBackboneOptions(cmd: Command): Command {
     .option('--model-path <dir>', "folder holding the backbone's files (skips the models dir, cache and download)");
 }
 
-export function openBackbone(opts: BackboneOpts): Promise<Backbone> {
+export function openBackbone(opts: BackboneOpts): Promise<PretrainedBackbone> {
   return loadBackbone(opts.model, { path: opts.modelPath });
 }
 

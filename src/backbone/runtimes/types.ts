@@ -1,0 +1,114 @@
+// The one interface every backbone runtime implements, and the shapes it hands to the rest of the toolkit: block
+// tables, frozen-part runners and trainable tails (rungs 2-3), and the graph an export extends with a head.
+import type * as tfjs from '@tensorflow/tfjs';
+import type { Backbone, InputSpec, ModelEntry, PretrainedBackbone, VectorEncoding } from '../types.js';
+
+/** One layer (TF.js) or node (ONNX) with its output shape and parameter count: `tl models info --layers`. */
+export interface LayerInfo {
+  index: number;
+  name: string;
+  type: string;
+  outputShape: string;
+  params: number;
+}
+
+/** A block one can freeze or train: MobileNetV2's stem, inverted-residual blocks and head conv; a conv (+BN+act) of a layers model. */
+export interface Unit {
+  index: number;
+  label: string;
+  /** ONNX tensor or TF.js layer name at the END of this unit: the cut when this unit is the last frozen one. */
+  cut: string;
+  /** Activation shape at that cut, [H, W, C] at the backbone's native input size. */
+  shape: [number, number, number];
+  params: number;
+}
+
+/** A backbone seen as blocks to freeze or train. Plain data: it is posted to the data-parallel workers. */
+export interface Network {
+  entry: ModelEntry;
+  /** Model files folder (resolved and sha256-checked). */
+  dir: string;
+  /** The network input as a cut (freeze 0 = train everything). */
+  inputCut: string;
+  units: Unit[];
+  /** Parameters of every unit, for planning. */
+  totalParams: number;
+}
+
+/** A Backbone whose "features" are the flattened NHWC activation at a cut, stored as float16 in the feature store. */
+export interface CutBackbone extends Backbone {
+  readonly featureEncoding: VectorEncoding;
+  readonly cutShape: [number, number, number];
+}
+
+/** Which code runs a tail: one per runtime that can fine-tune, plus runtime-independent new units ('replace'). */
+export type TailKind = 'onnx-tail' | 'tfjs-layers' | 'replace';
+
+export interface TrainableTail {
+  kind: TailKind;
+  cut: string;
+  /** NHWC activation shape at the cut (without the batch). */
+  inputShape: [number, number, number];
+  featureDim: number;
+  /** Hidden sizes of a replaced tail (1x1 convs + ReLU, then global average pool). */
+  replace?: number[];
+  /** Images per `apply` when only computing features (bounds the memory one call holds); default 32. */
+  inferBatch?: number;
+  /** Trainable variables by a stable name (what the bundle stores). */
+  variables: Map<string, tfjs.Variable>;
+  /** Activation → pooled features [N, featureDim]; BatchNorm always uses its frozen statistics. */
+  apply(x: tfjs.Tensor4D): tfjs.Tensor2D;
+  /** Weights of the tail that never train (BatchNorm moving statistics), by name. */
+  frozenWeights(): Map<string, Float32Array>;
+  dispose(): void;
+}
+
+/** Saved form of a trained tail (bundle v2). */
+export interface TailSnapshot {
+  kind: TailKind;
+  cut: string;
+  inputShape: [number, number, number];
+  /** Image size the frozen part runs at. */
+  imageSize: number;
+  featureDim: number;
+  replace?: number[];
+  variables: { name: string; shape: number[]; data: Float32Array }[];
+}
+
+/** The backbone as a graph src/export appends a head to: ONNX bytes, or a loaded TF.js layers model. */
+export type ExportGraph = { kind: 'onnx'; bytes: Uint8Array } | { kind: 'tfjs-layers'; model: tfjs.LayersModel };
+
+/** Rungs 2-3 on a runtime: its blocks, its frozen part up to a cut, and its layers after the cut as TF.js variables. */
+export interface FineTuning {
+  /** The block table that --freeze / --train-last count, and the input as a cut. */
+  listUnits(entry: ModelEntry, dir: string): Promise<{ inputCut: string; units: Unit[] }>;
+  /** Images → activation at `cut` (a block boundary, not the input), NHWC. `input` may differ in size from the entry's. */
+  openCut(net: Network, cut: string, input: InputSpec, weightsHash: string): Promise<CutBackbone>;
+  /** The pretrained layers after `cut` as trainable TF.js variables ending in the pooled features. */
+  buildTail(tf: typeof tfjs, net: Network, cut: string, cutShape: [number, number, number]): Promise<TrainableTail>;
+}
+
+/**
+ * One backbone runtime (onnxruntime-node, TF.js layers on wasm, ...), registered once in ./registry.ts. Cheap to
+ * import: each method loads its runtime's code on first use, so a command that needs one runtime never loads another.
+ */
+export interface BackboneRuntime {
+  /** The `format` of the model entries this runtime runs. */
+  readonly format: string;
+  /** One line for users: what it runs and on what. */
+  readonly description: string;
+  /** Planning prior for `tl plan` before anything is measured: images/s of feature extraction on 2 cores. */
+  readonly extractPrior: number;
+  /** Whether a model can be registered by URL (single-file formats). */
+  readonly registerByUrl: boolean;
+  /** Files a user model registered by path consists of, relative to the entry file's folder (the entry first). */
+  modelFiles(entryPath: string): Promise<string[]>;
+  /** Load the whole pretrained network from its (resolved, checked) folder. */
+  load(entry: ModelEntry, dir: string, weightsHash: string): Promise<PretrainedBackbone>;
+  /** Every layer / node, for `tl models info --layers`. */
+  describeLayers(entry: ModelEntry, dir: string): Promise<LayerInfo[]>;
+  /** Present when the runtime's models can be fine-tuned (rungs 2 and 3). */
+  readonly fineTuning?: FineTuning;
+  /** The backbone graph `tl export` appends a head to (`backbone`: what this runtime's `load` returned for `entry`). */
+  exportGraph(entry: ModelEntry, backbone: Backbone): Promise<ExportGraph>;
+}
