@@ -1,0 +1,62 @@
+// The architecture check: no import cycle and no import from a lower layer to a higher one (.dependency-cruiser.cjs
+// lists the layers). It cruises dist/src/ (scripts/test.mjs builds first), one emitted file per src/ module, so files
+// left in dist/ by deleted sources are not checked. The last two tests prove the rules fire on a planted cycle and on
+// a planted upward import.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { ROOT, tempDir, cleanup } from './helpers.js';
+
+const CONFIG = join(ROOT, '.dependency-cruiser.cjs');
+const DEPCRUISE = join(ROOT, 'node_modules/dependency-cruiser/bin/dependency-cruise.mjs');
+
+interface Violation {
+  from: string;
+  to: string;
+  rule: { name: string };
+  cycle?: { name: string }[];
+}
+
+function cruise(cwd: string, files: string[]): Violation[] {
+  const r = spawnSync(process.execPath, [DEPCRUISE, ...files, '--config', CONFIG, '--output-type', 'json'], { cwd, encoding: 'utf8', maxBuffer: 64 * 2 ** 20 });
+  assert.ok(r.stdout, `depcruise printed nothing: ${r.stderr}`);
+  const out = JSON.parse(r.stdout) as { summary: { violations: Violation[]; totalCruised: number } };
+  assert.ok(out.summary.totalCruised >= files.length, `cruised ${out.summary.totalCruised} of ${files.length} files`);
+  return out.summary.violations;
+}
+
+async function tsFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true, recursive: true });
+  return entries.filter((e) => e.isFile() && e.name.endsWith('.ts') && !e.name.endsWith('.d.ts')).map((e) => join(e.parentPath, e.name));
+}
+
+const describe = (v: Violation) => `${v.rule.name}: ${v.from} -> ${v.to}${v.cycle ? ` (cycle ${v.cycle.map((c) => c.name).join(' -> ')})` : ''}`;
+
+test('src/: no import cycle, no import from a lower layer to a higher one', async () => {
+  const emitted = (await tsFiles(join(ROOT, 'src'))).map((f) => join('dist', relative(ROOT, f)).replace(/\.ts$/, '.js'));
+  const missing = emitted.filter((f) => !existsSync(join(ROOT, f)));
+  assert.deepEqual(missing, [], 'every src/ module is built (run through scripts/test.mjs, which runs tsc first)');
+  const violations = cruise(ROOT, emitted);
+  assert.deepEqual(violations.map(describe), []);
+});
+
+test('the check fails on a planted import cycle and on a planted upward import', async () => {
+  const dir = await tempDir('tl-arch-');
+  try {
+    const src = join(dir, 'dist/src');
+    await mkdir(join(src, 'util'), { recursive: true });
+    await mkdir(join(src, 'cli'), { recursive: true });
+    await writeFile(join(src, 'util/a.js'), "import { b } from './b.js';\nexport const a = () => b;\n");
+    await writeFile(join(src, 'util/b.js'), "import { a } from './a.js';\nexport const b = () => a;\n");
+    await writeFile(join(src, 'util/c.js'), "export const c = async () => (await import('../cli/main.js')).main;\n");
+    await writeFile(join(src, 'cli/main.js'), 'export const main = 1;\n');
+    const rules = cruise(dir, ['dist/src/util/a.js', 'dist/src/util/b.js', 'dist/src/util/c.js', 'dist/src/cli/main.js']).map((v) => `${v.rule.name} ${v.from}`);
+    assert.ok(rules.includes('no-circular dist/src/util/a.js'), rules.join('\n'));
+    assert.ok(rules.includes('layer-util dist/src/util/c.js'), rules.join('\n'));
+  } finally {
+    await cleanup(dir);
+  }
+});
