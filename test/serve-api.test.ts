@@ -289,7 +289,7 @@ describe('projects', () => {
     assert.equal(again.json.added.length, 0);
     assert.equal(again.json.duplicates.length, 1);
     // Only bad files: the request fails with their status.
-    expectError(await call(`${P}/classes/bees/images`, { method: 'POST', body: await form([{ data: Buffer.from('garbage'.repeat(100)), name: 'x.jpg' }]) }), 415, /not an image/);
+    expectError(await call(`${P}/classes/bees/images`, { method: 'POST', body: await form([{ data: Buffer.from('garbage'.repeat(100)), name: 'x.jpg' }]) }), 422, /not an image/);
     const big = await sharp({ create: { width: 1200, height: 1000, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 60 } } }).png({ compressionLevel: 0 }).toBuffer();
     expectError(await call(`${P}/classes/bees/images`, { method: 'POST', body: await form([{ data: big, name: 'big.png', type: 'image/png' }]) }), 413, /larger than/);
     expectError(await postImage(`${P}/classes/bees/images`, await readFile(beeFiles[0])), 415, /multipart/);

@@ -4,16 +4,17 @@
 //   <projects>/<project>/bundles/<timestamp>/                 trained classifier bundles (latest = last by name)
 //   <projects>/<project>/thumbs/<image>.jpg                   cached thumbnails (rebuilt on demand)
 //   <projects>/<project>/tmp/                                 uploads in progress (emptied at start-up)
-// Uploads are written to tmp/ and renamed into the class folder, so a crash never leaves half an image there.
-import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+// Uploads are staged in tmp/ and renamed into the class folder once the whole request is accepted (uploads.ts).
+// A project.json that cannot be read is reported (409 project_damaged), never rewritten or deleted.
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import sharp from 'sharp';
+import { z } from 'zod';
 import { MAX_INPUT_PIXELS } from '../data/image.js';
-import { badRequest, conflict, notFound, tooLarge, unprocessable, unsupportedType } from './errors.js';
+import { badRequest, conflict, HttpError, notFound, unprocessable } from './errors.js';
+import type { UploadTarget } from './uploads.js';
 
 export interface ProjectMeta {
   name: string;
@@ -21,6 +22,22 @@ export interface ProjectMeta {
   createdAt: string;
   updatedAt: string;
 }
+
+const ProjectFile = z.object({
+  classes: z.array(z.string()),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+
+/** A project whose project.json cannot be used; listed so the user sees it, and left as it is. */
+export interface DamagedProject {
+  name: string;
+  damaged: true;
+  reason: string;
+}
+
+export const projectDamaged = (name: string, reason: string) =>
+  new HttpError(409, 'project_damaged', `project "${name}" is damaged: ${reason}; repair or remove its project.json by hand (nothing was changed)`);
 
 export interface ClassSummary {
   name: string;
@@ -44,21 +61,11 @@ export interface ImageEntry {
   addedAt: string;
 }
 
-export interface UploadResult {
-  file: string;
-  class: string;
-  /** The same photo (same bytes) was already in this class. */
-  duplicate: boolean;
-  originalName: string;
-}
-
 const NAME_RE = /^[\p{L}\p{N}](?:[\p{L}\p{N} _.,()+-]{0,62}[\p{L}\p{N}_)+-])?$/u;
 /** loadDataset reads these folder names as splits, so a class may not be called that. */
 const RESERVED_CLASS = new Set(['train', 'val', 'validation', 'valid', 'test']);
 const IMAGE_FILE_RE = /^[0-9a-f]{16}\.(jpg|png|webp|tif|avif)$/;
 export const THUMB_SIZE = 160;
-
-const FORMAT_EXT: Record<string, string> = { jpeg: 'jpg', png: 'png', webp: 'webp', tiff: 'tif' };
 
 export function validateName(kind: 'project' | 'class', name: unknown): string {
   if (typeof name !== 'string') throw badRequest(`${kind} name must be a string`, 'invalid_name');
@@ -134,10 +141,17 @@ export class ProjectStore {
     let raw: string;
     try {
       raw = await readFile(path, 'utf8');
-    } catch {
-      throw notFound(`no project "${name}"`, 'project_not_found');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') throw notFound(`no project "${name}"`, 'project_not_found');
+      throw projectDamaged(name, `project.json cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
     }
-    const meta = JSON.parse(raw) as ProjectMeta;
+    let meta: ProjectMeta;
+    try {
+      meta = { name, ...ProjectFile.parse(JSON.parse(raw)) };
+    } catch (err) {
+      const why = err instanceof z.ZodError ? err.issues.map((i) => `${i.path.join('.') || 'value'}: ${i.message}`).join('; ') : 'not valid JSON';
+      throw projectDamaged(name, `project.json ${why}`.slice(0, 300));
+    }
     // Class folders added by hand (or left by a crash between mkdir and the JSON write) are picked up.
     const folders = existsSync(this.imagesDir(name))
       ? (await readdir(this.imagesDir(name), { withFileTypes: true })).filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name)
@@ -164,22 +178,30 @@ export class ProjectStore {
     };
   }
 
-  async list(): Promise<ProjectSummary[]> {
-    const out: ProjectSummary[] = [];
+  /** The projects, and those whose project.json is damaged (with the reason). */
+  async list(): Promise<{ projects: ProjectSummary[]; damaged: DamagedProject[] }> {
+    const projects: ProjectSummary[] = [];
+    const damaged: DamagedProject[] = [];
     for (const n of await this.names()) {
       try {
-        out.push(await this.summary(n));
-      } catch {
-        // a folder whose name is not a valid project name, or a damaged project.json: not listed
+        projects.push(await this.summary(n));
+      } catch (err) {
+        if (err instanceof HttpError && err.code === 'project_damaged') damaged.push({ name: n, damaged: true, reason: err.message });
+        // else a folder whose name is not a valid project name: not a project of this server
       }
     }
-    return out;
+    return { projects, damaged };
   }
 
   async create(project: unknown, classes: unknown[] = []): Promise<ProjectSummary> {
     const name = validateName('project', project);
     const cls = classes.map((c) => validateName('class', c));
-    if (new Set(cls).size !== cls.length) throw badRequest('class names must be unique', 'duplicate_class');
+    // Case-only duplicates are refused as addClass does: they would collide on case-insensitive file systems.
+    const seen = new Set<string>();
+    for (const c of cls) {
+      if (seen.has(c.toLowerCase())) throw badRequest(`class "${c}" is listed twice (names differing only in case count as the same)`, 'duplicate_class');
+      seen.add(c.toLowerCase());
+    }
     return this.lock.run(name, async () => {
       if (existsSync(this.dir(name))) throw conflict(`project "${name}" already exists`, 'project_exists');
       // Build it beside the final name and rename: a half-created project is never listed.
@@ -303,67 +325,17 @@ export class ProjectStore {
     await rm(path, { force: true });
   }
 
-  /**
-   * Store one uploaded image: stream to tmp/ while hashing, check it decodes (and make its thumbnail), then rename it
-   * into the class folder as <sha256-prefix>.<ext>. Throws 413/415/422 HttpErrors for what cannot be kept.
-   */
-  async addImage(project: string, cls: string, source: Readable & { truncated?: boolean }, originalName: string, maxBytes: number): Promise<UploadResult> {
+  /** Where one upload request stages its files and commits them (see UploadBatch). */
+  async uploadTarget(project: string, cls: string): Promise<UploadTarget> {
     const p = await this.requireClass(project, cls);
-    const tmpDir = join(this.dir(p), 'tmp');
-    await mkdir(tmpDir, { recursive: true });
-    const tmp = join(tmpDir, `upload-${randomBytes(8).toString('hex')}`);
-    const hash = createHash('sha256');
-    let bytes = 0;
-    try {
-      await pipeline(
-        source,
-        new Transform({
-          transform(chunk: Buffer, _enc, cb) {
-            // The multipart parser truncates at the limit (source.truncated); never error here, as destroying the
-            // part's stream would stop the parsing of the files after it.
-            bytes += chunk.length;
-            hash.update(chunk);
-            cb(null, chunk);
-          },
-        }),
-        createWriteStream(tmp),
-      );
-      if (source.truncated || bytes > maxBytes) throw tooLarge(`"${originalName}" is larger than the ${formatBytes(maxBytes)} limit`);
-      if (bytes === 0) throw unprocessable(`"${originalName}" is empty (0 bytes)`, 'undecodable_image');
-      let format: string | undefined;
-      try {
-        const meta = await sharp(tmp, { limitInputPixels: false }).metadata();
-        format = meta.format === 'heif' && meta.compression === 'av1' ? 'avif' : meta.format;
-        if (meta.width * meta.height > MAX_INPUT_PIXELS) throw unprocessable(`"${originalName}" is ${meta.width}x${meta.height}, above the ${MAX_INPUT_PIXELS / 1e6}-megapixel limit`, 'image_too_large');
-      } catch (err) {
-        if (err instanceof Error && err.name === 'HttpError') throw err;
-        throw unsupportedType(`"${originalName}" is not an image (JPEG, PNG, WebP, TIFF or AVIF expected)`);
-      }
-      const ext = format === 'avif' ? 'avif' : FORMAT_EXT[format ?? ''];
-      if (!ext) throw unsupportedType(`"${originalName}" is a ${format} image; use JPEG, PNG, WebP, TIFF or AVIF`);
-      const file = `${hash.digest('hex').slice(0, 16)}.${ext}`;
-      // Decoding the whole image for the thumbnail also rejects truncated files before they are kept.
-      let thumb: Buffer;
-      try {
-        thumb = await makeThumbnail(tmp);
-      } catch {
-        throw unprocessable(`"${originalName}" is truncated or corrupt; it cannot be decoded`, 'undecodable_image');
-      }
-      const fh = await open(tmp, 'r+');
-      try {
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      const dest = join(this.imagesDir(p), cls, file);
-      const duplicate = existsSync(dest);
-      if (duplicate) await rm(tmp, { force: true });
-      else await rename(tmp, dest);
-      await this.writeThumb(p, file, thumb).catch(() => {});
-      return { file, class: cls, duplicate, originalName };
-    } finally {
-      await rm(tmp, { force: true }).catch(() => {});
-    }
+    return {
+      project: p,
+      cls,
+      tmpDir: join(this.dir(p), 'tmp'),
+      classDir: async () => join(this.imagesDir(await this.requireClass(p, cls)), cls),
+      saveThumb: (file, thumb) => this.writeThumb(p, file, thumb),
+      makeThumb: (path) => makeThumbnail(path),
+    };
   }
 
   private thumbPath(project: string, file: string): string {

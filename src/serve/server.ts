@@ -12,7 +12,7 @@ import { VERSION } from '../version.js';
 import { listModels } from '../backbone/registry.js';
 import { DEFAULT_MODEL_ID } from '../backbone/zoo.js';
 import type { BatcherOptions } from './batcher.js';
-import { HttpError, badRequest, conflict, errorBody, notFound, unprocessable, unsupportedType } from './errors.js';
+import { HttpError, badRequest, conflict, errorBody, malformedMultipart, notFound, unprocessable, unsupportedType } from './errors.js';
 import { JobManager, type Job } from './jobs.js';
 import { ServedModel } from './models.js';
 import { ProjectStore, formatBytes, validateName, type ImageEntry } from './projects.js';
@@ -20,6 +20,9 @@ import { tarFolder } from './tar.js';
 import { bundleDownloadName, parseTrainRequest, runProjectTraining, type Misclassified } from './training.js';
 import { openApiDocument } from './openapi.js';
 import { checkRequestHost, isLoopbackName } from './host-check.js';
+import { checkImage } from './image-types.js';
+import { UploadBatch, type UploadResult } from './uploads.js';
+import { ClassNameBody, CreateProjectBody, parseBody } from './bodies.js';
 
 export interface ServeOptions {
   /** Default 127.0.0.1: only this machine can connect. */
@@ -140,11 +143,6 @@ function parseTop(q: unknown, fallback = 3): number {
   return n;
 }
 
-function isImageMime(type: string | undefined): boolean {
-  const t = (type ?? '').split(';')[0].trim().toLowerCase();
-  return t.startsWith('image/') || t === 'application/octet-stream' || t === '';
-}
-
 export async function createServer(opts: ServeOptions): Promise<Omit<TlServer, 'url' | 'port'>> {
   const maxImageBytes = opts.maxImageBytes ?? 20 * 1024 * 1024;
   const maxFiles = opts.maxFiles ?? 1000;
@@ -192,7 +190,9 @@ export async function createServer(opts: ServeOptions): Promise<Omit<TlServer, '
     let status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
     let code = 'internal_error';
     let message = 'internal server error';
-    if (err instanceof HttpError) {
+    const malformed = malformedMultipart(err);
+    if (malformed) [status, code, message] = [malformed.statusCode, malformed.code, malformed.message];
+    else if (err instanceof HttpError) {
       code = err.code;
       message = err.message;
     } else if (err instanceof TlError) {
@@ -223,7 +223,7 @@ export async function createServer(opts: ServeOptions): Promise<Omit<TlServer, '
           }
       }
     }
-    if (status >= 500 && !(err instanceof HttpError)) log(`error on ${req.method} ${req.url}: ${err.stack ?? err.message}`);
+    if (status >= 500 && !(err instanceof HttpError) && !malformed) log(`error on ${req.method} ${req.url}: ${err.stack ?? err.message}`);
     if (reply.sent || reply.raw.headersSent) return;
     reply.code(status).type('application/json; charset=utf-8').send(errorBody(status, code, message));
   });
@@ -258,8 +258,8 @@ export async function createServer(opts: ServeOptions): Promise<Omit<TlServer, '
       const results = await Promise.all(
         files.map(async (f) => {
           try {
-            if (!isImageMime(f.mimetype)) throw unsupportedType(`"${f.name}" has type ${f.mimetype}; send images (image/jpeg, image/png, image/webp, ...)`);
             if (!f.data.length) throw unprocessable(`"${f.name}" is empty (0 bytes)`, 'undecodable_image');
+            await checkImage(f.data, f.mimetype, f.name);
             return { file: f.name, ...(await model.predict(f.data, top)) };
           } catch (err) {
             if (err instanceof HttpError) return { file: f.name, error: { status: err.statusCode, code: err.code, message: err.message } };
@@ -273,6 +273,7 @@ export async function createServer(opts: ServeOptions): Promise<Omit<TlServer, '
     const body = req.body as unknown;
     if (/^image\//i.test(type) || /^application\/octet-stream/i.test(type)) {
       if (!Buffer.isBuffer(body) || body.length === 0) throw unprocessable('the request body is empty; send the image bytes', 'undecodable_image');
+      await checkImage(body, type);
       return reply.send({ model: model.name, ...(await model.predict(body, top)) });
     }
     throw unsupportedType(
@@ -296,7 +297,6 @@ export async function createServer(opts: ServeOptions): Promise<Omit<TlServer, '
   type P = { Params: { project: string } };
   type PC = { Params: { project: string; class: string } };
   type PCF = { Params: { project: string; class: string; file: string } };
-  const body = (req: FastifyRequest): Record<string, unknown> => (req.body && typeof req.body === 'object' && !Buffer.isBuffer(req.body) ? (req.body as Record<string, unknown>) : {});
   const imageUrls = (project: string, img: { class: string; file: string }) => {
     const base = `/v1/projects/${encodeURIComponent(project)}/classes/${encodeURIComponent(img.class)}/images/${img.file}`;
     return { url: base, thumbnailUrl: `${base}/thumbnail` };
@@ -307,11 +307,10 @@ export async function createServer(opts: ServeOptions): Promise<Omit<TlServer, '
     return { ...s, activeJob: job ? job.summary() : null };
   };
 
-  app.get('/v1/projects', async () => ({ projects: await store.list() }));
+  app.get('/v1/projects', async () => store.list());
   app.post('/v1/projects', async (req, reply) => {
-    const b = body(req);
-    const classes = Array.isArray(b.classes) ? b.classes : [];
-    reply.code(201).send(await store.create(b.name, classes));
+    const b = parseBody(CreateProjectBody, req.body);
+    reply.code(201).send(await store.create(b.name, b.classes ?? []));
   });
   app.get<P>('/v1/projects/:project', async (req) => withJob(req.params.project));
   app.delete<P>('/v1/projects/:project', async (req, reply) => {
@@ -322,9 +321,9 @@ export async function createServer(opts: ServeOptions): Promise<Omit<TlServer, '
   });
 
   app.post<P>('/v1/projects/:project/classes', async (req, reply) => {
-    reply.code(201).send(await store.addClass(req.params.project, body(req).name));
+    reply.code(201).send(await store.addClass(req.params.project, parseBody(ClassNameBody, req.body).name));
   });
-  app.patch<PC>('/v1/projects/:project/classes/:class', async (req) => store.renameClass(req.params.project, req.params.class, body(req).name));
+  app.patch<PC>('/v1/projects/:project/classes/:class', async (req) => store.renameClass(req.params.project, req.params.class, parseBody(ClassNameBody, req.body).name));
   app.delete<PC>('/v1/projects/:project/classes/:class', async (req) => store.removeClass(req.params.project, req.params.class));
 
   app.get<P & { Querystring: { class?: string } }>('/v1/projects/:project/images', async (req) => {
@@ -337,22 +336,25 @@ export async function createServer(opts: ServeOptions): Promise<Omit<TlServer, '
     const p = await store.requireClass(req.params.project, req.params.class);
     const cls = req.params.class;
     if (!req.isMultipart()) throw unsupportedType('upload images as multipart/form-data with one or more file fields');
-    const added: (Awaited<ReturnType<ProjectStore['addImage']>> & { url: string; thumbnailUrl: string })[] = [];
-    const rejected: { file: string; status: number; code: string; message: string }[] = [];
-    // throwFileSizeLimit: false: an oversized file is reported per file (part.file.truncated), the others are kept.
-    const partsOptions = { limits: { fileSize: maxImageBytes, files: maxFiles, fields: 20, parts: maxFiles + 20 }, throwFileSizeLimit: false } as unknown as Parameters<typeof req.parts>[0];
-    for await (const part of req.parts(partsOptions)) {
-      if (part.type !== 'file') continue;
-      const name = part.filename || `file${added.length + rejected.length + 1}`;
-      try {
-        const r = await store.addImage(p, cls, part.file, name, maxImageBytes);
-        added.push({ ...r, ...imageUrls(p, r) });
-      } catch (err) {
-        part.file.resume();
-        if (err instanceof HttpError) rejected.push({ file: name, status: err.statusCode, code: err.code, message: err.message });
-        else throw err;
+    // All or nothing: files are staged and committed only once the whole request was received; a refused request
+    // (too many files, a malformed or aborted body) stores nothing. Receiving is cheap (no decoding), so the file
+    // limit stops a too-large request early.
+    const batch = new UploadBatch(await store.uploadTarget(p, cls), maxImageBytes);
+    let stored: UploadResult[] = [];
+    try {
+      // throwFileSizeLimit: false: an oversized file is reported per file (part.file.truncated), the others are kept.
+      const partsOptions = { limits: { fileSize: maxImageBytes, files: maxFiles, fields: 20, parts: maxFiles + 20 }, throwFileSizeLimit: false } as unknown as Parameters<typeof req.parts>[0];
+      for await (const part of req.parts(partsOptions)) {
+        if (part.type !== 'file') continue;
+        await batch.receive(part.file, part.filename || `file${batch.count + 1}`, part.mimetype);
       }
+      await batch.check();
+      if (batch.accepted) stored = await batch.commit();
+    } finally {
+      await batch.discard();
     }
+    const added = stored.map((r) => ({ ...r, ...imageUrls(p, r) }));
+    const rejected = batch.rejected;
     if (!added.length && !rejected.length) throw badRequest('no file in the upload; send images as multipart file fields', 'no_files');
     if (!added.length) {
       const first = rejected[0];

@@ -1,7 +1,7 @@
 // Training a project: trainClassifier on the project's images folder (an ImageFolder; seeded stratified split),
 // progress turned into job events, the bundle saved under bundles/<timestamp>/ with its HTML report, the curve and
 // every misclassified validation image.
-import { basename, join, relative, sep } from 'node:path';
+import { basename, dirname, join, relative, sep } from 'node:path';
 import { trainClassifier, type HeadSpec, type TrainEvent } from '../classifier/train.js';
 import type { Classifier } from '../classifier/classifier.js';
 import { renderHtmlReport } from '../eval/report.js';
@@ -63,12 +63,22 @@ export function parseTrainRequest(body: unknown): TrainRequest {
   return { seed, val, l2, head, model, classWeights, epochs };
 }
 
+/**
+ * The same JSON value with the project's absolute folder taken out of every string: paths become relative to the
+ * project (images/ants/x.jpg), so a downloaded bundle or report does not reveal where the server keeps its files.
+ */
+export function withoutProjectDir<T>(value: T, projectDir: string): T {
+  const prefix = projectDir.endsWith(sep) ? projectDir : projectDir + sep;
+  const strip = (s: string) => s.split(prefix).join('').split(projectDir).join('.');
+  return JSON.parse(JSON.stringify(value), (_key, v: unknown) => (typeof v === 'string' ? strip(v) : v)) as T;
+}
+
 const r4 = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? null : Math.round(v * 10_000) / 10_000);
 
 function toJobEvent(job: Job, imagesDir: string, e: TrainEvent): void {
   switch (e.type) {
     case 'dataset':
-      job.emit('dataset', { classes: e.dataset.classes, counts: e.counts, warnings: e.warnings, split: e.dataset.splitSource });
+      job.emit('dataset', { classes: e.dataset.classes, counts: e.counts, warnings: withoutProjectDir(e.warnings, dirname(imagesDir)), split: e.dataset.splitSource });
       break;
     case 'backbone':
       job.emit('backbone', { id: e.id, featureDim: e.featureDim });
@@ -124,6 +134,7 @@ export async function runProjectTraining(
 ): Promise<void> {
   const project = job.project;
   const imagesDir = store.imagesDir(project);
+  const projectDir = store.dir(project);
   store.busy.add(project);
   job.emit('state', { state: 'running' });
   try {
@@ -161,12 +172,17 @@ export async function runProjectTraining(
       }));
     const stamp = store.newBundleStamp();
     const dir = join(store.bundlesDir(project), stamp);
-    const html = renderHtmlReport({ title: `tl: ${project} on ${r.config.model}`, metrics: r.metrics, history: r.history, config: r.config, cvCurve: r.selection?.curve });
+    // What is saved names the project's files relative to the project (config.data = "images", metric paths).
+    const config = withoutProjectDir(r.config, projectDir);
+    const metrics = withoutProjectDir(r.metrics, projectDir);
+    r.classifier.data.config = config;
+    r.classifier.data.metrics = metrics;
+    const html = renderHtmlReport({ title: `tl: ${project} on ${r.config.model}`, metrics, history: r.history, config, cvCurve: r.selection?.curve });
     await r.classifier.save(dir, {
       'report.html': html,
       'history.json': JSON.stringify(r.history) + '\n',
       'misclassified.json': JSON.stringify(misclassified, null, 1) + '\n',
-      'training.json': JSON.stringify({ counts: r.counts, warnings: r.warnings, timings: r.timings, selection: r.selection ? { best: r.selection.best, curve: r.selection.curve } : null }, null, 1) + '\n',
+      'training.json': JSON.stringify(withoutProjectDir({ counts: r.counts, warnings: r.warnings, timings: r.timings, selection: r.selection ? { best: r.selection.best, curve: r.selection.curve } : null }, projectDir), null, 1) + '\n',
     });
     await onTrained(stamp, dir, r.classifier);
     job.emit('done', {
@@ -185,7 +201,7 @@ export async function runProjectTraining(
       job.finish('cancelled');
       return;
     }
-    const message = err instanceof TlError ? err.message + (err.hint ? ` (${err.hint})` : '') : `training failed: ${(err as Error)?.message ?? String(err)}`;
+    const message = withoutProjectDir(err instanceof TlError ? err.message + (err.hint ? ` (${err.hint})` : '') : `training failed: ${(err as Error)?.message ?? String(err)}`, projectDir);
     if (!(err instanceof TlError)) log(`training job ${job.id} of ${project} failed: ${(err as Error)?.stack ?? String(err)}`);
     job.emit('failed', { message });
     job.finish('failed', { error: message });
