@@ -1,11 +1,13 @@
 // Regenerates assets/zoo-files.json (file names, sizes and sha256 of every model file) from a models directory
-// laid out like ../shared/models. Run once when a zoo entry is added: `node scripts/gen-zoo-files.mjs ../shared/models`.
+// laid out like ../shared/models, for every folder of the one zoo registry (src/backbone/zoo.ts). Run once after adding
+// a zoo entry there: `node --import tsx scripts/gen-zoo-files.mjs ../shared/models`.
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const dir = process.argv[2] ?? '../shared/models';
-const folders = ['mobilenetv2_int8_onnx', 'mobilenet_v1_075_tfjs_layers', 'mobilenet_v1_025_tfjs_layers', 'darknet_tiny_tfjs_layers'];
+const { ZOO } = await import('../src/backbone/zoo.ts');
+const folders = ZOO.map((e) => e.folder);
 const skip = /^(SOURCE\.md|README\.md|labels\.txt|synsets\.txt|metadata\.json)$/;
 const out = {};
 for (const folder of folders) {

@@ -8,13 +8,20 @@ import { join } from 'node:path';
 import { env } from '../src/env.js';
 import { loadBackbone } from '../src/backbone/load.js';
 import { classifyImagenet } from '../src/backbone/classify.js';
-import { headSynsets, isDogSynset } from '../src/backbone/labels.js';
+import { headSynsets } from '../src/backbone/labels.js';
 import { decodeModel, exposeFeatures, FEATURE_OUTPUT } from '../src/backbone/onnx-graph.js';
 import { findModel, listModels, registerModel } from '../src/backbone/registry.js';
 import { preprocess } from '../src/data/image.js';
 import { TlError } from '../src/util/errors.js';
 import type { Backbone } from '../src/backbone/types.js';
 import { cleanup, cosine, DATASETS_DIR, DOG, FIXTURES, MODELS_DIR, tempDir, ZOO_IDS } from './helpers.js';
+
+/** ImageNet-1k dog breeds are the contiguous standard indices 151..268 (Chihuahua .. Mexican hairless). */
+const STANDARD_SYNSETS = headSynsets({ synsets: 'imagenet-synsets' } as Parameters<typeof headSynsets>[0]);
+function isDogSynset(wnid: string): boolean {
+  const i = STANDARD_SYNSETS.indexOf(wnid);
+  return i >= 151 && i <= 268;
+}
 
 const EXPECTED_DIM: Record<(typeof ZOO_IDS)[number], number> = {
   'mobilenet-v2': 1280,

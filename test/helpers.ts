@@ -4,6 +4,7 @@ import { mkdtemp, readdir, rm, symlink, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import assert from 'node:assert/strict';
+import { ZOO } from '../src/backbone/zoo.js';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 export const MODELS_DIR = process.env.TL_MODELS_DIR || resolve(ROOT, '../shared/models');
@@ -12,7 +13,8 @@ export const FIXTURES = resolve(ROOT, 'test-fixtures/darknet');
 export const DOG = join(FIXTURES, 'dog.jpg');
 export const CLI = resolve(ROOT, 'dist/src/cli/main.js');
 
-export const ZOO_IDS = ['mobilenet-v2', 'mobilenet-v1-0.75', 'mobilenet-v1-0.25', 'darknet-tiny'] as const;
+/** Every built-in backbone, from the one registry (src/backbone/zoo.ts). */
+export const ZOO_IDS: readonly string[] = ZOO.map((e) => e.id);
 
 /** A fresh temp dir; remove it with `cleanup` (or let the test's after() do it). */
 export async function tempDir(prefix = 'tl-test-'): Promise<string> {

@@ -26,9 +26,3 @@ export function headLabels(head: HeadSpec): string[] {
   const byWnid = new Map(std.map((w, i) => [w, names[i]]));
   return lines(head.synsets).map((w) => byWnid.get(w) ?? w);
 }
-
-/** ImageNet-1k dog breeds are the contiguous standard indices 151..268 (Chihuahua .. Mexican hairless). */
-export function isDogSynset(wnid: string): boolean {
-  const i = lines('imagenet-synsets').indexOf(wnid);
-  return i >= 151 && i <= 268;
-}

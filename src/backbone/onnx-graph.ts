@@ -98,9 +98,3 @@ function isQuantized(model: Model, tensor: string, producer: Node | undefined): 
   }
   return false;
 }
-
-/** Names of every intermediate tensor with the op that makes it: what one can cut at. */
-export function listTensors(bytes: Uint8Array): { tensor: string; op: string }[] {
-  const model = decodeModel(bytes);
-  return (model.graph!.node as Node[]).flatMap((n) => n.output.map((o) => ({ tensor: o, op: n.opType })));
-}

@@ -7,7 +7,8 @@ type FileList = Record<string, { name: string; size: number; sha256: string }[]>
 const fileList: FileList = JSON.parse(readFileSync(assetPath('zoo-files.json'), 'utf8'));
 
 function files(folder: string, baseUrl: string): ModelFile[] {
-  return fileList[folder].map((f) => ({ ...f, url: baseUrl + encodeURIComponent(f.name) }));
+  // A new entry has no list yet: scripts/gen-zoo-files.mjs writes it from this registry.
+  return (fileList[folder] ?? []).map((f) => ({ ...f, url: baseUrl + encodeURIComponent(f.name) }));
 }
 
 const imagenetMeanStd: Pick<InputSpec, 'mean' | 'std'> = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };

@@ -259,7 +259,3 @@ export function predictProbaMlp(model: MlpModel, row: ArrayLike<number>): Float3
   forward(model, row, 0, model.dim, new Float64Array(model.hidden), probs);
   return Float32Array.from(probs);
 }
-
-export function predictProbaMlpBatch(model: MlpModel, rows: readonly ArrayLike<number>[]): Float32Array[] {
-  return rows.map((row) => predictProbaMlp(model, row));
-}
