@@ -15,6 +15,7 @@ import { tfWasm } from '../src/backbone/tfjs-runtime.js';
 import { checkOnnxModel } from '../src/export/onnx-check.js';
 import { exportClassifier, inputSpecOf, readExportMetadata } from '../src/export/export.js';
 import { tfjsArtifactsFromFiles } from '../src/export/tfjs-export.js';
+import { preprocessAsDocumented } from '../src/export/outside-preprocess.js';
 import { decodeModel } from '../src/backbone/onnx-graph.js';
 import { cleanup, DATASETS_DIR, filesIn, ROOT, runCli, stackLines, tempDir } from './helpers.js';
 
@@ -91,11 +92,11 @@ describe('tl export (mobilenet-v2, ONNX)', () => {
     assert.deepEqual(session.inputNames, ['input']);
     assert.deepEqual(session.outputNames, ['probabilities', 'features']);
     const got = new Map<string, Float32Array>();
-    const spec = inputSpecOf(meta);
     for (let i = 0; i < valImages.length; i += 32) {
       const batch = valImages.slice(i, i + 32);
       const x = new Float32Array(batch.length * 3 * 224 * 224);
-      (await Promise.all(batch.map((p) => preprocess(p, spec)))).forEach((t, j) => x.set(t, j * t.length));
+      // As an outside user would: from metadata.json alone, not with the toolkit's decoder (issue 10 item 12).
+      (await Promise.all(batch.map((p) => preprocessAsDocumented(p, meta.input)))).forEach((t, j) => x.set(t, j * t.length));
       const out = await session.run({ input: new ort.Tensor('float32', x, [batch.length, 3, 224, 224]) });
       const probs = out.probabilities.data as Float32Array;
       assert.deepEqual(out.probabilities.dims, [batch.length, 2]);

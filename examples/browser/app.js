@@ -5,6 +5,7 @@
 // URLs (relative to this page; see README.md): ./ort/ = node_modules/onnxruntime-web/dist, ./model/ = the export
 // folder. `?model=URL/` points at another export folder.
 import * as ort from './ort/ort.wasm.min.mjs';
+import { resizeAndCrop } from './preprocess.js';
 
 const here = new URL('.', location.href);
 const modelBase = new URL(new URLSearchParams(location.search).get('model') ?? './model/', here);
@@ -21,27 +22,20 @@ async function fetchOk(url) {
   return r;
 }
 
-/** Draws the image as the toolkit's preprocessing does and returns the float32 input tensor. */
+/** Draws the image as metadata.json's `input.preprocessing` says and returns the float32 input tensor. */
 export async function imageToTensor(blob, input) {
   const bmp = await createImageBitmap(blob); // applies EXIF orientation
-  const { size, resize, cropFraction, mean, std, layout } = input;
+  const { size, mean, std, layout } = input;
   const canvas = document.createElement('canvas');
   canvas.width = canvas.height = size;
   const ctx = canvas.getContext('2d', { willReadFrequently: true });
   ctx.fillStyle = '#fff'; // transparent pixels over white, as the toolkit flattens them
   ctx.fillRect(0, 0, size, size);
   ctx.imageSmoothingEnabled = true;
-  ctx.imageSmoothingQuality = 'high';
-  if (resize === 'cover') {
-    // Shorter side to round(size / cropFraction), then the centre size x size.
-    const target = Math.round(size / (cropFraction ?? 1));
-    const scale = target / Math.min(bmp.width, bmp.height);
-    const w = Math.max(target, Math.round(bmp.width * scale));
-    const h = Math.max(target, Math.round(bmp.height * scale));
-    ctx.drawImage(bmp, -Math.floor((w - size) / 2), -Math.floor((h - size) / 2), w, h);
-  } else {
-    ctx.drawImage(bmp, 0, 0, size, size);
-  }
+  ctx.imageSmoothingQuality = 'high'; // the canvas has no Lanczos kernel: the closest it offers
+  // Resized size and crop corner exactly as `tl predict` takes them: draw the resized image shifted by the corner.
+  const g = resizeAndCrop(bmp.width, bmp.height, input);
+  ctx.drawImage(bmp, -g.left, -g.top, g.width, g.height);
   bmp.close();
   const rgba = ctx.getImageData(0, 0, size, size).data;
   const n = size * size;

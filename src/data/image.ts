@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import type { InputSpec } from '../backbone/types.js';
 import { TlError } from '../util/errors.js';
+import { resizeAndCrop, RESIZE_KERNEL } from './preprocess-rule.js';
 
 // Decoding giant images would exhaust memory; 100 megapixels is far above any camera photo people train on.
 export const MAX_INPUT_PIXELS = 100_000_000;
@@ -27,18 +28,18 @@ export async function decodeToRgb(input: Buffer | string, spec: Pick<InputSpec, 
     // Display P3 that it then labels sRGB (255,128,0 comes back as 239,135,49). The cost is no JPEG
     // shrink-on-load for these rare files, which the pixel limit keeps affordable.
     if (meta.space === 'cmyk' || meta.depth === 'ushort') pipeline = pipeline.pipelineColourspace('srgb');
-    // Resize to size/cropFraction, then keep the centre size x size (torchvision's Resize(256) + CenterCrop(224)).
-    const resized = Math.round(spec.size / (spec.cropFraction ?? 1));
+    // The rule of preprocess-rule.ts (torchvision's Resize(256) + CenterCrop(224) for the ONNX zoo): both resized
+    // sides given explicitly and the crop placed here, not by sharp's `cover`, whose centring rounds odd margins up
+    // where the documented rule (metadata.json, examples/browser) rounds down.
+    const oriented = meta.autoOrient ?? meta;
+    const g = resizeAndCrop(oriented.width, oriented.height, spec);
     pipeline = pipeline
       .rotate() // apply EXIF orientation, then drop the tag
       .toColourspace('srgb') // grayscale, 16-bit and Lab all become 8-bit sRGB
       .flatten({ background: { r: 255, g: 255, b: 255 } }) // alpha over white, like a viewer shows it
-      .resize(resized, resized, { fit: spec.resize === 'cover' ? 'cover' : 'fill', position: 'centre' });
-    if (resized !== spec.size) {
+      .resize(g.width, g.height, { fit: 'fill', kernel: RESIZE_KERNEL })
       // extract() after resize() crops the resized image (sharp applies it post-resize).
-      const off = Math.floor((resized - spec.size) / 2);
-      pipeline = pipeline.extract({ left: off, top: off, width: spec.size, height: spec.size });
-    }
+      .extract({ left: g.left, top: g.top, width: spec.size, height: spec.size });
     const { data, info } = await pipeline
       .raw()
       .toBuffer({ resolveWithObject: true });

@@ -8,6 +8,7 @@ import type * as tfType from '@tensorflow/tfjs';
 import { Classifier } from '../classifier/classifier.js';
 import { runtimeFor } from '../backbone/runtimes/registry.js';
 import type { InputSpec } from '../backbone/types.js';
+import { documentedPreprocessing } from './preprocessing-doc.js';
 import { tfWasm } from '../backbone/tfjs-runtime.js';
 import { TlError } from '../util/errors.js';
 import { VERSION } from '../version.js';
@@ -48,6 +49,14 @@ export interface ExportMetadata {
     /** 'cover': resize the shorter side to round(size / cropFraction), then centre crop size x size. 'fill': stretch. */
     resize: 'cover' | 'fill';
     cropFraction: number;
+    /** round(size / cropFraction): the shorter side after a 'cover' resize, both sides after 'fill'. */
+    resizeTo: number;
+    /** Resampling kernel of the resize (sharp/libvips name; JPEGs may be decoded at 1/2, 1/4 or 1/8 scale first). */
+    resizeKernel: string;
+    /** Where the size x size crop sits in the resized image, as formulas of the resized width and height. */
+    crop: { left: string; top: string };
+    /** The whole rule, step by step, exactly as `tl predict` applies it. */
+    preprocessing: string[];
     /** RGB, per channel: x = (pixel / 255 - mean) / std. */
     mean: [number, number, number];
     std: [number, number, number];
@@ -190,6 +199,7 @@ function inputMeta(name: string, spec: InputSpec, layout: 'NCHW' | 'NHWC'): Expo
     size: s,
     resize: spec.resize,
     cropFraction: spec.cropFraction ?? 1,
+    ...documentedPreprocessing(spec, layout),
     mean: spec.mean,
     std: spec.std,
     channels: 'RGB',

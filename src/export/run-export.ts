@@ -5,17 +5,17 @@ import { join } from 'node:path';
 import '../backbone/ort-env.js';
 import ort from 'onnxruntime-node';
 import type * as tfType from '@tensorflow/tfjs';
-import { preprocess } from '../data/image.js';
 import { loadDataset } from '../data/dataset.js';
 import { tfWasm } from '../backbone/tfjs-runtime.js';
 import type { Classifier } from '../classifier/classifier.js';
 import { TlError } from '../util/errors.js';
 import { inputSpecOf, readExportMetadata, type ExportMetadata } from './export.js';
 import { tfjsArtifactsFromFiles } from './tfjs-export.js';
+import { preprocessAsDocumented } from './outside-preprocess.js';
 
 export interface ExportedModel {
   metadata: ExportMetadata;
-  /** Class probabilities per image file, preprocessed as metadata.json says. */
+  /** Class probabilities per image file, preprocessed as metadata.json says (by outside-preprocess.ts, not the toolkit's decoder). */
   predictFiles(paths: string[], batchSize?: number): Promise<Float32Array[]>;
   dispose(): Promise<void>;
 }
@@ -54,7 +54,7 @@ export async function loadExport(dir: string): Promise<ExportedModel> {
       for (let i = 0; i < paths.length; i += batchSize) {
         const batch = paths.slice(i, i + batchSize);
         const x = new Float32Array(batch.length * per);
-        const inputs = await Promise.all(batch.map((p) => preprocess(p, spec)));
+        const inputs = await Promise.all(batch.map((p) => preprocessAsDocumented(p, metadata.input)));
         inputs.forEach((t, j) => x.set(t, j * per));
         const y = await run(x, batch.length);
         for (let j = 0; j < batch.length; j++) out.push(y.slice(j * K, (j + 1) * K));
