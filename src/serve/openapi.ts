@@ -20,11 +20,12 @@ const predictResponses = {
     description: 'Raw body: one Prediction. Multipart: a BatchPrediction (per-file results; a file that cannot be read has an error instead).',
     content: json({ oneOf: [ref('Prediction'), ref('BatchPrediction')] }),
   },
-  400: err('bad query (top) or a multipart body without files'),
+  400: err('bad query (top), a multipart body without files, or a malformed/truncated multipart body (malformed_multipart)'),
   404: err('no such model / project, or the project has no trained bundle'),
+  409: err('the project.json of the project is damaged (project_damaged)'),
   413: err('the image (or one file) is over the size limit, or too many files'),
-  415: err('the body is not an image (e.g. text/plain or JSON)'),
-  422: err('the bytes claim to be an image but cannot be decoded'),
+  415: err('the body is not an image (e.g. text/plain or JSON: unsupported_media_type), or an image format other than JPEG, PNG, WebP, TIFF, AVIF (SVG, GIF...: unsupported_image_format); uploads follow the same rule'),
+  422: err('the bytes cannot be decoded (garbage, truncated, empty: undecodable_image) or have too many pixels (image_too_large)'),
   503: err('prediction queue full; retry'),
 };
 
@@ -48,11 +49,25 @@ export function openApiDocument(version: string): object {
         post: { summary: 'Classify one image (raw body) or several (multipart)', parameters: [pathParam('name', 'model name'), ...predictParams], requestBody: imageBody, responses: predictResponses },
       },
       '/v1/projects': {
-        get: { summary: 'List projects', responses: { 200: { description: 'projects', content: json({ type: 'object', properties: { projects: { type: 'array', items: ref('Project') } } }) } } },
+        get: {
+          summary: 'List projects; those whose project.json cannot be read are listed under damaged, with the reason (their endpoints answer 409 project_damaged; nothing is changed)',
+          responses: {
+            200: {
+              description: 'projects',
+              content: json({
+                type: 'object',
+                properties: {
+                  projects: { type: 'array', items: ref('Project') },
+                  damaged: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, damaged: { const: true }, reason: { type: 'string' } } } },
+                },
+              }),
+            },
+          },
+        },
         post: {
           summary: 'Create a project',
-          requestBody: { required: true, content: json({ type: 'object', required: ['name'], properties: { name: { type: 'string' }, classes: { type: 'array', items: { type: 'string' } } } }) },
-          responses: { 201: { description: 'created', content: json(ref('Project')) }, 400: err('invalid name'), 409: err('exists') },
+          requestBody: { required: true, content: json({ type: 'object', required: ['name'], additionalProperties: false, properties: { name: { type: 'string' }, classes: { type: 'array', items: { type: 'string' } } } }) },
+          responses: { 201: { description: 'created', content: json(ref('Project')) }, 400: err('invalid body (invalid_body), name (invalid_name), or classes differing only in case (duplicate_class)'), 409: err('exists') },
         },
       },
       '/v1/projects/{project}': {
@@ -81,7 +96,14 @@ export function openApiDocument(version: string): object {
           summary: 'Upload images (multipart, many files). Each is stored as <sha256-prefix>.<ext>; same bytes twice are kept once.',
           parameters: [pathParam('project', 'project name'), pathParam('class', 'class name')],
           requestBody: { required: true, content: { 'multipart/form-data': { schema: { type: 'object', properties: { file: { type: 'array', items: { type: 'string', format: 'binary' } } } } } } },
-          responses: { 201: { description: '{added, duplicates, rejected, project}' }, 413: err('too large'), 415: err('not images'), 422: err('corrupt images') },
+          responses: {
+            201: { description: '{added, duplicates, rejected, project}: the accepted files are stored, each rejected file is listed with its status and code' },
+            400: err('malformed or truncated multipart body (malformed_multipart): nothing is stored'),
+            409: err('the project.json is damaged (project_damaged)'),
+            413: err('too large, or too many files (too_many_parts): nothing is stored'),
+            415: err('not images, or a format other than JPEG, PNG, WebP, TIFF, AVIF (unsupported_image_format)'),
+            422: err('corrupt images'),
+          },
         },
       },
       '/v1/projects/{project}/images': {
