@@ -1,5 +1,9 @@
 // Progress display: a bar with rate and ETA on a terminal, plain periodic lines otherwise (CI logs, pipes).
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
+import type * as CliProgress from 'cli-progress';
+
+// The bar library loads only when a terminal shows a bar (a sync require keeps progressReporter synchronous).
+const requireCjs = createRequire(import.meta.url);
 
 export interface ProgressReporter {
   update(done: number, extra?: string): void;
@@ -9,6 +13,7 @@ export interface ProgressReporter {
 export function progressReporter(label: string, total: number, stream: NodeJS.WriteStream = process.stderr): ProgressReporter {
   const start = Date.now();
   if (stream.isTTY) {
+    const cliProgress = requireCjs('cli-progress') as typeof CliProgress;
     const bar = new cliProgress.SingleBar(
       {
         format: `${label} |{bar}| {value}/{total} {rate} img/s ETA {eta_formatted} {extra}`,

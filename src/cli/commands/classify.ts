@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { classifyImagenet } from '../../backbone/classify.js';
 import { expandInputs, type SkippedFile } from '../../data/files.js';
 import { positiveInt } from '../options.js';
 import { addBackboneOptions, openBackbone, warnSkipped, type BackboneOpts } from './common.js';
@@ -21,6 +20,7 @@ export function registerClassifyCommand(program: Command): void {
       skipped.forEach(warnSkipped);
       if (paths.length === 0) throw new TlError('no images to classify', 'Give image files (jpg, png, webp, tiff, ...) or folders holding them.');
       const backbone = await openBackbone(opts);
+      const { classifyImagenet } = await import('../../backbone/classify.js');
       const { results } = await classifyImagenet(backbone, paths, { top: opts.top, onSkip: warnSkipped });
       await backbone.dispose();
       if (opts.json) {

@@ -1,7 +1,6 @@
 // Pieces several commands share: backbone options, skip warnings.
 import type { Command } from 'commander';
 import { DEFAULT_MODEL_ID } from '../../backbone/zoo.js';
-import { loadBackbone } from '../../backbone/load.js';
 import type { PretrainedBackbone } from '../../backbone/types.js';
 import type { SkippedFile } from '../../data/files.js';
 import type { Unit } from '../../finetune/network.js';
@@ -18,7 +17,8 @@ export function addBackboneOptions(cmd: Command): Command {
     .option('--model-path <dir>', "folder holding the backbone's files (skips the models dir, cache and download)");
 }
 
-export function openBackbone(opts: BackboneOpts): Promise<PretrainedBackbone> {
+export async function openBackbone(opts: BackboneOpts): Promise<PretrainedBackbone> {
+  const { loadBackbone } = await import('../../backbone/load.js');
   return loadBackbone(opts.model, { path: opts.modelPath });
 }
 

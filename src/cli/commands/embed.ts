@@ -1,6 +1,4 @@
 import type { Command } from 'commander';
-import { extractFeatures } from '../../features/extract.js';
-import { FeatureStore } from '../../features/store.js';
 import { expandInputs, type SkippedFile } from '../../data/files.js';
 import { positiveInt } from '../options.js';
 import { progressReporter } from '../progress.js';
@@ -22,6 +20,7 @@ export function registerEmbedCommand(program: Command): void {
       const paths = expandInputs(data, skipped);
       skipped.forEach(warnSkipped);
       if (paths.length === 0) throw new TlError(`no images found in ${data.join(', ')}`, 'Supported: jpg, jpeg, png, webp, tiff, avif, heic.');
+      const [{ extractFeatures }, { FeatureStore }] = await Promise.all([import('../../features/extract.js'), import('../../features/store.js')]);
       const backbone = await openBackbone(opts);
       const store = FeatureStore.open();
       const bar = progressReporter(`embedding (${backbone.id})`, paths.length);

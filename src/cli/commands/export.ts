@@ -1,9 +1,7 @@
 // `tl export BUNDLE --format onnx|tfjs --out DIR`: one deployable model + metadata.json, checked against the bundle.
 import type { Command } from 'commander';
 import { basename, resolve } from 'node:path';
-import { Classifier } from '../../classifier/classifier.js';
-import { exportLoaded, type ExportFormat } from '../../export/export.js';
-import { checkExport } from '../../export/run-export.js';
+import type { ExportFormat } from '../../export/export.js';
 import type { WeightQuantization } from '../../export/onnx-head.js';
 import { choice, positiveInt } from '../options.js';
 import { formatBytes, pct } from '../output.js';
@@ -44,6 +42,8 @@ export function registerExportCommand(program: Command): void {
     .action(async (bundle: string, opts: ExportCliOpts) => {
       const say = (s: string) => (opts.json ? process.stderr : process.stdout).write(s + '\n');
       const out = resolve(opts.out ?? `${basename(resolve(bundle))}-${opts.format}`);
+      // The classifier and both export paths (tfjs, ONNX Runtime) load only when this command runs.
+      const [{ Classifier }, { exportLoaded }, { checkExport }] = await Promise.all([import('../../classifier/classifier.js'), import('../../export/export.js'), import('../../export/run-export.js')]);
       const clf = await Classifier.load(bundle);
       try {
         const r = await exportLoaded(clf, { format: opts.format, out, quantize: opts.quantize, features: opts.features });

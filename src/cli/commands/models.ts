@@ -1,11 +1,7 @@
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
-import { listModels, findModel, registerModel, unregisterModel } from '../../backbone/registry.js';
-import { resolveModel } from '../../backbone/resolve.js';
-import { describeLayers } from '../../backbone/layers.js';
-import { loadNetwork, type Unit } from '../../finetune/network.js';
+import type { Unit } from '../../finetune/network.js';
 import { DEFAULT_MODEL_ID } from '../../backbone/zoo.js';
-import { weightsHash } from '../../backbone/load.js';
 import { table, formatBytes, pct } from '../output.js';
 import { blockTable } from './common.js';
 import { TlError } from '../../util/errors.js';
@@ -29,7 +25,9 @@ export function registerModelsCommands(program: Command): void {
     .description('list available backbones')
     .option('--json', 'print JSON (an array of model objects)')
     .addHelpText('after', '\nExamples:\n  tl models list\n  tl models list --json')
-    .action((opts: { json?: boolean }) => {
+    .action(async (opts: { json?: boolean }) => {
+      // The registry (zod) and the runtimes load per command, not when `tl` starts.
+      const [{ listModels }, { weightsHash }] = await Promise.all([import('../../backbone/registry.js'), import('../../backbone/load.js')]);
       const all = listModels();
       if (opts.json) {
         process.stdout.write(JSON.stringify(all.map((m) => ({ ...m, default: m.id === DEFAULT_MODEL_ID, weightsHash: weightsHash(m) })), null, 2) + '\n');
@@ -55,8 +53,10 @@ export function registerModelsCommands(program: Command): void {
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExamples:\n  tl models info mobilenet-v2\n  tl models info mobilenet-v1-0.75 --layers')
     .action(async (id: string, opts: { layers?: boolean; json?: boolean }) => {
+      const [{ findModel }, { weightsHash }] = await Promise.all([import('../../backbone/registry.js'), import('../../backbone/load.js')]);
       const m = findModel(id);
       if (opts.layers) {
+        const { describeLayers } = await import('../../backbone/layers.js');
         const layers = await describeLayers(m);
         const blocks = await describeBlocks(m);
         if (opts.json) return void process.stdout.write(JSON.stringify({ blocks: blocks.units ?? null, layers }, null, 2) + '\n');
@@ -92,6 +92,7 @@ export function registerModelsCommands(program: Command): void {
     .description('make sure a backbone is on disk (models dir, cache, or download with sha256 check)')
     .addHelpText('after', '\nExamples:\n  tl models pull mobilenet-v2\n  TL_MODELS_DIR=../shared/models tl models pull darknet-tiny')
     .action(async (id: string) => {
+      const [{ findModel }, { resolveModel }] = await Promise.all([import('../../backbone/registry.js'), import('../../backbone/resolve.js')]);
       const m = findModel(id);
       let last = 0;
       const r = await resolveModel(m, {
@@ -122,6 +123,7 @@ export function registerModelsCommands(program: Command): void {
       } catch (err) {
         throw new TlError(`cannot read ${file}: ${(err as Error).message}`);
       }
+      const { registerModel } = await import('../../backbone/registry.js');
       const m = await registerModel(json as never);
       process.stdout.write(`registered ${m.id} (${m.format}, ${m.files.length} file(s), feature ${m.feature.tensor} ${m.feature.dim}-d)\n`);
     });
@@ -132,6 +134,7 @@ export function registerModelsCommands(program: Command): void {
     .description('unregister one of your own models')
     .addHelpText('after', '\nExamples:\n  tl models remove resnet18')
     .action(async (id: string) => {
+      const { unregisterModel } = await import('../../backbone/registry.js');
       if (!(await unregisterModel(id))) throw new TlError(`no user-registered model "${id}"`);
       process.stdout.write(`removed ${id}\n`);
     });
@@ -140,6 +143,7 @@ export function registerModelsCommands(program: Command): void {
 /** The fine-tuning blocks of a model, or why it has none (e.g. an ONNX graph that is not a quantized CNN). */
 async function describeBlocks(m: ModelEntry): Promise<{ units?: Unit[]; reason?: string }> {
   try {
+    const { loadNetwork } = await import('../../finetune/network.js');
     return { units: (await loadNetwork(m)).units };
   } catch (err) {
     return { reason: err instanceof Error ? err.message.split('\n')[0] : String(err) };

@@ -1,9 +1,6 @@
 // `tl plan DATA`: what each rung would cost and bring on this data and machine, and what `--strategy auto` picks.
 import type { Command } from 'commander';
 import { loadDataset } from '../../data/dataset.js';
-import { findModel } from '../../backbone/registry.js';
-import { planTraining } from '../../finetune/plan.js';
-import { loadNetwork } from '../../finetune/network.js';
 import { fraction, nonNegativeInt, positiveNumber } from '../options.js';
 import { table } from '../output.js';
 import { addBackboneOptions, blockTable, type BackboneOpts } from './common.js';
@@ -33,6 +30,7 @@ export function registerPlanCommand(program: Command): void {
     .addHelpText('after', '\nExamples:\n  tl plan my-photos/\n  tl plan data/ --time-budget 1800 --train-last 3')
     .action(async (data: string, opts: PlanCliOpts) => {
       const dataset = loadDataset(data, { valFraction: opts.val, seed: opts.seed });
+      const [{ findModel }, { planTraining }, { loadNetwork }] = await Promise.all([import('../../backbone/registry.js'), import('../../finetune/plan.js'), import('../../finetune/network.js')]);
       const plan = await planTraining(dataset, { model: opts.model, modelPath: opts.modelPath, timeBudget: opts.timeBudget, freeze: opts.freeze, trainLast: opts.trainLast, alwaysMeasure: true });
       if (opts.json) return void process.stdout.write(JSON.stringify(plan, null, 2) + '\n');
       const say = (s: string) => process.stdout.write(s + '\n');

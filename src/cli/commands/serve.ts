@@ -5,7 +5,6 @@ import { join, resolve } from 'node:path';
 import { env } from '../../env.js';
 import { nonNegativeInt, positiveInt, positiveNumber } from '../options.js';
 import { TlError } from '../../util/errors.js';
-import { modelNameFor, startServer } from '../../serve/server.js';
 
 interface ServeCliOpts {
   port: number;
@@ -62,6 +61,7 @@ export function registerServeCommand(program: Command): void {
       for (const d of dirs) {
         if (!existsSync(d) || !statSync(d).isDirectory()) throw new TlError(`bundle folder not found: ${d}`, 'Train one with `tl train DATA --out DIR`.');
       }
+      const { modelNameFor, startServer } = await import('../../serve/server.js');
       const bundles = dirs.map((dir, i) => ({ name: opts.name?.[i] ?? modelNameFor(dir), dir: resolve(dir) }));
       const projectsDir = resolve(opts.projects ?? defaultProjectsDir());
       const log = (line: string) => process.stderr.write(`${line}\n`);

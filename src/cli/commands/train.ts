@@ -1,10 +1,9 @@
 import type { Command } from 'commander';
 import { basename, resolve, join } from 'node:path';
 import { existsSync, statSync } from 'node:fs';
-import { trainClassifier, type TrainEvent, type TrainResult, type HeadSpec } from '../../classifier/train.js';
-import { Classifier } from '../../classifier/classifier.js';
+import type { TrainEvent, TrainResult, HeadSpec } from '../../classifier/train.js';
+import type { Classifier } from '../../classifier/classifier.js';
 import { loadDataset } from '../../data/dataset.js';
-import { ensureDemoDataset } from '../../data/demo-dataset.js';
 import { expandInputs, type SkippedFile } from '../../data/files.js';
 import { evaluate, type Metrics } from '../../eval/metrics.js';
 import { formatConfusionMatrix, formatPerClass, formatCurve, renderHtmlReport } from '../../eval/report.js';
@@ -154,6 +153,8 @@ async function runTraining(data: string, opts: TrainCliOpts, modelNamed: boolean
   process.once('SIGINT', onSigint);
   try {
     // --model has a default (the zoo's best); rung 3 has its own default backbone unless one is named.
+    // Training (tfjs, ONNX Runtime, sharp, SQLite) loads when it runs: `tl --help` and `tl predict` never pay for it.
+    const { trainClassifier } = await import('../../classifier/train.js');
     const r = await trainClassifier(data, {
       model: rungFromFlags(opts) === 'full' && !modelNamed ? undefined : opts.model,
       modelPath: opts.modelPath,
@@ -238,6 +239,7 @@ export function registerTrainCommands(program: Command): void {
     .addHelpText('after', '\nExamples:\n  tl demo\n  TL_DATASETS_DIR=../shared/datasets tl demo --json')
     .action(async (opts: TrainCliOpts, cmd: Command) => {
       const say = humanOut(opts.json);
+      const { ensureDemoDataset } = await import('../../data/demo-dataset.js');
       const dir = await ensureDemoDataset(undefined, say);
       await runTraining(dir, { ...opts, out: opts.out ?? 'demo-classifier' }, cmd.getOptionValueSource('model') === 'cli');
     });
@@ -252,6 +254,7 @@ export function registerTrainCommands(program: Command): void {
     .addHelpText('after', '\nExamples:\n  tl eval cats-classifier more-photos/\n  tl eval cats-classifier data/ --json')
     .action(async (bundle: string, data: string, opts: { json?: boolean; report?: string }) => {
       const say = humanOut(opts.json);
+      const { Classifier } = await import('../../classifier/classifier.js');
       const clf = await Classifier.load(bundle);
       const items = labelledItemsForEval(data);
       const unknownLabels = [...new Set(items.map((x) => x.label))].filter((l) => !clf.labels.includes(l));
@@ -290,6 +293,7 @@ export function registerTrainCommands(program: Command): void {
       const paths = expandInputs(images, skippedList);
       skippedList.forEach(warnSkipped);
       if (!paths.length) throw new TlError('no images to classify');
+      const { Classifier } = await import('../../classifier/classifier.js');
       const clf = await Classifier.load(bundle);
       const bar = paths.length > 1 ? progressReporter('predicting', paths.length) : undefined;
       const { predictions } = await clf.predictFiles(paths, { top: Math.min(opts.top, clf.labels.length), onProgress: (p) => bar?.update(p.done), onSkip: warnSkipped });
