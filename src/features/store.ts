@@ -130,17 +130,20 @@ export class FeatureStore {
       if (this.path === ':memory:' || !isStorageError(err)) throw err;
       failure = err;
     }
-    if (isCorruption(failure)) {
-      if (allowQuarantine && this.quarantine(failure, fileIdentity(this.path))) return this.connect(false);
-      return this.goUnavailable(failure, 'open');
-    }
+    if (isCorruption(failure)) return this.replaceDamaged(failure, allowQuarantine);
     try {
       this.attach(openReadOnly(this.path), false);
       this.readOnlyBecause(describeFailure(failure, this.path));
     } catch (err) {
-      if (isCorruption(err) && allowQuarantine && this.quarantine(err, fileIdentity(this.path))) return this.connect(false);
+      if (isCorruption(err)) return this.replaceDamaged(err, allowQuarantine);
       this.goUnavailable(failure, 'open');
     }
+  }
+
+  /** A store found damaged when opening: move it aside and open a new one (once), else run without a store. */
+  private replaceDamaged(err: unknown, allowQuarantine: boolean): void {
+    if (!allowQuarantine) return this.goUnavailable(err, 'open');
+    if (this.quarantine(err, fileIdentity(this.path))) this.connect(false);
   }
 
   private readOnlyBecause(reason: string): void {
@@ -169,7 +172,7 @@ export class FeatureStore {
       return true;
     } catch (moveErr) {
       this.problem = `${reason}; it could not be moved aside: ${describeFailure(moveErr, this.path)}`;
-      this.warn(`the feature cache ${this.path} is damaged (${this.problem}); running without it. Remedy: \`tl cache clear\``);
+      this.warn(`the feature cache ${this.path} is damaged (${this.problem}); running without it (to fix: make the folder writable, then run \`tl cache check --repair\` or \`tl cache clear\`)`);
       return false;
     }
   }
