@@ -9,6 +9,7 @@ import { loadDataset } from '../data/dataset.js';
 import { tfWasm } from '../backbone/tfjs-runtime.js';
 import type { Classifier } from '../classifier/classifier.js';
 import { TlError } from '../util/errors.js';
+import { argmax } from '../util/math.js';
 import { inputSpecOf, readExportMetadata, type ExportMetadata } from './export.js';
 import { tfjsArtifactsFromFiles } from './tfjs-export.js';
 import { preprocessAsDocumented } from './outside-preprocess.js';
@@ -122,8 +123,7 @@ export async function checkExport(clf: Classifier, dir: string, opts: { limit?: 
     const refProbs = new Float32Array(K);
     for (const t of ref.top) refProbs[clf.labels.indexOf(t.label)] = t.probability;
     const p = probs[i];
-    let best = 0;
-    for (let k = 1; k < K; k++) if (p[k] > p[best]) best = k;
+    const best = argmax(p);
     for (let k = 0; k < K; k++) maxDiff = Math.max(maxDiff, Math.abs(p[k] - refProbs[k]));
     if (clf.labels[best] === ref.label) agree++;
     if (ref.label === img.label) okBundle++;

@@ -5,6 +5,7 @@
  * from one seeded Rng, in a fixed order, so a seed reproduces the weights bit for bit.
  */
 import { Rng } from '../util/random.js';
+import { argmax, softmaxInPlace } from '../util/math.js';
 import { flattenRows, type FlatMatrix } from './softmax-regression.js';
 
 export interface MlpModel {
@@ -81,17 +82,13 @@ function forward(p: ParamView, x: ArrayLike<number>, xOff: number, dim: number, 
 function logitsToProbs(p: ParamView, hidden: Float64Array, probs: Float64Array): void {
   const H = hidden.length;
   const K = probs.length;
-  let max = -Infinity;
   for (let k = 0; k < K; k++) {
     let s = p.b2[k];
     const off = k * H;
     for (let h = 0; h < H; h++) s += p.W2[off + h] * hidden[h];
     probs[k] = s;
-    if (s > max) max = s;
   }
-  let sum = 0;
-  for (let k = 0; k < K; k++) sum += probs[k] = Math.exp(probs[k] - max);
-  for (let k = 0; k < K; k++) probs[k] /= sum;
+  softmaxInPlace(probs);
 }
 
 function evaluateSet(p: Params, X: FlatMatrix, y: Int32Array, hidden: number, numClasses: number) {
@@ -102,9 +99,7 @@ function evaluateSet(p: Params, X: FlatMatrix, y: Int32Array, hidden: number, nu
   for (let i = 0; i < X.rows; i++) {
     forward(p, X.data, i * X.cols, X.cols, hiddenBuf, probs);
     loss -= Math.log(Math.max(probs[y[i]], 1e-300));
-    let best = 0;
-    for (let k = 1; k < numClasses; k++) if (probs[k] > probs[best]) best = k;
-    if (best === y[i]) correct++;
+    if (argmax(probs) === y[i]) correct++;
   }
   return { loss: loss / X.rows, acc: correct / X.rows };
 }
@@ -197,9 +192,7 @@ export function trainMlpHead(X: readonly Float32Array[], y: Int32Array, numClass
         logitsToProbs(p, hidden, probs);
         const label = y[i];
         lossSum -= Math.log(Math.max(probs[label], 1e-300));
-        let argmax = 0;
-        for (let k = 1; k < K; k++) if (probs[k] > probs[argmax]) argmax = k;
-        if (argmax === label) correct++;
+        if (argmax(probs) === label) correct++;
 
         const scale = (weights ? weights[i] : 1) / batchWeight;
         dHidden.fill(0);

@@ -11,6 +11,7 @@
  * dataset size and of how the weights are scaled (sklearn's C = 1 / (l2 * n) for unit weights).
  */
 import { minimizeLbfgs, type LbfgsResult } from './lbfgs.js';
+import { softmaxInPlace } from '../util/math.js';
 
 export interface SoftmaxModel {
   numClasses: number;
@@ -208,19 +209,13 @@ export function predictProba(model: SoftmaxModel, row: ArrayLike<number>): Float
   const { W, b, dim: d, numClasses: K } = model;
   if (row.length !== d) throw new Error(`feature row has length ${row.length}, model expects ${d}`);
   const z = new Float64Array(K);
-  let max = -Infinity;
   for (let k = 0; k < K; k++) {
     let s = b[k];
     const off = k * d;
     for (let j = 0; j < d; j++) s += W[off + j] * row[j];
     z[k] = s;
-    if (s > max) max = s;
   }
-  let sum = 0;
-  for (let k = 0; k < K; k++) sum += z[k] = Math.exp(z[k] - max);
-  const out = new Float32Array(K);
-  for (let k = 0; k < K; k++) out[k] = z[k] / sum;
-  return out;
+  return Float32Array.from(softmaxInPlace(z));
 }
 
 export function predictProbaBatch(model: SoftmaxModel, rows: readonly ArrayLike<number>[]): Float32Array[] {

@@ -1,7 +1,7 @@
 // The one softmax and the one argmax of the toolkit (heads, metrics, backbones' original heads all use these).
 
-/** Numerically stable softmax of `v`, written back into `v`. */
-export function softmaxInPlace(v: Float32Array): Float32Array {
+/** Numerically stable softmax of `v`, written back into `v` (sums in float64 whatever the array type). */
+export function softmaxInPlace<T extends Float32Array | Float64Array>(v: T): T {
   let max = -Infinity;
   for (const x of v) if (x > max) max = x;
   let sum = 0;
