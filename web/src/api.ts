@@ -11,6 +11,12 @@ export interface JobSummary {
   error: string | null;
   bundle: string | null;
 }
+/** A project whose project.json the server cannot read; listed with the reason, left untouched. */
+export interface DamagedProject {
+  name: string;
+  reason: string;
+}
+
 export interface Project {
   name: string;
   classes: ClassSummary[];
@@ -105,7 +111,7 @@ const p = (name: string) => `/v1/projects/${encodeURIComponent(name)}`;
 const c = (project: string, cls: string) => `${p(project)}/classes/${encodeURIComponent(cls)}`;
 
 export const api = {
-  projects: () => call<{ projects: Project[] }>('GET', '/v1/projects').then((r) => r.projects),
+  projects: () => call<{ projects: Project[]; damaged?: DamagedProject[] }>('GET', '/v1/projects'),
   project: (name: string) => call<Project>('GET', p(name)),
   createProject: (name: string) => call<Project>('POST', '/v1/projects', { name }),
   deleteProject: (name: string) => call<void>('DELETE', p(name)),

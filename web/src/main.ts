@@ -1,6 +1,6 @@
 // The tl web app: projects → classes and photos → train (live progress) → results → try it → download.
 import './style.css';
-import { api, ApiError, type Backbone, type HistoryPoint, type ImageEntry, type Prediction, type Project, type Results } from './api';
+import { api, ApiError, type Backbone, type DamagedProject, type HistoryPoint, type ImageEntry, type Prediction, type Project, type Results } from './api';
 import { h, pct } from './dom';
 import { lineChart } from './chart';
 
@@ -16,6 +16,7 @@ interface Current {
 }
 
 let projects: Project[] = [];
+let damaged: DamagedProject[] = [];
 let current: Current | null = null;
 let events: EventSource | null = null;
 let backbones: Backbone[] = [];
@@ -41,7 +42,7 @@ async function guard(fn: () => Promise<void>): Promise<void> {
 // ---------------------------------------------------------------- project list and routing
 
 async function refreshList(): Promise<void> {
-  projects = await api.projects();
+  ({ projects, damaged = [] } = await api.projects());
   renderList();
 }
 
@@ -55,7 +56,11 @@ function renderList(): void {
             h('a', { href: `#/p/${encodeURIComponent(p.name)}`, 'aria-current': current?.project.name === p.name ? 'page' : undefined }, h('span', { class: 'name' }, p.name), h('small', {}, `${plural(p.classes.length, 'class')} · ${plural(p.images, 'photo')}`)),
           ),
         )
-      : [h('li', { class: 'muted' }, 'No projects yet.')]),
+      : damaged.length
+        ? []
+        : [h('li', { class: 'muted' }, 'No projects yet.')]),
+    // Damaged projects cannot be opened; the tooltip says why and what to do.
+    ...damaged.map((d) => h('li', { class: 'muted', title: d.reason }, `${d.name} (damaged)`)),
   );
 }
 
