@@ -180,7 +180,7 @@ export async function createServer(opts: ServeOptions): Promise<Omit<TlServer, '
   const loopbackOnly = isLoopbackName(host.replace(/^\[(.*)\]$/, '$1'));
   let ownPort = 0;
   app.addHook('onRequest', async (req, reply) => {
-    ownPort ||= (app.server.address() as AddressInfo | null)?.port ?? 0;
+    ownPort ||= (app.server.address() as AddressInfo | null)?.port ?? opts.port ?? 8765;
     const check = checkRequestHost({ method: req.method, host: req.headers.host, origin: req.headers.origin }, { loopbackOnly, port: ownPort });
     if (!check.ok) return reply.code(check.status).send(errorBody(check.status, check.code, check.message));
   });
