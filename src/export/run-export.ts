@@ -10,6 +10,7 @@ import { tfWasm } from '../backbone/tfjs-runtime.js';
 import type { Classifier } from '../classifier/classifier.js';
 import { TlError } from '../util/errors.js';
 import { argmax } from '../util/math.js';
+import { readSavedConfig } from '../classifier/saved-config.js';
 import { inputSpecOf, readExportMetadata, type ExportMetadata } from './export.js';
 import { tfjsArtifactsFromFiles } from './tfjs-export.js';
 import { preprocessAsDocumented } from './outside-preprocess.js';
@@ -80,7 +81,7 @@ export interface ExportCheck {
 
 /** Validation images of the data the bundle was trained on (from classifier.json's config), or a reason why not. */
 export function validationImages(clf: Classifier, limit?: number): { images: { path: string; label: string }[]; source: string } | { reason: string } {
-  const cfg = clf.data.config as { data?: string; seed?: number; split?: string };
+  const cfg = readSavedConfig(clf.data.config);
   if (!cfg.data) return { reason: 'the bundle does not record its training data' };
   let ds;
   try {

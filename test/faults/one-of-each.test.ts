@@ -9,6 +9,7 @@ import { sampleWeightsFor, chooseL2, L2_WITHOUT_CV } from '../../src/classifier/
 import { formatBytes } from '../../src/util/format.js';
 import { softmaxRows, argmax } from '../../src/util/math.js';
 import { env } from '../../src/env.js';
+import { readSavedConfig } from '../../src/classifier/saved-config.js';
 import { cleanup, DATASETS_DIR, linkSubset, runCli, tempDir } from '../helpers.js';
 
 describe('one head-spec parser', () => {
@@ -67,6 +68,17 @@ test('one softmax, one argmax, one formatBytes (binary units, KiB)', () => {
   assert.equal(formatBytes(512), '512 B');
   assert.equal(formatBytes(15_667), '15.3 KiB');
   assert.equal(formatBytes(20 * 2 ** 20), '20.0 MiB');
+});
+
+test('a saved config is read back through one typed reader: wrong types read as absent, other fields kept', () => {
+  const c = readSavedConfig({ data: '/photos', seed: 3, strategy: 'partial', evaluatedOn: 'val', valImages: 'many', cut: 'block_13', bestEpoch: 2 });
+  assert.equal(c.data, '/photos');
+  assert.equal(c.seed, 3);
+  assert.equal(c.strategy, 'partial');
+  assert.equal(c.valImages, undefined);
+  assert.equal(c.cut, 'block_13');
+  assert.deepEqual(readSavedConfig(null), {});
+  assert.deepEqual(readSavedConfig({ seed: -1 }), {});
 });
 
 test('engine settings live on env: read from TL_* when used, an assigned value wins', () => {
