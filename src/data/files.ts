@@ -1,5 +1,5 @@
 // Finding image files on disk.
-import { readdirSync, statSync, existsSync } from 'node:fs';
+import { lstatSync, readdirSync, statSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
 import { TlError } from '../util/errors.js';
 
@@ -34,14 +34,36 @@ export function listImages(root: string, skipped: SkippedFile[] = []): string[] 
   return out;
 }
 
-/** Expand a mix of files and folders given on the command line into image paths. */
+/**
+ * Expand a mix of files and folders given on the command line into image paths. A path that names nothing at all is
+ * refused (a typo); a link that leads nowhere (dangling, or a loop) is kept like a folder scan keeps it, so decoding
+ * skips it with a named warning and the other files are still answered.
+ */
 export function expandInputs(inputs: string[], skipped: SkippedFile[] = []): string[] {
   const out: string[] = [];
   for (const input of inputs) {
     const p = resolve(input);
-    if (!existsSync(p)) throw new TlError(`no such file or folder: ${input}`);
-    if (statSync(p).isDirectory()) out.push(...listImages(p, skipped));
+    if (!entryExists(p)) throw new TlError(`no such file or folder: ${input}`);
+    if (isFolder(p)) out.push(...listImages(p, skipped));
     else out.push(p);
   }
   return out;
+}
+
+/** lstat: true for a link even when its target is missing or loops (existsSync follows links and says false). */
+function entryExists(p: string): boolean {
+  try {
+    lstatSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function isFolder(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false; // a broken link or a loop: decoding reports it for this file alone
+  }
 }

@@ -1,4 +1,5 @@
 // The one preprocessing function used by embedding, training and prediction alike, so they can never disagree.
+import { lstatSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import type { InputSpec } from '../backbone/types.js';
@@ -57,11 +58,25 @@ async function readImageFile(path: string): Promise<Buffer> {
   try {
     return await readFile(path);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new TlError('file not found');
-    if (code === 'EISDIR') throw new TlError('is a directory, not an image file');
-    if (code === 'EACCES' || code === 'EPERM') throw new TlError('permission denied reading the file');
-    throw new TlError(`cannot read file (${firstLine(err instanceof Error ? err.message : String(err))})`);
+    throw new TlError(readErrorReason(path, err));
+  }
+}
+
+/** Why an image file could not be read, in words (no bare Node error code). */
+export function readErrorReason(path: string, err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return isLink(path) ? 'broken symbolic link (its target does not exist)' : 'file not found';
+  if (code === 'ELOOP') return 'symbolic link loop (the link leads back to itself)';
+  if (code === 'EISDIR') return 'is a directory, not an image file';
+  if (code === 'EACCES' || code === 'EPERM') return 'permission denied reading the file';
+  return `cannot read file (${firstLine(err instanceof Error ? err.message : String(err))})`;
+}
+
+function isLink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
   }
 }
 

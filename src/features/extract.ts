@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import type { Backbone } from '../backbone/types.js';
-import { preprocess } from '../data/image.js';
+import { preprocess, readErrorReason } from '../data/image.js';
 import type { SkippedFile } from '../data/files.js';
 import { sha256 } from '../util/hash.js';
 import { FeatureStore, modelKeyFor } from './store.js';
@@ -89,7 +89,7 @@ export async function extractFeatures(backbone: Backbone, paths: string[], opts:
       try {
         bytes = await readFile(paths[index]);
       } catch (err) {
-        skip(index, `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+        skip(index, readErrorReason(paths[index], err));
         continue;
       }
       const hash = sha256(bytes);
