@@ -3,7 +3,7 @@
 import { existsSync, readdirSync, readFileSync, statSync, type Dirent } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { TlError } from '../util/errors.js';
-import { listImages, type SkippedFile } from './files.js';
+import { isImageFile, listImages, type SkippedFile } from './files.js';
 import { Rng } from '../util/random.js';
 
 export interface LabeledImage {
@@ -116,23 +116,29 @@ function stratifiedSplit(items: LabeledImage[], opts: LoadDatasetOptions): { tra
   return { train, val };
 }
 
+/** Column names a CSV manifest's header may use (any order, case-insensitive). */
+const CSV_COLUMNS = ['path', 'label', 'split'];
+
 function loadCsv(file: string, skipped: SkippedFile[], opts: LoadDatasetOptions): Omit<Dataset, 'classes'> {
   const base = dirname(file);
+  const name = basename(file);
   // A spreadsheet's "CSV UTF-8" export starts with a byte-order mark; it must not become part of the first header.
-  const lines = readFileSync(file, 'utf8').replace(/^\uFEFF/, '').split(/\r?\n/).filter((l) => l.trim());
-  const header = parseCsvLine(lines[0] ?? '').map((h) => h.trim().toLowerCase());
+  const lines = readFileSync(file, 'utf8').replace(/^\uFEFF/, '').split(/\r?\n/).map((text, i) => ({ text, line: i + 1 })).filter((l) => l.text.trim());
+  const header = parseCsvLine(lines[0]?.text ?? '').map((h) => h.trim().toLowerCase());
   const hasHeader = header.includes('path') || header.includes('label');
-  const col = (name: string, fallback: number) => (hasHeader ? header.indexOf(name) : fallback);
+  if (!hasHeader) refuseUnknownHeader(name, header, base);
+  const col = (col: string, fallback: number) => (hasHeader ? header.indexOf(col) : fallback);
   const [pi, li, si] = [col('path', 0), col('label', 1), hasHeader ? header.indexOf('split') : -1];
-  if (pi < 0 || li < 0) throw new TlError(`${basename(file)}: the CSV needs "path" and "label" columns`);
-  const rows = (hasHeader ? lines.slice(1) : lines).map((l, n) => {
-    const cells = parseCsvLine(l);
+  if (pi < 0 || li < 0) throw new TlError(`${name}: the CSV needs "path" and "label" columns (its header has ${header.map((h) => `"${h}"`).join(', ')})`, `Recognised header names: ${CSV_COLUMNS.join(', ')} (split optional).`);
+  const rows = (hasHeader ? lines.slice(1) : lines).map(({ text, line }) => {
+    const cells = parseCsvLine(text);
     const path = cells[pi]?.trim();
     const label = cells[li]?.trim();
-    if (!path || !label) throw new TlError(`${basename(file)} line ${n + (hasHeader ? 2 : 1)}: expected path,label`);
-    return { path: resolve(base, path), label, split: si >= 0 ? cells[si]?.trim().toLowerCase() : undefined };
+    if (!path || !label) throw new TlError(`${name} line ${line}: expected path,label`);
+    return { path: resolve(base, path), label, split: si >= 0 ? cells[si]?.trim().toLowerCase() : undefined, line };
   });
-  const present = rows.filter((r) => {
+  const unique = withoutRepeats(rows, name, skipped);
+  const present = unique.filter((r) => {
     if (existsSync(r.path)) return true;
     skipped.push({ path: r.path, reason: 'listed in the CSV but missing on disk' });
     return false;
@@ -147,6 +153,47 @@ function loadCsv(file: string, skipped: SkippedFile[], opts: LoadDatasetOptions)
     return val.length ? { root: file, train, val, test, splitSource: 'csv', skipped } : { root: file, ...stratifiedSplit(train, opts), test, splitSource: 'random', skipped };
   }
   return { root: file, ...stratifiedSplit(present.map(({ path, label }) => ({ path, label })), opts), test: [], splitSource: 'random', skipped };
+}
+
+/**
+ * A first line with none of the recognised column names is a header only if it does not name an image: then say so,
+ * rather than read it as a row and end with "no labelled images found".
+ */
+function refuseUnknownHeader(name: string, cells: string[], base: string): void {
+  const first = cells[0] ?? '';
+  if (!first || isImageFile(first) || existsSync(resolve(base, first))) return; // a headerless path,label row
+  throw new TlError(
+    `${name}: header ${cells.map((c) => `"${c}"`).join(',')} not recognised`,
+    `Name the columns ${CSV_COLUMNS.join(', ')} (split optional), e.g. a first line "path,label"; or drop the header line (then the columns are path,label by position).`,
+  );
+}
+
+/**
+ * The same image listed twice: with two labels it is refused (which one is right?); with the same label the repeat is
+ * dropped (it would weigh double and could land in both train and val).
+ */
+function withoutRepeats<T extends { path: string; label: string; line: number }>(rows: T[], name: string, skipped: SkippedFile[]): T[] {
+  const first = new Map<string, T>();
+  const conflicts: string[] = [];
+  const out: T[] = [];
+  for (const r of rows) {
+    const seen = first.get(r.path);
+    if (!seen) {
+      first.set(r.path, r);
+      out.push(r);
+    } else if (seen.label !== r.label) {
+      conflicts.push(`${r.path} is "${seen.label}" on line ${seen.line} and "${r.label}" on line ${r.line}`);
+    } else {
+      skipped.push({ path: r.path, reason: `listed again on line ${r.line} of ${name} (first on line ${seen.line}); the repeat is ignored` });
+    }
+  }
+  if (conflicts.length) {
+    throw new TlError(
+      `${name}: ${conflicts.length} image(s) listed with two different labels: ${conflicts.slice(0, 3).join('; ')}${conflicts.length > 3 ? `; and ${conflicts.length - 3} more` : ''}`,
+      'Keep one line per image with its right label.',
+    );
+  }
+  return out;
 }
 
 /** RFC-4180-ish: quoted cells may hold commas and doubled quotes. Enough for path,label manifests. */
