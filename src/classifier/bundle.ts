@@ -1,8 +1,8 @@
 // The saved classifier: a folder with classifier.json (versioned metadata), weights.bin (float32 little-endian
 // tensors, offsets listed in the JSON), metrics.json and report.html. No code, so any runtime can read it.
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import type { InputSpec, FeatureSpec } from '../backbone/types.js';
 import type { HeadWeights } from './head.js';
@@ -10,8 +10,11 @@ import type { UnknownDetector } from './unknown.js';
 import { TlError } from '../util/errors.js';
 import { VERSION } from '../version.js';
 import type { TailSnapshot } from '../backbone/runtimes/types.js';
+import { recoverDir, replaceDir } from '../util/atomic-dir.js';
+import { isFsError, writeError } from '../util/fs-errors.js';
+import { BUNDLE_FORMAT, checkBundleTarget } from './bundle-dir.js';
 
-export const BUNDLE_FORMAT = 'tl-classifier';
+export { BUNDLE_FORMAT };
 /** Highest version this toolkit reads. Head-only bundles are still written as version 1; fine-tuned ones (with a tail) as 2. */
 export const BUNDLE_VERSION = 2;
 
@@ -50,6 +53,8 @@ const Manifest = z.object({
   unknown: z.object({ method: z.enum(['nearest-cosine', 'centroid-cosine']), threshold: z.number(), falseUnknownRate: z.number(), dim: z.number().int() }),
   tensors: z.array(TensorRef),
   config: z.record(z.string(), z.any()),
+  /** The files this save wrote into the folder (a later save may replace exactly these). */
+  files: z.array(z.string()).optional(),
   tail: z
     .object({
       kind: z.enum(['onnx-tail', 'tfjs-layers', 'replace']),
@@ -64,7 +69,12 @@ const Manifest = z.object({
     .optional(),
 });
 
+/**
+ * Save a bundle to `dir`. An existing `dir` is replaced only when it is a bundle tl wrote (see bundle-dir.ts), and only
+ * once the new one is complete: a kill at any instant leaves the old or the new bundle loadable under `dir`.
+ */
 export async function saveBundle(dir: string, data: BundleData, extras: Record<string, string> = {}): Promise<void> {
+  dir = resolve(dir);
   const tensors: { name: string; data: Float32Array }[] = [
     { name: 'mean', data: data.head.mean },
     { name: 'std', data: data.head.std },
@@ -95,6 +105,7 @@ export async function saveBundle(dir: string, data: BundleData, extras: Record<s
     unknown: { method: data.unknown.method, threshold: data.unknown.threshold, falseUnknownRate: data.unknown.falseUnknownRate, dim: data.unknown.dim },
     tensors: refs,
     config: data.config,
+    files: ['classifier.json', 'weights.bin', 'metrics.json', ...Object.keys(extras)],
     ...(data.tail
       ? {
           tail: {
@@ -115,16 +126,31 @@ export async function saveBundle(dir: string, data: BundleData, extras: Record<s
         }
       : {}),
   };
-  // Write into a temporary sibling folder and rename: a killed save never leaves a half bundle under the name.
-  const tmp = `${dir.replace(/\/+$/, '')}.tmp-${process.pid}`;
-  await rm(tmp, { recursive: true, force: true });
-  await mkdir(tmp, { recursive: true });
-  await writeFile(join(tmp, 'weights.bin'), littleEndianBytes(all));
-  await writeFile(join(tmp, 'classifier.json'), JSON.stringify(manifest, null, 2) + '\n');
-  await writeFile(join(tmp, 'metrics.json'), JSON.stringify(data.metrics, null, 2) + '\n');
-  for (const [name, content] of Object.entries(extras)) await writeFile(join(tmp, name), content);
-  if (existsSync(dir)) await rm(dir, { recursive: true, force: true });
-  await rename(tmp, dir);
+  for (const name of Object.keys(extras)) {
+    if (!/^[\w.-]+$/.test(name) || name.startsWith('.')) throw new TlError(`bundle extra file name "${name}" is not a plain file name`);
+  }
+  try {
+    await replaceDir(
+      dir,
+      async (tmp) => {
+        await writeFile(join(tmp, 'weights.bin'), littleEndianBytes(all));
+        await writeFile(join(tmp, 'metrics.json'), JSON.stringify(data.metrics, null, 2) + '\n');
+        for (const [name, content] of Object.entries(extras)) await writeFile(join(tmp, name), content);
+        await writeFile(join(tmp, 'classifier.json'), JSON.stringify(manifest, null, 2) + '\n');
+      },
+      { isComplete: isCompleteBundle, check: checkBundleTarget },
+    );
+  } catch (err) {
+    if (err instanceof TlError || !isFsError(err)) throw err;
+    throw await writeError('the classifier bundle', dir, err, existsSync(dir) ? 'The bundle already there is unchanged.' : 'Nothing was left behind.');
+  }
+}
+
+async function isCompleteBundle(dir: string): Promise<boolean> {
+  return readBundle(dir).then(
+    () => true,
+    () => false,
+  );
 }
 
 function littleEndianBytes(a: Float32Array): Buffer {
@@ -132,7 +158,13 @@ function littleEndianBytes(a: Float32Array): Buffer {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 }
 
+/** Load a bundle; after a killed save, first put the complete version back under `dir` and tidy up. */
 export async function loadBundle(dir: string): Promise<BundleData> {
+  const from = await recoverDir(resolve(dir), { isComplete: isCompleteBundle }).catch(() => resolve(dir));
+  return readBundle(from === resolve(dir) ? dir : from);
+}
+
+async function readBundle(dir: string): Promise<BundleData> {
   const jsonPath = join(dir, 'classifier.json');
   if (!existsSync(jsonPath)) throw new TlError(`${dir} is not a classifier bundle (no classifier.json)`, 'Train one with `tl train DATA --out DIR`.');
   let parsed: z.infer<typeof Manifest>;

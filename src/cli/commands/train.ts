@@ -148,6 +148,11 @@ function metricsJson(r: { metrics: Metrics; counts?: unknown; config?: unknown; 
 /** `modelNamed`: --model was given (commander's value source, not its default). */
 async function runTraining(data: string, opts: TrainCliOpts, modelNamed: boolean): Promise<TrainResult> {
   const say = humanOut(opts.json);
+  const out = resolve(opts.out ?? `${basename(resolve(data)).replace(/\.csv$/i, '')}-classifier`);
+  // Refuse an --out in the photos or over a folder tl did not write before minutes of training (the save checks again).
+  const { checkOutsideData, checkBundleTarget } = await import('../../classifier/bundle-dir.js');
+  checkOutsideData(out, data);
+  await checkBundleTarget(out);
   const ac = new AbortController();
   const onSigint = () => ac.abort();
   process.once('SIGINT', onSigint);
@@ -183,7 +188,6 @@ async function runTraining(data: string, opts: TrainCliOpts, modelNamed: boolean
     const what = r.config.strategy === 'partial' || r.config.strategy === 'full' ? `${r.config.strategy} fine-tuning` : 'head';
     say(`${what} trained in ${r.timings.trainSeconds.toFixed(2)} s (feature extraction ${r.timings.extractSeconds.toFixed(1)} s, total ${r.timings.totalSeconds.toFixed(1)} s)`);
     printMetrics(r.metrics, say, r.config.evaluatedOn === 'val' ? 'validation' : 'training (no validation images!)');
-    const out = resolve(opts.out ?? `${basename(resolve(data)).replace(/\.csv$/i, '')}-classifier`);
     const html = renderHtmlReport({ title: `tl: ${basename(resolve(data))} on ${r.config.model}`, metrics: r.metrics, history: r.history, config: r.config, cvCurve: r.selection?.curve });
     await r.classifier.save(out, { 'report.html': html });
     say(`\nsaved classifier: ${out}\nreport: ${join(out, 'report.html')}\nuse it: tl predict ${out} PHOTOS...`);
