@@ -46,7 +46,7 @@ describe('float16 cache encoding', () => {
     try {
       const base = { id: 'x', weightsHash: 'h', input: findModel('mobilenet-v2').input, featureDim: 4, entry: { feature: { tensor: 't', dim: 4, pool: 'none' } } };
       const k32 = modelKeyFor(base);
-      const k16 = modelKeyFor({ ...base, featureEncoding: 'f16' });
+      const k16 = modelKeyFor({ ...base, vectors: { source: 't', encoding: 'f16' } });
       assert.notEqual(k32.key, k16.key);
       store.registerModel(k16);
       store.putMany(k16.key, [{ contentHash: 'a', vector: Float32Array.from([1, 2.5, -3, 0.1]) }]);

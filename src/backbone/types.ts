@@ -64,6 +64,13 @@ export interface ModelEntry {
   custom?: boolean;
 }
 
+/** What an extractor's vectors are, when not the entry's own features: the feature store keys and encodes by it. */
+export interface VectorSpec {
+  /** Names them: 'input@224' (the image), a cut tensor or layer, '<cut>+tail' (a fine-tuned tail), '...#aug(...)' (an augmented copy). */
+  source: string;
+  encoding: VectorEncoding;
+}
+
 /** A photo already decoded and laid out as the backbone expects: size*size*3 floats. */
 export type InputTensorData = Float32Array;
 
@@ -85,6 +92,8 @@ export interface Backbone {
   readonly featureDim: number;
   /** sha256 over the model's files: part of the feature-cache key. */
   readonly weightsHash: string;
+  /** Set when the vectors are not `entry.feature` as float32 (a cut, a fine-tuned tail, an augmented copy). */
+  readonly vectors?: VectorSpec;
   /** Feature vectors for a batch of preprocessed images. */
   embed(batch: InputTensorData[]): Promise<Float32Array[]>;
   dispose(): Promise<void>;

@@ -31,11 +31,27 @@ function initSchema(db: Database.Database): void {
   db.exec(`
     CREATE TABLE IF NOT EXISTS models (
       key TEXT PRIMARY KEY, backbone_id TEXT NOT NULL, weights_hash TEXT NOT NULL, recipe TEXT NOT NULL,
-      dim INTEGER NOT NULL, created_at INTEGER NOT NULL);
+      dim INTEGER NOT NULL, created_at INTEGER NOT NULL, encoding TEXT NOT NULL DEFAULT 'f32');
     CREATE TABLE IF NOT EXISTS features (
       model_key TEXT NOT NULL, content_hash TEXT NOT NULL, vector BLOB NOT NULL,
       created_at INTEGER NOT NULL, last_used INTEGER NOT NULL,
       PRIMARY KEY (model_key, content_hash)) WITHOUT ROWID;`);
+  addEncodingColumn(db);
+}
+
+/**
+ * How each model key's vectors are stored ('f32' | 'f16') is a column. Stores written before it get it here, filled
+ * from their recipes (float16 ones say so). IMMEDIATE takes the write lock before looking, so two processes
+ * migrating one store at once add it once.
+ */
+function addEncodingColumn(db: Database.Database): void {
+  const has = () => (db.prepare('PRAGMA table_info(models)').all() as { name: string }[]).some((c) => c.name === 'encoding');
+  if (has()) return;
+  db.transaction(() => {
+    if (has()) return;
+    db.exec(`ALTER TABLE models ADD COLUMN encoding TEXT NOT NULL DEFAULT 'f32'`);
+    db.exec(`UPDATE models SET encoding = 'f16' WHERE recipe LIKE '%"encoding":"f16"%'`);
+  }).immediate();
 }
 
 /** Open (creating if needed) a store for reading and writing. Throws SQLite's or the file system's error. */

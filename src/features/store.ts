@@ -6,7 +6,7 @@ import { featureStorePath } from '../env.js';
 import { sha256 } from '../util/hash.js';
 import { PREPROCESS_RULE_VERSION } from '../data/preprocess-rule.js';
 import { TlError } from '../util/errors.js';
-import type { Backbone } from '../backbone/types.js';
+import type { Backbone, FeatureSpec, VectorEncoding } from '../backbone/types.js';
 import { decodeF16, encodeF16 } from '../util/f16.js';
 import { closeQuietly, openReadOnly, openReadWrite } from './store-db.js';
 import { describeFailure, fileIdentity, isCorruption, quarantineStore, storeBytes, writeProblem } from './store-files.js';
@@ -25,7 +25,7 @@ export interface ModelKeyInfo {
   encoding?: VectorEncoding;
 }
 
-export type VectorEncoding = 'f32' | 'f16';
+export type { VectorEncoding };
 
 export interface StoreStats {
   path: string;
@@ -37,13 +37,16 @@ export interface StoreStats {
   total: number;
 }
 
-/** Identifies "these exact weights, this exact preprocessing, this feature tensor". */
+/** Identifies "these exact weights, this exact preprocessing, these vectors (the entry's features, a cut, a tail...)". */
 export function modelKeyFor(
-  b: Pick<Backbone, 'id' | 'weightsHash' | 'input' | 'featureDim'> & { entry: { feature: unknown }; featureEncoding?: VectorEncoding },
+  b: Pick<Backbone, 'id' | 'weightsHash' | 'input' | 'featureDim' | 'vectors'> & { entry: { feature: FeatureSpec } },
 ): ModelKeyInfo {
-  const encoding = b.featureEncoding ?? 'f32';
-  // float16 keys say so in the recipe. `preprocess`: the pixel rule's version, so a changed crop never reuses old features.
-  const base = { input: b.input, preprocess: PREPROCESS_RULE_VERSION, feature: b.entry.feature, version: SCHEMA_VERSION };
+  const encoding = b.vectors?.encoding ?? 'f32';
+  // Other vectors than the entry's features are named by `vectors.source`, spelled as the feature spec they once
+  // borrowed, so stores written before keep their keys. float16 keys say so in the recipe. `preprocess`: the pixel
+  // rule's version, so a changed crop never reuses old features.
+  const feature = b.vectors ? { tensor: b.vectors.source, dim: b.featureDim, pool: 'none' } : b.entry.feature;
+  const base = { input: b.input, preprocess: PREPROCESS_RULE_VERSION, feature, version: SCHEMA_VERSION };
   const recipe = JSON.stringify(encoding === 'f16' ? { ...base, encoding } : base);
   const key = sha256(`${b.id}\n${b.weightsHash}\n${recipe}`).slice(0, 32);
   return { key, backboneId: b.id, weightsHash: b.weightsHash, recipe, dim: b.featureDim, encoding };
@@ -219,17 +222,18 @@ export class FeatureStore {
     this.encodings.set(m.key, m.encoding ?? 'f32');
     this.guard('write', undefined, (c) =>
       void c.db
-        .prepare('INSERT OR IGNORE INTO models (key, backbone_id, weights_hash, recipe, dim, created_at) VALUES (?, ?, ?, ?, ?, ?)')
-        .run(m.key, m.backboneId, m.weightsHash, m.recipe, m.dim, Date.now()),
+        .prepare('INSERT OR IGNORE INTO models (key, backbone_id, weights_hash, recipe, dim, created_at, encoding) VALUES (?, ?, ?, ?, ?, ?, ?)')
+        .run(m.key, m.backboneId, m.weightsHash, m.recipe, m.dim, Date.now(), m.encoding ?? 'f32'),
     );
   }
 
-  /** The encoding of a model key's vectors: registered in this process, else read from its recipe. */
+  /** The encoding of a model key's vectors: registered in this process, else its `encoding` column. */
   private encodingOf(modelKey: string): VectorEncoding {
     let e = this.encodings.get(modelKey);
     if (!e) {
-      const row = this.guard('read', undefined, (c) => c.db.prepare('SELECT recipe FROM models WHERE key = ?').get(modelKey) as { recipe: string } | undefined);
-      e = row && row.recipe.includes('"encoding":"f16"') ? 'f16' : 'f32';
+      const row = this.guard('read', undefined, (c) => c.db.prepare('SELECT * FROM models WHERE key = ?').get(modelKey) as { recipe: string; encoding?: VectorEncoding } | undefined);
+      // A store written before the column, opened read-only (not migrated): its float16 recipes say so.
+      e = row?.encoding ?? (row?.recipe.includes('"encoding":"f16"') ? 'f16' : 'f32');
       this.encodings.set(modelKey, e);
     }
     return e;

@@ -99,7 +99,7 @@ export function augmentedCut(frozen: CutBackbone, a: AugmentSpec): CutBackbone {
   const input = frozen.input;
   return {
     ...frozen,
-    entry: { ...frozen.entry, feature: { ...frozen.entry.feature, tensor: `${frozen.entry.feature.tensor}#aug(${AUGMENT_VERSION};seed=${a.seed};copy=${a.copy})` } },
+    vectors: { ...frozen.vectors, source: `${frozen.vectors.source}#aug(${AUGMENT_VERSION};seed=${a.seed};copy=${a.copy})` },
     embed: (batch: InputTensorData[]) => frozen.embed(batch.map((x) => augmentImage(x, input, input.size, input.layout, a))),
     // The wrapped frozen part is disposed by its owner.
     dispose: async () => {},

@@ -1,6 +1,6 @@
 // The fine-tuned network as a Backbone: frozen part → cut → trained tail → pooled features.
 import type * as tfjs from '@tensorflow/tfjs';
-import type { Backbone, InputSpec, InputTensorData, ModelEntry } from '../backbone/types.js';
+import type { Backbone, InputSpec, InputTensorData, ModelEntry, VectorSpec } from '../backbone/types.js';
 import type { CutBackbone, Network, TailSnapshot, TrainableTail } from '../backbone/runtimes/types.js';
 import { sha256 } from '../util/hash.js';
 import { splitRows } from '../util/rows.js';
@@ -16,6 +16,7 @@ export class FinetunedBackbone implements Backbone {
   readonly featureDim: number;
   readonly weightsHash: string;
   readonly entry: ModelEntry;
+  readonly vectors: VectorSpec;
   private constructor(
     private tf: TF,
     readonly frozen: CutBackbone,
@@ -26,7 +27,8 @@ export class FinetunedBackbone implements Backbone {
     this.id = frozen.id;
     this.input = frozen.input;
     this.featureDim = tail.featureDim;
-    this.entry = { ...frozen.entry, feature: { tensor: `${tail.cut}+tail`, dim: tail.featureDim, pool: 'none' } };
+    this.entry = frozen.entry;
+    this.vectors = { source: `${tail.cut}+tail`, encoding: 'f32' };
     // The cache key of the fine-tuned features: the base weights plus this exact tail.
     this.weightsHash = sha256(`${baseHash}\n${tailDigest}`);
   }

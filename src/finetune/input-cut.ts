@@ -9,8 +9,8 @@ export function openInputCut(net: Network, input: InputSpec, weightsHash: string
     id: net.entry.id,
     input,
     weightsHash,
-    featureEncoding: 'f16',
-    entry: { ...net.entry, input, feature: { tensor: `input@${s}`, dim, pool: 'none' } },
+    vectors: { source: `input@${s}`, encoding: 'f16' },
+    entry: net.entry,
     featureDim: dim,
     cutShape: [s, s, 3],
     async embed(batch: InputTensorData[]) {

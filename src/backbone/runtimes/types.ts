@@ -1,7 +1,7 @@
 // The one interface every backbone runtime implements, and the shapes it hands to the rest of the toolkit: block
 // tables, frozen-part runners and trainable tails (rungs 2-3), and the graph an export extends with a head.
 import type * as tfjs from '@tensorflow/tfjs';
-import type { Backbone, InputSpec, ModelEntry, PretrainedBackbone, VectorEncoding } from '../types.js';
+import type { Backbone, InputSpec, ModelEntry, PretrainedBackbone, VectorSpec } from '../types.js';
 
 /** One layer (TF.js) or node (ONNX) with its output shape and parameter count: `tl models info --layers`. */
 export interface LayerInfo {
@@ -37,7 +37,8 @@ export interface Network {
 
 /** A Backbone whose "features" are the flattened NHWC activation at a cut, stored as float16 in the feature store. */
 export interface CutBackbone extends Backbone {
-  readonly featureEncoding: VectorEncoding;
+  /** The cut (or `input@SIZE`), float16. */
+  readonly vectors: VectorSpec;
   readonly cutShape: [number, number, number];
 }
 

@@ -66,8 +66,8 @@ export async function openCut(net: Network, cut: string, input: InputSpec, weigh
     id: entry.id,
     input,
     weightsHash,
-    featureEncoding: 'f16',
-    entry: { ...entry, input, feature: { tensor: cut, dim, pool: 'none' } },
+    vectors: { source: cut, encoding: 'f16' },
+    entry,
     featureDim: dim,
     cutShape: shape,
     async embed(batch: InputTensorData[]) {
