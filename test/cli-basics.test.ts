@@ -50,7 +50,7 @@ describe('tl models', () => {
     assert.match(onnxLayers.stdout, /\b472_quantized\b/);
     // The block table: what --freeze N counts, with the cut's activation shape, parameters and cache cost.
     assert.match(onnxLayers.stdout, /^\s*15\s+block 14 \(96→160, s2\)\s+597_quantized\s+7x7x160\s+153,952\s+15\.3 KiB$/m);
-    assert.match(layers.stdout, /^\s*15\s+Conv2D conv2d_15\s+leaky_re_lu_15\s+14x14x128\s+66,048\s+49\.0 KiB$/m);
+    assert.match(layers.stdout, /^\s*15\s+Conv2D conv2d_15\s+leaky_re_lu_15\s+14x14x128\s+66,048\s+49 KiB$/m);
 
     assertCleanError(await tl(['models', 'info', 'no-such-model']), /unknown model "no-such-model"/);
   });

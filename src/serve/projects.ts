@@ -411,8 +411,4 @@ export async function makeThumbnail(input: string | Buffer): Promise<Buffer> {
     .toBuffer();
 }
 
-export function formatBytes(n: number): string {
-  if (n >= 1 << 20) return `${(n / (1 << 20)).toFixed(n % (1 << 20) ? 1 : 0)} MiB`;
-  if (n >= 1 << 10) return `${Math.round(n / (1 << 10))} KiB`;
-  return `${n} bytes`;
-}
+export { formatBytes } from '../util/format.js';

@@ -67,7 +67,8 @@ test('one softmax, one argmax, one formatBytes (binary units, KiB)', () => {
   assert.equal(argmax([2, 5, 5]), 1, 'first one on ties');
   assert.equal(formatBytes(512), '512 B');
   assert.equal(formatBytes(15_667), '15.3 KiB');
-  assert.equal(formatBytes(20 * 2 ** 20), '20.0 MiB');
+  assert.equal(formatBytes(20 * 2 ** 20), '20 MiB', 'whole: no decimal (the server says "the 20 MiB limit")');
+  assert.equal(formatBytes(50_176), '49 KiB');
 });
 
 test('a saved config is read back through one typed reader: wrong types read as absent, other fields kept', () => {
