@@ -17,7 +17,7 @@ import { JobManager, type Job } from './jobs.js';
 import { ServedModel } from './models.js';
 import { ProjectStore, formatBytes, validateName, type ImageEntry } from './projects.js';
 import { tarFolder } from './tar.js';
-import { bundleDownloadName, parseTrainRequest, runProjectTraining, type Misclassified } from './training.js';
+import { bundleDownloadName, parseTrainRequest, runProjectTraining, stripProjectDir, type Misclassified } from './training.js';
 import { openApiDocument } from './openapi.js';
 import { checkRequestHost, isLoopbackName } from './host-check.js';
 import { checkImage } from './image-types.js';
@@ -509,15 +509,17 @@ export async function createServer(opts: ServeOptions): Promise<Omit<TlServer, '
     const p = (await store.meta(req.params.project)).name;
     const { stamp, dir } = await bundleFor(req);
     const name = bundleDownloadName(p, stamp);
-    const stream = await tarFolder(dir, name);
+    // Bundles trained before paths were saved relative to the project still name its folder: take it out.
+    const stream = await tarFolder(dir, name, (text) => stripProjectDir(text, store.dir(p)));
     reply.header('content-disposition', `attachment; filename="${name}.tar"`).type('application/x-tar');
     return reply.send(stream);
   });
   app.get<PB>('/v1/projects/:project/bundles/:stamp/report', async (req, reply) => {
+    const p = (await store.meta(req.params.project)).name;
     const { dir } = await bundleFor(req);
     const path = join(dir, 'report.html');
     if (!existsSync(path)) throw notFound('this bundle has no report.html', 'no_report');
-    return reply.type('text/html; charset=utf-8').send(await readFile(path));
+    return reply.type('text/html; charset=utf-8').send(stripProjectDir(await readFile(path, 'utf8'), store.dir(p)));
   });
   app.post<P>('/v1/projects/:project/predict', async (req, reply) => {
     const p = validateName('project', req.params.project);

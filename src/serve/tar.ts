@@ -1,6 +1,6 @@
 // A minimal ustar writer: enough to stream a bundle folder as one .tar download (no dependency needed).
 import { createReadStream } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 
@@ -35,12 +35,30 @@ export function tarHeader(name: string, size: number, mtime: Date, prefix = ''):
   return h;
 }
 
-/** Stream the regular files directly inside `dir` as a tar whose entries sit under the folder `root/`. */
-export async function tarFolder(dir: string, root: string): Promise<Readable> {
+const TEXT_FILE_RE = /\.(json|html|txt|csv|md)$/i;
+
+/**
+ * Stream the regular files directly inside `dir` as a tar whose entries sit under the folder `root/`. `rewriteText`,
+ * if given, is applied to the (small) text files, which are then packed from memory.
+ */
+export async function tarFolder(dir: string, root: string, rewriteText?: (text: string) => string): Promise<Readable> {
   const names = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name).sort();
-  const entries = await Promise.all(names.map(async (name) => ({ name, st: await stat(join(dir, name)) })));
+  const entries = await Promise.all(
+    names.map(async (name) => {
+      const st = await stat(join(dir, name));
+      const text = rewriteText && TEXT_FILE_RE.test(name) ? Buffer.from(rewriteText(await readFile(join(dir, name), 'utf8'))) : undefined;
+      return { name, st, text };
+    }),
+  );
   async function* generate(): AsyncGenerator<Buffer> {
-    for (const { name, st } of entries) {
+    for (const { name, st, text } of entries) {
+      if (text) {
+        yield tarHeader(name, text.length, st.mtime, root);
+        yield text;
+        const pad = (BLOCK - (text.length % BLOCK)) % BLOCK;
+        if (pad) yield Buffer.alloc(pad, 0);
+        continue;
+      }
       yield tarHeader(name, st.size, st.mtime, root);
       let written = 0;
       // Read exactly the size announced in the header, even if the file changed since.

@@ -68,9 +68,13 @@ export function parseTrainRequest(body: unknown): TrainRequest {
  * project (images/ants/x.jpg), so a downloaded bundle or report does not reveal where the server keeps its files.
  */
 export function withoutProjectDir<T>(value: T, projectDir: string): T {
+  return JSON.parse(JSON.stringify(value), (_key, v: unknown) => (typeof v === 'string' ? stripProjectDir(v, projectDir) : v)) as T;
+}
+
+/** Text with the project's absolute folder taken out (for bundles saved before paths were made relative). */
+export function stripProjectDir(text: string, projectDir: string): string {
   const prefix = projectDir.endsWith(sep) ? projectDir : projectDir + sep;
-  const strip = (s: string) => s.split(prefix).join('').split(projectDir).join('.');
-  return JSON.parse(JSON.stringify(value), (_key, v: unknown) => (typeof v === 'string' ? strip(v) : v)) as T;
+  return text.split(prefix).join('').split(projectDir).join('.');
 }
 
 const r4 = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? null : Math.round(v * 10_000) / 10_000);

@@ -4,7 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { cp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { env } from '../../src/env.js';
@@ -262,6 +262,16 @@ describe('a trained project (items 7, 10, 16)', () => {
     assert.equal(manifest.config.data, 'images');
     const metrics = await readFile(join(projectDir, 'bundles', results.json.bundle, 'metrics.json'), 'utf8');
     assert.ok(!metrics.includes(work));
+    // A bundle saved before the fix (absolute paths in its files) is cleaned when downloaded or shown.
+    const oldStamp = '2000-01-01T00-00-00-000Z';
+    const oldDir = join(projectDir, 'bundles', oldStamp);
+    await cp(join(projectDir, 'bundles', results.json.bundle), oldDir, { recursive: true });
+    await writeFile(join(oldDir, 'classifier.json'), JSON.stringify({ ...manifest, config: { ...manifest.config, data: join(projectDir, 'images') } }, null, 2));
+    await writeFile(join(oldDir, 'report.html'), `<html><code>${join(projectDir, 'images', 'ants', 'x.jpg')}</code></html>`);
+    const oldTar = (await call(`/v1/projects/bugs/bundles/${oldStamp}/download`)).bytes.toString('latin1');
+    assert.ok(oldTar.includes('"data": "images"') && !oldTar.includes(work), 'old bundle cleaned in the download');
+    const oldReport = (await call(`/v1/projects/bugs/bundles/${oldStamp}/report`)).text;
+    assert.ok(oldReport.includes('<code>images/ants/x.jpg</code>') && !oldReport.includes(work), oldReport);
   });
 });
 
