@@ -13,7 +13,7 @@ export { planTraining, type Plan, type RungEstimate } from './finetune/plan.js';
 export { evaluate, type Metrics } from './eval/metrics.js';
 
 // Backbones
-export type { Backbone, ModelEntry, InputSpec, FeatureSpec } from './backbone/types.js';
+export type { Backbone, PretrainedBackbone, ModelEntry, InputSpec, FeatureSpec } from './backbone/types.js';
 export { listModels, findModel, registerModel, unregisterModel, type CustomModel } from './backbone/registry.js';
 export { loadBackbone } from './backbone/load.js';
 export { classifyImagenet, type ClassifiedFile, type ImagenetPrediction } from './backbone/classify.js';
