@@ -40,6 +40,7 @@ export async function trainHeadClassifier(opts: HeadTrainOptions, ctx: RungConte
     if (ownStore) store.close();
   }
   const extractSeconds = (Date.now() - tExtract) / 1000;
+  const { counts, warnings } = ctx.reportUsed(train.labels, val.labels);
   for (let c = 0; c < dataset.classes.length; c++) {
     if (!train.labels.includes(c)) {
       await backbone.dispose();
@@ -136,7 +137,7 @@ export async function trainHeadClassifier(opts: HeadTrainOptions, ctx: RungConte
   );
   const totalSeconds = (Date.now() - ctx.t0) / 1000;
   emit({ type: 'done', metrics, seconds: totalSeconds });
-  return { classifier, metrics, history, selection, dataset, counts: ctx.counts, warnings: ctx.warnings, timings: { extractSeconds, trainSeconds, totalSeconds }, config };
+  return { classifier, metrics, history, selection, dataset, counts, warnings, timings: { extractSeconds, trainSeconds, totalSeconds }, config };
 }
 
 /** Loss/accuracy on train and val for the current L-BFGS iterate (cheap next to the fit itself). */

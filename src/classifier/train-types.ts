@@ -92,6 +92,7 @@ export interface HistoryPoint {
 }
 
 export type TrainEvent =
+  /** Once the images are read: counts and warnings on the images used (unreadable files already skipped). */
   | { type: 'dataset'; dataset: Dataset; counts: ClassCount[]; warnings: string[] }
   | { type: 'backbone'; id: string; featureDim: number }
   | { type: 'extract-start'; split: 'train' | 'val'; total: number }
@@ -161,8 +162,8 @@ export interface TrainResult {
 /** What the dispatcher hands a rung besides its options: the loaded dataset and the clock. */
 export interface RungContext {
   dataset: Dataset;
-  counts: ClassCount[];
-  warnings: string[];
+  /** Call once the images are read, with the class index of each usable one: emits the 'dataset' event. */
+  reportUsed(trainLabels: ArrayLike<number>, valLabels: ArrayLike<number>): { counts: ClassCount[]; warnings: string[] };
   emit: (e: TrainEvent) => void;
   /** Date.now() when trainClassifier started (the result's totalSeconds count from it). */
   t0: number;

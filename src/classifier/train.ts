@@ -1,7 +1,7 @@
 // trainClassifier: the one entry point for every rung. It loads the dataset, lets `auto` plan, and dispatches to rung 1
 // (train-head.ts: a new head on frozen features) or to fine-tuning (finetune/train.ts: rungs 2 and 3). The two rungs
 // are siblings: they share types (train-types.ts) and the head policy (head-policy.ts), never each other.
-import { loadDataset, classCounts, datasetWarnings, type Dataset } from '../data/dataset.js';
+import { loadDataset, datasetWarnings, usedClassCounts, type Dataset } from '../data/dataset.js';
 import { planTraining } from '../finetune/plan.js';
 import { finetuneClassifier } from '../finetune/train.js';
 import { trainHeadClassifier } from './train-head.js';
@@ -18,11 +18,15 @@ export async function trainClassifier(data: string | Dataset, opts: TrainOptions
   const emit = opts.onEvent ?? (() => {});
   const seed = opts.seed ?? 0;
   const dataset = typeof data === 'string' ? loadDataset(data, { valFraction: opts.val, seed }) : data;
-  const counts = classCounts(dataset);
-  const warnings = datasetWarnings(counts);
-  emit({ type: 'dataset', dataset, counts, warnings });
   for (const s of dataset.skipped) emit({ type: 'skip', file: s });
-  const ctx: RungContext = { dataset, counts, warnings, emit, t0 };
+  // Counts and "too few images" warnings describe the images used, so they wait until unreadable files are skipped.
+  const reportUsed = (trainLabels: ArrayLike<number>, valLabels: ArrayLike<number>) => {
+    const counts = usedClassCounts(dataset.classes, trainLabels, valLabels);
+    const warnings = datasetWarnings(counts);
+    emit({ type: 'dataset', dataset, counts, warnings });
+    return { counts, warnings };
+  };
+  const ctx: RungContext = { dataset, reportUsed, emit, t0 };
 
   let strategy = opts.strategy ?? DEFAULT_STRATEGY;
   if (opts.strategy === undefined || opts.strategy === 'auto') {

@@ -229,6 +229,15 @@ export function classCounts(ds: Dataset): ClassCount[] {
   }));
 }
 
+/**
+ * Counts of the images a run really uses: `train` and `val` hold the class index of each image that could be read.
+ * Unreadable files are only found while reading, so counts (and the warnings made from them) come after that.
+ */
+export function usedClassCounts(classes: string[], train: ArrayLike<number>, val: ArrayLike<number>): ClassCount[] {
+  const count = (labels: ArrayLike<number>, c: number) => Array.prototype.filter.call(labels, (l: number) => l === c).length;
+  return classes.map((label, c) => ({ label, train: count(train, c), val: count(val, c) }));
+}
+
 /** Human warnings about the data a person should fix or know about before trusting the result. */
 export function datasetWarnings(counts: ClassCount[]): string[] {
   const w: string[] = [];

@@ -101,6 +101,8 @@ function describeDecodeError(err: unknown): string {
   if (/unsupported image format|bad seek|not a known file format/i.test(msg)) return 'not an image sharp can read';
   if (/premature end|truncated|end of file|corrupt|read error|bad huffman|not enough data|unexpected end/i.test(msg))
     return `truncated or corrupt image (${firstLine(msg)})`;
+  // libvips sometimes fails a damaged file without a reason (seen on truncated JPEGs): say what it most likely is.
+  if (/^\s*unknown error\s*$/i.test(msg)) return 'truncated or corrupt image (the decoder gave no details)';
   if (/pixel limit/i.test(msg)) return `image is larger than ${MAX_INPUT_PIXELS / 1e6} megapixels; downscale it first`;
   return firstLine(msg);
 }

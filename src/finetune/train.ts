@@ -102,7 +102,7 @@ interface ActSet {
 
 /** Rungs 2-3 end to end; trainClassifier (classifier/train.ts) dispatches here for strategy 'partial' and 'full'. */
 export async function finetuneClassifier(opts: FinetuneTrainOptions, ctx: RungContext): Promise<TrainResult> {
-  const { dataset, emit, t0, counts, warnings } = ctx;
+  const { dataset, emit, t0 } = ctx;
   const s = finetuneDefaults(opts);
   const seed = opts.seed ?? 0;
   const K = dataset.classes.length;
@@ -134,6 +134,7 @@ export async function finetuneClassifier(opts: FinetuneTrainOptions, ctx: RungCo
     if (ownStore) store.close();
   }
   const extractSeconds = (Date.now() - tExtract) / 1000;
+  const { counts, warnings } = ctx.reportUsed(train.labels, val.labels);
   for (let c = 0; c < K; c++) {
     if (!train.labels.includes(c)) {
       await frozen.dispose();
