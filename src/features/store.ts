@@ -122,14 +122,16 @@ export class FeatureStore {
   /** Read-write if possible; else a damaged file is moved aside and a new store made; else read-only; else none. */
   private connect(allowQuarantine = true): void {
     let failure: unknown;
+    let db: Database.Database | undefined;
     try {
-      const db = openReadWrite(this.path);
+      db = openReadWrite(this.path);
       // SQLite opens a file it may not write read-only without saying so (when its -shm exists): ask the file system.
       const denied = this.path === ':memory:' ? undefined : writeProblem(this.path);
       this.attach(db, !denied);
       if (denied) this.readOnlyBecause(denied);
       return;
     } catch (err) {
+      if (db) closeQuietly(db);
       if (this.path === ':memory:' || !isStorageError(err)) throw err;
       failure = err;
     }

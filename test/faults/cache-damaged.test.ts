@@ -155,7 +155,7 @@ describe('a damaged feature cache', () => {
     const r = await w.tl(['predict', w.classifier, w.photos, '--json'], dirname(store));
     assertOk(r);
     // Two facts, two lines: first that it is read-only, then (on the first read) that it is damaged.
-    const damaged = warnings(r).filter((l) => l.includes(store) && l.includes('damaged'));
+    const damaged = warnings(r).filter((l) => l.includes(store) && l.includes(' is damaged ('));
     assert.equal(damaged.length, 1, r.stderr);
     assert.match(damaged[0], /is damaged \(.*could not be moved aside: read-only file system\); running without it \(to fix: make the folder writable, then run `tl cache check --repair`/);
     assert.equal((JSON.parse(r.stdout) as unknown[]).length, w.photoCount);
