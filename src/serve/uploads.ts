@@ -9,7 +9,7 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { HttpError, tooLarge, unprocessable } from './errors.js';
 import { checkImage } from './image-types.js';
-import { formatBytes } from './projects.js';
+import { formatBytes } from '../util/format.js';
 
 export interface UploadResult {
   file: string;
