@@ -218,7 +218,7 @@ export function openApiDocument(version: string): object {
             seed: { type: 'integer', default: 0 },
             val: { type: 'number', default: 0.2, description: 'validation fraction' },
             l2: { type: 'number', description: 'default: chosen by 5-fold CV' },
-            head: { description: '"linear" (default), "mlp", "mlp:UNITS" or {kind:"mlp", hidden, dropout}' },
+            head: { description: '"linear" (default), "mlp", "mlp:UNITS", "mlp:UNITS,dropout=P" or {kind:"mlp", hidden, dropout} (the syntax of tl train --head)' },
             model: { type: 'string', description: 'backbone id (GET /v1/backbones)' },
             classWeights: { enum: ['auto', 'balanced', 'none'] },
             epochs: { type: 'integer', description: 'MLP head only' },

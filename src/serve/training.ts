@@ -3,6 +3,7 @@
 // every misclassified validation image.
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { trainClassifier, type HeadSpec, type TrainEvent } from '../classifier/train.js';
+import { parseHeadSpec } from '../classifier/head-spec.js';
 import type { Classifier } from '../classifier/classifier.js';
 import { renderHtmlReport } from '../eval/report.js';
 import { listModels } from '../backbone/registry.js';
@@ -43,15 +44,14 @@ export function parseTrainRequest(body: unknown): TrainRequest {
   const val = num('val', (n) => n > 0 && n < 1, 'a fraction between 0 and 1') ?? 0.2;
   const l2 = num('l2', (n) => n > 0, 'a positive number');
   const epochs = num('epochs', (n) => Number.isInteger(n) && n > 0 && n <= 10_000, 'a positive integer');
+  // The library's one head-spec parser: the same syntax as the CLI's --head.
   let head: HeadSpec = { kind: 'linear' };
-  if (b.head !== undefined && b.head !== 'linear') {
-    const h = b.head as { kind?: string; hidden?: unknown; dropout?: unknown } | string;
-    const hidden = typeof h === 'object' ? Number(h.hidden ?? 256) : Number(/^mlp(?::(\d+))?$/.exec(String(h))?.[1] ?? (String(h) === 'mlp' ? 256 : NaN));
-    const dropout = typeof h === 'object' && h.dropout !== undefined ? Number(h.dropout) : 0.2;
-    if ((typeof h === 'object' ? h.kind !== 'mlp' : !String(h).startsWith('mlp')) || !Number.isInteger(hidden) || hidden < 1 || hidden > 8192 || !(dropout >= 0 && dropout < 1)) {
-      throw badRequest('head must be "linear", "mlp", "mlp:UNITS" or {"kind":"mlp","hidden":UNITS,"dropout":P}', 'invalid_option');
+  if (b.head !== undefined && b.head !== null && b.head !== '') {
+    try {
+      head = parseHeadSpec(b.head);
+    } catch (e) {
+      throw badRequest((e as Error).message, 'invalid_option');
     }
-    head = { kind: 'mlp', hidden, dropout };
   }
   const classWeights = (b.classWeights ?? 'auto') as TrainRequest['classWeights'];
   if (!['auto', 'balanced', 'none'].includes(classWeights)) throw badRequest('classWeights must be auto, balanced or none', 'invalid_option');
@@ -143,6 +143,8 @@ export async function runProjectTraining(
   job.emit('state', { state: 'running' });
   try {
     const r = await trainClassifier(imagesDir, {
+      // The web app trains the head it was asked for (linear or MLP); `tl train` and the library default to auto.
+      strategy: 'head',
       seed: req.seed,
       val: req.val,
       l2: req.l2,

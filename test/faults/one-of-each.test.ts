@@ -10,6 +10,7 @@ import { formatBytes } from '../../src/util/format.js';
 import { softmaxRows, argmax } from '../../src/util/math.js';
 import { env } from '../../src/env.js';
 import { readSavedConfig } from '../../src/classifier/saved-config.js';
+import { parseTrainRequest } from '../../src/serve/training.js';
 import { cleanup, DATASETS_DIR, linkSubset, runCli, tempDir } from '../helpers.js';
 
 describe('one head-spec parser', () => {
@@ -24,6 +25,13 @@ describe('one head-spec parser', () => {
     for (const bad of ['mlp:x', 'mlp:0', 'mlp:9000', 'mlp:64,dropout=1', 'conv', '', 3, null, { kind: 'mlp', hidden: -1 }]) {
       assert.throws(() => parseHeadSpec(bad), { name: 'TlError' }, JSON.stringify(bad));
     }
+  });
+
+  test('the server takes the CLI form too (mlp:UNITS,dropout=P); a bad spec is a 400 naming the syntax', () => {
+    assert.deepEqual(parseTrainRequest({ head: 'mlp:32,dropout=0.1' }).head, { kind: 'mlp', hidden: 32, dropout: 0.1 });
+    assert.deepEqual(parseTrainRequest({ head: { kind: 'mlp', hidden: 64 } }).head, { kind: 'mlp', hidden: 64, dropout: 0.2 });
+    assert.deepEqual(parseTrainRequest({}).head, { kind: 'linear' });
+    assert.throws(() => parseTrainRequest({ head: 'mlp:x' }), (e: Error & { statusCode?: number }) => e.statusCode === 400 && /head must be "linear" or "mlp\[:UNITS\]/.test(e.message));
   });
 
   test('tl train --head mlp (the server form) is accepted by the CLI; a bad spec names the one syntax', async () => {
