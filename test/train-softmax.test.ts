@@ -231,8 +231,8 @@ test('CV picks stronger regularization on small noisy data than on large clean d
   const grid = [10, 1, 0.1, 0.01, 1e-3, 1e-4];
   const noisySel = await selectL2(noisy.X, noisy.y, 2, { grid, seed: 1, parallel: 1 });
   const cleanSel = await selectL2(clean.X, clean.y, 2, { grid, seed: 1, parallel: 1 });
-  assert.equal(noisySel.curve.length, grid.length);
-  assert.deepEqual(noisySel.curve.map((p) => p.l2), grid); // strongest first
+  // Strongest first; the coarse-to-fine walk fits only some of the grid values.
+  for (const sel of [noisySel, cleanSel]) assert.deepEqual(sel.curve.map((p) => p.l2), grid.filter((l2) => sel.curve.some((p) => p.l2 === l2)));
   assert.ok(noisySel.best > cleanSel.best, `noisy picked ${noisySel.best}, clean picked ${cleanSel.best}`);
   const bestAcc = Math.max(...cleanSel.curve.map((p) => p.cvAccuracy));
   assert.equal(cleanSel.curve.find((p) => p.l2 === cleanSel.best)!.cvAccuracy, bestAcc);
@@ -258,4 +258,59 @@ test('selectL2OnValidation scores on the given validation rows', () => {
   const accuracy = val.X.filter((r, i) => argmax(predictProba(fit, r)) === val.y[i]).length / val.X.length;
   assert.ok(Math.abs(sel.curve[0].cvAccuracy - accuracy) < 0.011); // same fit up to the path's looser tolerance
   assert.ok(sel.curve.every((p) => p.cvLoss > 0 && p.cvAccuracy > 0.8));
+});
+
+/** The textbook objective, one row at a time, on rows copied out: the reference the blocked kernel must match. */
+function naiveObjective(X: Float32Array[], y: Int32Array, K: number, l2: number, w: Float64Array, theta: Float64Array, grad: Float64Array): number {
+  const d = X[0].length;
+  const total = w.reduce((a, b) => a + b, 0);
+  grad.fill(0);
+  let loss = 0;
+  X.forEach((x, i) => {
+    const z = Array.from({ length: K }, (_, k) => theta[K * d + k] + x.reduce((s, v, j) => s + theta[k * d + j] * v, 0));
+    const lse = Math.log(z.reduce((s, v) => s + Math.exp(v), 0));
+    loss += (w[i] / total) * (lse - z[y[i]]);
+    for (let k = 0; k < K; k++) {
+      const r = (w[i] / total) * (Math.exp(z[k] - lse) - (k === y[i] ? 1 : 0));
+      grad[K * d + k] += r;
+      for (let j = 0; j < d; j++) grad[k * d + j] += r * x[j];
+    }
+  });
+  for (let j = 0; j < K * d; j++) grad[j] += l2 * theta[j];
+  return loss + 0.5 * l2 * theta.subarray(0, K * d).reduce((s, v) => s + v * v, 0);
+}
+
+test('blocked objective on a row subset equals the naive objective on those rows copied (odd K, zero weights, ragged block)', () => {
+  for (const K of [2, 3, 5]) {
+    const { X, y } = blobs(41, 7, K, 1, 60 + K);
+    const rng = new Rng(K);
+    const weights = Float64Array.from({ length: 41 }, (_, i) => (i % 6 === 0 ? 0 : 0.3 + rng.next()));
+    const subset = Int32Array.from([0, 3, 4, 5, 9, 12, 13, 17, 18, 22, 30, 31, 40]); // 13 rows: 3 full blocks + 1
+    const theta = Float64Array.from({ length: K * 7 + K }, () => rng.normal() * 0.4);
+    const fast = new Float64Array(theta.length);
+    const loss = softmaxObjective(flattenRows(X), y, K, 0.2, weights, subset)(theta, fast);
+    const ref = new Float64Array(theta.length);
+    const pick = [...subset];
+    const refLoss = naiveObjective(pick.map((i) => X[i]), Int32Array.from(pick.map((i) => y[i])), K, 0.2, Float64Array.from(pick.map((i) => weights[i])), theta, ref);
+    assert.ok(Math.abs(loss - refLoss) < 1e-12, `K=${K}: loss ${loss} vs ${refLoss}`);
+    for (let i = 0; i < theta.length; i++) assert.ok(Math.abs(fast[i] - ref[i]) < 1e-12, `K=${K} grad ${i}: ${fast[i]} vs ${ref[i]}`);
+  }
+});
+
+test('coarse-to-fine search with early stop picks what the full grid picks, with fewer fits; its warm start reaches the cold fit', async () => {
+  const { X, y } = blobs(200, 30, 3, 0.9, 71); // small and noisy: accuracy peaks at strong l2, then falls
+  const grid = [10, 3, 1, 0.3, 0.1, 0.03, 0.01, 3e-3, 1e-3, 3e-4, 1e-4];
+  const full = await selectL2(X, y, 3, { grid, seed: 2, parallel: 1, stop: false });
+  const fast = await selectL2(X, y, 3, { grid, seed: 2, parallel: 1 });
+  assert.deepEqual(full.curve.map((p) => p.l2), grid);
+  assert.ok(fast.curve.length < grid.length, `fitted all ${grid.length} values`);
+  assert.equal(fast.best, full.best);
+  for (const p of fast.curve) {
+    const ref = full.curve.find((q) => q.l2 === p.l2)!;
+    assert.ok(Math.abs(p.cvAccuracy - ref.cvAccuracy) <= 0.01, `l2 ${p.l2}: ${p.cvAccuracy} vs ${ref.cvAccuracy} on the full walk`);
+  }
+  const cold = trainSoftmax(X, y, 3, { l2: fast.best });
+  const warm = trainSoftmax(X, y, 3, { l2: fast.best, init: fast.warmStart });
+  assert.ok(warm.converged && warm.iterations < cold.iterations, `warm ${warm.iterations} vs cold ${cold.iterations} iterations`);
+  for (let i = 0; i < cold.W.length; i++) assert.ok(Math.abs(warm.Wf64[i] - cold.Wf64[i]) < 1e-4, `weight ${i}`);
 });

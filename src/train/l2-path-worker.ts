@@ -1,4 +1,4 @@
-/** Worker-thread entry: runs regularization paths sent by select-l2.ts (one fold per message). */
+/** Worker-thread entry: runs regularization path steps sent by select-l2.ts (one fold's step per message). */
 import { parentPort } from 'node:worker_threads';
 import { runPath, type PathJob } from './l2-path.js';
 
@@ -6,7 +6,8 @@ if (!parentPort) throw new Error('l2-path-worker must run in a worker thread');
 const port = parentPort;
 port.on('message', (message: { id: number; job: PathJob }) => {
   try {
-    port.postMessage({ id: message.id, scores: runPath(message.job) });
+    const step = runPath(message.job);
+    port.postMessage({ id: message.id, step }, [step.theta.buffer as ArrayBuffer]);
   } catch (error) {
     port.postMessage({ id: message.id, error: error instanceof Error ? error.message : String(error) });
   }

@@ -1,11 +1,14 @@
 /**
- * One regularization path: fit from the strongest to the weakest l2, each fit warm-started from the previous one
- * (the solutions move smoothly with l2, so each needs a fraction of the iterations of a cold start), scoring every fit
- * on held-out rows. Pure and self-contained so the same code runs in the main thread or a worker, giving identical bits.
+ * One step of a fold's regularization path: fit the given l2 values from strong to weak, each fit warm-started from
+ * the previous one (the solutions move smoothly with l2, so each needs a fraction of the iterations of a cold start),
+ * scoring every fit on the fold's held-out rows. The caller hands the last solution back in as `init` for the next
+ * step, so a path can be walked in pieces (select-l2.ts stops walking once the CV accuracy has clearly peaked).
+ * Pure and self-contained so the same code runs in the main thread or a worker, giving identical bits.
  */
-import { selectRows, trainSoftmaxFlat, type FlatMatrix } from './softmax-regression.js';
+import { trainSoftmaxFlat, type FlatMatrix } from './softmax-regression.js';
 
 export interface PathJob {
+  /** All rows (in a SharedArrayBuffer when sent to a worker); the fold is given by row indices. */
   X: FlatMatrix;
   y: Int32Array;
   numClasses: number;
@@ -16,6 +19,8 @@ export interface PathJob {
   sampleWeights?: Float64Array;
   tol: number;
   maxIter: number;
+  /** theta = [W, b] to start the first fit from (the previous step's solution). */
+  init?: Float64Array;
 }
 
 export interface PathPointScore {
@@ -28,20 +33,26 @@ export interface PathPointScore {
   iterations: number;
 }
 
-/** Held-out scores of the rows in `X` for parameters theta = [W, b] in Float64. */
-export function scoreHeldOut(theta: Float64Array, X: FlatMatrix, y: Int32Array, numClasses: number, weights?: Float64Array) {
-  const { data, rows, cols: d } = X;
+export interface PathStep {
+  scores: PathPointScore[];
+  /** Solution of the last (weakest) fit, theta = [W, b]. */
+  theta: Float64Array;
+}
+
+/** Held-out scores of the rows `index` of X for parameters theta = [W, b] in Float64. */
+export function scoreHeldOut(theta: Float64Array, X: FlatMatrix, index: Int32Array, y: Int32Array, numClasses: number, weights?: Float64Array) {
+  const { data, cols: d } = X;
   const K = numClasses;
   const z = new Float64Array(K);
   let correctWeight = 0;
   let totalWeight = 0;
   let logLossSum = 0;
-  for (let i = 0; i < rows; i++) {
+  for (const i of index) {
     let best = 0;
+    const xOff = i * d;
     for (let k = 0; k < K; k++) {
       let s = theta[K * d + k];
       const wOff = k * d;
-      const xOff = i * d;
       for (let j = 0; j < d; j++) s += theta[wOff + j] * data[xOff + j];
       z[k] = s;
       if (s > z[best]) best = k;
@@ -56,30 +67,35 @@ export function scoreHeldOut(theta: Float64Array, X: FlatMatrix, y: Int32Array, 
   return { correctWeight, totalWeight, logLossSum };
 }
 
-function pick<T extends Float64Array | Int32Array>(values: T, index: Int32Array): T {
-  const out = new (values.constructor as new (n: number) => T)(index.length);
-  for (let i = 0; i < index.length; i++) out[i] = values[index[i]];
-  return out;
+/** Search tolerance for one l2: weak-l2 optima lie far from where a loose tolerance stops, so they are solved tighter. */
+export function pathTolerance(l2: number, tol: number): number {
+  return Math.min(tol, Math.max(1e-5, 0.01 * l2));
 }
 
-export function runPath(job: PathJob): PathPointScore[] {
-  const Xtrain = selectRows(job.X, job.trainIndex);
-  const Xheld = selectRows(job.X, job.heldOutIndex);
-  const yTrain = pick(job.y, job.trainIndex);
-  const yHeld = pick(job.y, job.heldOutIndex);
-  const wTrain = job.sampleWeights && pick(job.sampleWeights, job.trainIndex);
-  const wHeld = job.sampleWeights && pick(job.sampleWeights, job.heldOutIndex);
+export function runPath(job: PathJob): PathStep {
+  const K = job.numClasses;
+  const d = job.X.cols;
   const scores: PathPointScore[] = [];
-  let init: { W: Float64Array; b: Float64Array } | undefined;
+  let init = job.init && { W: job.init.subarray(0, K * d), b: job.init.subarray(K * d) };
   for (const l2 of job.grid) {
-    const tol = Math.min(job.tol, Math.max(1e-5, 0.01 * l2));
-    const fit = trainSoftmaxFlat(Xtrain, yTrain, job.numClasses, { l2, sampleWeights: wTrain, tol, maxIter: job.maxIter, init });
+    const fit = trainSoftmaxFlat(job.X, job.y, K, {
+      l2,
+      sampleWeights: job.sampleWeights,
+      tol: pathTolerance(l2, job.tol),
+      maxIter: job.maxIter,
+      init,
+      subset: job.trainIndex,
+    });
     init = { W: fit.Wf64, b: fit.bf64 };
-    const theta = new Float64Array(fit.Wf64.length + fit.bf64.length);
+    const theta = new Float64Array(K * d + K);
     theta.set(fit.Wf64);
-    theta.set(fit.bf64, fit.Wf64.length);
-    scores.push({ l2, iterations: fit.iterations, ...scoreHeldOut(theta, Xheld, yHeld, job.numClasses, wHeld) });
+    theta.set(fit.bf64, K * d);
+    scores.push({ l2, iterations: fit.iterations, ...scoreHeldOut(theta, job.X, job.heldOutIndex, job.y, K, job.sampleWeights) });
   }
-  return scores;
+  const theta = new Float64Array(K * d + K);
+  if (init) {
+    theta.set(init.W);
+    theta.set(init.b, K * d);
+  }
+  return { scores, theta };
 }
-

@@ -10,12 +10,17 @@
  * report and is what the reference measurements optimized; preferring the stronger of tied values gives smaller
  * weights and better-calibrated probabilities at no cost in accuracy. (Log-loss alone tends to pick a weaker l2 that
  * trades held-out accuracy for confidence on easy images.) The CV log-loss is reported in the curve.
+ *
+ * Cost (`stop`): the folds walk the grid in lockstep, decade values first, and the walk stops once the CV accuracy
+ * has stayed clearly below its best for two of them: weak-l2 fits are the slow ones (ill-conditioned, solved
+ * tightly), and past the peak they cannot win. Then the half-decade values on either side of the best are fitted,
+ * warm-started from it. The mean of the folds' solutions at the chosen l2 is returned as a warm start for the final
+ * fit on all rows. `stop: false` fits every grid value in order (the reference walk).
  */
 import { availableParallelism } from 'node:os';
-import type { Worker } from 'node:worker_threads';
-import { startModuleWorker } from '../util/worker.js';
 import { Rng } from '../util/random.js';
 import { runPath, type PathJob, type PathPointScore } from './l2-path.js';
+import { PathPool } from './path-pool.js';
 import { flattenRows, type FlatMatrix } from './softmax-regression.js';
 
 /** n values evenly spaced in log10 from `from` to `to`, both included. */
@@ -39,9 +44,24 @@ export interface CvPoint {
 
 export interface L2Selection {
   best: number;
-  /** Sorted from the strongest l2 to the weakest. */
+  /** Sorted from the strongest l2 to the weakest; only the values walked (the walk may stop past the peak). */
   curve: CvPoint[];
+  /** Mean of the folds' solutions at `best`: a start for the final fit that saves most of its iterations. */
+  warmStart?: { W: Float64Array; b: Float64Array };
 }
+
+/**
+ * Coarse to fine: walk every `coarseStep`-th grid value toward weaker l2, stop once `patience` values in a row score
+ * more than `drop` below the best CV accuracy, then fit the skipped values on either side of the best.
+ */
+export interface StopRule {
+  coarseStep: number;
+  patience: number;
+  drop: number;
+}
+
+/** Decades first (half the fits), stopping two decades past a peak they trail by a point; then the half-decades. */
+export const DEFAULT_STOP: StopRule = { coarseStep: 2, patience: 2, drop: 0.01 };
 
 export interface SelectL2Options {
   grid?: readonly number[];
@@ -57,6 +77,10 @@ export interface SelectL2Options {
   maxIter?: number;
   /** Worker threads for the folds; 1 runs everything in this thread. The result is identical either way. */
   parallel?: number;
+  /** When to stop walking the grid early; `false` fits every grid value. Default DEFAULT_STOP. */
+  stop?: StopRule | false;
+  /** Called after each l2 value, with the curve so far (progress). */
+  onPoint?: (curve: readonly CvPoint[]) => void;
 }
 
 /**
@@ -105,84 +129,80 @@ function combine(grid: number[], perFold: PathPointScore[][]): CvPoint[] {
   });
 }
 
-function startPathWorker(): Worker {
-  return startModuleWorker(import.meta.url, 'l2-path-worker');
-}
-
-/** Runs the jobs on a small pool of worker threads; results come back in job order. */
-async function runPathsInWorkers(jobs: PathJob[], threads: number): Promise<PathPointScore[][]> {
-  const results: PathPointScore[][] = new Array(jobs.length);
-  const workers = Array.from({ length: Math.min(threads, jobs.length) }, startPathWorker);
-  let nextJob = 0;
-  try {
-    await Promise.all(
-      workers.map(
-        (worker) =>
-          new Promise<void>((resolve, reject) => {
-            const sendNext = () => {
-              if (nextJob >= jobs.length) return resolve();
-              const id = nextJob++;
-              worker.postMessage({ id, job: jobs[id] });
-            };
-            worker.on('message', (message: { id: number; scores?: PathPointScore[]; error?: string }) => {
-              if (message.error !== undefined) return reject(new Error(message.error));
-              results[message.id] = message.scores!;
-              sendNext();
-            });
-            worker.on('error', reject);
-            worker.on('exit', (code) => {
-              if (code !== 0) reject(new Error(`CV worker exited with code ${code}`));
-            });
-            sendNext();
-          }),
-      ),
-    );
-  } finally {
-    await Promise.all(workers.map((w) => w.terminate()));
-  }
-  return results;
-}
-
-async function runPaths(jobs: PathJob[], parallel: number): Promise<PathPointScore[][]> {
-  if (parallel > 1 && jobs.length > 1) {
-    try {
-      return await runPathsInWorkers(jobs, parallel);
-    } catch {
-      // A worker that cannot start (e.g. an unusual loader setup) must not fail training: the serial run gives
-      // exactly the same numbers, only slower.
-    }
-  }
-  return jobs.map(runPath);
-}
-
 function range(n: number): Int32Array {
   return Int32Array.from({ length: n }, (_, i) => i);
+}
+
+/** True when the last `patience` points of the curve all sit more than `drop` below its best accuracy. */
+export function pastThePeak(curve: readonly CvPoint[], rule: StopRule): boolean {
+  if (curve.length <= rule.patience) return false;
+  const best = Math.max(...curve.map((p) => p.cvAccuracy));
+  return curve.slice(-rule.patience).every((p) => p.cvAccuracy < best - rule.drop);
+}
+
+function meanTheta(thetas: Float64Array[], K: number, d: number): { W: Float64Array; b: Float64Array } {
+  const mean = new Float64Array(K * d + K);
+  for (const t of thetas) for (let i = 0; i < mean.length; i++) mean[i] += t[i] / thetas.length;
+  return { W: mean.slice(0, K * d), b: mean.slice(K * d) };
 }
 
 export async function selectL2(X: readonly Float32Array[], y: Int32Array, numClasses: number, opts: SelectL2Options = {}): Promise<L2Selection> {
   const grid = checkGrid(opts.grid ?? DEFAULT_L2_GRID);
   const folds = opts.folds ?? 5;
   if (!(folds >= 2 && folds <= X.length)) throw new Error(`folds must be between 2 and the number of rows (${X.length}), got ${folds}`);
+  const stop = opts.stop ?? DEFAULT_STOP;
   const parallel = opts.parallel ?? Math.min(folds, availableParallelism());
   const flat: FlatMatrix = flattenRows(X, parallel > 1);
   const fold = stratifiedFolds(y, numClasses, folds, new Rng(opts.seed ?? 0));
-  const jobs: PathJob[] = [];
-  for (let f = 0; f < folds; f++) {
-    const all = range(X.length);
-    jobs.push({
-      X: flat,
-      y,
-      numClasses,
-      trainIndex: all.filter((i) => fold[i] !== f),
-      heldOutIndex: all.filter((i) => fold[i] === f),
-      grid,
-      sampleWeights: opts.sampleWeights,
-      tol: opts.tol ?? 1e-3,
-      maxIter: opts.maxIter ?? 500,
+  const all = range(X.length);
+  const trainIndex = Array.from({ length: folds }, (_, f) => all.filter((i) => fold[i] !== f));
+  const heldOutIndex = Array.from({ length: folds }, (_, f) => all.filter((i) => fold[i] === f));
+  // Grid index -> each fold's score and solution there.
+  const fitted = new Map<number, { scores: PathPointScore[]; thetas: Float64Array[] }>();
+  const curve = () => [...fitted.keys()].sort((a, b) => a - b).map((g) => combine([grid[g]], fitted.get(g)!.scores.map((s) => [s]))[0]);
+  const pool = PathPool.start(Math.min(parallel, folds));
+  /** Fits every fold at each grid index, warm-started from the given solutions (one pool round for all of them). */
+  const fit = async (points: { g: number; from?: Float64Array[] }[]) => {
+    const jobs: PathJob[] = points.flatMap(({ g, from }) =>
+      trainIndex.map((index, f) => ({
+        X: flat,
+        y,
+        numClasses,
+        trainIndex: index,
+        heldOutIndex: heldOutIndex[f],
+        grid: [grid[g]],
+        sampleWeights: opts.sampleWeights,
+        tol: opts.tol ?? 1e-3,
+        maxIter: opts.maxIter ?? 500,
+        init: from?.[f],
+      })),
+    );
+    const steps = await pool.run(jobs);
+    points.forEach(({ g }, p) => {
+      const mine = steps.slice(p * folds, (p + 1) * folds);
+      fitted.set(g, { scores: mine.map((s) => s.scores[0]), thetas: mine.map((s) => s.theta) });
+      opts.onPoint?.(curve());
     });
+  };
+  try {
+    // Coarse walk, strong to weak, each value warm-started from the one before, until clearly past the peak.
+    const step = stop ? stop.coarseStep : 1;
+    let previous: Float64Array[] | undefined;
+    for (let g = 0; g < grid.length; g += step) {
+      await fit([{ g, from: previous }]);
+      previous = fitted.get(g)!.thetas;
+      if (stop && pastThePeak(curve(), stop)) break;
+    }
+    // Fine: the values skipped on either side of the coarse pick, warm-started from it.
+    const coarseBest = grid.indexOf(choose(curve()));
+    const from = fitted.get(coarseBest)!.thetas;
+    await fit([coarseBest - 1, coarseBest + 1].filter((g) => g >= 0 && g < grid.length && !fitted.has(g)).map((g) => ({ g, from })));
+  } finally {
+    await pool.close();
   }
-  const curve = combine(grid, await runPaths(jobs, parallel));
-  return { best: choose(curve), curve };
+  const final = curve();
+  const best = choose(final);
+  return { best, curve: final, warmStart: meanTheta(fitted.get(grid.indexOf(best))!.thetas, numClasses, flat.cols) };
 }
 
 /** Same path and rule, scored on a given validation set (cvAccuracy/cvLoss then mean validation accuracy/loss). */
@@ -206,7 +226,7 @@ export function selectL2OnValidation(
     if (opts.sampleWeights) weights.set(opts.sampleWeights);
     if (opts.valWeights) weights.set(opts.valWeights, n);
   }
-  const scores = runPath({
+  const { scores } = runPath({
     X: flat,
     y,
     numClasses,

@@ -43,13 +43,19 @@ export interface SoftmaxOptions {
   /** Gradient infinity-norm tolerance; the objective is a mean, so 1e-5 is tight whatever the dataset size. */
   tol?: number;
   init?: { W: Float64Array; b: Float64Array };
+  /** Train on these rows of X only (trainSoftmaxFlat; CV folds), without copying them. */
+  subset?: Int32Array;
   /** Called after each L-BFGS iteration; W and b are views of the current iterate (copy them to keep them). */
   onIteration?: (info: { iteration: number; loss: number; gradNorm: number; W: Float64Array; b: Float64Array }) => void;
 }
 
-/** Rows copied once into one contiguous Float64Array, so the hot loops index one typed array. */
+/**
+ * Rows copied once into one contiguous Float32Array, so the hot loops index one typed array. Float32 because the
+ * features are Float32 already (no precision is lost; every product is still accumulated in Float64) and it halves the
+ * memory and the bandwidth of each pass: 50,000 x 1280 features take 256 MB.
+ */
 export interface FlatMatrix {
-  data: Float64Array;
+  data: Float32Array;
   rows: number;
   cols: number;
 }
@@ -58,8 +64,8 @@ export interface FlatMatrix {
 export function flattenRows(rows: readonly Float32Array[], shared = false): FlatMatrix {
   if (rows.length === 0) throw new Error('no rows to train on');
   const cols = rows[0].length;
-  const bytes = rows.length * cols * Float64Array.BYTES_PER_ELEMENT;
-  const data = new Float64Array(shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
+  const bytes = rows.length * cols * Float32Array.BYTES_PER_ELEMENT;
+  const data = new Float32Array(shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
   rows.forEach((row, i) => {
     if (row.length !== cols) throw new Error(`row ${i} has length ${row.length}, expected ${cols}`);
     data.set(row, i * cols);
@@ -84,65 +90,112 @@ function checkLabels(y: Int32Array, rows: number, numClasses: number): void {
   }
 }
 
+/** Rows the objective runs over: all of X, or a subset (a CV fold) given by row indices, without copying X. */
+function activeRows(X: FlatMatrix, sampleWeights: Float64Array | undefined, subset: Int32Array | undefined) {
+  const n = subset ? subset.length : X.rows;
+  let total = 0;
+  for (let i = 0; i < n; i++) total += sampleWeights ? sampleWeights[subset ? subset[i] : i] : 1;
+  if (!(total > 0)) throw new Error('sample weights sum to zero');
+  // Zero-weight rows contribute nothing: leave them out of the hot loop. Padded to a multiple of 4 with rows of
+  // weight 0 (pointing at row 0), so the blocked kernel needs no tail case.
+  const rows: number[] = [];
+  for (let i = 0; i < n; i++) if ((sampleWeights ? sampleWeights[subset ? subset[i] : i] : 1) > 0) rows.push(subset ? subset[i] : i);
+  const count = rows.length;
+  const padded = Math.ceil(count / 4) * 4;
+  const offset = new Int32Array(padded);
+  const weight = new Float64Array(padded);
+  const label = new Int32Array(padded);
+  return { count, padded, offset, weight, label, rows, total };
+}
+
 /**
  * The objective and its gradient, with theta = [W (row-major), b]. Returns a closure that allocates nothing per call.
- * Each sample's logits, softmax and gradient contribution are done back to back while its row is still in cache.
+ * `subset` restricts it to those rows of X (y and sampleWeights stay indexed by row of X).
+ *
+ * Blocked: four rows times two classes at a time, so each feature value loaded serves two classes and each weight or
+ * gradient entry serves four rows. That cuts the loads per multiply-add from 2-3 (row at a time) to 0.75: the two
+ * passes are bound by loads, not arithmetic, and this runs ~3x faster. Accumulation is Float64.
  */
-export function softmaxObjective(X: FlatMatrix, y: Int32Array, numClasses: number, l2: number, sampleWeights?: Float64Array) {
-  const { data, rows: n, cols: d } = X;
+export function softmaxObjective(X: FlatMatrix, y: Int32Array, numClasses: number, l2: number, sampleWeights?: Float64Array, subset?: Int32Array) {
+  const { data, rows: nAll, cols: d } = X;
   const K = numClasses;
-  checkLabels(y, n, K);
-  if (sampleWeights && sampleWeights.length !== n) throw new Error(`${n} rows but ${sampleWeights.length} sample weights`);
-  let total = 0;
-  for (let i = 0; i < n; i++) total += sampleWeights ? sampleWeights[i] : 1;
-  if (!(total > 0)) throw new Error('sample weights sum to zero');
-  const w = new Float64Array(n);
-  for (let i = 0; i < n; i++) w[i] = (sampleWeights ? sampleWeights[i] : 1) / total;
-  const z = new Float64Array(K);
+  checkLabels(y, nAll, K);
+  if (sampleWeights && sampleWeights.length !== nAll) throw new Error(`${nAll} rows but ${sampleWeights.length} sample weights`);
+  if (subset) for (const i of subset) if (!(i >= 0 && i < nAll)) throw new Error(`row index ${i} is outside 0..${nAll - 1}`);
+  const active = activeRows(X, sampleWeights, subset);
+  const { padded, offset, weight, label } = active;
+  active.rows.forEach((row, i) => {
+    offset[i] = row * d;
+    weight[i] = (sampleWeights ? sampleWeights[row] : 1) / active.total;
+    label[i] = y[row];
+  });
+  const z = new Float64Array(4 * K);
+  const r = new Float64Array(4 * K);
   const bOffset = K * d;
 
   return (theta: Float64Array, grad: Float64Array): number => {
     grad.fill(0);
     let loss = 0;
-    for (let i = 0; i < n; i++) {
-      const wi = w[i];
-      if (wi === 0) continue;
-      const xOff = i * d;
-      let max = -Infinity;
-      for (let k = 0; k < K; k++) {
-        const wOff = k * d;
-        // Four accumulators: shorter dependency chains, and V8 keeps them in registers.
-        let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        let j = 0;
-        for (; j + 3 < d; j += 4) {
-          s0 += theta[wOff + j] * data[xOff + j];
-          s1 += theta[wOff + j + 1] * data[xOff + j + 1];
-          s2 += theta[wOff + j + 2] * data[xOff + j + 2];
-          s3 += theta[wOff + j + 3] * data[xOff + j + 3];
+    for (let i = 0; i < padded; i += 4) {
+      const o0 = offset[i], o1 = offset[i + 1], o2 = offset[i + 2], o3 = offset[i + 3];
+      let k = 0;
+      for (; k + 1 < K; k += 2) {
+        const a = k * d;
+        const c = a + d;
+        let s0 = 0, s1 = 0, s2 = 0, s3 = 0, t0 = 0, t1 = 0, t2 = 0, t3 = 0;
+        for (let j = 0; j < d; j++) {
+          const x0 = data[o0 + j], x1 = data[o1 + j], x2 = data[o2 + j], x3 = data[o3 + j];
+          const u = theta[a + j], v = theta[c + j];
+          s0 += u * x0; s1 += u * x1; s2 += u * x2; s3 += u * x3;
+          t0 += v * x0; t1 += v * x1; t2 += v * x2; t3 += v * x3;
         }
-        for (; j < d; j++) s0 += theta[wOff + j] * data[xOff + j];
-        const v = s0 + s1 + s2 + s3 + theta[bOffset + k];
-        z[k] = v;
-        if (v > max) max = v;
+        const bu = theta[bOffset + k], bv = theta[bOffset + k + 1];
+        z[k] = s0 + bu; z[K + k] = s1 + bu; z[2 * K + k] = s2 + bu; z[3 * K + k] = s3 + bu;
+        z[k + 1] = t0 + bv; z[K + k + 1] = t1 + bv; z[2 * K + k + 1] = t2 + bv; z[3 * K + k + 1] = t3 + bv;
       }
-      let sum = 0;
-      for (let k = 0; k < K; k++) sum += Math.exp(z[k] - max);
-      const logSumExp = max + Math.log(sum);
-      const label = y[i];
-      loss += wi * (logSumExp - z[label]);
-      for (let k = 0; k < K; k++) {
-        const r = wi * (Math.exp(z[k] - logSumExp) - (k === label ? 1 : 0));
-        grad[bOffset + k] += r;
-        if (r === 0) continue;
-        const wOff = k * d;
-        let j = 0;
-        for (; j + 3 < d; j += 4) {
-          grad[wOff + j] += r * data[xOff + j];
-          grad[wOff + j + 1] += r * data[xOff + j + 1];
-          grad[wOff + j + 2] += r * data[xOff + j + 2];
-          grad[wOff + j + 3] += r * data[xOff + j + 3];
+      if (k < K) {
+        const a = k * d;
+        let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (let j = 0; j < d; j++) {
+          const u = theta[a + j];
+          s0 += u * data[o0 + j]; s1 += u * data[o1 + j]; s2 += u * data[o2 + j]; s3 += u * data[o3 + j];
         }
-        for (; j < d; j++) grad[wOff + j] += r * data[xOff + j];
+        const bu = theta[bOffset + k];
+        z[k] = s0 + bu; z[K + k] = s1 + bu; z[2 * K + k] = s2 + bu; z[3 * K + k] = s3 + bu;
+      }
+      for (let q = 0; q < 4; q++) {
+        const wi = weight[i + q];
+        const zOff = q * K;
+        if (wi === 0) {
+          for (let k = 0; k < K; k++) r[zOff + k] = 0;
+          continue;
+        }
+        let max = -Infinity;
+        for (let k = 0; k < K; k++) if (z[zOff + k] > max) max = z[zOff + k];
+        let sum = 0;
+        for (let k = 0; k < K; k++) sum += Math.exp(z[zOff + k] - max);
+        const logSumExp = max + Math.log(sum);
+        const yi = label[i + q];
+        loss += wi * (logSumExp - z[zOff + yi]);
+        for (let k = 0; k < K; k++) r[zOff + k] = wi * (Math.exp(z[zOff + k] - logSumExp) - (k === yi ? 1 : 0));
+      }
+      for (let k = 0; k < K; k++) grad[bOffset + k] += r[k] + r[K + k] + r[2 * K + k] + r[3 * K + k];
+      k = 0;
+      for (; k + 1 < K; k += 2) {
+        const a = k * d;
+        const c = a + d;
+        const r0 = r[k], r1 = r[K + k], r2 = r[2 * K + k], r3 = r[3 * K + k];
+        const q0 = r[k + 1], q1 = r[K + k + 1], q2 = r[2 * K + k + 1], q3 = r[3 * K + k + 1];
+        for (let j = 0; j < d; j++) {
+          const x0 = data[o0 + j], x1 = data[o1 + j], x2 = data[o2 + j], x3 = data[o3 + j];
+          grad[a + j] += r0 * x0 + r1 * x1 + r2 * x2 + r3 * x3;
+          grad[c + j] += q0 * x0 + q1 * x1 + q2 * x2 + q3 * x3;
+        }
+      }
+      if (k < K) {
+        const a = k * d;
+        const r0 = r[k], r1 = r[K + k], r2 = r[2 * K + k], r3 = r[3 * K + k];
+        for (let j = 0; j < d; j++) grad[a + j] += r0 * data[o0 + j] + r1 * data[o1 + j] + r2 * data[o2 + j] + r3 * data[o3 + j];
       }
     }
     let sq = 0;
@@ -155,7 +208,7 @@ export function softmaxObjective(X: FlatMatrix, y: Int32Array, numClasses: numbe
   };
 }
 
-/** Trains on rows already flattened (the CV code flattens each fold once and reuses it along the l2 path). */
+/** Trains on rows already flattened (the CV code flattens once and trains each fold on a subset of the rows). */
 export function trainSoftmaxFlat(X: FlatMatrix, y: Int32Array, numClasses: number, opts: SoftmaxOptions): SoftmaxFit {
   if (!(numClasses >= 2)) throw new Error(`need at least 2 classes, got ${numClasses}`);
   if (!(opts.l2 >= 0)) throw new Error(`l2 must be >= 0, got ${opts.l2}`);
@@ -167,7 +220,7 @@ export function trainSoftmaxFlat(X: FlatMatrix, y: Int32Array, numClasses: numbe
     theta.set(opts.init.W, 0);
     theta.set(opts.init.b, K * d);
   }
-  const objective = softmaxObjective(X, y, K, opts.l2, opts.sampleWeights);
+  const objective = softmaxObjective(X, y, K, opts.l2, opts.sampleWeights, opts.subset);
   const report = opts.onIteration;
   const onIteration =
     report &&
@@ -190,14 +243,6 @@ export function trainSoftmaxFlat(X: FlatMatrix, y: Int32Array, numClasses: numbe
     converged: result.converged,
     stopReason: result.reason,
   };
-}
-
-/** Copies the given rows of a flat matrix (fold subsets). */
-export function selectRows(X: FlatMatrix, indices: ArrayLike<number>): FlatMatrix {
-  const { cols } = X;
-  const data = new Float64Array(indices.length * cols);
-  for (let i = 0; i < indices.length; i++) data.set(X.data.subarray(indices[i] * cols, (indices[i] + 1) * cols), i * cols);
-  return { data, rows: indices.length, cols };
 }
 
 export function trainSoftmax(X: readonly Float32Array[], y: Int32Array, numClasses: number, opts: SoftmaxOptions): SoftmaxFit {

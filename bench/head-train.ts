@@ -1,0 +1,128 @@
+// Rung-1 head training: throughput beside PyTorch (same model, same rows) and the time/memory curve of the whole
+// head fit (5-fold L2 search + final fit) against the number of vectors. Features are real: the training split of a
+// dataset through the feature cache (extracted once if the cache is cold); the curve's larger sizes are synthetic
+// vectors drawn from them (a real row plus Gaussian noise, 0.3 std in standardized units).
+// node dist/bench/head-train.js [--data ../shared/datasets/eurosat] [--sizes 1000,5000,20000,50000] [--no-torch]
+//   [--threads 2] [--hidden 256]   → bench-results/head-train.json
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Rng } from '../src/util/random.js';
+import { fitStandardizer, applyStandardizerAll } from '../src/train/standardize.js';
+import { flattenRows, softmaxObjective, trainSoftmax } from '../src/train/softmax-regression.js';
+import { selectL2 } from '../src/train/select-l2.js';
+import { trainMlpHead } from '../src/train/mlp-head.js';
+
+const args = process.argv.slice(2);
+const arg = (n: string, d: string) => (args.includes(`--${n}`) ? args[args.indexOf(`--${n}`) + 1] : d);
+const root = [resolve(import.meta.dirname, '..'), resolve(import.meta.dirname, '../..')].find((d) => existsSync(join(d, 'package.json')))!;
+const threads = Number(arg('threads', '2'));
+const hidden = Number(arg('hidden', '256'));
+const mb = (bytes: number) => Math.round(bytes / 2 ** 20);
+
+/** One point of the size curve, in a child process of its own so its peak memory is its own. */
+async function curvePoint(n: number, file: string): Promise<void> {
+  const { X, y, K, d } = readRows(file);
+  const rng = new Rng(n);
+  const rows: Float32Array[] = [];
+  const labels = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const src = i < X.length ? i : rng.int(X.length);
+    labels[i] = y[src];
+    rows.push(i < X.length ? X[src] : Float32Array.from(X[src], (v) => v + 0.3 * rng.normal()));
+  }
+  const t0 = performance.now();
+  const selection = await selectL2(rows, labels, K, { seed: 0, parallel: threads });
+  const t1 = performance.now();
+  const fit = trainSoftmax(rows, labels, K, { l2: selection.best, init: selection.warmStart });
+  const t2 = performance.now();
+  const fits = selection.curve.length;
+  console.log(JSON.stringify({ n, d, K, best: selection.best, l2Walked: fits, searchSeconds: (t1 - t0) / 1000, finalSeconds: (t2 - t1) / 1000, totalSeconds: (t2 - t0) / 1000, finalIterations: fit.iterations, peakRssMB: mb(process.resourceUsage().maxRSS * 1024) }));
+}
+
+function readRows(file: string) {
+  const meta = JSON.parse(readFileSync(`${file}.json`, 'utf8')) as { n: number; d: number; K: number };
+  const buf = readFileSync(`${file}.x`);
+  const flat = new Float32Array(buf.buffer, buf.byteOffset, meta.n * meta.d);
+  const X = Array.from({ length: meta.n }, (_, i) => flat.slice(i * meta.d, (i + 1) * meta.d));
+  const yb = readFileSync(`${file}.y`);
+  return { ...meta, X, y: new Int32Array(yb.buffer.slice(yb.byteOffset, yb.byteOffset + meta.n * 4)) };
+}
+
+async function realFeatures(data: string) {
+  const { loadDataset } = await import('../src/data/dataset.js');
+  const { loadBackbone } = await import('../src/backbone/load.js');
+  const { FeatureStore } = await import('../src/features/store.js');
+  const { extractLabelled } = await import('../src/classifier/labelled-features.js');
+  const dataset = loadDataset(data, { seed: 0 });
+  const backbone = await loadBackbone('mobilenet-v2', {});
+  const store = FeatureStore.open();
+  try {
+    const train = await extractLabelled(backbone, store, dataset.train, dataset.classes, 'train', () => {}, {});
+    return { X: applyStandardizerAll(train.features, fitStandardizer(train.features)), y: train.labels, K: dataset.classes.length };
+  } finally {
+    store.close();
+    await backbone.dispose();
+  }
+}
+
+function timeIt(f: () => void): number {
+  const t0 = performance.now();
+  f();
+  return (performance.now() - t0) / 1000;
+}
+
+if (args[0] === '--curve-point') {
+  await curvePoint(Number(args[1]), args[2]);
+} else {
+  const load0 = loadavg()[0];
+  const data = resolve(arg('data', join(root, '../shared/datasets/eurosat')));
+  console.error(`features: ${data} (mobilenet-v2, through the cache)`);
+  const { X, y, K } = await realFeatures(data);
+  const n = X.length;
+  const d = X[0].length;
+  const file = join(tmpdir(), `tl-head-bench-${process.pid}`);
+  writeFileSync(`${file}.json`, JSON.stringify({ n, d, K }));
+  writeFileSync(`${file}.x`, flattenRows(X).data);
+  writeFileSync(`${file}.y`, y);
+
+  // Throughput on the same rows: full-batch gradient evaluations (L-BFGS's unit of work), a full fit, an mlp epoch.
+  const ours: Record<string, number> = {};
+  const evals = 10;
+  const f = softmaxObjective(flattenRows(X), y, K, 1);
+  const theta = new Float64Array(K * d + K);
+  const grad = new Float64Array(theta.length);
+  f(theta, grad);
+  ours.softmaxGradSamplesPerS = (n * evals) / timeIt(() => { for (let i = 0; i < evals; i++) f(theta, grad); });
+  let fitEvals = 0;
+  ours.softmaxFitSeconds = timeIt(() => { fitEvals = trainSoftmax(X, y, K, { l2: 1 }).evaluations; });
+  ours.softmaxFitEvaluations = fitEvals;
+  ours.mlpSamplesPerS = n / timeIt(() => trainMlpHead(X, y, K, { hidden, epochs: 1, seed: 0 }));
+  console.error(`tl softmax: ${ours.softmaxGradSamplesPerS.toFixed(0)} samples/s (gradient), fit ${ours.softmaxFitSeconds.toFixed(2)} s / ${fitEvals} evals; mlp(${hidden}): ${ours.mlpSamplesPerS.toFixed(0)} samples/s`);
+  const py = args.includes('--no-torch')
+    ? { status: 1, stdout: '', stderr: 'skipped (--no-torch)' }
+    : spawnSync('/usr/bin/python3', [join(root, 'bench/peer_torch_head.py'), `x=${file}.x`, `y=${file}.y`, `n=${n}`, `d=${d}`, `k=${K}`, `threads=${threads}`, `hidden=${hidden}`, `evals=${evals}`], { encoding: 'utf8' });
+  const torch = py.status === 0 ? JSON.parse(py.stdout.trim().split('\n').at(-1)!) : { error: py.stderr.slice(-500) };
+
+  const curve: Record<string, number>[] = [];
+  for (const size of arg('sizes', '1000,5000,20000,50000').split(',').map(Number)) {
+    const r = spawnSync(process.execPath, [...process.execArgv, process.argv[1], '--curve-point', String(size), file, '--threads', String(threads)], { encoding: 'utf8', cwd: root });
+    const point = r.status === 0 ? JSON.parse(r.stdout.trim().split('\n').at(-1)!) : { n: size, error: r.stderr.slice(-300) };
+    curve.push(point);
+    console.error(`curve n=${size}: ${point.error ?? `${point.totalSeconds.toFixed(1)} s (search ${point.searchSeconds.toFixed(1)} + final ${point.finalSeconds.toFixed(1)}), peak ${point.peakRssMB} MB`}`);
+  }
+  for (const ext of ['json', 'x', 'y']) spawnSync('rm', ['-f', `${file}.${ext}`]);
+
+  const row = (name: string, a?: number, b?: number) => console.log(`${name.padEnd(34)} ${a === undefined ? '-' : a.toFixed(0).padStart(10)} ${b === undefined ? '-' : b.toFixed(0).padStart(10)}`);
+  console.log(`\nhead training on ${n} x ${d} rows, ${K} classes, ${threads} threads (samples/s)\n${''.padEnd(34)} ${'tl'.padStart(10)} ${'pytorch'.padStart(10)}`);
+  row('softmax, full-batch gradient', ours.softmaxGradSamplesPerS, torch.softmaxGradSamplesPerS);
+  row('softmax, fit to 1e-5 (samples x evals / s)', (n * ours.softmaxFitEvaluations) / ours.softmaxFitSeconds, torch.softmaxFitSeconds && (n * torch.softmaxFitEvaluations) / torch.softmaxFitSeconds);
+  row(`mlp ${hidden} hidden, Adam batch 32`, ours.mlpSamplesPerS, torch.mlpSamplesPerS);
+  console.log(`\nrung-1 head fit (5-fold L2 search + final fit) against vectors\n${'vectors'.padStart(8)} ${'search s'.padStart(9)} ${'final s'.padStart(8)} ${'total s'.padStart(8)} ${'peak MB'.padStart(8)} ${'l2'.padStart(7)}`);
+  for (const p of curve) console.log(p.error ? `${String(p.n).padStart(8)} failed` : `${String(p.n).padStart(8)} ${p.searchSeconds.toFixed(1).padStart(9)} ${p.finalSeconds.toFixed(1).padStart(8)} ${p.totalSeconds.toFixed(1).padStart(8)} ${String(p.peakRssMB).padStart(8)} ${p.best.toPrecision(2).padStart(7)}`);
+  const result = { when: new Date().toISOString(), uptime: spawnSync('uptime', { encoding: 'utf8' }).stdout.trim(), loadavgStart: load0, loadavgEnd: loadavg()[0], data, n, d, K, threads, tl: ours, torch, curve };
+  await mkdir(join(root, 'bench-results'), { recursive: true });
+  await writeFile(join(root, 'bench-results/head-train.json'), JSON.stringify(result, null, 2) + '\n');
+}
