@@ -69,6 +69,7 @@ export async function fitSoftmaxHead(
 ): Promise<SoftmaxHeadFit> {
   const sampleWeights = sampleWeightsFor(labels, K, opts.classWeights);
   const choice = await chooseL2(X, labels, K, { l2: opts.l2, seed: opts.seed, sampleWeights, onSelected: opts.onSelected });
-  const model = trainSoftmax(X, labels, K, { l2: choice.l2, sampleWeights, onIteration: opts.onIteration });
+  // Warm-started from the CV folds' mean solution at the chosen l2: most of the way to the optimum already.
+  const model = trainSoftmax(X, labels, K, { l2: choice.l2, sampleWeights, init: choice.selection?.warmStart, onIteration: opts.onIteration });
   return { ...choice, model, sampleWeights };
 }

@@ -8,6 +8,7 @@ import { DEFAULT_MODEL_ID } from '../backbone/zoo.js';
 import type { ResolveOptions } from '../backbone/resolve.js';
 import { loadNetwork, resolveFreeze, buildTrainableTail, trainingTf, type Network } from './network.js';
 import { checkDomain, type DomainCheck } from './domain.js';
+import { estimateHeadFitSeconds } from '../train/head-cost.js';
 
 export type Rung = 'head' | 'partial' | 'full';
 
@@ -112,7 +113,8 @@ export async function planTraining(dataset: Dataset, opts: PlanOptions = {}): Pr
     }
   }
   const extractS = (N + Nval) / tp.extract;
-  const headS = extractS + 2 + N / 2000; // CV + L-BFGS: seconds
+  // L2 search + final fit, from a gradient evaluation timed now (a few ms) and the evaluation counts measured on real features.
+  const headS = extractS + estimateHeadFitSeconds({ trainRows: N, valRows: Nval, dim: entry.feature.dim, classes: counts.length });
   const partialS = extractS + PARTIAL_EPOCHS * (N / tp.partialTrain + Nval / (tp.partialTrain * 3));
   const fullS = FULL_EPOCHS * (N / tp.fullTrain + Nval / (tp.fullTrain * 3));
   // Priors from bench/finetune-eval.ts (README): reusing the last blocks measured +0 to +0.9 points at 500-1000/class;
