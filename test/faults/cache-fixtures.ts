@@ -2,7 +2,9 @@
 // read-only and full file systems made with real mounts (root only: chmod does not stop root), and stderr parsing.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { DATASETS_DIR, linkSubset, runCli, tempDir, cleanup, type CliResult } from '../helpers.js';
@@ -12,7 +14,17 @@ export const HYM_TRAIN = join(DATASETS_DIR, 'hymenoptera_data/train');
 /** Why mounts cannot be made here (not root, no mount permission), or undefined when they can. */
 export function mountUnavailable(): string | undefined {
   if (process.getuid?.() !== 0) return 'needs root to mount a read-only bind or a tmpfs';
-  return undefined;
+  // Root in a container may still lack the capability: try one.
+  const probe = mkdtempSync(join(tmpdir(), 'tl-mount-probe-'));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', probe], { stdio: 'ignore' });
+    execFileSync('umount', [probe], { stdio: 'ignore' });
+    return undefined;
+  } catch {
+    return 'mount is not permitted here';
+  } finally {
+    rmSync(probe, { recursive: true, force: true });
+  }
 }
 
 const mounted: string[] = [];
