@@ -6,6 +6,7 @@ import type { Backbone } from '../backbone/types.js';
 import { preprocess, readErrorReason } from '../data/image.js';
 import type { SkippedFile } from '../data/files.js';
 import { sha256 } from '../util/hash.js';
+import { roundToF16 } from '../util/f16.js';
 import { FeatureStore, modelKeyFor } from './store.js';
 
 export interface ExtractProgress {
@@ -136,7 +137,9 @@ export async function extractFeatures(backbone: Backbone, paths: string[], opts:
       spaceWaiters.splice(0).forEach((w) => w());
       const vectors = await backbone.embed(batch.map((b) => b.input));
       store.putMany(model.key, batch.map((b, i) => ({ contentHash: b.hash, vector: vectors[i] })));
-      batch.forEach((b, i) => (features[b.index] = vectors[i]));
+      // A fresh vector is handed on as the store gives it back (float16-rounded cut activations), so a first run and
+      // a cached rerun train on the same numbers: same seed, same weights, whatever is in the cache.
+      batch.forEach((b, i) => (features[b.index] = model.encoding === 'f16' ? roundToF16(vectors[i]) : vectors[i]));
       embedded += batch.length;
       progress();
     }

@@ -46,6 +46,12 @@ export function fromHalf(h: number): number {
   return TABLE[h & 0xffff];
 }
 
+/** The nearest float16 of every value, in place: what a float16 store would give back. */
+export function roundToF16(v: Float32Array): Float32Array {
+  for (let i = 0; i < v.length; i++) v[i] = TABLE[toHalf(v[i])];
+  return v;
+}
+
 /** float32 values → float16 bit patterns. */
 export function toFloat16(v: Float32Array): Uint16Array {
   const out = new Uint16Array(v.length);
