@@ -75,3 +75,13 @@ export async function checkBundleTarget(dir: string): Promise<void> {
     );
   }
 }
+
+/** A folder an older tl left mid-save (`DIR.tmp-PID`): nothing in it but files a save writes. */
+export async function holdsOnlyBundleFiles(dir: string): Promise<boolean> {
+  try {
+    const entries = await readdir(dir, { withFileTypes: true });
+    return entries.every((e) => e.isFile() && KNOWN_BUNDLE_FILES.includes(e.name));
+  } catch {
+    return false;
+  }
+}

@@ -12,7 +12,7 @@ import { VERSION } from '../version.js';
 import type { TailSnapshot } from '../backbone/runtimes/types.js';
 import { recoverDir, replaceDir } from '../util/atomic-dir.js';
 import { isFsError, writeError } from '../util/fs-errors.js';
-import { BUNDLE_FORMAT, checkBundleTarget } from './bundle-dir.js';
+import { BUNDLE_FORMAT, checkBundleTarget, holdsOnlyBundleFiles } from './bundle-dir.js';
 
 export { BUNDLE_FORMAT };
 /** Highest version this toolkit reads. Head-only bundles are still written as version 1; fine-tuned ones (with a tail) as 2. */
@@ -138,7 +138,7 @@ export async function saveBundle(dir: string, data: BundleData, extras: Record<s
         for (const [name, content] of Object.entries(extras)) await writeFile(join(tmp, name), content);
         await writeFile(join(tmp, 'classifier.json'), JSON.stringify(manifest, null, 2) + '\n');
       },
-      { isComplete: isCompleteBundle, check: checkBundleTarget },
+      { isComplete: isCompleteBundle, isOwnLegacy: holdsOnlyBundleFiles, check: checkBundleTarget },
     );
   } catch (err) {
     if (err instanceof TlError || !isFsError(err)) throw err;
@@ -160,7 +160,7 @@ function littleEndianBytes(a: Float32Array): Buffer {
 
 /** Load a bundle; after a killed save, first put the complete version back under `dir` and tidy up. */
 export async function loadBundle(dir: string): Promise<BundleData> {
-  const from = await recoverDir(resolve(dir), { isComplete: isCompleteBundle }).catch(() => resolve(dir));
+  const from = await recoverDir(resolve(dir), { isComplete: isCompleteBundle, isOwnLegacy: holdsOnlyBundleFiles }).catch(() => resolve(dir));
   return readBundle(from === resolve(dir) ? dir : from);
 }
 

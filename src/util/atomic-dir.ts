@@ -56,6 +56,11 @@ async function mtime(path: string): Promise<number> {
 export interface RecoverOptions {
   /** Whether a folder left by an older tl (`DIR.tmp-PID`, no completion mark) holds a complete version. */
   isComplete: (path: string) => Promise<boolean>;
+  /**
+   * Whether a dead process's `DIR.tmp-PID` may be removed. That name is plausible for a folder of the user's own, so
+   * only one that looks like ours goes (default: none). The names with a random suffix are tl's alone.
+   */
+  isOwnLegacy?: (path: string) => Promise<boolean>;
   /** How long to wait for a live process that is between its renames (ms). */
   waitMs?: number;
 }
@@ -96,7 +101,11 @@ export async function recoverDir(dir: string, opts: RecoverOptions): Promise<str
       break;
     }
   }
-  for (const l of dead) if (l.path !== readFrom) await rm(l.path, { recursive: true, force: true }).catch(() => {});
+  for (const l of dead) {
+    if (l.path === readFrom || !existsSync(l.path)) continue;
+    if (l.kind === 'legacy' && !(await opts.isOwnLegacy?.(l.path))) continue;
+    await rm(l.path, { recursive: true, force: true }).catch(() => {});
+  }
   return readFrom;
 }
 

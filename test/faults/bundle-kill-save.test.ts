@@ -31,6 +31,13 @@ after(async () => {
   await cleanup(tmp);
 });
 
+/** The pid of a process that has exited (so leftovers named after it are a dead saver's). */
+async function deadPid(): Promise<number> {
+  const gone = spawn(process.execPath, ['-e', '0']);
+  await new Promise((r) => gone.on('close', r));
+  return gone.pid!;
+}
+
 /** Folders beside DIR that a save made (temp, finished, or moved aside). */
 async function leftovers(dir: string): Promise<string[]> {
   const base = dir.split('/').at(-1)!;
@@ -95,11 +102,8 @@ test(`${KILLS} SIGKILLs at random points of a bundle save: DIR always loads the 
 test('the state the old save could leave (DIR gone, the complete new bundle stranded in DIR.tmp-PID) loads and is tidied', async () => {
   const dir = join(tmp, 'stranded', 'clf');
   await mkdir(dirname(dir));
-  // A finished process's pid: dead, so its leftovers are fair game.
-  const gone = spawn(process.execPath, ['-e', '0']);
-  await new Promise((r) => gone.on('close', r));
   const { cp } = await import('node:fs/promises');
-  await cp(source, `${dir}.tmp-${gone.pid}`, { recursive: true });
+  await cp(source, `${dir}.tmp-${await deadPid()}`, { recursive: true });
   const r = await runCli(['predict', dir, photo, '--json'], { cacheDir, cwd: tmp, timeoutMs: 60_000 });
   assert.equal(r.code, 0, r.stderr);
   assert.ok(existsSync(join(dir, 'classifier.json')), 'the stranded bundle was put back under DIR');
@@ -107,9 +111,7 @@ test('the state the old save could leave (DIR gone, the complete new bundle stra
 });
 
 test('every state a killed save can leave is put right by the next load: the newest complete version under DIR, no leftovers', async () => {
-  const gone = spawn(process.execPath, ['-e', '0']);
-  await new Promise((r) => gone.on('close', r));
-  const dead = gone.pid!;
+  const dead = await deadPid();
   const { cp, writeFile: write } = await import('node:fs/promises');
   // A copy of the source bundle marked with a version number in its report.
   const version = async (path: string, n: number) => {
@@ -132,6 +134,16 @@ test('every state a killed save can leave is put right by the next load: the new
     assert.equal(await readFile(join(dir, 'report.html'), 'utf8'), `v${st.expect}`, st.name);
     assert.deepEqual(await leftovers(dir), [], `${st.name}: leftovers removed`);
   }
+  // A folder of the user's that merely looks like an older tl's leftover is never removed; a real leftover is.
+  const mine = join(tmp, 'states', 'mine', 'clf');
+  await version(mine, 1);
+  await mkdir(`${mine}.tmp-${dead}`);
+  await write(join(`${mine}.tmp-${dead}`, 'my-photo.jpg'), 'not tl');
+  await version(`${mine}.tmp-${await deadPid()}`, 0);
+  await loadBundle(mine);
+  assert.deepEqual(await leftovers(mine), [`clf.tmp-${dead}`]);
+  assert.equal(await readFile(join(`${mine}.tmp-${dead}`, 'my-photo.jpg'), 'utf8'), 'not tl');
+
   // The killed save's half-written folder is never promoted when DIR is missing: there is simply no bundle yet.
   const fresh = join(tmp, 'states', 'fresh', 'clf');
   await mkdir(dirname(fresh), { recursive: true });
