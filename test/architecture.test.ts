@@ -5,12 +5,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { ROOT, tempDir, cleanup } from './helpers.js';
 
 const CONFIG = join(ROOT, '.dependency-cruiser.cjs');
+const { LAYERS } = createRequire(import.meta.url)('../scripts/layers.cjs') as { LAYERS: [string, string][] };
 const DEPCRUISE = join(ROOT, 'node_modules/dependency-cruiser/bin/dependency-cruise.mjs');
 
 interface Violation {
@@ -41,6 +43,25 @@ test('src/: no import cycle, no import from a lower layer to a higher one', asyn
   assert.deepEqual(missing, [], 'every src/ module is built (run through scripts/test.mjs, which runs tsc first)');
   const violations = cruise(ROOT, emitted);
   assert.deepEqual(violations.map(describe), []);
+});
+
+/** Layer index of a src/ module, by the name tsc gives its JavaScript (the patterns match dist/src/...js). */
+function layerOf(srcFile: string): number {
+  const emitted = join('dist', srcFile).replace(/\.ts$/, '.js');
+  return LAYERS.findIndex(([, p]) => new RegExp(p).test(emitted));
+}
+
+test('type-only imports (erased by tsc, so not in the cruised graph) keep the layer order too', async () => {
+  const upward: string[] = [];
+  for (const file of await tsFiles(join(ROOT, 'src'))) {
+    const from = relative(ROOT, file);
+    for (const m of (await readFile(file, 'utf8')).matchAll(/^(?:import|export)\s+type\s[^;]*?from\s+'(\.[^']+)'/gms)) {
+      const to = relative(ROOT, resolve(dirname(file), m[1])).replace(/\.js$/, '.ts');
+      if (layerOf(to) > layerOf(from)) upward.push(`${from} (${LAYERS[layerOf(from)][0]}) -> ${to} (${LAYERS[layerOf(to)][0]})`);
+    }
+  }
+  assert.ok(layerOf('src/util/math.ts') === 0 && layerOf('src/index.ts') === LAYERS.length - 1, 'the layer patterns match src/ files');
+  assert.deepEqual(upward, []);
 });
 
 test('the check fails on a planted import cycle and on a planted upward import', async () => {

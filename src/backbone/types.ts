@@ -6,19 +6,9 @@ export type ModelFormat = string;
 /** How the feature store keeps a backbone's vectors: 'f32' (features) or 'f16' (cut activations for fine-tuning). */
 export type VectorEncoding = 'f32' | 'f16';
 
-/** How a photo becomes the network's input tensor. Everything here feeds the feature-cache key. */
-export interface InputSpec {
-  /** Square side in pixels. */
-  size: number;
-  layout: 'NCHW' | 'NHWC';
-  /** 'cover' = resize the shorter side to `size`, then centre crop; 'fill' = stretch to size x size. */
-  resize: 'cover' | 'fill';
-  /** Centre crop as a fraction of the resized image (0.875 = resize the shorter side to 256, crop 224). Default 1. */
-  cropFraction?: number;
-  /** Per-channel (RGB) mean and std applied to pixel/255: x = (p/255 - mean) / std. */
-  mean: [number, number, number];
-  std: [number, number, number];
-}
+// How a photo becomes the network's input tensor: with the preprocessing, in data/ (below backbone/).
+import type { InputSpec } from '../data/input-spec.js';
+export type { InputSpec };
 
 export interface FeatureSpec {
   /** ONNX tensor name or TF.js layer name whose activation is the feature. */

@@ -2,7 +2,7 @@
 import { lstatSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
-import type { InputSpec } from '../backbone/types.js';
+import type { InputSpec } from './input-spec.js';
 import { TlError } from '../util/errors.js';
 import { resizeAndCrop, RESIZE_KERNEL } from './preprocess-rule.js';
 

@@ -1,7 +1,7 @@
 // The one resize + crop rule, as plain numbers: src/data/image.ts applies it with sharp, an export's metadata.json
 // states it in words, and examples/browser/preprocess.js repeats it for a canvas. Kept free of sharp so the feature
 // store can put its version in cache keys without loading an image library.
-import type { InputSpec } from '../backbone/types.js';
+import type { InputSpec } from './input-spec.js';
 
 /**
  * Bump when the pixels a photo becomes change (the crop offsets, the kernel, the colour path): it is part of every
