@@ -1,6 +1,7 @@
 // Cold start of each `tl` command: a fresh `node dist/src/cli/main.js ...` process per run, as a script calling the
 // CLI in a loop pays it. Wall seconds (best and median of --runs), CPU seconds (user+sys, best; steadier than wall on
-// a shared machine) and the heavy packages the command loaded (scripts/trace-modules.mjs, one extra run).
+// a shared machine) and the heavy packages the command loaded (scripts/trace-modules.mjs, one extra run). The first
+// row, a bare `node -e 0`, is the floor any command pays on this machine at this load.
 // Setup (not timed): a 12-image hymenoptera subset trained into an ONNX-backbone and a TF.js-backbone bundle.
 // node dist/bench/startup.js [--runs 3] [--cpus 0,1] [--only predict]   → table + bench-results/startup.json
 // --cpus pins every timed run to those cores with taskset (the issue's "2 cores"), when taskset exists.
@@ -33,10 +34,10 @@ interface Timed {
   cpu: number;
 }
 
-/** One fresh CLI process; wall from here, CPU from bash's `times` (the child's user + sys). */
-function runOnce(cliArgs: string[], extraEnv: Record<string, string> = {}): Timed {
+/** One fresh CLI process (or, with `nodeArgs`, a plain node one); wall from here, CPU from bash's `times` (the child's user + sys). */
+function runOnce(cliArgs: string[], extraEnv: Record<string, string> = {}, nodeArgs = [cli, ...cliArgs]): Timed {
   const timesFile = join(work, 'times.txt');
-  const node = [...(hasTaskset ? ['taskset', '-c', pin] : []), process.execPath, cli, ...cliArgs];
+  const node = [...(hasTaskset ? ['taskset', '-c', pin] : []), process.execPath, ...nodeArgs];
   const script = '"$@" >/dev/null 2>"$TL_BENCH_ERR"; rc=$?; times >"$TL_BENCH_TIMES"; exit $rc';
   const t0 = performance.now();
   const r = spawnSync('bash', ['-c', script, 'bash', ...node], { env: { ...env, ...extraEnv, TL_BENCH_TIMES: timesFile, TL_BENCH_ERR: join(work, 'stderr.txt') }, cwd: work });
@@ -106,6 +107,8 @@ interface Row {
 }
 const rows: Row[] = [];
 try {
+  const floor = Array.from({ length: runs }, () => runOnce([], {}, ['-e', '0']));
+  rows.push({ command: 'node -e 0 (no tl: the floor)', wallBest: Math.min(...floor.map((x) => x.wall)), wallMedian: median(floor.map((x) => x.wall)), cpuBest: Math.min(...floor.map((x) => x.cpu)), heavy: [] });
   for (const [name, cliArgs] of commands.filter(([n]) => !only || n.includes(only))) {
     const t: Timed[] = [];
     for (let i = 0; i < runs; i++) t.push(runOnce(cliArgs));
