@@ -1,16 +1,13 @@
+// `tl train DATA` and `tl demo`: train a classifier (any rung), print its curve and metrics, save the bundle.
 import type { Command } from 'commander';
 import { basename, resolve, join } from 'node:path';
-import { existsSync, statSync } from 'node:fs';
 import type { TrainEvent, TrainResult, HeadSpec } from '../../classifier/train.js';
-import type { Classifier } from '../../classifier/classifier.js';
-import { loadDataset } from '../../data/dataset.js';
-import { expandInputs, type SkippedFile } from '../../data/files.js';
-import { evaluate, type Metrics } from '../../eval/metrics.js';
-import { formatConfusionMatrix, formatPerClass, formatCurve, renderHtmlReport } from '../../eval/report.js';
+import { formatCurve, renderHtmlReport } from '../../eval/report.js';
 import { choice, fraction, nonNegativeInt, positiveInt, positiveNumber } from '../options.js';
 import { progressReporter, type ProgressReporter } from '../progress.js';
 import { table, pct } from '../output.js';
 import { addBackboneOptions, warnSkipped, type BackboneOpts } from './common.js';
+import { humanOut, metricsJson, printMetrics } from './metrics-output.js';
 import { TlError } from '../../util/errors.js';
 import { parseHeadSpec } from '../../classifier/head-spec.js';
 import { DEFAULT_STRATEGY } from '../../classifier/train-types.js';
@@ -60,11 +57,6 @@ function parseHead(v: string): HeadSpec {
   } catch (e) {
     throw new InvalidArgumentError(`--${(e as Error).message}`);
   }
-}
-
-/** Human output goes to stderr when --json owns stdout. */
-function humanOut(json?: boolean): (s: string) => void {
-  return (s) => (json ? process.stderr : process.stdout).write(s + '\n');
 }
 
 function eventPrinter(say: (s: string) => void) {
@@ -125,24 +117,6 @@ function eventPrinter(say: (s: string) => void) {
         break;
     }
   };
-}
-
-export function printMetrics(m: Metrics, say: (s: string) => void, title = 'validation'): void {
-  say(`\n${title} accuracy: ${pct(m.accuracy)} (${Math.round(m.accuracy * m.count)}/${m.count})  macro F1 ${m.macroF1.toFixed(3)}`);
-  say('\n' + formatPerClass(m));
-  say('\nconfusion matrix (rows = true class, columns = predicted):\n' + formatConfusionMatrix(m));
-  if (m.mostConfidentlyWrong.length) {
-    say('\nmost confidently wrong:');
-    for (const w of m.mostConfidentlyWrong.slice(0, 5)) say(`  ${pct(w.probability).padStart(6)} ${w.predictedLabel} (true: ${w.trueLabel})  ${w.path ?? `#${w.index}`}`);
-  }
-}
-
-function metricsJson(r: { metrics: Metrics; counts?: unknown; config?: unknown; timings?: unknown; out?: string }) {
-  return JSON.stringify(
-    { accuracy: r.metrics.accuracy, count: r.metrics.count, macroF1: r.metrics.macroF1, logLoss: r.metrics.logLoss, perClass: r.metrics.perClass, confusion: r.metrics.confusion, labels: r.metrics.perClass.map((c) => c.label), counts: r.counts, mostConfidentlyWrong: r.metrics.mostConfidentlyWrong, config: r.config, timings: r.timings, bundle: r.out },
-    null,
-    2,
-  );
 }
 
 /** `modelNamed`: --model was given (commander's value source, not its default). */
@@ -247,85 +221,4 @@ export function registerTrainCommands(program: Command): void {
       const dir = await ensureDemoDataset(undefined, say);
       await runTraining(dir, { ...opts, out: opts.out ?? 'demo-classifier' }, cmd.getOptionValueSource('model') === 'cli');
     });
-
-  program
-    .command('eval')
-    .argument('<bundle>', 'a saved classifier folder')
-    .argument('<data>', 'labelled images: <class>/*.jpg (or a folder with val/ — then val is used), or a CSV')
-    .description('evaluate a saved classifier on labelled images')
-    .option('--json', 'print the metrics as one JSON object on stdout')
-    .option('--report <file>', 'also write a self-contained HTML report')
-    .addHelpText('after', '\nExamples:\n  tl eval cats-classifier more-photos/\n  tl eval cats-classifier data/ --json')
-    .action(async (bundle: string, data: string, opts: { json?: boolean; report?: string }) => {
-      const say = humanOut(opts.json);
-      const { Classifier } = await import('../../classifier/classifier.js');
-      const clf = await Classifier.load(bundle);
-      const items = labelledItemsForEval(data);
-      const unknownLabels = [...new Set(items.map((x) => x.label))].filter((l) => !clf.labels.includes(l));
-      if (unknownLabels.length) throw new TlError(`classes not known to this classifier: ${unknownLabels.join(', ')}`, `It knows: ${clf.labels.join(', ')}.`);
-      const bar = progressReporter('features', items.length);
-      const { predictions, skipped } = await clf.predictFiles(items.map((x) => x.path), { top: clf.labels.length, onProgress: (p) => bar.update(p.done), onSkip: warnSkipped });
-      bar.stop();
-      const byPath = new Map(items.map((x) => [x.path, x.label]));
-      const metrics = evaluate(
-        Int32Array.from(predictions.map((p) => clf.labels.indexOf(byPath.get(p.path)!))),
-        predictions.map((p) => probsFromPrediction(clf, p.top)),
-        clf.labels,
-        predictions.map((p) => p.path),
-      );
-      printMetrics(metrics, say, `${data}`);
-      if (skipped.length) say(`${skipped.length} file(s) skipped`);
-      if (opts.report) {
-        const { writeFile } = await import('node:fs/promises');
-        await writeFile(opts.report, renderHtmlReport({ title: `tl eval: ${basename(resolve(data))}`, metrics, history: [], config: { bundle, data } }));
-        say(`report: ${opts.report}`);
-      }
-      if (opts.json) process.stdout.write(metricsJson({ metrics }) + '\n');
-      await clf.dispose();
-    });
-
-  program
-    .command('predict')
-    .argument('<bundle>', 'a saved classifier folder')
-    .argument('<images...>', 'image files or folders')
-    .description('classify images with a saved classifier')
-    .option('-k, --top <k>', 'classes to show per image', positiveInt('--top'), 3)
-    .option('--json', 'print JSON: one entry per file with label, probability, top-k and the unknown flag')
-    .addHelpText('after', '\nExamples:\n  tl predict cats-classifier photo.jpg\n  tl predict cats-classifier inbox/ --top 2 --json')
-    .action(async (bundle: string, images: string[], opts: { top: number; json?: boolean }) => {
-      const skippedList: SkippedFile[] = [];
-      const paths = expandInputs(images, skippedList);
-      skippedList.forEach(warnSkipped);
-      if (!paths.length) throw new TlError('no images to classify');
-      const { Classifier } = await import('../../classifier/classifier.js');
-      const clf = await Classifier.load(bundle);
-      const bar = paths.length > 1 ? progressReporter('predicting', paths.length) : undefined;
-      const { predictions } = await clf.predictFiles(paths, { top: Math.min(opts.top, clf.labels.length), onProgress: (p) => bar?.update(p.done), onSkip: warnSkipped });
-      bar?.stop();
-      await clf.dispose();
-      if (opts.json) return void process.stdout.write(JSON.stringify(predictions, null, 2) + '\n');
-      for (const p of predictions) {
-        const tops = p.top.map((t) => `${t.label} ${pct(t.probability)}`).join(' | ');
-        process.stdout.write(`${p.path}\n  ${p.unknown ? `UNKNOWN (unlike the training images; nearest: ${tops})` : tops}\n`);
-      }
-      if (!predictions.length) process.exitCode = 1;
-    });
-}
-
-function probsFromPrediction(clf: Classifier, top: { label: string; probability: number }[]): Float32Array {
-  const p = new Float32Array(clf.labels.length);
-  for (const t of top) p[clf.labels.indexOf(t.label)] = t.probability;
-  return p;
-}
-
-function labelledItemsForEval(data: string): { path: string; label: string }[] {
-  const p = resolve(data);
-  if (!existsSync(p)) throw new TlError(`no such file or folder: ${data}`);
-  const isSplitFolder = statSync(p).isDirectory() && ['val', 'validation', 'test'].some((d) => existsSync(join(p, d)));
-  if (isSplitFolder) {
-    const ds = loadDataset(p);
-    return ds.val;
-  }
-  const ds = loadDataset(p, { valFraction: 0.5 });
-  return [...ds.train, ...ds.val];
 }

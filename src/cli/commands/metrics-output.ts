@@ -1,0 +1,43 @@
+// How `tl train`, `tl demo` and `tl eval` print metrics: human tables (to stderr when --json owns stdout) and one JSON object.
+import type { Metrics } from '../../eval/metrics.js';
+import { formatConfusionMatrix, formatPerClass } from '../../eval/report.js';
+import { pct } from '../output.js';
+
+/** Human output goes to stderr when --json owns stdout. */
+export function humanOut(json?: boolean): (s: string) => void {
+  return (s) => (json ? process.stderr : process.stdout).write(s + '\n');
+}
+
+export function printMetrics(m: Metrics, say: (s: string) => void, title = 'validation'): void {
+  say(`\n${title} accuracy: ${pct(m.accuracy)} (${Math.round(m.accuracy * m.count)}/${m.count})  macro F1 ${m.macroF1.toFixed(3)}`);
+  say('\n' + formatPerClass(m));
+  say('\nconfusion matrix (rows = true class, columns = predicted):\n' + formatConfusionMatrix(m));
+  if (m.mostConfidentlyWrong.length) {
+    say('\nmost confidently wrong:');
+    for (const w of m.mostConfidentlyWrong.slice(0, 5)) {
+      say(`  ${pct(w.probability).padStart(6)} ${w.predictedLabel} (true: ${w.trueLabel})  ${w.path ?? `#${w.index}`}`);
+    }
+  }
+}
+
+export function metricsJson(r: { metrics: Metrics; counts?: unknown; config?: unknown; timings?: unknown; out?: string }): string {
+  const m = r.metrics;
+  return JSON.stringify(
+    {
+      accuracy: m.accuracy,
+      count: m.count,
+      macroF1: m.macroF1,
+      logLoss: m.logLoss,
+      perClass: m.perClass,
+      confusion: m.confusion,
+      labels: m.perClass.map((c) => c.label),
+      counts: r.counts,
+      mostConfidentlyWrong: m.mostConfidentlyWrong,
+      config: r.config,
+      timings: r.timings,
+      bundle: r.out,
+    },
+    null,
+    2,
+  );
+}
