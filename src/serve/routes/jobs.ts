@@ -1,0 +1,136 @@
+// Training jobs: start one on a project, list, show, cancel, and follow it as Server-Sent Events.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { JSON_BODY_ERRORS, PROJECT_ERRORS, errorResponses, json, noContent, pathParams, ref } from '../api-schemas.js';
+import type { RouteOptions } from '../context.js';
+import { conflict, notFound, unprocessable } from '../errors.js';
+import type { Job } from '../jobs.js';
+import { ServedModel } from '../models.js';
+import { parseTrainRequest, runProjectTraining } from '../training.js';
+
+type P = { Params: { project: string } };
+type J = { Params: { id: string } };
+
+const JOB_ID = { id: 'job id' };
+const EVENTS_SUMMARY =
+  'Server-Sent Events: state, dataset, backbone, extract-start, extract (done/total, imagesPerSecond), extract-done, select-l2, progress (step, trainLoss, trainAcc, valLoss, valAcc), done (accuracy, bundle), failed (message), end. Replays past events; honours Last-Event-ID.';
+
+export async function jobRoutes(app: FastifyInstance, { ctx }: RouteOptions): Promise<void> {
+  const { store, jobs } = ctx;
+
+  app.post<P>(
+    '/v1/projects/:project/train',
+    {
+      schema: {
+        summary: 'Start training on the project images (seeded stratified split). Returns a job; follow it with /v1/jobs/{id}/events.',
+        params: pathParams({ project: 'project name' }),
+        body: ref('TrainOptions'),
+        response: {
+          202: json({ type: 'object', properties: { job: ref('Job'), eventsUrl: { type: 'string' } } }, 'started'),
+          ...errorResponses(...JSON_BODY_ERRORS, 'invalid_option', ...PROJECT_ERRORS, 'already_training', 'not_enough_classes', 'empty_class'),
+        },
+      },
+    },
+    async (req, reply) => {
+      const s = await store.summary(req.params.project);
+      const options = parseTrainRequest(req.body);
+      if (jobs.active(s.name)) throw conflict(`project "${s.name}" is already training (job ${jobs.active(s.name)!.id})`, 'already_training');
+      if (s.classes.length < 2) throw unprocessable(`a classifier needs at least two classes; "${s.name}" has ${s.classes.length}`, 'not_enough_classes');
+      const empty = s.classes.filter((c) => c.images === 0);
+      if (empty.length) {
+        const names = empty.map((c) => `"${c.name}"`).join(', ');
+        throw unprocessable(`class${empty.length > 1 ? 'es' : ''} without images: ${names}; add photos or remove ${empty.length > 1 ? 'them' : 'it'}`, 'empty_class');
+      }
+      const job = jobs.create(s.name);
+      const saved = async (stamp: string, dir: string, classifier: Parameters<typeof ServedModel.wrap>[2]) =>
+        ctx.projectModels.set(s.name, stamp, ServedModel.wrap(s.name, dir, classifier, ctx.batching));
+      const run = runProjectTraining(job, store, options, saved, ctx.log).finally(() => ctx.running.delete(run));
+      ctx.running.add(run);
+      reply.code(202).header('location', `/v1/jobs/${job.id}`).send({ job: job.summary(), eventsUrl: `/v1/jobs/${job.id}/events` });
+    },
+  );
+
+  const getJob = (id: string): Job => {
+    const job = jobs.get(id);
+    if (!job) throw notFound(`no job "${id.slice(0, 40)}"`, 'job_not_found');
+    return job;
+  };
+
+  app.get<P>(
+    '/v1/projects/:project/jobs',
+    {
+      schema: {
+        summary: 'Jobs of the project since the server started',
+        params: pathParams({ project: 'project name' }),
+        response: { 200: json({ type: 'object', properties: { jobs: { type: 'array', items: ref('Job') } } }, 'jobs'), ...errorResponses(...PROJECT_ERRORS) },
+      },
+    },
+    async (req) => {
+      const p = (await store.meta(req.params.project)).name;
+      return { jobs: jobs.forProject(p).map((j) => j.summary()) };
+    },
+  );
+
+  app.get<J>(
+    '/v1/jobs/:id',
+    { schema: { summary: 'Job state and the last event of each type', params: pathParams(JOB_ID), response: { 200: json(ref('Job'), 'job'), ...errorResponses('job_not_found') } } },
+    async (req) => getJob(req.params.id).summary(),
+  );
+
+  const cancel = async (req: FastifyRequest<J>, reply: FastifyReply) => {
+    const job = getJob(req.params.id);
+    jobs.cancel(job.id);
+    reply.code(job.finished ? 200 : 202).send(job.summary());
+  };
+  const cancelSchema = {
+    summary: 'Cancel the job',
+    params: pathParams(JOB_ID),
+    response: { 200: json(ref('Job'), 'the job had already finished'), 202: json(ref('Job'), 'cancelling'), ...errorResponses('job_not_found') },
+  };
+  app.post<J>('/v1/jobs/:id/cancel', { schema: cancelSchema }, cancel);
+  app.delete<J>('/v1/jobs/:id', { schema: cancelSchema }, cancel);
+
+  // Server-Sent Events: every event of the job so far (or after Last-Event-ID), then live ones until it ends.
+  app.get<J>(
+    '/v1/jobs/:id/events',
+    {
+      schema: {
+        summary: EVENTS_SUMMARY,
+        params: pathParams(JOB_ID),
+        querystring: { type: 'object', properties: { after: { type: 'integer', description: 'replay events after this id (as Last-Event-ID)' } } },
+        response: {
+          200: { description: 'the event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } },
+          204: noContent('the job has ended and the client has seen every event'),
+          ...errorResponses('job_not_found'),
+        },
+      },
+    },
+    async (req, reply) => {
+      const job = getJob(req.params.id);
+      const lastSeen = Number(req.headers['last-event-id'] ?? (req.query as { after?: string }).after ?? -1);
+      const after = Number.isFinite(lastSeen) ? lastSeen : -1;
+      if (job.finished && after >= job.lastId) return reply.code(204).send(); // 204 tells EventSource to stop reconnecting
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+      res.write('retry: 1500\n\n');
+      const send = (e: { id: number; event: string; data: unknown }) => res.write(`id: ${e.id}\nevent: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`);
+      for (const e of job.events) if (e.id > after) send(e);
+      if (job.finished) return void res.end();
+      ctx.sseClients.add(res);
+      const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+      const stop = () => {
+        clearInterval(heartbeat);
+        unsubscribe();
+        ctx.sseClients.delete(res);
+      };
+      const unsubscribe = job.subscribe((e) => {
+        send(e);
+        if (e.event === 'end') {
+          stop();
+          res.end();
+        }
+      });
+      res.on('close', stop);
+    },
+  );
+}
