@@ -184,8 +184,14 @@ test('balanced class weights move the decision toward the rare class', () => {
   const rng = new Rng(4);
   const X: Float32Array[] = [];
   const labels: number[] = [];
-  for (let i = 0; i < 190; i++) (X.push(Float32Array.of(rng.normal())), labels.push(0));
-  for (let i = 0; i < 10; i++) (X.push(Float32Array.of(1.5 + rng.normal())), labels.push(1));
+  for (let i = 0; i < 190; i++) {
+    X.push(Float32Array.of(rng.normal()));
+    labels.push(0);
+  }
+  for (let i = 0; i < 10; i++) {
+    X.push(Float32Array.of(1.5 + rng.normal()));
+    labels.push(1);
+  }
   const y = Int32Array.from(labels);
   const w = classWeights(y, 2);
   assert.ok(Math.abs(w[0] - 200 / (2 * 190)) < 1e-12 && Math.abs(w[199] - 200 / (2 * 10)) < 1e-12);

@@ -35,7 +35,7 @@ export function appendHeadNodes(model: OnnxModel, featureTensor: string, head: H
   let x = featureTensor;
   foldStandardization(head).forEach((layer, k) => {
     const p = `tl_head_${k}`;
-    let weight = `${p}_W`;
+    const weight = `${p}_W`;
     if (quantize === 'float16') {
       g.initializer!.push(float16Tensor(`${weight}_f16`, [layer.outputs, layer.inputs], layer.W));
       g.node!.push(node('Cast', [`${weight}_f16`], [weight], `${p}_dequantize`, { to: DT.FLOAT }));

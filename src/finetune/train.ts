@@ -27,7 +27,7 @@ import { Rng } from '../util/random.js';
 import { augmentImage, augmentedCut, AUGMENT_VERSION } from './augment.js';
 import {
   loadNetwork, resolveFreeze, openCutBackbone, buildTrainableTail, trainingTf, snapshotTail, assignTail,
-  type CutBackbone, type Network, type TrainableTail,
+  type Network, type TrainableTail,
 } from './network.js';
 import { FinetunedBackbone, tailFeatures as tailFeaturesBatched } from './finetuned-backbone.js';
 
