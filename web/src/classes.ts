@@ -1,0 +1,176 @@
+// A project's classes and photos: class cards, rename, remove, upload (files, folders, drops).
+import { api, type ImageEntry } from './api';
+import { h } from './dom';
+import { setupDrop } from './drop';
+import { renderList } from './project-list';
+import { guard, isImage, plural, say, state } from './state';
+import { renderTrainState } from './training';
+
+/** Reload the open project after a change to its classes or photos, and redraw what shows them. */
+export async function reloadProject(): Promise<void> {
+  if (!state.current) return;
+  const name = state.current.project.name;
+  const [project, images] = await Promise.all([api.project(name), api.images(name)]);
+  state.current.project = project;
+  state.current.images = images;
+  renderClasses();
+  renderTrainState();
+  const inList = state.projects.find((p) => p.name === name);
+  if (inList) Object.assign(inList, project);
+  renderList();
+}
+
+export function addClass(e: Event): void {
+  e.preventDefault();
+  const form = e.target as HTMLFormElement;
+  const input = form.elements.namedItem('name') as HTMLInputElement;
+  void guard(async () => {
+    if (!state.current) return;
+    await api.addClass(state.current.project.name, input.value.trim());
+    say(`Added class “${input.value.trim()}”. Drop photos on it.`, 'ok');
+    input.value = '';
+    await reloadProject();
+  });
+}
+
+export function renderClasses(): void {
+  const list = document.getElementById('class-list');
+  if (!list || !state.current) return;
+  const { project, images } = state.current;
+  if (!project.classes.length) {
+    list.replaceChildren(h('p', { class: 'muted' }, 'No classes yet. Add one per thing to recognise (at least two).'));
+    return;
+  }
+  list.replaceChildren(...project.classes.map((c, i) => classCard(c.name, i, images.filter((img) => img.class === c.name))));
+}
+
+function classCard(cls: string, index: number, imgs: ImageEntry[]): HTMLElement {
+  const id = `class-${index}`;
+  const status = h('p', { class: 'upload-status', 'aria-live': 'polite', id: `${id}-status` });
+  const filesInput = h('input', { type: 'file', multiple: true, accept: 'image/*', class: 'visually-hidden', id: `${id}-files`, 'data-class': cls });
+  const folderInput = h('input', { type: 'file', multiple: true, webkitdirectory: true, class: 'visually-hidden', id: `${id}-folder`, 'data-class': cls });
+  const onPick = (input: HTMLInputElement) => () => {
+    const files = [...(input.files ?? [])];
+    input.value = '';
+    void upload(cls, files, status);
+  };
+  filesInput.addEventListener('change', onPick(filesInput));
+  folderInput.addEventListener('change', onPick(folderInput));
+  const title = h('h3', { id: `${id}-h` }, cls);
+  const head = h(
+    'div',
+    { class: 'class-head' },
+    title,
+    h('span', { class: 'count', 'data-testid': 'class-count' }, plural(imgs.length, 'photo')),
+    h('button', { type: 'button', class: 'subtle', onclick: () => startRename(head, cls) }, 'Rename'),
+    h('button', { type: 'button', class: 'subtle danger', onclick: () => removeClass(cls, imgs.length) }, 'Remove'),
+  );
+  const card = h(
+    'article',
+    { class: 'class-card', 'aria-labelledby': `${id}-h`, 'data-class': cls },
+    head,
+    h(
+      'div',
+      { class: 'dropzone' },
+      h('span', {}, 'Drop photos or folders here, or '),
+      h('label', { for: `${id}-files`, class: 'button' }, 'Choose photos'),
+      filesInput,
+      h('label', { for: `${id}-folder`, class: 'button subtle' }, 'Choose a folder'),
+      folderInput,
+    ),
+    status,
+    imgs.length
+      ? h(
+          'ul',
+          { class: 'thumbs', 'aria-label': `Photos of ${cls}` },
+          ...imgs.map((img, k) =>
+            h(
+              'li',
+              {},
+              h('img', { src: img.thumbnailUrl, alt: `${cls} photo ${k + 1}`, loading: 'lazy', width: 72, height: 72, decoding: 'async' }),
+              h('button', { type: 'button', class: 'remove', 'aria-label': `Remove ${cls} photo ${k + 1}`, title: 'Remove this photo', onclick: () => removeImage(img) }, '×'),
+            ),
+          ),
+        )
+      : h('p', { class: 'muted' }, 'No photos yet.'),
+  );
+  setupDrop(card, (files) => upload(cls, files, status));
+  return card;
+}
+
+function startRename(head: HTMLElement, cls: string): void {
+  const input = h('input', { value: cls, 'aria-label': `New name for ${cls}`, maxlength: 64, required: true });
+  const form = h(
+    'form',
+    { class: 'rename-form' },
+    input,
+    h('button', { type: 'submit' }, 'Save'),
+    h('button', { type: 'button', class: 'subtle', onclick: () => renderClasses() }, 'Cancel'),
+  );
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    void guard(async () => {
+      if (!state.current) return;
+      await api.renameClass(state.current.project.name, cls, input.value.trim());
+      say(`Renamed “${cls}” to “${input.value.trim()}”.`, 'ok');
+      await reloadProject();
+    });
+  });
+  head.replaceChildren(form);
+  input.focus();
+  input.select();
+}
+
+function removeClass(cls: string, count: number): void {
+  if (count > 0 && !confirm(`Remove class “${cls}” and its ${plural(count, 'photo')}?`)) return;
+  void guard(async () => {
+    if (!state.current) return;
+    await api.removeClass(state.current.project.name, cls);
+    say(`Removed class “${cls}”.`, 'ok');
+    await reloadProject();
+  });
+}
+
+function removeImage(img: ImageEntry): void {
+  void guard(async () => {
+    await api.removeImage(img);
+    say('Removed the photo.', 'ok');
+    await reloadProject();
+  });
+}
+
+async function upload(cls: string, files: File[], status: HTMLElement): Promise<void> {
+  if (!state.current) return;
+  const project = state.current.project.name;
+  const images = files.filter(isImage);
+  const ignored = files.length - images.length;
+  if (!images.length) {
+    say(files.length ? `None of the ${plural(files.length, 'file')} is a photo (JPEG, PNG, WebP, TIFF, AVIF).` : 'No files.', 'error');
+    return;
+  }
+  let done = 0;
+  let added = 0;
+  let duplicates = 0;
+  const problems: string[] = [];
+  const CHUNK = 16;
+  status.textContent = `Uploading 0/${images.length}…`;
+  for (let i = 0; i < images.length; i += CHUNK) {
+    const chunk = images.slice(i, i + CHUNK);
+    try {
+      const r = await api.upload(project, cls, chunk);
+      added += r.added.length;
+      duplicates += r.duplicates.length;
+      problems.push(...r.rejected.map((x) => x.message));
+    } catch (err) {
+      problems.push((err as Error).message);
+    }
+    done += chunk.length;
+    status.textContent = `Uploading ${done}/${images.length}…`;
+  }
+  const parts = [`Added ${plural(added, 'photo')} to “${cls}”`];
+  if (duplicates) parts.push(`${duplicates} already there`);
+  if (ignored) parts.push(`${ignored} non-image ${ignored === 1 ? 'file' : 'files'} ignored`);
+  if (problems.length) parts.push(`${problems.length} refused: ${problems.slice(0, 3).join('; ')}${problems.length > 3 ? '…' : ''}`);
+  say(parts.join(', ') + '.', problems.length && !added ? 'error' : 'ok');
+  await reloadProject();
+}

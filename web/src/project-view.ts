@@ -1,0 +1,67 @@
+// One project's page: its sections (classes and photos, train, results, try it), opening and deleting it.
+import { api } from './api';
+import { h } from './dom';
+import { addClass, renderClasses } from './classes';
+import { refreshList, renderList } from './project-list';
+import { renderResults } from './results';
+import { $view, guard, say, state } from './state';
+import { closeEvents, following, followJob, renderTrainState, trainControls } from './training';
+import { stopWebcam, tryControls } from './try-it';
+
+export async function openProject(name: string): Promise<void> {
+  if (state.current?.project.name !== name) {
+    stopWebcam();
+    closeEvents();
+  }
+  const [project, images] = await Promise.all([api.project(name), api.images(name)]);
+  const results = project.latestBundle ? await api.results(name).catch(() => null) : null;
+  state.current = { project, images, results };
+  renderList();
+  renderProject();
+  if (project.activeJob && !following()) followJob(project.activeJob.id);
+}
+
+function section(id: string, title: string, ...body: (Node | string)[]): HTMLElement {
+  return h('section', { class: 'card', id, 'aria-labelledby': `${id}-h` }, h('h2', { id: `${id}-h` }, title), ...body);
+}
+
+function renderProject(): void {
+  if (!state.current) return;
+  const p = state.current.project;
+  $view.replaceChildren(
+    h(
+      'div',
+      { class: 'project-head' },
+      h('h1', { id: 'project-title' }, p.name),
+      h('button', { type: 'button', class: 'danger subtle', onclick: () => deleteProject(p.name) }, 'Delete project'),
+    ),
+    section(
+      'classes',
+      '1 · Classes and photos',
+      h(
+        'form',
+        { class: 'inline-form', id: 'add-class', onsubmit: (e: Event) => addClass(e) },
+        h('label', { for: 'add-class-name' }, 'New class'),
+        h('div', { class: 'row' }, h('input', { id: 'add-class-name', name: 'name', required: true, maxlength: 64, placeholder: 'e.g. Tigger', autocomplete: 'off' }), h('button', { type: 'submit' }, 'Add class')),
+      ),
+      h('div', { id: 'class-list', class: 'class-list' }),
+    ),
+    section('train', '2 · Train', trainControls()),
+    section('results', '3 · Results', h('div', { id: 'results-body' })),
+    section('try', '4 · Try it', tryControls()),
+  );
+  renderClasses();
+  renderTrainState();
+  renderResults();
+}
+
+function deleteProject(name: string): void {
+  if (!confirm(`Delete project “${name}” with all its photos and trained classifiers? This cannot be undone.`)) return;
+  void guard(async () => {
+    await api.deleteProject(name);
+    say(`Deleted project “${name}”.`, 'ok');
+    state.current = null;
+    await refreshList();
+    location.hash = '';
+  });
+}

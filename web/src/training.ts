@@ -1,0 +1,182 @@
+// Training: the controls, starting and cancelling a job, and its live progress (Server-Sent Events).
+import { api, type Backbone, type HistoryPoint } from './api';
+import { h, pct } from './dom';
+import { curveCharts } from './curves';
+import { refreshList } from './project-list';
+import { renderResults } from './results';
+import { guard, plural, say, state } from './state';
+import { renderTry } from './try-it';
+
+let backbones: Backbone[] = [];
+let events: EventSource | null = null;
+let activeJobId: string | null = null;
+
+/** A job is being followed (its event stream is open). */
+export const following = () => events !== null;
+
+export function trainControls(): HTMLElement {
+  const backboneSelect = h('select', { id: 'opt-backbone', name: 'model' });
+  const fill = () =>
+    backboneSelect.replaceChildren(...backbones.map((b) => h('option', { value: b.id, selected: b.default }, `${b.id} (${b.featureDim}-d)${b.default ? ' — default' : ''}`)));
+  if (backbones.length) fill();
+  else void api.backbones().then((b) => ((backbones = b), fill())).catch(() => {});
+  return h(
+    'div',
+    {},
+    h(
+      'div',
+      { class: 'row' },
+      h('button', { type: 'button', id: 'train-button', class: 'primary', onclick: () => startTraining() }, 'Train'),
+      h('span', { id: 'train-hint', class: 'muted' }),
+    ),
+    h(
+      'details',
+      { class: 'advanced' },
+      h('summary', {}, 'Advanced options'),
+      h(
+        'div',
+        { class: 'options' },
+        h('label', {}, 'Seed', h('input', { id: 'opt-seed', type: 'number', min: 0, step: 1, value: 0 })),
+        h('label', {}, 'Validation fraction', h('input', { id: 'opt-val', type: 'number', min: 0.05, max: 0.5, step: 0.05, value: 0.2 })),
+        h('label', {}, 'Head', h('select', { id: 'opt-head' }, h('option', { value: 'linear' }, 'linear (a new softmax)'), h('option', { value: 'mlp:256' }, 'MLP, 256 hidden units'))),
+        h('label', {}, 'Backbone', backboneSelect),
+        h('p', { class: 'muted' }, 'The regularization strength is chosen by 5-fold cross-validation; the same seed gives the same classifier.'),
+      ),
+    ),
+    h(
+      'div',
+      { id: 'progress', class: 'progress', hidden: true },
+      h('p', { id: 'phase', 'aria-live': 'polite' }),
+      h('div', { class: 'row' }, h('progress', { id: 'extract-bar', max: 1, value: 0, 'aria-label': 'Feature extraction progress' }), h('span', { id: 'rate', class: 'muted' })),
+      h('div', { id: 'charts', class: 'charts' }),
+      h('button', { type: 'button', id: 'cancel-button', class: 'danger', onclick: () => cancelTraining() }, 'Cancel training'),
+    ),
+  );
+}
+
+export function renderTrainState(): void {
+  const btn = document.getElementById('train-button') as HTMLButtonElement | null;
+  const hint = document.getElementById('train-hint');
+  if (!btn || !hint || !state.current) return;
+  const classes = state.current.project.classes;
+  const empty = classes.filter((c) => c.images === 0).map((c) => c.name);
+  let why = '';
+  if (classes.length < 2) why = 'Add at least two classes.';
+  else if (empty.length) why = `Add photos to ${empty.map((n) => `“${n}”`).join(', ')}.`;
+  else if (classes.some((c) => c.images < 10)) hint.textContent = 'Tip: 20 or more photos per class give far more reliable results.';
+  btn.disabled = !!why || !!activeJobId;
+  if (why) hint.textContent = why;
+  else if (!classes.some((c) => c.images < 10)) hint.textContent = `${plural(state.current.project.images, 'photo')} in ${classes.length} classes.`;
+}
+
+function startTraining(): void {
+  void guard(async () => {
+    if (!state.current) return;
+    const num = (id: string) => (document.getElementById(id) as HTMLInputElement).value;
+    const head = (document.getElementById('opt-head') as HTMLSelectElement).value;
+    const model = (document.getElementById('opt-backbone') as HTMLSelectElement).value || undefined;
+    const r = await api.train(state.current.project.name, { seed: Number(num('opt-seed') || 0), val: Number(num('opt-val') || 0.2), head, model });
+    followJob(r.job.id);
+  });
+}
+
+function cancelTraining(): void {
+  if (!activeJobId) return;
+  const id = activeJobId;
+  void guard(async () => {
+    await api.cancel(id);
+    setPhase('Cancelling…');
+  });
+}
+
+function setPhase(text: string): void {
+  const el = document.getElementById('phase');
+  if (el) el.textContent = text;
+}
+
+export function closeEvents(): void {
+  events?.close();
+  events = null;
+  activeJobId = null;
+}
+
+export function followJob(jobId: string): void {
+  closeEvents();
+  activeJobId = jobId;
+  renderTrainState();
+  const progress = document.getElementById('progress') as HTMLElement;
+  const bar = document.getElementById('extract-bar') as HTMLProgressElement;
+  const rate = document.getElementById('rate') as HTMLElement;
+  const charts = document.getElementById('charts') as HTMLElement;
+  const cancel = document.getElementById('cancel-button') as HTMLButtonElement;
+  progress.hidden = false;
+  cancel.hidden = false;
+  cancel.disabled = false;
+  charts.replaceChildren();
+  bar.value = 0;
+  rate.textContent = '';
+  setPhase('Starting…');
+  const history: HistoryPoint[] = [];
+  let drawPending = false;
+  const draw = () => {
+    drawPending = false;
+    charts.replaceChildren(...curveCharts(history));
+  };
+  const es = new EventSource(`/v1/jobs/${encodeURIComponent(jobId)}/events`);
+  events = es;
+  const on = (name: string, fn: (data: any) => void) => es.addEventListener(name, (e) => fn(JSON.parse((e as MessageEvent).data)));
+  on('dataset', (d: { counts: { label: string; train: number; val: number }[]; warnings: string[] }) => {
+    const train = d.counts.reduce((s, c) => s + c.train, 0);
+    const val = d.counts.reduce((s, c) => s + c.val, 0);
+    setPhase(`Training on ${plural(train, 'photo')}, checking on ${val} held-out ${val === 1 ? 'photo' : 'photos'}.`);
+    if (d.warnings.length) say(d.warnings.join(' '), 'info');
+  });
+  on('extract-start', (d: { split: string; total: number }) => {
+    setPhase(`Describing the ${d.split === 'train' ? 'training' : 'validation'} photos with the pretrained network…`);
+    bar.max = Math.max(1, d.total);
+    bar.value = 0;
+  });
+  on('extract', (d: { done: number; total: number; imagesPerSecond: number | null; cached: number }) => {
+    bar.max = Math.max(1, d.total);
+    bar.value = d.done;
+    rate.textContent = `${d.done}/${d.total} photos · ${d.imagesPerSecond ?? '–'} images/s${d.cached ? ` · ${d.cached} from cache` : ''}`;
+  });
+  on('select-l2', (d: { cvAccuracy: number | null }) => setPhase(`Fitting the new last layer (cross-validated accuracy ${d.cvAccuracy === null ? '–' : pct(d.cvAccuracy)})…`));
+  on('progress', (d: HistoryPoint) => {
+    history.push(d);
+    if (!drawPending) {
+      drawPending = true;
+      requestAnimationFrame(draw);
+    }
+  });
+  on('state', (d: { state: string }) => {
+    if (d.state === 'cancelling') {
+      setPhase('Cancelling…');
+      cancel.disabled = true;
+    }
+  });
+  on('done', (d: { accuracy: number; seconds: number }) => setPhase(`Done in ${d.seconds.toFixed(1)} s: accuracy ${pct(d.accuracy)}.`));
+  on('failed', (d: { message: string }) => say(`Training failed: ${d.message}`, 'error'));
+  on('end', (d: { state: string }) => {
+    es.close();
+    if (events === es) events = null;
+    activeJobId = null;
+    cancel.hidden = true;
+    renderTrainState();
+    if (d.state === 'cancelled') {
+      setPhase('Training cancelled.');
+      say('Training cancelled; nothing was saved.', 'info');
+    } else if (d.state === 'failed') setPhase('Training failed.');
+    else if (d.state === 'done') {
+      say('Training finished. See the results below.', 'ok');
+      void guard(async () => {
+        if (!state.current) return;
+        state.current.results = await api.results(state.current.project.name);
+        state.current.project = await api.project(state.current.project.name);
+        renderResults();
+        renderTry();
+        await refreshList();
+      });
+    }
+  });
+}
