@@ -1,8 +1,10 @@
 #!/usr/bin/env node
-// The test command (`npm test`): node's own test runner over test/*.test.ts, loaded through tsx.
+// The test command (`npm test`): lint, then node's own test runner over test/*.test.ts and one level of groups below
+// (test/unit: no models; test/integration: real models and photos from ../shared; test/faults: fault injection),
+// loaded through tsx. Arguments name test files or group folders (`npm run test:unit` = `node scripts/test.mjs test/unit`).
 // Models and datasets default to ../shared beside the checkout, as on CI; the darknet test photos are fetched once.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..');
@@ -16,6 +18,15 @@ if (built.error || !existsSync(resolve(root, 'dist/src/cli/main.js'))) {
 }
 const typeErrors = built.status !== 0;
 if (typeErrors) console.error('warning: tsc reported type errors (above); the tests run against the emitted JavaScript');
+
+// ESLint (and Prettier's layout once CHECK_FORMAT is on): violations are printed here and fail the run at the end.
+// CHECK_FORMAT turns on in the one commit that runs `npm run format` over the tree.
+const CHECK_FORMAT = false;
+const linted = spawnSync(process.execPath, [resolve(root, 'scripts/lint.mjs'), ...(CHECK_FORMAT ? ['--format'] : [])], {
+  stdio: 'inherit',
+  cwd: root,
+});
+const lintErrors = linted.status !== 0;
 process.env.TL_MODELS_DIR ||= resolve(root, '../shared/models');
 process.env.TL_DATASETS_DIR ||= resolve(root, '../shared/datasets');
 process.env.TL_OFFLINE = '1'; // a test never touches the network
@@ -29,7 +40,10 @@ const testFiles = (dir) =>
   readdirSync(resolve(root, dir), { withFileTypes: true }).flatMap((e) =>
     e.isDirectory() && dir === 'test' ? testFiles(`${dir}/${e.name}`) : e.name.endsWith('.test.ts') ? [`${dir}/${e.name}`] : [],
   );
-const files = only.length ? only : testFiles('test').sort();
+const files = only.length
+  ? only.flatMap((a) => (statSync(resolve(root, a)).isDirectory() ? testFiles(a.replace(/\/$/, '')).sort() : [a]))
+  : testFiles('test').sort();
 const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files], { stdio: 'inherit', cwd: root });
 if (typeErrors) console.error('failing: tsc reported type errors (see the top of this log)');
-process.exit(typeErrors ? 1 : (r.status ?? 1));
+if (lintErrors) console.error('failing: lint reported problems (see the top of this log; `npm run lint` alone)');
+process.exit(typeErrors || lintErrors ? 1 : (r.status ?? 1));
