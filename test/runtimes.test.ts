@@ -5,11 +5,11 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { ZOO } from '../src/backbone/zoo.js';
-import { canFineTune, isRuntimeFormat, listRuntimes, runtimeFor } from '../src/backbone/runtimes/registry.js';
+import { canFineTune, isRuntimeFormat, listRuntimes, runtimeFor, tailRuns } from '../src/backbone/runtimes/registry.js';
 import { loadBackbone } from '../src/backbone/load.js';
 import { describeLayers } from '../src/backbone/layers.js';
 import { canClassifyImagenet, type ModelEntry } from '../src/backbone/types.js';
-import { loadNetwork, openCutBackbone } from '../src/finetune/network.js';
+import { buildTrainableTail, loadNetwork, openCutBackbone, trainingTf } from '../src/finetune/network.js';
 import { TlError } from '../src/util/errors.js';
 import { MODELS_DIR, ROOT } from './helpers.js';
 
@@ -36,6 +36,23 @@ describe('backbone runtime registry', () => {
     // Both runtimes shipped today train their layers after a cut: every zoo model can be fine-tuned.
     assert.deepEqual(ZOO.filter(canFineTune).map((m) => m.id), ZOO.map((m) => m.id));
     assert.equal(canFineTune({ ...ZOO[0], format: 'pytorch' }), false);
+  });
+
+  test('tails are of the kind their runtime declares, and bundles say how each kind runs', async () => {
+    const { tf } = await trainingTf();
+    for (const id of ['mobilenet-v2', 'mobilenet-v1-0.25']) {
+      const net = await loadNetwork(ZOO.find((m) => m.id === id)!);
+      const last = net.units[net.units.length - 2];
+      const tail = await buildTrainableTail(tf, net, last.cut, last.shape);
+      try {
+        assert.equal(tail.kind, runtimeFor(net.entry.format).fineTuning!.tailKind, id);
+        assert.match(tailRuns(tail.kind)!, /^frozen part: /);
+      } finally {
+        tail.dispose();
+      }
+    }
+    assert.match(tailRuns('replace')!, /1x1 conv/);
+    assert.equal(tailRuns('pytorch-tail'), undefined);
   });
 
   test('an unknown format is a clear error before any file is touched', async () => {

@@ -10,6 +10,7 @@ import type { UnknownDetector } from './unknown.js';
 import { TlError } from '../util/errors.js';
 import { VERSION } from '../version.js';
 import type { TailSnapshot } from '../backbone/runtimes/types.js';
+import { tailRuns } from '../backbone/runtimes/registry.js';
 import { recoverDir, replaceDir } from '../util/atomic-dir.js';
 import { isFsError, writeError } from '../util/fs-errors.js';
 import { BUNDLE_FORMAT, checkBundleTarget, holdsOnlyBundleFiles } from './bundle-dir.js';
@@ -57,7 +58,7 @@ const Manifest = z.object({
   files: z.array(z.string()).optional(),
   tail: z
     .object({
-      kind: z.enum(['onnx-tail', 'tfjs-layers', 'replace']),
+      kind: z.string().refine((k) => tailRuns(k) !== undefined, { message: 'a tail kind no backbone runtime makes' }),
       cut: z.string(),
       inputShape: z.tuple([z.number().int(), z.number().int(), z.number().int()]),
       imageSize: z.number().int(),
@@ -116,12 +117,7 @@ export async function saveBundle(dir: string, data: BundleData, extras: Record<s
             featureDim: data.tail.featureDim,
             ...(data.tail.replace ? { replace: data.tail.replace } : {}),
             variables: data.tail.variables.map((v) => ({ name: v.name, shape: v.shape })),
-            runs:
-              data.tail.kind === 'onnx-tail'
-                ? 'frozen part: the backbone ONNX up to `cut` (dequantized, NHWC); then the ONNX nodes after the cut in float with these weights (tensors tail/<initializer>; conv kernels HWIO, depthwise [kh,kw,C,1]), ReLU6 as clamp to the quantized range; then global average pool -> head'
-                : data.tail.kind === 'tfjs-layers'
-                  ? 'frozen part: the TF.js backbone up to layer `cut`; then its later layers with these weights (tensors tail/<layer weight name>), BatchNorm in inference mode; then the feature layer -> head'
-                  : 'frozen part: the backbone up to `cut` (NHWC); then per hidden size a 1x1 conv (tail/convI/kernel [1,1,in,out], tail/convI/bias) + ReLU; global average pool -> head',
+            runs: tailRuns(data.tail.kind),
           },
         }
       : {}),

@@ -2,6 +2,7 @@
 import type * as tfjs from '@tensorflow/tfjs';
 import type { TrainableTail } from '../backbone/runtimes/types.js';
 import { Rng } from '../util/random.js';
+import { REPLACE_TAIL } from '../backbone/runtimes/registry.js';
 
 /** 1x1 conv + ReLU per hidden size (He init from `seed`), then global average pooling. */
 export function replaceTail(tf: typeof tfjs, cut: string, cutShape: [number, number, number], hidden: number[], seed: number): TrainableTail {
@@ -19,7 +20,7 @@ export function replaceTail(tf: typeof tfjs, cut: string, cutShape: [number, num
     cin = h;
   });
   return {
-    kind: 'replace',
+    kind: REPLACE_TAIL.kind,
     cut,
     inputShape: cutShape,
     featureDim: cin,

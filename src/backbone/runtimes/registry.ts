@@ -29,6 +29,18 @@ export function runtimeFor(format: string): BackboneRuntime {
   return r;
 }
 
+/** New units instead of the pretrained ones after a cut (--replace): the same TF.js code on every runtime. */
+export const REPLACE_TAIL = {
+  kind: 'replace',
+  runs: 'frozen part: the backbone up to `cut` (NHWC); then per hidden size a 1x1 conv (tail/convI/kernel [1,1,in,out], tail/convI/bias) + ReLU; global average pool -> head',
+} as const;
+
+/** How a saved tail of this kind runs (bundle's `tail.runs`); undefined for a kind no runtime makes. */
+export function tailRuns(kind: string): string | undefined {
+  if (kind === REPLACE_TAIL.kind) return REPLACE_TAIL.runs;
+  return RUNTIMES.find((r) => r.fineTuning?.tailKind === kind)?.fineTuning?.tailRuns;
+}
+
 /** Whether rungs 2-3 (fine-tuning blocks) can run on this model: its runtime says so. */
 export function canFineTune(entry: ModelEntry): boolean {
   return isRuntimeFormat(entry.format) && runtimeFor(entry.format).fineTuning !== undefined;

@@ -42,8 +42,8 @@ export interface CutBackbone extends Backbone {
   readonly cutShape: [number, number, number];
 }
 
-/** Which code runs a tail: one per runtime that can fine-tune, plus runtime-independent new units ('replace'). */
-export type TailKind = 'onnx-tail' | 'tfjs-layers' | 'replace';
+/** Which code runs a tail: a runtime's `fineTuning.tailKind` ('onnx-tail', 'tfjs-layers'), or 'replace' (new units, any runtime). */
+export type TailKind = string;
 
 export interface TrainableTail {
   kind: TailKind;
@@ -81,6 +81,10 @@ export type ExportGraph = { kind: 'onnx'; bytes: Uint8Array } | { kind: 'tfjs-la
 
 /** Rungs 2-3 on a runtime: its blocks, its frozen part up to a cut, and its layers after the cut as TF.js variables. */
 export interface FineTuning {
+  /** The `kind` of the tails `buildTail` makes, as saved in bundles. */
+  readonly tailKind: string;
+  /** How a saved tail of that kind runs, for the bundle's classifier.json (`tail.runs`). */
+  readonly tailRuns: string;
   /** The block table that --freeze / --train-last count, and the input as a cut. */
   listUnits(entry: ModelEntry, dir: string): Promise<{ inputCut: string; units: Unit[] }>;
   /** Images → activation at `cut` (a block boundary, not the input), NHWC. `input` may differ in size from the entry's. */

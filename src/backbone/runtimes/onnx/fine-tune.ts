@@ -52,7 +52,7 @@ export async function buildTail(tf: typeof tfjs, net: Network, cut: string, cutS
   const entry = net.entry;
   const tail = convertTail(onnxAtSize(await readFile(join(net.dir, entry.entry)), cut === net.inputCut ? cutShape[0] : undefined), cut, tf);
   return {
-    kind: 'onnx-tail',
+    kind: 'onnx-tail', // = onnxRuntime.fineTuning.tailKind
     cut,
     inputShape: cutShape,
     featureDim: entry.feature.dim,

@@ -34,6 +34,9 @@ export const onnxRuntime: BackboneRuntime = {
     }));
   },
   fineTuning: {
+    tailKind: 'onnx-tail',
+    tailRuns:
+      'frozen part: the backbone ONNX up to `cut` (dequantized, NHWC); then the ONNX nodes after the cut in float with these weights (tensors tail/<initializer>; conv kernels HWIO, depthwise [kh,kw,C,1]), ReLU6 as clamp to the quantized range; then global average pool -> head',
     listUnits: async (entry, dir) => (await import('./fine-tune.js')).listUnits(entry, dir),
     openCut: async (net, cut, input, weightsHash) => (await import('./fine-tune.js')).openCut(net, cut, input, weightsHash),
     buildTail: async (tf, net, cut, cutShape) => (await import('./fine-tune.js')).buildTail(tf, net, cut, cutShape),

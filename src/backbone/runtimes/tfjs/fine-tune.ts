@@ -101,7 +101,7 @@ export async function buildTail(tf: typeof tfjs, net: Network, cut: string, cutS
   for (const w of tailModel.trainableWeights) variables.set(w.originalName, w.read() as tfjs.Variable);
   const featureDim = (y.shape as number[]).slice(1).reduce((a, b) => a * b, 1);
   return {
-    kind: 'tfjs-layers',
+    kind: 'tfjs-layers', // = tfjsRuntime.fineTuning.tailKind
     cut,
     inputShape: cutShape,
     featureDim,

@@ -32,6 +32,9 @@ export const tfjsRuntime: BackboneRuntime = {
     return out;
   },
   fineTuning: {
+    tailKind: 'tfjs-layers',
+    tailRuns:
+      'frozen part: the TF.js backbone up to layer `cut`; then its later layers with these weights (tensors tail/<layer weight name>), BatchNorm in inference mode; then the feature layer -> head',
     listUnits: async (entry, dir) => (await import('./fine-tune.js')).listUnits(entry, dir),
     openCut: async (net, cut, input, weightsHash) => (await import('./fine-tune.js')).openCut(net, cut, input, weightsHash),
     buildTail: async (tf, net, cut, cutShape) => (await import('./fine-tune.js')).buildTail(tf, net, cut, cutShape),
