@@ -58,13 +58,18 @@ function assertDocumented(method: string, path: string, status: number, body: st
   }
 }
 
-async function probe(method: string, path: string, init: { headers?: Record<string, string>; body?: BodyInit } = {}): Promise<number> {
+async function probe(
+  method: string,
+  path: string,
+  init: { headers?: Record<string, string>; body?: BodyInit } = {},
+): Promise<number> {
   const res = await fetch(`${server.url}${path}`, { method, ...init });
   const body = await res.text();
   assertDocumented(method, path, res.status, body);
   return res.status;
 }
-const json = (method: string, path: string, body: unknown) => probe(method, path, { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+const json = (method: string, path: string, body: unknown) =>
+  probe(method, path, { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 async function upload(path: string, files: { data: Buffer; name: string; type: string }[]): Promise<number> {
   const form = new FormData();
   for (const f of files) form.append('file', new Blob([new Uint8Array(f.data)], { type: f.type }), f.name);
@@ -102,14 +107,26 @@ describe('the OpenAPI document', () => {
       const op = doc.paths[template(r.url)]?.[r.method.toLowerCase()];
       assert.ok(op, `${r.method} ${r.url} is registered but not documented`);
       assert.ok(op.summary, `${r.method} ${r.url} has no summary`);
-      assert.ok(Object.keys(op.responses).some((s) => s.startsWith('2')), `${r.method} ${r.url} documents no success response`);
+      assert.ok(
+        Object.keys(op.responses).some((s) => s.startsWith('2')),
+        `${r.method} ${r.url} documents no success response`,
+      );
       for (const name of template(r.url).match(/\{([^}]+)\}/g) ?? []) {
         const param = name.slice(1, -1);
-        assert.ok(op.parameters?.some((p: any) => p.in === 'path' && p.name === param && p.required), `${r.method} ${r.url}: path parameter ${param}`);
+        assert.ok(
+          op.parameters?.some((p: any) => p.in === 'path' && p.name === param && p.required),
+          `${r.method} ${r.url}: path parameter ${param}`,
+        );
       }
     }
-    const documented = Object.entries<any>(doc.paths).flatMap(([t, item]) => METHODS.filter((m) => item[m]).map((m) => `${m.toUpperCase()} ${t}`));
-    assert.deepEqual(documented.sort(), registered.map((r) => `${r.method} ${template(r.url)}`).sort(), 'documented operations = registered routes');
+    const documented = Object.entries<any>(doc.paths).flatMap(([t, item]) =>
+      METHODS.filter((m) => item[m]).map((m) => `${m.toUpperCase()} ${t}`),
+    );
+    assert.deepEqual(
+      documented.sort(),
+      registered.map((r) => `${r.method} ${template(r.url)}`).sort(),
+      'documented operations = registered routes',
+    );
     // Component schemas are referenced by name and all exist.
     const refs = [...JSON.stringify(doc).matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)].map((m) => m[1]);
     assert.ok(refs.length > 10);
@@ -122,16 +139,24 @@ describe('the OpenAPI document', () => {
 
   test('every status and error code the routes send is documented for that route', async () => {
     const jpeg = await readFile(DOG);
-    const gif = await sharp({ create: { width: 8, height: 8, channels: 3, background: 'red' } }).gif().toBuffer();
+    const gif = await sharp({ create: { width: 8, height: 8, channels: 3, background: 'red' } })
+      .gif()
+      .toBuffer();
     // Projects and classes.
     assert.equal(await json('POST', '/v1/projects', { name: 'docs', classes: ['cats'] }), 201);
     assert.equal(await json('POST', '/v1/projects', { name: 'docs' }), 409);
     assert.equal(await json('POST', '/v1/projects', { name: 'bad/name' }), 400);
     assert.equal(await json('POST', '/v1/projects', { name: 'x', classes: ['A', 'a'] }), 400);
     assert.equal(await json('POST', '/v1/projects', { name: 7, extra: true }), 400);
-    assert.equal(await probe('POST', '/v1/projects', { headers: { 'content-type': 'application/json' }, body: '{bad json' }), 400);
+    assert.equal(
+      await probe('POST', '/v1/projects', { headers: { 'content-type': 'application/json' }, body: '{bad json' }),
+      400,
+    );
     assert.equal(await probe('POST', '/v1/projects', { headers: { 'content-type': 'application/json' } }), 400);
-    assert.equal(await probe('POST', '/v1/projects', { headers: { 'content-type': 'application/xml' }, body: '<x/>' }), 415);
+    assert.equal(
+      await probe('POST', '/v1/projects', { headers: { 'content-type': 'application/xml' }, body: '<x/>' }),
+      415,
+    );
     assert.equal(await probe('GET', '/v1/projects'), 200);
     assert.equal(await probe('GET', '/v1/projects/docs'), 200);
     assert.equal(await probe('GET', '/v1/projects/nope'), 404);
@@ -145,13 +170,33 @@ describe('the OpenAPI document', () => {
     assert.equal(await probe('DELETE', '/v1/projects/docs/classes/owls'), 200);
     assert.equal(await probe('DELETE', '/v1/projects/docs/classes/owls'), 404);
     // Images.
-    assert.equal(await upload('/v1/projects/docs/classes/dogs/images', [{ data: jpeg, name: 'dog.jpg', type: 'image/jpeg' }]), 201);
-    assert.equal(await upload('/v1/projects/docs/classes/dogs/images', [{ data: gif, name: 'x.gif', type: 'image/gif' }]), 415);
-    assert.equal(await upload('/v1/projects/docs/classes/dogs/images', [{ data: jpeg.subarray(0, 2000), name: 'cut.jpg', type: 'image/jpeg' }]), 422);
-    assert.equal(await upload('/v1/projects/docs/classes/nope/images', [{ data: jpeg, name: 'dog.jpg', type: 'image/jpeg' }]), 404);
+    assert.equal(
+      await upload('/v1/projects/docs/classes/dogs/images', [{ data: jpeg, name: 'dog.jpg', type: 'image/jpeg' }]),
+      201,
+    );
+    assert.equal(
+      await upload('/v1/projects/docs/classes/dogs/images', [{ data: gif, name: 'x.gif', type: 'image/gif' }]),
+      415,
+    );
+    assert.equal(
+      await upload('/v1/projects/docs/classes/dogs/images', [
+        { data: jpeg.subarray(0, 2000), name: 'cut.jpg', type: 'image/jpeg' },
+      ]),
+      422,
+    );
+    assert.equal(
+      await upload('/v1/projects/docs/classes/nope/images', [{ data: jpeg, name: 'dog.jpg', type: 'image/jpeg' }]),
+      404,
+    );
     assert.equal(await json('POST', '/v1/projects/docs/classes/dogs/images', { file: 'x' }), 415);
     const malformed = { 'content-type': 'multipart/form-data; boundary=XYZ' };
-    assert.equal(await probe('POST', '/v1/projects/docs/classes/dogs/images', { headers: malformed, body: '--XYZ\r\ncontent-disposition: form-data; name="file"; filename="a.jpg"\r\n\r\nabc' }), 400);
+    assert.equal(
+      await probe('POST', '/v1/projects/docs/classes/dogs/images', {
+        headers: malformed,
+        body: '--XYZ\r\ncontent-disposition: form-data; name="file"; filename="a.jpg"\r\n\r\nabc',
+      }),
+      400,
+    );
     const list = await fetch(`${server.url}/v1/projects/docs/images`).then((r) => r.json());
     const img = list.images[0].url as string;
     assert.equal(await probe('GET', '/v1/projects/docs/images'), 200);
@@ -175,14 +220,30 @@ describe('the OpenAPI document', () => {
     assert.equal(await probe('GET', '/v1/projects/docs/bundles'), 200);
     assert.equal(await probe('GET', '/v1/projects/docs/bundles/latest/download'), 404);
     assert.equal(await probe('GET', '/v1/projects/docs/bundles/latest/report'), 404);
-    assert.equal(await probe('POST', '/v1/projects/docs/predict', { headers: { 'content-type': 'image/jpeg' }, body: new Uint8Array(jpeg) }), 404);
-    assert.equal(await probe('POST', '/v1/models/nope/predict', { headers: { 'content-type': 'image/jpeg' }, body: new Uint8Array(jpeg) }), 404);
+    assert.equal(
+      await probe('POST', '/v1/projects/docs/predict', {
+        headers: { 'content-type': 'image/jpeg' },
+        body: new Uint8Array(jpeg),
+      }),
+      404,
+    );
+    assert.equal(
+      await probe('POST', '/v1/models/nope/predict', {
+        headers: { 'content-type': 'image/jpeg' },
+        body: new Uint8Array(jpeg),
+      }),
+      404,
+    );
     assert.equal(await probe('GET', '/v1/models/nope'), 404);
     // Service routes.
-    for (const path of ['/v1/health', '/v1/models', '/v1/backbones', '/v1/openapi.json']) assert.equal(await probe('GET', path), 200);
+    for (const path of ['/v1/health', '/v1/models', '/v1/backbones', '/v1/openapi.json'])
+      assert.equal(await probe('GET', path), 200);
     // The host check on any route.
     assert.equal(await raw('GET', '/v1/projects', { host: 'evil.example:80' }), 403);
-    assert.equal(await raw('DELETE', '/v1/projects/docs', { host: new URL(server.url).host, origin: 'http://evil.example' }), 403);
+    assert.equal(
+      await raw('DELETE', '/v1/projects/docs', { host: new URL(server.url).host, origin: 'http://evil.example' }),
+      403,
+    );
     // A damaged project.json answers 409 on its routes.
     await mkdir(join(work, 'projects', 'broken'), { recursive: true });
     await writeFile(join(work, 'projects', 'broken', 'project.json'), '{ not json');
@@ -192,10 +253,35 @@ describe('the OpenAPI document', () => {
     assert.equal(await probe('DELETE', '/v1/projects/docs'), 204);
     // The probes covered most of the documented codes.
     const sent = [...checked.keys()].sort();
-    for (const code of ['invalid_body', 'invalid_name', 'duplicate_class', 'invalid_option', 'malformed_multipart', 'forbidden_host', 'cross_origin'])
+    for (const code of [
+      'invalid_body',
+      'invalid_name',
+      'duplicate_class',
+      'invalid_option',
+      'malformed_multipart',
+      'forbidden_host',
+      'cross_origin',
+    ])
       assert.ok(sent.includes(code), `${code} probed (${sent.join(', ')})`);
-    for (const code of ['project_not_found', 'class_not_found', 'image_not_found', 'model_not_found', 'job_not_found', 'no_bundle', 'project_damaged', 'project_exists', 'class_exists'])
+    for (const code of [
+      'project_not_found',
+      'class_not_found',
+      'image_not_found',
+      'model_not_found',
+      'job_not_found',
+      'no_bundle',
+      'project_damaged',
+      'project_exists',
+      'class_exists',
+    ])
       assert.ok(sent.includes(code), `${code} probed (${sent.join(', ')})`);
-    for (const code of ['unsupported_media_type', 'unsupported_image_format', 'undecodable_image', 'not_enough_classes', 'empty_class']) assert.ok(sent.includes(code), `${code} probed (${sent.join(', ')})`);
+    for (const code of [
+      'unsupported_media_type',
+      'unsupported_image_format',
+      'undecodable_image',
+      'not_enough_classes',
+      'empty_class',
+    ])
+      assert.ok(sent.includes(code), `${code} probed (${sent.join(', ')})`);
   });
 });

@@ -47,11 +47,25 @@ export type ErrorCode = keyof typeof ERROR_CODES;
 /** Codes every /v1 route can send (the host check and unexpected failures); server.ts adds them to each route. */
 export const COMMON_ERRORS: ErrorCode[] = ['forbidden_host', 'cross_origin', 'tl_error', 'internal_error'];
 /** Codes of any route that takes a JSON body (Fastify's own parser answers these before the handler runs). */
-export const JSON_BODY_ERRORS: ErrorCode[] = ['fst_err_ctp_invalid_json_body', 'fst_err_ctp_empty_json_body', 'invalid_body', 'unsupported_media_type'];
+export const JSON_BODY_ERRORS: ErrorCode[] = [
+  'fst_err_ctp_invalid_json_body',
+  'fst_err_ctp_empty_json_body',
+  'invalid_body',
+  'unsupported_media_type',
+];
 /** Codes of any route under /v1/projects/{project}. */
 export const PROJECT_ERRORS: ErrorCode[] = ['invalid_name', 'project_not_found', 'project_damaged'];
 /** Codes of the routes that read images (predict, upload). */
-export const IMAGE_ERRORS: ErrorCode[] = ['malformed_multipart', 'no_files', 'payload_too_large', 'too_many_parts', 'unsupported_media_type', 'unsupported_image_format', 'undecodable_image', 'image_too_large'];
+export const IMAGE_ERRORS: ErrorCode[] = [
+  'malformed_multipart',
+  'no_files',
+  'payload_too_large',
+  'too_many_parts',
+  'unsupported_media_type',
+  'unsupported_image_format',
+  'undecodable_image',
+  'image_too_large',
+];
 
 const errorSchema = (status: number, codes: string[]) => ({
   type: 'object',
@@ -82,15 +96,25 @@ export function errorResponses(...codes: ErrorCode[]): Record<number, object> {
   return out;
 }
 
-export const json = (schema: object, description: string) => ({ description, content: { 'application/json': { schema } } });
+export const json = (schema: object, description: string) => ({
+  description,
+  content: { 'application/json': { schema } },
+});
 export const ref = (id: string) => ({ $ref: `${id}#` });
 export const noContent = (description: string) => ({ description, type: 'null' });
 /** A non-JSON response (images, tar, HTML, event streams). */
-export const binary = (type: string, description: string) => ({ description, content: { [type]: { schema: { type: 'string', format: 'binary' } } } });
+export const binary = (type: string, description: string) => ({
+  description,
+  content: { [type]: { schema: { type: 'string', format: 'binary' } } },
+});
 
 /** Path parameters, all strings. */
 export function pathParams(params: Record<string, string>): object {
-  return { type: 'object', required: Object.keys(params), properties: Object.fromEntries(Object.entries(params).map(([k, d]) => [k, { type: 'string', description: d }])) };
+  return {
+    type: 'object',
+    required: Object.keys(params),
+    properties: Object.fromEntries(Object.entries(params).map(([k, d]) => [k, { type: 'string', description: d }])),
+  };
 }
 
 /** A JSON request body described by the zod schema its handler parses with, so the two cannot drift. */
@@ -102,7 +126,8 @@ export const zodBody = (schema: z.ZodType) => {
 const FILES = { type: 'object', properties: { file: { type: 'array', items: { type: 'string', format: 'binary' } } } };
 export const multipartBody = { content: { 'multipart/form-data': { schema: FILES } } };
 export const imageBody = {
-  description: 'One image as the raw body (image/jpeg, image/png, image/webp, image/tiff, image/avif), or multipart/form-data with one or more file fields (batch form).',
+  description:
+    'One image as the raw body (image/jpeg, image/png, image/webp, image/tiff, image/avif), or multipart/form-data with one or more file fields (batch form).',
   content: {
     'image/*': { schema: { type: 'string', format: 'binary' } },
     'application/octet-stream': { schema: { type: 'string', format: 'binary' } },
@@ -115,7 +140,13 @@ export const COMPONENT_SCHEMAS = [
   {
     $id: 'Health',
     type: 'object',
-    properties: { status: { const: 'ok' }, version: { type: 'string' }, uptimeSeconds: { type: 'number' }, models: { type: 'array', items: { type: 'string' } }, jobsRunning: { type: 'integer' } },
+    properties: {
+      status: { const: 'ok' },
+      version: { type: 'string' },
+      uptimeSeconds: { type: 'number' },
+      models: { type: 'array', items: { type: 'string' } },
+      jobsRunning: { type: 'integer' },
+    },
   },
   {
     $id: 'Model',
@@ -127,7 +158,10 @@ export const COMPONENT_SCHEMAS = [
       createdAt: { type: 'string' },
       bundle: { type: 'string' },
       accuracy: { type: 'number' },
-      stats: { type: 'object', properties: { images: { type: 'integer' }, batches: { type: 'integer' }, largestBatch: { type: 'integer' } } },
+      stats: {
+        type: 'object',
+        properties: { images: { type: 'integer' }, batches: { type: 'integer' }, largestBatch: { type: 'integer' } },
+      },
     },
   },
   {
@@ -137,12 +171,21 @@ export const COMPONENT_SCHEMAS = [
       model: { type: 'string' },
       label: { type: 'string' },
       probability: { type: 'number' },
-      top: { type: 'array', items: { type: 'object', properties: { label: { type: 'string' }, probability: { type: 'number' } } } },
+      top: {
+        type: 'array',
+        items: { type: 'object', properties: { label: { type: 'string' }, probability: { type: 'number' } } },
+      },
       unknown: { type: 'boolean', description: 'far from every training image (see README: Unknown images)' },
       distance: { type: 'number' },
       timing: {
         type: 'object',
-        properties: { decodeMs: { type: 'number' }, queueMs: { type: 'number' }, embedMs: { type: 'number' }, batchSize: { type: 'integer' }, totalMs: { type: 'number' } },
+        properties: {
+          decodeMs: { type: 'number' },
+          queueMs: { type: 'number' },
+          embedMs: { type: 'number' },
+          batchSize: { type: 'integer' },
+          totalMs: { type: 'number' },
+        },
       },
     },
   },
@@ -151,7 +194,10 @@ export const COMPONENT_SCHEMAS = [
     type: 'object',
     properties: {
       model: { type: 'string' },
-      results: { type: 'array', items: { type: 'object', description: 'file + the Prediction fields, or file + error {status, code, message}' } },
+      results: {
+        type: 'array',
+        items: { type: 'object', description: 'file + the Prediction fields, or file + error {status, code, message}' },
+      },
       timing: { type: 'object', properties: { totalMs: { type: 'number' } } },
     },
   },
@@ -162,7 +208,10 @@ export const COMPONENT_SCHEMAS = [
       name: { type: 'string' },
       createdAt: { type: 'string' },
       updatedAt: { type: 'string' },
-      classes: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, images: { type: 'integer' } } } },
+      classes: {
+        type: 'array',
+        items: { type: 'object', properties: { name: { type: 'string' }, images: { type: 'integer' } } },
+      },
       images: { type: 'integer' },
       latestBundle: { type: ['string', 'null'] },
       activeJob: { description: 'GET /v1/projects/{project} only: the running job, or null' },
@@ -175,7 +224,10 @@ export const COMPONENT_SCHEMAS = [
       seed: { type: 'integer', default: 0 },
       val: { type: 'number', default: 0.2, description: 'validation fraction' },
       l2: { type: 'number', description: 'default: chosen by 5-fold CV' },
-      head: { description: '"linear" (default), "mlp", "mlp:UNITS", "mlp:UNITS,dropout=P" or {kind:"mlp", hidden, dropout} (the syntax of tl train --head)' },
+      head: {
+        description:
+          '"linear" (default), "mlp", "mlp:UNITS", "mlp:UNITS,dropout=P" or {kind:"mlp", hidden, dropout} (the syntax of tl train --head)',
+      },
       model: { type: 'string', description: 'backbone id (GET /v1/backbones)' },
       classWeights: { enum: ['auto', 'balanced', 'none'] },
       epochs: { type: 'integer', description: 'MLP head only' },
@@ -213,9 +265,23 @@ export const COMPONENT_SCHEMAS = [
       logLoss: { type: 'number' },
       perClass: {
         type: 'array',
-        items: { type: 'object', properties: { label: { type: 'string' }, accuracy: { type: 'number' }, precision: { type: 'number' }, recall: { type: 'number' }, f1: { type: 'number' }, support: { type: 'integer' } } },
+        items: {
+          type: 'object',
+          properties: {
+            label: { type: 'string' },
+            accuracy: { type: 'number' },
+            precision: { type: 'number' },
+            recall: { type: 'number' },
+            f1: { type: 'number' },
+            support: { type: 'integer' },
+          },
+        },
       },
-      confusion: { type: 'array', items: { type: 'array', items: { type: 'integer' } }, description: 'confusion[true][predicted]' },
+      confusion: {
+        type: 'array',
+        items: { type: 'array', items: { type: 'integer' } },
+        description: 'confusion[true][predicted]',
+      },
       misclassified: {
         type: 'array',
         items: {

@@ -35,6 +35,8 @@ export interface RouteOptions {
 export function servedModel(ctx: ServeContext, name: string): ServedModel {
   const m = ctx.models.get(name);
   if (m) return m;
-  const served = ctx.models.size ? `; served: ${[...ctx.models.keys()].join(', ')}` : ' (none are served; start tl serve with --bundle DIR)';
+  const served = ctx.models.size
+    ? `; served: ${[...ctx.models.keys()].join(', ')}`
+    : ' (none are served; start tl serve with --bundle DIR)';
   throw notFound(`no model named "${name.slice(0, 80)}"${served}`, 'model_not_found');
 }

@@ -65,7 +65,12 @@ export interface TlServer {
 const MODEL_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export function modelNameFor(dir: string): string {
-  return basename(resolve(dir)).replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 64) || 'model';
+  return (
+    basename(resolve(dir))
+      .replace(/[^A-Za-z0-9._-]+/g, '-')
+      .replace(/^[^A-Za-z0-9]+/, '')
+      .slice(0, 64) || 'model'
+  );
 }
 
 export async function createServer(opts: ServeOptions): Promise<Omit<TlServer, 'url' | 'port'>> {
@@ -85,8 +90,10 @@ export async function createServer(opts: ServeOptions): Promise<Omit<TlServer, '
   const models = new Map<string, ServedModel>();
   try {
     for (const b of opts.bundles ?? []) {
-      if (!MODEL_NAME_RE.test(b.name)) throw new TlError(`invalid model name "${b.name}"`, 'Use 1-64 letters, digits, . _ - (set it with --name).');
-      if (models.has(b.name)) throw new TlError(`two bundles are both named "${b.name}"`, 'Give each its own name with --name.');
+      if (!MODEL_NAME_RE.test(b.name))
+        throw new TlError(`invalid model name "${b.name}"`, 'Use 1-64 letters, digits, . _ - (set it with --name).');
+      if (models.has(b.name))
+        throw new TlError(`two bundles are both named "${b.name}"`, 'Give each its own name with --name.');
       models.set(b.name, await ServedModel.load(b.name, b.dir, batching));
     }
   } catch (err) {
@@ -94,22 +101,41 @@ export async function createServer(opts: ServeOptions): Promise<Omit<TlServer, '
     throw err;
   }
 
-  const app = Fastify({ logger: false, bodyLimit: maxImageBytes, forceCloseConnections: true, return503OnClosing: true });
+  const app = Fastify({
+    logger: false,
+    bodyLimit: maxImageBytes,
+    forceCloseConnections: true,
+    return503OnClosing: true,
+  });
 
   // Image bytes as the raw body; text/plain and JSON keep Fastify's parsers (and are refused by predict with 415).
-  app.addContentTypeParser(/^image\//i, { parseAs: 'buffer', bodyLimit: maxImageBytes }, (_req, body, done) => done(null, body));
-  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: maxImageBytes }, (_req, body, done) => done(null, body));
-  await app.register(multipart, { limits: { fileSize: maxImageBytes, files: maxFiles, fields: 20, parts: maxFiles + 20, headerPairs: 100 } });
+  app.addContentTypeParser(/^image\//i, { parseAs: 'buffer', bodyLimit: maxImageBytes }, (_req, body, done) =>
+    done(null, body),
+  );
+  app.addContentTypeParser(
+    'application/octet-stream',
+    { parseAs: 'buffer', bodyLimit: maxImageBytes },
+    (_req, body, done) => done(null, body),
+  );
+  await app.register(multipart, {
+    limits: { fileSize: maxImageBytes, files: maxFiles, fields: 20, parts: maxFiles + 20, headerPairs: 100 },
+  });
 
   // Loopback-only by default: refuse other Host names (DNS rebinding) and cross-origin writes (CSRF from web pages).
   const loopbackOnly = isLoopbackName(host.replace(/^\[(.*)\]$/, '$1'));
   let ownPort = 0;
   app.addHook('onRequest', async (req, reply) => {
     ownPort ||= (app.server.address() as AddressInfo | null)?.port ?? opts.port ?? 8765;
-    const check = checkRequestHost({ method: req.method, host: req.headers.host, origin: req.headers.origin }, { loopbackOnly, port: ownPort });
+    const check = checkRequestHost(
+      { method: req.method, host: req.headers.host, origin: req.headers.origin },
+      { loopbackOnly, port: ownPort },
+    );
     if (!check.ok) return reply.code(check.status).send(errorBody(check.status, check.code, check.message));
   });
-  if (opts.verbose) app.addHook('onResponse', async (req, reply) => log(`${req.method} ${req.url} ${reply.statusCode} ${reply.elapsedTime.toFixed(1)} ms`));
+  if (opts.verbose)
+    app.addHook('onResponse', async (req, reply) =>
+      log(`${req.method} ${req.url} ${reply.statusCode} ${reply.elapsedTime.toFixed(1)} ms`),
+    );
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
     let status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
@@ -127,19 +153,35 @@ export async function createServer(opts: ServeOptions): Promise<Omit<TlServer, '
     } else {
       switch (err.code) {
         case 'FST_ERR_CTP_BODY_TOO_LARGE':
-          [status, code, message] = [413, 'payload_too_large', `the request body is larger than the ${formatBytes(maxImageBytes)} limit`];
+          [status, code, message] = [
+            413,
+            'payload_too_large',
+            `the request body is larger than the ${formatBytes(maxImageBytes)} limit`,
+          ];
           break;
         case 'FST_REQ_FILE_TOO_LARGE':
-          [status, code, message] = [413, 'payload_too_large', `a file is larger than the ${formatBytes(maxImageBytes)} limit`];
+          [status, code, message] = [
+            413,
+            'payload_too_large',
+            `a file is larger than the ${formatBytes(maxImageBytes)} limit`,
+          ];
           break;
         case 'FST_FILES_LIMIT':
         case 'FST_PARTS_LIMIT':
         case 'FST_FIELDS_LIMIT':
-          [status, code, message] = [413, 'too_many_parts', `too many files or fields in one request (at most ${maxFiles} files)`];
+          [status, code, message] = [
+            413,
+            'too_many_parts',
+            `too many files or fields in one request (at most ${maxFiles} files)`,
+          ];
           break;
         case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
         case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
-          [status, code, message] = [415, 'unsupported_media_type', `unsupported Content-Type "${String(req.headers['content-type'] ?? '').slice(0, 60)}"`];
+          [status, code, message] = [
+            415,
+            'unsupported_media_type',
+            `unsupported Content-Type "${String(req.headers['content-type'] ?? '').slice(0, 60)}"`,
+          ];
           break;
         default:
           if (status < 500) {
@@ -148,13 +190,19 @@ export async function createServer(opts: ServeOptions): Promise<Omit<TlServer, '
           }
       }
     }
-    if (status >= 500 && !(err instanceof HttpError) && !malformed) log(`error on ${req.method} ${req.url}: ${err.stack ?? err.message}`);
+    if (status >= 500 && !(err instanceof HttpError) && !malformed)
+      log(`error on ${req.method} ${req.url}: ${err.stack ?? err.message}`);
     if (reply.sent || reply.raw.headersSent) return;
-    reply.code(status).type('application/json; charset=utf-8').send(errorBody(status, code, message));
+    reply
+      .code(status)
+      .type('application/json; charset=utf-8')
+      .send(errorBody(status, code, message));
   });
 
   app.setNotFoundHandler((req, reply) => {
-    reply.code(404).send(errorBody(404, 'route_not_found', `no route ${req.method} ${req.url.split('?')[0].slice(0, 200)}`));
+    reply
+      .code(404)
+      .send(errorBody(404, 'route_not_found', `no route ${req.method} ${req.url.split('?')[0].slice(0, 200)}`));
   });
 
   // The route schemas describe requests and responses for the OpenAPI document; the handlers check their input
@@ -167,7 +215,11 @@ export async function createServer(opts: ServeOptions): Promise<Omit<TlServer, '
   app.addHook('onRoute', (route) => {
     for (const method of [route.method].flat()) if (method !== 'HEAD') routes.push({ method, url: route.url });
     // Every /v1 route can answer the host check's 403 and a 500.
-    if (route.url.startsWith('/v1/') && !route.schema?.hide) route.schema = { ...route.schema, response: { ...errorResponses(...COMMON_ERRORS), ...(route.schema?.response as object) } };
+    if (route.url.startsWith('/v1/') && !route.schema?.hide)
+      route.schema = {
+        ...route.schema,
+        response: { ...errorResponses(...COMMON_ERRORS), ...(route.schema?.response as object) },
+      };
   });
   await app.register(swagger, {
     openapi: {
@@ -184,7 +236,19 @@ export async function createServer(opts: ServeOptions): Promise<Omit<TlServer, '
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
   });
 
-  const ctx: ServeContext = { store, jobs, models, projectModels, batching, maxImageBytes, maxFiles, log, running, sseClients, startedAt: Date.now() };
+  const ctx: ServeContext = {
+    store,
+    jobs,
+    models,
+    projectModels,
+    batching,
+    maxImageBytes,
+    maxFiles,
+    log,
+    running,
+    sseClients,
+    startedAt: Date.now(),
+  };
   await app.register(serviceRoutes, { ctx });
   await app.register(modelRoutes, { ctx });
   await app.register(predictRoutes, { ctx });
@@ -218,9 +282,18 @@ export async function startServer(opts: ServeOptions): Promise<TlServer> {
   } catch (err) {
     await s.close();
     const e = err as NodeJS.ErrnoException;
-    if (e.code === 'EADDRINUSE') throw new TlError(`port ${opts.port} on ${host} is already in use`, 'Pick another with --port (0 picks a free one).');
-    if (e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND') throw new TlError(`cannot listen on ${host}: no such local address`);
-    if (e.code === 'EACCES') throw new TlError(`no permission to listen on port ${opts.port}`, 'Ports below 1024 need privileges; use --port 8765.');
+    if (e.code === 'EADDRINUSE')
+      throw new TlError(
+        `port ${opts.port} on ${host} is already in use`,
+        'Pick another with --port (0 picks a free one).',
+      );
+    if (e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND')
+      throw new TlError(`cannot listen on ${host}: no such local address`);
+    if (e.code === 'EACCES')
+      throw new TlError(
+        `no permission to listen on port ${opts.port}`,
+        'Ports below 1024 need privileges; use --port 8765.',
+      );
     throw err;
   }
   const addr = s.app.server.address();

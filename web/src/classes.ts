@@ -41,14 +41,36 @@ export function renderClasses(): void {
     list.replaceChildren(h('p', { class: 'muted' }, 'No classes yet. Add one per thing to recognise (at least two).'));
     return;
   }
-  list.replaceChildren(...project.classes.map((c, i) => classCard(c.name, i, images.filter((img) => img.class === c.name))));
+  list.replaceChildren(
+    ...project.classes.map((c, i) =>
+      classCard(
+        c.name,
+        i,
+        images.filter((img) => img.class === c.name),
+      ),
+    ),
+  );
 }
 
 function classCard(cls: string, index: number, imgs: ImageEntry[]): HTMLElement {
   const id = `class-${index}`;
   const status = h('p', { class: 'upload-status', 'aria-live': 'polite', id: `${id}-status` });
-  const filesInput = h('input', { type: 'file', multiple: true, accept: 'image/*', class: 'visually-hidden', id: `${id}-files`, 'data-class': cls });
-  const folderInput = h('input', { type: 'file', multiple: true, webkitdirectory: true, class: 'visually-hidden', id: `${id}-folder`, 'data-class': cls });
+  const filesInput = h('input', {
+    type: 'file',
+    multiple: true,
+    accept: 'image/*',
+    class: 'visually-hidden',
+    id: `${id}-files`,
+    'data-class': cls,
+  });
+  const folderInput = h('input', {
+    type: 'file',
+    multiple: true,
+    webkitdirectory: true,
+    class: 'visually-hidden',
+    id: `${id}-folder`,
+    'data-class': cls,
+  });
   const onPick = (input: HTMLInputElement) => () => {
     const files = [...(input.files ?? [])];
     input.value = '';
@@ -87,8 +109,25 @@ function classCard(cls: string, index: number, imgs: ImageEntry[]): HTMLElement 
             h(
               'li',
               {},
-              h('img', { src: img.thumbnailUrl, alt: `${cls} photo ${k + 1}`, loading: 'lazy', width: 72, height: 72, decoding: 'async' }),
-              h('button', { type: 'button', class: 'remove', 'aria-label': `Remove ${cls} photo ${k + 1}`, title: 'Remove this photo', onclick: () => removeImage(img) }, '×'),
+              h('img', {
+                src: img.thumbnailUrl,
+                alt: `${cls} photo ${k + 1}`,
+                loading: 'lazy',
+                width: 72,
+                height: 72,
+                decoding: 'async',
+              }),
+              h(
+                'button',
+                {
+                  type: 'button',
+                  class: 'remove',
+                  'aria-label': `Remove ${cls} photo ${k + 1}`,
+                  title: 'Remove this photo',
+                  onclick: () => removeImage(img),
+                },
+                '×',
+              ),
             ),
           ),
         )
@@ -145,7 +184,12 @@ async function upload(cls: string, files: File[], status: HTMLElement): Promise<
   const images = files.filter(isImage);
   const ignored = files.length - images.length;
   if (!images.length) {
-    say(files.length ? `None of the ${plural(files.length, 'file')} is a photo (JPEG, PNG, WebP, TIFF, AVIF).` : 'No files.', 'error');
+    say(
+      files.length
+        ? `None of the ${plural(files.length, 'file')} is a photo (JPEG, PNG, WebP, TIFF, AVIF).`
+        : 'No files.',
+      'error',
+    );
     return;
   }
   let done = 0;
@@ -170,7 +214,8 @@ async function upload(cls: string, files: File[], status: HTMLElement): Promise<
   const parts = [`Added ${plural(added, 'photo')} to “${cls}”`];
   if (duplicates) parts.push(`${duplicates} already there`);
   if (ignored) parts.push(`${ignored} non-image ${ignored === 1 ? 'file' : 'files'} ignored`);
-  if (problems.length) parts.push(`${problems.length} refused: ${problems.slice(0, 3).join('; ')}${problems.length > 3 ? '…' : ''}`);
+  if (problems.length)
+    parts.push(`${problems.length} refused: ${problems.slice(0, 3).join('; ')}${problems.length > 3 ? '…' : ''}`);
   say(parts.join(', ') + '.', problems.length && !added ? 'error' : 'ok');
   await reloadProject();
 }

@@ -23,7 +23,10 @@ export function setupDrop(el: HTMLElement, onFiles: (files: File[]) => Promise<v
     const dt = e.dataTransfer;
     if (!dt) return;
     const entries = [...dt.items].map((it) => (it.kind === 'file' ? it.webkitGetAsEntry?.() : null));
-    if (entries.some((en) => en?.isDirectory)) void guard(async () => void (await onFiles(await filesFromEntries(entries.filter((x): x is FileSystemEntry => !!x)))));
+    if (entries.some((en) => en?.isDirectory))
+      void guard(
+        async () => void (await onFiles(await filesFromEntries(entries.filter((x): x is FileSystemEntry => !!x)))),
+      );
     else void onFiles([...dt.files]);
   });
 }

@@ -31,9 +31,21 @@ function showHome(): void {
         'ol',
         {},
         h('li', {}, 'Create a project (left), e.g. “My cats”.'),
-        h('li', {}, 'Add a class per thing to recognise — Tigger, Misty, neither — and drop a few dozen photos on each.'),
-        h('li', {}, 'Press Train. It takes seconds: a pretrained network describes each photo, and a new last layer learns your classes.'),
-        h('li', {}, 'Check the results, try new photos or your webcam, and download the trained bundle for `tl predict` or `tl serve --bundle`.'),
+        h(
+          'li',
+          {},
+          'Add a class per thing to recognise — Tigger, Misty, neither — and drop a few dozen photos on each.',
+        ),
+        h(
+          'li',
+          {},
+          'Press Train. It takes seconds: a pretrained network describes each photo, and a new last layer learns your classes.',
+        ),
+        h(
+          'li',
+          {},
+          'Check the results, try new photos or your webcam, and download the trained bundle for `tl predict` or `tl serve --bundle`.',
+        ),
       ),
     ),
   );

@@ -17,7 +17,15 @@ export function renderList(): void {
           h(
             'li',
             {},
-            h('a', { href: `#/p/${encodeURIComponent(p.name)}`, 'aria-current': state.current?.project.name === p.name ? 'page' : undefined }, h('span', { class: 'name' }, p.name), h('small', {}, `${plural(p.classes.length, 'class')} · ${plural(p.images, 'photo')}`)),
+            h(
+              'a',
+              {
+                href: `#/p/${encodeURIComponent(p.name)}`,
+                'aria-current': state.current?.project.name === p.name ? 'page' : undefined,
+              },
+              h('span', { class: 'name' }, p.name),
+              h('small', {}, `${plural(p.classes.length, 'class')} · ${plural(p.images, 'photo')}`),
+            ),
           ),
         )
       : state.damaged.length

@@ -8,20 +8,34 @@ export function renderResults(): void {
   if (!body || !state.current) return;
   const r = state.current.results;
   if (!r) {
-    body.replaceChildren(h('p', { class: 'muted' }, 'Train to see how well the classifier does on photos it did not learn from.'));
+    body.replaceChildren(
+      h('p', { class: 'muted' }, 'Train to see how well the classifier does on photos it did not learn from.'),
+    );
     return;
   }
-  const on = r.evaluatedOn === 'val' ? `${plural(r.count, 'held-out photo')}` : `${plural(r.count, 'training photo')} (no held-out photos: add more)`;
+  const on =
+    r.evaluatedOn === 'val'
+      ? `${plural(r.count, 'held-out photo')}`
+      : `${plural(r.count, 'training photo')} (no held-out photos: add more)`;
   const confusion = h(
     'table',
     { class: 'confusion' },
     h('caption', {}, 'Confusion matrix: rows are the true class, columns the predicted one'),
-    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'true \\ predicted'), ...r.labels.map((l) => h('th', { scope: 'col' }, l)))),
+    h(
+      'thead',
+      {},
+      h('tr', {}, h('th', { scope: 'col' }, 'true \\ predicted'), ...r.labels.map((l) => h('th', { scope: 'col' }, l))),
+    ),
     h(
       'tbody',
       {},
       ...r.confusion.map((row, t) =>
-        h('tr', {}, h('th', { scope: 'row' }, r.labels[t]), ...row.map((n, p) => h('td', { class: n === 0 ? 'zero' : p === t ? 'hit' : 'miss' }, String(n)))),
+        h(
+          'tr',
+          {},
+          h('th', { scope: 'row' }, r.labels[t]),
+          ...row.map((n, p) => h('td', { class: n === 0 ? 'zero' : p === t ? 'hit' : 'miss' }, String(n))),
+        ),
       ),
     ),
   );
@@ -29,8 +43,26 @@ export function renderResults(): void {
     'table',
     { class: 'per-class' },
     h('caption', {}, 'Per class'),
-    h('thead', {}, h('tr', {}, ...['class', 'accuracy', 'precision', 'F1', 'photos'].map((t) => h('th', { scope: 'col' }, t)))),
-    h('tbody', {}, ...r.perClass.map((c) => h('tr', {}, h('th', { scope: 'row' }, c.label), h('td', {}, pct(c.accuracy)), h('td', {}, pct(c.precision)), h('td', {}, c.f1.toFixed(3)), h('td', {}, String(c.support))))),
+    h(
+      'thead',
+      {},
+      h('tr', {}, ...['class', 'accuracy', 'precision', 'F1', 'photos'].map((t) => h('th', { scope: 'col' }, t))),
+    ),
+    h(
+      'tbody',
+      {},
+      ...r.perClass.map((c) =>
+        h(
+          'tr',
+          {},
+          h('th', { scope: 'row' }, c.label),
+          h('td', {}, pct(c.accuracy)),
+          h('td', {}, pct(c.precision)),
+          h('td', {}, c.f1.toFixed(3)),
+          h('td', {}, String(c.support)),
+        ),
+      ),
+    ),
   );
   const mistakes = r.misclassified.length
     ? h(
@@ -40,9 +72,31 @@ export function renderResults(): void {
           h(
             'li',
             {},
-            m.thumbnailUrl ? h('img', { src: m.thumbnailUrl, alt: `A ${m.trueLabel} photo taken for ${m.predictedLabel}`, width: 96, height: 96, loading: 'lazy' }) : h('div', { class: 'missing' }, '(removed)'),
-            h('p', {}, h('strong', {}, m.predictedLabel), ` ${pct(m.probability, 0)}`, h('br', {}), h('span', { class: 'muted' }, `really ${m.trueLabel}`)),
-            h('p', { class: 'probs' }, Object.entries(m.probabilities).sort((a, b) => b[1] - a[1]).map(([l, v]) => `${l} ${pct(v, 0)}`).join(' · ')),
+            m.thumbnailUrl
+              ? h('img', {
+                  src: m.thumbnailUrl,
+                  alt: `A ${m.trueLabel} photo taken for ${m.predictedLabel}`,
+                  width: 96,
+                  height: 96,
+                  loading: 'lazy',
+                })
+              : h('div', { class: 'missing' }, '(removed)'),
+            h(
+              'p',
+              {},
+              h('strong', {}, m.predictedLabel),
+              ` ${pct(m.probability, 0)}`,
+              h('br', {}),
+              h('span', { class: 'muted' }, `really ${m.trueLabel}`),
+            ),
+            h(
+              'p',
+              { class: 'probs' },
+              Object.entries(m.probabilities)
+                .sort((a, b) => b[1] - a[1])
+                .map(([l, v]) => `${l} ${pct(v, 0)}`)
+                .join(' · '),
+            ),
           ),
         ),
       )
@@ -54,10 +108,31 @@ export function renderResults(): void {
       h('span', { id: 'accuracy', class: 'big', 'data-value': String(r.accuracy) }, pct(r.accuracy)),
       h('span', {}, ` accuracy on ${on}`),
     ),
-    h('div', { class: 'row wrap' }, h('a', { class: 'button primary', href: r.downloadUrl, download: '', id: 'download-link' }, 'Download the classifier (.tar)'), h('a', { class: 'button subtle', href: r.reportUrl, target: '_blank', rel: 'noopener' }, 'Full report')),
-    h('div', { class: 'tables' }, h('div', { class: 'scroll-x' }, perClass), h('div', { class: 'scroll-x' }, confusion)),
+    h(
+      'div',
+      { class: 'row wrap' },
+      h(
+        'a',
+        { class: 'button primary', href: r.downloadUrl, download: '', id: 'download-link' },
+        'Download the classifier (.tar)',
+      ),
+      h('a', { class: 'button subtle', href: r.reportUrl, target: '_blank', rel: 'noopener' }, 'Full report'),
+    ),
+    h(
+      'div',
+      { class: 'tables' },
+      h('div', { class: 'scroll-x' }, perClass),
+      h('div', { class: 'scroll-x' }, confusion),
+    ),
     h('h3', {}, `Misclassified photos (${r.misclassified.length})`),
     mistakes,
-    r.history.length ? h('details', { class: 'curves' }, h('summary', {}, 'Training curves'), h('div', { class: 'charts' }, ...curveCharts(r.history))) : '',
+    r.history.length
+      ? h(
+          'details',
+          { class: 'curves' },
+          h('summary', {}, 'Training curves'),
+          h('div', { class: 'charts' }, ...curveCharts(r.history)),
+        )
+      : '',
   );
 }

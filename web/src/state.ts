@@ -7,14 +7,22 @@ export interface Current {
   results: Results | null;
 }
 
-export const state: { projects: Project[]; damaged: DamagedProject[]; current: Current | null } = { projects: [], damaged: [], current: null };
+export const state: { projects: Project[]; damaged: DamagedProject[]; current: Current | null } = {
+  projects: [],
+  damaged: [],
+  current: null,
+};
 
 export const $view = document.getElementById('view') as HTMLDivElement;
 const $status = document.getElementById('status') as HTMLParagraphElement;
 
 const IMAGE_RE = /\.(jpe?g|jfif|png|webp|tiff?|avif)$/i;
-export const isImage = (f: File) => (f.type ? f.type.startsWith('image/') && f.type !== 'image/gif' && f.type !== 'image/svg+xml' : IMAGE_RE.test(f.name)) || IMAGE_RE.test(f.name);
-export const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : /(s|sh|ch|x)$/.test(word) ? 'es' : 's'}`;
+export const isImage = (f: File) =>
+  (f.type
+    ? f.type.startsWith('image/') && f.type !== 'image/gif' && f.type !== 'image/svg+xml'
+    : IMAGE_RE.test(f.name)) || IMAGE_RE.test(f.name);
+export const plural = (n: number, word: string) =>
+  `${n} ${word}${n === 1 ? '' : /(s|sh|ch|x)$/.test(word) ? 'es' : 's'}`;
 
 export function say(message: string, kind: 'info' | 'error' | 'ok' = 'info'): void {
   $status.textContent = message;

@@ -17,9 +17,21 @@ export const following = () => events !== null;
 export function trainControls(): HTMLElement {
   const backboneSelect = h('select', { id: 'opt-backbone', name: 'model' });
   const fill = () =>
-    backboneSelect.replaceChildren(...backbones.map((b) => h('option', { value: b.id, selected: b.default }, `${b.id} (${b.featureDim}-d)${b.default ? ' — default' : ''}`)));
+    backboneSelect.replaceChildren(
+      ...backbones.map((b) =>
+        h(
+          'option',
+          { value: b.id, selected: b.default },
+          `${b.id} (${b.featureDim}-d)${b.default ? ' — default' : ''}`,
+        ),
+      ),
+    );
   if (backbones.length) fill();
-  else void api.backbones().then((b) => ((backbones = b), fill())).catch(() => {});
+  else
+    void api
+      .backbones()
+      .then((b) => ((backbones = b), fill()))
+      .catch(() => {});
   return h(
     'div',
     {},
@@ -37,19 +49,47 @@ export function trainControls(): HTMLElement {
         'div',
         { class: 'options' },
         h('label', {}, 'Seed', h('input', { id: 'opt-seed', type: 'number', min: 0, step: 1, value: 0 })),
-        h('label', {}, 'Validation fraction', h('input', { id: 'opt-val', type: 'number', min: 0.05, max: 0.5, step: 0.05, value: 0.2 })),
-        h('label', {}, 'Head', h('select', { id: 'opt-head' }, h('option', { value: 'linear' }, 'linear (a new softmax)'), h('option', { value: 'mlp:256' }, 'MLP, 256 hidden units'))),
+        h(
+          'label',
+          {},
+          'Validation fraction',
+          h('input', { id: 'opt-val', type: 'number', min: 0.05, max: 0.5, step: 0.05, value: 0.2 }),
+        ),
+        h(
+          'label',
+          {},
+          'Head',
+          h(
+            'select',
+            { id: 'opt-head' },
+            h('option', { value: 'linear' }, 'linear (a new softmax)'),
+            h('option', { value: 'mlp:256' }, 'MLP, 256 hidden units'),
+          ),
+        ),
         h('label', {}, 'Backbone', backboneSelect),
-        h('p', { class: 'muted' }, 'The regularization strength is chosen by 5-fold cross-validation; the same seed gives the same classifier.'),
+        h(
+          'p',
+          { class: 'muted' },
+          'The regularization strength is chosen by 5-fold cross-validation; the same seed gives the same classifier.',
+        ),
       ),
     ),
     h(
       'div',
       { id: 'progress', class: 'progress', hidden: true },
       h('p', { id: 'phase', 'aria-live': 'polite' }),
-      h('div', { class: 'row' }, h('progress', { id: 'extract-bar', max: 1, value: 0, 'aria-label': 'Feature extraction progress' }), h('span', { id: 'rate', class: 'muted' })),
+      h(
+        'div',
+        { class: 'row' },
+        h('progress', { id: 'extract-bar', max: 1, value: 0, 'aria-label': 'Feature extraction progress' }),
+        h('span', { id: 'rate', class: 'muted' }),
+      ),
       h('div', { id: 'charts', class: 'charts' }),
-      h('button', { type: 'button', id: 'cancel-button', class: 'danger', onclick: () => cancelTraining() }, 'Cancel training'),
+      h(
+        'button',
+        { type: 'button', id: 'cancel-button', class: 'danger', onclick: () => cancelTraining() },
+        'Cancel training',
+      ),
     ),
   );
 }
@@ -63,10 +103,12 @@ export function renderTrainState(): void {
   let why = '';
   if (classes.length < 2) why = 'Add at least two classes.';
   else if (empty.length) why = `Add photos to ${empty.map((n) => `“${n}”`).join(', ')}.`;
-  else if (classes.some((c) => c.images < 10)) hint.textContent = 'Tip: 20 or more photos per class give far more reliable results.';
+  else if (classes.some((c) => c.images < 10))
+    hint.textContent = 'Tip: 20 or more photos per class give far more reliable results.';
   btn.disabled = !!why || !!activeJobId;
   if (why) hint.textContent = why;
-  else if (!classes.some((c) => c.images < 10)) hint.textContent = `${plural(state.current.project.images, 'photo')} in ${classes.length} classes.`;
+  else if (!classes.some((c) => c.images < 10))
+    hint.textContent = `${plural(state.current.project.images, 'photo')} in ${classes.length} classes.`;
 }
 
 function startTraining(): void {
@@ -75,7 +117,12 @@ function startTraining(): void {
     const num = (id: string) => (document.getElementById(id) as HTMLInputElement).value;
     const head = (document.getElementById('opt-head') as HTMLSelectElement).value;
     const model = (document.getElementById('opt-backbone') as HTMLSelectElement).value || undefined;
-    const r = await api.train(state.current.project.name, { seed: Number(num('opt-seed') || 0), val: Number(num('opt-val') || 0.2), head, model });
+    const r = await api.train(state.current.project.name, {
+      seed: Number(num('opt-seed') || 0),
+      val: Number(num('opt-val') || 0.2),
+      head,
+      model,
+    });
     followJob(r.job.id);
   });
 }
@@ -124,7 +171,8 @@ export function followJob(jobId: string): void {
   };
   const es = new EventSource(`/v1/jobs/${encodeURIComponent(jobId)}/events`);
   events = es;
-  const on = (name: string, fn: (data: any) => void) => es.addEventListener(name, (e) => fn(JSON.parse((e as MessageEvent).data)));
+  const on = <T>(name: string, fn: (data: T) => void) =>
+    es.addEventListener(name, (e) => fn(JSON.parse((e as MessageEvent).data) as T));
   on('dataset', (d: { counts: { label: string; train: number; val: number }[]; warnings: string[] }) => {
     const train = d.counts.reduce((s, c) => s + c.train, 0);
     const val = d.counts.reduce((s, c) => s + c.val, 0);
@@ -141,7 +189,11 @@ export function followJob(jobId: string): void {
     bar.value = d.done;
     rate.textContent = `${d.done}/${d.total} photos · ${d.imagesPerSecond ?? '–'} images/s${d.cached ? ` · ${d.cached} from cache` : ''}`;
   });
-  on('select-l2', (d: { cvAccuracy: number | null }) => setPhase(`Fitting the new last layer (cross-validated accuracy ${d.cvAccuracy === null ? '–' : pct(d.cvAccuracy)})…`));
+  on('select-l2', (d: { cvAccuracy: number | null }) =>
+    setPhase(
+      `Fitting the new last layer (cross-validated accuracy ${d.cvAccuracy === null ? '–' : pct(d.cvAccuracy)})…`,
+    ),
+  );
   on('progress', (d: HistoryPoint) => {
     history.push(d);
     if (!drawPending) {
@@ -155,7 +207,9 @@ export function followJob(jobId: string): void {
       cancel.disabled = true;
     }
   });
-  on('done', (d: { accuracy: number; seconds: number }) => setPhase(`Done in ${d.seconds.toFixed(1)} s: accuracy ${pct(d.accuracy)}.`));
+  on('done', (d: { accuracy: number; seconds: number }) =>
+    setPhase(`Done in ${d.seconds.toFixed(1)} s: accuracy ${pct(d.accuracy)}.`),
+  );
   on('failed', (d: { message: string }) => say(`Training failed: ${d.message}`, 'error'));
   on('end', (d: { state: string }) => {
     es.close();

@@ -22,10 +22,21 @@ export function renderTry(): void {
   }
   const input = h('input', { type: 'file', accept: 'image/*', id: 'try-file', class: 'visually-hidden' });
   const preview = h('img', { id: 'try-preview', alt: 'The photo being classified', hidden: true });
-  const video = h('video', { id: 'try-video', autoplay: true, muted: true, playsinline: true, hidden: true, 'aria-label': 'Webcam view' });
+  const video = h('video', {
+    id: 'try-video',
+    autoplay: true,
+    muted: true,
+    playsinline: true,
+    hidden: true,
+    'aria-label': 'Webcam view',
+  });
   const result = h('div', { id: 'try-result', class: 'try-result', 'aria-live': 'polite' });
   const canUseCamera = !!navigator.mediaDevices?.getUserMedia;
-  const camButton = h('button', { type: 'button', id: 'webcam-button', class: 'subtle', hidden: !canUseCamera }, 'Use webcam');
+  const camButton = h(
+    'button',
+    { type: 'button', id: 'webcam-button', class: 'subtle', hidden: !canUseCamera },
+    'Use webcam',
+  );
   // Only the newest request's answer is shown: a webcam frame still in flight when a photo is chosen (or dropped)
   // must not replace the photo's answer when it comes back later.
   let latest = 0;
@@ -82,7 +93,14 @@ export function renderTry(): void {
       tick();
     });
   });
-  const drop = h('div', { class: 'dropzone' }, h('span', {}, 'Drop a photo here, or '), h('label', { for: 'try-file', class: 'button' }, 'Choose a photo'), input, camButton);
+  const drop = h(
+    'div',
+    { class: 'dropzone' },
+    h('span', {}, 'Drop a photo here, or '),
+    h('label', { for: 'try-file', class: 'button' }, 'Choose a photo'),
+    input,
+    camButton,
+  );
   setupDrop(drop, (files) => {
     const f = files.find(isImage);
     if (!f) return;
@@ -97,7 +115,9 @@ export function renderTry(): void {
 function showPrediction(el: HTMLElement, p: Prediction): void {
   el.replaceChildren(
     h('p', { class: 'try-label' }, h('strong', { id: 'try-top-label' }, p.label), ` ${pct(p.probability)}`),
-    p.unknown ? h('p', { class: 'warning' }, 'This photo looks unlike all the training photos: the answer may be meaningless.') : '',
+    p.unknown
+      ? h('p', { class: 'warning' }, 'This photo looks unlike all the training photos: the answer may be meaningless.')
+      : '',
     h(
       'ul',
       { class: 'bars' },
@@ -106,7 +126,11 @@ function showPrediction(el: HTMLElement, p: Prediction): void {
           'li',
           {},
           h('span', { class: 'bar-label' }, t.label),
-          h('span', { class: 'bar', role: 'img', 'aria-label': `${t.label}: ${pct(t.probability)}` }, h('span', { class: 'fill', style: `width:${(t.probability * 100).toFixed(1)}%` })),
+          h(
+            'span',
+            { class: 'bar', role: 'img', 'aria-label': `${t.label}: ${pct(t.probability)}` },
+            h('span', { class: 'fill', style: `width:${(t.probability * 100).toFixed(1)}%` }),
+          ),
           h('span', { class: 'bar-value' }, pct(t.probability)),
         ),
       ),

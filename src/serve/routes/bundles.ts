@@ -32,7 +32,8 @@ export async function bundleRoutes(app: FastifyInstance, { ctx }: RouteOptions):
     '/v1/projects/:project/results',
     {
       schema: {
-        summary: 'Results of the latest (or ?bundle=STAMP) training: accuracy, per-class, confusion matrix, misclassified images with probabilities, curve',
+        summary:
+          'Results of the latest (or ?bundle=STAMP) training: accuracy, per-class, confusion matrix, misclassified images with probabilities, curve',
         params: pathParams(PROJECT),
         querystring: { type: 'object', properties: { bundle: { type: 'string' } } },
         response: { 200: json(ref('Results'), 'results'), ...errorResponses(...PROJECT_ERRORS, 'no_bundle') },
@@ -48,13 +49,25 @@ export async function bundleRoutes(app: FastifyInstance, { ctx }: RouteOptions):
           return fallback;
         }
       };
-      const manifest = await readJson<{ labels: string[]; createdAt: string; backbone: { id: string }; config: Record<string, unknown> }>('classifier.json', {
+      const manifest = await readJson<{
+        labels: string[];
+        createdAt: string;
+        backbone: { id: string };
+        config: Record<string, unknown>;
+      }>('classifier.json', {
         labels: [],
         createdAt: '',
         backbone: { id: '' },
         config: {},
       });
-      const metrics = await readJson<Metrics>('metrics.json', { accuracy: 0, count: 0, macroF1: 0, logLoss: 0, perClass: [], confusion: [] });
+      const metrics = await readJson<Metrics>('metrics.json', {
+        accuracy: 0,
+        count: 0,
+        macroF1: 0,
+        logLoss: 0,
+        perClass: [],
+        confusion: [],
+      });
       const mis = await readJson<Misclassified[]>('misclassified.json', []);
       const history = await readJson<unknown[]>('history.json', []);
       const misclassified = await Promise.all(
@@ -88,24 +101,46 @@ export async function bundleRoutes(app: FastifyInstance, { ctx }: RouteOptions):
     },
   );
 
-  const bundleList = { type: 'object', properties: { bundles: { type: 'array', items: { type: 'object', properties: { stamp: { type: 'string' }, downloadUrl: { type: 'string' } } } } } };
+  const bundleList = {
+    type: 'object',
+    properties: {
+      bundles: {
+        type: 'array',
+        items: { type: 'object', properties: { stamp: { type: 'string' }, downloadUrl: { type: 'string' } } },
+      },
+    },
+  };
   app.get<P>(
     '/v1/projects/:project/bundles',
-    { schema: { summary: 'Trained bundles, newest first', params: pathParams(PROJECT), response: { 200: json(bundleList, 'bundles'), ...errorResponses(...PROJECT_ERRORS) } } },
+    {
+      schema: {
+        summary: 'Trained bundles, newest first',
+        params: pathParams(PROJECT),
+        response: { 200: json(bundleList, 'bundles'), ...errorResponses(...PROJECT_ERRORS) },
+      },
+    },
     async (req) => {
       const p = (await store.meta(req.params.project)).name;
-      return { bundles: (await store.bundleStamps(p)).reverse().map((stamp) => ({ stamp, downloadUrl: `/v1/projects/${encodeURIComponent(p)}/bundles/${stamp}/download` })) };
+      return {
+        bundles: (await store.bundleStamps(p))
+          .reverse()
+          .map((stamp) => ({ stamp, downloadUrl: `/v1/projects/${encodeURIComponent(p)}/bundles/${stamp}/download` })),
+      };
     },
   );
 
-  const bundleFor = async (req: FastifyRequest<PB>) => store.bundleDir(req.params.project, req.params.stamp === 'latest' ? undefined : req.params.stamp);
+  const bundleFor = async (req: FastifyRequest<PB>) =>
+    store.bundleDir(req.params.project, req.params.stamp === 'latest' ? undefined : req.params.stamp);
   app.get<PB>(
     '/v1/projects/:project/bundles/:stamp/download',
     {
       schema: {
         summary: 'The bundle folder as a .tar stream (stamp "latest" for the newest)',
         params: pathParams(PROJECT_STAMP),
-        response: { 200: binary('application/x-tar', 'the bundle folder'), ...errorResponses(...PROJECT_ERRORS, 'no_bundle') },
+        response: {
+          200: binary('application/x-tar', 'the bundle folder'),
+          ...errorResponses(...PROJECT_ERRORS, 'no_bundle'),
+        },
       },
     },
     async (req, reply) => {
@@ -124,7 +159,10 @@ export async function bundleRoutes(app: FastifyInstance, { ctx }: RouteOptions):
       schema: {
         summary: 'The HTML report of a bundle',
         params: pathParams(PROJECT_STAMP),
-        response: { 200: { description: 'the report', content: { 'text/html': { schema: { type: 'string' } } } }, ...errorResponses(...PROJECT_ERRORS, 'no_bundle', 'no_report') },
+        response: {
+          200: { description: 'the report', content: { 'text/html': { schema: { type: 'string' } } } },
+          ...errorResponses(...PROJECT_ERRORS, 'no_bundle', 'no_report'),
+        },
       },
     },
     async (req, reply) => {

@@ -21,31 +21,50 @@ export async function jobRoutes(app: FastifyInstance, { ctx }: RouteOptions): Pr
     '/v1/projects/:project/train',
     {
       schema: {
-        summary: 'Start training on the project images (seeded stratified split). Returns a job; follow it with /v1/jobs/{id}/events.',
+        summary:
+          'Start training on the project images (seeded stratified split). Returns a job; follow it with /v1/jobs/{id}/events.',
         params: pathParams({ project: 'project name' }),
         body: ref('TrainOptions'),
         response: {
           202: json({ type: 'object', properties: { job: ref('Job'), eventsUrl: { type: 'string' } } }, 'started'),
-          ...errorResponses(...JSON_BODY_ERRORS, 'invalid_option', ...PROJECT_ERRORS, 'already_training', 'not_enough_classes', 'empty_class'),
+          ...errorResponses(
+            ...JSON_BODY_ERRORS,
+            'invalid_option',
+            ...PROJECT_ERRORS,
+            'already_training',
+            'not_enough_classes',
+            'empty_class',
+          ),
         },
       },
     },
     async (req, reply) => {
       const s = await store.summary(req.params.project);
       const options = parseTrainRequest(req.body);
-      if (jobs.active(s.name)) throw conflict(`project "${s.name}" is already training (job ${jobs.active(s.name)!.id})`, 'already_training');
-      if (s.classes.length < 2) throw unprocessable(`a classifier needs at least two classes; "${s.name}" has ${s.classes.length}`, 'not_enough_classes');
+      if (jobs.active(s.name))
+        throw conflict(`project "${s.name}" is already training (job ${jobs.active(s.name)!.id})`, 'already_training');
+      if (s.classes.length < 2)
+        throw unprocessable(
+          `a classifier needs at least two classes; "${s.name}" has ${s.classes.length}`,
+          'not_enough_classes',
+        );
       const empty = s.classes.filter((c) => c.images === 0);
       if (empty.length) {
         const names = empty.map((c) => `"${c.name}"`).join(', ');
-        throw unprocessable(`class${empty.length > 1 ? 'es' : ''} without images: ${names}; add photos or remove ${empty.length > 1 ? 'them' : 'it'}`, 'empty_class');
+        throw unprocessable(
+          `class${empty.length > 1 ? 'es' : ''} without images: ${names}; add photos or remove ${empty.length > 1 ? 'them' : 'it'}`,
+          'empty_class',
+        );
       }
       const job = jobs.create(s.name);
       const saved = async (stamp: string, dir: string, classifier: Parameters<typeof ServedModel.wrap>[2]) =>
         ctx.projectModels.set(s.name, stamp, ServedModel.wrap(s.name, dir, classifier, ctx.batching));
       const run = runProjectTraining(job, store, options, saved, ctx.log).finally(() => ctx.running.delete(run));
       ctx.running.add(run);
-      reply.code(202).header('location', `/v1/jobs/${job.id}`).send({ job: job.summary(), eventsUrl: `/v1/jobs/${job.id}/events` });
+      reply
+        .code(202)
+        .header('location', `/v1/jobs/${job.id}`)
+        .send({ job: job.summary(), eventsUrl: `/v1/jobs/${job.id}/events` });
     },
   );
 
@@ -61,7 +80,10 @@ export async function jobRoutes(app: FastifyInstance, { ctx }: RouteOptions): Pr
       schema: {
         summary: 'Jobs of the project since the server started',
         params: pathParams({ project: 'project name' }),
-        response: { 200: json({ type: 'object', properties: { jobs: { type: 'array', items: ref('Job') } } }, 'jobs'), ...errorResponses(...PROJECT_ERRORS) },
+        response: {
+          200: json({ type: 'object', properties: { jobs: { type: 'array', items: ref('Job') } } }, 'jobs'),
+          ...errorResponses(...PROJECT_ERRORS),
+        },
       },
     },
     async (req) => {
@@ -72,7 +94,13 @@ export async function jobRoutes(app: FastifyInstance, { ctx }: RouteOptions): Pr
 
   app.get<J>(
     '/v1/jobs/:id',
-    { schema: { summary: 'Job state and the last event of each type', params: pathParams(JOB_ID), response: { 200: json(ref('Job'), 'job'), ...errorResponses('job_not_found') } } },
+    {
+      schema: {
+        summary: 'Job state and the last event of each type',
+        params: pathParams(JOB_ID),
+        response: { 200: json(ref('Job'), 'job'), ...errorResponses('job_not_found') },
+      },
+    },
     async (req) => getJob(req.params.id).summary(),
   );
 
@@ -84,7 +112,11 @@ export async function jobRoutes(app: FastifyInstance, { ctx }: RouteOptions): Pr
   const cancelSchema = {
     summary: 'Cancel the job',
     params: pathParams(JOB_ID),
-    response: { 200: json(ref('Job'), 'the job had already finished'), 202: json(ref('Job'), 'cancelling'), ...errorResponses('job_not_found') },
+    response: {
+      200: json(ref('Job'), 'the job had already finished'),
+      202: json(ref('Job'), 'cancelling'),
+      ...errorResponses('job_not_found'),
+    },
   };
   app.post<J>('/v1/jobs/:id/cancel', { schema: cancelSchema }, cancel);
   app.delete<J>('/v1/jobs/:id', { schema: cancelSchema }, cancel);
@@ -96,7 +128,10 @@ export async function jobRoutes(app: FastifyInstance, { ctx }: RouteOptions): Pr
       schema: {
         summary: EVENTS_SUMMARY,
         params: pathParams(JOB_ID),
-        querystring: { type: 'object', properties: { after: { type: 'integer', description: 'replay events after this id (as Last-Event-ID)' } } },
+        querystring: {
+          type: 'object',
+          properties: { after: { type: 'integer', description: 'replay events after this id (as Last-Event-ID)' } },
+        },
         response: {
           200: { description: 'the event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } },
           204: noContent('the job has ended and the client has seen every event'),
@@ -111,9 +146,15 @@ export async function jobRoutes(app: FastifyInstance, { ctx }: RouteOptions): Pr
       if (job.finished && after >= job.lastId) return reply.code(204).send(); // 204 tells EventSource to stop reconnecting
       reply.hijack();
       const res = reply.raw;
-      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      });
       res.write('retry: 1500\n\n');
-      const send = (e: { id: number; event: string; data: unknown }) => res.write(`id: ${e.id}\nevent: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`);
+      const send = (e: { id: number; event: string; data: unknown }) =>
+        res.write(`id: ${e.id}\nevent: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`);
       for (const e of job.events) if (e.id > after) send(e);
       if (job.finished) return void res.end();
       ctx.sseClients.add(res);

@@ -1,6 +1,15 @@
 // Projects and their classes: list, create, show, delete; add, rename and remove a class.
 import type { FastifyInstance } from 'fastify';
-import { JSON_BODY_ERRORS, PROJECT_ERRORS, errorResponses, json, noContent, pathParams, ref, zodBody } from '../api-schemas.js';
+import {
+  JSON_BODY_ERRORS,
+  PROJECT_ERRORS,
+  errorResponses,
+  json,
+  noContent,
+  pathParams,
+  ref,
+  zodBody,
+} from '../api-schemas.js';
 import { ClassNameBody, CreateProjectBody, parseBody } from '../bodies.js';
 import type { RouteOptions } from '../context.js';
 import { validateName } from '../projects.js';
@@ -15,7 +24,13 @@ const projectList = {
   type: 'object',
   properties: {
     projects: { type: 'array', items: ref('Project') },
-    damaged: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, damaged: { const: true }, reason: { type: 'string' } } } },
+    damaged: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { name: { type: 'string' }, damaged: { const: true }, reason: { type: 'string' } },
+      },
+    },
   },
 };
 
@@ -26,7 +41,8 @@ export async function projectRoutes(app: FastifyInstance, { ctx }: RouteOptions)
     '/v1/projects',
     {
       schema: {
-        summary: 'List projects; those whose project.json cannot be read are listed under damaged, with the reason (their endpoints answer 409 project_damaged; nothing is changed)',
+        summary:
+          'List projects; those whose project.json cannot be read are listed under damaged, with the reason (their endpoints answer 409 project_damaged; nothing is changed)',
         response: { 200: json(projectList, 'projects') },
       },
     },
@@ -39,7 +55,10 @@ export async function projectRoutes(app: FastifyInstance, { ctx }: RouteOptions)
       schema: {
         summary: 'Create a project',
         body: zodBody(CreateProjectBody),
-        response: { 201: json(ref('Project'), 'created'), ...errorResponses(...JSON_BODY_ERRORS, 'invalid_name', 'duplicate_class', 'project_exists') },
+        response: {
+          201: json(ref('Project'), 'created'),
+          ...errorResponses(...JSON_BODY_ERRORS, 'invalid_name', 'duplicate_class', 'project_exists'),
+        },
       },
     },
     async (req, reply) => {
@@ -66,7 +85,13 @@ export async function projectRoutes(app: FastifyInstance, { ctx }: RouteOptions)
 
   app.delete<P>(
     '/v1/projects/:project',
-    { schema: { summary: 'Delete a project and all its files', params: pathParams(PROJECT), response: { 204: noContent('deleted'), ...errorResponses(...PROJECT_ERRORS, 'project_busy') } } },
+    {
+      schema: {
+        summary: 'Delete a project and all its files',
+        params: pathParams(PROJECT),
+        response: { 204: noContent('deleted'), ...errorResponses(...PROJECT_ERRORS, 'project_busy') },
+      },
+    },
     async (req, reply) => {
       const name = validateName('project', req.params.project);
       await store.remove(name);
@@ -82,7 +107,10 @@ export async function projectRoutes(app: FastifyInstance, { ctx }: RouteOptions)
         summary: 'Add a class',
         params: pathParams(PROJECT),
         body: zodBody(ClassNameBody),
-        response: { 201: json(ref('Project'), 'the project'), ...errorResponses(...JSON_BODY_ERRORS, ...PROJECT_ERRORS, 'class_exists') },
+        response: {
+          201: json(ref('Project'), 'the project'),
+          ...errorResponses(...JSON_BODY_ERRORS, ...PROJECT_ERRORS, 'class_exists'),
+        },
       },
     },
     async (req, reply) => {
@@ -97,7 +125,10 @@ export async function projectRoutes(app: FastifyInstance, { ctx }: RouteOptions)
         summary: 'Rename a class',
         params: pathParams(PROJECT_CLASS),
         body: zodBody(ClassNameBody),
-        response: { 200: json(ref('Project'), 'the project'), ...errorResponses(...JSON_BODY_ERRORS, ...PROJECT_ERRORS, 'class_not_found', 'class_exists', 'project_busy') },
+        response: {
+          200: json(ref('Project'), 'the project'),
+          ...errorResponses(...JSON_BODY_ERRORS, ...PROJECT_ERRORS, 'class_not_found', 'class_exists', 'project_busy'),
+        },
       },
     },
     async (req) => store.renameClass(req.params.project, req.params.class, parseBody(ClassNameBody, req.body).name),
@@ -109,7 +140,10 @@ export async function projectRoutes(app: FastifyInstance, { ctx }: RouteOptions)
       schema: {
         summary: 'Remove a class and its images',
         params: pathParams(PROJECT_CLASS),
-        response: { 200: json(ref('Project'), 'the project'), ...errorResponses(...PROJECT_ERRORS, 'class_not_found', 'project_busy') },
+        response: {
+          200: json(ref('Project'), 'the project'),
+          ...errorResponses(...PROJECT_ERRORS, 'class_not_found', 'project_busy'),
+        },
       },
     },
     async (req) => store.removeClass(req.params.project, req.params.class),

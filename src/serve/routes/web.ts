@@ -21,10 +21,15 @@ export async function webRoutes(app: FastifyInstance, { webDir }: { webDir: stri
       index: ['index.html'],
       setHeaders: (reply, path) => {
         // Vite names built assets by content hash; index.html must always be revalidated.
-        reply.header('cache-control', /[/\\]assets[/\\]/.test(path) ? 'public, max-age=31536000, immutable' : 'no-cache');
+        reply.header(
+          'cache-control',
+          /[/\\]assets[/\\]/.test(path) ? 'public, max-age=31536000, immutable' : 'no-cache',
+        );
       },
     });
   } else if (webDir !== null) {
-    app.get('/', { schema: { hide: true } }, async (_req, reply) => reply.type('text/html; charset=utf-8').send(NOT_BUILT));
+    app.get('/', { schema: { hide: true } }, async (_req, reply) =>
+      reply.type('text/html; charset=utf-8').send(NOT_BUILT),
+    );
   }
 }
