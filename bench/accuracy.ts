@@ -1,20 +1,18 @@
 // Rung-1 accuracy of every backbone on every shared dataset (val split), written to bench-results/accuracy.json.
-// Usage: node dist/bench/accuracy.js [--models a,b] [--datasets x,y]
+// Usage: npm run bench:accuracy -- [--models a,b] [--datasets x,y]
 // Features come from the feature cache (TL_CACHE_DIR), so a re-run only trains heads.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { trainClassifier } from '../src/classifier/train.js';
 import { ZOO } from '../src/backbone/zoo.js';
 import { env } from '../src/env.js';
+import { benchArgs, list } from './args.js';
 
-const arg = (name: string) => {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? process.argv[i + 1].split(',') : undefined;
-};
+const args = benchArgs('npm run bench:accuracy -- [--models a,b] [--datasets x,y]', { models: undefined, datasets: undefined });
 const datasetsDir = env.datasetsDir || resolve('../shared/datasets');
 if (!env.modelsDir) env.modelsDir = resolve('../shared/models');
-const models = arg('--models') ?? ZOO.map((m) => m.id);
-const datasets = arg('--datasets') ?? ['hymenoptera_data', 'cats_and_dogs_filtered', 'imagenette', 'imagewoof', 'eurosat'];
+const models = args.models ? list(args.models) : ZOO.map((m) => m.id);
+const datasets = args.datasets ? list(args.datasets) : ['hymenoptera_data', 'cats_and_dogs_filtered', 'imagenette', 'imagewoof', 'eurosat'];
 
 const rows: { model: string; dataset: string; accuracy: number; l2: unknown; trainImages: number; valImages: number; extractSeconds: number; trainSeconds: number }[] = [];
 for (const model of models) {

@@ -2,7 +2,7 @@
 // Micro-benchmark of the convolution-gradient kernels registered for the wasm backend
 // (src/engine/wasm-grad-kernels.ts) on MobileNet-like shapes, against the cpu backend.
 //
-//   node --import tsx bench/engine-kernels.ts [--no-cpu] [--reps N]
+//   npm run bench:engine-kernels -- [--no-cpu] [--reps N]
 //
 // Each row times one kernel alone (ENGINE.runKernel with a precomputed dy), mean of N runs after a
 // warm-up; the cpu backend runs once per kernel and is very slow (its Conv2DBackpropFilter takes
@@ -12,12 +12,12 @@
 import type * as TF from '@tensorflow/tfjs';
 import { tfWasm } from '../src/backbone/tfjs-runtime.js';
 import { registerWasmGradKernels } from '../src/engine/wasm-grad-kernels.js';
+import { benchArgs } from './args.js';
 
 type Shape4 = [number, number, number, number];
-const args = process.argv.slice(2);
-const withCpu = !args.includes('--no-cpu');
-const repsArg = args.indexOf('--reps');
-const reps = repsArg >= 0 ? Number(args[repsArg + 1]) : 5;
+const args = benchArgs('npm run bench:engine-kernels -- [--no-cpu] [--reps 5]', { reps: '5' }, ['no-cpu']);
+const withCpu = !args['no-cpu'];
+const reps = Number(args.reps);
 
 interface Config { label: string; depthwise: boolean; x: Shape4; cout: number; k: number; s: number; pad: 'same' | 'valid' }
 const configs: Config[] = [

@@ -13,6 +13,7 @@
 // all) --tfjs-images N (cap for the slow TF.js models; default 300) --peer-images N (default 600) --models a,b
 // --no-peer --no-peer-tuned --peer-workers 0,2 --out FILE.
 import { spawn, spawnSync } from 'node:child_process';
+import { benchArgs } from './args.js';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -36,21 +37,20 @@ const PEER_HINT = 'not installed (apt-get install python3-torch python3-torchvis
 // ---------------------------------------------------------------------------------------------------------------
 // Arguments
 
-function parseArgs(argv: string[]): Map<string, string> {
-  const m = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (!a.startsWith('--')) throw new Error(`unexpected argument ${a}`);
-    const eq = a.indexOf('=');
-    if (eq > 0) m.set(a.slice(2, eq), a.slice(eq + 1));
-    else if (i + 1 < argv.length && !argv[i + 1].startsWith('--')) m.set(a.slice(2), argv[++i]);
-    else m.set(a.slice(2), 'true');
-  }
-  return m;
+const USAGE =
+  'npm run bench:extract -- [--dataset NAME] [--images N] [--tfjs-images 300] [--peer-images 600] [--models a,b] ' +
+  '[--no-peer] [--no-peer-tuned] [--peer-workers 0,2] [--out FILE]';
+// --child MODE --model ID --result FILE [--list FILE --store DIR]: one measurement in a child process of its own.
+const CHILD_OPTIONS = { child: undefined, model: undefined, result: undefined, list: undefined, store: undefined };
+function readArgs() {
+  const options = { dataset: undefined, images: undefined, 'tfjs-images': undefined, 'peer-images': undefined };
+  const more = { models: undefined, 'peer-workers': undefined, out: undefined, peer: undefined, ...CHILD_OPTIONS };
+  return benchArgs(USAGE, { ...options, ...more }, ['no-peer', 'no-peer-tuned']);
 }
+type Args = ReturnType<typeof readArgs>;
 
-function intArg(args: Map<string, string>, name: string): number | undefined {
-  const v = args.get(name);
+function intArg(args: Args, name: 'images' | 'tfjs-images' | 'peer-images'): number | undefined {
+  const v = args[name];
   if (v === undefined) return undefined;
   const n = Number(v);
   if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} wants a positive integer, got ${v}`);
@@ -184,11 +184,11 @@ async function childE2e(model: string, listFile: string, storePath: string): Pro
   };
 }
 
-async function runChild(args: Map<string, string>): Promise<void> {
-  const mode = args.get('child');
-  const model = args.get('model')!;
-  const out = args.get('result')!;
-  const result = mode === 'forward' ? await childForward(model) : await childE2e(model, args.get('list')!, args.get('store')!);
+async function runChild(args: Args): Promise<void> {
+  const mode = args.child;
+  const model = args.model!;
+  const out = args.result!;
+  const result = mode === 'forward' ? await childForward(model) : await childE2e(model, args.list!, args.store!);
   writeFileSync(out, JSON.stringify(result));
 }
 
@@ -270,22 +270,22 @@ function table(header: string[], rows: string[][]): string {
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
-  if (args.has('child')) return runChild(args);
+  const args = readArgs();
+  if (args.child !== undefined) return runChild(args);
 
   const benchStart = performance.now();
-  const dataset = args.get('dataset') ?? 'cats_and_dogs_filtered';
+  const dataset = args.dataset ?? 'cats_and_dogs_filtered';
   const datasetDir = join(datasetsDir, dataset);
   if (!existsSync(datasetDir)) throw new Error(`dataset ${dataset} not found under ${datasetsDir} (set TL_DATASETS_DIR)`);
   const all = listImages(datasetDir);
   const nImages = Math.min(intArg(args, 'images') ?? all.length, all.length);
   const nTfjs = Math.min(intArg(args, 'tfjs-images') ?? 300, nImages);
-  const modelIds = (args.get('models') ?? ZOO.map((m) => m.id).join(',')).split(',').filter(Boolean);
-  const withPeer = args.get('peer') !== 'false' && !args.has('no-peer');
-  const peerWorkers = args.get('peer-workers') ?? '0,2';
+  const modelIds = (args.models ?? ZOO.map((m) => m.id).join(',')).split(',').filter(Boolean);
+  const withPeer = args.peer !== 'false' && !args['no-peer'];
+  const peerWorkers = args['peer-workers'] ?? '0,2';
   // The peer is fp32 torch on 2 cores: on all 3000 files its 3 runs alone would take most of a 10-minute budget.
   const nPeer = Math.min(intArg(args, 'peer-images') ?? 600, nImages);
-  const outFile = resolve(args.get('out') ?? join(root, 'bench-results/extract.json'));
+  const outFile = resolve(args.out ?? join(root, 'bench-results/extract.json'));
 
   const work = mkdtempSync(join(tmpdir(), 'tl-bench-'));
   const files = all.slice(0, nImages);
@@ -338,7 +338,7 @@ async function main(): Promise<void> {
       if (peerList !== listFile) writeFileSync(peerList, files.slice(0, nPeer).join('\n') + '\n');
       const p = await runPeer(peerList, peerWorkers, 'default');
       peers.push(p);
-      if (p.status === 'ok' && !args.has('no-peer-tuned')) {
+      if (p.status === 'ok' && !args['no-peer-tuned']) {
         // The tuned variant only with the faster worker setting of the default run, to keep the bench short.
         const best = p.e2e!.reduce((a, b) => (b.imgPerSec > a.imgPerSec ? b : a));
         process.stdout.write(` malloc-tuned (workers ${best.workers})...`);

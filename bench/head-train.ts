@@ -2,7 +2,7 @@
 // head fit (5-fold L2 search + final fit) against the number of vectors. Features are real: the training split of a
 // dataset through the feature cache (extracted once if the cache is cold); the curve's larger sizes are synthetic
 // vectors drawn from them (a real row plus Gaussian noise, 0.3 std in standardized units).
-// node dist/bench/head-train.js [--data ../shared/datasets/eurosat] [--sizes 1000,5000,20000,50000] [--no-torch]
+// npm run bench:head-train -- [--data ../shared/datasets/eurosat] [--sizes 1000,5000,20000,50000] [--no-torch]
 //   [--threads 2] [--hidden 256]   → bench-results/head-train.json
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -14,12 +14,17 @@ import { fitStandardizer, applyStandardizerAll } from '../src/train/standardize.
 import { flattenRows, softmaxObjective, trainSoftmax } from '../src/train/softmax-regression.js';
 import { selectL2 } from '../src/train/select-l2.js';
 import { trainMlpHead } from '../src/train/mlp-head.js';
+import { benchArgs, list } from './args.js';
 
-const args = process.argv.slice(2);
-const arg = (n: string, d: string) => (args.includes(`--${n}`) ? args[args.indexOf(`--${n}`) + 1] : d);
+const args = benchArgs(
+  'npm run bench:head-train -- [--data DIR] [--sizes 1000,5000,20000,50000] [--no-torch] [--threads 2] [--hidden 256]',
+  // --curve-point N --rows FILE: the child process of one curve point.
+  { data: undefined, sizes: '1000,5000,20000,50000', threads: '2', hidden: '256', 'curve-point': undefined, rows: undefined },
+  ['no-torch'],
+);
 const root = [resolve(import.meta.dirname, '..'), resolve(import.meta.dirname, '../..')].find((d) => existsSync(join(d, 'package.json')))!;
-const threads = Number(arg('threads', '2'));
-const hidden = Number(arg('hidden', '256'));
+const threads = Number(args.threads);
+const hidden = Number(args.hidden);
 const mb = (bytes: number) => Math.round(bytes / 2 ** 20);
 
 /** One point of the size curve, in a child process of its own so its peak memory is its own. */
@@ -74,11 +79,11 @@ function timeIt(f: () => void): number {
   return (performance.now() - t0) / 1000;
 }
 
-if (args[0] === '--curve-point') {
-  await curvePoint(Number(args[1]), args[2]);
+if (args['curve-point'] !== undefined) {
+  await curvePoint(Number(args['curve-point']), args.rows!);
 } else {
   const load0 = loadavg()[0];
-  const data = resolve(arg('data', join(root, '../shared/datasets/eurosat')));
+  const data = resolve(args.data ?? join(root, '../shared/datasets/eurosat'));
   console.error(`features: ${data} (mobilenet-v2, through the cache)`);
   const { X, y, K } = await realFeatures(data);
   const n = X.length;
@@ -101,14 +106,14 @@ if (args[0] === '--curve-point') {
   ours.softmaxFitEvaluations = fitEvals;
   ours.mlpSamplesPerS = n / timeIt(() => trainMlpHead(X, y, K, { hidden, epochs: 1, seed: 0 }));
   console.error(`tl softmax: ${ours.softmaxGradSamplesPerS.toFixed(0)} samples/s (gradient), fit ${ours.softmaxFitSeconds.toFixed(2)} s / ${fitEvals} evals; mlp(${hidden}): ${ours.mlpSamplesPerS.toFixed(0)} samples/s`);
-  const py = args.includes('--no-torch')
+  const py = args['no-torch']
     ? { status: 1, stdout: '', stderr: 'skipped (--no-torch)' }
     : spawnSync('/usr/bin/python3', [join(root, 'bench/peer_torch_head.py'), `x=${file}.x`, `y=${file}.y`, `n=${n}`, `d=${d}`, `k=${K}`, `threads=${threads}`, `hidden=${hidden}`, `evals=${evals}`], { encoding: 'utf8' });
   const torch = py.status === 0 ? JSON.parse(py.stdout.trim().split('\n').at(-1)!) : { error: py.stderr.slice(-500) };
 
   const curve: Record<string, number>[] = [];
-  for (const size of arg('sizes', '1000,5000,20000,50000').split(',').map(Number)) {
-    const r = spawnSync(process.execPath, [...process.execArgv, process.argv[1], '--curve-point', String(size), file, '--threads', String(threads)], { encoding: 'utf8', cwd: root });
+  for (const size of list(args.sizes).map(Number)) {
+    const r = spawnSync(process.execPath, [...process.execArgv, process.argv[1], '--curve-point', String(size), '--rows', file, '--threads', String(threads)], { encoding: 'utf8', cwd: root });
     const point = r.status === 0 ? JSON.parse(r.stdout.trim().split('\n').at(-1)!) : { n: size, error: r.stderr.slice(-300) };
     curve.push(point);
     console.error(`curve n=${size}: ${point.error ?? `${point.totalSeconds.toFixed(1)} s (search ${point.searchSeconds.toFixed(1)} + final ${point.finalSeconds.toFixed(1)}), peak ${point.peakRssMB} MB`}`);

@@ -10,12 +10,12 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { benchArgs } from './args.js';
 
-const args = process.argv.slice(2);
-const arg = (n: string, d: string) => (args.includes(`--${n}`) ? args[args.indexOf(`--${n}`) + 1] : d);
-const runs = Number(arg('runs', '3'));
-const pin = arg('cpus', '');
-const only = arg('only', '');
+const args = benchArgs('npm run bench:startup -- [--runs 3] [--cpus 0,1] [--only predict]', { runs: '3', cpus: '', only: '' });
+const runs = Number(args.runs);
+const pin = args.cpus;
+const only = args.only;
 // Runs from bench/ (tsx) or dist/bench/ (built): the package root is whichever parent holds package.json.
 const root = [resolve(import.meta.dirname, '..'), resolve(import.meta.dirname, '../..')].find((d) => existsSync(join(d, 'package.json')))!;
 const cli = join(root, 'dist/src/cli/main.js');

@@ -211,51 +211,5 @@ describe('wasm convolution gradient kernels', () => {
     tf.dispose([x, y]);
     model.dispose();
   });
-
-  // The cpu comparison takes minutes (its conv gradients are plain JS loops): opt in with
-  // TL_GRAD_BENCH_CPU=1, or run bench/engine-kernels.ts.
-  const backends = process.env.TL_GRAD_BENCH_CPU === '1' ? (['wasm', 'cpu'] as const) : (['wasm'] as const);
-  test(`speed on MobileNet-like shapes (printed, not asserted; ${backends.join(' vs ')})`, async () => {
-    const configs: Array<Case & { label: string }> = [
-      { label: '1x1 conv [32,7,7,160]->960', kind: 'conv', n: 32, h: 7, w: 7, cin: 160, cout: 960, k: 1, s: 1, pad: 'same' },
-      { label: '1x1 conv [32,7,7,960]->160', kind: 'conv', n: 32, h: 7, w: 7, cin: 960, cout: 160, k: 1, s: 1, pad: 'same' },
-      { label: 'dw 3x3 [32,7,7,960] s1', kind: 'depthwise', n: 32, h: 7, w: 7, cin: 960, cout: 960, k: 3, s: 1, pad: 'same' },
-      { label: 'dw 3x3 [32,14,14,96] s2', kind: 'depthwise', n: 32, h: 14, w: 14, cin: 96, cout: 96, k: 3, s: 2, pad: 'same' },
-      { label: '3x3 conv [32,14,14,96]->96 s2', kind: 'conv', n: 32, h: 14, w: 14, cin: 96, cout: 96, k: 3, s: 2, pad: 'same' },
-    ];
-    const lines: string[] = [];
-    for (const c of configs) {
-      const xShape: Shape4 = [c.n, c.h, c.w, c.cin];
-      const wShape: Shape4 = c.kind === 'conv' ? [c.k, c.k, c.cin, c.cout] : [c.k, c.k, c.cin, 1];
-      const ms: Record<string, { dx: number; dw: number }> = {};
-      for (const b of backends) {
-        await tf.setBackend(b);
-        const x = tf.tensor4d(rand(size(xShape), 1), xShape);
-        const w = tf.tensor4d(rand(size(wShape), 2), wShape);
-        const yShape = tf.tidy(() => op(c)(x, w).shape) as Shape4;
-        const dy = tf.tensor4d(rand(size(yShape), 3), yShape);
-        const pad = c.pad as 'same';
-        const runDx = () => c.kind === 'conv'
-          ? tf.conv2dTranspose(dy, w, xShape, c.s, pad)
-          : tf.tidy(() => tf.grad((a: TF.Tensor) => tf.depthwiseConv2d(a as TF.Tensor4D, w, c.s, pad))(x, dy));
-        const runDw = () => c.kind === 'conv'
-          ? tf.tidy(() => tf.grad((a: TF.Tensor) => tf.conv2d(x, a as TF.Tensor4D, c.s, pad))(w, dy))
-          : tf.tidy(() => tf.grad((a: TF.Tensor) => tf.depthwiseConv2d(x, a as TF.Tensor4D, c.s, pad))(w, dy));
-        const reps = b === 'wasm' ? 5 : 1;
-        const time = async (f: () => TF.Tensor) => {
-          const warm = f(); await warm.data(); warm.dispose();
-          const t0 = performance.now();
-          for (let i = 0; i < reps; i++) { const r = f(); await r.data(); r.dispose(); }
-          return (performance.now() - t0) / reps;
-        };
-        ms[b] = { dx: await time(runDx), dw: await time(runDw) };
-        tf.dispose([x, w, dy]);
-      }
-      const cpu = (k: 'dx' | 'dw') => (ms.cpu ? `  cpu ${ms.cpu[k].toFixed(1).padStart(8)} ms` : '');
-      lines.push(`${c.label.padEnd(32)} input-grad wasm ${ms.wasm.dx.toFixed(1).padStart(7)} ms${cpu('dx')} | ` +
-        `filter-grad wasm ${ms.wasm.dw.toFixed(1).padStart(7)} ms${cpu('dw')}`);
-    }
-    await tf.setBackend('wasm');
-    console.log('\n' + lines.join('\n'));
-  });
+  // Their speed on MobileNet-like shapes (wasm vs cpu) is measured by `npm run bench:engine-kernels`, not here.
 });

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { env } from '../src/env.js';
 import { trainClassifier } from '../src/classifier/train.js';
-import { runLoad, startServeChild, stopChild } from '../bench/serve-load.js';
+import { runLoad, startServeChild, stopChild } from '../src/serve/load-check.js';
 import { cleanup, DATASETS_DIR, linkSubset, MODELS_DIR, tempDir } from './helpers.js';
 
 const HYM = join(DATASETS_DIR, 'hymenoptera_data');
