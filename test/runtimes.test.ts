@@ -14,7 +14,9 @@ import { TlError } from '../src/util/errors.js';
 import { MODELS_DIR, ROOT } from './helpers.js';
 
 const unknownFormat = (e: unknown) =>
-  e instanceof TlError && /no backbone runtime for model format "pytorch"/.test(e.message) && /onnx, tfjs-layers/.test(e.hint ?? '');
+  e instanceof TlError &&
+  /no backbone runtime for model format "pytorch"/.test(e.message) &&
+  /onnx, tfjs-layers/.test(e.hint ?? '');
 
 describe('backbone runtime registry', () => {
   test('each runtime is registered once, under its own format', () => {
@@ -34,7 +36,10 @@ describe('backbone runtime registry', () => {
   test('"which models can be fine-tuned" answers what the runtimes declare', () => {
     for (const m of ZOO) assert.equal(canFineTune(m), runtimeFor(m.format).fineTuning !== undefined, m.id);
     // Both runtimes shipped today train their layers after a cut: every zoo model can be fine-tuned.
-    assert.deepEqual(ZOO.filter(canFineTune).map((m) => m.id), ZOO.map((m) => m.id));
+    assert.deepEqual(
+      ZOO.filter(canFineTune).map((m) => m.id),
+      ZOO.map((m) => m.id),
+    );
     assert.equal(canFineTune({ ...ZOO[0], format: 'pytorch' }), false);
   });
 

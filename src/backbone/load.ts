@@ -7,7 +7,10 @@ import { weightsHash } from './weights-hash.js';
 
 export { weightsHash };
 
-export async function loadBackbone(idOrEntry: string | ModelEntry, opts: ResolveOptions = {}): Promise<PretrainedBackbone> {
+export async function loadBackbone(
+  idOrEntry: string | ModelEntry,
+  opts: ResolveOptions = {},
+): Promise<PretrainedBackbone> {
   const entry = typeof idOrEntry === 'string' ? findModel(idOrEntry) : idOrEntry;
   const runtime = runtimeFor(entry.format);
   const { dir } = await resolveModel(entry, opts);

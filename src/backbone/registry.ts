@@ -17,12 +17,19 @@ export const CustomModelSchema = z.object({
   id: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/i, 'id: letters, digits, dot, dash, underscore'),
   title: z.string().optional(),
   /** The runtime that runs it: a format registered in runtimes/registry.ts. */
-  format: z.string().refine(isRuntimeFormat, { message: `one of ${listRuntimes().map((r) => r.format).join(', ')}` }),
+  format: z.string().refine(isRuntimeFormat, {
+    message: `one of ${listRuntimes()
+      .map((r) => r.format)
+      .join(', ')}`,
+  }),
   /** Local path of the .onnx file or model.json (its shards are found beside it). */
   path: z.string().optional(),
   /** Or a URL of the .onnx file (single-file models), with its sha256. */
   url: z.string().url().optional(),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+  sha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
   input: z.object({
     size: z.number().int().min(16).max(1024),
     layout: z.enum(['NCHW', 'NHWC']),
@@ -32,7 +39,11 @@ export const CustomModelSchema = z.object({
     mean: triple,
     std: triple,
   }),
-  feature: z.object({ tensor: z.string(), dim: z.number().int().positive(), pool: z.enum(['gap', 'none']).default('none') }),
+  feature: z.object({
+    tensor: z.string(),
+    dim: z.number().int().positive(),
+    pool: z.enum(['gap', 'none']).default('none'),
+  }),
   head: z
     .object({
       output: z.string(),
@@ -54,7 +65,10 @@ function readCustom(): ModelEntry[] {
   try {
     return JSON.parse(readFileSync(p, 'utf8')) as ModelEntry[];
   } catch (err) {
-    throw new TlError(`cannot read the custom model registry ${p}: ${(err as Error).message}`, 'Fix or delete that file.');
+    throw new TlError(
+      `cannot read the custom model registry ${p}: ${(err as Error).message}`,
+      'Fix or delete that file.',
+    );
   }
 }
 
@@ -65,16 +79,24 @@ export function listModels(): ModelEntry[] {
 export function findModel(id: string): ModelEntry {
   const all = listModels();
   const m = all.find((e) => e.id === id);
-  if (!m) throw new TlError(`unknown model "${id}"`, `Known models: ${all.map((e) => e.id).join(', ')}. Register your own with \`tl models add\`.`);
+  if (!m)
+    throw new TlError(
+      `unknown model "${id}"`,
+      `Known models: ${all.map((e) => e.id).join(', ')}. Register your own with \`tl models add\`.`,
+    );
   return m;
 }
 
 /** Validate and store a user backbone; files on disk are hashed now so later loads can verify them. */
 export async function registerModel(input: CustomModel): Promise<ModelEntry> {
   // A missing field reads "feature: required", not zod's "expected object, received undefined".
-  const parsed = CustomModelSchema.safeParse(input, { error: (iss) => (iss.input === undefined ? 'required' : undefined) });
+  const parsed = CustomModelSchema.safeParse(input, {
+    error: (iss) => (iss.input === undefined ? 'required' : undefined),
+  });
   if (!parsed.success) {
-    throw new TlError(`invalid model description: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    throw new TlError(
+      `invalid model description: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
   }
   const m = parsed.data;
   if (ZOO.some((e) => e.id === m.id)) throw new TlError(`"${m.id}" is a built-in model id; choose another id`);
@@ -89,10 +111,18 @@ export async function registerModel(input: CustomModel): Promise<ModelEntry> {
     entry = basename(p);
     const names = await runtimeFor(m.format).modelFiles(p);
     files = await Promise.all(
-      names.map(async (name) => ({ name, size: statSync(join(folder, name)).size, sha256: await sha256File(join(folder, name)), url: `file://${join(folder, name)}` })),
+      names.map(async (name) => ({
+        name,
+        size: statSync(join(folder, name)).size,
+        sha256: await sha256File(join(folder, name)),
+        url: `file://${join(folder, name)}`,
+      })),
     );
   } else {
-    if (!runtimeFor(m.format).registerByUrl) throw new TlError(`URL registration supports single-file models; download ${m.format} models and register by path`);
+    if (!runtimeFor(m.format).registerByUrl)
+      throw new TlError(
+        `URL registration supports single-file models; download ${m.format} models and register by path`,
+      );
     folder = m.id;
     entry = basename(new URL(m.url!).pathname) || 'model.onnx';
     files = [{ name: entry, size: 0, sha256: m.sha256!, url: m.url! }];

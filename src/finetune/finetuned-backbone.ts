@@ -40,7 +40,11 @@ export class FinetunedBackbone implements Backbone {
   /** Rebuild from a bundle's tail section. */
   static async restore(net: Network, snap: TailSnapshot): Promise<FinetunedBackbone> {
     const { tf } = await trainingTf();
-    const frozen = await openCutBackbone(net, snap.cut, snap.imageSize === net.entry.input.size ? undefined : snap.imageSize);
+    const frozen = await openCutBackbone(
+      net,
+      snap.cut,
+      snap.imageSize === net.entry.input.size ? undefined : snap.imageSize,
+    );
     const tail = await buildTrainableTail(tf, net, snap.cut, snap.inputShape, { replace: snap.replace });
     assignTail(tf, tail, snap.variables);
     return FinetunedBackbone.create(tf, frozen, tail, snap);

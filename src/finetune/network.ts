@@ -19,8 +19,13 @@ export { snapshotTail, assignTail, tailHash } from './tail-snapshot.js';
 function fineTuningOf(entry: ModelEntry): FineTuning {
   const ft = runtimeFor(entry.format).fineTuning;
   if (!ft) {
-    const ok = listModels().filter(canFineTune).map((m) => m.id);
-    throw new TlError(`${entry.id} (${entry.format}) cannot be fine-tuned: its runtime has no trainable tail`, `Use --strategy head, or a model that can: ${ok.join(', ')}.`);
+    const ok = listModels()
+      .filter(canFineTune)
+      .map((m) => m.id);
+    throw new TlError(
+      `${entry.id} (${entry.format}) cannot be fine-tuned: its runtime has no trainable tail`,
+      `Use --strategy head, or a model that can: ${ok.join(', ')}.`,
+    );
   }
   return ft;
 }
@@ -34,16 +39,29 @@ export async function loadNetwork(entry: ModelEntry, opts: ResolveOptions = {}):
 }
 
 /** Which cut a freeze / train-last request means. Returns the unit index of the last frozen unit (-1 = the input). */
-export function resolveFreeze(net: Network, req: { freeze?: number; trainLast?: number }): { lastFrozen: number; cut: string; trainable: Network['units'] } {
+export function resolveFreeze(
+  net: Network,
+  req: { freeze?: number; trainLast?: number },
+): { lastFrozen: number; cut: string; trainable: Network['units'] } {
   const n = net.units.length;
   if (req.freeze !== undefined && req.trainLast !== undefined && req.freeze + req.trainLast !== n) {
-    throw new TlError(`--freeze ${req.freeze} and --train-last ${req.trainLast} disagree: ${net.entry.id} has ${n} blocks`, 'Give one of them.');
+    throw new TlError(
+      `--freeze ${req.freeze} and --train-last ${req.trainLast} disagree: ${net.entry.id} has ${n} blocks`,
+      'Give one of them.',
+    );
   }
   const frozen = req.freeze ?? (req.trainLast !== undefined ? n - req.trainLast : n - 2);
   if (!Number.isInteger(frozen) || frozen < 0 || frozen > n) {
-    throw new TlError(`cannot freeze ${frozen} of ${net.entry.id}'s ${n} blocks`, `Use --freeze 0..${n} or --train-last 0..${n}.`);
+    throw new TlError(
+      `cannot freeze ${frozen} of ${net.entry.id}'s ${n} blocks`,
+      `Use --freeze 0..${n} or --train-last 0..${n}.`,
+    );
   }
-  return { lastFrozen: frozen - 1, cut: frozen === 0 ? net.inputCut : net.units[frozen - 1].cut, trainable: net.units.slice(frozen) };
+  return {
+    lastFrozen: frozen - 1,
+    cut: frozen === 0 ? net.inputCut : net.units[frozen - 1].cut,
+    trainable: net.units.slice(frozen),
+  };
 }
 
 /** The frozen part: images → flattened NHWC activation at `cut`, at `size` px (default the backbone's). */

@@ -14,7 +14,11 @@ export function snapshotTail(t: TrainableTail, imageSize: number): TailSnapshot 
     imageSize,
     featureDim: t.featureDim,
     replace: t.replace,
-    variables: [...t.variables].map(([name, v]) => ({ name, shape: v.shape.slice(), data: Float32Array.from(v.dataSync() as Float32Array) })),
+    variables: [...t.variables].map(([name, v]) => ({
+      name,
+      shape: v.shape.slice(),
+      data: Float32Array.from(v.dataSync() as Float32Array),
+    })),
   };
 }
 
@@ -31,6 +35,7 @@ export function assignTail(tf: typeof tfjs, t: TrainableTail, values: { name: st
 
 export function tailHash(s: TailSnapshot): string {
   const h = [s.kind, s.cut, s.imageSize, JSON.stringify(s.replace ?? null)];
-  for (const v of s.variables) h.push(`${v.name}:${v.shape}:${sha256(Buffer.from(v.data.buffer, v.data.byteOffset, v.data.byteLength))}`);
+  for (const v of s.variables)
+    h.push(`${v.name}:${v.shape}:${sha256(Buffer.from(v.data.buffer, v.data.byteOffset, v.data.byteLength))}`);
   return sha256(h.join('\n'));
 }

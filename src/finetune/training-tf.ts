@@ -16,6 +16,10 @@ export async function trainingTf(): Promise<{ tf: typeof tfjs; backend: string; 
   } catch (err) {
     const tf = await import('@tensorflow/tfjs');
     await tf.setBackend('cpu');
-    return { tf, backend: 'cpu', note: `wasm backend failed (${(err as Error).message}); training on the slow 'cpu' backend` };
+    return {
+      tf,
+      backend: 'cpu',
+      note: `wasm backend failed (${(err as Error).message}); training on the slow 'cpu' backend`,
+    };
   }
 }

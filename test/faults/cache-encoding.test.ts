@@ -18,7 +18,14 @@ import { tempDir, cleanup } from '../helpers.js';
 import { mountReadOnly, mountUnavailable, unmountAll } from './cache-fixtures.js';
 
 /** The key the toolkit derived before `vectors` existed: the vectors' name borrowed as the feature tensor. */
-function legacyKey(id: string, hash: string, input: InputSpec, name: string, dim: number, encoding: 'f16' | 'f32'): string {
+function legacyKey(
+  id: string,
+  hash: string,
+  input: InputSpec,
+  name: string,
+  dim: number,
+  encoding: 'f16' | 'f32',
+): string {
   const base = { input, preprocess: PREPROCESS_RULE_VERSION, feature: { tensor: name, dim, pool: 'none' }, version: 1 };
   return sha256(`${id}\n${hash}\n${JSON.stringify(encoding === 'f16' ? { ...base, encoding } : base)}`).slice(0, 32);
 }
@@ -61,14 +68,29 @@ describe('feature store: explicit vector names and encodings', () => {
     try {
       assert.deepEqual(cut.entry, entry, 'a cut does not rewrite its model entry');
       assert.deepEqual(cut.vectors, { source: net.units[4].cut, encoding: 'f16' });
-      assert.equal(modelKeyFor(cut).key, legacyKey(entry.id, cut.weightsHash, cut.input, net.units[4].cut, cut.featureDim, 'f16'));
-      assert.equal(modelKeyFor(whole).key, legacyKey(entry.id, whole.weightsHash, whole.input, 'input@160', whole.featureDim, 'f16'));
+      assert.equal(
+        modelKeyFor(cut).key,
+        legacyKey(entry.id, cut.weightsHash, cut.input, net.units[4].cut, cut.featureDim, 'f16'),
+      );
+      assert.equal(
+        modelKeyFor(whole).key,
+        legacyKey(entry.id, whole.weightsHash, whole.input, 'input@160', whole.featureDim, 'f16'),
+      );
       const aug = augmentedCut(cut, { seed: 3, copy: 1 });
       assert.match(aug.vectors.source, /#aug\(.*seed=3;copy=1\)$/);
-      assert.equal(modelKeyFor(aug).key, legacyKey(entry.id, cut.weightsHash, cut.input, aug.vectors.source, cut.featureDim, 'f16'));
+      assert.equal(
+        modelKeyFor(aug).key,
+        legacyKey(entry.id, cut.weightsHash, cut.input, aug.vectors.source, cut.featureDim, 'f16'),
+      );
       assert.notEqual(modelKeyFor(aug).key, modelKeyFor(cut).key);
       // The model's own features (no `vectors`): the entry's feature spec, float32, as always.
-      const own = { id: entry.id, weightsHash: cut.weightsHash, input: entry.input, featureDim: entry.feature.dim, entry };
+      const own = {
+        id: entry.id,
+        weightsHash: cut.weightsHash,
+        input: entry.input,
+        featureDim: entry.feature.dim,
+        entry,
+      };
       assert.equal(modelKeyFor(own).encoding, 'f32');
       assert.deepEqual(JSON.parse(modelKeyFor(own).recipe).feature, entry.feature);
     } finally {
@@ -92,7 +114,10 @@ describe('feature store: explicit vector names and encodings', () => {
     const db = new Database(path, { readonly: true });
     const rows = db.prepare('SELECT key, encoding FROM models ORDER BY key').all();
     db.close();
-    assert.deepEqual(rows, [{ key: 'k16', encoding: 'f16' }, { key: 'k32', encoding: 'f32' }]);
+    assert.deepEqual(rows, [
+      { key: 'k16', encoding: 'f16' },
+      { key: 'k32', encoding: 'f32' },
+    ]);
     // New keys are registered with their encoding; a second open leaves the migrated store alone.
     const again = FeatureStore.open(path);
     try {
@@ -103,28 +128,36 @@ describe('feature store: explicit vector names and encodings', () => {
     }
     const reread = FeatureStore.open(path);
     try {
-      assert.deepEqual(reread.get('n16', 'b', 4), F16_ROW, 'read back by a new process: from the column, not the recipe');
+      assert.deepEqual(
+        reread.get('n16', 'b', 4),
+        F16_ROW,
+        'read back by a new process: from the column, not the recipe',
+      );
     } finally {
       reread.close();
     }
   });
 
-  test('an old store on a read-only disk is read as it is (encodings from the recipes)', { skip: mountUnavailable() }, async () => {
-    const dir = await tempDir('tl-enc-ro-');
-    dirs.push(dir);
-    const ro = join(dir, 'ro');
-    await mkdir(ro);
-    writeOldStore(join(dir, 'old.sqlite'), 'k16', 'k32');
-    await copyFile(join(dir, 'old.sqlite'), join(ro, 'features.sqlite'));
-    mountReadOnly(ro);
-    const warnings: string[] = [];
-    const store = FeatureStore.open(join(ro, 'features.sqlite'), { onWarning: (m) => warnings.push(m) });
-    try {
-      assert.equal(store.access, 'read-only');
-      assert.deepEqual(store.get('k16', 'a', 4), F16_ROW);
-      assert.deepEqual(store.get('k32', 'a', 4), F32_ROW);
-    } finally {
-      store.close();
-    }
-  });
+  test(
+    'an old store on a read-only disk is read as it is (encodings from the recipes)',
+    { skip: mountUnavailable() },
+    async () => {
+      const dir = await tempDir('tl-enc-ro-');
+      dirs.push(dir);
+      const ro = join(dir, 'ro');
+      await mkdir(ro);
+      writeOldStore(join(dir, 'old.sqlite'), 'k16', 'k32');
+      await copyFile(join(dir, 'old.sqlite'), join(ro, 'features.sqlite'));
+      mountReadOnly(ro);
+      const warnings: string[] = [];
+      const store = FeatureStore.open(join(ro, 'features.sqlite'), { onWarning: (m) => warnings.push(m) });
+      try {
+        assert.equal(store.access, 'read-only');
+        assert.deepEqual(store.get('k16', 'a', 4), F16_ROW);
+        assert.deepEqual(store.get('k32', 'a', 4), F32_ROW);
+      } finally {
+        store.close();
+      }
+    },
+  );
 });

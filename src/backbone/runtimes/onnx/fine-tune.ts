@@ -14,14 +14,23 @@ export async function listUnits(entry: ModelEntry, dir: string): Promise<{ input
   const s = listCuts(await readFile(join(dir, entry.entry)));
   const units: Unit[] = s.cuts
     .filter((c) => c.kind !== 'input' && c.kind !== 'pooled')
-    .map((c, i) => ({ index: i, label: c.label, cut: c.tensor, shape: [c.shape[1], c.shape[2], c.shape[0]], params: c.blockParams }));
+    .map((c, i) => ({
+      index: i,
+      label: c.label,
+      cut: c.tensor,
+      shape: [c.shape[1], c.shape[2], c.shape[0]],
+      params: c.blockParams,
+    }));
   return { inputCut: s.cuts[0].tensor, units };
 }
 
 export async function openCut(net: Network, cut: string, input: InputSpec, weightsHash: string): Promise<CutBackbone> {
   const entry = net.entry;
   if (input.size !== entry.input.size) {
-    throw new TlError(`the int8 ONNX ${entry.id} runs at ${entry.input.size} px only`, 'Leave --size out, or use a TF.js backbone.');
+    throw new TlError(
+      `the int8 ONNX ${entry.id} runs at ${entry.input.size} px only`,
+      'Leave --size out, or use a TF.js backbone.',
+    );
   }
   const unit = net.units.find((u) => u.cut === cut);
   if (!unit) throw new TlError(`${cut} is not a block boundary of ${entry.id}`);
@@ -48,9 +57,18 @@ export async function openCut(net: Network, cut: string, input: InputSpec, weigh
   };
 }
 
-export async function buildTail(tf: typeof tfjs, net: Network, cut: string, cutShape: [number, number, number]): Promise<TrainableTail> {
+export async function buildTail(
+  tf: typeof tfjs,
+  net: Network,
+  cut: string,
+  cutShape: [number, number, number],
+): Promise<TrainableTail> {
   const entry = net.entry;
-  const tail = convertTail(onnxAtSize(await readFile(join(net.dir, entry.entry)), cut === net.inputCut ? cutShape[0] : undefined), cut, tf);
+  const tail = convertTail(
+    onnxAtSize(await readFile(join(net.dir, entry.entry)), cut === net.inputCut ? cutShape[0] : undefined),
+    cut,
+    tf,
+  );
   return {
     kind: 'onnx-tail', // = onnxRuntime.fineTuning.tailKind
     cut,

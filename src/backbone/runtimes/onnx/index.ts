@@ -19,7 +19,11 @@ export const onnxRuntime: BackboneRuntime = {
     const { decodeModel } = await import('../../onnx-graph.js');
     const model = decodeModel(await readFile(join(dir, entry.entry)));
     const sizes = new Map<string, number>();
-    for (const t of model.graph!.initializer ?? []) sizes.set(t.name!, (t.dims ?? []).reduce((a: number, d) => a * Number(d), 1));
+    for (const t of model.graph!.initializer ?? [])
+      sizes.set(
+        t.name!,
+        (t.dims ?? []).reduce((a: number, d) => a * Number(d), 1),
+      );
     const shapes = new Map<string, string>();
     for (const v of [...(model.graph!.valueInfo ?? []), ...(model.graph!.output ?? [])]) {
       const dims = v.type?.tensorType?.shape?.dim?.map((d) => d.dimParam || String(d.dimValue ?? '?'));
@@ -38,7 +42,8 @@ export const onnxRuntime: BackboneRuntime = {
     tailRuns:
       'frozen part: the backbone ONNX up to `cut` (dequantized, NHWC); then the ONNX nodes after the cut in float with these weights (tensors tail/<initializer>; conv kernels HWIO, depthwise [kh,kw,C,1]), ReLU6 as clamp to the quantized range; then global average pool -> head',
     listUnits: async (entry, dir) => (await import('./fine-tune.js')).listUnits(entry, dir),
-    openCut: async (net, cut, input, weightsHash) => (await import('./fine-tune.js')).openCut(net, cut, input, weightsHash),
+    openCut: async (net, cut, input, weightsHash) =>
+      (await import('./fine-tune.js')).openCut(net, cut, input, weightsHash),
     buildTail: async (tf, net, cut, cutShape) => (await import('./fine-tune.js')).buildTail(tf, net, cut, cutShape),
   },
   async exportGraph(entry) {

@@ -19,10 +19,17 @@ export async function listUnits(entry: ModelEntry, dir: string): Promise<{ input
       if (!isWeighted(l)) continue;
       // The unit runs to the last layer before the next weighted conv (its BN and activation).
       let end = i;
-      while (end + 1 < chain.length && !isWeighted(chain[end + 1]) && !/Pool/.test(chain[end + 1].getClassName())) end++;
+      while (end + 1 < chain.length && !isWeighted(chain[end + 1]) && !/Pool/.test(chain[end + 1].getClassName()))
+        end++;
       const shape = chain[end].outputShape as number[];
       const params = chain.slice(i, end + 1).reduce((a, x) => a + x.countParams(), 0);
-      units.push({ index: units.length, label: `${l.getClassName()} ${l.name}`, cut: chain[end].name, shape: [shape[1], shape[2], shape[3]], params });
+      units.push({
+        index: units.length,
+        label: `${l.getClassName()} ${l.name}`,
+        cut: chain[end].name,
+        shape: [shape[1], shape[2], shape[3]],
+        params,
+      });
     }
     return { inputCut: model.inputLayers[0].name, units };
   } finally {
@@ -42,7 +49,9 @@ function chainToFeature(model: tfjs.LayersModel, entry: ModelEntry): tfjs.layers
   for (let i = 1; i < chain.length; i++) {
     const inbound = chain[i].inboundNodes[0]?.inboundLayers ?? [];
     if (inbound.length !== 1 || inbound[0] !== chain[i - 1]) {
-      throw new TlError(`fine-tuning ${entry.id}: layer ${chain[i].name} is not a simple chain step (branches are not supported for TF.js layers backbones)`);
+      throw new TlError(
+        `fine-tuning ${entry.id}: layer ${chain[i].name} is not a simple chain step (branches are not supported for TF.js layers backbones)`,
+      );
     }
   }
   return chain;
@@ -73,7 +82,7 @@ export async function openCut(net: Network, cut: string, input: InputSpec, weigh
     async embed(batch: InputTensorData[]) {
       const data = new Float32Array(batch.length * s * s * 3);
       batch.forEach((x, i) => data.set(x, i * s * s * 3));
-      const out = tf.tidy(() => (sub.predict(tf.tensor4d(data, [batch.length, s, s, 3])) as tfjs.Tensor));
+      const out = tf.tidy(() => sub.predict(tf.tensor4d(data, [batch.length, s, s, 3])) as tfjs.Tensor);
       try {
         return splitRows(out.dataSync() as Float32Array, batch.length, dim);
       } finally {
@@ -86,7 +95,12 @@ export async function openCut(net: Network, cut: string, input: InputSpec, weigh
   };
 }
 
-export async function buildTail(tf: typeof tfjs, net: Network, cut: string, cutShape: [number, number, number]): Promise<TrainableTail> {
+export async function buildTail(
+  tf: typeof tfjs,
+  net: Network,
+  cut: string,
+  cutShape: [number, number, number],
+): Promise<TrainableTail> {
   const entry = net.entry;
   const model = await loadLayersModelFromDir(tf, net.dir, entry.entry);
   const chain = chainToFeature(model, entry);
@@ -107,8 +121,18 @@ export async function buildTail(tf: typeof tfjs, net: Network, cut: string, cutS
     featureDim,
     variables,
     // training: false keeps BatchNorm on its moving statistics (and dropout off); gradients still reach gamma/beta.
-    apply: (x) => tf.tidy(() => (tailModel.apply(x, { training: false }) as tfjs.Tensor).reshape([x.shape[0], featureDim]) as tfjs.Tensor2D),
-    frozenWeights: () => new Map(tailModel.nonTrainableWeights.map((w) => [w.originalName, Float32Array.from(w.read().dataSync() as Float32Array)])),
+    apply: (x) =>
+      tf.tidy(
+        () =>
+          (tailModel.apply(x, { training: false }) as tfjs.Tensor).reshape([x.shape[0], featureDim]) as tfjs.Tensor2D,
+      ),
+    frozenWeights: () =>
+      new Map(
+        tailModel.nonTrainableWeights.map((w) => [
+          w.originalName,
+          Float32Array.from(w.read().dataSync() as Float32Array),
+        ]),
+      ),
     dispose: () => model.dispose(),
   };
 }

@@ -7,7 +7,8 @@ import { TlError } from '../../../util/errors.js';
 
 export const tfjsRuntime: BackboneRuntime = {
   format: 'tfjs-layers',
-  description: 'TF.js layers models (model.json + shards) on @tensorflow/tfjs with the wasm backend; layers train in TF.js',
+  description:
+    'TF.js layers models (model.json + shards) on @tensorflow/tfjs with the wasm backend; layers train in TF.js',
   extractPrior: 60,
   registerByUrl: false,
   async modelFiles(entryPath) {
@@ -19,7 +20,10 @@ export const tfjsRuntime: BackboneRuntime = {
     return TfjsBackbone.load(entry, dir, weightsHash);
   },
   async describeLayers(entry, dir): Promise<LayerInfo[]> {
-    const [{ tfWasm }, { loadLayersModelFromDir }] = await Promise.all([import('../../tfjs-runtime.js'), import('../../tfjs-backbone.js')]);
+    const [{ tfWasm }, { loadLayersModelFromDir }] = await Promise.all([
+      import('../../tfjs-runtime.js'),
+      import('../../tfjs-backbone.js'),
+    ]);
     const model = await loadLayersModelFromDir(await tfWasm(), dir, entry.entry);
     const out = model.layers.map((l, index) => ({
       index,
@@ -36,7 +40,8 @@ export const tfjsRuntime: BackboneRuntime = {
     tailRuns:
       'frozen part: the TF.js backbone up to layer `cut`; then its later layers with these weights (tensors tail/<layer weight name>), BatchNorm in inference mode; then the feature layer -> head',
     listUnits: async (entry, dir) => (await import('./fine-tune.js')).listUnits(entry, dir),
-    openCut: async (net, cut, input, weightsHash) => (await import('./fine-tune.js')).openCut(net, cut, input, weightsHash),
+    openCut: async (net, cut, input, weightsHash) =>
+      (await import('./fine-tune.js')).openCut(net, cut, input, weightsHash),
     buildTail: async (tf, net, cut, cutShape) => (await import('./fine-tune.js')).buildTail(tf, net, cut, cutShape),
   },
   async exportGraph(_entry, backbone) {
