@@ -53,14 +53,14 @@ for (const name of datasets) {
           epochTimes.push(e.seconds);
           console.error(`${name} ${rung}: epoch ${e.epoch} ${e.seconds.toFixed(1)} s (${(e.images / e.seconds).toFixed(1)} img/s) tensors ${e.memory.numTensors}`);
         }
-        if (e.type === 'progress' && rung !== 'head') console.error(`  step ${e.point.step} train acc ${e.point.trainAcc.toFixed(4)} val acc ${e.point.valAcc?.toFixed(4)}`);
+        if (e.type === 'progress' && rung !== 'head') console.error(`  step ${e.point.step} train acc ${e.point.trainAcc.toFixed(4)} inner val acc ${e.point.innerValAcc?.toFixed(4)}`);
       },
     });
     const wall = (Date.now() - t0) / 1000;
     const ft = r.config.strategy === 'partial' || r.config.strategy === 'full' ? r.config : undefined;
     const row: Row = {
       dataset: name, rung, model, size: rung === 'full' ? size : undefined, batchSize: ft?.batchSize, trainLast: rung === 'partial' ? trainLast : undefined, epochs: rung === 'head' ? undefined : epochs,
-      valAccuracy: r.metrics.accuracy, valCount: r.metrics.count, headOnlyValAccuracy: ft?.headOnlyValAccuracy, bestEpoch: ft?.bestEpoch,
+      valAccuracy: r.metrics.accuracy, valCount: r.metrics.count, headOnlyInnerValAccuracy: ft?.headOnlyInnerValAccuracy, bestEpoch: ft?.bestEpoch,
       wallSeconds: wall, extractSeconds: r.timings.extractSeconds, trainSeconds: r.timings.trainSeconds, epochSeconds: epochTimes,
       knobs, loadavgStart: load0, loadavgEnd: loadavg()[0], cores: (await import('node:os')).availableParallelism(), when: new Date().toISOString(),
     };

@@ -12,11 +12,12 @@ import { TlError } from '../util/errors.js';
 import { argmax } from '../util/math.js';
 import { headForward, type HeadWeights } from './head.js';
 import { fitSoftmaxHead, sampleWeightsFor } from './head-policy.js';
-import { fitUnknownDetector } from './unknown.js';
+import { fitUnknownOnTrain, splitsUsed } from './splits-used.js';
+import { innerSplit } from './inner-split.js';
 import { Classifier } from './classifier.js';
 import { newBundleStamp } from './bundle.js';
 import { extractLabelled, type LabelledFeatures } from './labelled-features.js';
-import type { HeadConfig, HeadTrainOptions, HistoryPoint, RungContext, TrainResult } from './train-types.js';
+import type { HeadConfig, HeadTrainOptions, HistoryPoint, RungContext, SplitsUsed, TrainResult } from './train-types.js';
 
 /** Epochs of the MLP head when not given. */
 export const MLP_DEFAULT_EPOCHS = 100;
@@ -60,6 +61,7 @@ export async function trainHeadClassifier(opts: HeadTrainOptions, ctx: RungConte
   let l2: number;
   let l2SelectedBy: HeadConfig['l2SelectedBy'];
   let sampleWeights: Float64Array | undefined;
+  let decisions: SplitsUsed['decisions'];
 
   if (headSpec.kind === 'linear') {
     const fit = await fitSoftmaxHead(Xtr, train.labels, K, {
@@ -74,26 +76,36 @@ export async function trainHeadClassifier(opts: HeadTrainOptions, ctx: RungConte
       },
     });
     ({ l2, selection, selectedBy: l2SelectedBy, sampleWeights } = fit);
+    const cv = selection?.curve.find((p) => p.l2 === selection!.best);
+    decisions = cv ? { split: 'cv-on-train', decided: ['L2 strength'], images: Xtr.length, accuracy: cv.cvAccuracy } : { split: 'none', decided: [], images: 0 };
     head = { kind: 'linear', mean: standardizer.mean, std: standardizer.std, layers: [{ W: fit.model.W, b: fit.model.b, inputs: fit.model.dim, outputs: K, activation: 'softmax' }] };
   } else {
-    sampleWeights = sampleWeightsFor(train.labels, K, opts.classWeights);
+    // Early stopping watches an inner validation split carved from train (never the reported val split).
+    const inner = innerSplit(train.labels, K, seed);
+    const yFit = Int32Array.from(inner.fit, (i) => train.labels[i]);
+    const yCheck = Int32Array.from(inner.check, (i) => train.labels[i]);
+    sampleWeights = sampleWeightsFor(yFit, K, opts.classWeights);
     l2 = opts.l2 ?? MLP_DEFAULT_L2;
     l2SelectedBy = opts.l2 !== undefined ? 'user' : 'default';
     const epochs = opts.epochs ?? MLP_DEFAULT_EPOCHS;
-    const mlp = trainMlpHead(Xtr, train.labels, K, {
+    const mlp = trainMlpHead(inner.fit.map((i) => Xtr[i]), yFit, K, {
       hidden: headSpec.hidden,
       dropout: headSpec.dropout,
       l2,
       epochs,
       seed,
       sampleWeights,
-      validation: Xva.length ? { X: Xva, y: val.labels } : undefined,
+      validation: inner.check.length ? { X: inner.check.map((i) => Xtr[i]), y: yCheck } : undefined,
       onEpoch: (e) => {
-        const p: HistoryPoint = { step: e.epoch, trainLoss: e.trainLoss, trainAcc: e.trainAcc, valLoss: e.valLoss, valAcc: e.valAcc };
+        const p: HistoryPoint = { step: e.epoch, trainLoss: e.trainLoss, trainAcc: e.trainAcc, innerValLoss: e.valLoss, innerValAcc: e.valAcc };
         history.push(p);
         emit({ type: 'progress', point: p, of: epochs });
       },
     });
+    const kept = mlp.history.find((e) => e.epoch === mlp.bestEpoch);
+    decisions = inner.check.length
+      ? { split: 'inner-val', decided: ['early stopping (epoch with the lowest inner-val loss)'], images: inner.check.length, accuracy: kept?.valAcc }
+      : { split: 'none', decided: [], images: 0 };
     head = {
       kind: 'mlp',
       mean: standardizer.mean,
@@ -109,7 +121,8 @@ export async function trainHeadClassifier(opts: HeadTrainOptions, ctx: RungConte
   const evalSet = val.features.length ? val : train;
   const probs = evalSet.features.map((f) => headForward(head, f));
   const metrics = evaluate(evalSet.labels, probs, dataset.classes, evalSet.paths);
-  const unknown = fitUnknownDetector(train.features, train.labels, K, val.features.length >= 20 ? val.features : undefined);
+  const unknownFit = fitUnknownOnTrain(train.features, train.labels, K, val.features);
+  const unknown = unknownFit.unknown;
   const config: HeadConfig = {
     data: dataset.root,
     split: dataset.splitSource,
@@ -122,6 +135,7 @@ export async function trainHeadClassifier(opts: HeadTrainOptions, ctx: RungConte
     trainImages: train.features.length,
     valImages: val.features.length,
     evaluatedOn: val.features.length ? 'val' : 'train (no validation images)',
+    splits: splitsUsed(metrics, val.features.length, decisions, unknownFit),
   };
   const classifier = Classifier.fromParts(
     {
@@ -129,7 +143,7 @@ export async function trainHeadClassifier(opts: HeadTrainOptions, ctx: RungConte
       labels: dataset.classes,
       head,
       unknown,
-      metrics,
+      metrics: { ...metrics, splits: config.splits },
       config,
       ...newBundleStamp(),
     },

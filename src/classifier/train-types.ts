@@ -87,8 +87,30 @@ export interface HistoryPoint {
   step: number;
   trainLoss: number;
   trainAcc: number;
+  /** On the reported validation split (rung 1's L-BFGS curve only: a display, never a decision). */
   valLoss?: number;
   valAcc?: number;
+  /** On the inner validation split carved from train (fine-tuning, MLP head): what the best epoch is chosen on. */
+  innerValLoss?: number;
+  innerValAcc?: number;
+}
+
+/** Which split every number and decision of a run is on (recorded as `config.splits`; in --json and metrics.json). */
+export interface SplitsUsed {
+  /** The reported metrics: the validation split, read once after every decision was made. */
+  reported: { split: 'val' | 'train (no validation images)'; images: number; accuracy: number };
+  /** The held-out part of the TRAINING split the run's decisions were made on. */
+  decisions: {
+    split: 'inner-val' | 'cv-on-train' | 'none';
+    /** What was decided there, e.g. 'L2 strength', 'best epoch'. */
+    decided: string[];
+    /** Images held out (inner-val) or cross-validated (cv-on-train). */
+    images: number;
+    /** The kept model's accuracy on the inner val split, or the CV accuracy at the chosen L2. */
+    accuracy?: number;
+  };
+  /** The unknown flag: threshold calibrated on training images; the rate it flags measured on val. */
+  unknown: { calibratedOn: 'train (leave-one-out nearest-neighbour distances)'; targetFlagRate: number; flagRateOnVal?: number };
 }
 
 export type TrainEvent =
@@ -118,6 +140,7 @@ type CommonConfig = {
   trainImages: number;
   valImages: number;
   evaluatedOn: 'val' | 'train (no validation images)';
+  splits: SplitsUsed;
 };
 
 export type HeadConfig = CommonConfig & {
@@ -142,7 +165,8 @@ export type FinetuneConfig = CommonConfig & {
   requestedBatchSize: number;
   augment: { recipe: string; copies: number | null; fresh: boolean } | null;
   backend: string;
-  headOnlyValAccuracy: number;
+  /** Epoch 0 (the L-BFGS head on the pretrained tail) on the inner val split: what the kept epoch had to beat. */
+  headOnlyInnerValAccuracy: number;
 };
 
 export type TrainConfig = HeadConfig | FinetuneConfig;

@@ -9,8 +9,12 @@ export interface CurvePoint {
   step: number;
   trainLoss: number;
   trainAcc: number;
+  /** On the reported validation split (a display: no decision reads it). */
   valLoss?: number;
   valAcc?: number;
+  /** On the inner validation split carved from train, where the best epoch / early stopping is decided. */
+  innerValLoss?: number;
+  innerValAcc?: number;
 }
 
 export interface CvCurvePoint {
@@ -57,9 +61,14 @@ function subsample<T>(points: readonly T[], maxRows: number): T[] {
 export function formatCurve(history: readonly CurvePoint[], maxRows = 10): string {
   if (history.length === 0) return '(no training curve recorded)';
   const hasVal = history.some((p) => p.valLoss !== undefined || p.valAcc !== undefined);
+  const hasInner = history.some((p) => p.innerValLoss !== undefined || p.innerValAcc !== undefined);
   const num = (v: number | undefined, digits: number) => (v === undefined ? '-' : v.toFixed(digits));
-  const header = ['step', 'train loss', 'train acc', ...(hasVal ? ['val loss', 'val acc'] : [])];
-  const rows = subsample(history, maxRows).map((p) => [String(p.step), num(p.trainLoss, 4), num(p.trainAcc, 4), ...(hasVal ? [num(p.valLoss, 4), num(p.valAcc, 4)] : [])]);
+  const header = ['step', 'train loss', 'train acc', ...(hasInner ? ['inner val loss', 'inner val acc'] : []), ...(hasVal ? ['val loss', 'val acc'] : [])];
+  const rows = subsample(history, maxRows).map((p) => [
+    String(p.step), num(p.trainLoss, 4), num(p.trainAcc, 4),
+    ...(hasInner ? [num(p.innerValLoss, 4), num(p.innerValAcc, 4)] : []),
+    ...(hasVal ? [num(p.valLoss, 4), num(p.valAcc, 4)] : []),
+  ]);
   return table([header, ...rows], () => true);
 }
 
@@ -72,6 +81,7 @@ export function escapeHtml(text: string): string {
 /** Okabe-Ito colours: distinguishable with the common colour-vision deficiencies; validation lines are also dashed. */
 const TRAIN_COLOUR = '#0072B2';
 const VAL_COLOUR = '#D55E00';
+const INNER_COLOUR = '#009E73';
 
 interface Series {
   name: string;
@@ -202,6 +212,28 @@ function configTable(config: Record<string, unknown>): string {
   return `<table><caption>Configuration</caption><tbody>${rows}</tbody></table>`;
 }
 
+/** The part of a run's `config.splits` the report states (the shape classifier/train-types.ts SplitsUsed records). */
+interface SplitsShown {
+  reported: { split: string; images: number; accuracy: number };
+  decisions: { split: string; decided: string[]; images: number; accuracy?: number };
+  unknown?: { calibratedOn: string; targetFlagRate: number; flagRateOnVal?: number };
+}
+
+/** One paragraph: which split the accuracy above is on, what was decided where, and the unknown flag's rate on val. */
+function splitsParagraph(splits: unknown): string {
+  if (!splits || typeof splits !== 'object' || !('reported' in splits) || !('decisions' in splits)) return '';
+  const s = splits as SplitsShown;
+  const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+  const parts = [`The accuracy above is on the <strong>${escapeHtml(s.reported.split)}</strong> split (${s.reported.images} images), read once after training.`];
+  const d = s.decisions;
+  if (d.decided.length) {
+    const where = d.split === 'inner-val' ? 'an inner validation split held out of the training images' : 'cross-validation on the training images';
+    parts.push(`${escapeHtml(d.decided.join(', '))}: decided on ${where} (${d.images} images${d.accuracy !== undefined ? `, accuracy there ${pct(d.accuracy)}` : ''}).`);
+  }
+  if (s.unknown) parts.push(`Unknown flag: threshold from ${escapeHtml(s.unknown.calibratedOn)}; it flags ${s.unknown.flagRateOnVal === undefined ? '-' : pct(s.unknown.flagRateOnVal)} of the val images (target ${pct(s.unknown.targetFlagRate)}).`);
+  return `<p class="splits">${parts.join(' ')}</p>`;
+}
+
 export interface HtmlReportInput {
   title: string;
   metrics: Metrics;
@@ -213,8 +245,13 @@ export interface HtmlReportInput {
 export function renderHtmlReport(input: HtmlReportInput): string {
   const { metrics, history } = input;
   const hasVal = history.some((p) => p.valLoss !== undefined);
-  const curve = (key: 'trainLoss' | 'trainAcc' | 'valLoss' | 'valAcc'): [number, number][] =>
+  const hasInner = history.some((p) => p.innerValLoss !== undefined);
+  const curve = (key: 'trainLoss' | 'trainAcc' | 'valLoss' | 'valAcc' | 'innerValLoss' | 'innerValAcc'): [number, number][] =>
     history.filter((p) => p[key] !== undefined).map((p) => [p.step, p[key] as number]);
+  const held = (loss: boolean): Series[] => [
+    ...(hasInner ? [{ name: 'inner val (decides)', colour: INNER_COLOUR, dashed: true, points: curve(loss ? 'innerValLoss' : 'innerValAcc') }] : []),
+    ...(hasVal ? [{ name: 'validation', colour: VAL_COLOUR, dashed: true, points: curve(loss ? 'valLoss' : 'valAcc') }] : []),
+  ];
   const plots: string[] = [];
   if (history.length > 0) {
     plots.push(
@@ -222,13 +259,13 @@ export function renderHtmlReport(input: HtmlReportInput): string {
         title: 'Loss',
         xLabel: 'step',
         yLabel: 'cross-entropy',
-        series: [{ name: 'train', colour: TRAIN_COLOUR, points: curve('trainLoss') }, ...(hasVal ? [{ name: 'validation', colour: VAL_COLOUR, dashed: true, points: curve('valLoss') }] : [])],
+        series: [{ name: 'train', colour: TRAIN_COLOUR, points: curve('trainLoss') }, ...held(true)],
       }),
       svgLinePlot({
         title: 'Accuracy',
         xLabel: 'step',
         yLabel: 'accuracy',
-        series: [{ name: 'train', colour: TRAIN_COLOUR, points: curve('trainAcc') }, ...(hasVal ? [{ name: 'validation', colour: VAL_COLOUR, dashed: true, points: curve('valAcc') }] : [])],
+        series: [{ name: 'train', colour: TRAIN_COLOUR, points: curve('trainAcc') }, ...held(false)],
       }),
     );
   }
@@ -273,6 +310,7 @@ code { word-break: break-all; }
 <body>
 <h1>${title}</h1>
 <p class="summary"><span>accuracy <strong>${(metrics.accuracy * 100).toFixed(2)}%</strong> (${Math.round(metrics.accuracy * metrics.count)}/${metrics.count})</span><span>macro F1 <strong>${metrics.macroF1.toFixed(3)}</strong></span><span>log-loss <strong>${metrics.logLoss.toFixed(4)}</strong></span></p>
+${splitsParagraph(input.config.splits)}
 <h2>Training curves</h2>
 <div class="plots">${plots.length ? plots.join('\n') : '<p>No training curve recorded.</p>'}</div>
 <h2>Confusion matrix</h2>

@@ -3,18 +3,22 @@
 // 2. The tail (pretrained blocks after the cut, or new 1x1-conv units with `replace`) maps the cached activation to
 //    pooled features; a softmax is solved on them by L-BFGS first (the rung-1 head, same CV for L2).
 // 3. Then tail + softmax train together with Adam on minibatches: a lower rate for the pretrained blocks than for the
-//    head, BatchNorm on its frozen statistics, early stopping on validation accuracy, the best epoch kept. Seeded.
+//    head, BatchNorm on its frozen statistics, early stopping on the accuracy of an inner validation split carved
+//    from train (classifier/inner-split.ts), the best epoch kept. Seeded. The reported val split is read once, at the
+//    end, for the metrics: no decision depends on it.
 import type * as tfjs from '@tensorflow/tfjs';
 import type { LabeledImage } from '../data/dataset.js';
 import { findModel } from '../backbone/registry.js';
 import { DEFAULT_MODEL_ID } from '../backbone/zoo.js';
 import { FeatureStore } from '../features/store.js';
 import { fitStandardizer, applyStandardizerAll } from '../train/standardize.js';
+import { trainSoftmax } from '../train/softmax-regression.js';
 import type { L2Selection } from '../train/select-l2.js';
 import { evaluate } from '../eval/metrics.js';
 import { headForward, type HeadWeights } from '../classifier/head.js';
-import { fitSoftmaxHead } from '../classifier/head-policy.js';
-import { fitUnknownDetector } from '../classifier/unknown.js';
+import { fitSoftmaxHead, sampleWeightsFor } from '../classifier/head-policy.js';
+import { fitUnknownOnTrain, splitsUsed } from '../classifier/splits-used.js';
+import { innerSplit, pickRows } from '../classifier/inner-split.js';
 import { Classifier } from '../classifier/classifier.js';
 import { newBundleStamp } from '../classifier/bundle.js';
 import type { FinetuneConfig, FinetuneTrainOptions, TrainEvent, TrainResult, HistoryPoint, RungContext } from '../classifier/train-types.js';
@@ -144,39 +148,51 @@ export async function finetuneClassifier(opts: FinetuneTrainOptions, ctx: RungCo
 
   const tTrain = Date.now();
   const tail = await buildTrainableTail(tf, net, cut, frozen.cutShape, { replace: s.replace, seed });
+  // The best epoch and early stopping are decided on an inner validation split carved from train (stratified,
+  // seeded); the tail and head train on the rest. The reported val split is not read until the metrics.
+  const inner = innerSplit(train.labels, K, seed);
+  const fitSet = pickRows(train, 'acts', inner.fit);
+  const checkSet = pickRows(train, 'acts', inner.check);
   // Training set of each epoch (1-based): the cached activations, or augmented ones (see augment.ts).
   let epochTrain: ((epoch: number) => Promise<ActSet>) | undefined;
   if (s.augment && s.strategy === 'full') {
     // Freeze nothing: the cached activation is the preprocessed image (NHWC), augmented afresh each epoch.
     const spec = frozen.input;
-    epochTrain = async (epoch) => ({ ...train, acts: train.acts.map((x) => augmentImage(x, spec, spec.size, 'NHWC', { seed, copy: epoch })) });
+    epochTrain = async (epoch) => ({ ...fitSet, acts: fitSet.acts.map((x) => augmentImage(x, spec, spec.size, 'NHWC', { seed, copy: epoch })) });
   } else if (copies.length) {
-    epochTrain = async (epoch) => copies[(epoch - 1) % copies.length];
+    const fitCopies = copies.map((c) => pickRows(c, 'acts', inner.fit));
+    epochTrain = async (epoch) => fitCopies[(epoch - 1) % fitCopies.length];
   } else if (s.augment) {
     // No cached copies: decode and run the frozen part on fresh augmentations every epoch (memory store only).
     epochTrain = async (epoch) => {
       const mem = FeatureStore.open(':memory:');
       try {
-        const items = train.paths.map((path, i) => ({ path, label: dataset.classes[train.labels[i]] }));
+        const items = fitSet.paths.map((path, i) => ({ path, label: dataset.classes[fitSet.labels[i]] }));
         const c = await actsFor(augmentedCut(frozen, { seed, copy: 1_000_000 + epoch }), mem, items, dataset.classes, 'train', emit, opts);
-        if (c.acts.length !== train.acts.length) throw new TlError('an image became unreadable during training', 'Run again.');
+        if (c.acts.length !== fitSet.acts.length) throw new TlError('an image became unreadable during training', 'Run again.');
         return c;
       } finally {
         mem.close();
       }
     };
   }
-  const fit = await finetune({ tf, tail, train, val, K, settings: s, opts: { ...opts, seed }, emit, epochTrain });
+  const fit = await finetune({ tf, tail, train: fitSet, check: checkSet, K, settings: s, opts: { ...opts, seed }, emit, epochTrain });
   const trainSeconds = (Date.now() - tTrain) / 1000;
 
   const snapshot = snapshotTail(tail, frozen.input.size);
   const backbone = FinetunedBackbone.create(tf, frozen, tail, snapshot);
   const inferBatch = Math.max(1, Math.min(64, Math.floor(stepMemoryBudget() / (1.5 * fit.stepBytesPerImage))));
   const trainF = tailFeaturesBatched(tf, tail, train.acts, inferBatch);
+  // Epoch 0 kept (the pretrained tail): the head it stands for is refitted on the whole training split at the chosen
+  // L2, so a run that gains nothing ends as rung 1 would, not on 85% of the images.
+  const head = fit.bestEpoch === 0 && inner.check.length ? refitHead(trainF, train.labels, K, fit.l2, opts.classWeights) : fit.head;
+  // Only now is the reported val split read: once, for the metrics and the unknown flag's measured rate.
   const valF = tailFeaturesBatched(tf, tail, val.acts, inferBatch);
   const evalSet = valF.length ? { f: valF, y: val.labels, paths: val.paths } : { f: trainF, y: train.labels, paths: train.paths };
-  const metrics = evaluate(evalSet.y, evalSet.f.map((f) => headForward(fit.head, f)), dataset.classes, evalSet.paths);
-  const unknown = fitUnknownDetector(trainF, train.labels, K, valF.length >= 20 ? valF : undefined);
+  const metrics = evaluate(evalSet.y, evalSet.f.map((f) => headForward(head, f)), dataset.classes, evalSet.paths);
+  const unknownFit = fitUnknownOnTrain(trainF, train.labels, K, valF);
+  const unknown = unknownFit.unknown;
+  const decided = ['best epoch (and early stopping)', ...(fit.l2SelectedBy === 'cv5-on-train' ? ['L2 strength (CV on the inner-train part)'] : [])];
   const config: FinetuneConfig = {
     data: dataset.root,
     split: dataset.splitSource,
@@ -198,18 +214,24 @@ export async function finetuneClassifier(opts: FinetuneTrainOptions, ctx: RungCo
     requestedBatchSize: s.batchSize,
     augment: s.augment ? { recipe: AUGMENT_VERSION, copies: s.augmentCopies ?? null, fresh: s.strategy === 'full' || !s.augmentCopies } : null,
     backend,
-    headOnlyValAccuracy: fit.headOnlyValAcc,
+    headOnlyInnerValAccuracy: fit.headOnlyCheckAcc,
     trainImages: train.acts.length,
     valImages: val.acts.length,
     evaluatedOn: val.acts.length ? 'val' : 'train (no validation images)',
+    splits: splitsUsed(
+      metrics,
+      val.acts.length,
+      inner.check.length ? { split: 'inner-val', decided, images: inner.check.length, accuracy: fit.bestCheckAcc } : { split: 'none', decided: [], images: 0 },
+      unknownFit,
+    ),
   };
   const classifier = Classifier.fromParts(
     {
       backbone: { id: entry.id, weightsHash: frozen.weightsHash, input: entry.input, feature: entry.feature },
       labels: dataset.classes,
-      head: fit.head,
+      head,
       unknown,
-      metrics,
+      metrics: { ...metrics, splits: config.splits },
       config,
       tail: snapshot,
       ...newBundleStamp(),
@@ -222,6 +244,14 @@ export async function finetuneClassifier(opts: FinetuneTrainOptions, ctx: RungCo
     classifier, metrics, history: fit.history, selection: fit.selection, dataset, counts, warnings,
     timings: { extractSeconds, trainSeconds, totalSeconds }, config,
   };
+}
+
+/** The L-BFGS softmax on the pretrained tail's features of every training image, at an L2 chosen before. */
+function refitHead(F: Float32Array[], labels: Int32Array, K: number, l2: number, classWeights: FinetuneTrainOptions['classWeights']): HeadWeights {
+  const standardizer = fitStandardizer(F);
+  const X = applyStandardizerAll(F, standardizer);
+  const model = trainSoftmax(X, labels, K, { l2, sampleWeights: sampleWeightsFor(labels, K, classWeights) });
+  return { kind: 'linear', mean: standardizer.mean, std: standardizer.std, layers: [{ W: model.W, b: model.b, inputs: model.dim, outputs: K, activation: 'softmax' }] };
 }
 
 async function actsFor(
@@ -244,7 +274,9 @@ export interface FinetuneFit {
   selection?: L2Selection;
   history: HistoryPoint[];
   bestEpoch: number;
-  headOnlyValAcc: number;
+  /** Accuracy on the held-out check set (inner val) of epoch 0 and of the kept epoch. */
+  headOnlyCheckAcc: number;
+  bestCheckAcc: number;
   /** The minibatch size used (the requested one, capped to fit the wasm heap). */
   batchSize: number;
   /** Measured bytes of one image in a training step. */
@@ -261,7 +293,8 @@ export interface FinetuneInput {
   tf: TF;
   tail: TrainableTail;
   train: ActSet;
-  val: ActSet;
+  /** Held out of `train` for the best epoch and early stopping (the inner val split); empty: decide on train. */
+  check: ActSet;
   /** Number of classes. */
   K: number;
   settings: FinetuneSettings;
@@ -273,7 +306,7 @@ export interface FinetuneInput {
 
 /** Head first (L-BFGS on the tail's initial features), then tail + head with Adam. Restores the best epoch. */
 export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
-  const { tf, tail, train, val, K, settings: s, opts, emit, epochTrain } = input;
+  const { tf, tail, train, check, K, settings: s, opts, emit, epochTrain } = input;
   const seed = opts.seed ?? 0;
   const history: HistoryPoint[] = [];
   const perImage = await stepBytesPerImage(tf, tail);
@@ -310,11 +343,11 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
     });
     return { loss: loss / Math.max(1, F.length), acc: ok / Math.max(1, F.length) };
   };
-  const useVal = val.acts.length > 0;
-  const evalSet = useVal ? val : train;
-  const s0 = score(init.W, init.b, evalSet, useVal ? undefined : F0);
-  const tr0 = useVal ? score(init.W, init.b, train, F0) : s0;
-  const p0: HistoryPoint = { step: 0, trainLoss: tr0.loss, trainAcc: tr0.acc, ...(useVal ? { valLoss: s0.loss, valAcc: s0.acc } : {}) };
+  const useCheck = check.acts.length > 0;
+  const evalSet = useCheck ? check : train;
+  const s0 = score(init.W, init.b, evalSet, useCheck ? undefined : F0);
+  const tr0 = useCheck ? score(init.W, init.b, train, F0) : s0;
+  const p0: HistoryPoint = { step: 0, trainLoss: tr0.loss, trainAcc: tr0.acc, ...(useCheck ? { innerValLoss: s0.loss, innerValAcc: s0.acc } : {}) };
   history.push(p0);
   emit({ type: 'progress', point: p0, of: s.epochs });
 
@@ -376,7 +409,7 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
       const Wn = Float32Array.from(Wv.dataSync() as Float32Array);
       const bn = Float32Array.from(bv.dataSync() as Float32Array);
       const sv = score(Wn, bn, evalSet);
-      const p: HistoryPoint = { step: epoch, trainLoss: lossSum / order.length, trainAcc: okSum / order.length, ...(useVal ? { valLoss: sv.loss, valAcc: sv.acc } : {}) };
+      const p: HistoryPoint = { step: epoch, trainLoss: lossSum / order.length, trainAcc: okSum / order.length, ...(useCheck ? { innerValLoss: sv.loss, innerValAcc: sv.acc } : {}) };
       history.push(p);
       const mem = tf.memory();
       emit({ type: 'progress', point: p, of: s.epochs });
@@ -395,7 +428,7 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
   }
   // Keep the best epoch (epoch 0 = the L-BFGS head on the pretrained tail).
   assignTail(tf, tail, [...tail.variables.keys()].map((name, i) => ({ name, data: best.tail[i] })));
-  return { head: head(best.W, best.b), l2, l2SelectedBy, selection, history, bestEpoch: best.epoch, headOnlyValAcc: s0.acc, batchSize, stepBytesPerImage: perImage };
+  return { head: head(best.W, best.b), l2, l2SelectedBy, selection, history, bestEpoch: best.epoch, headOnlyCheckAcc: s0.acc, bestCheckAcc: best.acc, batchSize, stepBytesPerImage: perImage };
 }
 
 /** Peak bytes above the baseline of one training step (forward + gradients) on one random input. */

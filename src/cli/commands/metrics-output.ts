@@ -2,6 +2,8 @@
 import type { Metrics } from '../../eval/metrics.js';
 import { formatConfusionMatrix, formatPerClass } from '../../eval/report.js';
 import { pct } from '../output.js';
+import { formatSplits } from '../../classifier/splits-used.js';
+import type { SplitsUsed } from '../../classifier/train-types.js';
 
 /** Human output goes to stderr when --json owns stdout. */
 export function humanOut(json?: boolean): (s: string) => void {
@@ -20,7 +22,15 @@ export function printMetrics(m: Metrics, say: (s: string) => void, title = 'vali
   }
 }
 
-export function metricsJson(r: { metrics: Metrics; counts?: unknown; config?: unknown; timings?: unknown; out?: string }): string {
+/** Which split each number is on: "decided on inner val 97.0% (60 images), val 96.0% (153 images); unknown flag ...". */
+export function splitsSummary(s: SplitsUsed): string {
+  const decided = s.decisions.decided.length ? `decided on ${s.decisions.split === 'inner-val' ? 'the inner val split (held out of train)' : 'CV on train'}: ${s.decisions.decided.join(', ')}` : 'nothing decided on held-out data';
+  const u = s.unknown;
+  const flag = `unknown flag: threshold from ${u.calibratedOn}, flags ${u.flagRateOnVal === undefined ? '-' : pct(u.flagRateOnVal)} of val (target ${pct(u.targetFlagRate)})`;
+  return `accuracy by split: ${formatSplits(s)}\n${decided}; val read once, for this report\n${flag}`;
+}
+
+export function metricsJson(r: { metrics: Metrics; counts?: unknown; config?: { splits?: SplitsUsed }; timings?: unknown; history?: unknown; out?: string }): string {
   const m = r.metrics;
   return JSON.stringify(
     {
@@ -33,8 +43,11 @@ export function metricsJson(r: { metrics: Metrics; counts?: unknown; config?: un
       labels: m.perClass.map((c) => c.label),
       counts: r.counts,
       mostConfidentlyWrong: m.mostConfidentlyWrong,
+      /** Which split each number is on (the metrics above: `splits.reported.split`). */
+      splits: r.config?.splits,
       config: r.config,
       timings: r.timings,
+      history: r.history,
       bundle: r.out,
     },
     null,

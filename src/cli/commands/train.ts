@@ -7,7 +7,7 @@ import { choice, fraction, nonNegativeInt, positiveInt, positiveNumber } from '.
 import { progressReporter, type ProgressReporter } from '../progress.js';
 import { table, pct } from '../output.js';
 import { addBackboneOptions, warnSkipped, type BackboneOpts } from './common.js';
-import { humanOut, metricsJson, printMetrics } from './metrics-output.js';
+import { humanOut, metricsJson, printMetrics, splitsSummary } from './metrics-output.js';
 import { TlError } from '../../util/errors.js';
 import { parseHeadSpec } from '../../classifier/head-spec.js';
 import { DEFAULT_STRATEGY } from '../../classifier/train-types.js';
@@ -95,7 +95,7 @@ function eventPrinter(say: (s: string) => void) {
         if (process.stderr.isTTY && Date.now() - lastCurvePrint > 100) {
           lastCurvePrint = Date.now();
           const p = e.point;
-          process.stderr.write(`\r${e.of ? 'epoch' : 'iteration'} ${p.step}${e.of ? `/${e.of}` : ''}  loss ${p.trainLoss.toFixed(4)}  train acc ${Number.isNaN(p.trainAcc) ? '-' : pct(p.trainAcc)}  val acc ${p.valAcc === undefined ? '-' : pct(p.valAcc)}   `);
+          process.stderr.write(`\r${e.of ? 'epoch' : 'iteration'} ${p.step}${e.of ? `/${e.of}` : ''}  loss ${p.trainLoss.toFixed(4)}  train acc ${Number.isNaN(p.trainAcc) ? '-' : pct(p.trainAcc)}  ${p.innerValAcc !== undefined ? `inner val acc ${pct(p.innerValAcc)}` : `val acc ${p.valAcc === undefined ? '-' : pct(p.valAcc)}`}   `);
         }
         break;
       case 'done':
@@ -162,6 +162,7 @@ async function runTraining(data: string, opts: TrainCliOpts, modelNamed: boolean
     const what = r.config.strategy === 'partial' || r.config.strategy === 'full' ? `${r.config.strategy} fine-tuning` : 'head';
     say(`${what} trained in ${r.timings.trainSeconds.toFixed(2)} s (feature extraction ${r.timings.extractSeconds.toFixed(1)} s, total ${r.timings.totalSeconds.toFixed(1)} s)`);
     printMetrics(r.metrics, say, r.config.evaluatedOn === 'val' ? 'validation' : 'training (no validation images!)');
+    say(`\n${splitsSummary(r.config.splits)}`);
     const html = renderHtmlReport({ title: `tl: ${basename(resolve(data))} on ${r.config.model}`, metrics: r.metrics, history: r.history, config: r.config, cvCurve: r.selection?.curve });
     await r.classifier.save(out, { 'report.html': html });
     say(`\nsaved classifier: ${out}\nreport: ${join(out, 'report.html')}\nuse it: tl predict ${out} PHOTOS...`);
