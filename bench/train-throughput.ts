@@ -3,7 +3,7 @@
 // partial = the last K blocks + softmax on cached cut activations (no frozen forward: that is the cache's point);
 // full = every layer from the input (the ONNX tail cut at the network input). PyTorch partial runs its frozen part
 // under no_grad each step, as one does without a cache.
-// node --import tsx bench/train-throughput.ts [--train-last 2] [--batch 32] [--steps 3] [--threads 2] [--no-full]   → bench-results/train-throughput.json
+// npm run bench:train-throughput -- [--train-last 2] [--batch 32] [--steps 3] [--threads 2] [--no-full]   → bench-results/train-throughput.json
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -13,13 +13,20 @@ import type * as tfjs from '@tensorflow/tfjs';
 import { findModel } from '../src/backbone/registry.js';
 import { loadNetwork, resolveFreeze, buildTrainableTail, trainingTf } from '../src/finetune/network.js';
 import { ParallelSteps, defaultTrainThreads } from '../src/finetune/parallel.js';
+import { benchArgs } from './args.js';
 
-const args = process.argv.slice(2);
-const arg = (n: string, d: string) => (args.includes(`--${n}`) ? args[args.indexOf(`--${n}`) + 1] : d);
+const args = benchArgs(
+  'npm run bench:train-throughput -- [--train-last 2] [--batch 32] [--steps 3] [--threads 2] [--rounds 3] [--no-full] ' +
+    '[--size 224] [--full-batch 16] [--full-micro 4] [--full-steps 2] [--full-rounds 1] [--torch-threads 2] [--no-torch]',
+  { 'train-last': undefined, batch: undefined, steps: undefined, threads: undefined, rounds: undefined, size: undefined,
+    'full-batch': undefined, 'full-micro': undefined, 'full-steps': undefined, 'full-rounds': undefined, 'torch-threads': undefined },
+  ['no-full', 'no-torch'],
+);
+const arg = (n: Exclude<keyof typeof args, 'no-full' | 'no-torch'>, d: string) => args[n] ?? d;
 const trainLast = Number(arg('train-last', '2'));
 const B = Number(arg('batch', '32'));
 const steps = Number(arg('steps', '3'));
-const skipFull = args.includes('--no-full');
+const skipFull = args['no-full'];
 // Runs from bench/ (tsx) or dist/bench/ (built): the package root is whichever parent holds package.json.
 const root = [resolve(import.meta.dirname, '..'), resolve(import.meta.dirname, '../..')].find((d) => existsSync(join(d, 'package.json')))!;
 const { tf, backend } = await trainingTf();
@@ -148,7 +155,7 @@ if (!skipFull) {
     console.error(`tl full: failed (${(err as Error).message})`);
   }
 }
-const py = args.includes('--no-torch') ? { status: 1, stdout: '', stderr: 'skipped (--no-torch)' } : spawnSync('/usr/bin/python3', [join(root, 'bench/peer_torch_train.py'), 'threads=2', `batch=${B}`, 'size=224', `train_last=${trainLast}`, `steps=${steps}`], {
+const py = args['no-torch'] ? { status: 1, stdout: '', stderr: 'skipped (--no-torch)' } : spawnSync('/usr/bin/python3', [join(root, 'bench/peer_torch_train.py'), 'threads=2', `batch=${B}`, 'size=224', `train_last=${trainLast}`, `steps=${steps}`], {
   encoding: 'utf8',
   // glibc returns torch's large buffers to the OS after every op unless told not to; the extraction bench found
   // this costs torch 2-4x, so the peer runs with the same malloc settings as there.
