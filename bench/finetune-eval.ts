@@ -1,17 +1,21 @@
 // Rung 1 vs rung 2 (and optionally 3) on real datasets: val accuracy and wall time of each, with the machine load.
-// node --import tsx bench/finetune-eval.ts [--data eurosat,cats_and_dogs_filtered] [--rungs head,partial,full] [--train-last 1] [--epochs 5] [--size 160 (full)]
+// npm run bench:finetune-eval -- [--data eurosat,cats_and_dogs_filtered] [--rungs head,partial,full] [--train-last 1] [--epochs 5] [--size 160 (full)]
 // Writes bench-results/finetune.json (merged with earlier runs, keyed by dataset + rung + settings).
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { trainClassifier, env, type TrainOptions, type AutoTrainOptions } from '../src/index.js';
+import { benchArgs } from './args.js';
 
-const args = process.argv.slice(2);
-const arg = (name: string, dflt: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
+const args = benchArgs(
+  'npm run bench:finetune-eval -- [--data eurosat,cats_and_dogs_filtered] [--rungs head,partial,full] [--train-last 1] ' +
+    '[--epochs 5] [--model ID] [--size 160] [--l2 X] [--lr X] [--tail-lr X] [--patience N] [--augment] [--augment-copies K] [--replace 256]',
+  { data: undefined, rungs: undefined, 'train-last': undefined, epochs: undefined, model: undefined, size: undefined, l2: undefined,
+    lr: undefined, 'tail-lr': undefined, patience: undefined, 'augment-copies': undefined, replace: undefined },
+  ['augment'],
+);
+const arg = (name: string, dflt: string) => ((args as Record<string, unknown>)[name] as string | undefined) ?? dflt;
 // Runs from bench/ (tsx) or dist/bench/ (built): the package root is whichever parent holds package.json.
 const root = [resolve(import.meta.dirname, '..'), resolve(import.meta.dirname, '../..')].find((d) => existsSync(join(d, 'package.json')))!;
 const datasetsDir = process.env.TL_DATASETS_DIR || resolve(root, '../shared/datasets');
@@ -29,7 +33,7 @@ const num = (name: string) => (arg(name, '') === '' ? undefined : Number(arg(nam
 const knobs: Partial<AutoTrainOptions> = Object.fromEntries(
   Object.entries({ l2: num('l2'), lr: num('lr'), tailLr: num('tail-lr'), patience: num('patience'), augmentCopies: num('augment-copies') }).filter(([, v]) => v !== undefined),
 );
-if (args.includes('--augment')) knobs.augment = true;
+if (args.augment) knobs.augment = true;
 if (arg('replace', '')) knobs.replace = arg('replace', '').split(',').map(Number);
 const out = resolve(root, 'bench-results/finetune.json');
 
