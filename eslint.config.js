@@ -1,10 +1,12 @@
 // ESLint (flat config): `npm run lint`, which `npm test` runs before the tests. Syntax-level rules only: type-aware
 // rules would build a second TypeScript program, and tsc already checks the types. ESLint and typescript-eslint live
 // in tools/lint (their own install, with the TypeScript 5 the parser needs; the project compiles with TypeScript 7).
-import { globals, js, tseslint } from './tools/lint/index.js';
+import { fileURLToPath } from 'node:url';
+import { globals, includeIgnoreFile, js, tseslint } from './tools/lint/index.js';
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/', 'dist/', 'bench-results/', 'test-fixtures/', '**/.tl-cache/', '**/.cache/'] },
+  // What git ignores (builds, caches, bundles, scratch folders) is not linted either.
+  includeIgnoreFile(fileURLToPath(new URL('.gitignore', import.meta.url))),
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
