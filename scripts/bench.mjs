@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // The one way to launch a benchmark: `npm run bench:<name> -- ARGS` = `node scripts/bench.mjs <name> ARGS`, which
 // builds (tsc, so dist/ is never stale) and runs dist/bench/<name>.js with ARGS (bench/args.ts parses them; --help
-// lists them). `npm run bench` alone: extraction throughput, then training throughput per rung (each beside its
-// PyTorch peer), arguments to both. Results: a table on stdout and bench-results/<name>.json.
+// lists them). `npm run bench` alone: extraction throughput, then training throughput per rung, then rung-1 head
+// training and its time-vs-vectors curve (each beside its PyTorch peer), arguments to all. Results: a table on
+// stdout and bench-results/<name>.json.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -10,7 +11,7 @@ import { resolve } from 'node:path';
 const root = resolve(import.meta.dirname, '..');
 process.env.TL_MODELS_DIR ||= resolve(root, '../shared/models');
 process.env.TL_DATASETS_DIR ||= resolve(root, '../shared/datasets');
-const DEFAULT_SUITE = ['extract', 'train-throughput'];
+const DEFAULT_SUITE = ['extract', 'train-throughput', 'head-train'];
 
 const benches = readdirSync(resolve(root, 'bench'))
   .filter((f) => f.endsWith('.ts') && f !== 'args.ts')
