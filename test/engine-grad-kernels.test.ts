@@ -1,9 +1,11 @@
-// Checks the convolution-gradient kernels registered for the wasm backend against the cpu backend.
+// Checks the convolution-gradient kernels registered for the wasm backend (and the one-pass clamp gradient and bias
+// sums of a whole-network step) against the cpu backend.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type * as TF from '@tensorflow/tfjs';
 import { tfWasm } from '../src/backbone/tfjs-runtime.js';
 import { registerWasmGradKernels, WASM_GRAD_KERNELS } from '../src/engine/wasm-grad-kernels.js';
+import { clipWithFastGrad } from '../src/engine/clip.js';
 
 type Tf = typeof TF;
 type Shape4 = [number, number, number, number];
@@ -212,4 +214,62 @@ describe('wasm convolution gradient kernels', () => {
     model.dispose();
   });
   // Their speed on MobileNet-like shapes (wasm vs cpu) is measured by `npm run bench:engine-kernels`, not here.
+});
+
+describe('one-pass wasm kernels of a whole-network training step', () => {
+  test('clamp gradient (TlClipGrad) = tfjs clipByValue gradient on cpu, boundary values included', async () => {
+    const shape = [2, 5, 6, 7];
+    const lo = 0;
+    const hi = 0.5;
+    const xs = rand(size(shape), 21);
+    // Exact boundary values: tfjs passes the gradient at x == lo and x == hi (inclusive mask); so must we.
+    xs[0] = lo; xs[1] = hi; xs[2] = -0; xs[3] = hi + 1e-7; xs[4] = lo - 1e-7;
+    const dys = rand(size(shape), 22);
+    const grad = async (backend: 'cpu' | 'wasm', f: (x: TF.Tensor) => TF.Tensor) => {
+      await tf.setBackend(backend);
+      const x = tf.tensor(xs, shape);
+      const dy = tf.tensor(dys, shape);
+      const g = tf.grad(f)(x, dy);
+      const before = tf.memory().numTensors;
+      const out = (await g.data()) as Float32Array;
+      tf.dispose([x, dy, g]);
+      assert.ok(tf.memory().numTensors < before);
+      return out;
+    };
+    const want = await grad('cpu', (x) => tf.clipByValue(x, lo, hi));
+    const fast = clipWithFastGrad(tf, lo, hi);
+    const onWasm = await grad('wasm', fast);
+    const onCpu = await grad('cpu', fast);
+    assert.deepEqual(Array.from(onWasm), Array.from(want));
+    assert.deepEqual(Array.from(onCpu), Array.from(want));
+    assert.ok(want.some((v) => v === 0) && want.some((v) => v !== 0), 'both sides of the mask are exercised');
+    // Forward unchanged.
+    await tf.setBackend('wasm');
+    const y = tf.tidy(() => fast(tf.tensor(xs, shape)));
+    const yWant = xs.map((v) => Math.min(hi, Math.max(lo, v)));
+    assert.ok(relErr((await y.data()) as Float32Array, yWant) < 1e-7);
+    y.dispose();
+  });
+
+  test('Sum over all leading axes (bias gradients) matches cpu; other reductions unchanged', async () => {
+    const cases: { shape: number[]; axis: number[]; keepDims: boolean }[] = [
+      { shape: [2, 5, 6, 7], axis: [0, 1, 2], keepDims: false },
+      { shape: [2, 5, 6, 7], axis: [2, 0, 1], keepDims: true },
+      { shape: [50, 9], axis: [0], keepDims: false },
+      { shape: [50, 9], axis: [1], keepDims: false },
+      { shape: [4, 6, 3], axis: [1], keepDims: true },
+    ];
+    for (const [i, c] of cases.entries()) {
+      const xs = rand(size(c.shape), 40 + i);
+      const outs: { data: Float32Array; shape: number[] }[] = [];
+      for (const b of ['cpu', 'wasm'] as const) {
+        await tf.setBackend(b);
+        const r = tf.tidy(() => tf.sum(tf.tensor(xs, c.shape), c.axis, c.keepDims));
+        outs.push({ data: (await r.data()) as Float32Array, shape: r.shape });
+        r.dispose();
+      }
+      assert.deepEqual(outs[1].shape, outs[0].shape, JSON.stringify(c));
+      assert.ok(relErr(outs[1].data, outs[0].data) < 1e-5, JSON.stringify(c));
+    }
+  });
 });

@@ -101,7 +101,7 @@ describe('full fine-tuning, mobilenet-v1-0.25 at 144 px', () => {
 });
 
 describe('minibatch cap and the int8 ONNX network trained whole', () => {
-  test('a step that would not fit the heap budget gets a smaller minibatch', async () => {
+  test('a step that would not fit the heap budget runs in smaller passes, the minibatch kept', async () => {
     const ev: TrainEvent[] = [];
     process.env.TL_FT_MEMORY_MB = '1';
     try {
@@ -109,7 +109,8 @@ describe('minibatch cap and the int8 ONNX network trained whole', () => {
       await r.classifier.dispose();
       const b = ev.find((e) => e.type === 'finetune-batch');
       assert.ok(b?.type === 'finetune-batch' && b.used < 8 && b.bytesPerImage > 0, JSON.stringify(b));
-      assert.equal(r.config.batchSize, (b as { used: number }).used);
+      // The optimizer still steps on the requested minibatch; only each forward/backward pass is smaller.
+      assert.equal(r.config.batchSize, 8);
     } finally {
       delete process.env.TL_FT_MEMORY_MB;
     }

@@ -8,6 +8,7 @@ import type * as tfjs from '@tensorflow/tfjs';
 import { findModel } from '../src/backbone/registry.js';
 import { loadNetwork, resolveFreeze, buildTrainableTail, trainingTf, assignTail, type Network, type TrainableTail } from '../src/finetune/network.js';
 import { ParallelSteps, parallelStats, shardBounds, type ParallelState } from '../src/finetune/parallel.js';
+import { serialStep as stepSerial } from '../src/finetune/step.js';
 import { join } from 'node:path';
 import { env } from '../src/env.js';
 import { trainClassifier, type TrainEvent } from '../src/classifier/train.js';
@@ -207,5 +208,85 @@ describe('fine-tuning through train.ts: serial vs data-parallel steps', () => {
     const epochs = par.events.filter((e): e is Extract<TrainEvent, { type: 'finetune-epoch' }> => e.type === 'finetune-epoch');
     assert.equal(epochs.length, 3);
     assert.deepEqual(epochs[2].memory, epochs[1].memory, 'tf.memory() after epoch 3 equals after epoch 2');
+  });
+});
+
+describe('whole network (rung 3: cut at the input), data-parallel in micro-batches', () => {
+  // The converted MobileNetV2 trained from the image, at 32 px to keep it fast. SGD with rate 1: a step moves every
+  // weight by exactly minus its summed gradient, so the parallel step's gradient can be read off the weights (Adam's
+  // first step is ~rate*sign(g), which would hide a wrong magnitude).
+  const S = 32;
+  const n = 7; // odd: unequal shards, and micro-batches of 2 leave a remainder in each
+  let full: TrainableTail;
+  let x: Float32Array;
+  let y: Int32Array;
+  let start: Float32Array[];
+  let Wf: Float32Array;
+  before(async () => {
+    full = await buildTrainableTail(tf, net, net.inputCut, [S, S, 3]);
+    start = [...full.variables.values()].map((v) => Float32Array.from(v.dataSync() as Float32Array));
+    const rng = new Rng(23);
+    x = Float32Array.from({ length: n * S * S * 3 }, () => rng.normal());
+    y = Int32Array.from({ length: n }, (_, i) => i % K);
+    Wf = Float32Array.from({ length: K * full.featureDim }, () => rng.normal() * 0.05);
+  });
+  after(() => full?.dispose());
+
+  const state = (microBatch?: number): ParallelState & { tailVars: tfjs.Variable[] } => {
+    assignTail(tf, full, [...full.variables.keys()].map((name, i) => ({ name, data: start[i] })));
+    const D = full.featureDim;
+    return {
+      tf, tail: full, tailVars: [...full.variables.values()], K, l2: 0.01, microBatch,
+      Wv: tf.variable(tf.tensor2d(Wf, [K, D])), bv: tf.variable(tf.zeros([K])),
+      meanT: tf.fill([D], 0.1), stdT: tf.fill([D], 2),
+      optHead: tf.train.sgd(1), optTail: tf.train.sgd(1),
+    };
+  };
+  const fullWeights = (s: ParallelState) => [...full.variables.values(), s.Wv, s.bv].map((v) => Float32Array.from(v.dataSync() as Float32Array));
+  const relDiff = (a: Float32Array[], b: Float32Array[], ref: Float32Array[]) => {
+    let num = 0, den = 0;
+    a.forEach((u, i) => u.forEach((v, j) => {
+      num += (v - b[i][j]) ** 2;
+      den += (ref[i][j] - b[i][j]) ** 2; // size of the step itself
+    }));
+    return Math.sqrt(num / Math.max(den, 1e-30));
+  };
+
+  test('2 threads x micro-batches of 2 = one serial pass over the batch (same summed gradient)', async (t) => {
+    const before0 = [...start, Wf, new Float32Array(K)];
+    // Serial reference: the whole batch in one forward/backward pass.
+    const a = state();
+    const r0 = stepSerial(a, a.optHead, a.optTail, x, y, n, a.l2);
+    const lossSerial = (r0.loss.dataSync() as Float32Array)[0];
+    tf.dispose([r0.loss, r0.correct]);
+    const serial = fullWeights(a);
+    release(a);
+    // Serial in micro-batches of 3 (this thread only): gradient accumulation alone.
+    const m = state(3);
+    const r1 = stepSerial(m, m.optHead, m.optTail, x, y, n, m.l2);
+    tf.dispose([r1.loss, r1.correct]);
+    const micro = fullWeights(m);
+    release(m);
+    // Data-parallel: this thread + a worker (its own wasm instance), each in micro-batches of 2.
+    const b = state(2);
+    const par = await ParallelSteps.start(b, { net, threads: 2 });
+    assert.ok(par, 'the worker started');
+    let parallel: Float32Array[];
+    try {
+      const r = await par.step(x.slice(), y.slice(), n);
+      const lossPar = (r.loss.dataSync() as Float32Array)[0];
+      tf.dispose([r.loss, r.correct]);
+      assert.ok(Math.abs(lossPar - lossSerial) < 1e-4 * Math.max(1, Math.abs(lossSerial)), `loss ${lossPar} vs ${lossSerial}`);
+      parallel = fullWeights(b);
+    } finally {
+      await par.close();
+      release(b);
+    }
+    const eMicro = relDiff(micro, serial, before0);
+    const ePar = relDiff(parallel, serial, before0);
+    t.diagnostic(`|step difference| / |step|: micro-batched ${eMicro.toExponential(2)}, data-parallel ${ePar.toExponential(2)}`);
+    assert.ok(maxDiff(serial, before0) > 1e-4, 'the step moved the weights');
+    assert.ok(eMicro < 1e-4, `micro-batched gradient differs by ${eMicro}`);
+    assert.ok(ePar < 1e-4, `data-parallel gradient differs by ${ePar}`);
   });
 });

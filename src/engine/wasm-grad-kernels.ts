@@ -23,6 +23,7 @@ interface TI {
 }
 
 interface WasmBackend {
+  incRef(dataId: object): void;
   dataIdMap: { get(dataId: object): { id: number; memoryOffset: number } | undefined };
   makeOutput(shape: number[], dtype: DataType): TI;
   disposeData(dataId: object, force?: boolean): boolean;
@@ -378,7 +379,12 @@ function conv2DBackpropInput(tf: Tf, args: KernelArgs, fallback: TF.KernelConfig
   });
 }
 
-/** dW[i, j, c] = sum over n, oh, ow of xpad[n, oh*s+i, ow*s+j, c] * dy[n, oh, ow, c]. */
+/**
+ * dW[i, j, c] = sum over n, oh, ow of xpad[n, oh*s+i, ow*s+j, c] * dy[n, oh, ow, c], in one pass over the heap.
+ * (The tap-by-tap version, a strided copy + Multiply + an axis-0 Sum per tap, was a quarter of a whole-MobileNetV2
+ * training step: the copies and Sum's transpose cost more than the products. Here every x row is read in place,
+ * the inner loop runs over contiguous channels, and padding is skipped rather than materialized.)
+ */
 function depthwiseBackpropFilter(tf: Tf, args: KernelArgs): TI {
   const { x, dy } = args.inputs;
   const { strides, pad, dilations, dimRoundingMode, filterShape } = args.attrs as {
@@ -394,25 +400,91 @@ function depthwiseBackpropFilter(tf: Tf, args: KernelArgs): TI {
   if (x.dtype !== 'float32' || dy.dtype !== 'float32') fail(name, 'non-float32 tensors');
   const info = tf.backend_util.computeConv2DInfo(
     x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode, true);
-  const { batchSize: N, outHeight: OH, outWidth: OW, inChannels: C, filterHeight: kh, filterWidth: kw } = info;
-  const M = N * OH * OW;
-  return withOps(tf, args, (o) => {
-    const { tap, release } = tapReader(o, x, info);
-    const parts: TI[] = [];
-    for (let i = 0; i < kh; i++) {
-      for (let j = 0; j < kw; j++) {
-        const xt = tap(i, j);
-        const prod = o.mul(xt, dy);
-        release(xt);
-        // Column sums. (ones[1, M] . prod would be one fast MatMul, but XNNPACK re-packs its right
-        // operand on every call, which costs ~5x more than Sum's transpose + row reduction.)
-        parts.push(o.sum(o.view(prod, [M, C]), 0)); // [C]
-        o.free(prod);
+  const { batchSize: N, inHeight: H, inWidth: W, outHeight: OH, outWidth: OW, inChannels: C, filterHeight: kh, filterWidth: kw } = info;
+  const { strideHeight: sh, strideWidth: sw } = info;
+  const top = info.padInfo.top;
+  const left = info.padInfo.left;
+  const be = args.backend;
+  const out = be.makeOutput([kh, kw, C, 1], 'float32');
+  const acc = new Float64Array(kh * kw * C);
+  const heap = new Float32Array(be.wasm.HEAPU8.buffer); // after makeOutput: the heap may have grown
+  const xs = be.dataIdMap.get(x.dataId)!.memoryOffset / 4;
+  const ds = be.dataIdMap.get(dy.dataId)!.memoryOffset / 4;
+  for (let n = 0; n < N; n++) {
+    for (let oh = 0; oh < OH; oh++) {
+      const dyRow = ds + ((n * OH + oh) * OW) * C;
+      for (let i = 0; i < kh; i++) {
+        const ih = oh * sh + i - top;
+        if (ih < 0 || ih >= H) continue;
+        const xRow = xs + ((n * H + ih) * W) * C;
+        for (let j = 0; j < kw; j++) {
+          const a0 = (i * kw + j) * C;
+          for (let ow = 0; ow < OW; ow++) {
+            const iw = ow * sw + j - left;
+            if (iw < 0 || iw >= W) continue;
+            const xo = xRow + iw * C;
+            const dyo = dyRow + ow * C;
+            for (let c = 0; c < C; c++) acc[a0 + c] += heap[xo + c] * heap[dyo + c];
+          }
+        }
       }
     }
-    const out = parts.length === 1 ? parts[0] : o.concat(parts, 0);
-    return o.view(out, [kh, kw, C, 1]);
-  });
+  }
+  heap.set(acc, be.dataIdMap.get(out.dataId)!.memoryOffset / 4);
+  return out;
+}
+
+/**
+ * Sum over every axis but the last (bias gradients: dy [N, H, W, C] or [M, C] → [C]). The wasm Sum reduces the
+ * innermost axis only, so it transposes [M, C] first; a column sum in place is several times cheaper.
+ */
+function columnSum(args: KernelArgs, native: TF.KernelConfig): TI {
+  const { x } = args.inputs;
+  const { axis, keepDims } = args.attrs as { axis: number | number[]; keepDims?: boolean };
+  const r = x.shape.length;
+  const axes = (Array.isArray(axis) ? axis : [axis]).map((a) => (a < 0 ? a + r : a)).sort((a, b) => a - b);
+  const leading = r >= 2 && axes.length === r - 1 && axes.every((a, i) => a === i);
+  if (!leading || x.dtype !== 'float32') return native.kernelFunc(args as never) as TI;
+  const C = x.shape[r - 1];
+  const M = sizeOf(x.shape) / C;
+  const be = args.backend;
+  const out = be.makeOutput(keepDims ? [...new Array<number>(r - 1).fill(1), C] : [C], 'float32');
+  const acc = new Float64Array(C);
+  const heap = new Float32Array(be.wasm.HEAPU8.buffer);
+  let p = be.dataIdMap.get(x.dataId)!.memoryOffset / 4;
+  for (let m = 0; m < M; m++, p += C) for (let c = 0; c < C; c++) acc[c] += heap[p + c];
+  heap.set(acc, be.dataIdMap.get(out.dataId)!.memoryOffset / 4);
+  return out;
+}
+
+/** The clamp's gradient (see engine/clip.ts): dy where lo <= x <= hi, else 0, in one pass over the heap. */
+function clipGradWasm(args: KernelArgs): TI {
+  const { dy, x } = args.inputs;
+  const { lo, hi } = args.attrs as { lo: number; hi: number };
+  const be = args.backend;
+  const out = be.makeOutput(dy.shape, 'float32');
+  const heap = new Float32Array(be.wasm.HEAPU8.buffer);
+  const xs = be.dataIdMap.get(x.dataId)!.memoryOffset / 4;
+  const ds = be.dataIdMap.get(dy.dataId)!.memoryOffset / 4;
+  const os = be.dataIdMap.get(out.dataId)!.memoryOffset / 4;
+  const n = sizeOf(dy.shape);
+  for (let i = 0; i < n; i++) {
+    const v = heap[xs + i];
+    heap[os + i] = v >= lo && v <= hi ? heap[ds + i] : 0;
+  }
+  return out;
+}
+
+/**
+ * Identity (tf.clone) as a new reference to the same buffer, as the cpu backend and the wasm Reshape do: tensors are
+ * immutable. The engine clones every tensor it saves for a backward pass, and the wasm Identity copies: that was ~7% of
+ * a whole-MobileNetV2 training step, copying activations that are never written again.
+ */
+function identityAlias(args: KernelArgs, native: TF.KernelConfig): TI {
+  const { x } = args.inputs;
+  if (x.dtype === 'string') return native.kernelFunc(args as never) as TI;
+  args.backend.incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
 }
 
 /** dx = (dy spread on the stride grid) depthwise-correlated with the spatially flipped filter. */
@@ -469,6 +541,9 @@ export const WASM_GRAD_KERNELS = [
   'DepthwiseConv2dNativeBackpropFilter',
   'DepthwiseConv2dNativeBackpropInput',
   'BatchMatMul',
+  'Sum',
+  'TlClipGrad',
+  'Identity',
 ] as const;
 
 /**
@@ -492,6 +567,15 @@ export function registerWasmGradKernels(tf: Tf): void {
   const nativeMatMul = existing('BatchMatMul');
   if (nativeMatMul && !(nativeMatMul.kernelFunc as unknown as Record<symbol, unknown>)[MARK]) {
     install('BatchMatMul', (a) => batchMatMulPlain(tf, a, nativeMatMul));
+  }
+  const nativeSum = existing('Sum');
+  if (nativeSum && !(nativeSum.kernelFunc as unknown as Record<symbol, unknown>)[MARK]) {
+    install('Sum', (a) => columnSum(a, nativeSum));
+  }
+  install('TlClipGrad', (a) => clipGradWasm(a));
+  const nativeIdentity = existing('Identity');
+  if (nativeIdentity && !(nativeIdentity.kernelFunc as unknown as Record<symbol, unknown>)[MARK]) {
+    install('Identity', (a) => identityAlias(a, nativeIdentity));
   }
   install('Conv2DBackpropFilter', (a) => conv2DBackpropFilter(tf, a));
   install('Conv2DBackpropInput', (a) => conv2DBackpropInput(tf, a, nativeBackpropInput));

@@ -39,6 +39,7 @@ async function handle(msg: ToWorker): Promise<void> {
     model = {
       tf, tail, tailVars: [...tail.variables.values()], Wv, bv, K: msg.K,
       meanT: tf.tensor1d(msg.mean), stdT: tf.tensor1d(msg.std), swT: msg.sw ? tf.tensor1d(msg.sw) : undefined,
+      microBatch: msg.microBatch,
     };
     setWeights(model, msg.tail, msg.W, msg.b);
     port.postMessage({ type: 'ready' } satisfies FromWorker);

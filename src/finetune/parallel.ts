@@ -1,4 +1,5 @@
-// Data-parallel minibatch steps for fine-tuning (tail + softmax on cached cut activations).
+// Data-parallel minibatch steps for fine-tuning (tail + softmax on cached cut activations; rung 3: the whole network on
+// the images, each shard in micro-batches that fit its own wasm heap).
 //
 // TF.js's wasm backend runs single-threaded under Node, so one Adam step uses one core. Here every minibatch is split
 // into contiguous shards: shard 0 runs on this thread (on the caller's own variables), shards 1.. run in worker
@@ -55,6 +56,8 @@ export interface InitMessage {
   mean: Float32Array;
   std: Float32Array;
   sw?: Float32Array;
+  /** Images per forward/backward pass in this worker's shard (its own heap bounds it; see ShardModel.microBatch). */
+  microBatch?: number;
 }
 export interface StepMessage {
   type: 'step';
@@ -124,6 +127,8 @@ export interface ParallelState {
   swT?: tfjs.Tensor;
   optHead: tfjs.Optimizer;
   optTail: tfjs.Optimizer;
+  /** Images per forward/backward pass in each shard (every thread has its own wasm heap); default: the whole shard. */
+  microBatch?: number;
 }
 
 export interface ParallelOptions {
@@ -177,6 +182,7 @@ export class ParallelSteps {
       const init = (): InitMessage => ({
         type: 'init', net: structuredClone(net), cut: s.tail.cut, cutShape: s.tail.inputShape, replace: s.tail.replace, seed: opts.seed ?? 0,
         K: s.K, keys, tail: tailVars.map(copy), W: copy(s.Wv), b: copy(s.bv), mean: copy(s.meanT), std: copy(s.stdT), sw: s.swT ? copy(s.swT) : undefined,
+        microBatch: s.microBatch,
       });
       await Promise.all(channels.map((ch) => ch.request(init())));
       parallelStats.started++;
@@ -197,7 +203,7 @@ export class ParallelSteps {
     const per = h * w * c;
     const bounds = shardBounds(n, this.threads);
     const norm = batchNorm(swT, ys, n);
-    const model: ShardModel = { tf, tail, tailVars: this.tailVars, Wv: this.s.Wv, bv: this.s.bv, meanT: this.s.meanT, stdT: this.s.stdT, swT, K: this.s.K };
+    const model: ShardModel = { tf, tail, tailVars: this.tailVars, Wv: this.s.Wv, bv: this.s.bv, meanT: this.s.meanT, stdT: this.s.stdT, swT, K: this.s.K, microBatch: this.s.microBatch };
     const shardData = (k: number) => data.slice(bounds[k][0] * per, bounds[k][1] * per);
     const shardYs = (k: number) => ys.slice(bounds[k][0], bounds[k][1]);
     // Workers first, so they compute while this thread does shard 0.

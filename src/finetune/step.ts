@@ -18,6 +18,12 @@ export interface ShardModel {
   /** Per-class sample weights, or undefined for plain mean cross-entropy. */
   swT?: tfjs.Tensor;
   K: number;
+  /**
+   * Images per forward/backward pass (default: the whole shard). A shard larger than this runs as consecutive
+   * micro-batches whose gradients are summed: the same gradient as one pass (the loss is a sum over images and
+   * BatchNorm is folded, so nothing depends on the batch), with a fraction of the activation memory.
+   */
+  microBatch?: number;
 }
 
 export interface ShardResult {
@@ -33,6 +39,29 @@ export interface ShardResult {
  * any tidy): the caller disposes them.
  */
 export function shardGrads(m: ShardModel, data: Float32Array, ys: Int32Array, n: number, norm: number, l2: number): ShardResult {
+  const micro = m.microBatch && m.microBatch < n ? Math.max(1, Math.floor(m.microBatch)) : n;
+  if (micro >= n) return passGrads(m, data, ys, n, norm, l2);
+  const per = data.length / n;
+  const sum: ShardResult = { grads: [], loss: 0, correct: 0 };
+  for (let s = 0; s < n; s += micro) {
+    const k = Math.min(micro, n - s);
+    // The L2 term once (first pass); every pass divides by the whole batch's norm, so the parts add up.
+    const r = passGrads(m, data.slice(s * per, (s + k) * per), ys.slice(s, s + k), k, norm, s === 0 ? l2 : 0);
+    sum.grads = r.grads.map((g, i) => {
+      const prev = sum.grads[i];
+      if (!prev || !g) return prev ?? g;
+      const t = m.tf.add(prev, g);
+      m.tf.dispose([prev, g]);
+      return t;
+    });
+    sum.loss += r.loss;
+    sum.correct += r.correct;
+  }
+  return sum;
+}
+
+/** One forward/backward pass over n images (see shardGrads). */
+function passGrads(m: ShardModel, data: Float32Array, ys: Int32Array, n: number, norm: number, l2: number): ShardResult {
   const { tf, tail, Wv, bv, meanT, stdT, swT, K } = m;
   const [h, w, c] = tail.inputShape;
   const vars = [...m.tailVars, Wv, bv];

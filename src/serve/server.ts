@@ -12,12 +12,13 @@ import { VERSION } from '../version.js';
 import { COMMON_ERRORS, COMPONENT_SCHEMAS, errorResponses } from './api-schemas.js';
 import type { BatcherOptions } from './batcher.js';
 import type { ServeContext } from './context.js';
-import { HttpError, errorBody, malformedMultipart } from './errors.js';
+import { errorBody } from './errors.js';
+import { jsonErrorHandler } from './error-handler.js';
 import { checkRequestHost, isLoopbackName } from './host-check.js';
 import { JobManager } from './jobs.js';
 import { ServedModel } from './models.js';
 import { ProjectModels } from './project-models.js';
-import { ProjectStore, formatBytes } from './projects.js';
+import { ProjectStore } from './projects.js';
 import { bundleRoutes } from './routes/bundles.js';
 import { imageRoutes } from './routes/images.js';
 import { jobRoutes } from './routes/jobs.js';
@@ -137,67 +138,7 @@ export async function createServer(opts: ServeOptions): Promise<Omit<TlServer, '
       log(`${req.method} ${req.url} ${reply.statusCode} ${reply.elapsedTime.toFixed(1)} ms`),
     );
 
-  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
-    let status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
-    let code = 'internal_error';
-    let message = 'internal server error';
-    const malformed = malformedMultipart(err);
-    if (malformed) [status, code, message] = [malformed.statusCode, malformed.code, malformed.message];
-    else if (err instanceof HttpError) {
-      code = err.code;
-      message = err.message;
-    } else if (err instanceof TlError) {
-      status = 500;
-      code = 'tl_error';
-      message = err.message + ((err as TlError).hint ? ` (${(err as TlError).hint})` : '');
-    } else {
-      switch (err.code) {
-        case 'FST_ERR_CTP_BODY_TOO_LARGE':
-          [status, code, message] = [
-            413,
-            'payload_too_large',
-            `the request body is larger than the ${formatBytes(maxImageBytes)} limit`,
-          ];
-          break;
-        case 'FST_REQ_FILE_TOO_LARGE':
-          [status, code, message] = [
-            413,
-            'payload_too_large',
-            `a file is larger than the ${formatBytes(maxImageBytes)} limit`,
-          ];
-          break;
-        case 'FST_FILES_LIMIT':
-        case 'FST_PARTS_LIMIT':
-        case 'FST_FIELDS_LIMIT':
-          [status, code, message] = [
-            413,
-            'too_many_parts',
-            `too many files or fields in one request (at most ${maxFiles} files)`,
-          ];
-          break;
-        case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-        case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
-          [status, code, message] = [
-            415,
-            'unsupported_media_type',
-            `unsupported Content-Type "${String(req.headers['content-type'] ?? '').slice(0, 60)}"`,
-          ];
-          break;
-        default:
-          if (status < 500) {
-            code = String(err.code ?? 'bad_request').toLowerCase();
-            message = (err.message || 'bad request').split('\n')[0].slice(0, 300);
-          }
-      }
-    }
-    if (status >= 500 && !(err instanceof HttpError) && !malformed)
-      log(`error on ${req.method} ${req.url}: ${err.stack ?? err.message}`);
-    if (reply.sent || reply.raw.headersSent) return;
-    reply
-      .code(status)
-      .type('application/json; charset=utf-8')
-      .send(errorBody(status, code, message));
-  });
+  app.setErrorHandler(jsonErrorHandler({ maxImageBytes, maxFiles, log }));
 
   app.setNotFoundHandler((req, reply) => {
     reply

@@ -109,7 +109,7 @@ function eventPrinter(say: (s: string) => void) {
         if (e.note) process.stderr.write(`warning: ${e.note}\n`);
         break;
       case 'finetune-batch':
-        say(`minibatch ${e.used} instead of ${e.requested}: a training step needs ~${Math.round(e.bytesPerImage / 2 ** 20)} MB per image (wasm heap)`);
+        say(`minibatch ${e.requested} in passes of ${e.used} (gradients summed): a training step needs ~${Math.round(e.bytesPerImage / 2 ** 20)} MB per image (wasm heap)`);
         break;
       case 'finetune-epoch':
         if (process.stderr.isTTY) process.stderr.write('\n');
@@ -193,7 +193,7 @@ function addTrainOptions(cmd: Command): Command {
     .option('--lr <rate>', 'fine-tuning: Adam learning rate of the head (default 1e-3; 1e-4 with --replace); reused blocks get a tenth, new --replace units the same', positiveNumber('--lr'))
     .option('--time-budget <seconds>', 'auto: how long training may take (default 600)', positiveNumber('--time-budget'))
     .option('--size <px>', 'fine-tuning: input size (e.g. 160; the int8 ONNX model only with --strategy full)', positiveInt('--size'))
-    .option('--finetune-batch <n>', 'fine-tuning: minibatch size (default 32; capped to fit the wasm heap)', positiveInt('--finetune-batch'))
+    .option('--finetune-batch <n>', 'fine-tuning: minibatch size (default 32; run in passes that fit the wasm heap)', positiveInt('--finetune-batch'))
     .option('--augment', 'fine-tuning: random resized crop, flip, brightness/contrast jitter on training images (seeded)')
     .option('--augment-copies <k>', 'partial + augment: cache K augmented copies per image (K x disk, frozen part runs once); without it the frozen part reruns every epoch', positiveInt('--augment-copies'));
 }

@@ -6,6 +6,7 @@
 import type * as tfjs from '@tensorflow/tfjs';
 import { TlError } from '../../util/errors.js';
 import { registerWasmGradKernels } from '../wasm-grad-kernels.js';
+import { clipWithFastGrad } from '../clip.js';
 import {
   analyzeGraph, attrs, blockStructure, decodeOnnx, outputQuant,
   type BlockStructure, type Initializers, type OnnxModel, type OnnxNode, type TailGraph,
@@ -124,7 +125,15 @@ export function buildTail(modelBytes: Uint8Array | OnnxModel, cutTensor: string,
       return tf.mul(roundSte(tf.div(tf.clipByValue(t, q.lo, q.hi), q.scale)), q.scale);
     };
   };
-  const clamp = (t: Tensor, c: [number, number] | null): Tensor => (c ? tf.clipByValue(t, c[0], c[1]) : t);
+  // One clamp per range, each with a one-kernel gradient (engine/clip.ts): tfjs's own clipByValue gradient is five.
+  const clips = new Map<string, (t: Tensor) => Tensor>();
+  const clamp = (t: Tensor, c: [number, number] | null): Tensor => {
+    if (!c) return t;
+    const key = `${c[0]},${c[1]}`;
+    let f = clips.get(key);
+    if (!f) clips.set(key, (f = clipWithFastGrad(tf, c[0], c[1])));
+    return f(t);
+  };
   const read = (env: Map<string, Tensor>, name: string): Tensor => {
     const t = env.get(name);
     if (!t) throw new TlError(`tail needs tensor "${name}" that is not computed after the cut (cut inside a residual block?)`);
