@@ -22,7 +22,11 @@ export default tseslint.config(
   // The web app and the browser example run in a browser.
   { files: ['web/src/**', 'examples/browser/**'], languageOptions: { globals: { ...globals.browser } } },
   // CommonJS config files (dependency-cruiser's) are loaded with require().
-  { files: ['**/*.cjs'], languageOptions: { sourceType: 'commonjs' }, rules: { '@typescript-eslint/no-require-imports': 'off' } },
+  {
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs' },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
   // Tests read JSON response bodies whose shape is what they assert.
   { files: ['test/**'], rules: { '@typescript-eslint/no-explicit-any': 'off' } },
 );

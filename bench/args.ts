@@ -17,8 +17,11 @@ export function benchArgs<O extends Record<string, string | undefined>, F extend
   flags: readonly F[] = [],
   argv: string[] = process.argv.slice(2),
 ): Values<O, F> {
-  const spec: Record<string, { type: 'string' | 'boolean'; default?: string | boolean }> = { help: { type: 'boolean' } };
-  for (const [name, value] of Object.entries(options)) spec[name] = { type: 'string', ...(value === undefined ? {} : { default: value }) };
+  const spec: Record<string, { type: 'string' | 'boolean'; default?: string | boolean }> = {
+    help: { type: 'boolean' },
+  };
+  for (const [name, value] of Object.entries(options))
+    spec[name] = { type: 'string', ...(value === undefined ? {} : { default: value }) };
   for (const name of flags) spec[name] = { type: 'boolean', default: false };
   let values: Record<string, unknown>;
   try {

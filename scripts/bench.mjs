@@ -25,7 +25,10 @@ if (named && !benches.includes(first)) {
 const names = named ? [first] : DEFAULT_SUITE;
 const args = named ? rest : process.argv.slice(2);
 
-const built = spawnSync(process.execPath, [resolve(root, 'node_modules/typescript/bin/tsc'), '-p', '.'], { stdio: 'inherit', cwd: root });
+const built = spawnSync(process.execPath, [resolve(root, 'node_modules/typescript/bin/tsc'), '-p', '.'], {
+  stdio: 'inherit',
+  cwd: root,
+});
 if (built.status !== 0) console.error('warning: tsc reported type errors (above); running the emitted JavaScript');
 for (const name of names) {
   const script = resolve(root, `dist/bench/${name}.js`);

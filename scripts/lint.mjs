@@ -28,7 +28,12 @@ function lint({ format = false, eslintArgs = [] } = {}) {
   }
   // The cache keeps a re-run to the files that changed (seconds instead of a minute on two busy cores).
   const cache = ['--cache', '--cache-location', resolve(root, 'node_modules/.cache/eslint/')];
-  let status = run(process.execPath, [resolve(tools, 'node_modules/eslint/bin/eslint.js'), ...cache, ...eslintArgs, '.']);
+  let status = run(process.execPath, [
+    resolve(tools, 'node_modules/eslint/bin/eslint.js'),
+    ...cache,
+    ...eslintArgs,
+    '.',
+  ]);
   if (status !== 0) console.error('lint: ESLint found problems (above); `npm run lint -- --fix` fixes some');
   if (format) {
     const prettier = run(process.execPath, [resolve(root, 'node_modules/prettier/bin/prettier.cjs'), '--check', '.']);

@@ -11,13 +11,17 @@ const root = resolve(import.meta.dirname, '..');
 
 // The CLI tests spawn the built CLI (dist/src/cli/main.js): build first so they never run stale JavaScript.
 // tsc emits even when it reports type errors; those fail the run at the end (after the tests), not silently.
-const built = spawnSync(process.execPath, [resolve(root, 'node_modules/typescript/bin/tsc'), '-p', '.'], { stdio: 'inherit', cwd: root });
+const built = spawnSync(process.execPath, [resolve(root, 'node_modules/typescript/bin/tsc'), '-p', '.'], {
+  stdio: 'inherit',
+  cwd: root,
+});
 if (built.error || !existsSync(resolve(root, 'dist/src/cli/main.js'))) {
   console.error('build failed: dist/src/cli/main.js was not produced');
   process.exit(1);
 }
 const typeErrors = built.status !== 0;
-if (typeErrors) console.error('warning: tsc reported type errors (above); the tests run against the emitted JavaScript');
+if (typeErrors)
+  console.error('warning: tsc reported type errors (above); the tests run against the emitted JavaScript');
 
 // ESLint (and Prettier's layout once CHECK_FORMAT is on): violations are printed here and fail the run at the end.
 // CHECK_FORMAT turns on in the one commit that runs `npm run format` over the tree.
@@ -38,12 +42,19 @@ const only = process.argv.slice(2);
 // test/*.test.ts and one level of groups below it (test/faults/: the fault-injection suite).
 const testFiles = (dir) =>
   readdirSync(resolve(root, dir), { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() && dir === 'test' ? testFiles(`${dir}/${e.name}`) : e.name.endsWith('.test.ts') ? [`${dir}/${e.name}`] : [],
+    e.isDirectory() && dir === 'test'
+      ? testFiles(`${dir}/${e.name}`)
+      : e.name.endsWith('.test.ts')
+        ? [`${dir}/${e.name}`]
+        : [],
   );
 const files = only.length
   ? only.flatMap((a) => (statSync(resolve(root, a)).isDirectory() ? testFiles(a.replace(/\/$/, '')).sort() : [a]))
   : testFiles('test').sort();
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files], { stdio: 'inherit', cwd: root });
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files], {
+  stdio: 'inherit',
+  cwd: root,
+});
 if (typeErrors) console.error('failing: tsc reported type errors (see the top of this log)');
 if (lintErrors) console.error('failing: lint reported problems (see the top of this log; `npm run lint` alone)');
 process.exit(typeErrors || lintErrors ? 1 : (r.status ?? 1));

@@ -53,9 +53,14 @@ export function rssMB(pid: number): number | null {
   }
 }
 
-async function modelStats(url: string, model: string): Promise<{ images: number; batches: number; largestBatch: number } | null> {
+async function modelStats(
+  url: string,
+  model: string,
+): Promise<{ images: number; batches: number; largestBatch: number } | null> {
   try {
-    const r = (await (await fetch(`${url}/v1/models/${model}`)).json()) as { stats: { images: number; batches: number; largestBatch: number } };
+    const r = (await (await fetch(`${url}/v1/models/${model}`)).json()) as {
+      stats: { images: number; batches: number; largestBatch: number };
+    };
     return r.stats;
   } catch {
     return null;
@@ -70,7 +75,8 @@ export async function runLoad(opts: LoadOptions): Promise<LoadReport> {
   const bodies = opts.images.map((p) => readFileSync(p));
   const target = `${opts.url}/v1/models/${encodeURIComponent(opts.model)}/predict`;
   // Warm-up: a few requests so the backbone's first-run costs are not in the numbers or the RSS baseline.
-  for (const b of bodies.slice(0, 4)) await (await fetch(target, { method: 'POST', body: b, headers: { 'content-type': 'image/jpeg' } })).arrayBuffer();
+  for (const b of bodies.slice(0, 4))
+    await (await fetch(target, { method: 'POST', body: b, headers: { 'content-type': 'image/jpeg' } })).arrayBuffer();
   const statsBefore = await modelStats(opts.url, opts.model);
   const before = opts.serverPid ? rssMB(opts.serverPid) : null;
   let peak = before;
@@ -100,7 +106,12 @@ export async function runLoad(opts: LoadOptions): Promise<LoadReport> {
       ? (() => {
           const images = statsAfter.images - statsBefore.images;
           const n = statsAfter.batches - statsBefore.batches;
-          return { images, batches: n, meanBatch: n ? Math.round((images / n) * 100) / 100 : 0, largestBatch: statsAfter.largestBatch };
+          return {
+            images,
+            batches: n,
+            meanBatch: n ? Math.round((images / n) * 100) / 100 : 0,
+            largestBatch: statsAfter.largestBatch,
+          };
         })()
       : null;
   return {
@@ -111,7 +122,13 @@ export async function runLoad(opts: LoadOptions): Promise<LoadReport> {
     errors: result.errors,
     timeouts: result.timeouts,
     throughputPerSecond: Math.round(result.requests.average * 10) / 10,
-    latencyMs: { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max, mean: Math.round(result.latency.average * 10) / 10 },
+    latencyMs: {
+      p50: result.latency.p50,
+      p90: result.latency.p90,
+      p99: result.latency.p99,
+      max: result.latency.max,
+      mean: Math.round(result.latency.average * 10) / 10,
+    },
     rssMB: { before, quarter, peak, after },
     batches,
   };
@@ -119,7 +136,11 @@ export async function runLoad(opts: LoadOptions): Promise<LoadReport> {
 
 /** Start the built CLI's `serve` on a free loopback port; resolves with its URL and process. */
 export function startServeChild(args: string[], env: NodeJS.ProcessEnv): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [join(packageRoot(), 'dist/src/cli/main.js'), 'serve', '--port', '0', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [join(packageRoot(), 'dist/src/cli/main.js'), 'serve', '--port', '0', ...args],
+    { env, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   return new Promise((resolvePromise, reject) => {
     let out = '';
     let err = '';

@@ -27,7 +27,10 @@ export function registerEvalCommand(program: Command): void {
       const items = labelledItemsForEval(data);
       const unknownLabels = [...new Set(items.map((x) => x.label))].filter((l) => !clf.labels.includes(l));
       if (unknownLabels.length) {
-        throw new TlError(`classes not known to this classifier: ${unknownLabels.join(', ')}`, `It knows: ${clf.labels.join(', ')}.`);
+        throw new TlError(
+          `classes not known to this classifier: ${unknownLabels.join(', ')}`,
+          `It knows: ${clf.labels.join(', ')}.`,
+        );
       }
       const bar = progressReporter('features', items.length);
       const { predictions, skipped } = await clf.predictFiles(

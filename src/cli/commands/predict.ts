@@ -15,7 +15,10 @@ export function registerPredictCommand(program: Command): void {
     .description('classify images with a saved classifier')
     .option('-k, --top <k>', 'classes to show per image', positiveInt('--top'), 3)
     .option('--json', 'print JSON: one entry per file with label, probability, top-k and the unknown flag')
-    .addHelpText('after', '\nExamples:\n  tl predict cats-classifier photo.jpg\n  tl predict cats-classifier inbox/ --top 2 --json')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  tl predict cats-classifier photo.jpg\n  tl predict cats-classifier inbox/ --top 2 --json',
+    )
     .action(async (bundle: string, images: string[], opts: { top: number; json?: boolean }) => {
       const skippedList: SkippedFile[] = [];
       const paths = expandInputs(images, skippedList);
@@ -34,7 +37,9 @@ export function registerPredictCommand(program: Command): void {
       if (opts.json) return void process.stdout.write(JSON.stringify(predictions, null, 2) + '\n');
       for (const p of predictions) {
         const tops = p.top.map((t) => `${t.label} ${pct(t.probability)}`).join(' | ');
-        process.stdout.write(`${p.path}\n  ${p.unknown ? `UNKNOWN (unlike the training images; nearest: ${tops})` : tops}\n`);
+        process.stdout.write(
+          `${p.path}\n  ${p.unknown ? `UNKNOWN (unlike the training images; nearest: ${tops})` : tops}\n`,
+        );
       }
       if (!predictions.length) process.exitCode = 1;
     });
