@@ -15,7 +15,8 @@ import { VERSION } from '../version.js';
 import { exportOnnxFromOnnxBackbone, exportOnnxFromTfjsBackbone } from './onnx-export.js';
 import { checkOnnxModel } from './onnx-check.js';
 import { FEATURES_OUTPUT, PROBABILITIES_OUTPUT, type WeightQuantization } from './onnx-head.js';
-import { buildTfjsClassifier, saveTfjsModel, TFJS_WEIGHTS_FILE } from './tfjs-export.js';
+import { buildTfjsClassifier, buildTfjsReplaceClassifier, saveTfjsModel, TFJS_WEIGHTS_FILE } from './tfjs-export.js';
+import { exportOnnxFinetuned, finetunedInput, loadTfjsAtSize, writeTailWeights } from './finetuned-export.js';
 
 export type ExportFormat = 'onnx' | 'tfjs';
 export const EXPORT_FORMAT = 'tl-export';
@@ -113,30 +114,30 @@ export async function exportLoaded(clf: Classifier, opts: ExportOptions): Promis
     files.push({ name, bytes: typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.byteLength });
   };
   const K = data.labels.length;
-  // A fine-tuned bundle's features come from retrained blocks; exporting the frozen backbone + head would give a
-  // model that silently disagrees with `tl predict`. Refuse until export writes the tail too.
-  if (data.tail) {
-    throw new TlError(
-      `this bundle was fine-tuned (${data.tail.kind} tail after ${data.tail.cut}); export supports head-only (rung 1) bundles so far`,
-      'Export a classifier trained with --strategy head, or keep using `tl predict` / Classifier.load for this one.',
-    );
-  }
   const headDesc = data.head.layers.map((l) => `${l.inputs}→${l.outputs} ${l.activation}`).join(', ');
   let problems: string[] = [];
   let input: ExportMetadata['input'];
   let outputs: ExportMetadata['outputs'];
   let model: string;
   let opset: number | undefined;
-  const spec = entry.input;
-  // What the backbone's runtime hands over: ONNX graph bytes or a TF.js layers model (not which runtime it was).
-  const graph = await runtimeFor(entry.format).exportGraph(entry, clf.backbone);
+  const tail = data.tail;
+  // A fine-tuned bundle: the frozen part + its trained tail (finetuned-export.ts), at the size the tail trained at.
+  const spec = tail ? finetunedInput(entry, tail) : entry.input;
+  const featureDim = tail ? tail.featureDim : entry.feature.dim;
+  const metaProps = { labels: JSON.stringify(data.labels), backbone: entry.id, 'tl.metadata': 'metadata.json' };
 
   if (opts.format === 'onnx') {
-    const metaProps = { labels: JSON.stringify(data.labels), backbone: entry.id, 'tl.metadata': 'metadata.json' };
-    const out =
-      graph.kind === 'onnx'
-        ? exportOnnxFromOnnxBackbone(graph.bytes, entry, data.head, K, { quantize, features: opts.features, metadata: metaProps })
-        : exportOnnxFromTfjsBackbone(graph.model, entry, data.head, K, { quantize, features: opts.features, metadata: metaProps });
+    let out;
+    if (tail) {
+      out = await exportOnnxFinetuned(entry, tail, data.head, K, { quantize, features: opts.features, metadata: metaProps, tf: entry.format === 'tfjs-layers' ? await tfWasm() : undefined });
+    } else {
+      // What the backbone's runtime hands over: ONNX graph bytes or a TF.js layers model (not which runtime it was).
+      const graph = await runtimeFor(entry.format).exportGraph(entry, clf.backbone);
+      out =
+        graph.kind === 'onnx'
+          ? exportOnnxFromOnnxBackbone(graph.bytes, entry, data.head, K, { quantize, features: opts.features, metadata: metaProps })
+          : exportOnnxFromTfjsBackbone(graph.model, entry, data.head, K, { quantize, features: opts.features, metadata: metaProps });
+    }
     problems = checkOnnxModel(out.bytes);
     if (problems.length) throw new TlError(`the exported ONNX graph is malformed: ${problems.slice(0, 3).join('; ')}`, 'Please report this with the bundle\'s classifier.json.');
     model = 'model.onnx';
@@ -145,26 +146,50 @@ export async function exportLoaded(clf: Classifier, opts: ExportOptions): Promis
     input = inputMeta(out.inputName, spec, 'NCHW');
     outputs = {
       probabilities: { name: PROBABILITIES_OUTPUT, shape: [null, K] },
-      features: opts.features === false ? null : { name: FEATURES_OUTPUT, shape: [null, entry.feature.dim], how: `second graph output "${FEATURES_OUTPUT}"` },
+      features: opts.features === false ? null : { name: FEATURES_OUTPUT, shape: [null, featureDim], how: `second graph output "${FEATURES_OUTPUT}"` },
     };
   } else {
-    if (graph.kind !== 'tfjs-layers') {
+    if (entry.format !== 'tfjs-layers') {
       throw new TlError(
         `--format tfjs needs a TF.js backbone; this classifier uses ${entry.id} (an ${entry.format} model)`,
         'Export it with --format onnx (it runs in browsers with onnxruntime-web), or retrain on a TF.js backbone (e.g. --model mobilenet-v1-0.75) for a TF.js export.',
       );
     }
     const tf = await tfWasm();
-    const m = buildTfjsClassifier(tf, graph.model, entry, data.head);
-    const saved = await saveTfjsModel(tf, m, quantize);
-    disposeHead(m, graph.model);
-    model = 'model.json';
-    await put(model, JSON.stringify(saved.modelJson) + '\n');
-    await put(TFJS_WEIGHTS_FILE, saved.weights);
+    let m: tfType.LayersModel;
+    let release: () => void;
+    if (tail) {
+      // A fresh copy of the backbone at the tail's size with the trained weights in it; the export owns all of it.
+      const full = await loadTfjsAtSize(tf, entry, tail.imageSize);
+      try {
+        if (tail.kind === 'tfjs-layers') writeTailWeights(tf, full, tail);
+        m = tail.kind === 'replace' ? buildTfjsReplaceClassifier(tf, full, entry, tail, data.head) : buildTfjsClassifier(tf, full, entry, data.head);
+      } catch (err) {
+        full.dispose();
+        throw err;
+      }
+      release = () => {
+        disposeHead(m, full);
+        full.dispose();
+      };
+    } else {
+      const graph = await runtimeFor(entry.format).exportGraph(entry, clf.backbone);
+      if (graph.kind !== 'tfjs-layers') throw new TlError(`backbone ${entry.id} did not load as a TF.js layers model`);
+      m = buildTfjsClassifier(tf, graph.model, entry, data.head);
+      release = () => disposeHead(m, graph.model);
+    }
+    try {
+      const saved = await saveTfjsModel(tf, m, quantize);
+      model = 'model.json';
+      await put(model, JSON.stringify(saved.modelJson) + '\n');
+      await put(TFJS_WEIGHTS_FILE, saved.weights);
+    } finally {
+      release();
+    }
     input = inputMeta((m.inputs[0].name ?? 'input').replace(/:0$/, ''), spec, 'NHWC');
     outputs = {
       probabilities: { name: m.outputs[0].name, shape: [null, K] },
-      features: { name: 'tl_dense_0', shape: [null, entry.feature.dim], how: 'the input of layer "tl_dense_0": tf.model({ inputs: model.inputs, outputs: model.getLayer("tl_dense_0").input })' },
+      features: { name: 'tl_dense_0', shape: [null, featureDim], how: 'the input of layer "tl_dense_0": tf.model({ inputs: model.inputs, outputs: model.getLayer("tl_dense_0").input })' },
     };
   }
   const u = data.unknown;

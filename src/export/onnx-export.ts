@@ -50,7 +50,7 @@ export function exportOnnxFromOnnxBackbone(backboneBytes: Uint8Array, entry: Mod
   if (opts.features !== false) g.output.push(valueInfo(FEATURES_OUTPUT, [batch, entry.feature.dim]));
   const prunedNodes = pruneGraph(model);
   const opset = defaultOpset(model);
-  finish(model, opts.metadata);
+  finishOnnxModel(model, opts.metadata);
   return { bytes: onnx.ModelProto.encode(model).finish(), inputName: input.name!, inputShape: dims, outputs: g.output.map((o) => o.name!), prunedNodes, opset };
 }
 
@@ -86,7 +86,7 @@ export function exportOnnxFromTfjsBackbone(full: tfType.LayersModel, entry: Mode
   model.graph!.output = [valueInfo(PROBABILITIES_OUTPUT, ['N', numClasses])];
   if (opts.features !== false) model.graph!.output.push(valueInfo(FEATURES_OUTPUT, ['N', entry.feature.dim]));
   const prunedNodes = pruneGraph(model);
-  finish(model, opts.metadata);
+  finishOnnxModel(model, opts.metadata);
   return { bytes: onnx.ModelProto.encode(model).finish(), inputName: 'input', inputShape, outputs: model.graph!.output.map((o) => o.name!), prunedNodes, opset: TFJS_OPSET, layers: conv.layers };
 }
 
@@ -94,7 +94,7 @@ function defaultOpset(model: OnnxModel): number {
   return Number((model.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx')?.version ?? 0);
 }
 
-function finish(model: OnnxModel, metadata: Record<string, string> = {}): void {
+export function finishOnnxModel(model: OnnxModel, metadata: Record<string, string> = {}): void {
   model.producerName = 'tl-transfer';
   model.producerVersion = VERSION;
   model.docString = 'Image classifier exported by tl (tl-transfer): pretrained backbone + trained head. See metadata.json.';

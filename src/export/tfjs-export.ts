@@ -6,6 +6,7 @@
 import type * as tfType from '@tensorflow/tfjs';
 import type { ModelEntry } from '../backbone/types.js';
 import type { HeadWeights } from '../classifier/head.js';
+import type { TailSnapshot } from '../backbone/runtimes/types.js';
 import { TlError } from '../util/errors.js';
 import { VERSION } from '../version.js';
 import { toFloat16 } from '../util/f16.js';
@@ -31,6 +32,33 @@ export function buildTfjsClassifier(tf: typeof tfType, full: tfType.LayersModel,
   }
   let x = layer.output as tfType.SymbolicTensor;
   if (entry.feature.pool === 'gap') x = tf.layers.globalAveragePooling2d({ name: 'tl_gap' }).apply(x) as tfType.SymbolicTensor;
+  return withHead(tf, full, x, entry, head);
+}
+
+/**
+ * A --replace tail on a TF.js backbone: the layers up to the cut, then 1x1 conv + ReLU per hidden size with the
+ * trained weights (kernel [1,1,in,out] as stored), global average pooling, then the head.
+ */
+export function buildTfjsReplaceClassifier(tf: typeof tfType, full: tfType.LayersModel, entry: ModelEntry, tail: TailSnapshot, head: HeadWeights): tfType.LayersModel {
+  let x = (tail.cut === full.inputLayers[0].name ? full.inputs[0] : full.getLayer(tail.cut).output) as tfType.SymbolicTensor;
+  const byName = new Map(tail.variables.map((v) => [v.name, v]));
+  (tail.replace ?? []).forEach((units, i) => {
+    const kernel = byName.get(`conv${i}/kernel`);
+    const bias = byName.get(`conv${i}/bias`);
+    if (!kernel || !bias) throw new TlError(`the bundle's replace tail has no weights for unit ${i}`, 'The bundle is damaged; retrain it.');
+    const conv = tf.layers.conv2d({ filters: units, kernelSize: 1, activation: 'relu', name: `tl_replace_${i}` });
+    x = conv.apply(x) as tfType.SymbolicTensor;
+    const w = [tf.tensor(kernel.data, kernel.shape), tf.tensor(bias.data, bias.shape)];
+    conv.setWeights(w);
+    w.forEach((t) => t.dispose());
+  });
+  x = tf.layers.globalAveragePooling2d({ name: 'tl_replace_pool' }).apply(x) as tfType.SymbolicTensor;
+  return withHead(tf, full, x, entry, head);
+}
+
+/** Flatten if needed, the head's Dense layers (standardization folded in), softmax last. */
+function withHead(tf: typeof tfType, full: tfType.LayersModel, features: tfType.SymbolicTensor, entry: ModelEntry, head: HeadWeights): tfType.LayersModel {
+  let x = features;
   if (x.shape.length > 2) x = tf.layers.flatten({ name: 'tl_flatten' }).apply(x) as tfType.SymbolicTensor;
   foldStandardization(head).forEach((l, k) => {
     const dense = tf.layers.dense({ units: l.outputs, activation: l.activation, name: `tl_dense_${k}` });
