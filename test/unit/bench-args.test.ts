@@ -23,7 +23,10 @@ test('defaults apply, given values and flags win, lists split on commas', () => 
 function child(argv: string[]) {
   const code = `import { benchArgs } from ${JSON.stringify(join(ROOT, 'bench/args.ts'))};
 benchArgs(${JSON.stringify(USAGE)}, { runs: '3' }, ['no-torch'], ${JSON.stringify(argv)}); console.log('parsed');`;
-  return spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: ROOT, encoding: 'utf8' });
+  return spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
 }
 
 test('an unknown option, a missing value or a stray word exits 2 with the usage', () => {
