@@ -35,12 +35,17 @@ export function splitsUsed(
   };
 }
 
-/** "inner val 97.0% (60 images), val 96.0%": the decision split's score beside the reported one, for summaries. */
+/** "inner val 97.2% (36 images held out of train; chose the best epoch), val 96.1% (153 images; read once, for this report)". */
 export function formatSplits(s: SplitsUsed): string {
   const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
   const d = s.decisions;
-  const where = d.split === 'inner-val' ? 'inner val (held out of train)' : d.split === 'cv-on-train' ? `${d.decided.join(', ')} by CV on train` : '';
-  const decided = d.accuracy !== undefined && where ? `${where} ${pct(d.accuracy)} (${d.images} images), ` : '';
-  const reported = `${s.reported.split === 'val' ? 'val' : 'train'} ${pct(s.reported.accuracy)} (${s.reported.images} images)`;
+  const chose = d.decided.length ? `; chose the ${d.decided.join(' and the ')}` : '';
+  const decided =
+    d.accuracy === undefined || d.split === 'none'
+      ? ''
+      : d.split === 'inner-val'
+        ? `inner val ${pct(d.accuracy)} (${d.images} images held out of train${chose}), `
+        : `CV on train ${pct(d.accuracy)} (${d.images} images${chose}), `;
+  const reported = s.reported.split === 'val' ? `val ${pct(s.reported.accuracy)} (${s.reported.images} images; read once, for this report)` : `train ${pct(s.reported.accuracy)} (no validation images)`;
   return `${decided}${reported}`;
 }

@@ -104,7 +104,7 @@ export async function trainHeadClassifier(opts: HeadTrainOptions, ctx: RungConte
     });
     const kept = mlp.history.find((e) => e.epoch === mlp.bestEpoch);
     decisions = inner.check.length
-      ? { split: 'inner-val', decided: ['early stopping (epoch with the lowest inner-val loss)'], images: inner.check.length, accuracy: kept?.valAcc }
+      ? { split: 'inner-val', decided: ['stopping epoch (lowest inner-val loss)'], images: inner.check.length, accuracy: kept?.valAcc }
       : { split: 'none', decided: [], images: 0 };
     head = {
       kind: 'mlp',

@@ -133,8 +133,8 @@ describe('no decision reads the val split', () => {
     assert.equal(j.splits.reported.accuracy, j.accuracy);
     assert.equal(j.splits.decisions.split, 'cv-on-train');
     assert.ok(Array.isArray(j.history) && j.history.length > 0, 'the curve is in --json');
-    assert.match(r.stderr, /accuracy by split: L2 strength by CV on train \d+\.\d% \(48 images\), val \d+\.\d% \(24 images\)/);
-    assert.match(r.stderr, /unknown flag: threshold from train \(leave-one-out/);
+    assert.match(r.stderr, /accuracy by split: CV on train \d+\.\d% \(48 images; chose the L2 strength\), val \d+\.\d% \(24 images; read once, for this report\)/);
+    assert.match(r.stderr, /unknown flag: threshold from train \(leave-one-out nearest-neighbour distances\); flags \d+\.\d% of val/);
     const metrics = JSON.parse(await readFile(join(out, 'metrics.json'), 'utf8'));
     assert.equal(metrics.splits.reported.split, 'val');
     const html = await readFile(join(out, 'report.html'), 'utf8');

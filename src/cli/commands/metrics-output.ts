@@ -22,12 +22,11 @@ export function printMetrics(m: Metrics, say: (s: string) => void, title = 'vali
   }
 }
 
-/** Which split each number is on: "decided on inner val 97.0% (60 images), val 96.0% (153 images); unknown flag ...". */
+/** Which split each number is on, and the unknown flag's measured rate (two lines under the metrics). */
 export function splitsSummary(s: SplitsUsed): string {
-  const decided = s.decisions.decided.length ? `decided on ${s.decisions.split === 'inner-val' ? 'the inner val split (held out of train)' : 'CV on train'}: ${s.decisions.decided.join(', ')}` : 'nothing decided on held-out data';
   const u = s.unknown;
-  const flag = `unknown flag: threshold from ${u.calibratedOn}, flags ${u.flagRateOnVal === undefined ? '-' : pct(u.flagRateOnVal)} of val (target ${pct(u.targetFlagRate)})`;
-  return `accuracy by split: ${formatSplits(s)}\n${decided}; val read once, for this report\n${flag}`;
+  const flag = `unknown flag: threshold from ${u.calibratedOn}; flags ${u.flagRateOnVal === undefined ? '-' : pct(u.flagRateOnVal)} of val (target ${pct(u.targetFlagRate)})`;
+  return `accuracy by split: ${formatSplits(s)}\n${flag}`;
 }
 
 export function metricsJson(r: { metrics: Metrics; counts?: unknown; config?: { splits?: SplitsUsed }; timings?: unknown; history?: unknown; out?: string }): string {
