@@ -312,11 +312,14 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
   const perImage = await stepBytesPerImage(tf, tail);
   const budget = stepMemoryBudget();
   const fits = Math.max(1, Math.floor(budget / (1.5 * perImage)));
-  const batchSize = Math.min(s.batchSize, fits);
+  // The optimizer step keeps the requested batch; what the heap bounds is one forward/backward pass (micro-batches,
+  // gradients summed: see step.ts), and with data-parallel steps each thread's own heap holds its shard's passes.
+  const batchSize = s.batchSize;
+  const microBatch = Math.min(s.batchSize, fits);
   // Inference keeps less (no gradients) but tail.apply's tidy holds every intermediate until it returns.
   const inferBatch = Math.max(1, Math.min(64, fits));
   const tailFeatures = (tf: TF, t: TrainableTail, acts: Float32Array[]) => tailFeaturesBatched(tf, t, acts, inferBatch);
-  if (batchSize < s.batchSize) emit({ type: 'finetune-batch', requested: s.batchSize, used: batchSize, bytesPerImage: perImage });
+  if (microBatch < s.batchSize) emit({ type: 'finetune-batch', requested: s.batchSize, used: microBatch, bytesPerImage: perImage });
   // Head first: the rung-1 softmax on the tail's initial pooled features (standardized; the standardizer stays fixed).
   const F0 = tailFeatures(tf, tail, train.acts);
   const standardizer = fitStandardizer(F0);
@@ -376,9 +379,7 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
   let best = { epoch: 0, acc: s0.acc, loss: s0.loss, W: init.W, b: init.b, tail: tailVars.map((v) => Float32Array.from(v.dataSync() as Float32Array)) };
   let sinceBest = 0;
   // Data-parallel steps over worker threads (src/finetune/parallel.ts); undefined = the serial step.
-  const par = s.strategy === 'partial'
-    ? await (await import('./parallel.js')).startParallelSteps({ tf, tail, K, l2, Wv, bv, meanT, stdT, swT, optHead, optTail }, { model: opts.model, modelPath: opts.modelPath, seed, images: train.acts.length, batchSize })
-    : undefined;
+  const par = await (await import('./parallel.js')).startParallelSteps({ tf, tail, K, l2, Wv, bv, meanT, stdT, swT, optHead, optTail, microBatch }, { model: opts.model ?? (s.strategy === 'full' ? FULL_DEFAULT_MODEL : DEFAULT_MODEL_ID), modelPath: opts.modelPath, seed, images: train.acts.length, batchSize });
   try {
     for (let epoch = 1; epoch <= s.epochs; epoch++) {
       if (opts.signal?.aborted) break;
@@ -400,7 +401,7 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
         }
         const { loss, correct } = par
           ? await par.step(data, ys, n)
-          : serialStep({ tf, tail, tailVars, Wv, bv, meanT, stdT, swT, K }, optHead, optTail, data, ys, n, l2);
+          : serialStep({ tf, tail, tailVars, Wv, bv, meanT, stdT, swT, K, microBatch }, optHead, optTail, data, ys, n, l2);
         lossSum += (await loss.data())[0];
         okSum += (await correct.data())[0];
         loss.dispose();
