@@ -22,7 +22,12 @@ export interface InnerSplit {
  * Stratified and seeded: each class's rows are shuffled and round(fraction x count) of them (at least one) are held
  * out, when the class has INNER_VAL_MIN_CLASS rows or more. Depends on the training labels and the seed only.
  */
-export function innerSplit(labels: ArrayLike<number>, numClasses: number, seed: number, fraction = INNER_VAL_FRACTION): InnerSplit {
+export function innerSplit(
+  labels: ArrayLike<number>,
+  numClasses: number,
+  seed: number,
+  fraction = INNER_VAL_FRACTION,
+): InnerSplit {
   const rng = new Rng(seed + INNER_SPLIT_SEED_OFFSET);
   const byClass: number[][] = Array.from({ length: numClasses }, () => []);
   for (let i = 0; i < labels.length; i++) byClass[labels[i]].push(i);
@@ -40,7 +45,16 @@ export function innerSplit(labels: ArrayLike<number>, numClasses: number, seed: 
 }
 
 /** The rows `index` of parallel arrays (features/activations, labels, paths). */
-export function pickRows<T extends { labels: Int32Array; paths: string[] }>(set: T, rowsKey: keyof T, index: number[]): T {
+export function pickRows<T extends { labels: Int32Array; paths: string[] }>(
+  set: T,
+  rowsKey: keyof T,
+  index: number[],
+): T {
   const rows = set[rowsKey] as unknown as readonly unknown[];
-  return { ...set, [rowsKey]: index.map((i) => rows[i]), labels: Int32Array.from(index, (i) => set.labels[i]), paths: index.map((i) => set.paths[i]) };
+  return {
+    ...set,
+    [rowsKey]: index.map((i) => rows[i]),
+    labels: Int32Array.from(index, (i) => set.labels[i]),
+    paths: index.map((i) => set.paths[i]),
+  };
 }

@@ -29,9 +29,17 @@ export function splitsUsed(
   unknown: { unknown: UnknownDetector; flagRateOnVal?: number },
 ): SplitsUsed {
   return {
-    reported: { split: valImages ? 'val' : 'train (no validation images)', images: metrics.count, accuracy: metrics.accuracy },
+    reported: {
+      split: valImages ? 'val' : 'train (no validation images)',
+      images: metrics.count,
+      accuracy: metrics.accuracy,
+    },
     decisions,
-    unknown: { calibratedOn: 'train (leave-one-out nearest-neighbour distances)', targetFlagRate: unknown.unknown.falseUnknownRate, flagRateOnVal: unknown.flagRateOnVal },
+    unknown: {
+      calibratedOn: 'train (leave-one-out nearest-neighbour distances)',
+      targetFlagRate: unknown.unknown.falseUnknownRate,
+      flagRateOnVal: unknown.flagRateOnVal,
+    },
   };
 }
 
@@ -46,6 +54,9 @@ export function formatSplits(s: SplitsUsed): string {
       : d.split === 'inner-val'
         ? `inner val ${pct(d.accuracy)} (${d.images} images held out of train${chose}), `
         : `CV on train ${pct(d.accuracy)} (${d.images} images${chose}), `;
-  const reported = s.reported.split === 'val' ? `val ${pct(s.reported.accuracy)} (${s.reported.images} images; read once, for this report)` : `train ${pct(s.reported.accuracy)} (no validation images)`;
+  const reported =
+    s.reported.split === 'val'
+      ? `val ${pct(s.reported.accuracy)} (${s.reported.images} images; read once, for this report)`
+      : `train ${pct(s.reported.accuracy)} (no validation images)`;
   return `${decided}${reported}`;
 }

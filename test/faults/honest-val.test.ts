@@ -64,12 +64,19 @@ async function train(dir: string, opts: TrainOptions): Promise<Trained> {
 }
 
 function assertSameTraining(a: Trained, b: Trained, what: string): void {
-  assert.ok(a.weights.equals(b.weights), `${what}: weights.bin differs (${a.weights.length} vs ${b.weights.length} bytes)`);
+  assert.ok(
+    a.weights.equals(b.weights),
+    `${what}: weights.bin differs (${a.weights.length} vs ${b.weights.length} bytes)`,
+  );
   assert.equal(b.r.config.l2, a.r.config.l2, `${what}: L2`);
   assert.equal(b.threshold, a.threshold, `${what}: unknown threshold`);
   const epoch = (t: Trained) => ('bestEpoch' in t.r.config ? t.r.config.bestEpoch : undefined);
   assert.equal(epoch(b), epoch(a), `${what}: best epoch`);
-  assert.deepEqual(b.r.history.map((p) => [p.trainLoss, p.innerValAcc]), a.r.history.map((p) => [p.trainLoss, p.innerValAcc]), `${what}: training curve`);
+  assert.deepEqual(
+    b.r.history.map((p) => [p.trainLoss, p.innerValAcc]),
+    a.r.history.map((p) => [p.trainLoss, p.innerValAcc]),
+    `${what}: training curve`,
+  );
 }
 
 describe('no decision reads the val split', () => {
@@ -80,7 +87,11 @@ describe('no decision reads the val split', () => {
     assert.notDeepEqual(innerSplit(labels, 3, 2).check, s.check, 'another seed, another split');
     const held = (c: number) => s.check.filter((i) => labels[i] === c).length;
     assert.deepEqual([held(0), held(1), held(2)], [9, 6, 0], '15% of each class; a class of 3 keeps all its images');
-    assert.deepEqual([...s.fit, ...s.check].sort((a, b) => a - b), [...labels.keys()], 'a partition of the rows');
+    assert.deepEqual(
+      [...s.fit, ...s.check].sort((a, b) => a - b),
+      [...labels.keys()],
+      'a partition of the rows',
+    );
   });
 
   test('rung 1, linear head: same weights, L2 and unknown threshold whatever val holds', async () => {
@@ -93,7 +104,10 @@ describe('no decision reads the val split', () => {
     assert.equal(s.decisions.split, 'cv-on-train');
     assert.equal(s.reported.split, 'val');
     assert.equal(s.unknown.calibratedOn, 'train (leave-one-out nearest-neighbour distances)');
-    assert.ok(s.unknown.flagRateOnVal !== undefined && s.unknown.flagRateOnVal <= 0.25, `flags ${s.unknown.flagRateOnVal} of val`);
+    assert.ok(
+      s.unknown.flagRateOnVal !== undefined && s.unknown.flagRateOnVal <= 0.25,
+      `flags ${s.unknown.flagRateOnVal} of val`,
+    );
     // The report itself reads the labels as given: right ones score high, half-swapped ones near chance.
     assert.ok(a.r.metrics.accuracy >= 0.8, `true labels: ${a.r.metrics.accuracy}`);
     assert.ok(b.r.metrics.accuracy <= 0.7, `permuted labels: ${b.r.metrics.accuracy}`);
@@ -108,7 +122,10 @@ describe('no decision reads the val split', () => {
     const s = a.r.config.splits;
     assert.equal(s.decisions.split, 'inner-val');
     assert.equal(s.decisions.images, 8, '15% of 24 per class, rounded: 4 + 4');
-    assert.ok(a.r.history.every((p) => p.valAcc === undefined && p.innerValAcc !== undefined), 'the curve is on the inner split');
+    assert.ok(
+      a.r.history.every((p) => p.valAcc === undefined && p.innerValAcc !== undefined),
+      'the curve is on the inner split',
+    );
   });
 
   test('rung 2, short partial run: same tail, head, best epoch and threshold whatever val holds', async () => {
@@ -119,7 +136,11 @@ describe('no decision reads the val split', () => {
     const cfg = a.r.config;
     assert.ok(cfg.strategy === 'partial');
     assert.equal(cfg.splits.decisions.split, 'inner-val');
-    assert.equal(cfg.splits.decisions.accuracy, a.r.history[cfg.bestEpoch].innerValAcc, 'the inner-val accuracy reported is the kept epoch\'s');
+    assert.equal(
+      cfg.splits.decisions.accuracy,
+      a.r.history[cfg.bestEpoch].innerValAcc,
+      "the inner-val accuracy reported is the kept epoch's",
+    );
     assert.equal(cfg.headOnlyInnerValAccuracy, a.r.history[0].innerValAcc);
     assert.notEqual(b.r.metrics.accuracy, a.r.metrics.accuracy, 'the reported accuracy reads the labels as given');
   });
@@ -133,11 +154,20 @@ describe('no decision reads the val split', () => {
     assert.equal(j.splits.reported.accuracy, j.accuracy);
     assert.equal(j.splits.decisions.split, 'cv-on-train');
     assert.ok(Array.isArray(j.history) && j.history.length > 0, 'the curve is in --json');
-    assert.match(r.stderr, /accuracy by split: CV on train \d+\.\d% \(48 images; chose the L2 strength\), val \d+\.\d% \(24 images; read once, for this report\)/);
-    assert.match(r.stderr, /unknown flag: threshold from train \(leave-one-out nearest-neighbour distances\); flags \d+\.\d% of val/);
+    assert.match(
+      r.stderr,
+      /accuracy by split: CV on train \d+\.\d% \(48 images; chose the L2 strength\), val \d+\.\d% \(24 images; read once, for this report\)/,
+    );
+    assert.match(
+      r.stderr,
+      /unknown flag: threshold from train \(leave-one-out nearest-neighbour distances\); flags \d+\.\d% of val/,
+    );
     const metrics = JSON.parse(await readFile(join(out, 'metrics.json'), 'utf8'));
     assert.equal(metrics.splits.reported.split, 'val');
     const html = await readFile(join(out, 'report.html'), 'utf8');
-    assert.match(html, /The accuracy above is on the <strong>val<\/strong> split \(24 images\), read once after training/);
+    assert.match(
+      html,
+      /The accuracy above is on the <strong>val<\/strong> split \(24 images\), read once after training/,
+    );
   });
 });
