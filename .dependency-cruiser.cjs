@@ -1,9 +1,9 @@
-// The architecture check (test/architecture.test.ts runs it, so `npm test` and CI do): no import cycle, and no import
+// The architecture check (test/unit/architecture.test.ts runs it, so `npm test` and CI do): no import cycle, and no import
 // from a lower layer to a higher one. The layers are listed in scripts/layers.cjs.
 // It cruises the JavaScript tsc emits (dist/src/, one file per src/ module): dependency-cruiser parses TypeScript only
 // through the TypeScript 5 compiler API, which TypeScript 7 (this project's tsc) no longer ships. So what is checked
 // is the runtime import graph (static and dynamic imports); `import type` lines, which tsc erases, are checked against
-// the same layers by test/architecture.test.ts itself.
+// the same layers by test/unit/architecture.test.ts itself.
 const { LAYERS } = require('./scripts/layers.cjs');
 
 const upward = LAYERS.slice(0, -1).map(([name, path], i) => ({

@@ -1,5 +1,5 @@
 // The layers of src/, low → high (ARCHITECTURE.md): a module may import its own layer and the ones below. Patterns
-// match the emitted JavaScript (dist/src/...js). Used by .dependency-cruiser.cjs and test/architecture.test.ts.
+// match the emitted JavaScript (dist/src/...js). Used by .dependency-cruiser.cjs and test/unit/architecture.test.ts.
 const LAYERS = [
   ['util', '^dist/src/(util/|env[.]js$|version[.]js$)'],
   ['data', '^dist/src/data/'],

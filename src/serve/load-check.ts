@@ -1,6 +1,6 @@
 // Load on a running `tl serve` (loopback): concurrent clients POST real JPEGs to /v1/models/{name}/predict
 // (autocannon, a devDependency loaded only when runLoad is called); throughput, latency, errors, the micro-batcher's
-// batch sizes and the server's RSS. What bench/serve-load.ts (20 s, a report) and test/serve-load.test.ts (3 s,
+// batch sizes and the server's RSS. What bench/serve-load.ts (20 s, a report) and test/integration/serve-load.test.ts (3 s,
 // assertions) share; not part of the library's exports.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';

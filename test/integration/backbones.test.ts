@@ -5,16 +5,16 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { env } from '../src/env.js';
-import { loadBackbone } from '../src/backbone/load.js';
-import { classifyImagenet } from '../src/backbone/classify.js';
-import { headSynsets } from '../src/backbone/labels.js';
-import { decodeModel, exposeFeatures, FEATURE_OUTPUT } from '../src/backbone/onnx-graph.js';
-import { findModel, listModels, registerModel } from '../src/backbone/registry.js';
-import { preprocess } from '../src/data/image.js';
-import { TlError } from '../src/util/errors.js';
-import type { Backbone } from '../src/backbone/types.js';
-import { cleanup, cosine, DATASETS_DIR, DOG, FIXTURES, MODELS_DIR, tempDir, ZOO_IDS } from './helpers.js';
+import { env } from '../../src/env.js';
+import { loadBackbone } from '../../src/backbone/load.js';
+import { classifyImagenet } from '../../src/backbone/classify.js';
+import { headSynsets } from '../../src/backbone/labels.js';
+import { decodeModel, exposeFeatures, FEATURE_OUTPUT } from '../../src/backbone/onnx-graph.js';
+import { findModel, listModels, registerModel } from '../../src/backbone/registry.js';
+import { preprocess } from '../../src/data/image.js';
+import { TlError } from '../../src/util/errors.js';
+import type { Backbone } from '../../src/backbone/types.js';
+import { cleanup, cosine, DATASETS_DIR, DOG, FIXTURES, MODELS_DIR, tempDir, ZOO_IDS } from '../helpers.js';
 
 /** ImageNet-1k dog breeds are the contiguous standard indices 151..268 (Chihuahua .. Mexican hairless). */
 const STANDARD_SYNSETS = headSynsets({ synsets: 'imagenet-synsets' } as Parameters<typeof headSynsets>[0]);

@@ -4,12 +4,12 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFile, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { loadDataset, classCounts, datasetWarnings, type Dataset } from '../src/data/dataset.js';
-import { trainClassifier } from '../src/classifier/train.js';
-import { FeatureStore } from '../src/features/store.js';
-import { env } from '../src/env.js';
-import { TlError } from '../src/util/errors.js';
-import { cleanup, DATASETS_DIR, filesIn, linkSubset, tempDir } from './helpers.js';
+import { loadDataset, classCounts, datasetWarnings, type Dataset } from '../../src/data/dataset.js';
+import { trainClassifier } from '../../src/classifier/train.js';
+import { FeatureStore } from '../../src/features/store.js';
+import { env } from '../../src/env.js';
+import { TlError } from '../../src/util/errors.js';
+import { cleanup, DATASETS_DIR, filesIn, linkSubset, tempDir } from '../helpers.js';
 
 const HYM = join(DATASETS_DIR, 'hymenoptera_data');
 let tmp: string;

@@ -7,13 +7,13 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import sharp from 'sharp';
-import { env } from '../src/env.js';
-import { loadBackbone } from '../src/backbone/load.js';
-import type { Backbone } from '../src/backbone/types.js';
-import { extractFeatures } from '../src/features/extract.js';
-import { FeatureStore, modelKeyFor } from '../src/features/store.js';
-import { sha256 } from '../src/util/hash.js';
-import { cleanup, collect, DATASETS_DIR, FIXTURES, linkSubset, MODELS_DIR, runCli, sleep, spawnCli, tempDir } from './helpers.js';
+import { env } from '../../src/env.js';
+import { loadBackbone } from '../../src/backbone/load.js';
+import type { Backbone } from '../../src/backbone/types.js';
+import { extractFeatures } from '../../src/features/extract.js';
+import { FeatureStore, modelKeyFor } from '../../src/features/store.js';
+import { sha256 } from '../../src/util/hash.js';
+import { cleanup, collect, DATASETS_DIR, FIXTURES, linkSubset, MODELS_DIR, runCli, sleep, spawnCli, tempDir } from '../helpers.js';
 
 const CATS_DOGS_TRAIN = join(DATASETS_DIR, 'cats_and_dogs_filtered/train');
 const DIM = 1280; // mobilenet-v2, the default backbone the CLI uses

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { cleanup, DOG, FIXTURES, MODELS_DIR, runCli, stackLines, tempDir, ZOO_IDS, assertCleanError } from './helpers.js';
+import { cleanup, DOG, FIXTURES, MODELS_DIR, runCli, stackLines, tempDir, ZOO_IDS, assertCleanError } from '../helpers.js';
 
 let cacheDir: string;
 before(async () => {

@@ -4,14 +4,14 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { ZOO } from '../src/backbone/zoo.js';
-import { canFineTune, isRuntimeFormat, listRuntimes, runtimeFor, tailRuns } from '../src/backbone/runtimes/registry.js';
-import { loadBackbone } from '../src/backbone/load.js';
-import { describeLayers } from '../src/backbone/layers.js';
-import { canClassifyImagenet, type ModelEntry } from '../src/backbone/types.js';
-import { buildTrainableTail, loadNetwork, openCutBackbone, trainingTf } from '../src/finetune/network.js';
-import { TlError } from '../src/util/errors.js';
-import { MODELS_DIR, ROOT } from './helpers.js';
+import { ZOO } from '../../src/backbone/zoo.js';
+import { canFineTune, isRuntimeFormat, listRuntimes, runtimeFor, tailRuns } from '../../src/backbone/runtimes/registry.js';
+import { loadBackbone } from '../../src/backbone/load.js';
+import { describeLayers } from '../../src/backbone/layers.js';
+import { canClassifyImagenet, type ModelEntry } from '../../src/backbone/types.js';
+import { buildTrainableTail, loadNetwork, openCutBackbone, trainingTf } from '../../src/finetune/network.js';
+import { TlError } from '../../src/util/errors.js';
+import { MODELS_DIR, ROOT } from '../helpers.js';
 
 const unknownFormat = (e: unknown) =>
   e instanceof TlError &&

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { cleanup, DATASETS_DIR, DOG, FIXTURES, filesIn, runCli, tempDir, assertCleanError as assertCleanErrorShared, type CliResult } from './helpers.js';
+import { cleanup, DATASETS_DIR, DOG, FIXTURES, filesIn, runCli, tempDir, assertCleanError as assertCleanErrorShared, type CliResult } from '../helpers.js';
 
 const HYM = join(DATASETS_DIR, 'hymenoptera_data');
 

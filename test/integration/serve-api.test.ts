@@ -9,11 +9,11 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { env } from '../src/env.js';
-import { trainClassifier } from '../src/classifier/train.js';
-import { Classifier } from '../src/classifier/classifier.js';
-import { startServer, type TlServer } from '../src/serve/server.js';
-import { cleanup, collect, DATASETS_DIR, linkSubset, MODELS_DIR, spawnCli, tempDir } from './helpers.js';
+import { env } from '../../src/env.js';
+import { trainClassifier } from '../../src/classifier/train.js';
+import { Classifier } from '../../src/classifier/classifier.js';
+import { startServer, type TlServer } from '../../src/serve/server.js';
+import { cleanup, collect, DATASETS_DIR, linkSubset, MODELS_DIR, spawnCli, tempDir } from '../helpers.js';
 
 const HYM = join(DATASETS_DIR, 'hymenoptera_data');
 const MAX_BYTES = 2 * 1024 * 1024;

@@ -5,18 +5,18 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { env } from '../src/env.js';
-import { trainClassifier, type TrainEvent } from '../src/classifier/train.js';
-import { Classifier } from '../src/classifier/classifier.js';
-import { loadDataset } from '../src/data/dataset.js';
-import { findModel } from '../src/backbone/registry.js';
-import { preprocess } from '../src/data/image.js';
-import { FeatureStore, modelKeyFor } from '../src/features/store.js';
-import { decodeF16, encodeF16, toHalf, fromHalf } from '../src/util/f16.js';
-import { loadNetwork, resolveFreeze, openCutBackbone, buildTrainableTail, trainingTf } from '../src/finetune/network.js';
-import { planTraining } from '../src/finetune/plan.js';
-import { exportClassifier } from '../src/export/export.js';
-import { cleanup, DATASETS_DIR, linkSubset, runCli, tempDir } from './helpers.js';
+import { env } from '../../src/env.js';
+import { trainClassifier, type TrainEvent } from '../../src/classifier/train.js';
+import { Classifier } from '../../src/classifier/classifier.js';
+import { loadDataset } from '../../src/data/dataset.js';
+import { findModel } from '../../src/backbone/registry.js';
+import { preprocess } from '../../src/data/image.js';
+import { FeatureStore, modelKeyFor } from '../../src/features/store.js';
+import { decodeF16, encodeF16, toHalf, fromHalf } from '../../src/util/f16.js';
+import { loadNetwork, resolveFreeze, openCutBackbone, buildTrainableTail, trainingTf } from '../../src/finetune/network.js';
+import { planTraining } from '../../src/finetune/plan.js';
+import { exportClassifier } from '../../src/export/export.js';
+import { cleanup, DATASETS_DIR, linkSubset, runCli, tempDir } from '../helpers.js';
 
 let cacheDir: string;
 let hym: string;
@@ -94,7 +94,7 @@ describe('partial fine-tuning, MobileNetV2 int8 (ONNX tail)', () => {
       const [act] = await frozen.embed([await preprocess(img, frozen.input)]);
       const store = FeatureStore.open();
       const key = modelKeyFor(frozen).key;
-      const { sha256 } = await import('../src/util/hash.js');
+      const { sha256 } = await import('../../src/util/hash.js');
       const cached = store.get(key, sha256(await readFile(img)), frozen.featureDim)!;
       store.close();
       assert.deepEqual(Array.from(cached), Array.from(decodeF16(encodeF16(act))));
@@ -146,7 +146,7 @@ describe('partial fine-tuning, TF.js layers backbone (mobilenet-v1-0.25)', () =>
     try {
       const frozen = await openCutBackbone(net, cut);
       const fresh = await buildTrainableTail(tf, net, cut, frozen.cutShape);
-      const { loadLayersModelFromDir } = await import('../src/backbone/tfjs-backbone.js');
+      const { loadLayersModelFromDir } = await import('../../src/backbone/tfjs-backbone.js');
       const model = await loadLayersModelFromDir(tf, net.dir, net.entry.entry);
       try {
         const snap = r.classifier.data.tail!;

@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rng } from '../src/util/random.js';
-import { fitStandardizer, applyStandardizer } from '../src/train/standardize.js';
-import { minimizeLbfgs } from '../src/train/lbfgs.js';
-import { argmax, classWeights, flattenRows, predictProba, softmaxObjective, trainSoftmax } from '../src/train/softmax-regression.js';
-import { selectL2, selectL2OnValidation, stratifiedFolds } from '../src/train/select-l2.js';
+import { Rng } from '../../src/util/random.js';
+import { fitStandardizer, applyStandardizer } from '../../src/train/standardize.js';
+import { minimizeLbfgs } from '../../src/train/lbfgs.js';
+import { argmax, classWeights, flattenRows, predictProba, softmaxObjective, trainSoftmax } from '../../src/train/softmax-regression.js';
+import { selectL2, selectL2OnValidation, stratifiedFolds } from '../../src/train/select-l2.js';
 
 /** Gaussian blobs: class k centred at `separation` * e_k (plus noise dims). */
 function blobs(n: number, dim: number, numClasses: number, separation: number, seed: number) {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { evaluate } from '../src/eval/metrics.js';
-import { escapeHtml, formatConfusionMatrix, formatCurve, formatPerClass, renderHtmlReport } from '../src/eval/report.js';
+import { evaluate } from '../../src/eval/metrics.js';
+import { escapeHtml, formatConfusionMatrix, formatCurve, formatPerClass, renderHtmlReport } from '../../src/eval/report.js';
 
 const labels = ['cat', 'dog', 'bird'];
 const yTrue = Int32Array.of(0, 0, 0, 1, 1, 2);

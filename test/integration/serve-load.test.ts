@@ -5,10 +5,10 @@ import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { env } from '../src/env.js';
-import { trainClassifier } from '../src/classifier/train.js';
-import { runLoad, startServeChild, stopChild } from '../src/serve/load-check.js';
-import { cleanup, DATASETS_DIR, linkSubset, MODELS_DIR, tempDir } from './helpers.js';
+import { env } from '../../src/env.js';
+import { trainClassifier } from '../../src/classifier/train.js';
+import { runLoad, startServeChild, stopChild } from '../../src/serve/load-check.js';
+import { cleanup, DATASETS_DIR, linkSubset, MODELS_DIR, tempDir } from '../helpers.js';
 
 const HYM = join(DATASETS_DIR, 'hymenoptera_data');
 let work: string;

@@ -9,10 +9,10 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
-import { ROOT, tempDir, cleanup } from './helpers.js';
+import { ROOT, tempDir, cleanup } from '../helpers.js';
 
 const CONFIG = join(ROOT, '.dependency-cruiser.cjs');
-const { LAYERS } = createRequire(import.meta.url)('../scripts/layers.cjs') as { LAYERS: [string, string][] };
+const { LAYERS } = createRequire(import.meta.url)('../../scripts/layers.cjs') as { LAYERS: [string, string][] };
 const DEPCRUISE = join(ROOT, 'node_modules/dependency-cruiser/bin/dependency-cruise.mjs');
 
 interface Violation {

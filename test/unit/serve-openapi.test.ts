@@ -7,8 +7,8 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { startServer, type TlServer } from '../src/serve/server.js';
-import { cleanup, DOG, tempDir } from './helpers.js';
+import { startServer, type TlServer } from '../../src/serve/server.js';
+import { cleanup, DOG, tempDir } from '../helpers.js';
 
 let work: string;
 let server: TlServer;

@@ -5,15 +5,15 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type * as tfjs from '@tensorflow/tfjs';
-import { findModel } from '../src/backbone/registry.js';
-import { loadNetwork, resolveFreeze, buildTrainableTail, trainingTf, assignTail, type Network, type TrainableTail } from '../src/finetune/network.js';
-import { ParallelSteps, parallelStats, shardBounds, type ParallelState } from '../src/finetune/parallel.js';
-import { serialStep as stepSerial } from '../src/finetune/step.js';
+import { findModel } from '../../src/backbone/registry.js';
+import { loadNetwork, resolveFreeze, buildTrainableTail, trainingTf, assignTail, type Network, type TrainableTail } from '../../src/finetune/network.js';
+import { ParallelSteps, parallelStats, shardBounds, type ParallelState } from '../../src/finetune/parallel.js';
+import { serialStep as stepSerial } from '../../src/finetune/step.js';
 import { join } from 'node:path';
-import { env } from '../src/env.js';
-import { trainClassifier, type TrainEvent } from '../src/classifier/train.js';
-import { cleanup, DATASETS_DIR, linkSubset, tempDir } from './helpers.js';
-import { Rng } from '../src/util/random.js';
+import { env } from '../../src/env.js';
+import { trainClassifier, type TrainEvent } from '../../src/classifier/train.js';
+import { cleanup, DATASETS_DIR, linkSubset, tempDir } from '../helpers.js';
+import { Rng } from '../../src/util/random.js';
 
 type TF = typeof tfjs;
 const K = 3;

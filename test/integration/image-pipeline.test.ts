@@ -8,11 +8,11 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import sharp, { type Sharp } from 'sharp';
-import { decodeToRgb, preprocess, rgbToTensor } from '../src/data/image.js';
-import type { InputSpec } from '../src/backbone/types.js';
-import { TlError } from '../src/util/errors.js';
+import { decodeToRgb, preprocess, rgbToTensor } from '../../src/data/image.js';
+import type { InputSpec } from '../../src/backbone/types.js';
+import { TlError } from '../../src/util/errors.js';
 
-const DATASETS = process.env.TL_DATASETS_DIR || resolve(import.meta.dirname, '../../shared/datasets');
+const DATASETS = process.env.TL_DATASETS_DIR || resolve(import.meta.dirname, '../../../shared/datasets');
 
 type RGB = [number, number, number];
 const RED: RGB = [220, 20, 30];
