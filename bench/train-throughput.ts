@@ -3,7 +3,8 @@
 // partial = the last K blocks + softmax on cached cut activations (no frozen forward: that is the cache's point);
 // full = every layer from the input (the ONNX tail cut at the network input). PyTorch partial runs its frozen part
 // under no_grad each step, as one does without a cache.
-// npm run bench:train-throughput -- [--train-last 2] [--batch 32] [--steps 3] [--threads 2] [--no-full]   → bench-results/train-throughput.json
+// npm run bench:train-throughput -- [--train-last 2] [--batch 32] [--steps 3] [--threads 2] [--no-full]
+//   [--full-batch 16] [--full-micro 4] [--full-steps 2] [--full-rounds 1] [--size 224] [--no-torch]   → bench-results/train-throughput.json
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -14,6 +15,7 @@ import { findModel } from '../src/backbone/registry.js';
 import { loadNetwork, resolveFreeze, buildTrainableTail, trainingTf } from '../src/finetune/network.js';
 import { ParallelSteps, defaultTrainThreads } from '../src/finetune/parallel.js';
 import { benchArgs } from './args.js';
+import { serialStep } from '../src/finetune/step.js';
 
 const args = benchArgs(
   'npm run bench:train-throughput -- [--train-last 2] [--batch 32] [--steps 3] [--threads 2] [--rounds 3] [--no-full] ' +
@@ -138,31 +140,81 @@ const ours: Record<string, number> = {};
   tail.dispose();
 }
 if (!skipFull) {
-  // The whole network at 224 needs ~30 MB of activations per image for the backward pass; the wasm heap stops at
-  // 4 GB, so the full rung runs at a smaller batch (reported beside the number).
-  const s = net.entry.input.size;
-  const fullBatch = Math.min(B, Number(arg('full-batch', '2')));
+  // The whole network from the input: every step at --full-batch images (default 16), each thread running its shard in
+  // passes of --full-micro images (default 4: a 224 px pass needs ~220 MB of the 32-bit wasm heap per image), gradients
+  // summed. 1 thread (serial step) and all threads (data-parallel, each worker its own wasm instance) alternate in
+  // rounds on the same data, like the partial rung above.
+  const s = Number(arg('size', String(net.entry.input.size)));
+  const fullBatch = Number(arg('full-batch', '16'));
+  const micro = Number(arg('full-micro', '4'));
+  const threads = Number(arg('threads', String(Math.max(2, defaultTrainThreads()))));
+  const rounds = Number(arg('full-rounds', '1'));
+  const fullSteps = Number(arg('full-steps', '2'));
   try {
     const tail = await buildTrainableTail(tf, net, net.inputCut, [s, s, 3]);
-    const x = tf.randomNormal([fullBatch, s, s, 3]) as tfjs.Tensor4D;
-    const saved = B;
-    ours.full = await rateAt(fullBatch, [...tail.variables.values()], () => tail.apply(x));
+    const D = tail.featureDim;
+    const tailVars = [...tail.variables.values()];
+    const st = {
+      tf, tail, tailVars, K, l2: 0, microBatch: micro,
+      Wv: tf.variable(tf.randomNormal([K, D], 0, 0.01)), bv: tf.variable(tf.zeros([K])),
+      meanT: tf.zeros([D]), stdT: tf.ones([D]), optHead: tf.train.adam(1e-3), optTail: tf.train.adam(1e-4),
+    };
+    const xs = (tf.randomNormal([fullBatch, s, s, 3]) as tfjs.Tensor4D).dataSync() as Float32Array;
+    const ys = Int32Array.from({ length: fullBatch }, (_, i) => i % K);
+    const serialOne = async () => {
+      const r = serialStep(st, st.optHead, st.optTail, xs, ys, fullBatch, 0);
+      tf.dispose([r.loss, r.correct]);
+    };
+    const par = threads > 1 ? await ParallelSteps.start(st, { net, threads }) : undefined;
+    const parOne = par ? async () => {
+      const r = await par.step(xs, ys, fullBatch);
+      tf.dispose([r.loss, r.correct]);
+    } : undefined;
+    await serialOne();
+    if (parOne) await parOne();
+    const acc = { serial: { ms: 0, cpu: 0 }, parallel: { ms: 0, cpu: 0 } };
+    for (let r = 0; r < rounds; r++) {
+      for (const [k, f] of [['serial', serialOne], ['parallel', parOne]] as const) {
+        if (!f) continue;
+        const c0 = process.cpuUsage();
+        const t0 = performance.now();
+        for (let i = 0; i < fullSteps; i++) await f();
+        acc[k].ms += performance.now() - t0;
+        const c = process.cpuUsage(c0);
+        acc[k].cpu += (c.user + c.system) / 1000;
+      }
+    }
+    const imgs = fullBatch * fullSteps * rounds;
+    ours.full1Thread = imgs / (acc.serial.ms / 1000);
+    ours.fullSerialCpuMsPerImage = acc.serial.cpu / imgs;
+    if (par) {
+      ours.full = imgs / (acc.parallel.ms / 1000);
+      ours.fullParallelCpuMsPerImage = acc.parallel.cpu / imgs;
+      await par.close();
+    } else ours.full = ours.full1Thread;
+    ours.fullThreads = par ? threads : 1;
     ours.fullBatch = fullBatch;
-    console.error(`tl full (batch ${fullBatch}): ${ours.full.toFixed(2)} img/s (partial/head used batch ${saved})`);
-    x.dispose();
+    ours.fullMicroBatch = micro;
+    ours.fullSize = s;
+    console.error(`tl full at ${s} px, batch ${fullBatch} (passes of ${micro}), ${rounds}x${fullSteps} steps: 1 thread ${ours.full1Thread.toFixed(2)} img/s (${ours.fullSerialCpuMsPerImage.toFixed(0)} cpu-ms/img), ${ours.fullThreads} threads ${ours.full.toFixed(2)} img/s`);
+    st.optHead.dispose();
+    st.optTail.dispose();
+    tf.dispose([st.Wv, st.bv, st.meanT, st.stdT]);
     tail.dispose();
   } catch (err) {
     console.error(`tl full: failed (${(err as Error).message})`);
   }
 }
-const py = args['no-torch'] ? { status: 1, stdout: '', stderr: 'skipped (--no-torch)' } : spawnSync('/usr/bin/python3', [join(root, 'bench/peer_torch_train.py'), 'threads=2', `batch=${B}`, 'size=224', `train_last=${trainLast}`, `steps=${steps}`], {
+const py = args['no-torch'] ? { status: 1, stdout: '', stderr: 'skipped (--no-torch)' } : spawnSync('/usr/bin/python3', [join(root, 'bench/peer_torch_train.py'), `threads=${arg('torch-threads', '2')}`, `batch=${B}`, `full_batch=${ours.fullBatch ?? B}`, 'size=224', `full_size=${ours.fullSize ?? 224}`, `train_last=${trainLast}`, `steps=${steps}`, ...(skipFull ? ['modes=head,partial'] : [])], {
   encoding: 'utf8',
   // glibc returns torch's large buffers to the OS after every op unless told not to; the extraction bench found
   // this costs torch 2-4x, so the peer runs with the same malloc settings as there.
   env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '4294967296', MALLOC_TRIM_THRESHOLD_: '4294967296', MALLOC_TOP_PAD_: '536870912' },
 });
 const torch = py.status === 0 ? JSON.parse(py.stdout.trim().split('\n').at(-1)!) : { error: py.stderr.slice(-500) };
-const result = { when: new Date().toISOString(), uptime: spawnSync('uptime', { encoding: 'utf8' }).stdout.trim(), batch: B, size: 224, trainLast, backend, loadavgStart: load0, loadavgEnd: loadavg()[0], tl: ours, torch };
+const ratio = typeof torch.full === 'number' && ours.full ? ours.full / torch.full : undefined;
+if (ratio !== undefined) console.error(`full network: tl ${ours.full.toFixed(2)} img/s (${ours.fullThreads} threads, batch ${ours.fullBatch}) vs PyTorch ${torch.full.toFixed(2)} img/s (batch ${torch.fullBatch ?? torch.batch}): ${ratio.toFixed(2)}x`);
+const result = { when: new Date().toISOString(), uptime: spawnSync('uptime', { encoding: 'utf8' }).stdout.trim(), batch: B, size: 224, fullVsTorch: ratio, trainLast, backend, loadavgStart: load0, loadavgEnd: loadavg()[0], tl: ours, torch };
 console.log(JSON.stringify(result, null, 2));
 await mkdir(join(root, 'bench-results'), { recursive: true });
 await writeFile(join(root, 'bench-results/train-throughput.json'), JSON.stringify(result, null, 2) + '\n');

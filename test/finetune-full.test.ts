@@ -13,6 +13,7 @@ import { FeatureStore, modelKeyFor } from '../src/features/store.js';
 import { sha256 } from '../src/util/hash.js';
 import { loadNetwork, resolveFreeze, openCutBackbone, buildTrainableTail, trainingTf } from '../src/finetune/network.js';
 import { augmentImage, augmentedCut } from '../src/finetune/augment.js';
+import { pickNativeSize } from '../src/finetune/native-size.js';
 import { cleanup, DATASETS_DIR, linkSubset, tempDir } from './helpers.js';
 
 let cacheDir: string;
@@ -195,5 +196,35 @@ describe('--augment', () => {
     assert.equal(ev.filter((e) => e.type === 'extract-done').length, 2);
     assert.equal(epochsOf(ev).length, 2);
     assert.equal((r.config.augment as { fresh: boolean }).fresh, true);
+  });
+});
+
+describe('rung 3 training size: the images\' own size when below the backbone\'s', () => {
+  let euro: string;
+  before(async () => {
+    euro = await tempDir('tl-ftf-euro-');
+    await linkSubset(join(DATASETS_DIR, 'eurosat/train'), join(euro, 'train'), 2);
+    await linkSubset(join(DATASETS_DIR, 'eurosat/val'), join(euro, 'val'), 1);
+  });
+  after(() => cleanup(euro));
+
+  test('pickNativeSize: EuroSAT (64 px photos) -> 64; hymenoptera (photos over 224 px) -> the backbone\'s size', async () => {
+    const eu = await pickNativeSize([join(DATASETS_DIR, 'eurosat/train/Forest/Forest_1.jpg'), ...(await linkSubset(join(DATASETS_DIR, 'eurosat/val'), join(euro, 'probe'), 1))], 224);
+    assert.equal(eu?.size, 64);
+    assert.match(eu!.why, /64 px.*224 px/);
+    const hy = await linkSubset(join(DATASETS_DIR, 'hymenoptera_data/val'), join(euro, 'hy'), 3);
+    assert.equal(await pickNativeSize(hy, 224), undefined);
+  });
+
+  test('a rung-3 run without --size trains at 64 px on EuroSAT and says so; --size overrides', async () => {
+    const ev: TrainEvent[] = [];
+    const r = await trainClassifier(euro, { model: 'mobilenet-v2', strategy: 'full', epochs: 1, patience: 100, finetuneBatchSize: 4, l2: 1, seed: 0, onEvent: (e) => ev.push(e) });
+    await r.classifier.dispose();
+    assert.equal(r.config.imageSize, 64);
+    const setup = ev.find((e) => e.type === 'finetune-setup');
+    assert.ok(setup?.type === 'finetune-setup' && /training at 64 px/.test(setup.size ?? ''), JSON.stringify(setup));
+    const r2 = await trainClassifier(euro, { model: 'mobilenet-v2', strategy: 'full', size: 96, epochs: 1, patience: 100, finetuneBatchSize: 4, l2: 1, seed: 0 });
+    await r2.classifier.dispose();
+    assert.equal(r2.config.imageSize, 96);
   });
 });

@@ -125,7 +125,7 @@ export type TrainEvent =
   | { type: 'progress'; point: HistoryPoint; of?: number }
   | { type: 'done'; metrics: Metrics; seconds: number }
   | { type: 'plan'; plan: Plan }
-  | { type: 'finetune-setup'; cut: string; trainable: string[]; backend: string; note?: string; replace?: number[] }
+  | { type: 'finetune-setup'; cut: string; trainable: string[]; backend: string; note?: string; replace?: number[]; /** the training size picked, and why */ size?: string }
   | { type: 'finetune-batch'; requested: number; used: number; bytesPerImage: number }
   | { type: 'finetune-epoch'; epoch: number; seconds: number; images: number; memory: { numTensors: number; numBytes: number; numDataIds: number } };
 

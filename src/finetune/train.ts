@@ -34,6 +34,7 @@ import {
   type Network, type TrainableTail,
 } from './network.js';
 import { FinetunedBackbone, tailFeatures as tailFeaturesBatched } from './finetuned-backbone.js';
+import { pickNativeSize } from './native-size.js';
 
 type TF = typeof tfjs;
 
@@ -115,7 +116,10 @@ export async function finetuneClassifier(opts: FinetuneTrainOptions, ctx: RungCo
   const { cut, trainable } = resolveFreeze(net, { freeze: s.freeze, trainLast: s.trainLast });
   if (!trainable.length && !s.replace) throw new TlError('nothing to fine-tune: every block is frozen', 'Use --strategy head for that, or --train-last 1 or more.');
   const { tf, backend, note } = await trainingTf();
-  emit({ type: 'finetune-setup', cut, trainable: trainable.map((u) => u.label), backend, note, replace: s.replace });
+  // Rung 3 trains at the images' own size when it is below the backbone's (native-size.ts); --size overrides.
+  const picked = s.strategy === 'full' && s.size === undefined ? await pickNativeSize(dataset.train.map((i) => i.path), entry.input.size) : undefined;
+  if (picked) s.size = picked.size;
+  emit({ type: 'finetune-setup', cut, trainable: trainable.map((u) => u.label), backend, note, replace: s.replace, size: picked?.why });
 
   const frozen = await openCutBackbone(net, cut, s.size);
   const ownStore = !opts.store;

@@ -107,6 +107,7 @@ function eventPrinter(say: (s: string) => void) {
       case 'finetune-setup':
         say(`fine-tuning: ${e.replace ? `new units ${e.replace.join(',')} after` : `training ${e.trainable.length} block(s): ${e.trainable.join(', ')}; frozen up to`} ${e.cut} (activations cached as float16); engine: tfjs-${e.backend}`);
         if (e.note) process.stderr.write(`warning: ${e.note}\n`);
+        if (e.size) say(e.size);
         break;
       case 'finetune-batch':
         say(`minibatch ${e.requested} in passes of ${e.used} (gradients summed): a training step needs ~${Math.round(e.bytesPerImage / 2 ** 20)} MB per image (wasm heap)`);
