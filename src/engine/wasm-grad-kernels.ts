@@ -11,6 +11,11 @@
 // Supported: NHWC, dilation 1, any strides, padding 'same' | 'valid' | explicit numbers, any kernel
 // size, channel multiplier 1 for depthwise. Anything else throws an Error naming the config
 // (Conv2DBackpropInput instead falls back to the backend's original kernel).
+//
+// Also, from profiling a whole-MobileNetV2 training step (bench/profile-full-step.ts): the depthwise
+// filter gradient as one pass over the heap, a column-sum Sum for bias gradients, 'TlClipGrad' (the
+// ReLU6 clamps' gradient, see clip.ts) and an Identity that shares the buffer instead of copying it
+// (the engine clones every tensor it saves for the backward pass).
 import type * as TF from '@tensorflow/tfjs';
 
 type Tf = typeof TF;
