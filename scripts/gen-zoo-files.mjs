@@ -7,7 +7,8 @@ import { join } from 'node:path';
 
 const dir = process.argv[2] ?? '../shared/models';
 const { ZOO } = await import('../src/backbone/zoo.ts');
-const folders = ZOO.map((e) => e.folder);
+// Entries marked `unverified` list their files (from the publisher's Git LFS pointers) in zoo.ts itself.
+const folders = ZOO.filter((e) => !e.unverified).map((e) => e.folder);
 const skip = /^(SOURCE\.md|README\.md|labels\.txt|synsets\.txt|metadata\.json)$/;
 const out = {};
 for (const folder of folders) {

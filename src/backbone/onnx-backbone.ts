@@ -4,7 +4,8 @@ import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { InputTensorData, ModelEntry, PretrainedBackbone } from './types.js';
-import { exposeFeatures, FEATURE_OUTPUT } from './onnx-graph.js';
+import { decodeModel, exposeFeatures, FEATURE_OUTPUT } from './onnx-graph.js';
+import { DETECT_FROM_GRAPH, detectInGraph } from './runtimes/onnx/detect.js';
 import { softmaxRows } from '../util/math.js';
 import { splitRows } from '../util/rows.js';
 import { createSession, type OnnxSession } from './onnx-session.js';
@@ -25,6 +26,11 @@ export class OnnxBackbone implements PretrainedBackbone {
 
   static async load(entry: ModelEntry, dir: string, weightsHash: string, threads = availableParallelism()): Promise<OnnxBackbone> {
     const bytes = await readFile(join(dir, entry.entry));
+    // A zoo entry that leaves its head output to detection (the file was not at hand when it was written).
+    if (entry.head.output === DETECT_FROM_GRAPH) {
+      const { output, activation } = detectInGraph(decodeModel(bytes)).head;
+      entry = { ...entry, head: { ...entry.head, output, activation } };
+    }
     const session = await createSession({ bytes: exposeFeatures(bytes, entry.feature), threads });
     return new OnnxBackbone(entry, weightsHash, session);
   }

@@ -3,6 +3,7 @@
 // QLinear op that consumes them; 4-D maps can be global-average-pooled and flattened.
 import onnxProto from 'onnx-proto';
 import { TlError } from '../util/errors.js';
+import { DETECT_FROM_GRAPH, detectInGraph } from './runtimes/onnx/detect.js';
 
 const { onnx } = onnxProto;
 type Model = InstanceType<typeof onnx.ModelProto>;
@@ -34,6 +35,7 @@ export function decodeModel(bytes: Uint8Array): Model {
 /** Adds a float output `tl_features` [N, dim] computed from `edit.tensor`; returns the re-encoded model. */
 export function exposeFeatures(bytes: Uint8Array, edit: FeatureEdit): Uint8Array {
   const model = decodeModel(bytes);
+  edit = resolveDetected(model, edit);
   const graph = model.graph!;
   const nodes = graph.node as Node[];
   const producer = nodes.find((n) => n.output.includes(edit.tensor));
@@ -68,6 +70,7 @@ export function exposeFeatures(bytes: Uint8Array, edit: FeatureEdit): Uint8Array
     attribute: [onnx.AttributeProto.create({ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 1 })],
   }));
   graph.node!.push(...added);
+  makeBatchDynamic(graph);
   graph.output!.push(onnx.ValueInfoProto.create({
     name: FEATURE_OUTPUT,
     type: onnx.TypeProto.create({
@@ -80,6 +83,29 @@ export function exposeFeatures(bytes: Uint8Array, edit: FeatureEdit): Uint8Array
     }),
   }));
   return onnx.ModelProto.encode(model).finish();
+}
+
+/** A zoo entry whose feature is `DETECT_FROM_GRAPH` gets the detected tensor and pooling; its dim must match. */
+export function resolveDetected(model: Model, edit: FeatureEdit): FeatureEdit {
+  if (edit.tensor !== DETECT_FROM_GRAPH) return edit;
+  const found = detectInGraph(model).feature;
+  if (found.dim !== edit.dim) {
+    throw new TlError(`the feature detected in this ONNX graph is ${found.dim}-d, the model entry says ${edit.dim}-d`, 'The file is not the network the entry describes; check its URL and sha256.');
+  }
+  return found;
+}
+
+// Exports that fix the batch at 1 ([1,3,224,224]) still run batches once the batch axis is symbolic; the stored
+// intermediate shapes would contradict that, so onnxruntime infers them again.
+function makeBatchDynamic(graph: NonNullable<Model['graph']>): void {
+  const fixed = [...(graph.input ?? []), ...(graph.output ?? [])].filter((v) => {
+    const d0 = v.type?.tensorType?.shape?.dim?.[0];
+    return d0 && !d0.dimParam && Number(d0.dimValue) === 1;
+  });
+  const inits = new Set(graph.initializer!.map((t) => t.name));
+  if (!fixed.some((v) => !inits.has(v.name) && graph.input!.includes(v))) return;
+  for (const v of fixed) if (!inits.has(v.name)) v.type!.tensorType!.shape!.dim![0] = onnx.TensorShapeProto.Dimension.create({ dimParam: 'N' });
+  graph.valueInfo = [];
 }
 
 function isQuantized(model: Model, tensor: string, producer: Node | undefined): boolean {

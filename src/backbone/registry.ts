@@ -52,6 +52,8 @@ export const CustomModelSchema = z.object({
     })
     .optional(),
   license: z.string().default('unknown'),
+  /** How `tl models add model.onnx` found the feature (shown by `tl models info`). */
+  detected: z.string().optional(),
 });
 export type CustomModel = z.input<typeof CustomModelSchema>;
 
@@ -142,6 +144,7 @@ export async function registerModel(input: CustomModel): Promise<ModelEntry> {
     license: m.license,
     source: m.path ? resolve(m.path) : m.url!,
     custom: true,
+    ...(m.detected ? { detected: m.detected } : {}),
   };
   const all = readCustom().filter((e) => e.id !== m.id);
   all.push(model);

@@ -34,6 +34,16 @@ function hasAllFiles(dir: string, files: ModelFile[]): boolean {
   return files.every((f) => existsSync(join(dir, f.name)));
 }
 
+/** Where a model's files already are (without checking their sha256, without downloading), or undefined. */
+export function locateModel(entry: ModelEntry): ResolvedModel | undefined {
+  const candidates: [string, ResolvedModel['where']][] = [];
+  if (isAbsolute(entry.folder)) candidates.push([entry.folder, 'path']);
+  if (env.modelsDir) candidates.push([join(env.modelsDir, entry.folder), 'models-dir']);
+  candidates.push([join(modelCacheDir(), entry.folder), 'cache']);
+  const hit = candidates.find(([dir]) => hasAllFiles(dir, entry.files));
+  return hit && { dir: hit[0], where: hit[1] };
+}
+
 /** Locate (or download) every file of a model and return the folder holding them. */
 export async function resolveModel(entry: ModelEntry, opts: ResolveOptions = {}): Promise<ResolvedModel> {
   const candidates: [string, ResolvedModel['where']][] = [];

@@ -10,6 +10,9 @@ export type VectorEncoding = 'f32' | 'f16';
 import type { InputSpec } from '../data/input-spec.js';
 export type { InputSpec };
 
+/** A zoo entry's feature tensor or head output left to detection when its file is loaded (runtimes/onnx/detect.ts). */
+export const DETECT_FROM_GRAPH = '(detected from the graph)';
+
 export interface FeatureSpec {
   /** ONNX tensor name or TF.js layer name whose activation is the feature. */
   tensor: string;
@@ -52,6 +55,10 @@ export interface ModelEntry {
   source: string;
   /** Registered by the user, not shipped in the zoo. */
   custom?: boolean;
+  /** How the feature tensor was found in the file (`tl models add model.onnx`), for `tl models info`. */
+  detected?: string;
+  /** Set on a zoo entry whose files were never downloaded and run by the toolkit: why its size/sha256 are trusted. */
+  unverified?: string;
 }
 
 /** What an extractor's vectors are, when not the entry's own features: the feature store keys and encodes by it. */

@@ -1,6 +1,6 @@
 // The built-in model zoo: ImageNet-pretrained backbones with their canonical URLs and the sha256 of every file.
 import { readFileSync } from 'node:fs';
-import type { InputSpec, ModelEntry, ModelFile } from './types.js';
+import { DETECT_FROM_GRAPH, type InputSpec, type ModelEntry, type ModelFile } from './types.js';
 import { assetPath } from '../util/assets.js';
 
 type FileList = Record<string, { name: string; size: number; sha256: string }[]>;
@@ -14,6 +14,88 @@ function files(folder: string, baseUrl: string): ModelFile[] {
 const imagenetMeanStd: Pick<InputSpec, 'mean' | 'std'> = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
 const minusOneToOne: Pick<InputSpec, 'mean' | 'std'> = { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] };
 const zeroToOne: Pick<InputSpec, 'mean' | 'std'> = { mean: [0, 0, 0], std: [1, 1, 1] };
+
+// Stronger networks for online users. Size and sha256 are the Git LFS pointer of each file in github.com/onnx/models
+// (the bytes GitHub serves at the URL); the files were never downloaded on the offline build machine, so the feature
+// tensor and head output are read from the graph on first load (runtimes/onnx/detect.ts) and the entry's dim is
+// checked against what is found there.
+const ONNX_ZOO_RESNET = 'https://github.com/onnx/models/raw/main/validated/vision/classification/resnet/model/';
+const FROM_LFS_POINTER = 'size and sha256 from the Git LFS pointer in github.com/onnx/models; not downloaded or run on the offline build machine';
+
+function lfsFile(baseUrl: string, name: string, size: number, sha256: string): ModelFile[] {
+  return [{ name, size, sha256, url: baseUrl + name }];
+}
+
+// The ONNX Model Zoo model cards' preprocessing for its ImageNet ResNets: resize 256, centre crop 224, mean/std.
+const onnxZooImagenet: InputSpec = { size: 224, layout: 'NCHW', resize: 'cover', cropFraction: 0.875, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+const detectedHead = { output: DETECT_FROM_GRAPH, activation: 'logits', synsets: 'imagenet-synsets' } as const;
+
+const ONLINE_ZOO: ModelEntry[] = [
+  {
+    id: 'resnet50-int8',
+    title: 'ResNet-50 v1 224, int8 (ONNX Model Zoo resnet50-v1-12-int8, Intel Neural Compressor)',
+    format: 'onnx',
+    folder: 'resnet50_v1_12_int8_onnx',
+    entry: 'resnet50-v1-12-int8.onnx',
+    files: lfsFile(ONNX_ZOO_RESNET, 'resnet50-v1-12-int8.onnx', 25_816_052, 'c234f30975989788b4405f25253275aae247ab6dbdd34aaa69ab0a59ff76f6d0'),
+    input: onnxZooImagenet,
+    feature: { tensor: DETECT_FROM_GRAPH, dim: 2048, pool: 'none' },
+    head: detectedHead,
+    imagenetTop1: 0.7477,
+    params: 25_557_032,
+    license: 'Apache-2.0',
+    source: 'github.com/onnx/models validated/vision/classification/resnet/model/resnet50-v1-12-int8.onnx (opset 12)',
+    unverified: FROM_LFS_POINTER,
+  },
+  {
+    id: 'resnet50-qdq',
+    title: 'ResNet-50 v1 224, int8 QDQ (ONNX Model Zoo resnet50-v1-12-qdq)',
+    format: 'onnx',
+    folder: 'resnet50_v1_12_qdq_onnx',
+    entry: 'resnet50-v1-12-qdq.onnx',
+    files: lfsFile(ONNX_ZOO_RESNET, 'resnet50-v1-12-qdq.onnx', 25_753_167, 'e6429d274805654c79ba68dc886c1efd4eff95393e747c35d3fdab579febd8a0'),
+    input: onnxZooImagenet,
+    feature: { tensor: DETECT_FROM_GRAPH, dim: 2048, pool: 'none' },
+    head: detectedHead,
+    imagenetTop1: 0.7443,
+    params: 25_557_032,
+    license: 'Apache-2.0',
+    source: 'github.com/onnx/models validated/vision/classification/resnet/model/resnet50-v1-12-qdq.onnx (opset 12)',
+    unverified: FROM_LFS_POINTER,
+  },
+  {
+    id: 'resnet152',
+    title: 'ResNet-152 v1 224, float (ONNX Model Zoo resnet152-v1-7, MXNet Gluon)',
+    format: 'onnx',
+    folder: 'resnet152_v1_7_onnx',
+    entry: 'resnet152-v1-7.onnx',
+    files: lfsFile(ONNX_ZOO_RESNET, 'resnet152-v1-7.onnx', 241_816_206, 'b0ec92437bf8c9d0739bf9bafdea9638e13f9e3c1e2fb766ad546cc182fd3f6d'),
+    input: onnxZooImagenet,
+    feature: { tensor: DETECT_FROM_GRAPH, dim: 2048, pool: 'none' },
+    head: detectedHead,
+    imagenetTop1: 0.7711,
+    params: 60_192_808,
+    license: 'Apache-2.0',
+    source: 'github.com/onnx/models validated/vision/classification/resnet/model/resnet152-v1-7.onnx (opset 7)',
+    unverified: FROM_LFS_POINTER,
+  },
+  {
+    id: 'resnet18-v2',
+    title: 'ResNet-18 v2 224, float (ONNX Model Zoo resnet18-v2-7, MXNet Gluon)',
+    format: 'onnx',
+    folder: 'resnet18_v2_7_onnx',
+    entry: 'resnet18-v2-7.onnx',
+    files: lfsFile(ONNX_ZOO_RESNET, 'resnet18-v2-7.onnx', 46_806_737, '3b4d048057854022232aa20bf68262e31718ab7119a17f920b8a2dc1433f824b'),
+    input: onnxZooImagenet,
+    feature: { tensor: DETECT_FROM_GRAPH, dim: 512, pool: 'none' },
+    head: detectedHead,
+    imagenetTop1: 0.697,
+    params: 11_689_512,
+    license: 'Apache-2.0',
+    source: 'github.com/onnx/models validated/vision/classification/resnet/model/resnet18-v2-7.onnx (opset 7)',
+    unverified: FROM_LFS_POINTER,
+  },
+];
 
 export const ZOO: ModelEntry[] = [
   {
@@ -85,6 +167,7 @@ export const ZOO: ModelEntry[] = [
     license: 'MIT (ml5-data-and-models); Darknet weights public domain',
     source: 'github.com/ml5js/ml5-data-and-models models/darknetclassifier/darknettiny',
   },
+  ...ONLINE_ZOO,
 ];
 
 /** Best on the photo sets and ~10x faster than the runner-up (MobileNetV1 0.75); see the README's accuracy table. */

@@ -7,6 +7,9 @@ import { blockTable } from './common.js';
 import { TlError } from '../../util/errors.js';
 import type { ModelEntry } from '../../backbone/types.js';
 
+// A user model's top-1 and parameter count are NaN, which models.json stores as null.
+const known = (x: number | null): x is number => typeof x === 'number' && Number.isFinite(x);
+
 function preprocessing(m: ModelEntry): string {
   const i = m.input;
   const norm = i.std.every((s) => s === 0.5) && i.mean.every((v) => v === 0.5) ? '[-1,1]' : i.std.every((s) => s === 1) && i.mean.every((v) => v === 0) ? '[0,1]' : `mean ${i.mean.join('/')} std ${i.std.join('/')}`;
@@ -27,10 +30,11 @@ export function registerModelsCommands(program: Command): void {
     .addHelpText('after', '\nExamples:\n  tl models list\n  tl models list --json')
     .action(async (opts: { json?: boolean }) => {
       // The registry (zod) and the runtimes load per command, not when `tl` starts.
-      const [{ listModels }, { weightsHash }] = await Promise.all([import('../../backbone/registry.js'), import('../../backbone/load.js')]);
+      const [{ listModels }, { weightsHash }, { locateModel }] = await Promise.all([import('../../backbone/registry.js'), import('../../backbone/load.js'), import('../../backbone/resolve.js')]);
       const all = listModels();
+      const onDisk = (m: ModelEntry) => locateModel(m)?.where;
       if (opts.json) {
-        process.stdout.write(JSON.stringify(all.map((m) => ({ ...m, default: m.id === DEFAULT_MODEL_ID, weightsHash: weightsHash(m) })), null, 2) + '\n');
+        process.stdout.write(JSON.stringify(all.map((m) => ({ ...m, default: m.id === DEFAULT_MODEL_ID, weightsHash: weightsHash(m), onDisk: onDisk(m) ?? null })), null, 2) + '\n');
         return;
       }
       const rows = all.map((m) => [
@@ -38,11 +42,13 @@ export function registerModelsCommands(program: Command): void {
         m.format,
         `${m.input.size}px`,
         m.feature.dim,
-        Number.isNaN(m.imagenetTop1) ? '-' : pct(m.imagenetTop1),
+        known(m.imagenetTop1) ? pct(m.imagenetTop1) : '-',
         formatBytes(m.files.reduce((s, f) => s + f.size, 0)),
         m.license.split(' ')[0],
+        // Entries whose download was never run here say so: their size and sha256 come from the publisher.
+        (onDisk(m) ? 'yes' : 'no') + (m.unverified ? ' (not verified offline)' : ''),
       ]);
-      process.stdout.write(table(rows, ['id', 'format', 'input', 'feature dim', 'ImageNet top-1', 'size', 'licence']) + '\n');
+      process.stdout.write(table(rows, ['id', 'format', 'input', 'feature dim', 'ImageNet top-1', 'size', 'licence', 'on disk']) + '\n');
     });
 
   models
@@ -75,9 +81,11 @@ export function registerModelsCommands(program: Command): void {
         ['format', m.format],
         ['input', preprocessing(m)],
         ['feature', `${m.feature.tensor} ${m.feature.pool === 'gap' ? '(global average pooled) ' : ''}→ ${m.feature.dim}-d`],
+        ...(m.detected ? ([['detected', m.detected]] as [string, string][]) : []),
+        ...(m.unverified ? ([['not verified offline', m.unverified]] as [string, string][]) : []),
         ['original head', `${m.head.output} (${m.head.activation}, ${m.head.synsets === 'darknet-synsets' ? 'darknet class order' : 'standard ImageNet order'})`],
-        ['ImageNet top-1', Number.isNaN(m.imagenetTop1) ? '-' : pct(m.imagenetTop1)],
-        ['parameters', Number.isNaN(m.params) ? '-' : m.params.toLocaleString('en')],
+        ['ImageNet top-1', known(m.imagenetTop1) ? pct(m.imagenetTop1) : '-'],
+        ['parameters', known(m.params) ? m.params.toLocaleString('en') : '-'],
         ['licence', m.license],
         ['source', m.source],
         ['weights hash', weightsHash(m)],
@@ -110,13 +118,21 @@ export function registerModelsCommands(program: Command): void {
 
   models
     .command('add')
-    .argument('<file>', 'JSON description of the model (see README: "Bring your own backbone")')
+    .argument('<model>', 'an ImageNet classifier .onnx file or https URL (feature tensor, input size and layout are read from it), or a JSON description (README: "Bring your own backbone")')
     .description('register your own ONNX or TF.js image model as a backbone')
+    .option('--preset <name>', `its normalisation: ${presetHelp()}`)
+    .option('--mean <r,g,b>', 'per-channel mean on [0,1] pixels (with --std, instead of --preset)', triple)
+    .option('--std <r,g,b>', 'per-channel std on [0,1] pixels', triple)
+    .option('--id <id>', 'model id (default: the file name without .onnx)')
+    .option('--sha256 <hex>', 'sha256 of the file at the URL (required for a URL)')
+    .option('--size <px>', 'input side, only when the graph does not fix it', (v: string) => Number.parseInt(v, 10))
+    .option('--dry-run', 'show what was detected, register nothing')
     .addHelpText(
       'after',
-      '\nExamples:\n  tl models add resnet18.json\n\n  where resnet18.json holds:\n  {"id":"resnet18","format":"onnx","path":"./resnet18.onnx",\n   "input":{"size":224,"layout":"NCHW","mean":[0.485,0.456,0.406],"std":[0.229,0.224,0.225]},\n   "feature":{"tensor":"resnetv15_pool1_fwd","dim":512,"pool":"none"},\n   "head":{"output":"resnetv15_dense0_fwd","activation":"logits"}}',
+      '\nExamples:\n  tl models add resnet50.onnx --preset imagenet-torch\n  tl models add https://example.org/m.onnx --sha256 HEX --preset inception --id my-net\n  tl models add my-model.json\n\n  where my-model.json holds:\n  {"id":"resnet18","format":"onnx","path":"./resnet18.onnx",\n   "input":{"size":224,"layout":"NCHW","mean":[0.485,0.456,0.406],"std":[0.229,0.224,0.225]},\n   "feature":{"tensor":"resnetv15_pool1_fwd","dim":512,"pool":"none"},\n   "head":{"output":"resnetv15_dense0_fwd","activation":"logits"}}',
     )
-    .action(async (file: string) => {
+    .action(async (file: string, opts: AddOptions) => {
+      if (/^https?:\/\//i.test(file) || /\.onnx$/i.test(file)) return addDetected(file, opts);
       let json: unknown;
       try {
         json = JSON.parse(await readFile(file, 'utf8'));
@@ -138,6 +154,41 @@ export function registerModelsCommands(program: Command): void {
       if (!(await unregisterModel(id))) throw new TlError(`no user-registered model "${id}"`);
       process.stdout.write(`removed ${id}\n`);
     });
+}
+
+interface AddOptions {
+  preset?: string;
+  mean?: [number, number, number];
+  std?: [number, number, number];
+  id?: string;
+  sha256?: string;
+  size?: number;
+  dryRun?: boolean;
+}
+
+function triple(v: string): [number, number, number] {
+  const xs = v.split(',').map(Number);
+  if (xs.length !== 3 || xs.some((x) => !Number.isFinite(x))) throw new TlError(`expected three numbers like 0.5,0.5,0.5, got "${v}"`);
+  return xs as [number, number, number];
+}
+
+function presetHelp(): string {
+  return 'imagenet-torch (torchvision, timm, ONNX Model Zoo), imagenet-tf ([0,1], TF Hub), inception ([-1,1]: Inception, Keras MobileNet, EfficientNet-Lite)';
+}
+
+/** `tl models add model.onnx|URL`: detect the feature tensor, input and head from the graph, then register. */
+async function addDetected(source: string, opts: AddOptions): Promise<void> {
+  const { addModelFile } = await import('../../backbone/add-model.js');
+  const r = await addModelFile({ source, ...opts });
+  const d = r.description;
+  const lines = [
+    `input: ${d.input.layout} ${d.input.size}px${r.detected.input.size === undefined ? ' (from --size)' : ''}, batch ${r.detected.input.batch}`,
+    `feature: ${d.feature.tensor}${d.feature.pool === 'gap' ? ' (global average pooled)' : ''} -> ${d.feature.dim}-d`,
+    `head: ${r.detected.head.output} (${r.detected.head.classes} classes, ${r.detected.head.activation})`,
+    `how: ${r.detected.how}`,
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+  process.stdout.write(r.model ? `registered ${r.model.id} (${r.model.format}, feature ${r.model.feature.dim}-d)\n` : `dry run: nothing registered (id would be ${d.id})\n`);
 }
 
 /** The fine-tuning blocks of a model, or why it has none (e.g. an ONNX graph that is not a quantized CNN). */

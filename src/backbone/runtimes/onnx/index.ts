@@ -15,6 +15,10 @@ export const onnxRuntime: BackboneRuntime = {
     const { OnnxBackbone } = await import('../../onnx-backbone.js');
     return OnnxBackbone.load(entry, dir, weightsHash);
   },
+  async detect(entryPath) {
+    const { detectOnnxBackbone } = await import('./detect.js');
+    return detectOnnxBackbone(await readFile(entryPath));
+  },
   async describeLayers(entry, dir): Promise<LayerInfo[]> {
     const { decodeModel } = await import('../../onnx-graph.js');
     const model = decodeModel(await readFile(join(dir, entry.entry)));
