@@ -65,7 +65,7 @@ function assertAgrees(check: { images: number; top1Agreement: number; maxProbDif
 
 describe('export of fine-tuned bundles, int8 ONNX MobileNetV2', () => {
   test('partial tail (last 2 blocks): the int8 graph up to the cut, then the trained blocks as float Conv/Clip/Add', async () => {
-    const bundle = await trainBundle('onnx-partial', { strategy: 'partial', trainLast: 2 });
+    const bundle = await trainBundle('onnx-partial', { model: 'mobilenet-v2', strategy: 'partial', trainLast: 2 });
     const { r, check, tail } = await exportAndCheck(bundle, 'onnx');
     assertAgrees(check, 'onnx partial');
     assert.equal(r.metadata.input.size, 224);
@@ -86,20 +86,23 @@ describe('export of fine-tuned bundles, int8 ONNX MobileNetV2', () => {
   });
 
   test('--replace hidden:16: the new units as 1x1 Conv + Relu on the dequantized cut', async () => {
-    const bundle = await trainBundle('onnx-replace', { strategy: 'partial', trainLast: 2, replace: [16] });
+    const bundle = await trainBundle('onnx-replace', { model: 'mobilenet-v2', strategy: 'partial', trainLast: 2, replace: [16] });
     const { r, check } = await exportAndCheck(bundle, 'onnx');
     assertAgrees(check, 'onnx replace');
     assert.equal(r.metadata.outputs.features?.shape[1], 16);
   });
 
   test('whole network at 96 px (cut at the input): float ops only, input declared at the trained size; via the CLI', async () => {
-    const bundle = await trainBundle('onnx-full96', { strategy: 'full', size: 96, finetuneBatchSize: 4 });
+    const bundle = await trainBundle('onnx-full96', { model: 'mobilenet-v2', strategy: 'full', size: 96, finetuneBatchSize: 4 });
     const out = join(work, 'onnx-full96-cli');
     const res = await runCli(['export', bundle, '--out', out, '--json'], { cacheDir, timeoutMs: 180_000 });
     assert.equal(res.code, 0, res.stderr);
     const j = JSON.parse(res.stdout);
     assertAgrees(j.check, 'onnx full 96');
     assert.deepEqual(j.metadata.input.shape, [null, 3, 96, 96]);
+    assert.equal(j.metadata.source.tail.kind, 'onnx-tail');
+    assert.equal(j.metadata.source.tail.imageSize, 96);
+    assert.match(res.stderr, /tail {5}fine-tuned onnx-tail after \S+: \d+ trained tensors/);
     const g = decodeModel(await readFile(join(out, 'model.onnx'))).graph!;
     assert.ok(!(g.node ?? []).some((n) => n.opType!.startsWith('QLinear') || n.opType === 'QuantizeLinear'), 'no int8 op left');
   });

@@ -78,7 +78,15 @@ export interface ExportMetadata {
     references: { file: string; rows: number };
   };
   quantize: WeightQuantization;
-  source: { backbone: string; weightsHash: string; head: string; bundleCreatedAt: string; bundleToolkitVersion: string };
+  source: {
+    backbone: string;
+    weightsHash: string;
+    head: string;
+    /** Fine-tuned bundles: the trained tail the model carries (after the frozen part up to `cut`), at `imageSize` px. */
+    tail?: { kind: string; cut: string; imageSize: number; replace?: number[]; variables: number; params: number };
+    bundleCreatedAt: string;
+    bundleToolkitVersion: string;
+  };
   toolkitVersion: string;
   exportedAt: string;
   opset?: number;
@@ -205,7 +213,14 @@ export async function exportLoaded(clf: Classifier, opts: ExportOptions): Promis
     outputs,
     unknown: { method: u.method, threshold: u.threshold, falseUnknownRate: u.falseUnknownRate, dim: u.dim, references: { file: UNKNOWN_REFERENCES_FILE, rows } },
     quantize,
-    source: { backbone: entry.id, weightsHash: data.backbone.weightsHash, head: `${data.head.kind} (${headDesc})`, bundleCreatedAt: data.createdAt, bundleToolkitVersion: data.toolkitVersion },
+    source: {
+      backbone: entry.id,
+      weightsHash: data.backbone.weightsHash,
+      head: `${data.head.kind} (${headDesc})`,
+      ...(tail ? { tail: { kind: tail.kind, cut: tail.cut, imageSize: tail.imageSize, ...(tail.replace ? { replace: tail.replace } : {}), variables: tail.variables.length, params: tail.variables.reduce((n, v) => n + v.data.length, 0) } } : {}),
+      bundleCreatedAt: data.createdAt,
+      bundleToolkitVersion: data.toolkitVersion,
+    },
     toolkitVersion: VERSION,
     exportedAt: new Date().toISOString(),
     ...(opset ? { opset } : {}),

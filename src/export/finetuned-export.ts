@@ -17,8 +17,8 @@ import type { TailSnapshot } from '../backbone/runtimes/types.js';
 import { analyzeGraph, attrs, cutOutputName, exposeCuts, outputQuant } from '../engine/onnx-tail/graph.js';
 import type { HeadWeights } from '../classifier/head.js';
 import { TlError } from '../util/errors.js';
-import { floatTensor, node, onnx, pruneGraph, valueInfo, type OnnxModel, type OnnxNode, type OnnxTensor } from './onnx-build.js';
-import { appendHeadNodes, FEATURES_OUTPUT, PROBABILITIES_OUTPUT } from './onnx-head.js';
+import { DT, float16Tensor, floatTensor, node, onnx, pruneGraph, valueInfo, type OnnxModel, type OnnxNode, type OnnxTensor } from './onnx-build.js';
+import { appendHeadNodes, FEATURES_OUTPUT, PROBABILITIES_OUTPUT, type WeightQuantization } from './onnx-head.js';
 import { exportOnnxFromTfjsBackbone, finishOnnxModel, type OnnxExport, type OnnxExportOptions } from './onnx-export.js';
 import { tfjsLayersToOnnx } from './tfjs-to-onnx.js';
 
@@ -60,6 +60,17 @@ function depthwiseToOihw(w: Float32Array, [kh, kw, c, m]: number[]): Float32Arra
 interface Piece {
   nodes: OnnxNode[];
   initializers: OnnxTensor[];
+  /** float16: conv kernels of the tail stored as float16 + Cast (as tfjs-to-onnx.ts does for converted weights). */
+  quantize?: WeightQuantization;
+}
+
+/** A tail weight as an initializer named `name` (or a float16 one Cast to it). */
+function addWeight(out: Piece, name: string, dims: number[], data: Float32Array): string {
+  if (out.quantize === 'float16' && data.length >= 256) {
+    out.initializers.push(float16Tensor(`${name}_f16`, dims, data));
+    out.nodes.push(node('Cast', [`${name}_f16`], [name], `${name}_cast`, { to: DT.FLOAT }));
+  } else out.initializers.push(floatTensor(name, dims, data));
+  return name;
 }
 
 /** The QLinear nodes after `cut` up to the pooled features as float ops with the trained weights; returns the pooled NCHW tensor. */
@@ -95,7 +106,7 @@ function onnxTailNodes(original: OnnxModel, tail: TailSnapshot, cutFloat: string
         const [O, I, kh, kw] = inits.get(wName).dims;
         const w = need(vars, wName, tail);
         const depthwise = group > 1 && I === 1;
-        out.initializers.push(floatTensor(P + wName, [O, I, kh, kw], depthwise ? depthwiseToOihw(w.data, w.shape) : hwioToOihw(w.data, w.shape)));
+        addWeight(out, P + wName, [O, I, kh, kw], depthwise ? depthwiseToOihw(w.data, w.shape) : hwioToOihw(w.data, w.shape));
         const ins = [read(n.input![0]), P + wName];
         const bName = n.input![8];
         if (bName) {
@@ -147,7 +158,8 @@ function replaceNodes(tail: TailSnapshot, cutFloat: string, out: Piece): string 
     const b = need(vars, `conv${i}/bias`, tail);
     const [, , ci, co] = w.shape;
     const p = `tl_replace_${i}`;
-    out.initializers.push(floatTensor(`${p}_W`, [co, ci, 1, 1], hwioToOihw(w.data, w.shape)), floatTensor(`${p}_b`, [co], b.data));
+    addWeight(out, `${p}_W`, [co, ci, 1, 1], hwioToOihw(w.data, w.shape));
+    out.initializers.push(floatTensor(`${p}_b`, [co], b.data));
     out.nodes.push(node('Conv', [x, `${p}_W`, `${p}_b`], [`${p}_conv`], `${p}_conv`, { kernel_shape: [1, 1] }));
     out.nodes.push(node('Relu', [`${p}_conv`], [`${p}_relu`], `${p}_relu`));
     x = `${p}_relu`;
@@ -212,7 +224,7 @@ export async function exportOnnxFinetuned(
         return exportOnnxFromTfjsBackbone(model, entry, head, numClasses, opts);
       }
       if (tail.kind !== 'replace') throw new TlError(`a ${tail.kind} tail on the TF.js backbone ${entry.id} cannot be exported`);
-      const piece: Piece = { nodes: [], initializers: [] };
+      const piece: Piece = { nodes: [], initializers: [], quantize: opts.quantize };
       let cutFloat = 'input';
       if (tail.cut !== model.inputLayers[0].name) {
         const conv = tfjsLayersToOnnx(model, tail.cut, { inputName: 'input' });
@@ -253,7 +265,7 @@ export async function exportOnnxFinetuned(
     exposeCuts(model, [tail.cut]);
     cutFloat = cutOutputName(tail.cut);
   }
-  const piece: Piece = { nodes: [], initializers: [] };
+  const piece: Piece = { nodes: [], initializers: [], quantize: opts.quantize };
   const pooled = tail.kind === 'replace' ? replaceNodes(tail, cutFloat, piece) : tail.kind === 'onnx-tail' ? onnxTailNodes(decodeModel(bytes), tail, cutFloat, piece) : undefined;
   if (!pooled) throw new TlError(`a ${tail.kind} tail on the ONNX backbone ${entry.id} cannot be exported`);
   g.node!.push(...piece.nodes);

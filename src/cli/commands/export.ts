@@ -20,10 +20,10 @@ export function registerExportCommand(program: Command): void {
   program
     .command('export')
     .argument('<bundle>', 'a saved classifier folder (from tl train)')
-    .description('export a classifier as one deployable model (backbone + trained head + softmax) with metadata.json')
+    .description('export a classifier as one deployable model (backbone, with a fine-tuned bundle\'s trained blocks, + trained head + softmax) with metadata.json')
     .option('-f, --format <format>', 'onnx (any backbone; runs in onnxruntime-node/-web) or tfjs (TF.js layers model; TF.js backbones)', choice('--format', ['onnx', 'tfjs']), 'onnx')
     .option('-o, --out <dir>', 'output folder (default: ./<bundle>-<format>)')
-    .option('-q, --quantize <mode>', 'store weights as none | float16 | int8 (ONNX: the head and converted TF.js weights; TF.js: every weight, int8 = uint8 affine)', choice('--quantize', ['none', 'float16', 'int8']), 'none')
+    .option('-q, --quantize <mode>', 'store weights as none | float16 | int8 (ONNX: the head, converted TF.js weights and float16 for a fine-tuned tail\'s kernels; TF.js: every weight, int8 = uint8 affine)', choice('--quantize', ['none', 'float16', 'int8']), 'none')
     .option('--no-features', 'ONNX: do not output the feature vector (the unknown-image check needs it)')
     .option('--no-check', 'skip running the export on the validation images of the training data')
     .option('--limit <n>', 'compare on at most this many validation images (default: all)', positiveInt('--limit'))
@@ -35,6 +35,7 @@ export function registerExportCommand(program: Command): void {
         '  tl export cats-classifier --format onnx --quantize float16 --out cats-onnx-f16\n' +
         '  tl export cats-v1-classifier --format tfjs --out cats-tfjs     # trained with --model mobilenet-v1-0.75\n' +
         '  tl export cats-classifier --no-check --json\n' +
+        '  tl export eurosat-finetuned --format onnx --out eurosat-onnx    # rung 2/3 bundle: the trained blocks go in too\n' +
         '\nThe folder holds the model (model.onnx, or model.json + weights.bin), metadata.json (labels in output order,\n' +
         'input size/layout, resize + crop, mean/std, unknown threshold) and unknown-references.bin. examples/browser/\n' +
         'runs an ONNX export in a web page with onnxruntime-web.',
@@ -50,6 +51,8 @@ export function registerExportCommand(program: Command): void {
         const m = r.metadata;
         say(`exported ${m.source.backbone} classifier (${m.labels.length} classes: ${m.labels.join(', ')}) as ${opts.format === 'onnx' ? 'ONNX' : 'TF.js layers'}${m.quantize !== 'none' ? `, ${m.quantize} weights` : ''}: ${r.dir}`);
         for (const f of r.files) say(`  ${f.name.padEnd(24)} ${formatBytes(f.bytes).padStart(9)}`);
+        const t = m.source.tail;
+        if (t) say(`tail     fine-tuned ${t.replace ? `new units hidden:${t.replace.join(',')}` : t.kind} after ${t.cut}: ${t.variables} trained tensors (${t.params.toLocaleString('en-US')} weights) in the model, at ${t.imageSize} px`);
         const i = m.input;
         say(`input    ${i.name} float32 [N,${i.shape.slice(1).join(',')}] ${i.layout}, RGB; ${i.resize === 'cover' ? `shorter side to ${Math.round(i.size / i.cropFraction)}, centre crop ${i.size}` : `stretched to ${i.size}x${i.size}`}; (p/255 - mean) / std, mean [${i.mean.join(', ')}] std [${i.std.join(', ')}]`);
         say(`outputs  ${m.outputs.probabilities.name} [N,${m.labels.length}]${m.outputs.features ? `; features [N,${m.outputs.features.shape[1]}] (${m.outputs.features.how})` : ''}`);
