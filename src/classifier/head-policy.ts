@@ -1,7 +1,8 @@
 // How a softmax head is fitted on feature rows, the one policy for rung 1 (frozen backbone features) and for the
 // head that fine-tuning starts from (the tail's initial features): class weights, CV folds, L2 strength, L-BFGS.
-import { trainSoftmax, classWeights, type SoftmaxFit, type SoftmaxOptions } from '../train/softmax-regression.js';
+import { classWeights, type SoftmaxFit, type SoftmaxOptions } from '../train/softmax-regression.js';
 import { selectL2, type L2Selection } from '../train/select-l2.js';
+import { trainSoftmaxFast } from '../train/wasm-objective.js';
 
 export type ClassWeightMode = 'auto' | 'balanced' | 'none';
 
@@ -70,6 +71,6 @@ export async function fitSoftmaxHead(
   const sampleWeights = sampleWeightsFor(labels, K, opts.classWeights);
   const choice = await chooseL2(X, labels, K, { l2: opts.l2, seed: opts.seed, sampleWeights, onSelected: opts.onSelected });
   // Warm-started from the CV folds' mean solution at the chosen l2: most of the way to the optimum already.
-  const model = trainSoftmax(X, labels, K, { l2: choice.l2, sampleWeights, init: choice.selection?.warmStart, onIteration: opts.onIteration });
+  const model = await trainSoftmaxFast(X, labels, K, { l2: choice.l2, sampleWeights, init: choice.selection?.warmStart, onIteration: opts.onIteration });
   return { ...choice, model, sampleWeights };
 }

@@ -6,6 +6,7 @@
  * Pure and self-contained so the same code runs in the main thread or a worker, giving identical bits.
  */
 import { trainSoftmaxFlat, type FlatMatrix } from './softmax-regression.js';
+import { wasmBackend, wasmSoftmaxObjective, type Objective } from './wasm-objective.js';
 
 export interface PathJob {
   /** All rows (in a SharedArrayBuffer when sent to a worker); the fold is given by row indices. */
@@ -21,6 +22,8 @@ export interface PathJob {
   maxIter: number;
   /** theta = [W, b] to start the first fit from (the previous step's solution). */
   init?: Float64Array;
+  /** Evaluate on the wasm GEMM kernel (wasm-objective.ts) instead of the Float64 JavaScript one. */
+  wasm?: boolean;
 }
 
 export interface PathPointScore {
@@ -72,7 +75,19 @@ export function pathTolerance(l2: number, tol: number): number {
   return Math.min(tol, Math.max(1e-5, 0.01 * l2));
 }
 
-export function runPath(job: PathJob): PathStep {
+/** runPath on the kernel the job asks for: the wasm one when it starts, else the JavaScript one. */
+export async function runPathOnKernel(job: PathJob): Promise<PathStep> {
+  const tf = job.wasm ? await wasmBackend() : undefined;
+  if (!tf) return runPath(job);
+  const kernel = wasmSoftmaxObjective(tf, job.X, job.y, job.numClasses, job.sampleWeights, job.trainIndex);
+  try {
+    return runPath(job, kernel.objective);
+  } finally {
+    kernel.dispose();
+  }
+}
+
+export function runPath(job: PathJob, objective?: (l2: number) => Objective): PathStep {
   const K = job.numClasses;
   const d = job.X.cols;
   const scores: PathPointScore[] = [];
@@ -85,6 +100,7 @@ export function runPath(job: PathJob): PathStep {
       maxIter: job.maxIter,
       init,
       subset: job.trainIndex,
+      objective: objective?.(l2),
     });
     init = { W: fit.Wf64, b: fit.bf64 };
     const theta = new Float64Array(K * d + K);

@@ -5,7 +5,7 @@
  */
 import type { Worker } from 'node:worker_threads';
 import { startModuleWorker } from '../util/worker.js';
-import { runPath, type PathJob, type PathStep } from './l2-path.js';
+import { runPathOnKernel, type PathJob, type PathStep } from './l2-path.js';
 
 type Reply = { id: number; step?: PathStep; error?: string };
 
@@ -27,15 +27,21 @@ export class PathPool {
 
   /** Results come back in job order. */
   async run(jobs: PathJob[]): Promise<PathStep[]> {
-    if (this.workers.length === 0 || jobs.length === 1) return jobs.map(runPath);
+    if (this.workers.length === 0 || jobs.length === 1) return this.runHere(jobs);
     try {
       return await this.runInWorkers(jobs);
     } catch (error) {
       if (process.env.TL_DEBUG) console.error('path pool: falling back to this thread:', error);
       await this.close();
       this.workers.length = 0;
-      return jobs.map(runPath);
+      return this.runHere(jobs);
     }
+  }
+
+  private async runHere(jobs: PathJob[]): Promise<PathStep[]> {
+    const steps: PathStep[] = [];
+    for (const job of jobs) steps.push(await runPathOnKernel(job));
+    return steps;
   }
 
   private runInWorkers(jobs: PathJob[]): Promise<PathStep[]> {

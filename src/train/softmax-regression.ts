@@ -45,6 +45,11 @@ export interface SoftmaxOptions {
   init?: { W: Float64Array; b: Float64Array };
   /** Train on these rows of X only (trainSoftmaxFlat; CV folds), without copying them. */
   subset?: Int32Array;
+  /**
+   * A faster evaluation of the same objective over the same rows (wasm-objective.ts, for the L2 search); default the
+   * Float64 JavaScript kernel below.
+   */
+  objective?: (theta: Float64Array, grad: Float64Array) => number;
   /** Called after each L-BFGS iteration; W and b are views of the current iterate (copy them to keep them). */
   onIteration?: (info: { iteration: number; loss: number; gradNorm: number; W: Float64Array; b: Float64Array }) => void;
 }
@@ -220,7 +225,7 @@ export function trainSoftmaxFlat(X: FlatMatrix, y: Int32Array, numClasses: numbe
     theta.set(opts.init.W, 0);
     theta.set(opts.init.b, K * d);
   }
-  const objective = softmaxObjective(X, y, K, opts.l2, opts.sampleWeights, opts.subset);
+  const objective = opts.objective ?? softmaxObjective(X, y, K, opts.l2, opts.sampleWeights, opts.subset);
   const report = opts.onIteration;
   const onIteration =
     report &&

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { Rng } from '../../src/util/random.js';
 import { fitStandardizer, applyStandardizer } from '../../src/train/standardize.js';
 import { minimizeLbfgs } from '../../src/train/lbfgs.js';
-import { argmax, classWeights, flattenRows, predictProba, softmaxObjective, trainSoftmax } from '../../src/train/softmax-regression.js';
+import { argmax, classWeights, flattenRows, predictProba, softmaxObjective, trainSoftmax, trainSoftmaxFlat } from '../../src/train/softmax-regression.js';
+import { wasmBackend, wasmSoftmaxObjective } from '../../src/train/wasm-objective.js';
 import { selectL2, selectL2OnValidation, stratifiedFolds } from '../../src/train/select-l2.js';
 
 /** Gaussian blobs: class k centred at `separation` * e_k (plus noise dims). */
@@ -319,4 +320,49 @@ test('coarse-to-fine search with early stop picks what the full grid picks, with
   const warm = trainSoftmax(X, y, 3, { l2: fast.best, init: fast.warmStart });
   assert.ok(warm.converged && warm.iterations < cold.iterations, `warm ${warm.iterations} vs cold ${cold.iterations} iterations`);
   for (let i = 0; i < cold.W.length; i++) assert.ok(Math.abs(warm.Wf64[i] - cold.Wf64[i]) < 1e-4, `weight ${i}`);
+});
+
+test('wasm GEMM objective (the L2 search kernel) matches the Float64 JavaScript objective, on a weighted row subset', async () => {
+  const tf = await wasmBackend();
+  assert.ok(tf, 'the wasm backend starts');
+  const { X, y } = blobs(203, 37, 5, 1.5, 31);
+  const flat = flattenRows(X);
+  const weights = Float64Array.from({ length: X.length }, (_, i) => (i % 7 === 0 ? 0 : 0.5 + (i % 3)));
+  const subset = Int32Array.from({ length: 150 }, (_, i) => (i * 4) % X.length);
+  const rng = new Rng(3);
+  const theta = Float64Array.from({ length: 5 * 37 + 5 }, () => 0.3 * rng.normal());
+  const gJs = new Float64Array(theta.length);
+  const gWasm = new Float64Array(theta.length);
+  const lossJs = softmaxObjective(flat, y, 5, 0.02, weights, subset)(theta, gJs);
+  const kernel = wasmSoftmaxObjective(tf, flat, y, 5, weights, subset);
+  try {
+    const lossWasm = kernel.objective(0.02)(theta, gWasm);
+    assert.ok(Math.abs(lossWasm - lossJs) < 1e-5 * Math.abs(lossJs), `loss ${lossWasm} vs ${lossJs}`);
+    const scale = Math.max(...gJs.map(Math.abs));
+    for (let i = 0; i < theta.length; i++) assert.ok(Math.abs(gWasm[i] - gJs[i]) < 1e-5 * scale, `grad ${i}: ${gWasm[i]} vs ${gJs[i]}`);
+    // A fit on the wasm kernel lands on the reference solution, and repeats bit for bit.
+    const opts = { l2: 0.01, sampleWeights: weights, subset, tol: 1e-5 };
+    const reference = trainSoftmaxFlat(flat, y, 5, opts);
+    const fast = trainSoftmaxFlat(flat, y, 5, { ...opts, objective: kernel.objective(0.01) });
+    const again = trainSoftmaxFlat(flat, y, 5, { ...opts, objective: kernel.objective(0.01) });
+    assert.ok(fast.converged, fast.stopReason);
+    let maxDiff = 0;
+    for (let i = 0; i < reference.Wf64.length; i++) maxDiff = Math.max(maxDiff, Math.abs(fast.Wf64[i] - reference.Wf64[i]));
+    assert.ok(maxDiff < 1e-3, `weights differ by up to ${maxDiff}`);
+    assert.ok(Buffer.from(fast.Wf64.buffer).equals(Buffer.from(again.Wf64.buffer)));
+  } finally {
+    kernel.dispose();
+  }
+});
+
+test('L2 search on the wasm kernel picks what the JavaScript kernel picks, the same in threads or not', async () => {
+  const { X, y } = blobs(240, 12, 3, 1.0, 41);
+  const grid = [10, 1, 0.1, 0.01, 0.001];
+  const js = await selectL2(X, y, 3, { grid, seed: 5, parallel: 1, kernel: 'js' });
+  const serial = await selectL2(X, y, 3, { grid, seed: 5, parallel: 1, kernel: 'wasm' });
+  const threaded = await selectL2(X, y, 3, { grid, seed: 5, parallel: 2, kernel: 'wasm' });
+  assert.equal(serial.best, js.best);
+  for (const p of serial.curve) assert.ok(Math.abs(p.cvAccuracy - js.curve.find((q) => q.l2 === p.l2)!.cvAccuracy) <= 0.01, `l2 ${p.l2}`);
+  assert.deepEqual(threaded.curve, serial.curve);
+  assert.ok(Buffer.from(threaded.warmStart!.W.buffer).equals(Buffer.from(serial.warmStart!.W.buffer)));
 });

@@ -1,0 +1,156 @@
+/**
+ * The softmax objective of softmax-regression.ts with its two matrix products on TF.js's WebAssembly backend
+ * (XNNPACK, SIMD): the rows stay resident in the wasm heap as one tensor for the whole fit, so an evaluation only
+ * moves W (dim x K) in and the n x K logits out, then the K x n residuals in and the K x dim gradient out. About 4x
+ * faster per evaluation than the scalar JavaScript kernel (EuroSAT fold, 4000 x 1280 x 10: ~15 ms against ~57 ms).
+ *
+ * The products accumulate in Float32 (the JavaScript kernel accumulates in Float64); the softmax, the loss and the
+ * penalty stay in Float64. The gradient's rounding error (~1e-7 relative) sits far below the L2 search's tolerances,
+ * so the search uses it; the final fit (trainSoftmaxFast) is checked, and finished if needed, on the Float64 kernel.
+ * Deterministic: XNNPACK's GEMM sums in a fixed order, so the same inputs give the same bits.
+ */
+import type * as TF from '@tensorflow/tfjs';
+import {
+  flattenRows,
+  trainSoftmax,
+  trainSoftmaxFlat,
+  type FlatMatrix,
+  type SoftmaxFit,
+  type SoftmaxOptions,
+} from './softmax-regression.js';
+
+type Tf = typeof TF;
+export type Objective = (theta: Float64Array, grad: Float64Array) => number;
+
+let backend: Promise<Tf | undefined> | undefined;
+
+/** TF.js on wasm, started once per thread; undefined when it cannot start (callers fall back to the JS kernel). */
+export function wasmBackend(): Promise<Tf | undefined> {
+  backend ??= import('../backbone/tfjs-runtime.js')
+    .then((m) => m.tfWasm())
+    .catch((error: unknown) => {
+      if (process.env.TL_DEBUG)
+        console.error('head kernel: wasm backend unavailable, using the JavaScript kernel:', error);
+      return undefined;
+    });
+  return backend;
+}
+
+/**
+ * The objective over the rows `subset` of X (all rows when absent), y and sampleWeights indexed by row of X.
+ * objective(l2) is the objective at that l2 (the rows are uploaded once for all of them); call dispose() when done:
+ * it frees the resident copy of the rows.
+ */
+export function wasmSoftmaxObjective(
+  tf: Tf,
+  X: FlatMatrix,
+  y: Int32Array,
+  numClasses: number,
+  sampleWeights?: Float64Array,
+  subset?: Int32Array,
+): { objective: (l2: number) => Objective; dispose: () => void } {
+  const { data, rows: nAll, cols: d } = X;
+  const K = numClasses;
+  const picked: number[] = [];
+  let total = 0;
+  for (let i = 0; i < (subset ? subset.length : nAll); i++) {
+    const row = subset ? subset[i] : i;
+    if (!(row >= 0 && row < nAll)) throw new Error(`row index ${row} is outside 0..${nAll - 1}`);
+    if (!(y[row] >= 0 && y[row] < K)) throw new Error(`label ${y[row]} at row ${row} is outside 0..${K - 1}`);
+    const w = sampleWeights ? sampleWeights[row] : 1;
+    total += w;
+    if (w > 0) picked.push(row); // zero-weight rows contribute nothing
+  }
+  if (!(total > 0)) throw new Error('sample weights sum to zero');
+  const n = picked.length;
+  const rows = new Float32Array(n * d);
+  const weight = new Float64Array(n);
+  const label = new Int32Array(n);
+  picked.forEach((row, i) => {
+    rows.set(data.subarray(row * d, (row + 1) * d), i * d);
+    weight[i] = (sampleWeights ? sampleWeights[row] : 1) / total;
+    label[i] = y[row];
+  });
+  const resident = tf.tensor2d(rows, [n, d]);
+  const Wt = new Float32Array(d * K);
+  const Rt = new Float32Array(K * n);
+  const bOffset = K * d;
+
+  const objective =
+    (l2: number): Objective =>
+    (theta, grad) => {
+      for (let k = 0; k < K; k++) for (let j = 0; j < d; j++) Wt[j * K + k] = theta[k * d + j];
+      const logits = tf.tidy(() => tf.matMul(resident, tf.tensor2d(Wt, [d, K])));
+      const z = logits.dataSync() as Float32Array; // n x K
+      grad.fill(0);
+      let loss = 0;
+      for (let i = 0; i < n; i++) {
+        const off = i * K;
+        let max = -Infinity;
+        for (let k = 0; k < K; k++) max = Math.max(max, z[off + k] + theta[bOffset + k]);
+        let sum = 0;
+        for (let k = 0; k < K; k++) sum += Math.exp(z[off + k] + theta[bOffset + k] - max);
+        const logSumExp = max + Math.log(sum);
+        const wi = weight[i];
+        const yi = label[i];
+        loss += wi * (logSumExp - z[off + yi] - theta[bOffset + yi]);
+        for (let k = 0; k < K; k++) {
+          const r = wi * (Math.exp(z[off + k] + theta[bOffset + k] - logSumExp) - (k === yi ? 1 : 0));
+          Rt[k * n + i] = r;
+          grad[bOffset + k] += r;
+        }
+      }
+      logits.dispose();
+      const product = tf.tidy(() => tf.matMul(tf.tensor2d(Rt, [K, n]), resident));
+      const g = product.dataSync() as Float32Array; // K x d
+      let sq = 0;
+      for (let j = 0; j < bOffset; j++) {
+        const t = theta[j];
+        sq += t * t;
+        grad[j] = g[j] + l2 * t;
+      }
+      product.dispose();
+      return loss + 0.5 * l2 * sq;
+    };
+  return { objective, dispose: () => resident.dispose() };
+}
+
+/**
+ * trainSoftmax with its evaluations on the wasm kernel, then (when the Float32 products stopped it short of the
+ * tolerance, e.g. a line search lost in rounding) polished on the Float64 kernel from where it stopped, so the result
+ * meets the same tolerance as trainSoftmax. Falls back to trainSoftmax when the wasm backend cannot start.
+ */
+export async function trainSoftmaxFast(
+  X: readonly Float32Array[],
+  y: Int32Array,
+  numClasses: number,
+  opts: SoftmaxOptions,
+): Promise<SoftmaxFit> {
+  const tf = await wasmBackend();
+  if (!tf) return trainSoftmax(X, y, numClasses, opts);
+  const flat = flattenRows(X);
+  const kernel = wasmSoftmaxObjective(tf, flat, y, numClasses, opts.sampleWeights, opts.subset);
+  let fit: SoftmaxFit;
+  try {
+    fit = trainSoftmaxFlat(flat, y, numClasses, { ...opts, objective: kernel.objective(opts.l2) });
+  } finally {
+    kernel.dispose();
+  }
+  const tol = opts.tol ?? 1e-5;
+  const maxIter = opts.maxIter ?? 500;
+  if (fit.stopReason !== 'line-search-failed' && fit.stopReason !== 'relative-change') return fit;
+  // Check (and if needed finish) on the Float64 kernel: its gradient is the one the tolerance is about.
+  const report = opts.onIteration;
+  const polish = trainSoftmaxFlat(flat, y, numClasses, {
+    ...opts,
+    init: { W: fit.Wf64, b: fit.bf64 },
+    maxIter: Math.max(1, maxIter - fit.iterations),
+    onIteration: report && ((info) => report({ ...info, iteration: fit.iterations + info.iteration })),
+  });
+  return {
+    ...polish,
+    iterations: fit.iterations + polish.iterations,
+    evaluations: fit.evaluations + polish.evaluations,
+    converged: polish.converged && polish.gradNorm <= tol,
+  };
+}
