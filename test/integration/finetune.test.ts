@@ -126,7 +126,7 @@ describe('partial fine-tuning, MobileNetV2 int8 (ONNX tail)', () => {
         assert.equal(b[i].label, a[i].label);
         assert.ok(Math.abs(b[i].probability - a[i].probability) < 1e-6);
       }
-      // A fine-tuned bundle exports with its tail (agreement is measured in test/export-finetuned.test.ts).
+      // A fine-tuned bundle exports with its tail (agreement is measured in test/integration/export-finetuned.test.ts).
       const ex = await exportClassifier(bundle, { format: 'onnx', out: join(bundle, 'export') });
       assert.equal(ex.metadata.outputs.features?.shape[1], r.classifier.data.tail!.featureDim);
     } finally {
