@@ -20,6 +20,8 @@ const zeroToOne: Pick<InputSpec, 'mean' | 'std'> = { mean: [0, 0, 0], std: [1, 1
 // tensor and head output are read from the graph on first load (runtimes/onnx/detect.ts) and the entry's dim is
 // checked against what is found there.
 const ONNX_ZOO_RESNET = 'https://github.com/onnx/models/raw/main/validated/vision/classification/resnet/model/';
+// Files whose pointer is stored at their pre-2024 path (vision/..., before the move to validated/): pinned to that commit.
+const onnxZooAt = (commit: string, dir: string) => `https://github.com/onnx/models/raw/${commit}/vision/classification/${dir}/model/`;
 const FROM_LFS_POINTER = 'size and sha256 from the Git LFS pointer in github.com/onnx/models; not downloaded or run on the offline build machine';
 
 function lfsFile(baseUrl: string, name: string, size: number, sha256: string): ModelFile[] {
@@ -45,6 +47,56 @@ const ONLINE_ZOO: ModelEntry[] = [
     params: 25_557_032,
     license: 'Apache-2.0',
     source: 'github.com/onnx/models validated/vision/classification/resnet/model/resnet50-v1-12-int8.onnx (opset 12)',
+    unverified: FROM_LFS_POINTER,
+  },
+  {
+    id: 'resnet50',
+    title: 'ResNet-50 v1 224, float (ONNX Model Zoo resnet50-v1-12)',
+    format: 'onnx',
+    folder: 'resnet50_v1_12_onnx',
+    entry: 'resnet50-v1-12.onnx',
+    files: lfsFile(onnxZooAt('652f4e4af7975c8e7a505c4b6e0f8ac72d8260ea', 'resnet'), 'resnet50-v1-12.onnx', 102_576_419, 'ab65bdc02c5b3123eb3cdf6dac01742438517d8635d4f233913b2be1c70db3b6'),
+    input: onnxZooImagenet,
+    feature: { tensor: DETECT_FROM_GRAPH, dim: 2048, pool: 'none' },
+    head: detectedHead,
+    imagenetTop1: 0.7497,
+    params: 25_557_032,
+    license: 'Apache-2.0',
+    source: 'github.com/onnx/models vision/classification/resnet/model/resnet50-v1-12.onnx (opset 12; now under validated/)',
+    unverified: FROM_LFS_POINTER,
+  },
+  {
+    id: 'mobilenet-v2-float',
+    title: 'MobileNetV2 1.0 224, float (ONNX Model Zoo mobilenetv2-7, MXNet Gluon)',
+    format: 'onnx',
+    folder: 'mobilenetv2_7_onnx',
+    entry: 'mobilenetv2-7.onnx',
+    files: lfsFile(onnxZooAt('13fcb614fdedcc09864c0691c080ccf82ca3b85b', 'mobilenet'), 'mobilenetv2-7.onnx', 14_246_826, 'c1c513582d56afceff8516c73804e484c81c6a830712ab6d682253f4a3cd042f'),
+    // Model card: [0,1] pixels normalised with ImageNet mean/std, centre-cropped 224 (the zoo's imagenet_preprocess.py: resize 256).
+    input: onnxZooImagenet,
+    feature: { tensor: DETECT_FROM_GRAPH, dim: 1280, pool: 'none' },
+    head: detectedHead,
+    imagenetTop1: 0.7094,
+    params: 3_504_872,
+    license: 'Apache-2.0',
+    source: 'github.com/onnx/models vision/classification/mobilenet/model/mobilenetv2-7.onnx (opset 7)',
+    unverified: FROM_LFS_POINTER,
+  },
+  {
+    id: 'efficientnet-lite4',
+    title: 'EfficientNet-Lite4 224, float (ONNX Model Zoo, TensorFlow via tf2onnx)',
+    format: 'onnx',
+    folder: 'efficientnet_lite4_onnx',
+    entry: 'efficientnet-lite4.onnx',
+    files: lfsFile(onnxZooAt('1455c7548852a276312aad28413d60558ac2dcfa', 'efficientnet-lite4'), 'efficientnet-lite4.onnx', 51_946_641, 'd111689907c06eea7c82e4833ddef758da6453b9d4cf60b7e99ca05c7cbd9c12'),
+    // Model card: NHWC RGB, (p - 127) / 128, resize so that 224 is 87.5% of the shorter side, centre crop 224; batch fixed at 1.
+    input: { size: 224, layout: 'NHWC', resize: 'cover', cropFraction: 0.875, mean: [127 / 255, 127 / 255, 127 / 255], std: [128 / 255, 128 / 255, 128 / 255] },
+    feature: { tensor: DETECT_FROM_GRAPH, dim: 1280, pool: 'none' },
+    head: { ...detectedHead, activation: 'probabilities' },
+    imagenetTop1: 0.804,
+    params: NaN, // not stated on the model card
+    license: 'MIT',
+    source: 'github.com/onnx/models vision/classification/efficientnet-lite4/model/efficientnet-lite4.onnx (opset 11; published as efficientnet-lite4-11.onnx)',
     unverified: FROM_LFS_POINTER,
   },
   {
