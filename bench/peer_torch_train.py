@@ -35,7 +35,7 @@ out = {'torch': torch.__version__, 'threads': threads, 'batch': batch, 'size': s
 feats = torch.randn(batch, 1280); head = torch.nn.Linear(1280, classes); opt = torch.optim.Adam(head.parameters(), 1e-3)
 def head_step():
     opt.zero_grad(); loss_fn(head(feats), y).backward(); opt.step()
-out['head'] = bench(head_step)
+if 'head' in modes: out['head'] = bench(head_step)
 # partial: frozen features[:-last] under no_grad each step (no cache), then trainable features[-last:] + classifier
 frozen = model.features[:-last]; tail = model.features[-last:]
 for p in frozen.parameters(): p.requires_grad_(False)
@@ -46,7 +46,7 @@ def partial_step():
     with torch.no_grad(): a = frozen(x)
     f = torch.nn.functional.adaptive_avg_pool2d(tail(a), 1).flatten(1)
     loss_fn(model.classifier(f), y).backward(); opt.step()
-out['partial'] = bench(partial_step)
+if 'partial' in modes: out['partial'] = bench(partial_step)
 for p in model.parameters(): p.requires_grad_(True)
 opt = torch.optim.Adam(model.parameters(), 1e-4)
 xf = torch.randn(full_batch, 3, full_size, full_size); yf = torch.randint(0, classes, (full_batch,))

@@ -213,8 +213,16 @@ const py = args['no-torch'] ? { status: 1, stdout: '', stderr: 'skipped (--no-to
 });
 const torch = py.status === 0 ? JSON.parse(py.stdout.trim().split('\n').at(-1)!) : { error: py.stderr.slice(-500) };
 const ratio = typeof torch.full === 'number' && ours.full ? ours.full / torch.full : undefined;
-if (ratio !== undefined) console.error(`full network: tl ${ours.full.toFixed(2)} img/s (${ours.fullThreads} threads, batch ${ours.fullBatch}) vs PyTorch ${torch.full.toFixed(2)} img/s (batch ${torch.fullBatch ?? torch.batch}): ${ratio.toFixed(2)}x`);
-const result = { when: new Date().toISOString(), uptime: spawnSync('uptime', { encoding: 'utf8' }).stdout.trim(), batch: B, size: 224, fullVsTorch: ratio, trainLast, backend, loadavgStart: load0, loadavgEnd: loadavg()[0], tl: ours, torch };
+if (ratio !== undefined) console.error(`full network: tl ${ours.full.toFixed(2)} img/s (${ours.fullThreads} threads, batch ${ours.fullBatch}) vs PyTorch ${torch.full.toFixed(2)} img/s (${torch.threads} threads, batch ${torch.fullBatch ?? torch.batch}): ${ratio.toFixed(2)}x`);
+// One thread each too: on a shared machine PyTorch's OpenMP threads lose more to contention than one thread does.
+const py1 = args['no-torch'] || skipFull ? undefined : spawnSync('/usr/bin/python3', [join(root, 'bench/peer_torch_train.py'), 'threads=1', `batch=${B}`, `full_batch=${ours.fullBatch ?? B}`, `full_size=${ours.fullSize ?? 224}`, `steps=${steps}`, 'modes=full'], {
+  encoding: 'utf8',
+  env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '4294967296', MALLOC_TRIM_THRESHOLD_: '4294967296', MALLOC_TOP_PAD_: '536870912' },
+});
+const torch1 = py1?.status === 0 ? JSON.parse(py1.stdout.trim().split('\n').at(-1)!) : py1 ? { error: py1.stderr.slice(-500) } : undefined;
+const ratio1 = typeof torch1?.full === 'number' && ours.full1Thread ? ours.full1Thread / torch1.full : undefined;
+if (ratio1 !== undefined) console.error(`full network, 1 thread each: tl ${ours.full1Thread.toFixed(2)} img/s vs PyTorch ${torch1.full.toFixed(2)} img/s: ${ratio1.toFixed(2)}x`);
+const result = { when: new Date().toISOString(), uptime: spawnSync('uptime', { encoding: 'utf8' }).stdout.trim(), batch: B, size: 224, fullVsTorch: ratio, full1ThreadVsTorch1Thread: ratio1, trainLast, backend, loadavgStart: load0, loadavgEnd: loadavg()[0], tl: ours, torch, torch1Thread: torch1 };
 console.log(JSON.stringify(result, null, 2));
 await mkdir(join(root, 'bench-results'), { recursive: true });
 await writeFile(join(root, 'bench-results/train-throughput.json'), JSON.stringify(result, null, 2) + '\n');
