@@ -1,8 +1,9 @@
 // `tl models add model.onnx` (or a URL + sha256): register any ImageNet classifier file as a backbone without naming
 // tensors. The runtime reads input size/layout, feature tensor and head from the file (runtimes/onnx/detect.ts); the
 // user gives only what a file cannot say: its normalisation (a preset or mean/std).
-import { basename, extname, resolve } from 'node:path';
+import { basename, dirname, extname, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { TlError } from '../util/errors.js';
 import type { InputSpec, ModelEntry } from './types.js';
 import type { DetectedBackbone } from './runtimes/types.js';
@@ -42,17 +43,31 @@ function fileName(source: string): string {
   return isUrl(source) ? basename(new URL(source).pathname) : basename(source);
 }
 
-/** The runtime format of a model file, by what detection supports (today: ONNX). */
-function formatOf(source: string): string {
-  if (extname(fileName(source)).toLowerCase() === '.onnx') return 'onnx';
+/** The runtime format of a model file, by what detection reads: an .onnx file, or a TF.js layers model.json. */
+async function formatOf(source: string): Promise<string> {
+  const ext = extname(fileName(source)).toLowerCase();
+  if (ext === '.onnx') return 'onnx';
+  if (ext === '.json' && !isUrl(source) && (await isTfjsLayersModel(source))) return 'tfjs-layers';
   throw new TlError(
-    `cannot detect the feature tensor of ${fileName(source) || source}: detection reads ONNX files (.onnx)`,
-    'For a TF.js model write a JSON description and run `tl models add FILE.json` (README: "Bring your own backbone").',
+    `cannot detect the feature tensor of ${fileName(source) || source}: detection reads ONNX files (.onnx) and TF.js layers model.json files`,
+    'Otherwise write a JSON description and run `tl models add FILE.json` (README: "Bring your own backbone").',
   );
 }
 
+/** A TF.js layers model.json (topology + weights manifest), as opposed to a toolkit model description. */
+export async function isTfjsLayersModel(path: string): Promise<boolean> {
+  try {
+    const json = JSON.parse(await readFile(path, 'utf8')) as { modelTopology?: unknown; weightsManifest?: unknown };
+    return typeof json.modelTopology === 'object' && Array.isArray(json.weightsManifest);
+  } catch {
+    return false;
+  }
+}
+
 function defaultId(source: string): string {
-  const stem = fileName(source).replace(/\.onnx$/i, '');
+  // model.json says nothing: name a TF.js model after its folder.
+  const name = fileName(source);
+  const stem = /^model\.json$/i.test(name) ? basename(dirname(resolve(source))) : name.replace(/\.(onnx|json)$/i, '');
   const id = stem.replace(/[^a-z0-9._-]+/gi, '-').replace(/^[^a-z0-9]+/i, '');
   if (!id) throw new TlError(`cannot make a model id from "${source}"`, 'Give one with --id.');
   return id;
@@ -73,7 +88,7 @@ function normalisation(opts: AddModelOptions): Pick<InputSpec, 'mean' | 'std' | 
 
 /** Detect the model's input, feature and head from its file, then register it (unless a dry run). */
 export async function addModelFile(opts: AddModelOptions): Promise<AddModelResult> {
-  const format = formatOf(opts.source);
+  const format = await formatOf(opts.source);
   const runtime = runtimeFor(format);
   if (!runtime.detect) throw new TlError(`the ${format} runtime cannot read a model's structure; register it with a JSON description`);
   const norm = normalisation(opts);

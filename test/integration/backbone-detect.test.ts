@@ -12,6 +12,7 @@ import * as ort from 'onnxruntime-node';
 import { detectOnnxBackbone } from '../../src/backbone/runtimes/onnx/detect.js';
 import { exposeFeatures, FEATURE_OUTPUT } from '../../src/backbone/onnx-graph.js';
 import { ZOO } from '../../src/backbone/zoo.js';
+import { runtimeFor } from '../../src/backbone/runtimes/registry.js';
 import { cleanup, DATASETS_DIR, DOG, linkSubset, MODELS_DIR, ROOT, runCli, tempDir } from '../helpers.js';
 
 const FIXTURES = join(ROOT, 'test-fixtures/torchvision');
@@ -92,10 +93,10 @@ describe('feature detection on torchvision architectures', () => {
   }
 });
 
-describe('feature detection on the shared models', () => {
-  for (const entry of ZOO.filter((e) => e.format === 'onnx' && !e.unverified)) {
-    test(`${entry.id}: detection equals the hand-written zoo entry`, () => {
-      const d = detectOnnxBackbone(readFileSync(join(MODELS_DIR, entry.folder, entry.entry)));
+describe('feature detection on the shared models (ONNX and TF.js layers)', () => {
+  for (const entry of ZOO.filter((e) => !e.unverified)) {
+    test(`${entry.id}: detection equals the hand-written zoo entry`, async () => {
+      const d = await runtimeFor(entry.format).detect!(join(MODELS_DIR, entry.folder, entry.entry));
       assert.deepEqual(d.feature, entry.feature);
       assert.equal(d.input.size, entry.input.size);
       assert.equal(d.input.layout, entry.input.layout);
@@ -104,6 +105,9 @@ describe('feature detection on the shared models', () => {
       assert.equal(d.head.classes, 1000);
     });
   }
+  test('a TF.js graph model (no layers topology) is refused with a clear error', async () => {
+    await assert.rejects(runtimeFor('tfjs-layers').detect!(join(MODELS_DIR, 'mobilenet_v1_025_tfjs_graph/model.json')), /no layers topology/);
+  });
 });
 
 describe('tl models add model.onnx', () => {
@@ -157,5 +161,12 @@ describe('tl models add model.onnx', () => {
     assert.equal(cls.backbone.id, 'tv-mnv2');
     const predict = await tl(['predict', bundle, DOG, '--json']);
     assert.equal(predict.code, 0, predict.stderr);
+  });
+
+  test('a TF.js layers model.json is detected too (--dry-run registers nothing)', async () => {
+    const r = await tl(['models', 'add', join(MODELS_DIR, 'darknet_tiny_tfjs_layers/model.json'), '--preset', 'imagenet-tf', '--dry-run']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /feature: leaky_re_lu_15 \(global average pooled\) -> 128-d/);
+    assert.match(r.stdout, /dry run: nothing registered \(id would be darknet_tiny_tfjs_layers\)/);
   });
 });

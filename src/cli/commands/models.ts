@@ -118,7 +118,7 @@ export function registerModelsCommands(program: Command): void {
 
   models
     .command('add')
-    .argument('<model>', 'an ImageNet classifier .onnx file or https URL (feature tensor, input size and layout are read from it), or a JSON description (README: "Bring your own backbone")')
+    .argument('<model>', 'an ImageNet classifier: .onnx file, https URL or TF.js layers model.json (feature tensor, input size and layout are read from it), or a JSON description (README: "Bring your own backbone")')
     .description('register your own ONNX or TF.js image model as a backbone')
     .option('--preset <name>', `its normalisation: ${presetHelp()}`)
     .option('--mean <r,g,b>', 'per-channel mean on [0,1] pixels (with --std, instead of --preset)', triple)
@@ -133,6 +133,8 @@ export function registerModelsCommands(program: Command): void {
     )
     .action(async (file: string, opts: AddOptions) => {
       if (/^https?:\/\//i.test(file) || /\.onnx$/i.test(file)) return addDetected(file, opts);
+      const { isTfjsLayersModel } = await import('../../backbone/add-model.js');
+      if (await isTfjsLayersModel(file)) return addDetected(file, opts);
       let json: unknown;
       try {
         json = JSON.parse(await readFile(file, 'utf8'));

@@ -19,6 +19,7 @@ export const tfjsRuntime: BackboneRuntime = {
     const { TfjsBackbone } = await import('../../tfjs-backbone.js');
     return TfjsBackbone.load(entry, dir, weightsHash);
   },
+  detect: async (entryPath) => (await import('./detect.js')).detectTfjsLayersFile(entryPath),
   async describeLayers(entry, dir): Promise<LayerInfo[]> {
     const [{ tfWasm }, { loadLayersModelFromDir }] = await Promise.all([
       import('../../tfjs-runtime.js'),
