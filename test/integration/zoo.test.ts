@@ -127,6 +127,27 @@ describe('online zoo entries', () => {
     await assert.rejects(loadBackbone(lying), /detected in this ONNX graph is 1280-d, the model entry says 2048-d/);
   });
 
+  test('tl models add URL --sha256: downloads, checks, detects and registers; a wrong sha256 registers nothing', async () => {
+    const cacheDir = join(tmp, 'cache4');
+    const online = { cacheDir, env: { TL_OFFLINE: undefined, TL_MODELS_DIR: undefined } };
+    const url = `${base}/m.onnx`;
+    const add = (sha: string, id: string) => runCli(['models', 'add', url, '--sha256', sha, '--preset', 'imagenet-torch', '--id', id], online);
+    const bad = await add('f'.repeat(64), 'url-bad');
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /checksum mismatch/);
+    const ok = await add(await sha256File(MNV2_FILE), 'url-mnv2');
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /feature: 472_quantized -> 1280-d/);
+    const models = JSON.parse((await runCli(['models', 'list', '--json'], { cacheDir })).stdout) as (ModelEntry & { onDisk: string | null })[];
+    assert.ok(!models.some((m) => m.id === 'url-bad'));
+    const m = models.find((x) => x.id === 'url-mnv2')!;
+    assert.deepEqual(m.feature, MNV2.feature);
+    assert.deepEqual(m.input, MNV2.input);
+    assert.equal(m.files[0].url, url);
+    // Offline afterwards: the checked download in the cache is what loads.
+    assert.equal(m.onDisk, 'cache');
+  });
+
   test('tl models list marks what is on disk and what was never verified offline', async () => {
     const r = await runCli(['models', 'list'], { cacheDir: join(tmp, 'cache3') });
     assert.equal(r.code, 0, r.stderr);
