@@ -137,7 +137,7 @@ export async function exportLoaded(clf: Classifier, opts: ExportOptions): Promis
   if (opts.format === 'onnx') {
     let out;
     if (tail) {
-      out = await exportOnnxFinetuned(entry, tail, data.head, K, { quantize, features: opts.features, metadata: metaProps, tf: entry.format === 'tfjs-layers' ? await tfWasm() : undefined });
+      out = await exportOnnxFinetuned(entry, tail, data.head, K, { quantize, features: opts.features, metadata: metaProps });
     } else {
       // What the backbone's runtime hands over: ONNX graph bytes or a TF.js layers model (not which runtime it was).
       const graph = await runtimeFor(entry.format).exportGraph(entry, clf.backbone);

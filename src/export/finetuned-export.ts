@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import type * as tfType from '@tensorflow/tfjs';
 import { decodeModel } from '../backbone/onnx-graph.js';
 import { resolveModel } from '../backbone/resolve.js';
+import { tfWasm } from '../backbone/tfjs-runtime.js';
 import type { InputSpec, ModelEntry } from '../backbone/types.js';
 import type { TailSnapshot } from '../backbone/runtimes/types.js';
 import { analyzeGraph, attrs, cutOutputName, exposeCuts, outputQuant } from '../engine/onnx-tail/graph.js';
@@ -206,17 +207,17 @@ export function writeTailWeights(tf: typeof tfType, model: tfType.LayersModel, t
   if (written !== vars.size) throw new TlError(`only ${written} of the tail's ${vars.size} trained weights match layers of ${model.name}`, 'The bundle does not match its backbone; retrain it.');
 }
 
-/** One ONNX model: frozen part + trained tail + head. `tfjsModel` (TF.js backbones) must be at the tail's size. */
+/** One ONNX model: frozen part + trained tail + head, its input at the size the tail trained at. */
 export async function exportOnnxFinetuned(
   entry: ModelEntry,
   tail: TailSnapshot,
   head: HeadWeights,
   numClasses: number,
-  opts: OnnxExportOptions & { tf?: typeof tfType },
+  opts: OnnxExportOptions,
 ): Promise<OnnxExport> {
   const size = tail.imageSize;
   if (entry.format === 'tfjs-layers') {
-    const tf = opts.tf!;
+    const tf = await tfWasm();
     const model = await loadTfjsAtSize(tf, entry, size);
     try {
       if (tail.kind === 'tfjs-layers') {
