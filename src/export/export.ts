@@ -16,7 +16,7 @@ import { exportOnnxFromOnnxBackbone, exportOnnxFromTfjsBackbone } from './onnx-e
 import { checkOnnxModel } from './onnx-check.js';
 import { FEATURES_OUTPUT, PROBABILITIES_OUTPUT, type WeightQuantization } from './onnx-head.js';
 import { buildTfjsClassifier, buildTfjsReplaceClassifier, saveTfjsModel, TFJS_WEIGHTS_FILE } from './tfjs-export.js';
-import { exportOnnxFinetuned, finetunedInput, loadTfjsAtSize, writeTailWeights } from './finetuned-export.js';
+import { exportOnnxFinetuned, finetunedInput, writeTailWeights } from './finetuned-export.js';
 
 export type ExportFormat = 'onnx' | 'tfjs';
 export const EXPORT_FORMAT = 'tl-export';
@@ -157,7 +157,9 @@ export async function exportLoaded(clf: Classifier, opts: ExportOptions): Promis
       features: opts.features === false ? null : { name: FEATURES_OUTPUT, shape: [null, featureDim], how: `second graph output "${FEATURES_OUTPUT}"` },
     };
   } else {
-    if (entry.format !== 'tfjs-layers') {
+    // A fine-tuned tail gets a fresh copy of the backbone at the size it trained at (the export owns it).
+    const graph = await runtimeFor(entry.format).exportGraph(entry, clf.backbone, tail?.imageSize);
+    if (graph.kind !== 'tfjs-layers') {
       throw new TlError(
         `--format tfjs needs a TF.js backbone; this classifier uses ${entry.id} (an ${entry.format} model)`,
         'Export it with --format onnx (it runs in browsers with onnxruntime-web), or retrain on a TF.js backbone (e.g. --model mobilenet-v1-0.75) for a TF.js export.',
@@ -167,8 +169,7 @@ export async function exportLoaded(clf: Classifier, opts: ExportOptions): Promis
     let m: tfType.LayersModel;
     let release: () => void;
     if (tail) {
-      // A fresh copy of the backbone at the tail's size with the trained weights in it; the export owns all of it.
-      const full = await loadTfjsAtSize(tf, entry, tail.imageSize);
+      const full = graph.model;
       try {
         if (tail.kind === 'tfjs-layers') writeTailWeights(tf, full, tail);
         m = tail.kind === 'replace' ? buildTfjsReplaceClassifier(tf, full, entry, tail, data.head) : buildTfjsClassifier(tf, full, entry, data.head);
@@ -181,8 +182,6 @@ export async function exportLoaded(clf: Classifier, opts: ExportOptions): Promis
         full.dispose();
       };
     } else {
-      const graph = await runtimeFor(entry.format).exportGraph(entry, clf.backbone);
-      if (graph.kind !== 'tfjs-layers') throw new TlError(`backbone ${entry.id} did not load as a TF.js layers model`);
       m = buildTfjsClassifier(tf, graph.model, entry, data.head);
       release = () => disposeHead(m, graph.model);
     }

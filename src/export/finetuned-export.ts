@@ -7,12 +7,10 @@
 // - 'tfjs-layers': the TF.js model rebuilt at the tail's image size with the trained weights written into its layers,
 //   then converted like a rung-1 TF.js backbone (tfjs-to-onnx.ts), or saved as TF.js.
 // - 'replace': the frozen part (either runtime), then 1x1 Conv + Relu per hidden size, GlobalAveragePool.
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type * as tfType from '@tensorflow/tfjs';
 import { decodeModel } from '../backbone/onnx-graph.js';
-import { resolveModel } from '../backbone/resolve.js';
 import { tfWasm } from '../backbone/tfjs-runtime.js';
+import { runtimeFor } from '../backbone/runtimes/registry.js';
 import type { InputSpec, ModelEntry } from '../backbone/types.js';
 import type { TailSnapshot } from '../backbone/runtimes/types.js';
 import { analyzeGraph, attrs, cutOutputName, exposeCuts, outputQuant } from '../engine/onnx-tail/graph.js';
@@ -169,29 +167,6 @@ function replaceNodes(tail: TailSnapshot, cutFloat: string, out: Piece): string 
   return 'tl_replace_pool';
 }
 
-/** The model's TF.js layers model at `size` px (the InputLayer's batch shape rewritten: convs and pools follow). */
-export async function loadTfjsAtSize(tf: typeof tfType, entry: ModelEntry, size: number): Promise<tfType.LayersModel> {
-  const { dir } = await resolveModel(entry);
-  const json = JSON.parse(await readFile(join(dir, entry.entry), 'utf8'));
-  const setInput = (o: unknown): void => {
-    if (!o || typeof o !== 'object') return;
-    const r = o as Record<string, unknown>;
-    if (r.class_name === 'InputLayer' && r.config && typeof r.config === 'object') {
-      const c = r.config as Record<string, unknown>;
-      const key = 'batch_input_shape' in c ? 'batch_input_shape' : 'batchInputShape';
-      const s = c[key] as (number | null)[] | undefined;
-      if (s?.length === 4) c[key] = [s[0], size, size, s[3]];
-    }
-    for (const v of Object.values(r)) setInput(v);
-  };
-  setInput(json.modelTopology);
-  const manifest: { paths: string[]; weights: tfType.io.WeightsManifestEntry[] }[] = json.weightsManifest;
-  const shards = await Promise.all(manifest.flatMap((g) => g.paths).map((p) => readFile(join(dir, p))));
-  const all = Buffer.concat(shards);
-  const weightData = all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength);
-  return tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: manifest.flatMap((g) => g.weights), weightData }));
-}
-
 /** A 'tfjs-layers' tail's weights written into the (freshly loaded) model's layers. */
 export function writeTailWeights(tf: typeof tfType, model: tfType.LayersModel, tail: TailSnapshot): void {
   const vars = varsOf(tail);
@@ -216,9 +191,12 @@ export async function exportOnnxFinetuned(
   opts: OnnxExportOptions,
 ): Promise<OnnxExport> {
   const size = tail.imageSize;
-  if (entry.format === 'tfjs-layers') {
+  // What the backbone's runtime hands over decides how (not which runtime it is): a layers model at the trained size,
+  // or the ONNX graph bytes whose input the export rewrites.
+  const graph = await runtimeFor(entry.format).exportGraph(entry, undefined, size);
+  if (graph.kind === 'tfjs-layers') {
     const tf = await tfWasm();
-    const model = await loadTfjsAtSize(tf, entry, size);
+    const model = graph.model;
     try {
       if (tail.kind === 'tfjs-layers') {
         writeTailWeights(tf, model, tail);
@@ -244,9 +222,7 @@ export async function exportOnnxFinetuned(
       model.dispose();
     }
   }
-  if (entry.format !== 'onnx') throw new TlError(`export of fine-tuned ${entry.format} backbones is not supported`);
-  const { dir } = await resolveModel(entry);
-  const bytes = await readFile(join(dir, entry.entry));
+  const bytes = graph.bytes;
   const model = decodeModel(bytes);
   const g = model.graph!;
   const inits = new Set((g.initializer ?? []).map((t) => t.name!));

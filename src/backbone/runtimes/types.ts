@@ -88,7 +88,10 @@ export interface DetectedBackbone {
 }
 
 /** The backbone as a graph src/export appends a head to: ONNX bytes, or a loaded TF.js layers model. */
-export type ExportGraph = { kind: 'onnx'; bytes: Uint8Array } | { kind: 'tfjs-layers'; model: tfjs.LayersModel };
+/** `owned`: a fresh copy made for the export (the caller disposes it), not the loaded backbone's own model. */
+export type ExportGraph =
+  | { kind: 'onnx'; bytes: Uint8Array }
+  | { kind: 'tfjs-layers'; model: tfjs.LayersModel; owned: boolean };
 
 /** Rungs 2-3 on a runtime: its blocks, its frozen part up to a cut, and its layers after the cut as TF.js variables. */
 export interface FineTuning {
@@ -127,6 +130,10 @@ export interface BackboneRuntime {
   describeLayers(entry: ModelEntry, dir: string): Promise<LayerInfo[]>;
   /** Present when the runtime's models can be fine-tuned (rungs 2 and 3). */
   readonly fineTuning?: FineTuning;
-  /** The backbone graph `tl export` appends a head to (`backbone`: what this runtime's `load` returned for `entry`). */
-  exportGraph(entry: ModelEntry, backbone: Backbone): Promise<ExportGraph>;
+  /**
+   * The backbone graph `tl export` appends a head to (`backbone`: what this runtime's `load` returned for `entry`).
+   * `size`: a fine-tuned tail's training size; the graph is then a fresh copy at that input size where the format
+   * fixes it (an ONNX graph's input is rewritten by the export itself).
+   */
+  exportGraph(entry: ModelEntry, backbone?: Backbone, size?: number): Promise<ExportGraph>;
 }

@@ -45,9 +45,10 @@ export const tfjsRuntime: BackboneRuntime = {
       (await import('./fine-tune.js')).openCut(net, cut, input, weightsHash),
     buildTail: async (tf, net, cut, cutShape) => (await import('./fine-tune.js')).buildTail(tf, net, cut, cutShape),
   },
-  async exportGraph(_entry, backbone) {
+  async exportGraph(entry, backbone, size) {
+    if (size !== undefined) return { kind: 'tfjs-layers', model: await (await import('./at-size.js')).loadTfjsAtSize(entry, size), owned: true };
     const { TfjsBackbone } = await import('../../tfjs-backbone.js');
-    if (!(backbone instanceof TfjsBackbone)) throw new TlError(`backbone ${backbone.id} is not a loaded TF.js model`);
-    return { kind: 'tfjs-layers', model: backbone.full };
+    if (!(backbone instanceof TfjsBackbone)) throw new TlError(`backbone ${backbone?.id ?? entry.id} is not a loaded TF.js model`);
+    return { kind: 'tfjs-layers', model: backbone.full, owned: false };
   },
 };
