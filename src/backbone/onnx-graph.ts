@@ -14,6 +14,7 @@ export const FEATURE_OUTPUT = 'tl_features';
 // Ops whose first input is quantized and followed by (scale, zero point): QLinearConv, QLinearMatMul, QLinearAdd, ...
 const QLINEAR_FIRST_INPUT_PARAMS: Record<string, [number, number]> = {
   QLinearMatMul: [1, 2],
+  QGemm: [1, 2],
   QLinearConv: [1, 2],
   QLinearAdd: [1, 2],
   QLinearMul: [1, 2],

@@ -28,7 +28,8 @@ const AFTER_CLASSIFIER = new Set([
 const SAME_VALUES = new Set(['Identity', 'Dropout']);
 const GLOBAL_POOLS = new Set(['GlobalAveragePool', 'QLinearGlobalAveragePool', 'ReduceMean', 'AveragePool']);
 // Classifier op -> index of its weight input.
-const CLASSIFIERS: Record<string, number> = { Gemm: 1, MatMul: 1, MatMulInteger: 1, QLinearMatMul: 3, Conv: 1, QLinearConv: 3 };
+// (QGemm: onnxruntime's quantizer for Gemm, com.microsoft domain.)
+const CLASSIFIERS: Record<string, number> = { Gemm: 1, QGemm: 3, MatMul: 1, MatMulInteger: 1, QLinearMatMul: 3, Conv: 1, QLinearConv: 3 };
 
 class GraphIndex {
   readonly producer = new Map<string, Node>();
@@ -87,7 +88,7 @@ function asClassifier(g: GraphIndex, n: Node): { data: string; inDim: number; cl
   if (d.length < 2) return undefined;
   const [rows, cols] = d.slice(-2);
   // Gemm: B is [K, N], or [N, K] with transB=1; MatMul: B is [K, N].
-  let transposed = n.opType === 'Gemm' && attrInt(n, 'transB', 0) === 1;
+  let transposed = (n.opType === 'Gemm' || n.opType === 'QGemm') && attrInt(n, 'transB', 0) === 1;
   if (w.transposed) transposed = !transposed;
   return transposed ? { data: n.input[0], inDim: cols, classes: rows } : { data: n.input[0], inDim: rows, classes: cols };
 }
