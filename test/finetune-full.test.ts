@@ -39,7 +39,7 @@ describe('full fine-tuning, mobilenet-v1-0.25 at 144 px', () => {
   let bundle: string;
   before(async () => {
     bundle = join(await tempDir('tl-ftf-bundle-'), 'clf');
-    r = await trainClassifier(hym40, { strategy: 'full', size: 144, epochs: 2, patience: 100, restoreBest: false, finetuneBatchSize: 8, seed: 2, onEvent: (e) => events.push(e) });
+    r = await trainClassifier(hym40, { model: 'mobilenet-v1-0.25', strategy: 'full', size: 144, epochs: 2, patience: 100, restoreBest: false, finetuneBatchSize: 8, seed: 2, onEvent: (e) => events.push(e) });
   });
   after(async () => {
     await r?.classifier.dispose();
@@ -106,7 +106,7 @@ describe('minibatch cap and the int8 ONNX network trained whole', () => {
     const ev: TrainEvent[] = [];
     process.env.TL_FT_MEMORY_MB = '1';
     try {
-      const r = await trainClassifier(hym4, { strategy: 'full', size: 96, epochs: 1, finetuneBatchSize: 8, l2: 1, seed: 0, onEvent: (e) => ev.push(e) });
+      const r = await trainClassifier(hym4, { model: 'mobilenet-v1-0.25', strategy: 'full', size: 96, epochs: 1, finetuneBatchSize: 8, l2: 1, seed: 0, onEvent: (e) => ev.push(e) });
       await r.classifier.dispose();
       const b = ev.find((e) => e.type === 'finetune-batch');
       assert.ok(b?.type === 'finetune-batch' && b.used < 8 && b.bytesPerImage > 0, JSON.stringify(b));
@@ -191,7 +191,7 @@ describe('--augment', () => {
 
   test('full --augment: fresh draws each epoch from the cached images (no extra extraction)', async () => {
     const ev: TrainEvent[] = [];
-    const r = await trainClassifier(hym4, { strategy: 'full', size: 96, augment: true, epochs: 2, patience: 100, finetuneBatchSize: 8, l2: 1, seed: 0, onEvent: (e) => ev.push(e) });
+    const r = await trainClassifier(hym4, { model: 'mobilenet-v1-0.25', strategy: 'full', size: 96, augment: true, epochs: 2, patience: 100, finetuneBatchSize: 8, l2: 1, seed: 0, onEvent: (e) => ev.push(e) });
     await r.classifier.dispose();
     assert.equal(ev.filter((e) => e.type === 'extract-done').length, 2);
     assert.equal(epochsOf(ev).length, 2);

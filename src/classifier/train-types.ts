@@ -20,7 +20,7 @@ export const DEFAULT_STRATEGY: Strategy = 'auto';
 
 /** Options of every rung. */
 export interface CommonTrainOptions {
-  /** Backbone id (default: the zoo's best; rung 3: mobilenet-v1-0.25). */
+  /** Backbone id (default: the zoo's best; rung 3 too). */
   model?: string;
   modelPath?: string;
   /** Validation fraction when the data has no split of its own. */
