@@ -114,7 +114,7 @@ export async function planTraining(dataset: Dataset, opts: PlanOptions = {}): Pr
   }
   const extractS = (N + Nval) / tp.extract;
   // L2 search + final fit, from a gradient evaluation timed now (a few ms) and the evaluation counts measured on real features.
-  const headS = extractS + estimateHeadFitSeconds({ trainRows: N, valRows: Nval, dim: entry.feature.dim, classes: counts.length });
+  const headS = extractS + (await estimateHeadFitSeconds({ trainRows: N, valRows: Nval, dim: entry.feature.dim, classes: counts.length }));
   const partialS = extractS + PARTIAL_EPOCHS * (N / tp.partialTrain + Nval / (tp.partialTrain * 3));
   const fullS = FULL_EPOCHS * (N / tp.fullTrain + Nval / (tp.fullTrain * 3));
   // Priors from bench/finetune-eval.ts (README): reusing the last blocks measured +0 to +0.9 points at 500-1000/class;

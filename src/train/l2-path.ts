@@ -19,6 +19,8 @@ export interface PathJob {
   grid: number[];
   sampleWeights?: Float64Array;
   tol: number;
+  /** Tightest tolerance of a fit along the path (pathTolerance); default 1e-4. */
+  tolFloor?: number;
   maxIter: number;
   /** theta = [W, b] to start the first fit from (the previous step's solution). */
   init?: Float64Array;
@@ -70,9 +72,13 @@ export function scoreHeldOut(theta: Float64Array, X: FlatMatrix, index: Int32Arr
   return { correctWeight, totalWeight, logLossSum };
 }
 
-/** Search tolerance for one l2: weak-l2 optima lie far from where a loose tolerance stops, so they are solved tighter. */
-export function pathTolerance(l2: number, tol: number): number {
-  return Math.min(tol, Math.max(1e-5, 0.01 * l2));
+/**
+ * Search tolerance for one l2: weak-l2 optima lie far from where a loose tolerance stops, so they are solved tighter,
+ * down to `floor`. 1e-4, not the final fit's 1e-5: on EuroSAT (5000 x 1280) the fits at l2 0.001-0.003 took 4-9x fewer
+ * iterations at 1e-4, their CV accuracies moved by at most 0.0006 and the pick stayed (search 50 -> 33 CPU-s).
+ */
+export function pathTolerance(l2: number, tol: number, floor = 1e-4): number {
+  return Math.min(tol, Math.max(floor, 0.01 * l2));
 }
 
 /** runPath on the kernel the job asks for: the wasm one when it starts, else the JavaScript one. */
@@ -96,7 +102,7 @@ export function runPath(job: PathJob, objective?: (l2: number) => Objective): Pa
     const fit = trainSoftmaxFlat(job.X, job.y, K, {
       l2,
       sampleWeights: job.sampleWeights,
-      tol: pathTolerance(l2, job.tol),
+      tol: pathTolerance(l2, job.tol, job.tolFloor),
       maxIter: job.maxIter,
       init,
       subset: job.trainIndex,

@@ -69,11 +69,13 @@ export interface SelectL2Options {
   seed?: number;
   sampleWeights?: Float64Array;
   /**
-   * Largest gradient tolerance of the fits along the path (default 1e-3; each fit uses min(tol, max(1e-5, 0.01*l2)),
+   * Largest gradient tolerance of the fits along the path (default 1e-3; each fit uses min(tol, max(tolFloor, 0.01*l2)),
    * so weak-l2 fits, whose optimum is far from where a loose tolerance stops, are still solved tightly). Looser than a
    * final fit's 1e-5: held-out argmaxes settle long before the last digits of the weights, and it halves the CV time.
    */
   tol?: number;
+  /** Tightest tolerance of the weak-l2 fits (default 1e-4; see pathTolerance). */
+  tolFloor?: number;
   maxIter?: number;
   /** Worker threads for the folds; 1 runs everything in this thread. The result is identical either way. */
   parallel?: number;
@@ -179,6 +181,7 @@ export async function selectL2(X: readonly Float32Array[], y: Int32Array, numCla
         grid: [grid[g]],
         sampleWeights: opts.sampleWeights,
         tol: opts.tol ?? 1e-3,
+        tolFloor: opts.tolFloor,
         maxIter: opts.maxIter ?? 500,
         init: from?.[f],
         wasm: kernel === 'wasm',
