@@ -6,7 +6,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { flattenRows, softmaxObjective } from './softmax-regression.js';
-import { wasmBackend, wasmSoftmaxObjective } from './wasm-objective.js';
+import { wasmBackend, wasmPays, wasmSoftmaxObjective } from './wasm-objective.js';
 
 /**
  * Gradient evaluations per fold over the whole coarse-to-fine walk, on 1000 training rows: measured on real
@@ -20,8 +20,9 @@ const CV_EVALUATIONS_GROWTH = 0.45;
  * took 147: weaker chosen l2 on bigger sets), never under 20 (hymenoptera 21).
  */
 export const FINAL_EVALUATIONS_AT_1000 = 25;
-/** Worker start-up (each starts TF.js on wasm) and the fold bookkeeping, seconds. */
-const FIXED_SECONDS = 1;
+/** Worker start-up, JIT warm-up and the fold rounds (hymenoptera's whole search: ~1.7 CPU-s), seconds; plus starting TF.js on wasm. */
+const FIXED_SECONDS = 1.5;
+const WASM_START_SECONDS = 1.5;
 
 function probeRows(dim: number, classes: number, rows: number) {
   const X = Array.from({ length: rows }, (_, i) => Float32Array.from({ length: dim }, (_, j) => Math.sin(i * 7.1 + j * 0.37)));
@@ -76,8 +77,9 @@ export interface EvaluationCosts {
   scoring: number;
 }
 
-export async function measureEvaluationCosts(dim: number, classes: number): Promise<EvaluationCosts> {
-  return { search: await measureWasmEvaluationCost(dim, classes), scoring: measureEvaluationCost(dim, classes) };
+export async function measureEvaluationCosts(dim: number, classes: number, trainRows = Infinity): Promise<EvaluationCosts> {
+  const scoring = measureEvaluationCost(dim, classes);
+  return { search: wasmPays(trainRows, dim, classes) ? await measureWasmEvaluationCost(dim, classes) : scoring, scoring };
 }
 
 export interface HeadFitShape {
@@ -91,7 +93,7 @@ export interface HeadFitShape {
 
 /** Estimated wall seconds of the L2 search plus the final fit, from costs measured now (measureEvaluationCosts). */
 export async function estimateHeadFitSeconds(shape: HeadFitShape, costs?: EvaluationCosts): Promise<number> {
-  const { search, scoring } = costs ?? (await measureEvaluationCosts(shape.dim, shape.classes));
+  const { search, scoring } = costs ?? (await measureEvaluationCosts(shape.dim, shape.classes, shape.trainRows));
   const folds = shape.folds ?? 5;
   const threads = Math.max(1, Math.min(folds, shape.threads ?? availableParallelism()));
   const unit = search * shape.classes * shape.dim;
@@ -102,5 +104,6 @@ export async function estimateHeadFitSeconds(shape: HeadFitShape, costs?: Evalua
   const finalEvaluations = Math.max(20, FINAL_EVALUATIONS_AT_1000 * (shape.trainRows / 1000) ** 1.1);
   // Each final iteration also scores train and val for the progress curve (in JavaScript): about half an evaluation.
   const final = finalEvaluations * (unit * shape.trainRows + scoringUnit * 0.5 * (shape.trainRows + shape.valRows));
-  return FIXED_SECONDS + cv + final;
+  const start = FIXED_SECONDS + (wasmPays(shape.trainRows, shape.dim, shape.classes) ? WASM_START_SECONDS : 0);
+  return start + cv + final;
 }

@@ -22,6 +22,7 @@ import { Rng } from '../util/random.js';
 import { runPath, type PathJob, type PathPointScore } from './l2-path.js';
 import { PathPool } from './path-pool.js';
 import { flattenRows, type FlatMatrix } from './softmax-regression.js';
+import { wasmPays } from './wasm-objective.js';
 
 /** n values evenly spaced in log10 from `from` to `to`, both included. */
 export function logGrid(from: number, to: number, n: number): number[] {
@@ -82,8 +83,9 @@ export interface SelectL2Options {
   /** When to stop walking the grid early; `false` fits every grid value. Default DEFAULT_STOP. */
   stop?: StopRule | false;
   /**
-   * The folds' fits evaluate on the wasm GEMM kernel (default; wasm-objective.ts, ~4x faster, Float32 products) or the
-   * Float64 JavaScript kernel ('js', or TL_HEAD_KERNEL=js). Either way the same seed gives the same bits.
+   * The folds' fits evaluate on the wasm GEMM kernel (wasm-objective.ts, ~3x faster, Float32 products) or the Float64
+   * JavaScript kernel ('js'). Default: wasm when the problem is big enough to repay its start (wasmPays), unless
+   * TL_HEAD_KERNEL=js. Either way the same seed gives the same bits.
    */
   kernel?: 'wasm' | 'js';
   /** Called after each l2 value, with the curve so far (progress). */
@@ -158,7 +160,8 @@ export async function selectL2(X: readonly Float32Array[], y: Int32Array, numCla
   const folds = opts.folds ?? 5;
   if (!(folds >= 2 && folds <= X.length)) throw new Error(`folds must be between 2 and the number of rows (${X.length}), got ${folds}`);
   const stop = opts.stop ?? DEFAULT_STOP;
-  const kernel = opts.kernel ?? (process.env.TL_HEAD_KERNEL === 'js' ? 'js' : 'wasm');
+  const jsAsked = process.env.TL_HEAD_KERNEL === 'js';
+  const kernel = opts.kernel ?? (jsAsked || !wasmPays(X.length, X[0]?.length ?? 0, numClasses) ? 'js' : 'wasm');
   const parallel = opts.parallel ?? Math.min(folds, availableParallelism());
   const flat: FlatMatrix = flattenRows(X, parallel > 1);
   const fold = stratifiedFolds(y, numClasses, folds, new Rng(opts.seed ?? 0));

@@ -22,6 +22,17 @@ import {
 type Tf = typeof TF;
 export type Objective = (theta: Float64Array, grad: Float64Array) => number;
 
+/**
+ * Rows x features x classes under which the JavaScript kernel is used: starting TF.js on wasm costs ~0.5 s per thread,
+ * which the faster evaluations (~0.9 ns less per unit, a few hundred evaluations per fit) only repay above a few
+ * million units (hymenoptera, 244 x 1280 x 2, stays on JavaScript; cats/dogs, 2000 x 1280 x 2, goes to wasm).
+ */
+export const WASM_MIN_UNITS = 4e6;
+
+export function wasmPays(rows: number, dim: number, classes: number): boolean {
+  return rows * dim * classes >= WASM_MIN_UNITS;
+}
+
 let backend: Promise<Tf | undefined> | undefined;
 
 /** TF.js on wasm, started once per thread; undefined when it cannot start (callers fall back to the JS kernel). */
@@ -118,7 +129,7 @@ export function wasmSoftmaxObjective(
 /**
  * trainSoftmax with its evaluations on the wasm kernel, then (when the Float32 products stopped it short of the
  * tolerance, e.g. a line search lost in rounding) polished on the Float64 kernel from where it stopped, so the result
- * meets the same tolerance as trainSoftmax. Falls back to trainSoftmax when the wasm backend cannot start.
+ * meets the same tolerance as trainSoftmax. trainSoftmax itself for small problems (wasmPays) or when wasm cannot start.
  */
 export async function trainSoftmaxFast(
   X: readonly Float32Array[],
@@ -126,7 +137,7 @@ export async function trainSoftmaxFast(
   numClasses: number,
   opts: SoftmaxOptions,
 ): Promise<SoftmaxFit> {
-  const tf = await wasmBackend();
+  const tf = X.length > 0 && wasmPays(X.length, X[0].length, numClasses) ? await wasmBackend() : undefined;
   if (!tf) return trainSoftmax(X, y, numClasses, opts);
   const flat = flattenRows(X);
   const kernel = wasmSoftmaxObjective(tf, flat, y, numClasses, opts.sampleWeights, opts.subset);

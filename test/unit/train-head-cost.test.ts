@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { estimateHeadFitSeconds, measureEvaluationCosts } from '../../src/train/head-cost.js';
 import { pathTolerance } from '../../src/train/l2-path.js';
+import { wasmPays } from '../../src/train/wasm-objective.js';
 
 test('head-cost probes: the wasm kernel of the fits is timed (cheaper per unit than the JavaScript scoring), in milliseconds', async () => {
   const t0 = performance.now();
@@ -35,4 +36,10 @@ test('search tolerance: tight for weak l2, floored at 1e-4, never looser than as
   assert.equal(pathTolerance(1e-4, 1e-3), 1e-4);
   assert.equal(pathTolerance(1e-4, 1e-3, 1e-5), 1e-5);
   assert.equal(pathTolerance(10, 1e-5), 1e-5);
+});
+
+test('the wasm kernel is used only where it repays its start: hymenoptera-sized fits stay on JavaScript', () => {
+  assert.equal(wasmPays(244, 1280, 2), false);
+  assert.equal(wasmPays(2000, 1280, 2), true);
+  assert.equal(wasmPays(5000, 1280, 10), true);
 });
