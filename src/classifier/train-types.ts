@@ -127,6 +127,8 @@ export type TrainEvent =
   | { type: 'plan'; plan: Plan }
   | { type: 'finetune-setup'; cut: string; trainable: string[]; backend: string; note?: string; replace?: number[]; /** the training size picked, and why */ size?: string }
   | { type: 'finetune-batch'; requested: number; used: number; bytesPerImage: number }
+  /** A checkpoint of this same run was found: training continues after its last finished epoch. */
+  | { type: 'finetune-resume'; epoch: number; of: number; dir: string }
   | { type: 'finetune-epoch'; epoch: number; seconds: number; images: number; memory: { numTensors: number; numBytes: number; numDataIds: number } };
 
 /** What every rung records in classifier.json's `config`. */

@@ -35,6 +35,7 @@ import {
 } from './network.js';
 import { FinetunedBackbone, tailFeatures as tailFeaturesBatched } from './finetuned-backbone.js';
 import { pickNativeSize } from './native-size.js';
+import { runKey, loadCheckpoint, saveCheckpoint, removeCheckpoint, optimizerState, restoreOptimizer, checkpointDir } from './checkpoint.js';
 
 type TF = typeof tfjs;
 
@@ -181,7 +182,15 @@ export async function finetuneClassifier(opts: FinetuneTrainOptions, ctx: RungCo
       }
     };
   }
-  const fit = await finetune({ tf, tail, train: fitSet, check: checkSet, K, settings: s, opts: { ...opts, seed }, emit, epochTrain });
+  // Everything that determines the run keys its per-epoch checkpoint: a re-run of the same command resumes.
+  const checkpointKey = runKey(
+    {
+      v: 1, settings: s, model: entry.id, weightsHash: frozen.weightsHash, cut, seed, l2: opts.l2 ?? null, classWeights: opts.classWeights ?? null,
+      restoreBest: opts.restoreBest ?? true, classes: dataset.classes, threads: (await import('./parallel.js')).defaultTrainThreads(), stepMemory: stepMemoryBudget(),
+    },
+    [...fitSet.acts, fitSet.labels, ...checkSet.acts, checkSet.labels],
+  );
+  const fit = await finetune({ tf, tail, train: fitSet, check: checkSet, K, settings: s, opts: { ...opts, seed }, emit, epochTrain, checkpointKey });
   const trainSeconds = (Date.now() - tTrain) / 1000;
 
   const snapshot = snapshotTail(tail, frozen.input.size);
@@ -243,6 +252,8 @@ export async function finetuneClassifier(opts: FinetuneTrainOptions, ctx: RungCo
     },
     backbone,
   );
+  // Finished (not interrupted): the checkpoint has served its purpose.
+  if (!opts.signal?.aborted) removeCheckpoint(checkpointKey);
   const totalSeconds = (Date.now() - t0) / 1000;
   emit({ type: 'done', metrics, seconds: totalSeconds });
   return {
@@ -307,11 +318,13 @@ export interface FinetuneInput {
   emit: (e: TrainEvent) => void;
   /** The training set of each epoch (1-based) when it changes (augmentation); default: `train` every epoch. */
   epochTrain?: (epoch: number) => Promise<ActSet>;
+  /** Checkpoint after every finished epoch under this key (checkpoint.ts), and resume from one found there. */
+  checkpointKey?: string;
 }
 
 /** Head first (L-BFGS on the tail's initial features), then tail + head with Adam. Restores the best epoch. */
 export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
-  const { tf, tail, train, check, K, settings: s, opts, emit, epochTrain } = input;
+  const { tf, tail, train, check, K, settings: s, opts, emit, epochTrain, checkpointKey } = input;
   const seed = opts.seed ?? 0;
   const history: HistoryPoint[] = [];
   const perImage = await stepBytesPerImage(tf, tail);
@@ -383,11 +396,32 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
   const order = Int32Array.from(train.acts.map((_, i) => i));
   let best = { epoch: 0, acc: s0.acc, loss: s0.loss, W: init.W, b: init.b, tail: tailVars.map((v) => Float32Array.from(v.dataSync() as Float32Array)) };
   let sinceBest = 0;
+  let startEpoch = 1;
+  const saved = checkpointKey ? loadCheckpoint(checkpointKey) : undefined;
+  if (saved) {
+    // Resume after the last finished epoch: weights, optimizers, counters; the shuffles are replayed from the seed.
+    const [W1, b1] = [tf.tensor2d(saved.W, [K, D]), tf.tensor1d(saved.b)];
+    Wv.assign(W1);
+    bv.assign(b1);
+    tf.dispose([W1, b1]);
+    assignTail(tf, tail, [...tail.variables.keys()].map((name, i) => ({ name, data: saved.tail[i] })));
+    await restoreOptimizer(tf, optHead, saved.optHead);
+    await restoreOptimizer(tf, optTail, saved.optTail);
+    stepIndex = saved.stepIndex;
+    sinceBest = saved.sinceBest;
+    best = saved.best;
+    history.splice(0, history.length, ...saved.history);
+    for (let e = 1; e <= saved.epoch; e++) rng.shuffle(order);
+    startEpoch = saved.epoch + 1;
+    emit({ type: 'finetune-resume', epoch: saved.epoch, of: saved.of, dir: checkpointDir(saved.key) });
+  }
+  let canCheckpoint = !!checkpointKey;
   // Data-parallel steps over worker threads (src/finetune/parallel.ts); undefined = the serial step.
   const par = await (await import('./parallel.js')).startParallelSteps({ tf, tail, K, l2, Wv, bv, meanT, stdT, swT, optHead, optTail, microBatch }, { model: opts.model ?? (s.strategy === 'full' ? FULL_DEFAULT_MODEL : DEFAULT_MODEL_ID), modelPath: opts.modelPath, seed, images: train.acts.length, batchSize });
   try {
-    for (let epoch = 1; epoch <= s.epochs; epoch++) {
-      if (opts.signal?.aborted) break;
+    for (let epoch = startEpoch; epoch <= s.epochs; epoch++) {
+      // (a resumed run whose last checkpoint already ran out of patience)
+      if (opts.signal?.aborted || (opts.restoreBest !== false && sinceBest >= s.patience)) break;
       const tEpoch = Date.now();
       rng.shuffle(order);
       const epochSet = epochTrain ? await epochTrain(epoch) : train;
@@ -423,7 +457,20 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
       if (opts.restoreBest === false || sv.acc > best.acc || (sv.acc === best.acc && sv.loss < best.loss)) {
         best = { epoch, acc: sv.acc, loss: sv.loss, W: Wn, b: bn, tail: tailVars.map((v) => Float32Array.from(v.dataSync() as Float32Array)) };
         sinceBest = 0;
-      } else if (++sinceBest >= s.patience) break;
+      } else sinceBest++;
+      if (checkpointKey && canCheckpoint && !opts.signal?.aborted) {
+        try {
+          saveCheckpoint({
+            key: checkpointKey, epoch, of: s.epochs, stepIndex, sinceBest, history, W: Wn, b: bn,
+            tail: tailVars.map((v) => Float32Array.from(v.dataSync() as Float32Array)), best,
+            optHead: optimizerState(optHead), optTail: optimizerState(optTail),
+          });
+        } catch {
+          // A cache that cannot take the checkpoint (full, read-only) costs only the resume, not the run.
+          canCheckpoint = false;
+        }
+      }
+      if (opts.restoreBest !== false && sinceBest >= s.patience) break;
     }
   } finally {
     await par?.close();

@@ -112,6 +112,9 @@ function eventPrinter(say: (s: string) => void) {
       case 'finetune-batch':
         say(`minibatch ${e.requested} in passes of ${e.used} (gradients summed): a training step needs ~${Math.round(e.bytesPerImage / 2 ** 20)} MB per image (wasm heap)`);
         break;
+      case 'finetune-resume':
+        say(`resuming from epoch ${e.epoch} of ${e.of} (checkpoint of this same run in ${e.dir})`);
+        break;
       case 'finetune-epoch':
         if (process.stderr.isTTY) process.stderr.write('\n');
         say(`epoch ${e.epoch}: ${e.seconds.toFixed(1)} s (${(e.images / e.seconds).toFixed(1)} img/s)`);
