@@ -135,7 +135,7 @@ async function runTraining(data: string, opts: TrainCliOpts, modelNamed: boolean
   const onSigint = () => ac.abort();
   process.once('SIGINT', onSigint);
   try {
-    // --model has a default (the zoo's best); rung 3 has its own default backbone unless one is named.
+    // --model has a default (the zoo's best); rung 3 takes FULL_DEFAULT_MODEL (finetune/train.ts) unless one is named.
     // Training (tfjs, ONNX Runtime, sharp, SQLite) loads when it runs: `tl --help` and `tl predict` never pay for it.
     const { trainClassifier } = await import('../../classifier/train.js');
     const r = await trainClassifier(data, {
