@@ -46,7 +46,7 @@ describe('full fine-tuning, mobilenet-v1-0.25 at 144 px', () => {
     await cleanup(join(bundle, '..'));
   });
 
-  test('trains every layer from the input (v1-0.25 pinned for speed; rung 3's default is mobilenet-v2), memory flat', () => {
+  test('trains every layer from the input (v1-0.25 pinned for speed; rung 3 defaults to mobilenet-v2), memory flat', () => {
     const setup = events.find((e) => e.type === 'finetune-setup');
     assert.ok(setup?.type === 'finetune-setup');
     assert.equal(setup.cut, 'input_1');
