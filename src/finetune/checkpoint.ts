@@ -13,7 +13,7 @@
 // folder is the toolkit's own and is removed when the run finishes.
 import type * as tfjs from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, openSync, writeSync, fsyncSync, closeSync, renameSync, rmSync, existsSync, unlinkSync } from 'node:fs';
+import { mkdirSync, readFileSync, openSync, writeSync, fsyncSync, closeSync, renameSync, rmSync, existsSync, unlinkSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { env } from '../env.js';
 import type { HistoryPoint } from '../classifier/train-types.js';
@@ -22,6 +22,8 @@ type TF = typeof tfjs;
 
 const MAGIC = 'TLFTCKPT1\n';
 const FILE = 'state.bin';
+/** A killed run's checkpoint not resumed for this long is dropped by the next save (it is up to ~4x the weights). */
+export const STALE_CHECKPOINT_MS = 7 * 24 * 3600 * 1000;
 
 /** Hashes the run's identity: JSON-able settings plus the exact training/check inputs (values and labels). */
 export function runKey(settings: unknown, arrays: (Float32Array | Int32Array)[]): string {
@@ -34,8 +36,26 @@ export function runKey(settings: unknown, arrays: (Float32Array | Int32Array)[])
   return h.digest('hex').slice(0, 32);
 }
 
+function checkpointsRoot(): string {
+  return join(env.cacheDir, 'finetune-checkpoints');
+}
+
 export function checkpointDir(key: string): string {
-  return join(env.cacheDir, 'finetune-checkpoints', key);
+  return join(checkpointsRoot(), key);
+}
+
+/** Removes other runs' checkpoint folders untouched for STALE_CHECKPOINT_MS (only names this module writes). */
+function pruneStale(keep: string): void {
+  const now = Date.now();
+  for (const name of readdirSync(checkpointsRoot())) {
+    if (name === keep || !/^[0-9a-f]{32}$/.test(name)) continue;
+    try {
+      const dir = checkpointDir(name);
+      if (now - statSync(dir).mtimeMs > STALE_CHECKPOINT_MS) rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // another process removed or is writing it
+    }
+  }
 }
 
 export interface OptimizerState {
@@ -186,6 +206,7 @@ export function saveCheckpoint(state: CheckpointState): void {
     }
     throw err;
   }
+  pruneStale(state.key);
 }
 
 /** The run finished: its checkpoint folder (the toolkit's own) goes. */

@@ -3,13 +3,13 @@
 // one that was saved.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as TF from '@tensorflow/tfjs';
 import { tfWasm } from '../../src/backbone/tfjs-runtime.js';
 import { env } from '../../src/env.js';
 import {
-  checkpointDir, loadCheckpoint, optimizerState, removeCheckpoint, restoreOptimizer, runKey, saveCheckpoint, type CheckpointState,
+  checkpointDir, loadCheckpoint, STALE_CHECKPOINT_MS, optimizerState, removeCheckpoint, restoreOptimizer, runKey, saveCheckpoint, type CheckpointState,
 } from '../../src/finetune/checkpoint.js';
 import { cleanup, tempDir } from '../helpers.js';
 
@@ -99,4 +99,22 @@ test('Adam restored from a checkpoint steps bit for bit like the one saved', asy
   a.dispose();
   b.dispose();
   tf.dispose([v1, v2]);
+});
+
+test("a save drops other runs' checkpoints untouched for a week, keeps recent ones and folders it did not write", () => {
+  const stale = runKey({ t: 'stale' }, []);
+  const recent = runKey({ t: 'recent' }, []);
+  saveCheckpoint(state(stale, 1));
+  saveCheckpoint(state(recent, 1));
+  const old = (Date.now() - STALE_CHECKPOINT_MS - 3600_000) / 1000;
+  utimesSync(checkpointDir(stale), old, old);
+  const foreign = join(checkpointDir(stale), '..', 'not-ours');
+  mkdirSync(foreign);
+  utimesSync(foreign, old, old);
+  const current = runKey({ t: 'current' }, []);
+  saveCheckpoint(state(current, 1));
+  assert.ok(!existsSync(checkpointDir(stale)), 'stale checkpoint removed');
+  assert.ok(existsSync(checkpointDir(recent)), 'recent checkpoint kept');
+  assert.ok(existsSync(foreign), 'a folder the toolkit did not write is never touched');
+  for (const k of [recent, current]) removeCheckpoint(k);
 });
