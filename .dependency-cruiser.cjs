@@ -8,10 +8,16 @@ const { LAYERS } = require('./scripts/layers.cjs');
 
 const upward = LAYERS.slice(0, -1).map(([name, path], i) => ({
   name: `layer-${name}`,
-  comment: `${name} is below ${LAYERS.slice(i + 1).map(([n]) => n).join(', ')}: it must not import them`,
+  comment: `${name} is below ${LAYERS.slice(i + 1)
+    .map(([n]) => n)
+    .join(', ')}: it must not import them`,
   severity: 'error',
   from: { path },
-  to: { path: LAYERS.slice(i + 1).map(([, p]) => `(${p})`).join('|') },
+  to: {
+    path: LAYERS.slice(i + 1)
+      .map(([, p]) => `(${p})`)
+      .join('|'),
+  },
 }));
 
 module.exports = {
@@ -23,11 +29,11 @@ module.exports = {
       comment: 'rung 1 and fine-tuning share classifier/ modules, never each other',
       severity: 'error',
       from: { path: '^dist/src/(classifier/train-head|finetune/train)[.]js$' },
-      to: { path: '^dist/src/(classifier/train-head|finetune/train)[.]js$'},
+      to: { path: '^dist/src/(classifier/train-head|finetune/train)[.]js$' },
     },
   ],
   options: {
     doNotFollow: { path: 'node_modules' },
-        moduleSystems: ['es6'],
+    moduleSystems: ['es6'],
   },
 };

@@ -8,13 +8,27 @@ import { ZOO } from '../src/backbone/zoo.js';
 import { env } from '../src/env.js';
 import { benchArgs, list } from './args.js';
 
-const args = benchArgs('npm run bench:accuracy -- [--models a,b] [--datasets x,y]', { models: undefined, datasets: undefined });
+const args = benchArgs('npm run bench:accuracy -- [--models a,b] [--datasets x,y]', {
+  models: undefined,
+  datasets: undefined,
+});
 const datasetsDir = env.datasetsDir || resolve('../shared/datasets');
 if (!env.modelsDir) env.modelsDir = resolve('../shared/models');
 const models = args.models ? list(args.models) : ZOO.map((m) => m.id);
-const datasets = args.datasets ? list(args.datasets) : ['hymenoptera_data', 'cats_and_dogs_filtered', 'imagenette', 'imagewoof', 'eurosat'];
+const datasets = args.datasets
+  ? list(args.datasets)
+  : ['hymenoptera_data', 'cats_and_dogs_filtered', 'imagenette', 'imagewoof', 'eurosat'];
 
-const rows: { model: string; dataset: string; accuracy: number; l2: unknown; trainImages: number; valImages: number; extractSeconds: number; trainSeconds: number }[] = [];
+const rows: {
+  model: string;
+  dataset: string;
+  accuracy: number;
+  l2: unknown;
+  trainImages: number;
+  valImages: number;
+  extractSeconds: number;
+  trainSeconds: number;
+}[] = [];
 for (const model of models) {
   for (const dataset of datasets) {
     const r = await trainClassifier(join(datasetsDir, dataset), { model, seed: 0 });
@@ -29,10 +43,17 @@ for (const model of models) {
       trainSeconds: r.timings.trainSeconds,
     });
     await r.classifier.dispose();
-    console.log(`${model.padEnd(20)} ${dataset.padEnd(24)} ${r.metrics.accuracy.toFixed(3)}  (extract ${r.timings.extractSeconds.toFixed(0)} s, head ${r.timings.trainSeconds.toFixed(1)} s)`);
+    console.log(
+      `${model.padEnd(20)} ${dataset.padEnd(24)} ${r.metrics.accuracy.toFixed(3)}  (extract ${r.timings.extractSeconds.toFixed(0)} s, head ${r.timings.trainSeconds.toFixed(1)} s)`,
+    );
   }
 }
 console.log('\n| backbone | ' + datasets.join(' | ') + ' |\n|---|' + datasets.map(() => '---').join('|') + '|');
-for (const model of models) console.log(`| ${model} | ` + datasets.map((d) => rows.find((r) => r.model === model && r.dataset === d)!.accuracy.toFixed(3)).join(' | ') + ' |');
+for (const model of models)
+  console.log(
+    `| ${model} | ` +
+      datasets.map((d) => rows.find((r) => r.model === model && r.dataset === d)!.accuracy.toFixed(3)).join(' | ') +
+      ' |',
+  );
 mkdirSync('bench-results', { recursive: true });
 writeFileSync('bench-results/accuracy.json', JSON.stringify({ date: new Date().toISOString(), rows }, null, 2));

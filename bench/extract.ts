@@ -27,7 +27,9 @@ import { FeatureStore } from '../src/features/store.js';
 
 const thisFile = fileURLToPath(import.meta.url);
 // dist/bench/extract.js (compiled) or bench/extract.ts (tsx): the repository root is the folder holding package.json.
-const root = [resolve(dirname(thisFile), '..'), resolve(dirname(thisFile), '../..')].find((d) => existsSync(join(d, 'package.json')))!;
+const root = [resolve(dirname(thisFile), '..'), resolve(dirname(thisFile), '../..')].find((d) =>
+  existsSync(join(d, 'package.json')),
+)!;
 env.modelsDir ||= resolve(root, '../shared/models');
 const datasetsDir = env.datasetsDir || resolve(root, '../shared/datasets');
 
@@ -102,7 +104,12 @@ function randomInputs(n: number, per: number, seed: number): Float32Array[] {
 }
 
 /** Images per second of backbone.embed on batches of `bs`, for at least `minSeconds` and `minBatches`. */
-async function timeForward(embed: (b: Float32Array[]) => Promise<unknown>, batch: Float32Array[], minSeconds: number, minBatches: number) {
+async function timeForward(
+  embed: (b: Float32Array[]) => Promise<unknown>,
+  batch: Float32Array[],
+  minSeconds: number,
+  minBatches: number,
+) {
   let batches = 0;
   const t0 = performance.now();
   let elapsed = 0;
@@ -138,7 +145,16 @@ async function childForward(model: string): Promise<ForwardResult> {
     bs32Batches += many.batches;
   }
   await b.dispose();
-  return { model, loadSeconds, bs1: median(ones), bs32: median(manys), bs1Rounds: ones, bs32Rounds: manys, bs1Batches, bs32Batches };
+  return {
+    model,
+    loadSeconds,
+    bs1: median(ones),
+    bs32: median(manys),
+    bs1Rounds: ones,
+    bs32Rounds: manys,
+    bs1Batches,
+    bs32Batches,
+  };
 }
 
 async function childE2e(model: string, listFile: string, storePath: string): Promise<E2eResult> {
@@ -195,7 +211,12 @@ async function runChild(args: Args): Promise<void> {
 // ---------------------------------------------------------------------------------------------------------------
 // Parent: spawn children, run the peer, print and save the table
 
-function spawnCollect(cmd: string, argv: string[], label: string, envVars: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function spawnCollect(
+  cmd: string,
+  argv: string[],
+  label: string,
+  envVars: NodeJS.ProcessEnv = process.env,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolvePromise, reject) => {
     const p = spawn(cmd, argv, { cwd: root, env: envVars, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -204,7 +225,8 @@ function spawnCollect(cmd: string, argv: string[], label: string, envVars: NodeJ
     p.stderr.on('data', (d) => (stderr += d));
     p.on('error', reject);
     p.on('close', (code) => {
-      if (code !== 0) process.stderr.write(`  ${label} exited with ${code}\n${stderr.split('\n').slice(-15).join('\n')}\n`);
+      if (code !== 0)
+        process.stderr.write(`  ${label} exited with ${code}\n${stderr.split('\n').slice(-15).join('\n')}\n`);
       resolvePromise({ code, stdout, stderr });
     });
   });
@@ -213,7 +235,8 @@ function spawnCollect(cmd: string, argv: string[], label: string, envVars: NodeJ
 async function child<T>(extra: string[], label: string, work: string): Promise<T | { error: string }> {
   const out = join(work, `result-${Math.random().toString(36).slice(2)}.json`);
   const r = await spawnCollect(process.execPath, [...process.execArgv, thisFile, '--result', out, ...extra], label);
-  if (r.code !== 0 || !existsSync(out)) return { error: `${label} failed (exit ${r.code}): ${r.stderr.trim().split('\n').slice(-1)[0] ?? ''}` };
+  if (r.code !== 0 || !existsSync(out))
+    return { error: `${label} failed (exit ${r.code}): ${r.stderr.trim().split('\n').slice(-1)[0] ?? ''}` };
   return JSON.parse(readFileSync(out, 'utf8')) as T;
 }
 
@@ -248,14 +271,23 @@ function findPeerPython(): { python: string } | { error: string } {
 
 /** glibc returns torch's large activation buffers to the OS after every op by default (mmap/munmap, page faults);
  * these settings keep them in the heap. Measured as a second peer variant so the comparison is not against a straw man. */
-const MALLOC_TUNED = { MALLOC_MMAP_THRESHOLD_: '4294967296', MALLOC_TRIM_THRESHOLD_: '4294967296', MALLOC_TOP_PAD_: '536870912' };
+const MALLOC_TUNED = {
+  MALLOC_MMAP_THRESHOLD_: '4294967296',
+  MALLOC_TRIM_THRESHOLD_: '4294967296',
+  MALLOC_TOP_PAD_: '536870912',
+};
 
 async function runPeer(listFile: string, workers: string, variant: 'default' | 'malloc-tuned'): Promise<PeerResult> {
   const found = findPeerPython();
   if ('error' in found) return { status: found.error };
   const script = join(root, 'bench/peer_torch.py');
   const envVars = variant === 'malloc-tuned' ? { ...process.env, ...MALLOC_TUNED } : process.env;
-  const r = await spawnCollect(found.python, [script, '--list', listFile, '--threads', '2', '--batch', '32', '--workers', workers], `peer ${variant}`, envVars);
+  const r = await spawnCollect(
+    found.python,
+    [script, '--list', listFile, '--threads', '2', '--batch', '32', '--workers', workers],
+    `peer ${variant}`,
+    envVars,
+  );
   if (r.code !== 0) return { status: `failed (exit ${r.code}): ${r.stderr.trim().split('\n').slice(-1)[0] ?? ''}` };
   const lastLine = r.stdout.trim().split('\n').slice(-1)[0];
   return { status: 'ok', variant, python: found.python, ...(JSON.parse(lastLine) as Omit<PeerResult, 'status'>) };
@@ -265,8 +297,13 @@ const fmt = (x: number | undefined, digits = 1) => (x === undefined || !Number.i
 
 function table(header: string[], rows: string[][]): string {
   const w = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (r: string[]) => '| ' + r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join(' | ') + ' |';
-  return [line(header), '|' + w.map((n, i) => (i === 0 ? ':' : '') + '-'.repeat(n + 1) + (i === 0 ? '-' : ':')).join('|') + '|', ...rows.map(line)].join('\n');
+  const line = (r: string[]) =>
+    '| ' + r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join(' | ') + ' |';
+  return [
+    line(header),
+    '|' + w.map((n, i) => (i === 0 ? ':' : '') + '-'.repeat(n + 1) + (i === 0 ? '-' : ':')).join('|') + '|',
+    ...rows.map(line),
+  ].join('\n');
 }
 
 async function main(): Promise<void> {
@@ -276,7 +313,8 @@ async function main(): Promise<void> {
   const benchStart = performance.now();
   const dataset = args.dataset ?? 'cats_and_dogs_filtered';
   const datasetDir = join(datasetsDir, dataset);
-  if (!existsSync(datasetDir)) throw new Error(`dataset ${dataset} not found under ${datasetsDir} (set TL_DATASETS_DIR)`);
+  if (!existsSync(datasetDir))
+    throw new Error(`dataset ${dataset} not found under ${datasetsDir} (set TL_DATASETS_DIR)`);
   const all = listImages(datasetDir);
   const nImages = Math.min(intArg(args, 'images') ?? all.length, all.length);
   const nTfjs = Math.min(intArg(args, 'tfjs-images') ?? 300, nImages);
@@ -294,8 +332,12 @@ async function main(): Promise<void> {
   const listFile = join(work, 'files.txt');
   writeFileSync(listFile, files.join('\n') + '\n');
 
-  console.log(`tl extraction bench: ${dataset} (${relative(root, datasetDir)}), ${cpus().length} CPU(s) ${cpus()[0]?.model ?? ''}, node ${process.version}`);
-  console.log(`files: ${files.length} for ONNX models; the first ${nTfjs} for TF.js models and the first ${nPeer} for the peer`);
+  console.log(
+    `tl extraction bench: ${dataset} (${relative(root, datasetDir)}), ${cpus().length} CPU(s) ${cpus()[0]?.model ?? ''}, node ${process.version}`,
+  );
+  console.log(
+    `files: ${files.length} for ONNX models; the first ${nTfjs} for TF.js models and the first ${nPeer} for the peer`,
+  );
 
   interface Row {
     model: string;
@@ -320,9 +362,17 @@ async function main(): Promise<void> {
       process.stdout.write(`${id}: forward...`);
       const forward = await child<ForwardResult>(['--child', 'forward', '--model', id], `${id} forward`, work);
       process.stdout.write(` end-to-end on ${n} files...`);
-      const e2e = await child<E2eResult>(['--child', 'e2e', '--model', id, '--list', list, '--store', store], `${id} e2e`, work);
+      const e2e = await child<E2eResult>(
+        ['--child', 'e2e', '--model', id, '--list', list, '--store', store],
+        `${id} e2e`,
+        work,
+      );
       process.stdout.write(' cached re-run...');
-      const cached = await child<E2eResult>(['--child', 'e2e', '--model', id, '--list', list, '--store', store], `${id} cached`, work);
+      const cached = await child<E2eResult>(
+        ['--child', 'e2e', '--model', id, '--list', list, '--store', store],
+        `${id} cached`,
+        work,
+      );
       const row: Row = { model: id, format: entry.format, images: n, forward, e2e, cached };
       if (!('error' in forward) && !('error' in e2e)) row.ratio = e2e.imgPerSec / forward.bs32;
       if (!('error' in e2e)) row.rssGrowthMB = e2e.rssEndMB - e2e.rssAtThirdMB;
@@ -333,7 +383,9 @@ async function main(): Promise<void> {
 
     const peers: PeerResult[] = [];
     if (withPeer) {
-      process.stdout.write(`peer (torch mobilenet_v2, 2 threads, DataLoader workers ${peerWorkers}) on ${nPeer} files...`);
+      process.stdout.write(
+        `peer (torch mobilenet_v2, 2 threads, DataLoader workers ${peerWorkers}) on ${nPeer} files...`,
+      );
       const peerList = nPeer === files.length ? listFile : join(work, `files-peer-${nPeer}.txt`);
       if (peerList !== listFile) writeFileSync(peerList, files.slice(0, nPeer).join('\n') + '\n');
       const p = await runPeer(peerList, peerWorkers, 'default');
@@ -348,7 +400,18 @@ async function main(): Promise<void> {
     } else peers.push({ status: 'skipped (--no-peer)' });
 
     // ---- table
-    const header = ['model', 'runtime', 'images', 'fwd bs1 img/s', 'fwd bs32 img/s', 'e2e img/s', 'e2e/fwd32', 'peak RSS MB', 'RSS growth MB (1/3→end)', 'cached re-run s (first s)'];
+    const header = [
+      'model',
+      'runtime',
+      'images',
+      'fwd bs1 img/s',
+      'fwd bs32 img/s',
+      'e2e img/s',
+      'e2e/fwd32',
+      'peak RSS MB',
+      'RSS growth MB (1/3→end)',
+      'cached re-run s (first s)',
+    ];
     const out: string[][] = rows.map((r) => {
       const f = 'error' in r.forward ? undefined : r.forward;
       const e = 'error' in r.e2e ? undefined : r.e2e;
@@ -362,13 +425,26 @@ async function main(): Promise<void> {
         fmt(e?.imgPerSec),
         fmt(r.ratio, 2),
         fmt(e?.peakRssMB, 0),
-        e ? `${fmt(e.rssAtThirdMB, 0)}→${fmt(e.rssEndMB, 0)} (${r.rssGrowthMB! >= 0 ? '+' : ''}${fmt(r.rssGrowthMB, 0)})` : '-',
+        e
+          ? `${fmt(e.rssAtThirdMB, 0)}→${fmt(e.rssEndMB, 0)} (${r.rssGrowthMB! >= 0 ? '+' : ''}${fmt(r.rssGrowthMB, 0)})`
+          : '-',
         c && e ? `${fmt(c.seconds, 2)} (${fmt(e.seconds, 1)})` : '-',
       ];
     });
     for (const peer of peers) {
       if (peer.status !== 'ok') {
-        out.push([`peer: torch mobilenet_v2${peer.variant ? ` (${peer.variant})` : ''}`, peer.status, '-', '-', '-', '-', '-', '-', '-', '-']);
+        out.push([
+          `peer: torch mobilenet_v2${peer.variant ? ` (${peer.variant})` : ''}`,
+          peer.status,
+          '-',
+          '-',
+          '-',
+          '-',
+          '-',
+          '-',
+          '-',
+          '-',
+        ]);
         continue;
       }
       for (const p of peer.e2e ?? []) {
@@ -395,7 +471,9 @@ async function main(): Promise<void> {
     const okPeers = peers.filter((p) => p.status === 'ok');
     const peerRuns = okPeers.flatMap((p) => (p.e2e ?? []).map((r) => ({ ...r, variant: p.variant })));
     const bestPeer = peerRuns.length ? peerRuns.reduce((a, b) => (b.imgPerSec > a.imgPerSec ? b : a)) : undefined;
-    const peerFwd = okPeers.map((p) => p.forward!).reduce<{ bs1: number; bs32: number } | undefined>((a, f) => (!a || f.bs32 > a.bs32 ? f : a), undefined);
+    const peerFwd = okPeers
+      .map((p) => p.forward!)
+      .reduce<{ bs1: number; bs32: number } | undefined>((a, f) => (!a || f.bs32 > a.bs32 ? f : a), undefined);
     const summary: Record<string, unknown> = {};
     for (const r of rows) {
       for (const k of ['forward', 'e2e', 'cached'] as const) {
@@ -411,7 +489,9 @@ async function main(): Promise<void> {
       summary.onnxPeakRssMB = e.peakRssMB;
       summary.onnxPeakRssPass = e.peakRssMB < 1536;
       summary.onnxRssGrowthMB = onnx.rssGrowthMB;
-      console.log(`${onnx.model} end-to-end / forward bs32: ${fmt(onnx.ratio, 2)} (target >= 0.70: ${summary.onnxE2eOverForwardPass ? 'met' : 'NOT met'})`);
+      console.log(
+        `${onnx.model} end-to-end / forward bs32: ${fmt(onnx.ratio, 2)} (target >= 0.70: ${summary.onnxE2eOverForwardPass ? 'met' : 'NOT met'})`,
+      );
       console.log(
         `${onnx.model} peak RSS over ${e.images} images: ${fmt(e.peakRssMB, 0)} MB (target < 1536 MB: ${summary.onnxPeakRssPass ? 'met' : 'NOT met'}); ` +
           `RSS ${fmt(e.rssAtThirdMB, 0)} MB after 1/3 of the images, ${fmt(e.rssEndMB, 0)} MB at the end (peak ${fmt(e.peakRssAtThirdMB, 0)} → ${fmt(e.peakRssMB, 0)} MB)`,
@@ -419,15 +499,21 @@ async function main(): Promise<void> {
       if (bestPeer) {
         summary.onnxE2eOverPeerE2e = e.imgPerSec / bestPeer.imgPerSec;
         summary.peerBest = { variant: bestPeer.variant, workers: bestPeer.workers, imgPerSec: bestPeer.imgPerSec };
-        console.log(`${onnx.model} end-to-end / peer end-to-end (best: ${bestPeer.variant}, workers=${bestPeer.workers}): ${fmt(e.imgPerSec / bestPeer.imgPerSec, 2)}x (${fmt(e.imgPerSec)} vs ${fmt(bestPeer.imgPerSec)} img/s)`);
+        console.log(
+          `${onnx.model} end-to-end / peer end-to-end (best: ${bestPeer.variant}, workers=${bestPeer.workers}): ${fmt(e.imgPerSec / bestPeer.imgPerSec, 2)}x (${fmt(e.imgPerSec)} vs ${fmt(bestPeer.imgPerSec)} img/s)`,
+        );
         if (peerFwd && !('error' in onnx.forward)) {
           summary.onnxFwd32OverPeerFwd32 = onnx.forward.bs32 / peerFwd.bs32;
-          console.log(`${onnx.model} forward bs32 / peer forward bs32 (best variant): ${fmt(onnx.forward.bs32 / peerFwd.bs32, 2)}x (int8 ONNX vs fp32 torch)`);
+          console.log(
+            `${onnx.model} forward bs32 / peer forward bs32 (best variant): ${fmt(onnx.forward.bs32 / peerFwd.bs32, 2)}x (int8 ONNX vs fp32 torch)`,
+          );
         }
       }
     }
     const seconds = (performance.now() - benchStart) / 1000;
-    console.log(`notes: forward = Backbone.embed on pre-made random tensors after warm-up; e2e = extractFeatures into a fresh store (read + sha256 + decode + resize + normalize + forward + SQLite), model load excluded; files pre-read once (warm page cache); TF.js models on ${nTfjs} files, peer on ${nPeer}; forward figures are medians of 3 alternating rounds; peer uses random weights (timing only) with denormals flushed to zero (random weights make denormals that real weights do not). Bench took ${fmt(seconds, 0)} s.`);
+    console.log(
+      `notes: forward = Backbone.embed on pre-made random tensors after warm-up; e2e = extractFeatures into a fresh store (read + sha256 + decode + resize + normalize + forward + SQLite), model load excluded; files pre-read once (warm page cache); TF.js models on ${nTfjs} files, peer on ${nPeer}; forward figures are medians of 3 alternating rounds; peer uses random weights (timing only) with denormals flushed to zero (random weights make denormals that real weights do not). Bench took ${fmt(seconds, 0)} s.`,
+    );
 
     const result = {
       date: new Date().toISOString(),
@@ -454,6 +540,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
-  console.error(err instanceof Error ? err.stack ?? err.message : err);
+  console.error(err instanceof Error ? (err.stack ?? err.message) : err);
   process.exit(1);
 });

@@ -22,7 +22,9 @@ const args = benchArgs(
   { size: undefined, batch: undefined, steps: undefined, 'extract-batch': undefined },
   ['software', 'no-ort'],
 );
-const root = [resolve(import.meta.dirname, '..'), resolve(import.meta.dirname, '../..')].find((d) => existsSync(join(d, 'package.json')))!;
+const root = [resolve(import.meta.dirname, '..'), resolve(import.meta.dirname, '../..')].find((d) =>
+  existsSync(join(d, 'package.json')),
+)!;
 
 const opened = await openAdapter({ allowSoftware: args.software });
 if (!opened) {
@@ -41,7 +43,9 @@ const steps = num(args.steps, 3, 1);
 const EB = num(args['extract-batch'], 64, 4);
 const K = 10;
 const adapterName = opened.summary.device || opened.summary.description || opened.summary.vendor;
-const label = software ? `SOFTWARE adapter (${adapterName}): not GPU numbers` : `GPU: ${adapterName} (${opened.summary.vendor})`;
+const label = software
+  ? `SOFTWARE adapter (${adapterName}): not GPU numbers`
+  : `GPU: ${adapterName} (${opened.summary.vendor})`;
 console.error(`adapter: ${label}`);
 
 const tf = await tfWebgpu(opened);
@@ -61,7 +65,13 @@ async function timeIt(f: () => Promise<void>, n: number): Promise<number> {
 const W = tf.variable(tf.randomNormal([tail.featureDim, K], 0, 0.01));
 const opt = tf.train.adam(1e-4);
 const x = tf.randomNormal([B, size, size, 3]) as tfjs.Tensor4D;
-const y = tf.oneHot(tf.tensor1d(Array.from({ length: B }, (_, i) => i % K), 'int32'), K);
+const y = tf.oneHot(
+  tf.tensor1d(
+    Array.from({ length: B }, (_, i) => i % K),
+    'int32',
+  ),
+  K,
+);
 const trainStep = async () => {
   const loss = tf.tidy(() => {
     const { value, grads } = tf.variableGrads(() => {
@@ -102,7 +112,9 @@ else if (!args['no-ort']) {
     const { dir } = await resolveModel(entry, {});
     const session = await ort.InferenceSession.create(join(dir, entry.entry), { executionProviders: ['webgpu'] });
     const s = entry.input.size;
-    const feed = { [session.inputNames[0]]: new ort.Tensor('float32', new Float32Array(EB * 3 * s * s).fill(0.1), [EB, 3, s, s]) };
+    const feed = {
+      [session.inputNames[0]]: new ort.Tensor('float32', new Float32Array(EB * 3 * s * s).fill(0.1), [EB, 3, s, s]),
+    };
     ortExtractRate = EB / (await timeIt(async () => void (await session.run(feed)), steps));
     await session.release();
     console.error(`extract (onnxruntime webgpu EP, int8, ${s} px, batch ${EB}): ${ortExtractRate.toFixed(1)} img/s`);
@@ -131,7 +143,9 @@ await writeFile(
       date: new Date().toISOString(),
       adapter: opened.summary,
       software,
-      note: software ? 'software adapter (CPU rasterizer): these numbers test the code path and are not GPU numbers' : undefined,
+      note: software
+        ? 'software adapter (CPU rasterizer): these numbers test the code path and are not GPU numbers'
+        : undefined,
       settings: { size, batch: B, steps, extractBatch: EB },
       trainImagesPerSecond: trainRate,
       extractTfjsImagesPerSecond: tfjsExtractRate,

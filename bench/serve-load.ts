@@ -17,7 +17,9 @@ import { runLoad, startServeChild, stopChild } from '../src/serve/load-check.js'
 import { benchArgs } from './args.js';
 
 const thisFile = fileURLToPath(import.meta.url);
-const root = [resolve(dirname(thisFile), '..'), resolve(dirname(thisFile), '../..')].find((d) => existsSync(join(d, 'package.json')))!;
+const root = [resolve(dirname(thisFile), '..'), resolve(dirname(thisFile), '../..')].find((d) =>
+  existsSync(join(d, 'package.json')),
+)!;
 
 const USAGE = 'npm run bench:serve-load -- [--connections 32] [--duration 20] [--bundle DIR] [--images 16]';
 
@@ -40,7 +42,10 @@ async function main(): Promise<void> {
       const subset = join(work, 'subset');
       for (const cls of ['ants', 'bees']) {
         mkdirSync(join(subset, cls), { recursive: true });
-        for (const f of readdirSync(join(hym, 'train', cls)).sort().slice(0, 30)) symlinkSync(join(hym, 'train', cls, f), join(subset, cls, f));
+        for (const f of readdirSync(join(hym, 'train', cls))
+          .sort()
+          .slice(0, 30))
+          symlinkSync(join(hym, 'train', cls, f), join(subset, cls, f));
       }
       process.stderr.write('training a small classifier to serve (hymenoptera, 30 images per class)...\n');
       const r = await trainClassifier(subset, { seed: 0 });
@@ -49,16 +54,41 @@ async function main(): Promise<void> {
       await r.classifier.dispose();
     }
     const nImages = Number(args.images);
-    const images = ['ants', 'bees'].flatMap((c) => readdirSync(join(hym, 'val', c)).sort().slice(0, Math.ceil(nImages / 2)).map((f) => join(hym, 'val', c, f)));
-    const started = await startServeChild(['--bundle', bundle, '--name', 'bench', '--projects', join(work, 'projects')], childEnv);
+    const images = ['ants', 'bees'].flatMap((c) =>
+      readdirSync(join(hym, 'val', c))
+        .sort()
+        .slice(0, Math.ceil(nImages / 2))
+        .map((f) => join(hym, 'val', c, f)),
+    );
+    const started = await startServeChild(
+      ['--bundle', bundle, '--name', 'bench', '--projects', join(work, 'projects')],
+      childEnv,
+    );
     child = started.child;
     const connections = Number(args.connections);
     const durationSeconds = Number(args.duration);
-    process.stderr.write(`load: ${connections} clients for ${durationSeconds} s against ${started.url} (${images.length} JPEGs, ${cpus().length} CPUs)...\n`);
-    const report = await runLoad({ url: started.url, model: 'bench', images, connections, durationSeconds, serverPid: child.pid });
+    process.stderr.write(
+      `load: ${connections} clients for ${durationSeconds} s against ${started.url} (${images.length} JPEGs, ${cpus().length} CPUs)...\n`,
+    );
+    const report = await runLoad({
+      url: started.url,
+      model: 'bench',
+      images,
+      connections,
+      durationSeconds,
+      serverPid: child.pid,
+    });
     const exit = await stopChild(child);
     child = undefined;
-    const full = { ...report, images: images.length, cpus: cpus().length, cpuModel: cpus()[0]?.model, node: process.version, serverExitCode: exit, date: new Date().toISOString() };
+    const full = {
+      ...report,
+      images: images.length,
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model,
+      node: process.version,
+      serverExitCode: exit,
+      date: new Date().toISOString(),
+    };
     mkdirSync(join(root, 'bench-results'), { recursive: true });
     writeFileSync(join(root, 'bench-results/serve-load.json'), JSON.stringify(full, null, 2) + '\n');
     const r = report;

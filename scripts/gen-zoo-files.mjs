@@ -14,11 +14,17 @@ const out = {};
 for (const folder of folders) {
   const names = readdirSync(join(dir, folder)).filter((n) => !skip.test(n));
   // model.json first, then shards in numeric order, so listings read naturally.
-  names.sort((a, b) => (a === 'model.json' ? -1 : b === 'model.json' ? 1 : a.localeCompare(b, 'en', { numeric: true })));
+  names.sort((a, b) =>
+    a === 'model.json' ? -1 : b === 'model.json' ? 1 : a.localeCompare(b, 'en', { numeric: true }),
+  );
   out[folder] = names.map((name) => {
     const p = join(dir, folder, name);
     return { name, size: statSync(p).size, sha256: createHash('sha256').update(readFileSync(p)).digest('hex') };
   });
 }
 writeFileSync('assets/zoo-files.json', JSON.stringify(out, null, 1) + '\n');
-console.log(Object.entries(out).map(([k, v]) => `${k}: ${v.length} files`).join('\n'));
+console.log(
+  Object.entries(out)
+    .map(([k, v]) => `${k}: ${v.length} files`)
+    .join('\n'),
+);

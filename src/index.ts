@@ -4,9 +4,19 @@ export { TlError } from './util/errors.js';
 
 // Train (every rung) and use a classifier
 export {
-  trainClassifier, DEFAULT_STRATEGY,
-  type TrainOptions, type HeadTrainOptions, type FinetuneTrainOptions, type AutoTrainOptions, type CommonTrainOptions,
-  type TrainResult, type TrainEvent, type HistoryPoint, type HeadSpec, type Strategy, type TrainConfig,
+  trainClassifier,
+  DEFAULT_STRATEGY,
+  type TrainOptions,
+  type HeadTrainOptions,
+  type FinetuneTrainOptions,
+  type AutoTrainOptions,
+  type CommonTrainOptions,
+  type TrainResult,
+  type TrainEvent,
+  type HistoryPoint,
+  type HeadSpec,
+  type Strategy,
+  type TrainConfig,
 } from './classifier/train.js';
 export { Classifier, type Prediction, type FilePrediction } from './classifier/classifier.js';
 export { planTraining, type Plan, type RungEstimate } from './finetune/plan.js';

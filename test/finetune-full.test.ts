@@ -11,7 +11,13 @@ import { findModel } from '../src/backbone/registry.js';
 import { preprocess } from '../src/data/image.js';
 import { FeatureStore, modelKeyFor } from '../src/features/store.js';
 import { sha256 } from '../src/util/hash.js';
-import { loadNetwork, resolveFreeze, openCutBackbone, buildTrainableTail, trainingTf } from '../src/finetune/network.js';
+import {
+  loadNetwork,
+  resolveFreeze,
+  openCutBackbone,
+  buildTrainableTail,
+  trainingTf,
+} from '../src/finetune/network.js';
 import { augmentImage, augmentedCut } from '../src/finetune/augment.js';
 import { pickNativeSize } from '../src/finetune/native-size.js';
 import { cleanup, DATASETS_DIR, linkSubset, tempDir } from './helpers.js';
@@ -31,7 +37,8 @@ before(async () => {
 });
 after(() => cleanup(cacheDir, hym40, hym4));
 
-const epochsOf = (ev: TrainEvent[]) => ev.filter((e): e is Extract<TrainEvent, { type: 'finetune-epoch' }> => e.type === 'finetune-epoch');
+const epochsOf = (ev: TrainEvent[]) =>
+  ev.filter((e): e is Extract<TrainEvent, { type: 'finetune-epoch' }> => e.type === 'finetune-epoch');
 
 describe('full fine-tuning, mobilenet-v1-0.25 at 144 px', () => {
   const events: TrainEvent[] = [];
@@ -39,7 +46,17 @@ describe('full fine-tuning, mobilenet-v1-0.25 at 144 px', () => {
   let bundle: string;
   before(async () => {
     bundle = join(await tempDir('tl-ftf-bundle-'), 'clf');
-    r = await trainClassifier(hym40, { model: 'mobilenet-v1-0.25', strategy: 'full', size: 144, epochs: 2, patience: 100, restoreBest: false, finetuneBatchSize: 8, seed: 2, onEvent: (e) => events.push(e) });
+    r = await trainClassifier(hym40, {
+      model: 'mobilenet-v1-0.25',
+      strategy: 'full',
+      size: 144,
+      epochs: 2,
+      patience: 100,
+      restoreBest: false,
+      finetuneBatchSize: 8,
+      seed: 2,
+      onEvent: (e) => events.push(e),
+    });
   });
   after(async () => {
     await r?.classifier.dispose();
@@ -50,7 +67,10 @@ describe('full fine-tuning, mobilenet-v1-0.25 at 144 px', () => {
     const setup = events.find((e) => e.type === 'finetune-setup');
     assert.ok(setup?.type === 'finetune-setup');
     assert.equal(setup.cut, 'input_1');
-    assert.ok(setup.trainable.some((l) => /conv1/.test(l)), 'the first conv trains');
+    assert.ok(
+      setup.trainable.some((l) => /conv1/.test(l)),
+      'the first conv trains',
+    );
     assert.equal(r.config.model, 'mobilenet-v1-0.25');
     assert.equal(r.config.imageSize, 144);
     const ep = epochsOf(events);
@@ -70,7 +90,10 @@ describe('full fine-tuning, mobilenet-v1-0.25 at 144 px', () => {
       assert.equal(snap.cut, cut);
       const first = snap.variables.find((v) => v.name.startsWith('conv1/'))!;
       const k0 = fresh.variables.get(first.name)!.dataSync();
-      assert.ok(first.data.some((x, i) => x !== k0[i]), 'conv1 kernel moved');
+      assert.ok(
+        first.data.some((x, i) => x !== k0[i]),
+        'conv1 kernel moved',
+      );
     } finally {
       fresh.dispose();
     }
@@ -106,7 +129,16 @@ describe('minibatch cap and the int8 ONNX network trained whole', () => {
     const ev: TrainEvent[] = [];
     process.env.TL_FT_MEMORY_MB = '1';
     try {
-      const r = await trainClassifier(hym4, { model: 'mobilenet-v1-0.25', strategy: 'full', size: 96, epochs: 1, finetuneBatchSize: 8, l2: 1, seed: 0, onEvent: (e) => ev.push(e) });
+      const r = await trainClassifier(hym4, {
+        model: 'mobilenet-v1-0.25',
+        strategy: 'full',
+        size: 96,
+        epochs: 1,
+        finetuneBatchSize: 8,
+        l2: 1,
+        seed: 0,
+        onEvent: (e) => ev.push(e),
+      });
       await r.classifier.dispose();
       const b = ev.find((e) => e.type === 'finetune-batch');
       assert.ok(b?.type === 'finetune-batch' && b.used < 8 && b.bytesPerImage > 0, JSON.stringify(b));
@@ -118,7 +150,17 @@ describe('minibatch cap and the int8 ONNX network trained whole', () => {
   });
 
   test('MobileNetV2 int8 converted from the input runs below 224 px (64 px), saves and loads', async () => {
-    const r = await trainClassifier(hym4, { model: 'mobilenet-v2', strategy: 'full', size: 64, epochs: 1, patience: 100, restoreBest: false, finetuneBatchSize: 4, l2: 1, seed: 0 });
+    const r = await trainClassifier(hym4, {
+      model: 'mobilenet-v2',
+      strategy: 'full',
+      size: 64,
+      epochs: 1,
+      patience: 100,
+      restoreBest: false,
+      finetuneBatchSize: 4,
+      l2: 1,
+      seed: 0,
+    });
     const dir = join(await tempDir('tl-ftf-v2-'), 'clf');
     try {
       assert.equal(r.classifier.data.tail!.kind, 'onnx-tail');
@@ -155,19 +197,44 @@ describe('--augment', () => {
   test('partial --augment-copies 2: copies cached (second run computes 0), unlike the plain activations', async () => {
     const run = async () => {
       const ev: TrainEvent[] = [];
-      const r = await trainClassifier(hym4, { model: 'mobilenet-v1-0.25', strategy: 'partial', trainLast: 1, augment: true, augmentCopies: 2, epochs: 2, patience: 100, finetuneBatchSize: 8, l2: 1, seed: 5, onEvent: (e) => ev.push(e) });
+      const r = await trainClassifier(hym4, {
+        model: 'mobilenet-v1-0.25',
+        strategy: 'partial',
+        trainLast: 1,
+        augment: true,
+        augmentCopies: 2,
+        epochs: 2,
+        patience: 100,
+        finetuneBatchSize: 8,
+        l2: 1,
+        seed: 5,
+        onEvent: (e) => ev.push(e),
+      });
       await r.classifier.dispose();
-      return { r, done: ev.filter((e): e is Extract<TrainEvent, { type: 'extract-done' }> => e.type === 'extract-done') };
+      return {
+        r,
+        done: ev.filter((e): e is Extract<TrainEvent, { type: 'extract-done' }> => e.type === 'extract-done'),
+      };
     };
     const first = await run();
     // train, val, then one extraction per augmented copy.
     assert.equal(first.done.length, 4);
     assert.equal(first.done[2].embedded, 8);
     assert.equal(first.done[3].embedded, 8);
-    assert.deepEqual(first.r.config.augment, { recipe: first.r.config.augment && (first.r.config.augment as { recipe: string }).recipe, copies: 2, fresh: false });
+    assert.deepEqual(first.r.config.augment, {
+      recipe: first.r.config.augment && (first.r.config.augment as { recipe: string }).recipe,
+      copies: 2,
+      fresh: false,
+    });
     const second = await run();
-    assert.deepEqual(second.done.map((d) => d.embedded), [0, 0, 0, 0]);
-    assert.deepEqual(second.done.slice(2).map((d) => d.cached), [8, 8]);
+    assert.deepEqual(
+      second.done.map((d) => d.embedded),
+      [0, 0, 0, 0],
+    );
+    assert.deepEqual(
+      second.done.slice(2).map((d) => d.cached),
+      [8, 8],
+    );
 
     // The cached copy differs from the plain activation of the same image, and copies differ from each other.
     const net = await loadNetwork(findModel('mobilenet-v1-0.25'));
@@ -191,7 +258,18 @@ describe('--augment', () => {
 
   test('full --augment: fresh draws each epoch from the cached images (no extra extraction)', async () => {
     const ev: TrainEvent[] = [];
-    const r = await trainClassifier(hym4, { model: 'mobilenet-v1-0.25', strategy: 'full', size: 96, augment: true, epochs: 2, patience: 100, finetuneBatchSize: 8, l2: 1, seed: 0, onEvent: (e) => ev.push(e) });
+    const r = await trainClassifier(hym4, {
+      model: 'mobilenet-v1-0.25',
+      strategy: 'full',
+      size: 96,
+      augment: true,
+      epochs: 2,
+      patience: 100,
+      finetuneBatchSize: 8,
+      l2: 1,
+      seed: 0,
+      onEvent: (e) => ev.push(e),
+    });
     await r.classifier.dispose();
     assert.equal(ev.filter((e) => e.type === 'extract-done').length, 2);
     assert.equal(epochsOf(ev).length, 2);
@@ -199,7 +277,7 @@ describe('--augment', () => {
   });
 });
 
-describe('rung 3 training size: the images\' own size when below the backbone\'s', () => {
+describe("rung 3 training size: the images' own size when below the backbone's", () => {
   let euro: string;
   before(async () => {
     euro = await tempDir('tl-ftf-euro-');
@@ -208,8 +286,14 @@ describe('rung 3 training size: the images\' own size when below the backbone\'s
   });
   after(() => cleanup(euro));
 
-  test('pickNativeSize: EuroSAT (64 px photos) -> 64; hymenoptera (photos over 224 px) -> the backbone\'s size', async () => {
-    const eu = await pickNativeSize([join(DATASETS_DIR, 'eurosat/train/Forest/Forest_1.jpg'), ...(await linkSubset(join(DATASETS_DIR, 'eurosat/val'), join(euro, 'probe'), 1))], 224);
+  test("pickNativeSize: EuroSAT (64 px photos) -> 64; hymenoptera (photos over 224 px) -> the backbone's size", async () => {
+    const eu = await pickNativeSize(
+      [
+        join(DATASETS_DIR, 'eurosat/train/Forest/Forest_1.jpg'),
+        ...(await linkSubset(join(DATASETS_DIR, 'eurosat/val'), join(euro, 'probe'), 1)),
+      ],
+      224,
+    );
     assert.equal(eu?.size, 64);
     assert.match(eu!.why, /64 px.*224 px/);
     const hy = await linkSubset(join(DATASETS_DIR, 'hymenoptera_data/val'), join(euro, 'hy'), 3);
@@ -218,12 +302,30 @@ describe('rung 3 training size: the images\' own size when below the backbone\'s
 
   test('a rung-3 run without --size trains at 64 px on EuroSAT and says so; --size overrides', async () => {
     const ev: TrainEvent[] = [];
-    const r = await trainClassifier(euro, { model: 'mobilenet-v2', strategy: 'full', epochs: 1, patience: 100, finetuneBatchSize: 4, l2: 1, seed: 0, onEvent: (e) => ev.push(e) });
+    const r = await trainClassifier(euro, {
+      model: 'mobilenet-v2',
+      strategy: 'full',
+      epochs: 1,
+      patience: 100,
+      finetuneBatchSize: 4,
+      l2: 1,
+      seed: 0,
+      onEvent: (e) => ev.push(e),
+    });
     await r.classifier.dispose();
     assert.equal(r.config.imageSize, 64);
     const setup = ev.find((e) => e.type === 'finetune-setup');
     assert.ok(setup?.type === 'finetune-setup' && /training at 64 px/.test(setup.size ?? ''), JSON.stringify(setup));
-    const r2 = await trainClassifier(euro, { model: 'mobilenet-v2', strategy: 'full', size: 96, epochs: 1, patience: 100, finetuneBatchSize: 4, l2: 1, seed: 0 });
+    const r2 = await trainClassifier(euro, {
+      model: 'mobilenet-v2',
+      strategy: 'full',
+      size: 96,
+      epochs: 1,
+      patience: 100,
+      finetuneBatchSize: 4,
+      l2: 1,
+      seed: 0,
+    });
     await r2.classifier.dispose();
     assert.equal(r2.config.imageSize, 96);
   });

@@ -60,7 +60,11 @@ function childEnv(opts: CliOptions): NodeJS.ProcessEnv {
 
 /** Start the built CLI (`node dist/src/cli/main.js ...args`) without waiting for it. */
 export function spawnCli(args: string[], opts: CliOptions): ChildProcess {
-  return spawn(process.execPath, [CLI, ...args], { env: childEnv(opts), cwd: opts.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawn(process.execPath, [CLI, ...args], {
+    env: childEnv(opts),
+    cwd: opts.cwd ?? ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }
 
 /** Wait for a spawned CLI to exit, collecting its output. */
@@ -97,7 +101,10 @@ export function stackLines(text: string): string[] {
 
 /** Image files of a folder, sorted, with full paths. */
 export async function filesIn(dir: string): Promise<string[]> {
-  return (await readdir(dir)).filter((f) => !f.startsWith('.')).sort().map((f) => join(dir, f));
+  return (await readdir(dir))
+    .filter((f) => !f.startsWith('.'))
+    .sort()
+    .map((f) => join(dir, f));
 }
 
 /**
@@ -106,7 +113,10 @@ export async function filesIn(dir: string): Promise<string[]> {
  */
 export async function linkSubset(src: string, dest: string, perClass: number): Promise<string[]> {
   const out: string[] = [];
-  for (const cls of (await readdir(src, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort()) {
+  for (const cls of (await readdir(src, { withFileTypes: true }))
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort()) {
     await mkdir(join(dest, cls), { recursive: true });
     // Sort numerically-ish by name so the subset is stable across runs.
     for (const f of (await readdir(join(src, cls))).sort().slice(0, perClass)) {
@@ -141,6 +151,9 @@ export function assertCleanError(r: CliResult, pattern: RegExp, opts: { emptyStd
   const errors = r.stderr.split('\n').filter((l) => l.startsWith('error:'));
   assert.equal(errors.length, 1, `exactly one error line: ${r.stderr}`);
   assert.match(errors[0], pattern);
-  assert.ok(!/TypeError|ReferenceError|RangeError|undefined|NaN|\[object /.test(r.stderr), `no internals leak: ${r.stderr}`);
+  assert.ok(
+    !/TypeError|ReferenceError|RangeError|undefined|NaN|\[object /.test(r.stderr),
+    `no internals leak: ${r.stderr}`,
+  );
   if (opts.emptyStdout) assert.equal(r.stdout, '', 'nothing on stdout');
 }

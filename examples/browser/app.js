@@ -66,14 +66,17 @@ function nearestDistance(feature, refs, dim) {
 
 async function main() {
   const meta = await (await fetchOk(new URL('metadata.json', modelBase))).json();
-  if (meta.runtime !== 'onnx') throw new Error(`this page runs ONNX exports; ${modelBase} holds a ${meta.runtime} export`);
+  if (meta.runtime !== 'onnx')
+    throw new Error(`this page runs ONNX exports; ${modelBase} holds a ${meta.runtime} export`);
   const modelBytes = new Uint8Array(await (await fetchOk(new URL(meta.model, modelBase))).arrayBuffer());
   const session = await ort.InferenceSession.create(modelBytes, { executionProviders: ['wasm'] });
   let refs = null;
   if (meta.outputs.features && meta.unknown?.references) {
     refs = new Float32Array(await (await fetchOk(new URL(meta.unknown.references.file, modelBase))).arrayBuffer());
   }
-  status(`ready: ${meta.labels.length} classes (${meta.labels.join(', ')}), backbone ${meta.source.backbone}. Pick an image.`);
+  status(
+    `ready: ${meta.labels.length} classes (${meta.labels.join(', ')}), backbone ${meta.source.backbone}. Pick an image.`,
+  );
   $('file').disabled = false;
   document.body.dataset.state = 'ready';
 
@@ -92,11 +95,26 @@ async function main() {
       const unknown = distance !== null && distance > meta.unknown.threshold;
       const order = probs.map((p, k) => k).sort((a, b) => probs[b] - probs[a]);
       const ms = performance.now() - t0;
-      window.tlResult = { label: meta.labels[order[0]], probabilities: Object.fromEntries(meta.labels.map((l, k) => [l, probs[k]])), unknown, distance, ms };
+      window.tlResult = {
+        label: meta.labels[order[0]],
+        probabilities: Object.fromEntries(meta.labels.map((l, k) => [l, probs[k]])),
+        unknown,
+        distance,
+        ms,
+      };
       $('result').innerHTML =
-        (unknown ? `<p class="unknown">Unknown: unlike the training images (distance ${distance.toFixed(3)} &gt; ${meta.unknown.threshold.toFixed(3)})</p>` : '') +
-        '<table>' + order.map((k) => `<tr><td>${escapeHtml(meta.labels[k])}</td><td>${(probs[k] * 100).toFixed(1)}%</td>` +
-          `<td><div class="bar" style="width:${Math.round(probs[k] * 200)}px"></div></td></tr>`).join('') + '</table>' +
+        (unknown
+          ? `<p class="unknown">Unknown: unlike the training images (distance ${distance.toFixed(3)} &gt; ${meta.unknown.threshold.toFixed(3)})</p>`
+          : '') +
+        '<table>' +
+        order
+          .map(
+            (k) =>
+              `<tr><td>${escapeHtml(meta.labels[k])}</td><td>${(probs[k] * 100).toFixed(1)}%</td>` +
+              `<td><div class="bar" style="width:${Math.round(probs[k] * 200)}px"></div></td></tr>`,
+          )
+          .join('') +
+        '</table>' +
         `<p id="top" data-label="${escapeHtml(meta.labels[order[0]])}">${escapeHtml(meta.labels[order[0]])} (${ms.toFixed(0)} ms)</p>`;
       document.body.dataset.state = 'done';
     } catch (err) {
@@ -107,7 +125,10 @@ async function main() {
 }
 
 function escapeHtml(s) {
-  return String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
+  return String(s).replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c],
+  );
 }
 
 main().catch((err) => {

@@ -18,7 +18,16 @@ const roots = [
   ['/ort/', resolve(here, '../../node_modules/onnxruntime-web/dist')],
   ['/', here],
 ];
-const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.mjs': 'text/javascript', '.json': 'application/json', '.wasm': 'application/wasm', '.onnx': 'application/octet-stream', '.bin': 'application/octet-stream', '.md': 'text/plain; charset=utf-8' };
+const TYPES = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript',
+  '.mjs': 'text/javascript',
+  '.json': 'application/json',
+  '.wasm': 'application/wasm',
+  '.onnx': 'application/octet-stream',
+  '.bin': 'application/octet-stream',
+  '.md': 'text/plain; charset=utf-8',
+};
 
 const server = createServer((req, res) => {
   const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
@@ -33,7 +42,11 @@ const server = createServer((req, res) => {
     return void res.writeHead(404).end('not found');
   }
   if (!st.isFile()) return void res.writeHead(404).end('not found');
-  res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'content-length': st.size, 'cache-control': 'no-cache' });
+  res.writeHead(200, {
+    'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
+    'content-length': st.size,
+    'cache-control': 'no-cache',
+  });
   createReadStream(file).pipe(res);
 });
 server.listen(Number(port), '127.0.0.1', () => console.log(`serving http://127.0.0.1:${server.address().port}/`));

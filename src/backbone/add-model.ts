@@ -90,17 +90,26 @@ function normalisation(opts: AddModelOptions): Pick<InputSpec, 'mean' | 'std' | 
 export async function addModelFile(opts: AddModelOptions): Promise<AddModelResult> {
   const format = await formatOf(opts.source);
   const runtime = runtimeFor(format);
-  if (!runtime.detect) throw new TlError(`the ${format} runtime cannot read a model's structure; register it with a JSON description`);
+  if (!runtime.detect)
+    throw new TlError(`the ${format} runtime cannot read a model's structure; register it with a JSON description`);
   const norm = normalisation(opts);
   const id = opts.id ?? defaultId(opts.source);
   let path: string;
   if (isUrl(opts.source)) {
     if (!opts.sha256 || !/^[0-9a-f]{64}$/.test(opts.sha256)) {
-      throw new TlError('a model registered by URL needs its sha256 (64 hex digits)', 'Give --sha256; the download is checked against it.');
+      throw new TlError(
+        'a model registered by URL needs its sha256 (64 hex digits)',
+        'Give --sha256; the download is checked against it.',
+      );
     }
     // Downloaded where a URL-registered model is looked for later (<cache>/models/<id>/), sha256-checked, atomic.
     const name = fileName(opts.source) || 'model.onnx';
-    const probe = { id, folder: id, entry: name, files: [{ name, size: 0, sha256: opts.sha256, url: opts.source }] } as ModelEntry;
+    const probe = {
+      id,
+      folder: id,
+      entry: name,
+      files: [{ name, size: 0, sha256: opts.sha256, url: opts.source }],
+    } as ModelEntry;
     const { dir } = await resolveModel(probe, { verify: true, onProgress: opts.onProgress });
     path = resolve(dir, name);
   } else {
@@ -117,7 +126,10 @@ export async function addModelFile(opts: AddModelOptions): Promise<AddModelResul
     input: { size, layout: detected.input.layout, resize: 'cover', ...norm },
     feature: detected.feature,
     // Only a 1000-way head is in the standard ImageNet order the toolkit's label list has.
-    head: detected.head.classes === 1000 ? { output: detected.head.output, activation: detected.head.activation, synsets: 'imagenet-synsets' } : undefined,
+    head:
+      detected.head.classes === 1000
+        ? { output: detected.head.output, activation: detected.head.activation, synsets: 'imagenet-synsets' }
+        : undefined,
     detected: detected.how,
   };
   if (opts.dryRun) return { detected, description };
@@ -127,12 +139,18 @@ export async function addModelFile(opts: AddModelOptions): Promise<AddModelResul
 function pickSize(d: DetectedBackbone, given: number | undefined): number {
   if (d.input.size !== undefined) {
     if (given !== undefined && given !== d.input.size) {
-      throw new TlError(`the graph fixes its input at ${d.input.size} px; --size ${given} does not match`, `Leave out --size (or give ${d.input.size}).`);
+      throw new TlError(
+        `the graph fixes its input at ${d.input.size} px; --size ${given} does not match`,
+        `Leave out --size (or give ${d.input.size}).`,
+      );
     }
     return d.input.size;
   }
   if (given === undefined) {
-    throw new TlError(`input "${d.input.name}" does not fix its height and width`, 'Give the size the network was trained at with --size (224 for most ImageNet models).');
+    throw new TlError(
+      `input "${d.input.name}" does not fix its height and width`,
+      'Give the size the network was trained at with --size (224 for most ImageNet models).',
+    );
   }
   return given;
 }

@@ -7,7 +7,10 @@ const cache = new Map<string, string[]>();
 function lines(name: string): string[] {
   let v = cache.get(name);
   if (!v) {
-    v = readFileSync(assetPath(`labels/${name}.txt`), 'utf8').split('\n').map((s) => s.trim()).filter(Boolean);
+    v = readFileSync(assetPath(`labels/${name}.txt`), 'utf8')
+      .split('\n')
+      .map((s) => s.trim())
+      .filter(Boolean);
     cache.set(name, v);
   }
   return v;

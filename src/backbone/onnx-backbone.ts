@@ -24,7 +24,12 @@ export class OnnxBackbone implements PretrainedBackbone {
     this.featureDim = entry.feature.dim;
   }
 
-  static async load(entry: ModelEntry, dir: string, weightsHash: string, threads = availableParallelism()): Promise<OnnxBackbone> {
+  static async load(
+    entry: ModelEntry,
+    dir: string,
+    weightsHash: string,
+    threads = availableParallelism(),
+  ): Promise<OnnxBackbone> {
     const bytes = await readFile(join(dir, entry.entry));
     // A zoo entry that leaves its head output to detection (the file was not at hand when it was written).
     if (entry.head.output === DETECT_FROM_GRAPH) {

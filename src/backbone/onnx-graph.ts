@@ -42,47 +42,67 @@ export function exposeFeatures(bytes: Uint8Array, edit: FeatureEdit): Uint8Array
   const producer = nodes.find((n) => n.output.includes(edit.tensor));
   const isInitializer = graph.initializer!.some((t) => t.name === edit.tensor);
   if (!producer && !isInitializer && !graph.input!.some((i) => i.name === edit.tensor)) {
-    throw new TlError(`ONNX graph has no tensor named "${edit.tensor}"`, 'List candidate tensors with `tl models info ID --layers`.');
+    throw new TlError(
+      `ONNX graph has no tensor named "${edit.tensor}"`,
+      'List candidate tensors with `tl models info ID --layers`.',
+    );
   }
   let current = edit.tensor;
   const added: Node[] = [];
   if (isQuantized(model, edit.tensor, producer)) {
     const consumer = nodes.find((n) => n.input[0] === edit.tensor && n.opType in QLINEAR_FIRST_INPUT_PARAMS);
-    if (!consumer) throw new TlError(`cannot find the quantization scale of "${edit.tensor}": no QLinear op consumes it`);
+    if (!consumer)
+      throw new TlError(`cannot find the quantization scale of "${edit.tensor}": no QLinear op consumes it`);
     const [si, zi] = QLINEAR_FIRST_INPUT_PARAMS[consumer.opType];
-    added.push(onnx.NodeProto.create({
-      opType: 'DequantizeLinear',
-      name: 'tl_dequantize_features',
-      input: [current, consumer.input[si], consumer.input[zi]],
-      output: ['tl_features_float'],
-    }));
+    added.push(
+      onnx.NodeProto.create({
+        opType: 'DequantizeLinear',
+        name: 'tl_dequantize_features',
+        input: [current, consumer.input[si], consumer.input[zi]],
+        output: ['tl_features_float'],
+      }),
+    );
     current = 'tl_features_float';
   }
   if (edit.pool === 'gap') {
-    added.push(onnx.NodeProto.create({ opType: 'GlobalAveragePool', name: 'tl_gap', input: [current], output: ['tl_features_pooled'] }));
+    added.push(
+      onnx.NodeProto.create({
+        opType: 'GlobalAveragePool',
+        name: 'tl_gap',
+        input: [current],
+        output: ['tl_features_pooled'],
+      }),
+    );
     current = 'tl_features_pooled';
   }
   // Flatten to [N, dim] whatever the tensor's rank (e.g. [N,C,1,1] after pooling).
-  added.push(onnx.NodeProto.create({
-    opType: 'Flatten',
-    name: 'tl_flatten',
-    input: [current],
-    output: [FEATURE_OUTPUT],
-    attribute: [onnx.AttributeProto.create({ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 1 })],
-  }));
+  added.push(
+    onnx.NodeProto.create({
+      opType: 'Flatten',
+      name: 'tl_flatten',
+      input: [current],
+      output: [FEATURE_OUTPUT],
+      attribute: [onnx.AttributeProto.create({ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 1 })],
+    }),
+  );
   graph.node!.push(...added);
   makeBatchDynamic(graph);
-  graph.output!.push(onnx.ValueInfoProto.create({
-    name: FEATURE_OUTPUT,
-    type: onnx.TypeProto.create({
-      tensorType: onnx.TypeProto.Tensor.create({
-        elemType: onnx.TensorProto.DataType.FLOAT,
-        shape: onnx.TensorShapeProto.create({
-          dim: [onnx.TensorShapeProto.Dimension.create({ dimParam: 'N' }), onnx.TensorShapeProto.Dimension.create({ dimValue: edit.dim })],
+  graph.output!.push(
+    onnx.ValueInfoProto.create({
+      name: FEATURE_OUTPUT,
+      type: onnx.TypeProto.create({
+        tensorType: onnx.TypeProto.Tensor.create({
+          elemType: onnx.TensorProto.DataType.FLOAT,
+          shape: onnx.TensorShapeProto.create({
+            dim: [
+              onnx.TensorShapeProto.Dimension.create({ dimParam: 'N' }),
+              onnx.TensorShapeProto.Dimension.create({ dimValue: edit.dim }),
+            ],
+          }),
         }),
       }),
     }),
-  }));
+  );
   return onnx.ModelProto.encode(model).finish();
 }
 
@@ -91,7 +111,10 @@ export function resolveDetected(model: Model, edit: FeatureEdit): FeatureEdit {
   if (edit.tensor !== DETECT_FROM_GRAPH) return edit;
   const found = detectInGraph(model).feature;
   if (found.dim !== edit.dim) {
-    throw new TlError(`the feature detected in this ONNX graph is ${found.dim}-d, the model entry says ${edit.dim}-d`, 'The file is not the network the entry describes; check its URL and sha256.');
+    throw new TlError(
+      `the feature detected in this ONNX graph is ${found.dim}-d, the model entry says ${edit.dim}-d`,
+      'The file is not the network the entry describes; check its URL and sha256.',
+    );
   }
   return found;
 }
@@ -105,7 +128,9 @@ function makeBatchDynamic(graph: NonNullable<Model['graph']>): void {
   });
   const inits = new Set(graph.initializer!.map((t) => t.name));
   if (!fixed.some((v) => !inits.has(v.name) && graph.input!.includes(v))) return;
-  for (const v of fixed) if (!inits.has(v.name)) v.type!.tensorType!.shape!.dim![0] = onnx.TensorShapeProto.Dimension.create({ dimParam: 'N' });
+  for (const v of fixed)
+    if (!inits.has(v.name))
+      v.type!.tensorType!.shape!.dim![0] = onnx.TensorShapeProto.Dimension.create({ dimParam: 'N' });
   graph.valueInfo = [];
 }
 

@@ -15,13 +15,23 @@ try {
       try {
         const out = await session.run({ [inputName]: new ort.Tensor('float32', m.data, m.dims) }, m.outputs);
         const outputs = m.outputs.map((o) => ({ data: out[o].data as Float32Array, dims: out[o].dims.map(Number) }));
-        port.postMessage({ type: 'result', id: m.id, outputs } satisfies FromSessionWorker, [...new Set(outputs.map((o) => o.data.buffer as ArrayBuffer))]);
+        port.postMessage({ type: 'result', id: m.id, outputs } satisfies FromSessionWorker, [
+          ...new Set(outputs.map((o) => o.data.buffer as ArrayBuffer)),
+        ]);
       } catch (err) {
-        port.postMessage({ type: 'error', id: m.id, message: err instanceof Error ? err.message : String(err) } satisfies FromSessionWorker);
+        port.postMessage({
+          type: 'error',
+          id: m.id,
+          message: err instanceof Error ? err.message : String(err),
+        } satisfies FromSessionWorker);
       }
     });
   });
   port.postMessage({ type: 'ready', inputName } satisfies FromSessionWorker);
 } catch (err) {
-  port.postMessage({ type: 'error', id: -1, message: err instanceof Error ? err.message : String(err) } satisfies FromSessionWorker);
+  port.postMessage({
+    type: 'error',
+    id: -1,
+    message: err instanceof Error ? err.message : String(err),
+  } satisfies FromSessionWorker);
 }

@@ -75,7 +75,10 @@ class WorkerSession implements OnnxSession {
   private nextId = 0;
   private pending = new Map<number, { resolve: (o: SessionOutput[]) => void; reject: (e: Error) => void }>();
   private failure?: Error;
-  private constructor(private readonly worker: Worker, readonly inputName: string) {
+  private constructor(
+    private readonly worker: Worker,
+    readonly inputName: string,
+  ) {
     worker.on('message', (m: FromSessionWorker) => {
       if (m.type === 'ready') return;
       const p = this.pending.get(m.id);
@@ -97,7 +100,11 @@ class WorkerSession implements OnnxSession {
   static async start(init: SessionInit): Promise<WorkerSession> {
     const worker = startModuleWorker(import.meta.url, 'onnx-session-worker', { workerData: init });
     const inputName = await new Promise<string>((resolve, reject) => {
-      worker.once('message', (m: FromSessionWorker) => (m.type === 'ready' ? resolve(m.inputName) : reject(new Error(m.type === 'error' ? m.message : 'unexpected reply'))));
+      worker.once('message', (m: FromSessionWorker) =>
+        m.type === 'ready'
+          ? resolve(m.inputName)
+          : reject(new Error(m.type === 'error' ? m.message : 'unexpected reply')),
+      );
       worker.once('error', reject);
       worker.once('exit', (code) => reject(new Error(`onnxruntime worker exited (code ${code})`)));
     }).catch(async (err) => {

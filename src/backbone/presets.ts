@@ -41,6 +41,10 @@ export function presetNames(): PresetName[] {
 
 export function findPreset(name: string): Preset {
   const p = (PRESETS as Record<string, Preset>)[name];
-  if (!p) throw new TlError(`unknown preprocessing preset "${name}"`, `Use one of: ${presetNames().join(', ')} (or --mean and --std).`);
+  if (!p)
+    throw new TlError(
+      `unknown preprocessing preset "${name}"`,
+      `Use one of: ${presetNames().join(', ')} (or --mean and --std).`,
+    );
   return p;
 }

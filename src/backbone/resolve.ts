@@ -57,7 +57,13 @@ export async function resolveModel(entry: ModelEntry, opts: ResolveOptions = {})
       if (opts.verify) await verifyFiles(dir, entry);
       return { dir, where };
     }
-    if (where === 'path') throw new TlError(`model folder ${dir} does not hold every file of ${entry.id} (expected ${entry.files.map((f) => f.name).slice(0, 3).join(', ')}...)`);
+    if (where === 'path')
+      throw new TlError(
+        `model folder ${dir} does not hold every file of ${entry.id} (expected ${entry.files
+          .map((f) => f.name)
+          .slice(0, 3)
+          .join(', ')}...)`,
+      );
   }
   const dir = join(modelCacheDir(), entry.folder);
   await downloadModel(entry, dir, opts.onProgress);
@@ -95,7 +101,12 @@ async function downloadModel(entry: ModelEntry, dir: string, onProgress?: (p: Re
   }
 }
 
-async function downloadFile(entry: ModelEntry, f: ModelFile, target: string, onProgress?: (p: ResolveProgress) => void) {
+async function downloadFile(
+  entry: ModelEntry,
+  f: ModelFile,
+  target: string,
+  onProgress?: (p: ResolveProgress) => void,
+) {
   // Write to a unique temporary name and rename only after the checksum matched: a killed download leaves no
   // half-file under the real name, and two processes downloading at once both end with a whole file.
   const tmp = `${target}.${process.pid}.${Date.now()}.part`;
@@ -109,7 +120,10 @@ async function downloadFile(entry: ModelEntry, f: ModelFile, target: string, onP
     );
   }
   if (!res.ok || !res.body) {
-    throw new TlError(`download of ${f.url} failed: HTTP ${res.status}`, `Set TL_MODELS_DIR to a folder holding ${entry.folder}/.`);
+    throw new TlError(
+      `download of ${f.url} failed: HTTP ${res.status}`,
+      `Set TL_MODELS_DIR to a folder holding ${entry.folder}/.`,
+    );
   }
   const hash = createHash('sha256');
   let received = 0;

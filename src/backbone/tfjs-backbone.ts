@@ -14,7 +14,11 @@ interface WeightsManifestGroup {
 }
 
 /** Load a layers model from a folder (model.json + shards) without file:// support (that needs tfjs-node). */
-export async function loadLayersModelFromDir(tf: typeof tfType, dir: string, entryFile = 'model.json'): Promise<tfType.LayersModel> {
+export async function loadLayersModelFromDir(
+  tf: typeof tfType,
+  dir: string,
+  entryFile = 'model.json',
+): Promise<tfType.LayersModel> {
   const json = JSON.parse(await readFile(join(dir, entryFile), 'utf8'));
   const manifest: WeightsManifestGroup[] = json.weightsManifest;
   const weightSpecs = manifest.flatMap((g) => g.weights);
@@ -48,11 +52,15 @@ export class TfjsBackbone implements PretrainedBackbone {
       try {
         return full.getLayer(name);
       } catch {
-        throw new TlError(`TF.js model ${entry.id} has no layer "${name}"`, 'List layers with `tl models info ID --layers`.');
+        throw new TlError(
+          `TF.js model ${entry.id} has no layer "${name}"`,
+          'List layers with `tl models info ID --layers`.',
+        );
       }
     };
     let feat = layer(entry.feature.tensor).output as tfType.SymbolicTensor;
-    if (entry.feature.pool === 'gap') feat = tf.layers.globalAveragePooling2d({ name: 'tl_gap' }).apply(feat) as tfType.SymbolicTensor;
+    if (entry.feature.pool === 'gap')
+      feat = tf.layers.globalAveragePooling2d({ name: 'tl_gap' }).apply(feat) as tfType.SymbolicTensor;
     const head = layer(entry.head.output).output as tfType.SymbolicTensor;
     const both = tf.model({ inputs: full.inputs, outputs: [feat, head] });
     return new TfjsBackbone(entry, weightsHash, tf, full, both);
@@ -67,7 +75,10 @@ export class TfjsBackbone implements PretrainedBackbone {
     const [f, h] = tf.tidy(() => {
       const x = tf.tensor4d(data, [batch.length, s, s, 3]);
       const [feat, head] = this.both.predict(x) as tfType.Tensor[];
-      return [feat.reshape([batch.length, this.featureDim]), withHead ? head.reshape([batch.length, -1]) : tf.scalar(0)];
+      return [
+        feat.reshape([batch.length, this.featureDim]),
+        withHead ? head.reshape([batch.length, -1]) : tf.scalar(0),
+      ];
     });
     try {
       const features = splitRows(f.dataSync() as Float32Array, batch.length, this.featureDim);

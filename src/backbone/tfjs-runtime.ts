@@ -17,8 +17,10 @@ export function tfWasm(): Promise<typeof tf> {
     const beforeRej = new Set(process.listeners('unhandledRejection'));
     const ok = await tf.setBackend('wasm');
     // Emscripten installs handlers that rethrow and print its whole minified source; our callers report errors.
-    for (const l of process.listeners('uncaughtException')) if (!before.has(l)) process.removeListener('uncaughtException', l);
-    for (const l of process.listeners('unhandledRejection')) if (!beforeRej.has(l)) process.removeListener('unhandledRejection', l);
+    for (const l of process.listeners('uncaughtException'))
+      if (!before.has(l)) process.removeListener('uncaughtException', l);
+    for (const l of process.listeners('unhandledRejection'))
+      if (!beforeRej.has(l)) process.removeListener('unhandledRejection', l);
     if (!ok) throw new Error('TF.js wasm backend failed to initialize');
     await tf.ready();
     // IS_TEST also turns on a kernel leak check that misfires on wasm's copying Identity during training.

@@ -8,7 +8,15 @@ import { TlError } from '../util/errors.js';
 export const BUNDLE_FORMAT = 'tl-classifier';
 
 /** Files a save writes: the bundle itself, the CLI's report, the server's training extras. */
-export const KNOWN_BUNDLE_FILES = ['classifier.json', 'weights.bin', 'metrics.json', 'report.html', 'history.json', 'misclassified.json', 'training.json'];
+export const KNOWN_BUNDLE_FILES = [
+  'classifier.json',
+  'weights.bin',
+  'metrics.json',
+  'report.html',
+  'history.json',
+  'misclassified.json',
+  'training.json',
+];
 
 /** The real path of `p` even when its last parts do not exist yet (symlinks of the existing part resolved). */
 export function realPathLoose(p: string): string {

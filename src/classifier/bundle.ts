@@ -49,9 +49,16 @@ const Manifest = z.object({
   labels: z.array(z.string()).min(2),
   head: z.object({
     kind: z.enum(['linear', 'mlp']),
-    layers: z.array(z.object({ inputs: z.number().int(), outputs: z.number().int(), activation: z.enum(['relu', 'softmax']) })),
+    layers: z.array(
+      z.object({ inputs: z.number().int(), outputs: z.number().int(), activation: z.enum(['relu', 'softmax']) }),
+    ),
   }),
-  unknown: z.object({ method: z.enum(['nearest-cosine', 'centroid-cosine']), threshold: z.number(), falseUnknownRate: z.number(), dim: z.number().int() }),
+  unknown: z.object({
+    method: z.enum(['nearest-cosine', 'centroid-cosine']),
+    threshold: z.number(),
+    falseUnknownRate: z.number(),
+    dim: z.number().int(),
+  }),
   tensors: z.array(TensorRef),
   config: z.record(z.string(), z.any()),
   /** The files this save wrote into the folder (a later save may replace exactly these). */
@@ -84,7 +91,10 @@ export async function saveBundle(dir: string, data: BundleData, extras: Record<s
       { name: `layer${i}.b`, data: l.b },
     ]),
     // Older bundles (method centroid-cosine) named this tensor unknown.centroids.
-    { name: data.unknown.method === 'centroid-cosine' ? 'unknown.centroids' : 'unknown.references', data: data.unknown.references },
+    {
+      name: data.unknown.method === 'centroid-cosine' ? 'unknown.centroids' : 'unknown.references',
+      data: data.unknown.references,
+    },
     ...(data.tail?.variables.map((v) => ({ name: `tail/${v.name}`, data: v.data })) ?? []),
   ];
   let offset = 0;
@@ -102,8 +112,16 @@ export async function saveBundle(dir: string, data: BundleData, extras: Record<s
     createdAt: data.createdAt,
     backbone: data.backbone,
     labels: data.labels,
-    head: { kind: data.head.kind, layers: data.head.layers.map(({ inputs, outputs, activation }) => ({ inputs, outputs, activation })) },
-    unknown: { method: data.unknown.method, threshold: data.unknown.threshold, falseUnknownRate: data.unknown.falseUnknownRate, dim: data.unknown.dim },
+    head: {
+      kind: data.head.kind,
+      layers: data.head.layers.map(({ inputs, outputs, activation }) => ({ inputs, outputs, activation })),
+    },
+    unknown: {
+      method: data.unknown.method,
+      threshold: data.unknown.threshold,
+      falseUnknownRate: data.unknown.falseUnknownRate,
+      dim: data.unknown.dim,
+    },
     tensors: refs,
     config: data.config,
     files: ['classifier.json', 'weights.bin', 'metrics.json', ...Object.keys(extras)],
@@ -123,7 +141,8 @@ export async function saveBundle(dir: string, data: BundleData, extras: Record<s
       : {}),
   };
   for (const name of Object.keys(extras)) {
-    if (!/^[\w.-]+$/.test(name) || name.startsWith('.')) throw new TlError(`bundle extra file name "${name}" is not a plain file name`);
+    if (!/^[\w.-]+$/.test(name) || name.startsWith('.'))
+      throw new TlError(`bundle extra file name "${name}" is not a plain file name`);
   }
   try {
     await replaceDir(
@@ -138,7 +157,12 @@ export async function saveBundle(dir: string, data: BundleData, extras: Record<s
     );
   } catch (err) {
     if (err instanceof TlError || !isFsError(err)) throw err;
-    throw await writeError('the classifier bundle', dir, err, existsSync(dir) ? 'The bundle already there is unchanged.' : 'Nothing was left behind.');
+    throw await writeError(
+      'the classifier bundle',
+      dir,
+      err,
+      existsSync(dir) ? 'The bundle already there is unchanged.' : 'Nothing was left behind.',
+    );
   }
 }
 
@@ -156,38 +180,59 @@ function littleEndianBytes(a: Float32Array): Buffer {
 
 /** Load a bundle; after a killed save, first put the complete version back under `dir` and tidy up. */
 export async function loadBundle(dir: string): Promise<BundleData> {
-  const from = await recoverDir(resolve(dir), { isComplete: isCompleteBundle, isOwnLegacy: holdsOnlyBundleFiles }).catch(() => resolve(dir));
+  const from = await recoverDir(resolve(dir), {
+    isComplete: isCompleteBundle,
+    isOwnLegacy: holdsOnlyBundleFiles,
+  }).catch(() => resolve(dir));
   return readBundle(from === resolve(dir) ? dir : from);
 }
 
 async function readBundle(dir: string): Promise<BundleData> {
   const jsonPath = join(dir, 'classifier.json');
-  if (!existsSync(jsonPath)) throw new TlError(`${dir} is not a classifier bundle (no classifier.json)`, 'Train one with `tl train DATA --out DIR`.');
+  if (!existsSync(jsonPath))
+    throw new TlError(
+      `${dir} is not a classifier bundle (no classifier.json)`,
+      'Train one with `tl train DATA --out DIR`.',
+    );
   let parsed: z.infer<typeof Manifest>;
   try {
     const raw = JSON.parse(await readFile(jsonPath, 'utf8'));
-    if (raw.format === BUNDLE_FORMAT && raw.version > BUNDLE_VERSION) throw new TlError(`bundle ${dir} has format version ${raw.version}; this tl reads up to ${BUNDLE_VERSION}`, 'Upgrade tl.');
+    if (raw.format === BUNDLE_FORMAT && raw.version > BUNDLE_VERSION)
+      throw new TlError(
+        `bundle ${dir} has format version ${raw.version}; this tl reads up to ${BUNDLE_VERSION}`,
+        'Upgrade tl.',
+      );
     parsed = Manifest.parse(raw);
   } catch (err) {
     if (err instanceof TlError) throw err;
-    throw new TlError(`bundle ${dir} is damaged: ${err instanceof z.ZodError ? err.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') : (err as Error).message}`);
+    throw new TlError(
+      `bundle ${dir} is damaged: ${err instanceof z.ZodError ? err.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') : (err as Error).message}`,
+    );
   }
   let bytes: Buffer;
   try {
     bytes = await readFile(join(dir, 'weights.bin'));
   } catch (err) {
-    throw new TlError(`bundle ${dir} is damaged: cannot read weights.bin (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, 'Copy the whole bundle folder again, or retrain.');
+    throw new TlError(
+      `bundle ${dir} is damaged: cannot read weights.bin (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      'Copy the whole bundle folder again, or retrain.',
+    );
   }
   // A truncated or padded file (a partial copy) is refused as a whole; a Float32Array of an odd byte count would throw a RangeError.
   const expected = 4 * parsed.tensors.reduce((m, t) => Math.max(m, t.offset + t.length), 0);
   if (bytes.byteLength !== expected) {
-    throw new TlError(`bundle ${dir} is damaged: weights.bin has ${bytes.byteLength} bytes, classifier.json describes ${expected}`, 'Copy the whole bundle folder again, or retrain.');
+    throw new TlError(
+      `bundle ${dir} is damaged: weights.bin has ${bytes.byteLength} bytes, classifier.json describes ${expected}`,
+      'Copy the whole bundle folder again, or retrain.',
+    );
   }
   const all = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
   const get = (name: string, length?: number) => {
     const r = parsed.tensors.find((t) => t.name === name);
-    if (!r || r.offset + r.length > all.length) throw new TlError(`bundle ${dir} is damaged: tensor ${name} missing or truncated`);
-    if (length !== undefined && r.length !== length) throw new TlError(`bundle ${dir} is damaged: tensor ${name} has ${r.length} values, expected ${length}`);
+    if (!r || r.offset + r.length > all.length)
+      throw new TlError(`bundle ${dir} is damaged: tensor ${name} missing or truncated`);
+    if (length !== undefined && r.length !== length)
+      throw new TlError(`bundle ${dir} is damaged: tensor ${name} has ${r.length} values, expected ${length}`);
     return all.slice(r.offset, r.offset + r.length);
   };
   const dim = parsed.head.layers[0]?.inputs ?? 0;
@@ -195,7 +240,11 @@ async function readBundle(dir: string): Promise<BundleData> {
     kind: parsed.head.kind,
     mean: get('mean', dim),
     std: get('std', dim),
-    layers: parsed.head.layers.map((l, i) => ({ ...l, W: get(`layer${i}.W`, l.inputs * l.outputs), b: get(`layer${i}.b`, l.outputs) })),
+    layers: parsed.head.layers.map((l, i) => ({
+      ...l,
+      W: get(`layer${i}.W`, l.inputs * l.outputs),
+      b: get(`layer${i}.b`, l.outputs),
+    })),
   };
   const tail: TailSnapshot | undefined = parsed.tail
     ? {
@@ -205,15 +254,27 @@ async function readBundle(dir: string): Promise<BundleData> {
         imageSize: parsed.tail.imageSize,
         featureDim: parsed.tail.featureDim,
         replace: parsed.tail.replace,
-        variables: parsed.tail.variables.map((v) => ({ name: v.name, shape: v.shape, data: get(`tail/${v.name}`, v.shape.reduce((a, b) => a * b, 1)) })),
+        variables: parsed.tail.variables.map((v) => ({
+          name: v.name,
+          shape: v.shape,
+          data: get(
+            `tail/${v.name}`,
+            v.shape.reduce((a, b) => a * b, 1),
+          ),
+        })),
       }
     : undefined;
-  const metrics = existsSync(join(dir, 'metrics.json')) ? JSON.parse(await readFile(join(dir, 'metrics.json'), 'utf8')) : {};
+  const metrics = existsSync(join(dir, 'metrics.json'))
+    ? JSON.parse(await readFile(join(dir, 'metrics.json'), 'utf8'))
+    : {};
   return {
     backbone: parsed.backbone as BackboneRef,
     labels: parsed.labels,
     head,
-    unknown: { ...parsed.unknown, references: get(parsed.unknown.method === 'centroid-cosine' ? 'unknown.centroids' : 'unknown.references') },
+    unknown: {
+      ...parsed.unknown,
+      references: get(parsed.unknown.method === 'centroid-cosine' ? 'unknown.centroids' : 'unknown.references'),
+    },
     metrics,
     config: parsed.config,
     createdAt: parsed.createdAt,

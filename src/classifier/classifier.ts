@@ -50,7 +50,10 @@ export class Classifier {
     const base = await loadMatchingBackbone(data, opts);
     if (!data.tail) return new Classifier(data, base);
     // A fine-tuned bundle: the frozen part from the (hash-checked) backbone files, then the trained tail.
-    const [{ loadNetwork }, { FinetunedBackbone }] = await Promise.all([import('../finetune/network.js'), import('../finetune/finetuned-backbone.js')]);
+    const [{ loadNetwork }, { FinetunedBackbone }] = await Promise.all([
+      import('../finetune/network.js'),
+      import('../finetune/finetuned-backbone.js'),
+    ]);
     const entry = base.entry;
     await base.dispose();
     return new Classifier(data, await FinetunedBackbone.restore(await loadNetwork(entry, opts), data.tail));
@@ -99,10 +102,18 @@ export class Classifier {
   /** Classify many files, batched, using (and filling) the feature cache. Unreadable files are skipped. */
   async predictFiles(
     paths: string[],
-    opts: { top?: number; store?: FeatureStore | null } & Pick<ExtractOptions, 'onProgress' | 'onSkip' | 'batchSize'> = {},
+    opts: { top?: number; store?: FeatureStore | null } & Pick<
+      ExtractOptions,
+      'onProgress' | 'onSkip' | 'batchSize'
+    > = {},
   ): Promise<{ predictions: FilePrediction[]; skipped: SkippedFile[] }> {
     const store = opts.store === null ? FeatureStore.open(':memory:') : opts.store;
-    const r = await extractFeatures(this.backbone, paths, { store: store ?? undefined, onProgress: opts.onProgress, onSkip: opts.onSkip, batchSize: opts.batchSize });
+    const r = await extractFeatures(this.backbone, paths, {
+      store: store ?? undefined,
+      onProgress: opts.onProgress,
+      onSkip: opts.onSkip,
+      batchSize: opts.batchSize,
+    });
     if (opts.store === null) store?.close();
     const predictions: FilePrediction[] = [];
     r.features.forEach((f, i) => f && predictions.push({ path: paths[i], ...this.predictFeature(f, opts.top) }));
@@ -131,8 +142,14 @@ async function loadMatchingBackbone(data: BundleData, opts: ResolveOptions): Pro
       'Its features would not match the head. Use the backbone files the bundle was trained with, or retrain.',
     );
   }
-  if (JSON.stringify(entry.input) !== JSON.stringify(ref.input) || JSON.stringify(entry.feature) !== JSON.stringify(ref.feature)) {
-    throw new TlError(`backbone "${ref.id}" here preprocesses or cuts differently than when this classifier was trained`, 'Retrain with this version of tl.');
+  if (
+    JSON.stringify(entry.input) !== JSON.stringify(ref.input) ||
+    JSON.stringify(entry.feature) !== JSON.stringify(ref.feature)
+  ) {
+    throw new TlError(
+      `backbone "${ref.id}" here preprocesses or cuts differently than when this classifier was trained`,
+      'Retrain with this version of tl.',
+    );
   }
   return loadBackbone(entry, opts);
 }

@@ -9,7 +9,8 @@ export const DEFAULT_MLP_DROPOUT = 0.2;
 /** Wider hidden layers only cost time and memory on a few thousand feature rows. */
 export const MAX_MLP_HIDDEN = 8192;
 
-export const HEAD_SPEC_SYNTAX = '"linear" or "mlp[:UNITS][,dropout=P]" (e.g. mlp:256), or {"kind":"mlp","hidden":UNITS,"dropout":P}';
+export const HEAD_SPEC_SYNTAX =
+  '"linear" or "mlp[:UNITS][,dropout=P]" (e.g. mlp:256), or {"kind":"mlp","hidden":UNITS,"dropout":P}';
 
 /** "linear", "mlp", "mlp:UNITS", "mlp:UNITS,dropout=P", or the object form; throws a TlError naming the syntax. */
 export function parseHeadSpec(v: unknown): HeadSpec {
@@ -29,7 +30,9 @@ export function parseHeadSpec(v: unknown): HeadSpec {
     hidden = o.hidden === undefined ? DEFAULT_MLP_HIDDEN : Number(o.hidden);
     dropout = o.dropout === undefined ? DEFAULT_MLP_DROPOUT : Number(o.dropout);
   } else throw bad();
-  if (!Number.isInteger(hidden) || hidden < 1 || hidden > MAX_MLP_HIDDEN) throw new TlError(`mlp head: UNITS must be an integer from 1 to ${MAX_MLP_HIDDEN}, got ${JSON.stringify(v)}`);
-  if (!(dropout >= 0 && dropout < 1)) throw new TlError(`mlp head: dropout must be in [0, 1), got ${JSON.stringify(v)}`);
+  if (!Number.isInteger(hidden) || hidden < 1 || hidden > MAX_MLP_HIDDEN)
+    throw new TlError(`mlp head: UNITS must be an integer from 1 to ${MAX_MLP_HIDDEN}, got ${JSON.stringify(v)}`);
+  if (!(dropout >= 0 && dropout < 1))
+    throw new TlError(`mlp head: dropout must be in [0, 1), got ${JSON.stringify(v)}`);
   return { kind: 'mlp', hidden, dropout };
 }

@@ -34,7 +34,14 @@ export async function extractLabelled(
       onSkip: (file) => emit({ type: 'skip', file }),
     },
   );
-  emit({ type: 'extract-done', split, embedded: r.embedded, cached: r.cached, skipped: r.skipped.length, seconds: r.elapsedMs / 1000 });
+  emit({
+    type: 'extract-done',
+    split,
+    embedded: r.embedded,
+    cached: r.cached,
+    skipped: r.skipped.length,
+    seconds: r.elapsedMs / 1000,
+  });
   const keep = items.map((_, i) => i).filter((i) => r.features[i]);
   return {
     features: keep.map((i) => r.features[i]!),

@@ -18,7 +18,8 @@ const SavedConfig = z
   .partial();
 
 /** The fields every rung records; the rest of a TrainConfig is in the object too, unchecked. */
-export type SavedTrainConfig = z.infer<typeof SavedConfig> & Partial<Omit<TrainConfig, keyof z.infer<typeof SavedConfig>>>;
+export type SavedTrainConfig = z.infer<typeof SavedConfig> &
+  Partial<Omit<TrainConfig, keyof z.infer<typeof SavedConfig>>>;
 
 /** A recorded config, its common fields checked; a field of the wrong type reads as absent. */
 export function readSavedConfig(config: unknown): SavedTrainConfig {

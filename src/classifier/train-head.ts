@@ -17,7 +17,14 @@ import { innerSplit } from './inner-split.js';
 import { Classifier } from './classifier.js';
 import { newBundleStamp } from './bundle.js';
 import { extractLabelled, type LabelledFeatures } from './labelled-features.js';
-import type { HeadConfig, HeadTrainOptions, HistoryPoint, RungContext, SplitsUsed, TrainResult } from './train-types.js';
+import type {
+  HeadConfig,
+  HeadTrainOptions,
+  HistoryPoint,
+  RungContext,
+  SplitsUsed,
+  TrainResult,
+} from './train-types.js';
 
 /** Epochs of the MLP head when not given. */
 export const MLP_DEFAULT_EPOCHS = 100;
@@ -45,7 +52,10 @@ export async function trainHeadClassifier(opts: HeadTrainOptions, ctx: RungConte
   for (let c = 0; c < dataset.classes.length; c++) {
     if (!train.labels.includes(c)) {
       await backbone.dispose();
-      throw new TlError(`class "${dataset.classes[c]}" has no usable training image (all were skipped)`, 'Add readable photos to that class folder, or remove the folder.');
+      throw new TlError(
+        `class "${dataset.classes[c]}" has no usable training image (all were skipped)`,
+        'Add readable photos to that class folder, or remove the folder.',
+      );
     }
   }
 
@@ -77,8 +87,15 @@ export async function trainHeadClassifier(opts: HeadTrainOptions, ctx: RungConte
     });
     ({ l2, selection, selectedBy: l2SelectedBy, sampleWeights } = fit);
     const cv = selection?.curve.find((p) => p.l2 === selection!.best);
-    decisions = cv ? { split: 'cv-on-train', decided: ['L2 strength'], images: Xtr.length, accuracy: cv.cvAccuracy } : { split: 'none', decided: [], images: 0 };
-    head = { kind: 'linear', mean: standardizer.mean, std: standardizer.std, layers: [{ W: fit.model.W, b: fit.model.b, inputs: fit.model.dim, outputs: K, activation: 'softmax' }] };
+    decisions = cv
+      ? { split: 'cv-on-train', decided: ['L2 strength'], images: Xtr.length, accuracy: cv.cvAccuracy }
+      : { split: 'none', decided: [], images: 0 };
+    head = {
+      kind: 'linear',
+      mean: standardizer.mean,
+      std: standardizer.std,
+      layers: [{ W: fit.model.W, b: fit.model.b, inputs: fit.model.dim, outputs: K, activation: 'softmax' }],
+    };
   } else {
     // Early stopping watches an inner validation split carved from train (never the reported val split).
     const inner = innerSplit(train.labels, K, seed);
@@ -88,23 +105,39 @@ export async function trainHeadClassifier(opts: HeadTrainOptions, ctx: RungConte
     l2 = opts.l2 ?? MLP_DEFAULT_L2;
     l2SelectedBy = opts.l2 !== undefined ? 'user' : 'default';
     const epochs = opts.epochs ?? MLP_DEFAULT_EPOCHS;
-    const mlp = trainMlpHead(inner.fit.map((i) => Xtr[i]), yFit, K, {
-      hidden: headSpec.hidden,
-      dropout: headSpec.dropout,
-      l2,
-      epochs,
-      seed,
-      sampleWeights,
-      validation: inner.check.length ? { X: inner.check.map((i) => Xtr[i]), y: yCheck } : undefined,
-      onEpoch: (e) => {
-        const p: HistoryPoint = { step: e.epoch, trainLoss: e.trainLoss, trainAcc: e.trainAcc, innerValLoss: e.valLoss, innerValAcc: e.valAcc };
-        history.push(p);
-        emit({ type: 'progress', point: p, of: epochs });
+    const mlp = trainMlpHead(
+      inner.fit.map((i) => Xtr[i]),
+      yFit,
+      K,
+      {
+        hidden: headSpec.hidden,
+        dropout: headSpec.dropout,
+        l2,
+        epochs,
+        seed,
+        sampleWeights,
+        validation: inner.check.length ? { X: inner.check.map((i) => Xtr[i]), y: yCheck } : undefined,
+        onEpoch: (e) => {
+          const p: HistoryPoint = {
+            step: e.epoch,
+            trainLoss: e.trainLoss,
+            trainAcc: e.trainAcc,
+            innerValLoss: e.valLoss,
+            innerValAcc: e.valAcc,
+          };
+          history.push(p);
+          emit({ type: 'progress', point: p, of: epochs });
+        },
       },
-    });
+    );
     const kept = mlp.history.find((e) => e.epoch === mlp.bestEpoch);
     decisions = inner.check.length
-      ? { split: 'inner-val', decided: ['stopping epoch (lowest inner-val loss)'], images: inner.check.length, accuracy: kept?.valAcc }
+      ? {
+          split: 'inner-val',
+          decided: ['stopping epoch (lowest inner-val loss)'],
+          images: inner.check.length,
+          accuracy: kept?.valAcc,
+        }
       : { split: 'none', decided: [], images: 0 };
     head = {
       kind: 'mlp',
@@ -139,7 +172,12 @@ export async function trainHeadClassifier(opts: HeadTrainOptions, ctx: RungConte
   };
   const classifier = Classifier.fromParts(
     {
-      backbone: { id: backbone.id, weightsHash: backbone.weightsHash, input: backbone.input, feature: backbone.entry.feature },
+      backbone: {
+        id: backbone.id,
+        weightsHash: backbone.weightsHash,
+        input: backbone.input,
+        feature: backbone.entry.feature,
+      },
       labels: dataset.classes,
       head,
       unknown,
@@ -151,7 +189,17 @@ export async function trainHeadClassifier(opts: HeadTrainOptions, ctx: RungConte
   );
   const totalSeconds = (Date.now() - ctx.t0) / 1000;
   emit({ type: 'done', metrics, seconds: totalSeconds });
-  return { classifier, metrics, history, selection, dataset, counts, warnings, timings: { extractSeconds, trainSeconds, totalSeconds }, config };
+  return {
+    classifier,
+    metrics,
+    history,
+    selection,
+    dataset,
+    counts,
+    warnings,
+    timings: { extractSeconds, trainSeconds, totalSeconds },
+    config,
+  };
 }
 
 /** Loss/accuracy on train and val for the current L-BFGS iterate (cheap next to the fit itself). */

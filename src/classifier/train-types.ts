@@ -110,7 +110,11 @@ export interface SplitsUsed {
     accuracy?: number;
   };
   /** The unknown flag: threshold calibrated on training images; the rate it flags measured on val. */
-  unknown: { calibratedOn: 'train (leave-one-out nearest-neighbour distances)'; targetFlagRate: number; flagRateOnVal?: number };
+  unknown: {
+    calibratedOn: 'train (leave-one-out nearest-neighbour distances)';
+    targetFlagRate: number;
+    flagRateOnVal?: number;
+  };
 }
 
 export type TrainEvent =
@@ -125,11 +129,25 @@ export type TrainEvent =
   | { type: 'progress'; point: HistoryPoint; of?: number }
   | { type: 'done'; metrics: Metrics; seconds: number }
   | { type: 'plan'; plan: Plan }
-  | { type: 'finetune-setup'; cut: string; trainable: string[]; backend: string; note?: string; replace?: number[]; /** the training size picked, and why */ size?: string }
+  | {
+      type: 'finetune-setup';
+      cut: string;
+      trainable: string[];
+      backend: string;
+      note?: string;
+      replace?: number[];
+      /** the training size picked, and why */ size?: string;
+    }
   | { type: 'finetune-batch'; requested: number; used: number; bytesPerImage: number }
   /** A checkpoint of this same run was found: training continues after its last finished epoch. */
   | { type: 'finetune-resume'; epoch: number; of: number; dir: string }
-  | { type: 'finetune-epoch'; epoch: number; seconds: number; images: number; memory: { numTensors: number; numBytes: number; numDataIds: number } };
+  | {
+      type: 'finetune-epoch';
+      epoch: number;
+      seconds: number;
+      images: number;
+      memory: { numTensors: number; numBytes: number; numDataIds: number };
+    };
 
 /** What every rung records in classifier.json's `config`. */
 type CommonConfig = {
@@ -189,7 +207,10 @@ export interface TrainResult {
 export interface RungContext {
   dataset: Dataset;
   /** Call once the images are read, with the class index of each usable one: emits the 'dataset' event. */
-  reportUsed(trainLabels: ArrayLike<number>, valLabels: ArrayLike<number>): { counts: ClassCount[]; warnings: string[] };
+  reportUsed(
+    trainLabels: ArrayLike<number>,
+    valLabels: ArrayLike<number>,
+  ): { counts: ClassCount[]; warnings: string[] };
   emit: (e: TrainEvent) => void;
   /** Date.now() when trainClassifier started (the result's totalSeconds count from it). */
   t0: number;

@@ -5,11 +5,29 @@ import { loadDataset, datasetWarnings, usedClassCounts, type Dataset } from '../
 import { planTraining } from '../finetune/plan.js';
 import { finetuneClassifier } from '../finetune/train.js';
 import { trainHeadClassifier } from './train-head.js';
-import { DEFAULT_STRATEGY, finetuneOptionsOf, headOptionsOf, type RungContext, type TrainOptions, type TrainResult } from './train-types.js';
+import {
+  DEFAULT_STRATEGY,
+  finetuneOptionsOf,
+  headOptionsOf,
+  type RungContext,
+  type TrainOptions,
+  type TrainResult,
+} from './train-types.js';
 
 export type {
-  TrainOptions, HeadTrainOptions, FinetuneTrainOptions, AutoTrainOptions, CommonTrainOptions, TrainEvent, TrainResult,
-  HistoryPoint, HeadSpec, Strategy, TrainConfig, HeadConfig, FinetuneConfig,
+  TrainOptions,
+  HeadTrainOptions,
+  FinetuneTrainOptions,
+  AutoTrainOptions,
+  CommonTrainOptions,
+  TrainEvent,
+  TrainResult,
+  HistoryPoint,
+  HeadSpec,
+  Strategy,
+  TrainConfig,
+  HeadConfig,
+  FinetuneConfig,
 } from './train-types.js';
 export { DEFAULT_STRATEGY } from './train-types.js';
 
@@ -30,11 +48,19 @@ export async function trainClassifier(data: string | Dataset, opts: TrainOptions
 
   let strategy = opts.strategy ?? DEFAULT_STRATEGY;
   if (opts.strategy === undefined || opts.strategy === 'auto') {
-    const plan = await planTraining(dataset, { model: opts.model, modelPath: opts.modelPath, timeBudget: opts.timeBudget, trainLast: opts.trainLast, freeze: opts.freeze, replace: opts.replace });
+    const plan = await planTraining(dataset, {
+      model: opts.model,
+      modelPath: opts.modelPath,
+      timeBudget: opts.timeBudget,
+      trainLast: opts.trainLast,
+      freeze: opts.freeze,
+      replace: opts.replace,
+    });
     emit({ type: 'plan', plan });
     strategy = plan.choice;
     // Far from ImageNet: auto's partial rung uses new units on a mid-level cut (plan.recipe), unless blocks were given.
-    if (strategy === 'partial' && plan.recipe) opts = { ...opts, trainLast: plan.recipe.trainLast, replace: plan.recipe.replace };
+    if (strategy === 'partial' && plan.recipe)
+      opts = { ...opts, trainLast: plan.recipe.trainLast, replace: plan.recipe.replace };
   }
   if (strategy === 'partial' || strategy === 'full') return finetuneClassifier(finetuneOptionsOf(opts, strategy), ctx);
   return trainHeadClassifier(headOptionsOf(opts), ctx);

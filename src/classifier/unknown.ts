@@ -41,7 +41,11 @@ function normalized(v: Float32Array): Float32Array {
 }
 
 /** Cosine distance (1 - cos) from a feature vector to the nearest reference row (skipping row `exclude`). */
-export function unknownDistance(det: Pick<UnknownDetector, 'references' | 'dim'>, feature: Float32Array, exclude = -1): number {
+export function unknownDistance(
+  det: Pick<UnknownDetector, 'references' | 'dim'>,
+  feature: Float32Array,
+  exclude = -1,
+): number {
   const f = normalized(feature);
   let best = Infinity;
   for (let r = 0; r * det.dim < det.references.length; r++) {
@@ -84,9 +88,14 @@ export function fitUnknownDetector(
   const references = new Float32Array(keep.length * dim);
   keep.forEach((i, r) => references.set(normalized(trainFeatures[i]), r * dim));
   const det: UnknownDetector = { method: 'nearest-cosine', references, dim, threshold: Infinity, falseUnknownRate };
-  const distances = (calibration?.length ? calibration.map((f) => unknownDistance(det, f)) : keep.length > 1 ? keep.map((i, r) => unknownDistance(det, trainFeatures[i], r)) : []).sort(
-    (a, b) => a - b,
-  );
-  if (distances.length) det.threshold = distances[Math.min(distances.length - 1, Math.floor((1 - falseUnknownRate) * distances.length))];
+  const distances = (
+    calibration?.length
+      ? calibration.map((f) => unknownDistance(det, f))
+      : keep.length > 1
+        ? keep.map((i, r) => unknownDistance(det, trainFeatures[i], r))
+        : []
+  ).sort((a, b) => a - b);
+  if (distances.length)
+    det.threshold = distances[Math.min(distances.length - 1, Math.floor((1 - falseUnknownRate) * distances.length))];
   return det;
 }

@@ -15,7 +15,9 @@ import { registerExportCommand } from './commands/export.js';
 import { VERSION } from '../version.js';
 
 const program = new Command('tl')
-  .description('Transfer learning for image classification: pretrained ImageNet backbones, a disk feature cache, a new softmax.')
+  .description(
+    'Transfer learning for image classification: pretrained ImageNet backbones, a disk feature cache, a new softmax.',
+  )
   .version(VERSION)
   .showHelpAfterError('(run with --help for usage)')
   .addHelpText(

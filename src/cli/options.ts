@@ -4,7 +4,8 @@ import { InvalidArgumentError } from 'commander';
 export function positiveInt(name: string) {
   return (v: string): number => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer, got "${v}"`);
+    if (!Number.isInteger(n) || n <= 0)
+      throw new InvalidArgumentError(`${name} must be a positive integer, got "${v}"`);
     return n;
   };
 }
@@ -20,7 +21,8 @@ export function fraction(name: string) {
 export function nonNegativeInt(name: string) {
   return (v: string): number => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer, got "${v}"`);
+    if (!Number.isInteger(n) || n < 0)
+      throw new InvalidArgumentError(`${name} must be a non-negative integer, got "${v}"`);
     return n;
   };
 }
@@ -28,7 +30,8 @@ export function nonNegativeInt(name: string) {
 /** One of a fixed set of words (e.g. --strategy head | partial | full | auto). */
 export function choice<T extends string>(name: string, values: readonly T[]) {
   return (v: string): T => {
-    if (!values.includes(v as T)) throw new InvalidArgumentError(`${name} must be one of ${values.join(', ')}, got "${v}"`);
+    if (!values.includes(v as T))
+      throw new InvalidArgumentError(`${name} must be one of ${values.join(', ')}, got "${v}"`);
     return v as T;
   };
 }
@@ -36,7 +39,8 @@ export function choice<T extends string>(name: string, values: readonly T[]) {
 export function positiveNumber(name: string) {
   return (v: string): number => {
     const n = Number(v);
-    if (!(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a positive number, got "${v}"`);
+    if (!(n > 0) || !Number.isFinite(n))
+      throw new InvalidArgumentError(`${name} must be a positive number, got "${v}"`);
     return n;
   };
 }

@@ -10,7 +10,11 @@ export interface ProgressReporter {
   stop(): void;
 }
 
-export function progressReporter(label: string, total: number, stream: NodeJS.WriteStream = process.stderr): ProgressReporter {
+export function progressReporter(
+  label: string,
+  total: number,
+  stream: NodeJS.WriteStream = process.stderr,
+): ProgressReporter {
   const start = Date.now();
   if (stream.isTTY) {
     const cliProgress = requireCjs('cli-progress') as typeof CliProgress;
@@ -42,7 +46,9 @@ export function progressReporter(label: string, total: number, stream: NodeJS.Wr
     const secs = (Date.now() - start) / 1000;
     const rate = done / Math.max(0.001, secs);
     const eta = rate > 0 ? (total - done) / rate : 0;
-    stream.write(`${label}: ${done}/${total} (${((100 * done) / Math.max(1, total)).toFixed(0)}%) ${rate.toFixed(1)} img/s ETA ${eta.toFixed(0)}s ${extra}\n`);
+    stream.write(
+      `${label}: ${done}/${total} (${((100 * done) / Math.max(1, total)).toFixed(0)}%) ${rate.toFixed(1)} img/s ETA ${eta.toFixed(0)}s ${extra}\n`,
+    );
     lastPrint = Date.now();
     lastDone = done;
   };

@@ -65,13 +65,19 @@ function scanClassFolders(dir: string, skipped: SkippedFile[], requireImages = f
     );
   }
   // Loose images directly in the root have no class: say so rather than ignore them silently.
-  for (const e of readdirSync(dir, { withFileTypes: true })) if (!isDirEntry(dir, e) && /\.(jpe?g|png|webp|tiff?)$/i.test(e.name)) skipped.push({ path: join(dir, e.name), reason: 'image outside any class folder' });
+  for (const e of readdirSync(dir, { withFileTypes: true }))
+    if (!isDirEntry(dir, e) && /\.(jpe?g|png|webp|tiff?)$/i.test(e.name))
+      skipped.push({ path: join(dir, e.name), reason: 'image outside any class folder' });
   return out;
 }
 
 export function loadDataset(input: string, opts: LoadDatasetOptions = {}): Dataset {
   const root = resolve(input);
-  if (!existsSync(root)) throw new TlError(`dataset not found: ${input}`, 'Give a folder with one sub-folder per class (e.g. photos/Tigger/*.jpg), or a CSV of path,label.');
+  if (!existsSync(root))
+    throw new TlError(
+      `dataset not found: ${input}`,
+      'Give a folder with one sub-folder per class (e.g. photos/Tigger/*.jpg), or a CSV of path,label.',
+    );
   const skipped: SkippedFile[] = [];
   let ds: Omit<Dataset, 'classes'>;
   if (statSync(root).isFile()) {
@@ -85,21 +91,43 @@ export function loadDataset(input: string, opts: LoadDatasetOptions = {}): Datas
       let val = valDir ? scanClassFolders(join(root, valDir), skipped) : [];
       let test = dirs.includes('test') ? scanClassFolders(join(root, 'test'), skipped) : [];
       if (!valDir && test.length) [val, test] = [test, []]; // train/test only: evaluate on test
-      ds = val.length ? { root, train, val, test, splitSource: 'folders', skipped } : { root, ...stratifiedSplit(train, opts), test, splitSource: 'random', skipped };
+      ds = val.length
+        ? { root, train, val, test, splitSource: 'folders', skipped }
+        : { root, ...stratifiedSplit(train, opts), test, splitSource: 'random', skipped };
     } else {
-      ds = { root, ...stratifiedSplit(scanClassFolders(root, skipped, true), opts), test: [], splitSource: 'random', skipped };
+      ds = {
+        root,
+        ...stratifiedSplit(scanClassFolders(root, skipped, true), opts),
+        test: [],
+        splitSource: 'random',
+        skipped,
+      };
     }
   }
   const classes = [...new Set(ds.train.map((x) => x.label))].sort();
-  if (classes.length === 0) throw new TlError(`no labelled images found in ${input}`, 'Expected <root>/<class>/*.jpg (or <root>/train/<class>/*.jpg), or a CSV manifest path,label.');
-  if (classes.length === 1) throw new TlError(`only one class ("${classes[0]}") in ${input}: a classifier needs at least two`, 'Add a folder of images for another class, e.g. "neither".');
+  if (classes.length === 0)
+    throw new TlError(
+      `no labelled images found in ${input}`,
+      'Expected <root>/<class>/*.jpg (or <root>/train/<class>/*.jpg), or a CSV manifest path,label.',
+    );
+  if (classes.length === 1)
+    throw new TlError(
+      `only one class ("${classes[0]}") in ${input}: a classifier needs at least two`,
+      'Add a folder of images for another class, e.g. "neither".',
+    );
   const unknownInVal = ds.val.filter((x) => !classes.includes(x.label));
-  if (unknownInVal.length) throw new TlError(`validation images of classes not in training: ${[...new Set(unknownInVal.map((x) => x.label))].join(', ')}`);
+  if (unknownInVal.length)
+    throw new TlError(
+      `validation images of classes not in training: ${[...new Set(unknownInVal.map((x) => x.label))].join(', ')}`,
+    );
   return { ...ds, classes };
 }
 
 /** Per class, shuffle with the seed and hold out `valFraction` (at least one image when the class has two or more). */
-function stratifiedSplit(items: LabeledImage[], opts: LoadDatasetOptions): { train: LabeledImage[]; val: LabeledImage[] } {
+function stratifiedSplit(
+  items: LabeledImage[],
+  opts: LoadDatasetOptions,
+): { train: LabeledImage[]; val: LabeledImage[] } {
   const frac = opts.valFraction ?? 0.2;
   const rng = new Rng(opts.seed ?? 0);
   const byClass = new Map<string, LabeledImage[]>();
@@ -123,13 +151,21 @@ function loadCsv(file: string, skipped: SkippedFile[], opts: LoadDatasetOptions)
   const base = dirname(file);
   const name = basename(file);
   // A spreadsheet's "CSV UTF-8" export starts with a byte-order mark; it must not become part of the first header.
-  const lines = readFileSync(file, 'utf8').replace(/^\uFEFF/, '').split(/\r?\n/).map((text, i) => ({ text, line: i + 1 })).filter((l) => l.text.trim());
+  const lines = readFileSync(file, 'utf8')
+    .replace(/^\uFEFF/, '')
+    .split(/\r?\n/)
+    .map((text, i) => ({ text, line: i + 1 }))
+    .filter((l) => l.text.trim());
   const header = parseCsvLine(lines[0]?.text ?? '').map((h) => h.trim().toLowerCase());
   const hasHeader = header.includes('path') || header.includes('label');
   if (!hasHeader) refuseUnknownHeader(name, header, base);
   const col = (col: string, fallback: number) => (hasHeader ? header.indexOf(col) : fallback);
   const [pi, li, si] = [col('path', 0), col('label', 1), hasHeader ? header.indexOf('split') : -1];
-  if (pi < 0 || li < 0) throw new TlError(`${name}: the CSV needs "path" and "label" columns (its header has ${header.map((h) => `"${h}"`).join(', ')})`, `Recognised header names: ${CSV_COLUMNS.join(', ')} (split optional).`);
+  if (pi < 0 || li < 0)
+    throw new TlError(
+      `${name}: the CSV needs "path" and "label" columns (its header has ${header.map((h) => `"${h}"`).join(', ')})`,
+      `Recognised header names: ${CSV_COLUMNS.join(', ')} (split optional).`,
+    );
   const rows = (hasHeader ? lines.slice(1) : lines).map(({ text, line }) => {
     const cells = parseCsvLine(text);
     const path = cells[pi]?.trim();
@@ -144,15 +180,27 @@ function loadCsv(file: string, skipped: SkippedFile[], opts: LoadDatasetOptions)
     return false;
   });
   if (present.some((r) => r.split)) {
-    const pick = (names: string[]) => present.filter((r) => names.includes(r.split ?? '')).map(({ path, label }) => ({ path, label }));
+    const pick = (names: string[]) =>
+      present.filter((r) => names.includes(r.split ?? '')).map(({ path, label }) => ({ path, label }));
     const train = pick(['train']);
     let val = pick(VAL_NAMES);
     let test = pick(['test']);
     if (!val.length && test.length) [val, test] = [test, []]; // train/test only: evaluate on test, as with folders
     // Only a train split given: hold out a seeded stratified share of it, as with a train/ folder alone.
-    return val.length ? { root: file, train, val, test, splitSource: 'csv', skipped } : { root: file, ...stratifiedSplit(train, opts), test, splitSource: 'random', skipped };
+    return val.length
+      ? { root: file, train, val, test, splitSource: 'csv', skipped }
+      : { root: file, ...stratifiedSplit(train, opts), test, splitSource: 'random', skipped };
   }
-  return { root: file, ...stratifiedSplit(present.map(({ path, label }) => ({ path, label })), opts), test: [], splitSource: 'random', skipped };
+  return {
+    root: file,
+    ...stratifiedSplit(
+      present.map(({ path, label }) => ({ path, label })),
+      opts,
+    ),
+    test: [],
+    splitSource: 'random',
+    skipped,
+  };
 }
 
 /**
@@ -172,7 +220,11 @@ function refuseUnknownHeader(name: string, cells: string[], base: string): void 
  * The same image listed twice: with two labels it is refused (which one is right?); with the same label the repeat is
  * dropped (it would weigh double and could land in both train and val).
  */
-function withoutRepeats<T extends { path: string; label: string; line: number }>(rows: T[], name: string, skipped: SkippedFile[]): T[] {
+function withoutRepeats<T extends { path: string; label: string; line: number }>(
+  rows: T[],
+  name: string,
+  skipped: SkippedFile[],
+): T[] {
   const first = new Map<string, T>();
   const conflicts: string[] = [];
   const out: T[] = [];
@@ -184,7 +236,10 @@ function withoutRepeats<T extends { path: string; label: string; line: number }>
     } else if (seen.label !== r.label) {
       conflicts.push(`${r.path} is "${seen.label}" on line ${seen.line} and "${r.label}" on line ${r.line}`);
     } else {
-      skipped.push({ path: r.path, reason: `listed again on line ${r.line} of ${name} (first on line ${seen.line}); the repeat is ignored` });
+      skipped.push({
+        path: r.path,
+        reason: `listed again on line ${r.line} of ${name} (first on line ${seen.line}); the repeat is ignored`,
+      });
     }
   }
   if (conflicts.length) {
@@ -238,7 +293,8 @@ export function classCounts(ds: Dataset): ClassCount[] {
  * Unreadable files are only found while reading, so counts (and the warnings made from them) come after that.
  */
 export function usedClassCounts(classes: string[], train: ArrayLike<number>, val: ArrayLike<number>): ClassCount[] {
-  const count = (labels: ArrayLike<number>, c: number) => Array.prototype.filter.call(labels, (l: number) => l === c).length;
+  const count = (labels: ArrayLike<number>, c: number) =>
+    Array.prototype.filter.call(labels, (l: number) => l === c).length;
   return classes.map((label, c) => ({ label, train: count(train, c), val: count(val, c) }));
 }
 
@@ -248,8 +304,14 @@ export function datasetWarnings(counts: ClassCount[]): string[] {
   const trains = counts.map((c) => c.train);
   const max = Math.max(...trains);
   const min = Math.min(...trains);
-  for (const c of counts) if (c.train < 10) w.push(`class "${c.label}" has only ${c.train} training image(s); 20 or more per class give far more reliable results`);
-  if (min > 0 && max / min >= 3) w.push(`classes are imbalanced (${max} vs ${min} training images); class weights are used to compensate`);
-  for (const c of counts) if (c.val === 0) w.push(`class "${c.label}" has no validation image, so its accuracy cannot be measured`);
+  for (const c of counts)
+    if (c.train < 10)
+      w.push(
+        `class "${c.label}" has only ${c.train} training image(s); 20 or more per class give far more reliable results`,
+      );
+  if (min > 0 && max / min >= 3)
+    w.push(`classes are imbalanced (${max} vs ${min} training images); class weights are used to compensate`);
+  for (const c of counts)
+    if (c.val === 0) w.push(`class "${c.label}" has no validation image, so its accuracy cannot be measured`);
   return w;
 }

@@ -37,7 +37,10 @@ export async function ensureDemoDataset(ds = DEMO_DATASET, log: (msg: string) =>
   const cached = join(datasetCacheDir(), ds.name);
   if (existsSync(join(cached, '.verified'))) return cached;
   if (!env.allowDownloads) {
-    throw new TlError(`demo dataset ${ds.name} is not on disk and downloads are off`, `Set TL_DATASETS_DIR to a folder holding ${ds.name}/, or unset TL_OFFLINE.`);
+    throw new TlError(
+      `demo dataset ${ds.name} is not on disk and downloads are off`,
+      `Set TL_DATASETS_DIR to a folder holding ${ds.name}/, or unset TL_OFFLINE.`,
+    );
   }
   await mkdir(datasetCacheDir(), { recursive: true });
   const zipPath = join(datasetCacheDir(), `${ds.name}.${process.pid}.zip`);
@@ -48,16 +51,31 @@ export async function ensureDemoDataset(ds = DEMO_DATASET, log: (msg: string) =>
     try {
       res = await fetch(ds.url);
     } catch (err) {
-      throw new TlError(`cannot download ${ds.url}: ${(err as Error).message}`, `No network? Put ${ds.name}/ in a folder and set TL_DATASETS_DIR to it.`);
+      throw new TlError(
+        `cannot download ${ds.url}: ${(err as Error).message}`,
+        `No network? Put ${ds.name}/ in a folder and set TL_DATASETS_DIR to it.`,
+      );
     }
-    if (!res.ok) throw new TlError(`download of ${ds.url} failed: HTTP ${res.status}`, `Set TL_DATASETS_DIR to a folder holding ${ds.name}/.`);
+    if (!res.ok)
+      throw new TlError(
+        `download of ${ds.url} failed: HTTP ${res.status}`,
+        `Set TL_DATASETS_DIR to a folder holding ${ds.name}/.`,
+      );
     await writeFile(zipPath, Buffer.from(await res.arrayBuffer()));
     await extractZip(zipPath, { dir: tmpDir });
     const root = join(tmpDir, ds.zipRoot);
     for (const f of manifest(ds)) {
       const p = join(root, f.path);
-      if (!existsSync(p)) throw new TlError(`downloaded ${ds.name} is missing ${f.path}`, `Download ${ds.url} yourself and set TL_DATASETS_DIR.`);
-      if ((await sha256File(p)) !== f.sha256) throw new TlError(`checksum mismatch for ${f.path} in ${ds.url}`, `Set TL_DATASETS_DIR to a good copy of ${ds.name}/.`);
+      if (!existsSync(p))
+        throw new TlError(
+          `downloaded ${ds.name} is missing ${f.path}`,
+          `Download ${ds.url} yourself and set TL_DATASETS_DIR.`,
+        );
+      if ((await sha256File(p)) !== f.sha256)
+        throw new TlError(
+          `checksum mismatch for ${f.path} in ${ds.url}`,
+          `Set TL_DATASETS_DIR to a good copy of ${ds.name}/.`,
+        );
     }
     await writeFile(join(root, '.verified'), new Date().toISOString());
     await rm(cached, { recursive: true, force: true });

@@ -5,7 +5,18 @@ import { TlError } from '../util/errors.js';
 
 /** Extensions treated as photos (case-insensitive). GIFs are left out on purpose: in photo folders they are usually
  * placeholders ("image not found") or animations, and torchvision's ImageFolder skips them too. */
-export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.tif', '.tiff', '.avif', '.heic', '.heif', '.jfif']);
+export const IMAGE_EXTENSIONS = new Set([
+  '.jpg',
+  '.jpeg',
+  '.png',
+  '.webp',
+  '.tif',
+  '.tiff',
+  '.avif',
+  '.heic',
+  '.heif',
+  '.jfif',
+]);
 
 export interface SkippedFile {
   path: string;
@@ -20,14 +31,18 @@ export function isImageFile(name: string): boolean {
 export function listImages(root: string, skipped: SkippedFile[] = []): string[] {
   const out: string[] = [];
   const walk = (dir: string) => {
-    const entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) =>
+      a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+    );
     for (const e of entries) {
       if (e.name.startsWith('.')) continue;
       const p = join(dir, e.name);
       if (e.isDirectory()) walk(p);
       else if (isImageFile(e.name)) out.push(p);
-      else if (extname(e.name).toLowerCase() === '.gif') skipped.push({ path: p, reason: 'GIF skipped (placeholder or animation, not a photo)' });
-      else if (e.isFile() && !/\.(txt|md|csv|json)$/i.test(e.name)) skipped.push({ path: p, reason: 'not an image file extension' });
+      else if (extname(e.name).toLowerCase() === '.gif')
+        skipped.push({ path: p, reason: 'GIF skipped (placeholder or animation, not a photo)' });
+      else if (e.isFile() && !/\.(txt|md|csv|json)$/i.test(e.name))
+        skipped.push({ path: p, reason: 'not an image file extension' });
     }
   };
   walk(root);

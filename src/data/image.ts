@@ -15,7 +15,10 @@ const SHARP_INPUT = { failOn: 'error', limitInputPixels: MAX_INPUT_PIXELS, seque
 const SHARP_HEADER = { ...SHARP_INPUT, limitInputPixels: false } as const;
 
 /** Decoded photo as 8-bit RGB of exactly size x size (orientation, colour space, bit depth, alpha and crop handled). */
-export async function decodeToRgb(input: Buffer | string, spec: Pick<InputSpec, 'size' | 'resize' | 'cropFraction'>): Promise<Buffer> {
+export async function decodeToRgb(
+  input: Buffer | string,
+  spec: Pick<InputSpec, 'size' | 'resize' | 'cropFraction'>,
+): Promise<Buffer> {
   const bytes = typeof input === 'string' ? await readImageFile(input) : input;
   if (bytes.length === 0) throw new TlError('empty file (0 bytes)');
   try {
@@ -41,9 +44,7 @@ export async function decodeToRgb(input: Buffer | string, spec: Pick<InputSpec, 
       .resize(g.width, g.height, { fit: 'fill', kernel: RESIZE_KERNEL })
       // extract() after resize() crops the resized image (sharp applies it post-resize).
       .extract({ left: g.left, top: g.top, width: spec.size, height: spec.size });
-    const { data, info } = await pipeline
-      .raw()
-      .toBuffer({ resolveWithObject: true });
+    const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
     if (info.channels === 3 && data.length === spec.size * spec.size * 3) return data;
     if (data.length !== spec.size * spec.size * info.channels)
       throw new TlError(`unexpected pixel format after decoding (${info.channels} channels, ${data.length} bytes)`);
@@ -117,8 +118,12 @@ export function rgbToTensor(rgb: Buffer, spec: InputSpec): Float32Array {
   const n = spec.size * spec.size;
   const out = new Float32Array(n * 3);
   // One multiply-add per value with per-channel constants hoisted: this loop runs for every image (~0.15 ms).
-  const s0 = 1 / (255 * spec.std[0]), s1 = 1 / (255 * spec.std[1]), s2 = 1 / (255 * spec.std[2]);
-  const o0 = spec.mean[0] / spec.std[0], o1 = spec.mean[1] / spec.std[1], o2 = spec.mean[2] / spec.std[2];
+  const s0 = 1 / (255 * spec.std[0]),
+    s1 = 1 / (255 * spec.std[1]),
+    s2 = 1 / (255 * spec.std[2]);
+  const o0 = spec.mean[0] / spec.std[0],
+    o1 = spec.mean[1] / spec.std[1],
+    o2 = spec.mean[2] / spec.std[2];
   if (spec.layout === 'NHWC') {
     for (let i = 0, j = 0; i < n; i++, j += 3) {
       out[j] = rgb[j] * s0 - o0;

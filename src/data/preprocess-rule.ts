@@ -32,7 +32,11 @@ export function resizeTarget(spec: Pick<InputSpec, 'size' | 'cropFraction'>): nu
  * longer to round(longer * target / shorter); 'fill' stretches to target x target. The crop is then taken at
  * floor((resized - size) / 2) on each axis.
  */
-export function resizeAndCrop(width: number, height: number, spec: Pick<InputSpec, 'size' | 'resize' | 'cropFraction'>): ResizeAndCrop {
+export function resizeAndCrop(
+  width: number,
+  height: number,
+  spec: Pick<InputSpec, 'size' | 'resize' | 'cropFraction'>,
+): ResizeAndCrop {
   const target = resizeTarget(spec);
   let w = target;
   let h = target;

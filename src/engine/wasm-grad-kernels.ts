@@ -44,7 +44,10 @@ const sizeOf = (shape: readonly number[]): number => shape.reduce((a, b) => a * 
 /** Runs backend kernels on raw TensorInfos, tracking every buffer it allocates. */
 class Ops {
   private temps: TI[] = [];
-  constructor(private readonly tf: Tf, readonly be: WasmBackend) {}
+  constructor(
+    private readonly tf: Tf,
+    readonly be: WasmBackend,
+  ) {}
 
   private run(name: string, inputs: Record<string, TI> | TI[], attrs: Record<string, unknown>): TI {
     const k = this.tf.getKernel(name, 'wasm');
@@ -194,9 +197,15 @@ function tapReader(o: Ops, x: TI, info: ConvInfo): { tap: (i: number, j: number)
   const bottom = Hp - top - H;
   const right = Wp - left - W;
   let src = x;
-  if (bottom < 0 || right < 0) src = o.slice(src, [0, 0, 0, 0], [N, H + Math.min(bottom, 0), W + Math.min(right, 0), C]);
+  if (bottom < 0 || right < 0)
+    src = o.slice(src, [0, 0, 0, 0], [N, H + Math.min(bottom, 0), W + Math.min(right, 0), C]);
   if (top > 0 || left > 0 || bottom > 0 || right > 0) {
-    const padded = o.pad(src, [[0, 0], [top, Math.max(bottom, 0)], [left, Math.max(right, 0)], [0, 0]]);
+    const padded = o.pad(src, [
+      [0, 0],
+      [top, Math.max(bottom, 0)],
+      [left, Math.max(right, 0)],
+      [0, 0],
+    ]);
     if (src !== x) o.free(src);
     src = padded;
   }
@@ -213,7 +222,12 @@ function tapReader(o: Ops, x: TI, info: ConvInfo): { tap: (i: number, j: number)
     // Long channel runs: strided copies straight from the padded input.
     const phases6 = o.view(src, [N, Hq, sh, Wq, sw, C]);
     const tap = (i: number, j: number): TI =>
-      o.view(o.slice(phases6, [0, Math.floor(i / sh), i % sh, Math.floor(j / sw), j % sw, 0], [N, OH, 1, OW, 1, C]), [N, OH, OW, C]);
+      o.view(o.slice(phases6, [0, Math.floor(i / sh), i % sh, Math.floor(j / sw), j % sw, 0], [N, OH, 1, OW, 1, C]), [
+        N,
+        OH,
+        OW,
+        C,
+      ]);
     return { tap, release };
   }
   // Few channels: split the input into its sh*sw stride phases once (two 3-D transposes; the wasm
@@ -239,12 +253,22 @@ function dilate(o: Ops, t: TI, sh: number, sw: number): TI {
   const [N, A, B, C] = t.shape;
   let cur = t;
   if (sw > 1) {
-    const p = o.pad(o.view(cur, [N * A, B, 1, C]), [[0, 0], [0, 0], [0, sw - 1], [0, 0]]);
+    const p = o.pad(o.view(cur, [N * A, B, 1, C]), [
+      [0, 0],
+      [0, 0],
+      [0, sw - 1],
+      [0, 0],
+    ]);
     cur = o.view(p, [N, A, B * sw, C]);
   }
   if (sh > 1) {
     const Bw = cur.shape[2];
-    const p = o.pad(o.view(cur, [N, A, 1, Bw * C]), [[0, 0], [0, 0], [0, sh - 1], [0, 0]]);
+    const p = o.pad(o.view(cur, [N, A, 1, Bw * C]), [
+      [0, 0],
+      [0, 0],
+      [0, sh - 1],
+      [0, 0],
+    ]);
     if (cur !== t) o.free(cur);
     cur = o.view(p, [N, A * sh, Bw, C]);
   }
@@ -279,7 +303,15 @@ function backpropSource(o: Ops, dy: TI, info: ConvInfo): { src: TI; pad: Pad4 } 
     bottom = Math.max(bottom, 0);
     right = Math.max(right, 0);
   }
-  return { src, pad: [[0, 0], [offT, bottom], [offL, right], [0, 0]] };
+  return {
+    src,
+    pad: [
+      [0, 0],
+      [offT, bottom],
+      [offL, right],
+      [0, 0],
+    ],
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -314,8 +346,24 @@ function conv2DBackpropFilter(tf: Tf, args: KernelArgs): TI {
   if (!isNHWC(dataFormat)) fail('Conv2DBackpropFilter', `dataFormat ${dataFormat} (NHWC only)`);
   if (x.dtype !== 'float32' || dy.dtype !== 'float32') fail('Conv2DBackpropFilter', 'non-float32 tensors');
   const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
-  const { batchSize: N, outHeight: OH, outWidth: OW, inChannels: Cin, outChannels: Cout, filterHeight: kh, filterWidth: kw } = info;
+    x.shape as [number, number, number, number],
+    filterShape,
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+    false,
+    'channelsLast',
+  );
+  const {
+    batchSize: N,
+    outHeight: OH,
+    outWidth: OW,
+    inChannels: Cin,
+    outChannels: Cout,
+    filterHeight: kh,
+    filterWidth: kw,
+  } = info;
   const M = N * OH * OW;
   return withOps(tf, args, (o) => {
     const { tap, release } = tapReader(o, x, info);
@@ -362,8 +410,24 @@ function conv2DBackpropInput(tf: Tf, args: KernelArgs, fallback: TF.KernelConfig
     fail('Conv2DBackpropInput', `dataFormat ${dataFormat} (NHWC only)`);
   }
   const info = tf.backend_util.computeConv2DInfo(
-    inputShape, filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode, false, 'channelsLast');
-  const { batchSize: N, inHeight: H, inWidth: W, outHeight: OH, outWidth: OW, inChannels: Cin, outChannels: Cout } = info;
+    inputShape,
+    filter.shape as [number, number, number, number],
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+    false,
+    'channelsLast',
+  );
+  const {
+    batchSize: N,
+    inHeight: H,
+    inWidth: W,
+    outHeight: OH,
+    outWidth: OW,
+    inChannels: Cin,
+    outChannels: Cout,
+  } = info;
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
   return withOps(tf, args, (o) => {
     if (kh === 1 && kw === 1) {
@@ -404,8 +468,24 @@ function depthwiseBackpropFilter(tf: Tf, args: KernelArgs): TI {
   if (filterShape[3] !== 1) fail(name, `channel multiplier ${filterShape[3]} (1 only)`);
   if (x.dtype !== 'float32' || dy.dtype !== 'float32') fail(name, 'non-float32 tensors');
   const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode, true);
-  const { batchSize: N, inHeight: H, inWidth: W, outHeight: OH, outWidth: OW, inChannels: C, filterHeight: kh, filterWidth: kw } = info;
+    x.shape as [number, number, number, number],
+    filterShape,
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+    true,
+  );
+  const {
+    batchSize: N,
+    inHeight: H,
+    inWidth: W,
+    outHeight: OH,
+    outWidth: OW,
+    inChannels: C,
+    filterHeight: kh,
+    filterWidth: kw,
+  } = info;
   const { strideHeight: sh, strideWidth: sw } = info;
   const top = info.padInfo.top;
   const left = info.padInfo.left;
@@ -417,11 +497,11 @@ function depthwiseBackpropFilter(tf: Tf, args: KernelArgs): TI {
   const ds = be.dataIdMap.get(dy.dataId)!.memoryOffset / 4;
   for (let n = 0; n < N; n++) {
     for (let oh = 0; oh < OH; oh++) {
-      const dyRow = ds + ((n * OH + oh) * OW) * C;
+      const dyRow = ds + (n * OH + oh) * OW * C;
       for (let i = 0; i < kh; i++) {
         const ih = oh * sh + i - top;
         if (ih < 0 || ih >= H) continue;
-        const xRow = xs + ((n * H + ih) * W) * C;
+        const xRow = xs + (n * H + ih) * W * C;
         for (let j = 0; j < kw; j++) {
           const a0 = (i * kw + j) * C;
           for (let ow = 0; ow < OW; ow++) {
@@ -507,7 +587,14 @@ function depthwiseBackpropInput(tf: Tf, args: KernelArgs): TI {
   if (filter.shape[3] !== 1) fail(name, `channel multiplier ${filter.shape[3]} (1 only)`);
   if (dy.dtype !== 'float32' || filter.dtype !== 'float32') fail(name, 'non-float32 tensors');
   const info = tf.backend_util.computeConv2DInfo(
-    inputShape, filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode, true);
+    inputShape,
+    filter.shape as [number, number, number, number],
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+    true,
+  );
   return withOps(tf, args, (o) => {
     const wf = o.reverse(filter, [0, 1]);
     const { src, pad: p } = backpropSource(o, dy, info);
@@ -531,7 +618,13 @@ function batchMatMulPlain(tf: Tf, args: KernelArgs, native: TF.KernelConfig): TI
     };
     const a = transposeA ? swapLast(args.inputs.a) : args.inputs.a;
     const b = transposeB ? swapLast(args.inputs.b) : args.inputs.b;
-    return o.track(native.kernelFunc({ inputs: { a, b }, backend: args.backend, attrs: { ...args.attrs, transposeA: false, transposeB: false } } as never) as TI);
+    return o.track(
+      native.kernelFunc({
+        inputs: { a, b },
+        backend: args.backend,
+        attrs: { ...args.attrs, transposeA: false, transposeB: false },
+      } as never) as TI,
+    );
   });
 }
 

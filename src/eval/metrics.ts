@@ -38,7 +38,12 @@ export interface Metrics {
 
 const MAX_MISTAKES = 10;
 
-export function evaluate(yTrue: Int32Array, probs: readonly ArrayLike<number>[], labels: readonly string[], paths?: readonly string[]): Metrics {
+export function evaluate(
+  yTrue: Int32Array,
+  probs: readonly ArrayLike<number>[],
+  labels: readonly string[],
+  paths?: readonly string[],
+): Metrics {
   const K = labels.length;
   const n = yTrue.length;
   if (probs.length !== n) throw new Error(`${n} labels but ${probs.length} probability rows`);

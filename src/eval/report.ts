@@ -31,7 +31,14 @@ function truncate(text: string, width: number): string {
 
 function table(rows: string[][], alignRight: (col: number) => boolean): string {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  return rows.map((r) => r.map((cell, c) => (alignRight(c) ? cell.padStart(widths[c]) : cell.padEnd(widths[c]))).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((cell, c) => (alignRight(c) ? cell.padStart(widths[c]) : cell.padEnd(widths[c])))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 /** Rows are true classes, columns predicted; long labels are cut to `labelWidth` characters. */
@@ -44,8 +51,15 @@ export function formatConfusionMatrix(metrics: Metrics, labelWidth = 12): string
 
 export function formatPerClass(metrics: Metrics, labelWidth = 24): string {
   const f = (v: number) => v.toFixed(3);
-  const rows = metrics.perClass.map((c) => [truncate(c.label, labelWidth), f(c.precision), f(c.recall), f(c.f1), String(c.support)]);
-  const macro = (key: 'precision' | 'recall') => metrics.perClass.reduce((a, c) => a + c[key], 0) / Math.max(1, metrics.perClass.length);
+  const rows = metrics.perClass.map((c) => [
+    truncate(c.label, labelWidth),
+    f(c.precision),
+    f(c.recall),
+    f(c.f1),
+    String(c.support),
+  ]);
+  const macro = (key: 'precision' | 'recall') =>
+    metrics.perClass.reduce((a, c) => a + c[key], 0) / Math.max(1, metrics.perClass.length);
   rows.push(['macro avg', f(macro('precision')), f(macro('recall')), f(metrics.macroF1), String(metrics.count)]);
   return table([['class', 'precision', 'recall', 'f1', 'support'], ...rows], (c) => c > 0);
 }
@@ -63,9 +77,17 @@ export function formatCurve(history: readonly CurvePoint[], maxRows = 10): strin
   const hasVal = history.some((p) => p.valLoss !== undefined || p.valAcc !== undefined);
   const hasInner = history.some((p) => p.innerValLoss !== undefined || p.innerValAcc !== undefined);
   const num = (v: number | undefined, digits: number) => (v === undefined ? '-' : v.toFixed(digits));
-  const header = ['step', 'train loss', 'train acc', ...(hasInner ? ['inner val loss', 'inner val acc'] : []), ...(hasVal ? ['val loss', 'val acc'] : [])];
+  const header = [
+    'step',
+    'train loss',
+    'train acc',
+    ...(hasInner ? ['inner val loss', 'inner val acc'] : []),
+    ...(hasVal ? ['val loss', 'val acc'] : []),
+  ];
   const rows = subsample(history, maxRows).map((p) => [
-    String(p.step), num(p.trainLoss, 4), num(p.trainAcc, 4),
+    String(p.step),
+    num(p.trainLoss, 4),
+    num(p.trainAcc, 4),
     ...(hasInner ? [num(p.innerValLoss, 4), num(p.innerValAcc, 4)] : []),
     ...(hasVal ? [num(p.valLoss, 4), num(p.valAcc, 4)] : []),
   ]);
@@ -75,7 +97,12 @@ export function formatCurve(history: readonly CurvePoint[], maxRows = 10): strin
 // ---------- HTML ----------
 
 export function escapeHtml(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+  return text
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&#39;');
 }
 
 /** Okabe-Ito colours: distinguishable with the common colour-vision deficiencies; validation lines are also dashed. */
@@ -106,7 +133,15 @@ function formatTick(v: number): string {
 }
 
 /** An SVG line chart with axes, ticks, axis labels and a legend; `logX` plots log10 of x (for l2 grids). */
-export function svgLinePlot(opts: { title: string; xLabel: string; yLabel: string; series: Series[]; logX?: boolean; width?: number; height?: number }): string {
+export function svgLinePlot(opts: {
+  title: string;
+  xLabel: string;
+  yLabel: string;
+  series: Series[];
+  logX?: boolean;
+  width?: number;
+  height?: number;
+}): string {
   const width = opts.width ?? 520;
   const height = opts.height ?? 300;
   const margin = { left: 60, right: 130, top: 30, bottom: 45 };
@@ -144,8 +179,10 @@ export function svgLinePlot(opts: { title: string; xLabel: string; yLabel: strin
     opts.series.forEach((s, i) => {
       const pts = s.points.filter(([x, y]) => Number.isFinite(tx(x)) && Number.isFinite(y));
       const dash = s.dashed ? ' stroke-dasharray="6 4"' : '';
-      if (pts.length > 1) body += `<polyline fill="none" stroke="${s.colour}" stroke-width="2"${dash} points="${pts.map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(' ')}"/>`;
-      else if (pts.length === 1) body += `<circle cx="${px(pts[0][0])}" cy="${py(pts[0][1])}" r="3" fill="${s.colour}"/>`;
+      if (pts.length > 1)
+        body += `<polyline fill="none" stroke="${s.colour}" stroke-width="2"${dash} points="${pts.map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(' ')}"/>`;
+      else if (pts.length === 1)
+        body += `<circle cx="${px(pts[0][0])}" cy="${py(pts[0][1])}" r="3" fill="${s.colour}"/>`;
       const ly = margin.top + 10 + i * 18;
       const lx = margin.left + plotW + 12;
       body += `<line x1="${lx}" y1="${ly}" x2="${lx + 24}" y2="${ly}" stroke="${s.colour}" stroke-width="2"${dash}/><text x="${lx + 30}" y="${ly + 4}" font-size="12">${escapeHtml(s.name)}</text>`;
@@ -160,7 +197,9 @@ export function svgLinePlot(opts: { title: string; xLabel: string; yLabel: strin
 
 function confusionHeatmap(metrics: Metrics): string {
   const labels = metrics.perClass.map((c) => c.label);
-  const head = labels.map((l) => `<th scope="col" title="${escapeHtml(l)}">${escapeHtml(truncate(l, 16))}</th>`).join('');
+  const head = labels
+    .map((l) => `<th scope="col" title="${escapeHtml(l)}">${escapeHtml(truncate(l, 16))}</th>`)
+    .join('');
   const rows = metrics.confusion
     .map((row, t) => {
       const total = row.reduce((a, b) => a + b, 0);
@@ -184,7 +223,10 @@ function confusionHeatmap(metrics: Metrics): string {
 function perClassTable(metrics: Metrics): string {
   const f = (v: number) => v.toFixed(3);
   const rows = metrics.perClass
-    .map((c) => `<tr><th scope="row">${escapeHtml(c.label)}</th><td>${f(c.precision)}</td><td>${f(c.recall)}</td><td>${f(c.f1)}</td><td>${c.support}</td></tr>`)
+    .map(
+      (c) =>
+        `<tr><th scope="row">${escapeHtml(c.label)}</th><td>${f(c.precision)}</td><td>${f(c.recall)}</td><td>${f(c.f1)}</td><td>${c.support}</td></tr>`,
+    )
     .join('\n');
   return `<table><caption>Per-class precision, recall and F1</caption><thead><tr><th scope="col">class</th><th scope="col">precision</th><th scope="col">recall</th><th scope="col">F1</th><th scope="col">support</th></tr></thead><tbody>${rows}</tbody></table>`;
 }
@@ -207,7 +249,10 @@ function mistakesTable(metrics: Metrics): string {
 
 function configTable(config: Record<string, unknown>): string {
   const rows = Object.entries(config)
-    .map(([k, v]) => `<tr><th scope="row">${escapeHtml(k)}</th><td><code>${escapeHtml(typeof v === 'string' ? v : JSON.stringify(v) ?? String(v))}</code></td></tr>`)
+    .map(
+      ([k, v]) =>
+        `<tr><th scope="row">${escapeHtml(k)}</th><td><code>${escapeHtml(typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v)))}</code></td></tr>`,
+    )
     .join('\n');
   return `<table><caption>Configuration</caption><tbody>${rows}</tbody></table>`;
 }
@@ -224,13 +269,23 @@ function splitsParagraph(splits: unknown): string {
   if (!splits || typeof splits !== 'object' || !('reported' in splits) || !('decisions' in splits)) return '';
   const s = splits as SplitsShown;
   const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
-  const parts = [`The accuracy above is on the <strong>${escapeHtml(s.reported.split)}</strong> split (${s.reported.images} images), read once after training.`];
+  const parts = [
+    `The accuracy above is on the <strong>${escapeHtml(s.reported.split)}</strong> split (${s.reported.images} images), read once after training.`,
+  ];
   const d = s.decisions;
   if (d.decided.length) {
-    const where = d.split === 'inner-val' ? 'an inner validation split held out of the training images' : 'cross-validation on the training images';
-    parts.push(`${escapeHtml(d.decided.join(', '))}: decided on ${where} (${d.images} images${d.accuracy !== undefined ? `, accuracy there ${pct(d.accuracy)}` : ''}).`);
+    const where =
+      d.split === 'inner-val'
+        ? 'an inner validation split held out of the training images'
+        : 'cross-validation on the training images';
+    parts.push(
+      `${escapeHtml(d.decided.join(', '))}: decided on ${where} (${d.images} images${d.accuracy !== undefined ? `, accuracy there ${pct(d.accuracy)}` : ''}).`,
+    );
   }
-  if (s.unknown) parts.push(`Unknown flag: threshold from ${escapeHtml(s.unknown.calibratedOn)}; it flags ${s.unknown.flagRateOnVal === undefined ? '-' : pct(s.unknown.flagRateOnVal)} of the val images (target ${pct(s.unknown.targetFlagRate)}).`);
+  if (s.unknown)
+    parts.push(
+      `Unknown flag: threshold from ${escapeHtml(s.unknown.calibratedOn)}; it flags ${s.unknown.flagRateOnVal === undefined ? '-' : pct(s.unknown.flagRateOnVal)} of the val images (target ${pct(s.unknown.targetFlagRate)}).`,
+    );
   return `<p class="splits">${parts.join(' ')}</p>`;
 }
 
@@ -246,11 +301,23 @@ export function renderHtmlReport(input: HtmlReportInput): string {
   const { metrics, history } = input;
   const hasVal = history.some((p) => p.valLoss !== undefined);
   const hasInner = history.some((p) => p.innerValLoss !== undefined);
-  const curve = (key: 'trainLoss' | 'trainAcc' | 'valLoss' | 'valAcc' | 'innerValLoss' | 'innerValAcc'): [number, number][] =>
-    history.filter((p) => p[key] !== undefined).map((p) => [p.step, p[key] as number]);
+  const curve = (
+    key: 'trainLoss' | 'trainAcc' | 'valLoss' | 'valAcc' | 'innerValLoss' | 'innerValAcc',
+  ): [number, number][] => history.filter((p) => p[key] !== undefined).map((p) => [p.step, p[key] as number]);
   const held = (loss: boolean): Series[] => [
-    ...(hasInner ? [{ name: 'inner val (decides)', colour: INNER_COLOUR, dashed: true, points: curve(loss ? 'innerValLoss' : 'innerValAcc') }] : []),
-    ...(hasVal ? [{ name: 'validation', colour: VAL_COLOUR, dashed: true, points: curve(loss ? 'valLoss' : 'valAcc') }] : []),
+    ...(hasInner
+      ? [
+          {
+            name: 'inner val (decides)',
+            colour: INNER_COLOUR,
+            dashed: true,
+            points: curve(loss ? 'innerValLoss' : 'innerValAcc'),
+          },
+        ]
+      : []),
+    ...(hasVal
+      ? [{ name: 'validation', colour: VAL_COLOUR, dashed: true, points: curve(loss ? 'valLoss' : 'valAcc') }]
+      : []),
   ];
   const plots: string[] = [];
   if (history.length > 0) {
@@ -283,7 +350,9 @@ export function renderHtmlReport(input: HtmlReportInput): string {
         xLabel: 'l2 (log scale)',
         yLabel: 'CV log-loss',
         logX: true,
-        series: [{ name: 'CV log-loss', colour: VAL_COLOUR, dashed: true, points: input.cvCurve.map((p) => [p.l2, p.cvLoss]) }],
+        series: [
+          { name: 'CV log-loss', colour: VAL_COLOUR, dashed: true, points: input.cvCurve.map((p) => [p.l2, p.cvLoss]) },
+        ],
       }),
     );
   }

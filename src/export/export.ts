@@ -137,24 +137,43 @@ export async function exportLoaded(clf: Classifier, opts: ExportOptions): Promis
   if (opts.format === 'onnx') {
     let out;
     if (tail) {
-      out = await exportOnnxFinetuned(entry, tail, data.head, K, { quantize, features: opts.features, metadata: metaProps });
+      out = await exportOnnxFinetuned(entry, tail, data.head, K, {
+        quantize,
+        features: opts.features,
+        metadata: metaProps,
+      });
     } else {
       // What the backbone's runtime hands over: ONNX graph bytes or a TF.js layers model (not which runtime it was).
       const graph = await runtimeFor(entry.format).exportGraph(entry, clf.backbone);
       out =
         graph.kind === 'onnx'
-          ? exportOnnxFromOnnxBackbone(graph.bytes, entry, data.head, K, { quantize, features: opts.features, metadata: metaProps })
-          : exportOnnxFromTfjsBackbone(graph.model, entry, data.head, K, { quantize, features: opts.features, metadata: metaProps });
+          ? exportOnnxFromOnnxBackbone(graph.bytes, entry, data.head, K, {
+              quantize,
+              features: opts.features,
+              metadata: metaProps,
+            })
+          : exportOnnxFromTfjsBackbone(graph.model, entry, data.head, K, {
+              quantize,
+              features: opts.features,
+              metadata: metaProps,
+            });
     }
     problems = checkOnnxModel(out.bytes);
-    if (problems.length) throw new TlError(`the exported ONNX graph is malformed: ${problems.slice(0, 3).join('; ')}`, 'Please report this with the bundle\'s classifier.json.');
+    if (problems.length)
+      throw new TlError(
+        `the exported ONNX graph is malformed: ${problems.slice(0, 3).join('; ')}`,
+        "Please report this with the bundle's classifier.json.",
+      );
     model = 'model.onnx';
     await put(model, out.bytes);
     opset = out.opset;
     input = inputMeta(out.inputName, spec, 'NCHW');
     outputs = {
       probabilities: { name: PROBABILITIES_OUTPUT, shape: [null, K] },
-      features: opts.features === false ? null : { name: FEATURES_OUTPUT, shape: [null, featureDim], how: `second graph output "${FEATURES_OUTPUT}"` },
+      features:
+        opts.features === false
+          ? null
+          : { name: FEATURES_OUTPUT, shape: [null, featureDim], how: `second graph output "${FEATURES_OUTPUT}"` },
     };
   } else {
     // A fine-tuned tail gets a fresh copy of the backbone at the size it trained at (the export owns it).
@@ -172,7 +191,10 @@ export async function exportLoaded(clf: Classifier, opts: ExportOptions): Promis
       const full = graph.model;
       try {
         if (tail.kind === 'tfjs-layers') writeTailWeights(tf, full, tail);
-        m = tail.kind === 'replace' ? buildTfjsReplaceClassifier(tf, full, entry, tail, data.head) : buildTfjsClassifier(tf, full, entry, data.head);
+        m =
+          tail.kind === 'replace'
+            ? buildTfjsReplaceClassifier(tf, full, entry, tail, data.head)
+            : buildTfjsClassifier(tf, full, entry, data.head);
       } catch (err) {
         full.dispose();
         throw err;
@@ -196,12 +218,21 @@ export async function exportLoaded(clf: Classifier, opts: ExportOptions): Promis
     input = inputMeta((m.inputs[0].name ?? 'input').replace(/:0$/, ''), spec, 'NHWC');
     outputs = {
       probabilities: { name: m.outputs[0].name, shape: [null, K] },
-      features: { name: 'tl_dense_0', shape: [null, featureDim], how: 'the input of layer "tl_dense_0": tf.model({ inputs: model.inputs, outputs: model.getLayer("tl_dense_0").input })' },
+      features: {
+        name: 'tl_dense_0',
+        shape: [null, featureDim],
+        how: 'the input of layer "tl_dense_0": tf.model({ inputs: model.inputs, outputs: model.getLayer("tl_dense_0").input })',
+      },
     };
   }
   const u = data.unknown;
   const rows = u.references.length / u.dim;
-  await put(UNKNOWN_REFERENCES_FILE, new Uint8Array(u.references.buffer.slice(u.references.byteOffset, u.references.byteOffset + u.references.byteLength)));
+  await put(
+    UNKNOWN_REFERENCES_FILE,
+    new Uint8Array(
+      u.references.buffer.slice(u.references.byteOffset, u.references.byteOffset + u.references.byteLength),
+    ),
+  );
   const metadata: ExportMetadata = {
     format: EXPORT_FORMAT,
     version: EXPORT_VERSION,
@@ -210,13 +241,30 @@ export async function exportLoaded(clf: Classifier, opts: ExportOptions): Promis
     labels: data.labels,
     input,
     outputs,
-    unknown: { method: u.method, threshold: u.threshold, falseUnknownRate: u.falseUnknownRate, dim: u.dim, references: { file: UNKNOWN_REFERENCES_FILE, rows } },
+    unknown: {
+      method: u.method,
+      threshold: u.threshold,
+      falseUnknownRate: u.falseUnknownRate,
+      dim: u.dim,
+      references: { file: UNKNOWN_REFERENCES_FILE, rows },
+    },
     quantize,
     source: {
       backbone: entry.id,
       weightsHash: data.backbone.weightsHash,
       head: `${data.head.kind} (${headDesc})`,
-      ...(tail ? { tail: { kind: tail.kind, cut: tail.cut, imageSize: tail.imageSize, ...(tail.replace ? { replace: tail.replace } : {}), variables: tail.variables.length, params: tail.variables.reduce((n, v) => n + v.data.length, 0) } } : {}),
+      ...(tail
+        ? {
+            tail: {
+              kind: tail.kind,
+              cut: tail.cut,
+              imageSize: tail.imageSize,
+              ...(tail.replace ? { replace: tail.replace } : {}),
+              variables: tail.variables.length,
+              params: tail.variables.reduce((n, v) => n + v.data.length, 0),
+            },
+          }
+        : {}),
       bundleCreatedAt: data.createdAt,
       bundleToolkitVersion: data.toolkitVersion,
     },

@@ -16,7 +16,18 @@ import type { TailSnapshot } from '../backbone/runtimes/types.js';
 import { analyzeGraph, attrs, cutOutputName, exposeCuts, outputQuant } from '../engine/onnx-tail/graph.js';
 import type { HeadWeights } from '../classifier/head.js';
 import { TlError } from '../util/errors.js';
-import { DT, float16Tensor, floatTensor, node, onnx, pruneGraph, valueInfo, type OnnxModel, type OnnxNode, type OnnxTensor } from './onnx-build.js';
+import {
+  DT,
+  float16Tensor,
+  floatTensor,
+  node,
+  onnx,
+  pruneGraph,
+  valueInfo,
+  type OnnxModel,
+  type OnnxNode,
+  type OnnxTensor,
+} from './onnx-build.js';
 import { appendHeadNodes, FEATURES_OUTPUT, PROBABILITIES_OUTPUT, type WeightQuantization } from './onnx-head.js';
 import { exportOnnxFromTfjsBackbone, finishOnnxModel, type OnnxExport, type OnnxExportOptions } from './onnx-export.js';
 import { tfjsLayersToOnnx } from './tfjs-to-onnx.js';
@@ -34,25 +45,35 @@ function varsOf(tail: TailSnapshot): Vars {
 
 function need(vars: Vars, name: string, tail: TailSnapshot): { shape: number[]; data: Float32Array } {
   const v = vars.get(name);
-  if (!v) throw new TlError(`the bundle's ${tail.kind} tail has no trained weight "${name}"`, 'The bundle does not match its backbone; retrain it.');
+  if (!v)
+    throw new TlError(
+      `the bundle's ${tail.kind} tail has no trained weight "${name}"`,
+      'The bundle does not match its backbone; retrain it.',
+    );
   return v;
 }
 
 /** HWIO [kh, kw, I, O] → ONNX OIHW. */
 function hwioToOihw(w: Float32Array, [kh, kw, ci, co]: number[]): Float32Array {
   const out = new Float32Array(w.length);
-  for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) for (let i = 0; i < ci; i++) for (let o = 0; o < co; o++) {
-    out[((o * ci + i) * kh + y) * kw + x] = w[((y * kw + x) * ci + i) * co + o];
-  }
+  for (let y = 0; y < kh; y++)
+    for (let x = 0; x < kw; x++)
+      for (let i = 0; i < ci; i++)
+        for (let o = 0; o < co; o++) {
+          out[((o * ci + i) * kh + y) * kw + x] = w[((y * kw + x) * ci + i) * co + o];
+        }
   return out;
 }
 
 /** Depthwise [kh, kw, C, m] → ONNX [C*m, 1, kh, kw] (output channel c*m + j). */
 function depthwiseToOihw(w: Float32Array, [kh, kw, c, m]: number[]): Float32Array {
   const out = new Float32Array(w.length);
-  for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) for (let ch = 0; ch < c; ch++) for (let j = 0; j < m; j++) {
-    out[((ch * m + j) * kh + y) * kw + x] = w[((y * kw + x) * c + ch) * m + j];
-  }
+  for (let y = 0; y < kh; y++)
+    for (let x = 0; x < kw; x++)
+      for (let ch = 0; ch < c; ch++)
+        for (let j = 0; j < m; j++) {
+          out[((ch * m + j) * kh + y) * kw + x] = w[((y * kw + x) * c + ch) * m + j];
+        }
   return out;
 }
 
@@ -79,7 +100,8 @@ function onnxTailNodes(original: OnnxModel, tail: TailSnapshot, cutFloat: string
   const vars = varsOf(tail);
   const start = g.nodes.findIndex((n) => n.output!.includes(tail.cut));
   const poolIdx = g.nodes.findIndex((n) => n.opType === 'QLinearGlobalAveragePool');
-  if (start < 0 || poolIdx < 0 || start > poolIdx) throw new TlError(`the tail's cut "${tail.cut}" is not on the data path of the ONNX backbone`);
+  if (start < 0 || poolIdx < 0 || start > poolIdx)
+    throw new TlError(`the tail's cut "${tail.cut}" is not on the data path of the ONNX backbone`);
   const P = 'tl_ft/';
   const names = new Map<string, string>([[tail.cut, cutFloat]]);
   const read = (t: string) => {
@@ -87,12 +109,17 @@ function onnxTailNodes(original: OnnxModel, tail: TailSnapshot, cutFloat: string
     if (!n) throw new TlError(`tail export: tensor "${t}" is read before the cut`);
     return n;
   };
-  const scalar = (name: string, v: number) => (out.initializers.push(floatTensor(name, [], new Float32Array([v]))), name);
+  const scalar = (name: string, v: number) => (
+    out.initializers.push(floatTensor(name, [], new Float32Array([v]))),
+    name
+  );
   // Same rule as the training tail (engine/onnx-tail/convert.ts, clampLinear off): clamp ReLU-range outputs only.
   const clamped = (n: OnnxNode, y: string, final: string): string => {
     const q = outputQuant(n, inits);
     if (!q || q.lo < 0) return y;
-    out.nodes.push(node('Clip', [y, scalar(`${final}_lo`, q.lo), scalar(`${final}_hi`, q.hi)], [final], `${final}_clip`));
+    out.nodes.push(
+      node('Clip', [y, scalar(`${final}_lo`, q.lo), scalar(`${final}_hi`, q.hi)], [final], `${final}_clip`),
+    );
     return final;
   };
   for (const n of g.nodes.slice(start + 1, poolIdx + 1)) {
@@ -105,20 +132,27 @@ function onnxTailNodes(original: OnnxModel, tail: TailSnapshot, cutFloat: string
         const [O, I, kh, kw] = inits.get(wName).dims;
         const w = need(vars, wName, tail);
         const depthwise = group > 1 && I === 1;
-        addWeight(out, P + wName, [O, I, kh, kw], depthwise ? depthwiseToOihw(w.data, w.shape) : hwioToOihw(w.data, w.shape));
+        addWeight(
+          out,
+          P + wName,
+          [O, I, kh, kw],
+          depthwise ? depthwiseToOihw(w.data, w.shape) : hwioToOihw(w.data, w.shape),
+        );
         const ins = [read(n.input![0]), P + wName];
         const bName = n.input![8];
         if (bName) {
           out.initializers.push(floatTensor(P + bName, [O], need(vars, bName, tail).data));
           ins.push(P + bName);
         }
-        out.nodes.push(node('Conv', ins, [`${o}_conv`], `${o}_conv`, {
-          kernel_shape: [kh, kw],
-          strides: (a.strides as number[]) ?? [1, 1],
-          pads: (a.pads as number[]) ?? [0, 0, 0, 0],
-          dilations: (a.dilations as number[]) ?? [1, 1],
-          group,
-        }));
+        out.nodes.push(
+          node('Conv', ins, [`${o}_conv`], `${o}_conv`, {
+            kernel_shape: [kh, kw],
+            strides: (a.strides as number[]) ?? [1, 1],
+            pads: (a.pads as number[]) ?? [0, 0, 0, 0],
+            dilations: (a.dilations as number[]) ?? [1, 1],
+            group,
+          }),
+        );
         names.set(n.output![0], clamped(n, `${o}_conv`, o));
         break;
       }
@@ -138,7 +172,9 @@ function onnxTailNodes(original: OnnxModel, tail: TailSnapshot, cutFloat: string
         out.nodes.push(node('GlobalAveragePool', [read(n.input![0])], [`${o}_pool`], `${o}_pool`));
         names.set(n.output![0], clamped(n, `${o}_pool`, o));
         break;
-      case 'Reshape': case 'Flatten': case 'Squeeze':
+      case 'Reshape':
+      case 'Flatten':
+      case 'Squeeze':
         names.set(n.output![0], read(n.input![0]));
         break;
       default:
@@ -179,7 +215,11 @@ export function writeTailWeights(tf: typeof tfType, model: tfType.LayersModel, t
     t.dispose();
     written++;
   }
-  if (written !== vars.size) throw new TlError(`only ${written} of the tail's ${vars.size} trained weights match layers of ${model.name}`, 'The bundle does not match its backbone; retrain it.');
+  if (written !== vars.size)
+    throw new TlError(
+      `only ${written} of the tail's ${vars.size} trained weights match layers of ${model.name}`,
+      'The bundle does not match its backbone; retrain it.',
+    );
 }
 
 /** One ONNX model: frozen part + trained tail + head, its input at the size the tail trained at. */
@@ -202,7 +242,8 @@ export async function exportOnnxFinetuned(
         writeTailWeights(tf, model, tail);
         return exportOnnxFromTfjsBackbone(model, entry, head, numClasses, opts);
       }
-      if (tail.kind !== 'replace') throw new TlError(`a ${tail.kind} tail on the TF.js backbone ${entry.id} cannot be exported`);
+      if (tail.kind !== 'replace')
+        throw new TlError(`a ${tail.kind} tail on the TF.js backbone ${entry.id} cannot be exported`);
       const piece: Piece = { nodes: [], initializers: [], quantize: opts.quantize };
       let cutFloat = 'input';
       if (tail.cut !== model.inputLayers[0].name) {
@@ -215,7 +256,14 @@ export async function exportOnnxFinetuned(
       const m = onnx.ModelProto.create({
         irVersion: 7,
         opsetImport: [onnx.OperatorSetIdProto.create({ domain: '', version: 13 })],
-        graph: onnx.GraphProto.create({ name: `${entry.id}-finetuned-classifier`, node: piece.nodes, initializer: piece.initializers, input: [valueInfo('input', ['N', 3, size, size])], output: [], valueInfo: [] }),
+        graph: onnx.GraphProto.create({
+          name: `${entry.id}-finetuned-classifier`,
+          node: piece.nodes,
+          initializer: piece.initializers,
+          input: [valueInfo('input', ['N', 3, size, size])],
+          output: [],
+          valueInfo: [],
+        }),
       });
       return finishWithHead(m, pooled, 'input', ['N', 3, size, size], tail, head, numClasses, opts, 13);
     } finally {
@@ -230,7 +278,9 @@ export async function exportOnnxFinetuned(
   if (!input) throw new TlError(`${entry.id}: the ONNX graph has no input`);
   const dims = input.type!.tensorType!.shape!.dim!;
   const batch = dims[0]?.dimParam || 'N';
-  const atInput = g.node!.some((n) => n.opType === 'QuantizeLinear' && n.input![0] === input.name && n.output![0] === tail.cut);
+  const atInput = g.node!.some(
+    (n) => n.opType === 'QuantizeLinear' && n.input![0] === input.name && n.output![0] === tail.cut,
+  );
   let cutFloat: string;
   if (atInput) {
     // Nothing frozen: the float image feeds the tail (at the size it trained at; the int8 part is pruned away).
@@ -238,12 +288,20 @@ export async function exportOnnxFinetuned(
     dims[3].dimValue = size;
     cutFloat = input.name!;
   } else {
-    if (size !== entry.input.size) throw new TlError(`a tail cut at ${tail.cut} of the int8 ONNX ${entry.id} must run at ${entry.input.size} px, the bundle says ${size}`);
+    if (size !== entry.input.size)
+      throw new TlError(
+        `a tail cut at ${tail.cut} of the int8 ONNX ${entry.id} must run at ${entry.input.size} px, the bundle says ${size}`,
+      );
     exposeCuts(model, [tail.cut]);
     cutFloat = cutOutputName(tail.cut);
   }
   const piece: Piece = { nodes: [], initializers: [], quantize: opts.quantize };
-  const pooled = tail.kind === 'replace' ? replaceNodes(tail, cutFloat, piece) : tail.kind === 'onnx-tail' ? onnxTailNodes(decodeModel(bytes), tail, cutFloat, piece) : undefined;
+  const pooled =
+    tail.kind === 'replace'
+      ? replaceNodes(tail, cutFloat, piece)
+      : tail.kind === 'onnx-tail'
+        ? onnxTailNodes(decodeModel(bytes), tail, cutFloat, piece)
+        : undefined;
   if (!pooled) throw new TlError(`a ${tail.kind} tail on the ONNX backbone ${entry.id} cannot be exported`);
   g.node!.push(...piece.nodes);
   g.initializer!.push(...piece.initializers);
@@ -270,5 +328,12 @@ function finishWithHead(
   if (opts.features !== false) g.output.push(valueInfo(FEATURES_OUTPUT, [batch, tail.featureDim]));
   const prunedNodes = pruneGraph(model);
   finishOnnxModel(model, opts.metadata);
-  return { bytes: onnx.ModelProto.encode(model).finish(), inputName, inputShape, outputs: g.output.map((o) => o.name!), prunedNodes, opset };
+  return {
+    bytes: onnx.ModelProto.encode(model).finish(),
+    inputName,
+    inputShape,
+    outputs: g.output.map((o) => o.name!),
+    prunedNodes,
+    opset,
+  };
 }

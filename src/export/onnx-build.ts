@@ -21,11 +21,21 @@ export function float16Tensor(name: string, dims: number[], data: Float32Array):
 }
 
 export function int8Tensor(name: string, dims: number[], data: Int8Array): OnnxTensor {
-  return onnx.TensorProto.create({ name, dims, dataType: DT.INT8, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
+  return onnx.TensorProto.create({
+    name,
+    dims,
+    dataType: DT.INT8,
+    rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+  });
 }
 
 export function int64Tensor(name: string, dims: number[], values: number[]): OnnxTensor {
-  return onnx.TensorProto.create({ name, dims, dataType: DT.INT64, rawData: bytesOf(BigInt64Array.from(values.map(BigInt))) });
+  return onnx.TensorProto.create({
+    name,
+    dims,
+    dataType: DT.INT64,
+    rawData: bytesOf(BigInt64Array.from(values.map(BigInt))),
+  });
 }
 
 function bytesOf(a: Float32Array | Uint16Array | BigInt64Array): Uint8Array {
@@ -35,10 +45,17 @@ function bytesOf(a: Float32Array | Uint16Array | BigInt64Array): Uint8Array {
 
 type AttrValue = number | number[] | string | { float: number } | { floats: number[] };
 
-export function node(opType: string, inputs: string[], outputs: string[], name: string, attributes: Record<string, AttrValue> = {}): OnnxNode {
+export function node(
+  opType: string,
+  inputs: string[],
+  outputs: string[],
+  name: string,
+  attributes: Record<string, AttrValue> = {},
+): OnnxNode {
   const AT = onnx.AttributeProto.AttributeType;
   const attribute = Object.entries(attributes).map(([k, v]) => {
-    if (typeof v === 'string') return onnx.AttributeProto.create({ name: k, type: AT.STRING, s: new TextEncoder().encode(v) });
+    if (typeof v === 'string')
+      return onnx.AttributeProto.create({ name: k, type: AT.STRING, s: new TextEncoder().encode(v) });
     if (typeof v === 'number') return onnx.AttributeProto.create({ name: k, type: AT.INT, i: v });
     if (Array.isArray(v)) return onnx.AttributeProto.create({ name: k, type: AT.INTS, ints: v });
     if ('float' in v) return onnx.AttributeProto.create({ name: k, type: AT.FLOAT, f: v.float });
@@ -55,7 +72,11 @@ export function valueInfo(name: string, dims: (number | string)[], elemType: num
       tensorType: onnx.TypeProto.Tensor.create({
         elemType,
         shape: onnx.TensorShapeProto.create({
-          dim: dims.map((d) => (typeof d === 'string' ? onnx.TensorShapeProto.Dimension.create({ dimParam: d }) : onnx.TensorShapeProto.Dimension.create({ dimValue: d }))),
+          dim: dims.map((d) =>
+            typeof d === 'string'
+              ? onnx.TensorShapeProto.Dimension.create({ dimParam: d })
+              : onnx.TensorShapeProto.Dimension.create({ dimValue: d }),
+          ),
         }),
       }),
     }),

@@ -5,13 +5,23 @@
 import { decodeModel } from '../backbone/onnx-graph.js';
 import { DT, type OnnxModel } from './onnx-build.js';
 
-const BYTES: Record<number, number> = { [DT.FLOAT]: 4, [DT.FLOAT16]: 2, [DT.DOUBLE]: 8, [DT.INT8]: 1, [DT.UINT8]: 1, [DT.INT32]: 4, [DT.INT64]: 8, [DT.BOOL]: 1 };
+const BYTES: Record<number, number> = {
+  [DT.FLOAT]: 4,
+  [DT.FLOAT16]: 2,
+  [DT.DOUBLE]: 8,
+  [DT.INT8]: 1,
+  [DT.UINT8]: 1,
+  [DT.INT32]: 4,
+  [DT.INT64]: 8,
+  [DT.BOOL]: 1,
+};
 
 /** Problems found, one line each; empty when the model is well formed. */
 export function checkOnnxModel(modelOrBytes: OnnxModel | Uint8Array): string[] {
   const model = modelOrBytes instanceof Uint8Array ? decodeModel(modelOrBytes) : modelOrBytes;
   const problems: string[] = [];
-  if (!model.irVersion || Number(model.irVersion) < 3) problems.push(`ir_version missing or too old (${String(model.irVersion)})`);
+  if (!model.irVersion || Number(model.irVersion) < 3)
+    problems.push(`ir_version missing or too old (${String(model.irVersion)})`);
   const opsets = model.opsetImport ?? [];
   const main = opsets.find((o) => !o.domain || o.domain === 'ai.onnx');
   if (!main || !(Number(main.version) >= 7)) problems.push('no opset_import for the default ONNX domain');
@@ -26,20 +36,24 @@ export function checkOnnxModel(modelOrBytes: OnnxModel | Uint8Array): string[] {
     available.add(t.name!);
     const n = (t.dims ?? []).map(Number).reduce((a, b) => a * b, 1);
     const per = BYTES[t.dataType!];
-    if (t.rawData && t.rawData.length && per && t.rawData.length !== n * per) problems.push(`initializer "${t.name}" has ${t.rawData.length} bytes, dims say ${n * per}`);
+    if (t.rawData && t.rawData.length && per && t.rawData.length !== n * per)
+      problems.push(`initializer "${t.name}" has ${t.rawData.length} bytes, dims say ${n * per}`);
   }
   for (const i of g.input ?? []) {
     available.add(i.name!);
-    if (!initNames.has(i.name!) && !i.type?.tensorType?.elemType) problems.push(`graph input "${i.name}" has no tensor type`);
+    if (!initNames.has(i.name!) && !i.type?.tensorType?.elemType)
+      problems.push(`graph input "${i.name}" has no tensor type`);
   }
   const domains = new Set(opsets.map((o) => o.domain || ''));
   (g.node ?? []).forEach((n, k) => {
     const label = `node ${k} (${n.opType}${n.name ? ` "${n.name}"` : ''})`;
     if (!n.opType) problems.push(`${label}: no op type`);
-    if (!domains.has(n.domain || '') && !(n.domain === 'ai.onnx' && domains.has(''))) problems.push(`${label}: domain "${n.domain}" has no opset_import`);
+    if (!domains.has(n.domain || '') && !(n.domain === 'ai.onnx' && domains.has('')))
+      problems.push(`${label}: domain "${n.domain}" has no opset_import`);
     for (const inp of n.input ?? []) {
       if (inp === '') continue; // an omitted optional input
-      if (!available.has(inp)) problems.push(`${label}: input "${inp}" is not a graph input, an initializer or an earlier node's output`);
+      if (!available.has(inp))
+        problems.push(`${label}: input "${inp}" is not a graph input, an initializer or an earlier node's output`);
     }
     for (const out of n.output ?? []) {
       if (!out) continue;

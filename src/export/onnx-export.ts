@@ -34,7 +34,13 @@ export interface OnnxExport {
 }
 
 /** ONNX backbone file bytes + trained head → one model. */
-export function exportOnnxFromOnnxBackbone(backboneBytes: Uint8Array, entry: ModelEntry, head: HeadWeights, numClasses: number, opts: OnnxExportOptions = {}): OnnxExport {
+export function exportOnnxFromOnnxBackbone(
+  backboneBytes: Uint8Array,
+  entry: ModelEntry,
+  head: HeadWeights,
+  numClasses: number,
+  opts: OnnxExportOptions = {},
+): OnnxExport {
   const model = decodeModel(exposeFeatures(backboneBytes, entry.feature));
   const g = model.graph!;
   // tl_features → features
@@ -51,18 +57,35 @@ export function exportOnnxFromOnnxBackbone(backboneBytes: Uint8Array, entry: Mod
   const prunedNodes = pruneGraph(model);
   const opset = defaultOpset(model);
   finishOnnxModel(model, opts.metadata);
-  return { bytes: onnx.ModelProto.encode(model).finish(), inputName: input.name!, inputShape: dims, outputs: g.output.map((o) => o.name!), prunedNodes, opset };
+  return {
+    bytes: onnx.ModelProto.encode(model).finish(),
+    inputName: input.name!,
+    inputShape: dims,
+    outputs: g.output.map((o) => o.name!),
+    prunedNodes,
+    opset,
+  };
 }
 
 const TFJS_OPSET = 13;
 
 /** TF.js backbone (loaded layers model) + trained head → one ONNX model with an NCHW float input named `input`. */
-export function exportOnnxFromTfjsBackbone(full: tfType.LayersModel, entry: ModelEntry, head: HeadWeights, numClasses: number, opts: OnnxExportOptions = {}): OnnxExport & { layers: string[] } {
-  const conv = tfjsLayersToOnnx(full, entry.feature.tensor, { inputName: 'input', quantize: opts.quantize === 'float16' ? 'float16' : 'none' });
+export function exportOnnxFromTfjsBackbone(
+  full: tfType.LayersModel,
+  entry: ModelEntry,
+  head: HeadWeights,
+  numClasses: number,
+  opts: OnnxExportOptions = {},
+): OnnxExport & { layers: string[] } {
+  const conv = tfjsLayersToOnnx(full, entry.feature.tensor, {
+    inputName: 'input',
+    quantize: opts.quantize === 'float16' ? 'float16' : 'none',
+  });
   const nodes = [...conv.nodes];
   let feat = conv.output;
   if (entry.feature.pool === 'gap') {
-    if (conv.outputRank !== 4) throw new TlError(`${entry.id}: feature layer ${entry.feature.tensor} is not a 4-D map to pool`);
+    if (conv.outputRank !== 4)
+      throw new TlError(`${entry.id}: feature layer ${entry.feature.tensor} is not a 4-D map to pool`);
     nodes.push(node('GlobalAveragePool', [feat], ['tl_gap'], 'tl_gap'));
     feat = 'tl_gap';
   }
@@ -87,7 +110,15 @@ export function exportOnnxFromTfjsBackbone(full: tfType.LayersModel, entry: Mode
   if (opts.features !== false) model.graph!.output.push(valueInfo(FEATURES_OUTPUT, ['N', entry.feature.dim]));
   const prunedNodes = pruneGraph(model);
   finishOnnxModel(model, opts.metadata);
-  return { bytes: onnx.ModelProto.encode(model).finish(), inputName: 'input', inputShape, outputs: model.graph!.output.map((o) => o.name!), prunedNodes, opset: TFJS_OPSET, layers: conv.layers };
+  return {
+    bytes: onnx.ModelProto.encode(model).finish(),
+    inputName: 'input',
+    inputShape,
+    outputs: model.graph!.output.map((o) => o.name!),
+    prunedNodes,
+    opset: TFJS_OPSET,
+    layers: conv.layers,
+  };
 }
 
 function defaultOpset(model: OnnxModel): number {
@@ -97,6 +128,9 @@ function defaultOpset(model: OnnxModel): number {
 export function finishOnnxModel(model: OnnxModel, metadata: Record<string, string> = {}): void {
   model.producerName = 'tl-transfer';
   model.producerVersion = VERSION;
-  model.docString = 'Image classifier exported by tl (tl-transfer): pretrained backbone + trained head. See metadata.json.';
-  model.metadataProps = Object.entries(metadata).map(([key, value]) => onnx.StringStringEntryProto.create({ key, value }));
+  model.docString =
+    'Image classifier exported by tl (tl-transfer): pretrained backbone + trained head. See metadata.json.';
+  model.metadataProps = Object.entries(metadata).map(([key, value]) =>
+    onnx.StringStringEntryProto.create({ key, value }),
+  );
 }

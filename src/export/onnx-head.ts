@@ -30,7 +30,13 @@ export function foldStandardization(head: HeadWeights): DenseLayer[] {
 }
 
 /** Appends the head after `featureTensor` ([N, dim] float) to the model's graph; its last node outputs `output`. */
-export function appendHeadNodes(model: OnnxModel, featureTensor: string, head: HeadWeights, quantize: WeightQuantization, output = PROBABILITIES_OUTPUT): void {
+export function appendHeadNodes(
+  model: OnnxModel,
+  featureTensor: string,
+  head: HeadWeights,
+  quantize: WeightQuantization,
+  output = PROBABILITIES_OUTPUT,
+): void {
   const g = model.graph!;
   let x = featureTensor;
   foldStandardization(head).forEach((layer, k) => {

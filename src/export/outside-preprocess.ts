@@ -7,7 +7,11 @@ import type { ExportMetadata } from './export.js';
 type Input = ExportMetadata['input'];
 
 /** Resized size and crop corner for a width x height photo, per metadata.json (older exports: no resizeTo field). */
-export function documentedGeometry(width: number, height: number, input: Input): { width: number; height: number; left: number; top: number } {
+export function documentedGeometry(
+  width: number,
+  height: number,
+  input: Input,
+): { width: number; height: number; left: number; top: number } {
   const t = input.resizeTo ?? Math.round(input.size / input.cropFraction);
   const shorter = Math.min(width, height);
   const w = input.resize === 'cover' ? Math.round((width * t) / shorter) : t;

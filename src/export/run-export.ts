@@ -32,7 +32,12 @@ export async function loadExport(dir: string): Promise<ExportedModel> {
   let dispose: () => Promise<void>;
   if (metadata.runtime === 'onnx') {
     const session = await ort.InferenceSession.create(join(dir, metadata.model), { graphOptimizationLevel: 'all' });
-    run = async (x, n) => (await session.run({ [metadata.input.name]: new ort.Tensor('float32', x, shape(n)) }, [metadata.outputs.probabilities.name]))[metadata.outputs.probabilities.name].data as Float32Array;
+    run = async (x, n) =>
+      (
+        await session.run({ [metadata.input.name]: new ort.Tensor('float32', x, shape(n)) }, [
+          metadata.outputs.probabilities.name,
+        ])
+      )[metadata.outputs.probabilities.name].data as Float32Array;
     dispose = async () => void (await session.release());
   } else {
     const tf = await tfWasm();
@@ -40,7 +45,9 @@ export async function loadExport(dir: string): Promise<ExportedModel> {
     const weights = await readFile(join(dir, json.weightsManifest[0].paths[0]));
     const model = await tf.loadLayersModel(tf.io.fromMemory(tfjsArtifactsFromFiles(json, weights)));
     run = async (x, n) => {
-      const y = tf.tidy(() => model.predict(tf.tensor4d(x, shape(n) as [number, number, number, number])) as tfType.Tensor);
+      const y = tf.tidy(
+        () => model.predict(tf.tensor4d(x, shape(n) as [number, number, number, number])) as tfType.Tensor,
+      );
       try {
         return (await y.data()) as Float32Array;
       } finally {
@@ -80,7 +87,10 @@ export interface ExportCheck {
 }
 
 /** Validation images of the data the bundle was trained on (from classifier.json's config), or a reason why not. */
-export function validationImages(clf: Classifier, limit?: number): { images: { path: string; label: string }[]; source: string } | { reason: string } {
+export function validationImages(
+  clf: Classifier,
+  limit?: number,
+): { images: { path: string; label: string }[]; source: string } | { reason: string } {
   const cfg = readSavedConfig(clf.data.config);
   if (!cfg.data) return { reason: 'the bundle does not record its training data' };
   let ds;
@@ -93,12 +103,22 @@ export function validationImages(clf: Classifier, limit?: number): { images: { p
   const val = ds.val.filter((x) => clf.labels.includes(x.label));
   if (!val.length) return { reason: `no validation images in ${cfg.data}` };
   // An even spread over the (class-sorted) list when limited, so every class is represented.
-  const pick = limit && limit < val.length ? Array.from({ length: limit }, (_, i) => val[Math.floor((i * val.length) / limit)]) : val;
-  return { images: pick, source: `${cfg.data} (${cfg.split === 'random' ? 'seeded split' : 'val split'}, ${pick.length} images)` };
+  const pick =
+    limit && limit < val.length
+      ? Array.from({ length: limit }, (_, i) => val[Math.floor((i * val.length) / limit)])
+      : val;
+  return {
+    images: pick,
+    source: `${cfg.data} (${cfg.split === 'random' ? 'seeded split' : 'val split'}, ${pick.length} images)`,
+  };
 }
 
 /** Compares the export with the bundle on the bundle's validation images. */
-export async function checkExport(clf: Classifier, dir: string, opts: { limit?: number } = {}): Promise<ExportCheck | { reason: string }> {
+export async function checkExport(
+  clf: Classifier,
+  dir: string,
+  opts: { limit?: number } = {},
+): Promise<ExportCheck | { reason: string }> {
   const v = validationImages(clf, opts.limit);
   if ('reason' in v) return v;
   const paths = v.images.map((x) => x.path);
@@ -131,5 +151,12 @@ export async function checkExport(clf: Classifier, dir: string, opts: { limit?: 
     if (clf.labels[best] === img.label) okExport++;
   });
   if (!n) throw new TlError('no validation image could be read');
-  return { images: n, bundleAccuracy: okBundle / n, exportAccuracy: okExport / n, top1Agreement: agree / n, maxProbDiff: maxDiff, source: v.source };
+  return {
+    images: n,
+    bundleAccuracy: okBundle / n,
+    exportAccuracy: okExport / n,
+    top1Agreement: agree / n,
+    maxProbDiff: maxDiff,
+    source: v.source,
+  };
 }

@@ -23,7 +23,12 @@ export interface TfjsExport {
 }
 
 /** Builds the classifier as a tf.LayersModel sharing the backbone's layers (dispose only the new head layers' owner). */
-export function buildTfjsClassifier(tf: typeof tfType, full: tfType.LayersModel, entry: ModelEntry, head: HeadWeights): tfType.LayersModel {
+export function buildTfjsClassifier(
+  tf: typeof tfType,
+  full: tfType.LayersModel,
+  entry: ModelEntry,
+  head: HeadWeights,
+): tfType.LayersModel {
   let layer;
   try {
     layer = full.getLayer(entry.feature.tensor);
@@ -31,7 +36,8 @@ export function buildTfjsClassifier(tf: typeof tfType, full: tfType.LayersModel,
     throw new TlError(`TF.js model ${entry.id} has no layer "${entry.feature.tensor}"`);
   }
   let x = layer.output as tfType.SymbolicTensor;
-  if (entry.feature.pool === 'gap') x = tf.layers.globalAveragePooling2d({ name: 'tl_gap' }).apply(x) as tfType.SymbolicTensor;
+  if (entry.feature.pool === 'gap')
+    x = tf.layers.globalAveragePooling2d({ name: 'tl_gap' }).apply(x) as tfType.SymbolicTensor;
   return withHead(tf, full, x, entry, head);
 }
 
@@ -39,13 +45,22 @@ export function buildTfjsClassifier(tf: typeof tfType, full: tfType.LayersModel,
  * A --replace tail on a TF.js backbone: the layers up to the cut, then 1x1 conv + ReLU per hidden size with the
  * trained weights (kernel [1,1,in,out] as stored), global average pooling, then the head.
  */
-export function buildTfjsReplaceClassifier(tf: typeof tfType, full: tfType.LayersModel, entry: ModelEntry, tail: TailSnapshot, head: HeadWeights): tfType.LayersModel {
-  let x = (tail.cut === full.inputLayers[0].name ? full.inputs[0] : full.getLayer(tail.cut).output) as tfType.SymbolicTensor;
+export function buildTfjsReplaceClassifier(
+  tf: typeof tfType,
+  full: tfType.LayersModel,
+  entry: ModelEntry,
+  tail: TailSnapshot,
+  head: HeadWeights,
+): tfType.LayersModel {
+  let x = (
+    tail.cut === full.inputLayers[0].name ? full.inputs[0] : full.getLayer(tail.cut).output
+  ) as tfType.SymbolicTensor;
   const byName = new Map(tail.variables.map((v) => [v.name, v]));
   (tail.replace ?? []).forEach((units, i) => {
     const kernel = byName.get(`conv${i}/kernel`);
     const bias = byName.get(`conv${i}/bias`);
-    if (!kernel || !bias) throw new TlError(`the bundle's replace tail has no weights for unit ${i}`, 'The bundle is damaged; retrain it.');
+    if (!kernel || !bias)
+      throw new TlError(`the bundle's replace tail has no weights for unit ${i}`, 'The bundle is damaged; retrain it.');
     const conv = tf.layers.conv2d({ filters: units, kernelSize: 1, activation: 'relu', name: `tl_replace_${i}` });
     x = conv.apply(x) as tfType.SymbolicTensor;
     const w = [tf.tensor(kernel.data, kernel.shape), tf.tensor(bias.data, bias.shape)];
@@ -57,7 +72,13 @@ export function buildTfjsReplaceClassifier(tf: typeof tfType, full: tfType.Layer
 }
 
 /** Flatten if needed, the head's Dense layers (standardization folded in), softmax last. */
-function withHead(tf: typeof tfType, full: tfType.LayersModel, features: tfType.SymbolicTensor, entry: ModelEntry, head: HeadWeights): tfType.LayersModel {
+function withHead(
+  tf: typeof tfType,
+  full: tfType.LayersModel,
+  features: tfType.SymbolicTensor,
+  entry: ModelEntry,
+  head: HeadWeights,
+): tfType.LayersModel {
   let x = features;
   if (x.shape.length > 2) x = tf.layers.flatten({ name: 'tl_flatten' }).apply(x) as tfType.SymbolicTensor;
   foldStandardization(head).forEach((l, k) => {
@@ -65,7 +86,8 @@ function withHead(tf: typeof tfType, full: tfType.LayersModel, features: tfType.
     x = dense.apply(x) as tfType.SymbolicTensor;
     // Bundle W is [out, in]; a Dense kernel is [in, out].
     const kernel = new Float32Array(l.W.length);
-    for (let o = 0; o < l.outputs; o++) for (let i = 0; i < l.inputs; i++) kernel[i * l.outputs + o] = l.W[o * l.inputs + i];
+    for (let o = 0; o < l.outputs; o++)
+      for (let i = 0; i < l.inputs; i++) kernel[i * l.outputs + o] = l.W[o * l.inputs + i];
     const weights = [tf.tensor2d(kernel, [l.inputs, l.outputs]), tf.tensor1d(l.b)];
     dense.setWeights(weights);
     weights.forEach((w) => w.dispose());
@@ -74,14 +96,23 @@ function withHead(tf: typeof tfType, full: tfType.LayersModel, features: tfType.
 }
 
 /** Serializes a layers model to model.json + one weights file, optionally with quantized weights. */
-export async function saveTfjsModel(tf: typeof tfType, model: tfType.LayersModel, quantize: WeightQuantization): Promise<TfjsExport> {
+export async function saveTfjsModel(
+  tf: typeof tfType,
+  model: tfType.LayersModel,
+  quantize: WeightQuantization,
+): Promise<TfjsExport> {
   let artifacts: tfType.io.ModelArtifacts | undefined;
-  await model.save(tf.io.withSaveHandler(async (a) => {
-    artifacts = a;
-    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-  }));
+  await model.save(
+    tf.io.withSaveHandler(async (a) => {
+      artifacts = a;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
   if (!artifacts?.weightSpecs || !artifacts.weightData) throw new TlError('TF.js did not produce model artifacts');
-  const raw = artifacts.weightData instanceof ArrayBuffer ? artifacts.weightData : tf.io.CompositeArrayBuffer.join(artifacts.weightData);
+  const raw =
+    artifacts.weightData instanceof ArrayBuffer
+      ? artifacts.weightData
+      : tf.io.CompositeArrayBuffer.join(artifacts.weightData);
   const specs: tfType.io.WeightsManifestEntry[] = [];
   const parts: Uint8Array[] = [];
   let offset = 0;
@@ -115,7 +146,12 @@ export async function saveTfjsModel(tf: typeof tfType, model: tfType.LayersModel
       const scale = max > min ? (max - min) / 255 : 1;
       const q = new Uint8Array(values.length);
       for (let i = 0; i < values.length; i++) q[i] = Math.round((values[i] - min) / scale);
-      specs.push({ name: spec.name, shape: spec.shape, dtype: 'float32', quantization: { dtype: 'uint8', scale, min } });
+      specs.push({
+        name: spec.name,
+        shape: spec.shape,
+        dtype: 'float32',
+        quantization: { dtype: 'uint8', scale, min },
+      });
       parts.push(q);
     }
   }
@@ -137,7 +173,10 @@ export async function saveTfjsModel(tf: typeof tfType, model: tfType.LayersModel
 }
 
 /** model.json + weights bytes → the weightSpecs/weightData pair tf.io.fromMemory takes (handy for tests and Node). */
-export function tfjsArtifactsFromFiles(modelJson: { modelTopology: unknown; weightsManifest: { weights: tfType.io.WeightsManifestEntry[] }[] }, weights: Uint8Array): tfType.io.ModelArtifacts {
+export function tfjsArtifactsFromFiles(
+  modelJson: { modelTopology: unknown; weightsManifest: { weights: tfType.io.WeightsManifestEntry[] }[] },
+  weights: Uint8Array,
+): tfType.io.ModelArtifacts {
   return {
     modelTopology: modelJson.modelTopology as tfType.io.ModelArtifacts['modelTopology'],
     weightSpecs: modelJson.weightsManifest.flatMap((g) => g.weights),

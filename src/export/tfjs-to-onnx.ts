@@ -24,7 +24,11 @@ type Layer = ReturnType<tfType.LayersModel['getLayer']>;
 type Cfg = Record<string, unknown>;
 
 /** Converts every layer that `untilLayer` depends on. The ONNX input is `inputName`, NCHW float32. */
-export function tfjsLayersToOnnx(model: tfType.LayersModel, untilLayer: string, opts: { inputName?: string; quantize?: WeightQuantization } = {}): ConvertedGraph {
+export function tfjsLayersToOnnx(
+  model: tfType.LayersModel,
+  untilLayer: string,
+  opts: { inputName?: string; quantize?: WeightQuantization } = {},
+): ConvertedGraph {
   const quantize = opts.quantize ?? 'none';
   const target = model.getLayer(untilLayer);
   const spatial = (name: string, shape: (number | null)[]): [number, number] => {
@@ -60,7 +64,10 @@ export function tfjsLayersToOnnx(model: tfType.LayersModel, untilLayer: string, 
     } else initializers.push(floatTensor(name, dims, data));
     return name;
   };
-  const constant = (name: string, dims: number[], data: Float32Array) => (initializers.push(floatTensor(name, dims, data)), name);
+  const constant = (name: string, dims: number[], data: Float32Array) => (
+    initializers.push(floatTensor(name, dims, data)),
+    name
+  );
 
   for (const layer of order) {
     const cls = layer.getClassName();
@@ -73,14 +80,16 @@ export function tfjsLayersToOnnx(model: tfType.LayersModel, untilLayer: string, 
     });
     const x = ins[0];
     // The shape of the first input as TF.js inferred it when the model was built (NHWC, batch first).
-    const firstNode = (layer as unknown as { inboundNodes: { inputShapes: (number | null)[] | (number | null)[][] }[] }).inboundNodes[0];
+    const firstNode = (layer as unknown as { inboundNodes: { inputShapes: (number | null)[] | (number | null)[][] }[] })
+      .inboundNodes[0];
     const shapeIn = firstNode?.inputShapes ?? [];
     const inShape = (Array.isArray(shapeIn[0]) ? shapeIn[0] : shapeIn) as (number | null)[];
     const rank = ins.length ? rankOf.get(inbound(layer)[0].name)! : 4;
     const out = `${name}`;
     let outRank = rank;
     const weights = () => layer.getWeights().map((w) => ({ shape: w.shape, data: w.dataSync() as Float32Array }));
-    const activation = (t: string, act: unknown): string => applyActivation(nodes, constant, t, String(act ?? 'linear'), `${name}_act`);
+    const activation = (t: string, act: unknown): string =>
+      applyActivation(nodes, constant, t, String(act ?? 'linear'), `${name}_act`);
     switch (cls) {
       case 'InputLayer': {
         const [, h, w, c] = (cfg.batchInputShape as number[]) ?? [];
@@ -92,7 +101,8 @@ export function tfjsLayersToOnnx(model: tfType.LayersModel, untilLayer: string, 
       }
       case 'Conv2D':
       case 'DepthwiseConv2D': {
-        if (cfg.dataFormat && cfg.dataFormat !== 'channelsLast') throw new TlError(`TF.js→ONNX: ${name} is not channels-last`);
+        if (cfg.dataFormat && cfg.dataFormat !== 'channelsLast')
+          throw new TlError(`TF.js→ONNX: ${name} is not channels-last`);
         const ws = weights();
         const k = ws[0];
         const [kh, kw] = k.shape as number[];
@@ -107,17 +117,23 @@ export function tfjsLayersToOnnx(model: tfType.LayersModel, untilLayer: string, 
           const [, , ci, co] = k.shape as number[];
           // HWIO → OIHW
           wdata = new Float32Array(k.data.length);
-          for (let y = 0; y < kh; y++) for (let xx = 0; xx < kw; xx++) for (let i = 0; i < ci; i++) for (let o = 0; o < co; o++) {
-            wdata[((o * ci + i) * kh + y) * kw + xx] = k.data[((y * kw + xx) * ci + i) * co + o];
-          }
+          for (let y = 0; y < kh; y++)
+            for (let xx = 0; xx < kw; xx++)
+              for (let i = 0; i < ci; i++)
+                for (let o = 0; o < co; o++) {
+                  wdata[((o * ci + i) * kh + y) * kw + xx] = k.data[((y * kw + xx) * ci + i) * co + o];
+                }
           wdims = [co, ci, kh, kw];
         } else {
           const [, , c, m] = k.shape as number[];
           // [kh, kw, C, m] → [C*m, 1, kh, kw]; output channel c*m + j, as in TF.
           wdata = new Float32Array(k.data.length);
-          for (let y = 0; y < kh; y++) for (let xx = 0; xx < kw; xx++) for (let ch = 0; ch < c; ch++) for (let j = 0; j < m; j++) {
-            wdata[((ch * m + j) * kh + y) * kw + xx] = k.data[((y * kw + xx) * c + ch) * m + j];
-          }
+          for (let y = 0; y < kh; y++)
+            for (let xx = 0; xx < kw; xx++)
+              for (let ch = 0; ch < c; ch++)
+                for (let j = 0; j < m; j++) {
+                  wdata[((ch * m + j) * kh + y) * kw + xx] = k.data[((y * kw + xx) * c + ch) * m + j];
+                }
           wdims = [c * m, 1, kh, kw];
           group = c;
         }
@@ -130,7 +146,8 @@ export function tfjsLayersToOnnx(model: tfType.LayersModel, untilLayer: string, 
       }
       case 'BatchNormalization': {
         const axis = (cfg.axis as number) ?? -1;
-        if (axis !== -1 && axis !== rank - 1) throw new TlError(`TF.js→ONNX: ${name} normalizes axis ${axis}; only the channel axis is supported`);
+        if (axis !== -1 && axis !== rank - 1)
+          throw new TlError(`TF.js→ONNX: ${name} normalizes axis ${axis}; only the channel axis is supported`);
         const ws = weights();
         const c = ws.at(-1)!.data.length;
         let i = 0;
@@ -138,7 +155,21 @@ export function tfjsLayersToOnnx(model: tfType.LayersModel, untilLayer: string, 
         const beta = cfg.center === false ? new Float32Array(c) : ws[i++].data;
         const mean = ws[i++].data;
         const variance = ws[i++].data;
-        nodes.push(node('BatchNormalization', [x, constant(`${name}_gamma`, [c], gamma), constant(`${name}_beta`, [c], beta), constant(`${name}_mean`, [c], mean), constant(`${name}_var`, [c], variance)], [out], name, { epsilon: { float: (cfg.epsilon as number) ?? 1e-3 } }));
+        nodes.push(
+          node(
+            'BatchNormalization',
+            [
+              x,
+              constant(`${name}_gamma`, [c], gamma),
+              constant(`${name}_beta`, [c], beta),
+              constant(`${name}_mean`, [c], mean),
+              constant(`${name}_var`, [c], variance),
+            ],
+            [out],
+            name,
+            { epsilon: { float: (cfg.epsilon as number) ?? 1e-3 } },
+          ),
+        );
         break;
       }
       case 'Activation':
@@ -146,7 +177,19 @@ export function tfjsLayersToOnnx(model: tfType.LayersModel, untilLayer: string, 
         break;
       case 'ReLU': {
         const max = cfg.maxValue as number | null | undefined;
-        if (max != null) nodes.push(node('Clip', [x, constant(`${name}_min`, [], new Float32Array([0])), constant(`${name}_max`, [], new Float32Array([max]))], [out], name));
+        if (max != null)
+          nodes.push(
+            node(
+              'Clip',
+              [
+                x,
+                constant(`${name}_min`, [], new Float32Array([0])),
+                constant(`${name}_max`, [], new Float32Array([max])),
+              ],
+              [out],
+              name,
+            ),
+          );
         else nodes.push(node('Relu', [x], [out], name));
         break;
       }
@@ -155,7 +198,15 @@ export function tfjsLayersToOnnx(model: tfType.LayersModel, untilLayer: string, 
         break;
       case 'ZeroPadding2D': {
         const p = cfg.padding as number[][];
-        nodes.push(node('Pad', [x, int64Tensor2(initializers, `${name}_pads`, [0, 0, p[0][0], p[1][0], 0, 0, p[0][1], p[1][1]])], [out], name, { mode: 'constant' }));
+        nodes.push(
+          node(
+            'Pad',
+            [x, int64Tensor2(initializers, `${name}_pads`, [0, 0, p[0][0], p[1][0], 0, 0, p[0][1], p[1][1]])],
+            [out],
+            name,
+            { mode: 'constant' },
+          ),
+        );
         break;
       }
       case 'MaxPooling2D':
@@ -163,9 +214,14 @@ export function tfjsLayersToOnnx(model: tfType.LayersModel, untilLayer: string, 
         const pool = cfg.poolSize as number[];
         const strides = (cfg.strides as number[]) ?? pool;
         const pads = tfPads(String(cfg.padding), spatial(name, inShape), pool, strides, [1, 1]);
-        nodes.push(node(cls === 'MaxPooling2D' ? 'MaxPool' : 'AveragePool', [x], [out], name, {
-          kernel_shape: pool, strides, pads, ...(cls === 'AveragePooling2D' ? { count_include_pad: 0 } : {}),
-        }));
+        nodes.push(
+          node(cls === 'MaxPooling2D' ? 'MaxPool' : 'AveragePool', [x], [out], name, {
+            kernel_shape: pool,
+            strides,
+            pads,
+            ...(cls === 'AveragePooling2D' ? { count_include_pad: 0 } : {}),
+          }),
+        );
         break;
       }
       case 'GlobalAveragePooling2D':
@@ -217,7 +273,14 @@ export function tfjsLayersToOnnx(model: tfType.LayersModel, untilLayer: string, 
     rankOf.set(name, outRank);
   }
   if (!input) throw new TlError('TF.js→ONNX: the model has no input layer');
-  return { nodes, initializers, input, output: tensorOf.get(target.name)!, outputRank: rankOf.get(target.name)!, layers: order.map((l) => l.name) };
+  return {
+    nodes,
+    initializers,
+    input,
+    output: tensorOf.get(target.name)!,
+    outputRank: rankOf.get(target.name)!,
+    layers: order.map((l) => l.name),
+  };
 }
 
 function int64Tensor2(inits: OnnxTensor[], name: string, values: number[]): string {
@@ -240,17 +303,40 @@ export function tfPads(padding: string, inHW: number[], k: number[], s: number[]
   return [begin[0], begin[1], end[0], end[1]];
 }
 
-function applyActivation(nodes: OnnxNode[], constant: (n: string, d: number[], v: Float32Array) => string, x: string, act: string, name: string): string {
+function applyActivation(
+  nodes: OnnxNode[],
+  constant: (n: string, d: number[], v: Float32Array) => string,
+  x: string,
+  act: string,
+  name: string,
+): string {
   const out = `${name}_${act}`;
   switch (act) {
-    case 'linear': return x;
-    case 'relu': nodes.push(node('Relu', [x], [out], name)); return out;
-    case 'relu6':
-      nodes.push(node('Clip', [x, constant(`${name}_min`, [], new Float32Array([0])), constant(`${name}_max`, [], new Float32Array([6]))], [out], name));
+    case 'linear':
+      return x;
+    case 'relu':
+      nodes.push(node('Relu', [x], [out], name));
       return out;
-    case 'sigmoid': nodes.push(node('Sigmoid', [x], [out], name)); return out;
-    case 'tanh': nodes.push(node('Tanh', [x], [out], name)); return out;
-    case 'softmax': nodes.push(node('Softmax', [x], [out], name, { axis: 1 })); return out;
-    default: throw new TlError(`TF.js→ONNX: activation "${act}" is not supported`);
+    case 'relu6':
+      nodes.push(
+        node(
+          'Clip',
+          [x, constant(`${name}_min`, [], new Float32Array([0])), constant(`${name}_max`, [], new Float32Array([6]))],
+          [out],
+          name,
+        ),
+      );
+      return out;
+    case 'sigmoid':
+      nodes.push(node('Sigmoid', [x], [out], name));
+      return out;
+    case 'tanh':
+      nodes.push(node('Tanh', [x], [out], name));
+      return out;
+    case 'softmax':
+      nodes.push(node('Softmax', [x], [out], name, { axis: 1 }));
+      return out;
+    default:
+      throw new TlError(`TF.js→ONNX: activation "${act}" is not supported`);
   }
 }

@@ -45,7 +45,11 @@ export interface ExtractResult {
 type Ready = { index: number; hash: string; input: Float32Array };
 
 /** Features for every path, from the store where possible, computing and storing the rest. */
-export async function extractFeatures(backbone: Backbone, paths: string[], opts: ExtractOptions = {}): Promise<ExtractResult> {
+export async function extractFeatures(
+  backbone: Backbone,
+  paths: string[],
+  opts: ExtractOptions = {},
+): Promise<ExtractResult> {
   const ownStore = !opts.store;
   const store = opts.store ?? FeatureStore.open();
   const model = modelKeyFor(backbone);
@@ -62,7 +66,14 @@ export async function extractFeatures(backbone: Backbone, paths: string[], opts:
   let embedded = 0;
   let cached = 0;
   const progress = () =>
-    opts.onProgress?.({ total: paths.length, done: embedded + cached + skipped.length, embedded, cached, skipped: skipped.length, elapsedMs: Date.now() - start });
+    opts.onProgress?.({
+      total: paths.length,
+      done: embedded + cached + skipped.length,
+      embedded,
+      cached,
+      skipped: skipped.length,
+      elapsedMs: Date.now() - start,
+    });
 
   const queue: Ready[] = [];
   let next = 0;
@@ -136,7 +147,10 @@ export async function extractFeatures(backbone: Backbone, paths: string[], opts:
       const batch = queue.splice(0, batchSize);
       spaceWaiters.splice(0).forEach((w) => w());
       const vectors = await backbone.embed(batch.map((b) => b.input));
-      store.putMany(model.key, batch.map((b, i) => ({ contentHash: b.hash, vector: vectors[i] })));
+      store.putMany(
+        model.key,
+        batch.map((b, i) => ({ contentHash: b.hash, vector: vectors[i] })),
+      );
       // A fresh vector is handed on as the store gives it back (float16-rounded cut activations), so a first run and
       // a cached rerun train on the same numbers: same seed, same weights, whatever is in the cache.
       batch.forEach((b, i) => (features[b.index] = model.encoding === 'f16' ? roundToF16(vectors[i]) : vectors[i]));

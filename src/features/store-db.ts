@@ -45,7 +45,8 @@ function initSchema(db: Database.Database): void {
  * migrating one store at once add it once.
  */
 function addEncodingColumn(db: Database.Database): void {
-  const has = () => (db.prepare('PRAGMA table_info(models)').all() as { name: string }[]).some((c) => c.name === 'encoding');
+  const has = () =>
+    (db.prepare('PRAGMA table_info(models)').all() as { name: string }[]).some((c) => c.name === 'encoding');
   if (has()) return;
   db.transaction(() => {
     if (has()) return;
@@ -86,7 +87,11 @@ export function openReadOnly(path: string): Database.Database {
     } catch (err) {
       if (db) closeQuietly(db);
       first ??= err;
-      if ((err as { code?: string }).code?.startsWith('SQLITE_CORRUPT') || (err as { code?: string }).code === 'SQLITE_NOTADB') throw err;
+      if (
+        (err as { code?: string }).code?.startsWith('SQLITE_CORRUPT') ||
+        (err as { code?: string }).code === 'SQLITE_NOTADB'
+      )
+        throw err;
     }
   }
   throw first;

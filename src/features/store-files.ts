@@ -28,7 +28,8 @@ export function describeFailure(err: unknown, path: string): string {
   if (isCorruption(err)) return `damaged: ${message}`;
   if (isBusy(err)) return 'another process kept it locked';
   if (/^EROFS$/.test(code)) return 'read-only file system';
-  if (/^(EACCES|EPERM)$/.test(code) || /^SQLITE_READONLY/.test(code)) return writeProblem(path) ?? 'no write permission';
+  if (/^(EACCES|EPERM)$/.test(code) || /^SQLITE_READONLY/.test(code))
+    return writeProblem(path) ?? 'no write permission';
   // SQLite says only "unable to open database file", and a recursive mkdir under a read-only folder says ENOENT:
   // find the real reason from the file system.
   if (/^SQLITE_CANTOPEN/.test(code)) return writeProblem(path) ?? 'cannot open the file';

@@ -4,7 +4,15 @@ import { existsSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import { TlError } from '../util/errors.js';
 import { closeQuietly, openReadOnly, openReadWrite } from './store-db.js';
-import { describeFailure, isBusy, isCorruption, quarantineStore, quarantinedStores, removeStoreFiles, storeBytes } from './store-files.js';
+import {
+  describeFailure,
+  isBusy,
+  isCorruption,
+  quarantineStore,
+  quarantinedStores,
+  removeStoreFiles,
+  storeBytes,
+} from './store-files.js';
 
 export interface StoreCheck {
   path: string;
@@ -28,11 +36,17 @@ export function checkFeatureStore(path: string, opts: { quick?: boolean } = {}):
     db = openReadOnly(path);
     const rows = db.pragma(`${opts.quick ? 'quick_check' : 'integrity_check'}(20)`) as Record<string, string>[];
     const problems = rows.map((r) => Object.values(r)[0]).filter((m) => m !== 'ok');
-    const vectors = problems.length ? undefined : (db.prepare('SELECT COUNT(*) AS n FROM features').get() as { n: number }).n;
+    const vectors = problems.length
+      ? undefined
+      : (db.prepare('SELECT COUNT(*) AS n FROM features').get() as { n: number }).n;
     return { ...base, ok: problems.length === 0, problems, vectors };
   } catch (err) {
-    if (isCorruption(err) || /no such table/.test((err as Error).message)) return { ...base, ok: false, problems: [(err as Error).message] };
-    throw new TlError(`cannot read the feature cache ${path}: ${describeFailure(err, path)}`, 'Check the file\'s permissions, or point TL_CACHE_DIR at another folder.');
+    if (isCorruption(err) || /no such table/.test((err as Error).message))
+      return { ...base, ok: false, problems: [(err as Error).message] };
+    throw new TlError(
+      `cannot read the feature cache ${path}: ${describeFailure(err, path)}`,
+      "Check the file's permissions, or point TL_CACHE_DIR at another folder.",
+    );
   } finally {
     if (db) closeQuietly(db);
   }
@@ -43,7 +57,10 @@ export function repairFeatureStore(path: string): string {
   try {
     return quarantineStore(path);
   } catch (err) {
-    throw new TlError(`cannot move the damaged feature cache ${path} aside: ${describeFailure(err, path)}`, 'Make its folder writable, or delete it with `tl cache clear`.');
+    throw new TlError(
+      `cannot move the damaged feature cache ${path} aside: ${describeFailure(err, path)}`,
+      'Make its folder writable, or delete it with `tl cache clear`.',
+    );
   }
 }
 
@@ -75,7 +92,11 @@ export function clearFeatureStore(path: string): ClearResult {
     return { cleared: n, quarantined };
   } catch (err) {
     if (!/^(SQLITE_|E[A-Z]+$)/.test(String((err as { code?: unknown }).code ?? ''))) throw err;
-    if (isBusy(err)) throw new TlError(`cannot clear the feature cache ${path}: another process kept it locked`, 'Run it again when the other tl command has finished.');
+    if (isBusy(err))
+      throw new TlError(
+        `cannot clear the feature cache ${path}: another process kept it locked`,
+        'Run it again when the other tl command has finished.',
+      );
     if (db) closeQuietly(db);
     db = undefined;
     return { cleared: 0, removedBytes: removeFiles(path), reason: describeFailure(err, path), quarantined };
@@ -88,6 +109,9 @@ function removeFiles(path: string): number {
   try {
     return removeStoreFiles(path);
   } catch (err) {
-    throw new TlError(`cannot delete the feature cache ${path}: ${describeFailure(err, path)}`, 'Make its folder writable, or point TL_CACHE_DIR at another folder.');
+    throw new TlError(
+      `cannot delete the feature cache ${path}: ${describeFailure(err, path)}`,
+      'Make its folder writable, or point TL_CACHE_DIR at another folder.',
+    );
   }
 }

@@ -9,10 +9,18 @@ import { TlError } from '../util/errors.js';
 import type { Backbone, FeatureSpec, VectorEncoding } from '../backbone/types.js';
 import { decodeF16, encodeF16 } from '../util/f16.js';
 import { closeQuietly, openReadOnly, openReadWrite } from './store-db.js';
-import { describeFailure, fileIdentity, isCorruption, quarantineStore, storeBytes, writeProblem } from './store-files.js';
+import {
+  describeFailure,
+  fileIdentity,
+  isCorruption,
+  quarantineStore,
+  storeBytes,
+  writeProblem,
+} from './store-files.js';
 
 const SCHEMA_VERSION = 1;
-const FIX_HINT = 'Check that the folder is writable and the disk has space, or point TL_CACHE_DIR at another folder; `tl cache check` tells whether the file is sound.';
+const FIX_HINT =
+  'Check that the folder is writable and the disk has space, or point TL_CACHE_DIR at another folder; `tl cache check` tells whether the file is sound.';
 
 export interface ModelKeyInfo {
   key: string;
@@ -114,8 +122,14 @@ export class FeatureStore {
       writable,
       identity: this.path === ':memory:' ? undefined : fileIdentity(this.path),
       get: db.prepare('SELECT vector FROM features WHERE model_key = ? AND content_hash = ?'),
-      put: writable ? db.prepare('INSERT OR REPLACE INTO features (model_key, content_hash, vector, created_at, last_used) VALUES (?, ?, ?, ?, ?)') : undefined,
-      touch: writable ? db.prepare('UPDATE features SET last_used = ? WHERE model_key = ? AND content_hash = ?') : undefined,
+      put: writable
+        ? db.prepare(
+            'INSERT OR REPLACE INTO features (model_key, content_hash, vector, created_at, last_used) VALUES (?, ?, ?, ?, ?)',
+          )
+        : undefined,
+      touch: writable
+        ? db.prepare('UPDATE features SET last_used = ? WHERE model_key = ? AND content_hash = ?')
+        : undefined,
     };
   }
 
@@ -173,11 +187,15 @@ export class FeatureStore {
     const reason = (err as Error).message;
     try {
       const aside = quarantineStore(this.path);
-      this.warn(`the feature cache ${this.path} is damaged (${reason}): moved it to ${aside} and started a new cache (delete the old file when you no longer need it)`);
+      this.warn(
+        `the feature cache ${this.path} is damaged (${reason}): moved it to ${aside} and started a new cache (delete the old file when you no longer need it)`,
+      );
       return true;
     } catch (moveErr) {
       this.problem = `${reason}; it could not be moved aside: ${describeFailure(moveErr, this.path)}`;
-      this.warn(`the feature cache ${this.path} is damaged (${this.problem}); running without it (to fix: make the folder writable, then run \`tl cache check --repair\` or \`tl cache clear\`)`);
+      this.warn(
+        `the feature cache ${this.path} is damaged (${this.problem}); running without it (to fix: make the folder writable, then run \`tl cache check --repair\` or \`tl cache clear\`)`,
+      );
       return false;
     }
   }
@@ -201,7 +219,9 @@ export class FeatureStore {
       if (kind === 'write') {
         c.writable = false;
         this.problem = describeFailure(err, this.path);
-        this.warn(`cannot write to the feature cache ${this.path} (${this.problem}); going on without caching new features (what is stored is kept)`);
+        this.warn(
+          `cannot write to the feature cache ${this.path} (${this.problem}); going on without caching new features (what is stored is kept)`,
+        );
       } else {
         this.goUnavailable(err, 'read');
       }
@@ -212,7 +232,10 @@ export class FeatureStore {
   /** The connection for an explicit maintenance command, which must say why it cannot run instead of degrading. */
   private writableOrThrow(action: string): Connection {
     if (this.conn?.writable) return this.conn;
-    throw new TlError(`cannot ${action} the feature cache ${this.path}: ${this.problem ?? 'it is not writable'}`, FIX_HINT);
+    throw new TlError(
+      `cannot ${action} the feature cache ${this.path}: ${this.problem ?? 'it is not writable'}`,
+      FIX_HINT,
+    );
   }
 
   private failMaintenance(action: string, err: unknown): never {
@@ -222,10 +245,15 @@ export class FeatureStore {
 
   registerModel(m: ModelKeyInfo): void {
     this.encodings.set(m.key, m.encoding ?? 'f32');
-    this.guard('write', undefined, (c) =>
-      void c.db
-        .prepare('INSERT OR IGNORE INTO models (key, backbone_id, weights_hash, recipe, dim, created_at, encoding) VALUES (?, ?, ?, ?, ?, ?, ?)')
-        .run(m.key, m.backboneId, m.weightsHash, m.recipe, m.dim, Date.now(), m.encoding ?? 'f32'),
+    this.guard(
+      'write',
+      undefined,
+      (c) =>
+        void c.db
+          .prepare(
+            'INSERT OR IGNORE INTO models (key, backbone_id, weights_hash, recipe, dim, created_at, encoding) VALUES (?, ?, ?, ?, ?, ?, ?)',
+          )
+          .run(m.key, m.backboneId, m.weightsHash, m.recipe, m.dim, Date.now(), m.encoding ?? 'f32'),
     );
   }
 
@@ -233,7 +261,13 @@ export class FeatureStore {
   private encodingOf(modelKey: string): VectorEncoding {
     let e = this.encodings.get(modelKey);
     if (!e) {
-      const row = this.guard('read', undefined, (c) => c.db.prepare('SELECT * FROM models WHERE key = ?').get(modelKey) as { recipe: string; encoding?: VectorEncoding } | undefined);
+      const row = this.guard(
+        'read',
+        undefined,
+        (c) =>
+          c.db.prepare('SELECT * FROM models WHERE key = ?').get(modelKey) as
+            { recipe: string; encoding?: VectorEncoding } | undefined,
+      );
       // A store written before the column, opened read-only (not migrated): its float16 recipes say so.
       e = row?.encoding ?? (row?.recipe.includes('"encoding":"f16"') ? 'f16' : 'f32');
       this.encodings.set(modelKey, e);
@@ -243,7 +277,11 @@ export class FeatureStore {
 
   get(modelKey: string, contentHash: string, dim: number): Float32Array | undefined {
     const f16 = this.encodingOf(modelKey) === 'f16';
-    const row = this.guard('read', undefined, (c) => c.get.get(modelKey, contentHash) as { vector: Buffer } | undefined);
+    const row = this.guard(
+      'read',
+      undefined,
+      (c) => c.get.get(modelKey, contentHash) as { vector: Buffer } | undefined,
+    );
     if (!row) return undefined;
     if (f16) return row.vector.byteLength === dim * 2 ? decodeF16(row.vector) : undefined;
     if (row.vector.byteLength !== dim * 4) return undefined; // never trust a row of the wrong size
@@ -269,7 +307,14 @@ export class FeatureStore {
     const f16 = this.encodingOf(modelKey) === 'f16';
     this.guard('write', undefined, (c) =>
       c.db.transaction(() => {
-        for (const e of entries) c.put!.run(modelKey, e.contentHash, f16 ? encodeF16(e.vector) : Buffer.from(e.vector.buffer, e.vector.byteOffset, e.vector.byteLength), now, now);
+        for (const e of entries)
+          c.put!.run(
+            modelKey,
+            e.contentHash,
+            f16 ? encodeF16(e.vector) : Buffer.from(e.vector.buffer, e.vector.byteOffset, e.vector.byteLength),
+            now,
+            now,
+          );
       })(),
     );
   }
@@ -284,17 +329,27 @@ export class FeatureStore {
   }
 
   stats(): StoreStats {
-    const rows = this.guard('read', [] as StoreStats['models'], (c) =>
-      c.db
-        .prepare(
-          `SELECT m.key, m.backbone_id AS backboneId, m.dim, COUNT(f.content_hash) AS count,
+    const rows = this.guard(
+      'read',
+      [] as StoreStats['models'],
+      (c) =>
+        c.db
+          .prepare(
+            `SELECT m.key, m.backbone_id AS backboneId, m.dim, COUNT(f.content_hash) AS count,
                   COALESCE(SUM(LENGTH(f.vector)), 0) AS bytes, MAX(f.last_used) AS lastUsed
            FROM models m LEFT JOIN features f ON f.model_key = m.key GROUP BY m.key ORDER BY m.backbone_id`,
-        )
-        .all() as StoreStats['models'],
+          )
+          .all() as StoreStats['models'],
     );
     const bytesOnDisk = this.path === ':memory:' ? 0 : storeBytes(this.path);
-    return { path: this.path, access: this.access, problem: this.problem, bytesOnDisk, models: rows, total: rows.reduce((s, r) => s + r.count, 0) };
+    return {
+      path: this.path,
+      access: this.access,
+      problem: this.problem,
+      bytesOnDisk,
+      models: rows,
+      total: rows.reduce((s, r) => s + r.count, 0),
+    };
   }
 
   /** Delete entries of models not in `keepKeys` and entries unused since `olderThanMs` ago; returns rows deleted. */

@@ -42,7 +42,13 @@ export function augmentSeed(x: Float32Array, seed: number, copy: number): number
  * Augment one preprocessed image (size x size x 3 in `layout`, normalized with the spec's mean/std); returns a new
  * array of the same layout.
  */
-export function augmentImage(x: Float32Array, spec: Pick<InputSpec, 'mean' | 'std'>, size: number, layout: 'NCHW' | 'NHWC', a: AugmentSpec): Float32Array {
+export function augmentImage(
+  x: Float32Array,
+  spec: Pick<InputSpec, 'mean' | 'std'>,
+  size: number,
+  layout: 'NCHW' | 'NHWC',
+  a: AugmentSpec,
+): Float32Array {
   const s = size;
   const rng = new Rng(augmentSeed(x, a.seed, a.copy));
   const area = 0.6 + 0.4 * rng.next();
@@ -70,9 +76,14 @@ export function augmentImage(x: Float32Array, spec: Pick<InputSpec, 'mean' | 'st
       const sx = Math.min(s - 1, Math.max(0, x0 + ((jj + 0.5) * cw) / s - 0.5));
       const ix = Math.min(s - 2, Math.floor(sx));
       const fx = sx - ix;
-      const p00 = iy * s + ix, p01 = p00 + 1, p10 = p00 + s, p11 = p10 + 1;
+      const p00 = iy * s + ix,
+        p01 = p00 + 1,
+        p10 = p00 + s,
+        p11 = p10 + 1;
       for (let c = 0; c < 3; c++) {
-        const v = (1 - fy) * ((1 - fx) * x[at(p00, c)] + fx * x[at(p01, c)]) + fy * ((1 - fx) * x[at(p10, c)] + fx * x[at(p11, c)]);
+        const v =
+          (1 - fy) * ((1 - fx) * x[at(p00, c)] + fx * x[at(p01, c)]) +
+          fy * ((1 - fx) * x[at(p10, c)] + fx * x[at(p11, c)]);
         const p = v * spec.std[c] + spec.mean[c];
         px[(i * s + j) * 3 + c] = p;
         gray += p;
@@ -99,8 +110,12 @@ export function augmentedCut(frozen: CutBackbone, a: AugmentSpec): CutBackbone {
   const input = frozen.input;
   return {
     ...frozen,
-    vectors: { ...frozen.vectors, source: `${frozen.vectors.source}#aug(${AUGMENT_VERSION};seed=${a.seed};copy=${a.copy})` },
-    embed: (batch: InputTensorData[]) => frozen.embed(batch.map((x) => augmentImage(x, input, input.size, input.layout, a))),
+    vectors: {
+      ...frozen.vectors,
+      source: `${frozen.vectors.source}#aug(${AUGMENT_VERSION};seed=${a.seed};copy=${a.copy})`,
+    },
+    embed: (batch: InputTensorData[]) =>
+      frozen.embed(batch.map((x) => augmentImage(x, input, input.size, input.layout, a))),
     // The wrapped frozen part is disposed by its owner.
     dispose: async () => {},
   };

@@ -13,7 +13,20 @@
 // folder is the toolkit's own and is removed when the run finishes.
 import type * as tfjs from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, openSync, writeSync, fsyncSync, closeSync, renameSync, rmSync, existsSync, unlinkSync, readdirSync, statSync } from 'node:fs';
+import {
+  mkdirSync,
+  readFileSync,
+  openSync,
+  writeSync,
+  fsyncSync,
+  closeSync,
+  renameSync,
+  rmSync,
+  existsSync,
+  unlinkSync,
+  readdirSync,
+  statSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { env } from '../env.js';
 import type { HistoryPoint } from '../classifier/train-types.js';
@@ -77,7 +90,14 @@ export interface CheckpointState {
   W: Float32Array;
   b: Float32Array;
   tail: Float32Array[];
-  best: { epoch: number; acc: number; loss: number; W: Float32Array; b: Float32Array; tail: Float32Array<ArrayBuffer>[] };
+  best: {
+    epoch: number;
+    acc: number;
+    loss: number;
+    W: Float32Array;
+    b: Float32Array;
+    tail: Float32Array<ArrayBuffer>[];
+  };
   optHead: OptimizerState;
   optTail: OptimizerState;
 }
@@ -94,7 +114,11 @@ const copyOf = (t: tfjs.Tensor): Float32Array => Float32Array.from(t.dataSync() 
 
 export function optimizerState(opt: tfjs.Optimizer): OptimizerState {
   const a = opt as unknown as AdamInternals;
-  const moments = [...a.accumulatedFirstMoment, ...a.accumulatedSecondMoment].map((m) => ({ name: m.originalName, shape: m.variable.shape.slice(), data: copyOf(m.variable) }));
+  const moments = [...a.accumulatedFirstMoment, ...a.accumulatedSecondMoment].map((m) => ({
+    name: m.originalName,
+    shape: m.variable.shape.slice(),
+    data: copyOf(m.variable),
+  }));
   return { iterations: a.iterations_ ?? 0, accBeta1: copyOf(a.accBeta1), accBeta2: copyOf(a.accBeta2), moments };
 }
 
@@ -103,7 +127,10 @@ export async function restoreOptimizer(tf: TF, opt: tfjs.Optimizer, s: Optimizer
   if (!s.moments.length) return;
   const iter = tf.scalar(s.iterations, 'int32');
   const tensors = s.moments.map((m) => tf.tensor(m.data, m.shape, 'float32'));
-  await opt.setWeights([{ name: 'iter', tensor: iter }, ...s.moments.map((m, i) => ({ name: m.name, tensor: tensors[i] }))]);
+  await opt.setWeights([
+    { name: 'iter', tensor: iter },
+    ...s.moments.map((m, i) => ({ name: m.name, tensor: tensors[i] })),
+  ]);
   // setWeights made variables of the tensors (copies); its pow()-recomputed beta powers are replaced by the saved ones.
   tf.dispose([iter, ...tensors]);
   const a = opt as unknown as AdamInternals;
@@ -163,7 +190,9 @@ function decode(buf: Buffer): CheckpointState | undefined {
       const o = v as Record<string, unknown>;
       if (typeof o.$f32 === 'number') {
         const i = o.$f32;
-        return new Float32Array(buf.buffer.slice(buf.byteOffset + offsets[i], buf.byteOffset + offsets[i] + 4 * lengths[i]));
+        return new Float32Array(
+          buf.buffer.slice(buf.byteOffset + offsets[i], buf.byteOffset + offsets[i] + 4 * lengths[i]),
+        );
       }
       return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, revive(x)]));
     }

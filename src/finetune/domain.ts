@@ -21,7 +21,10 @@ export interface DomainCheck {
 }
 
 /** Samples up to `sample` training images evenly (deterministic) and scores them with the ImageNet head. */
-export async function checkDomain(dataset: Dataset, opts: ResolveOptions & { model?: string; modelPath?: string; sample?: number } = {}): Promise<DomainCheck | undefined> {
+export async function checkDomain(
+  dataset: Dataset,
+  opts: ResolveOptions & { model?: string; modelPath?: string; sample?: number } = {},
+): Promise<DomainCheck | undefined> {
   const n = Math.min(opts.sample ?? DOMAIN_SAMPLE, dataset.train.length);
   if (!n) return undefined;
   const step = dataset.train.length / n;

@@ -10,7 +10,11 @@ let model: ShardModel | undefined;
 let keys: string[] = [];
 
 function setWeights(m: ShardModel, tail: Float32Array[], W: Float32Array, b: Float32Array): void {
-  assignTail(m.tf, m.tail, keys.map((name, i) => ({ name, data: tail[i] })));
+  assignTail(
+    m.tf,
+    m.tail,
+    keys.map((name, i) => ({ name, data: tail[i] })),
+  );
   const { tf } = m;
   tf.tidy(() => {
     m.Wv.assign(tf.tensor(W, m.Wv.shape, 'float32'));
@@ -21,10 +25,12 @@ function setWeights(m: ShardModel, tail: Float32Array[], W: Float32Array, b: Flo
 // Messages are handled strictly in order (weights before the next step), even though init is async.
 let queue: Promise<void> = Promise.resolve();
 port.on('message', (msg: ToWorker) => {
-  queue = queue.then(() => handle(msg)).catch((error) => {
-    const reply: FromWorker = { type: 'error', message: error instanceof Error ? error.message : String(error) };
-    port.postMessage(reply);
-  });
+  queue = queue
+    .then(() => handle(msg))
+    .catch((error) => {
+      const reply: FromWorker = { type: 'error', message: error instanceof Error ? error.message : String(error) };
+      port.postMessage(reply);
+    });
 });
 
 async function handle(msg: ToWorker): Promise<void> {
@@ -37,8 +43,15 @@ async function handle(msg: ToWorker): Promise<void> {
     const Wv = tf.variable(tf.tensor2d(msg.W, [msg.K, msg.W.length / msg.K]), true, 'tl_par_head_W');
     const bv = tf.variable(tf.tensor1d(msg.b), true, 'tl_par_head_b');
     model = {
-      tf, tail, tailVars: [...tail.variables.values()], Wv, bv, K: msg.K,
-      meanT: tf.tensor1d(msg.mean), stdT: tf.tensor1d(msg.std), swT: msg.sw ? tf.tensor1d(msg.sw) : undefined,
+      tf,
+      tail,
+      tailVars: [...tail.variables.values()],
+      Wv,
+      bv,
+      K: msg.K,
+      meanT: tf.tensor1d(msg.mean),
+      stdT: tf.tensor1d(msg.std),
+      swT: msg.sw ? tf.tensor1d(msg.sw) : undefined,
       microBatch: msg.microBatch,
     };
     setWeights(model, msg.tail, msg.W, msg.b);
@@ -52,8 +65,20 @@ async function handle(msg: ToWorker): Promise<void> {
   }
   const t0 = performance.now();
   const r = shardGrads(model, msg.data, msg.ys, msg.n, msg.norm, 0);
-  const grads = r.grads.map((g: tfjs.Tensor | undefined) => (g ? Float32Array.from(g.dataSync() as Float32Array) : null));
+  const grads = r.grads.map((g: tfjs.Tensor | undefined) =>
+    g ? Float32Array.from(g.dataSync() as Float32Array) : null,
+  );
   model.tf.dispose(r.grads.filter((g): g is tfjs.Tensor => !!g));
-  const reply: FromWorker = { type: 'grads', id: msg.id, grads, loss: r.loss, correct: r.correct, ms: performance.now() - t0 };
-  port.postMessage(reply, grads.flatMap((g) => (g ? [g.buffer as ArrayBuffer] : [])));
+  const reply: FromWorker = {
+    type: 'grads',
+    id: msg.id,
+    grads,
+    loss: r.loss,
+    correct: r.correct,
+    ms: performance.now() - t0,
+  };
+  port.postMessage(
+    reply,
+    grads.flatMap((g) => (g ? [g.buffer as ArrayBuffer] : [])),
+  );
 }

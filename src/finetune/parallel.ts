@@ -172,7 +172,8 @@ export class ParallelSteps {
   static async start(s: ParallelState, opts: ParallelOptions = {}): Promise<ParallelSteps | undefined> {
     const threads = opts.threads ?? defaultTrainThreads();
     if (threads < 2) return undefined;
-    if (opts.batchSize !== undefined && (opts.batchSize < 16 || (opts.images ?? Infinity) < 4 * opts.batchSize)) return undefined;
+    if (opts.batchSize !== undefined && (opts.batchSize < 16 || (opts.images ?? Infinity) < 4 * opts.batchSize))
+      return undefined;
     const channels: Channel[] = [];
     try {
       const net = opts.net ?? (await loadNetwork(findModel(opts.model ?? DEFAULT_MODEL_ID), { path: opts.modelPath }));
@@ -180,8 +181,20 @@ export class ParallelSteps {
       const tailVars = [...s.tail.variables.values()];
       for (let i = 1; i < threads; i++) channels.push(new Channel(startWorker()));
       const init = (): InitMessage => ({
-        type: 'init', net: structuredClone(net), cut: s.tail.cut, cutShape: s.tail.inputShape, replace: s.tail.replace, seed: opts.seed ?? 0,
-        K: s.K, keys, tail: tailVars.map(copy), W: copy(s.Wv), b: copy(s.bv), mean: copy(s.meanT), std: copy(s.stdT), sw: s.swT ? copy(s.swT) : undefined,
+        type: 'init',
+        net: structuredClone(net),
+        cut: s.tail.cut,
+        cutShape: s.tail.inputShape,
+        replace: s.tail.replace,
+        seed: opts.seed ?? 0,
+        K: s.K,
+        keys,
+        tail: tailVars.map(copy),
+        W: copy(s.Wv),
+        b: copy(s.bv),
+        mean: copy(s.meanT),
+        std: copy(s.stdT),
+        sw: s.swT ? copy(s.swT) : undefined,
         microBatch: s.microBatch,
       });
       await Promise.all(channels.map((ch) => ch.request(init())));
@@ -203,7 +216,18 @@ export class ParallelSteps {
     const per = h * w * c;
     const bounds = shardBounds(n, this.threads);
     const norm = batchNorm(swT, ys, n);
-    const model: ShardModel = { tf, tail, tailVars: this.tailVars, Wv: this.s.Wv, bv: this.s.bv, meanT: this.s.meanT, stdT: this.s.stdT, swT, K: this.s.K, microBatch: this.s.microBatch };
+    const model: ShardModel = {
+      tf,
+      tail,
+      tailVars: this.tailVars,
+      Wv: this.s.Wv,
+      bv: this.s.bv,
+      meanT: this.s.meanT,
+      stdT: this.s.stdT,
+      swT,
+      K: this.s.K,
+      microBatch: this.s.microBatch,
+    };
     const shardData = (k: number) => data.slice(bounds[k][0] * per, bounds[k][1] * per);
     const shardYs = (k: number) => ys.slice(bounds[k][0], bounds[k][1]);
     // Workers first, so they compute while this thread does shard 0.
@@ -212,7 +236,10 @@ export class ParallelSteps {
       for (let k = 1; k < this.threads; k++) {
         const d = shardData(k);
         const y = shardYs(k);
-        const p = this.channels[k - 1].request({ type: 'step', id: this.nextId, data: d, ys: y, n: y.length, norm }, [d.buffer as ArrayBuffer, y.buffer as ArrayBuffer]);
+        const p = this.channels[k - 1].request({ type: 'step', id: this.nextId, data: d, ys: y, n: y.length, norm }, [
+          d.buffer as ArrayBuffer,
+          y.buffer as ArrayBuffer,
+        ]);
         p.catch(() => {}); // handled below
         pending.push(p);
       }
@@ -230,21 +257,35 @@ export class ParallelSteps {
         if (r.type !== 'grads') throw new Error(`unexpected worker reply ${r.type}`);
         workerMs = Math.max(workerMs, r.ms);
         const vars = [...this.tailVars, this.s.Wv, this.s.bv];
-        parts.push({ grads: r.grads.map((g, i) => (g ? tf.tensor(g, vars[i].shape, 'float32') : undefined)), loss: r.loss, correct: r.correct });
+        parts.push({
+          grads: r.grads.map((g, i) => (g ? tf.tensor(g, vars[i].shape, 'float32') : undefined)),
+          loss: r.loss,
+          correct: r.correct,
+        });
       }
     } catch {
       // A worker failed (or we already run locally): compute the remaining shards here, in the same order.
       for (const p of parts.splice(1)) tf.dispose(p.grads.filter((g): g is tfjs.Tensor => !!g));
       if (!this.local) await this.close();
       this.local = true;
-      for (let k = 1; k < this.threads; k++) parts.push(shardGrads(model, shardData(k), shardYs(k), bounds[k][1] - bounds[k][0], norm, 0));
+      for (let k = 1; k < this.threads; k++)
+        parts.push(shardGrads(model, shardData(k), shardYs(k), bounds[k][1] - bounds[k][0], norm, 0));
     }
     const t2 = performance.now();
     applySummedGrads(model, this.s.optHead, this.s.optTail, parts);
     if (!this.local) {
       for (const ch of this.channels) {
-        const msg: WeightsMessage = { type: 'weights', tail: this.tailVars.map(copy), W: copy(this.s.Wv), b: copy(this.s.bv) };
-        ch.send(msg, [...msg.tail.map((a) => a.buffer as ArrayBuffer), msg.W.buffer as ArrayBuffer, msg.b.buffer as ArrayBuffer]);
+        const msg: WeightsMessage = {
+          type: 'weights',
+          tail: this.tailVars.map(copy),
+          W: copy(this.s.Wv),
+          b: copy(this.s.bv),
+        };
+        ch.send(msg, [
+          ...msg.tail.map((a) => a.buffer as ArrayBuffer),
+          msg.W.buffer as ArrayBuffer,
+          msg.b.buffer as ArrayBuffer,
+        ]);
       }
     }
     this.lastTimings = { mainMs: t1 - t0, waitMs: t2 - t1, workerMs, applyMs: performance.now() - t2 };

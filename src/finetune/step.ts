@@ -38,7 +38,14 @@ export interface ShardResult {
  * Gradients of sum_{i in shard} w_i*CE_i / norm (+ l2/2 ||W||^2 when l2 > 0). The returned tensors are kept (outside
  * any tidy): the caller disposes them.
  */
-export function shardGrads(m: ShardModel, data: Float32Array, ys: Int32Array, n: number, norm: number, l2: number): ShardResult {
+export function shardGrads(
+  m: ShardModel,
+  data: Float32Array,
+  ys: Int32Array,
+  n: number,
+  norm: number,
+  l2: number,
+): ShardResult {
   const micro = m.microBatch && m.microBatch < n ? Math.max(1, Math.floor(m.microBatch)) : n;
   if (micro >= n) return passGrads(m, data, ys, n, norm, l2);
   const per = data.length / n;
@@ -61,7 +68,14 @@ export function shardGrads(m: ShardModel, data: Float32Array, ys: Int32Array, n:
 }
 
 /** One forward/backward pass over n images (see shardGrads). */
-function passGrads(m: ShardModel, data: Float32Array, ys: Int32Array, n: number, norm: number, l2: number): ShardResult {
+function passGrads(
+  m: ShardModel,
+  data: Float32Array,
+  ys: Int32Array,
+  n: number,
+  norm: number,
+  l2: number,
+): ShardResult {
   const { tf, tail, Wv, bv, meanT, stdT, swT, K } = m;
   const [h, w, c] = tail.inputShape;
   const vars = [...m.tailVars, Wv, bv];

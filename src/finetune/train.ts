@@ -21,7 +21,14 @@ import { fitUnknownOnTrain, splitsUsed } from '../classifier/splits-used.js';
 import { innerSplit, pickRows } from '../classifier/inner-split.js';
 import { Classifier } from '../classifier/classifier.js';
 import { newBundleStamp } from '../classifier/bundle.js';
-import type { FinetuneConfig, FinetuneTrainOptions, TrainEvent, TrainResult, HistoryPoint, RungContext } from '../classifier/train-types.js';
+import type {
+  FinetuneConfig,
+  FinetuneTrainOptions,
+  TrainEvent,
+  TrainResult,
+  HistoryPoint,
+  RungContext,
+} from '../classifier/train-types.js';
 import { TlError } from '../util/errors.js';
 import { argmax } from '../util/math.js';
 import { env } from '../env.js';
@@ -30,12 +37,27 @@ import { serialStep } from './step.js';
 import { Rng } from '../util/random.js';
 import { augmentImage, augmentedCut, AUGMENT_VERSION } from './augment.js';
 import {
-  loadNetwork, resolveFreeze, openCutBackbone, buildTrainableTail, trainingTf, snapshotTail, assignTail,
-  type Network, type TrainableTail,
+  loadNetwork,
+  resolveFreeze,
+  openCutBackbone,
+  buildTrainableTail,
+  trainingTf,
+  snapshotTail,
+  assignTail,
+  type Network,
+  type TrainableTail,
 } from './network.js';
 import { FinetunedBackbone, tailFeatures as tailFeaturesBatched } from './finetuned-backbone.js';
 import { pickNativeSize } from './native-size.js';
-import { runKey, loadCheckpoint, saveCheckpoint, removeCheckpoint, optimizerState, restoreOptimizer, checkpointDir } from './checkpoint.js';
+import {
+  runKey,
+  loadCheckpoint,
+  saveCheckpoint,
+  removeCheckpoint,
+  optimizerState,
+  restoreOptimizer,
+  checkpointDir,
+} from './checkpoint.js';
 
 type TF = typeof tfjs;
 
@@ -116,12 +138,30 @@ export async function finetuneClassifier(opts: FinetuneTrainOptions, ctx: RungCo
   const entry = findModel(opts.model ?? (s.strategy === 'full' ? FULL_DEFAULT_MODEL : DEFAULT_MODEL_ID));
   const net = await loadNetwork(entry, { path: opts.modelPath });
   const { cut, trainable } = resolveFreeze(net, { freeze: s.freeze, trainLast: s.trainLast });
-  if (!trainable.length && !s.replace) throw new TlError('nothing to fine-tune: every block is frozen', 'Use --strategy head for that, or --train-last 1 or more.');
+  if (!trainable.length && !s.replace)
+    throw new TlError(
+      'nothing to fine-tune: every block is frozen',
+      'Use --strategy head for that, or --train-last 1 or more.',
+    );
   const { tf, backend, note } = await trainingTf();
   // Rung 3 trains at the images' own size when it is below the backbone's (native-size.ts); --size overrides.
-  const picked = s.strategy === 'full' && s.size === undefined ? await pickNativeSize(dataset.train.map((i) => i.path), entry.input.size) : undefined;
+  const picked =
+    s.strategy === 'full' && s.size === undefined
+      ? await pickNativeSize(
+          dataset.train.map((i) => i.path),
+          entry.input.size,
+        )
+      : undefined;
   if (picked) s.size = picked.size;
-  emit({ type: 'finetune-setup', cut, trainable: trainable.map((u) => u.label), backend, note, replace: s.replace, size: picked?.why });
+  emit({
+    type: 'finetune-setup',
+    cut,
+    trainable: trainable.map((u) => u.label),
+    backend,
+    note,
+    replace: s.replace,
+    size: picked?.why,
+  });
 
   const frozen = await openCutBackbone(net, cut, s.size);
   const ownStore = !opts.store;
@@ -136,8 +176,17 @@ export async function finetuneClassifier(opts: FinetuneTrainOptions, ctx: RungCo
     // Cached augmented copies (partial): K frozen forwards per image, once; later runs read them from the store.
     for (let k = 0; s.augment && s.augmentCopies && k < s.augmentCopies; k++) {
       const items = train.paths.map((path, i) => ({ path, label: dataset.classes[train.labels[i]] }));
-      const c = await actsFor(augmentedCut(frozen, { seed, copy: k }), store, items, dataset.classes, 'train', emit, opts);
-      if (c.acts.length !== train.acts.length) throw new TlError('an image became unreadable while caching its augmented copies', 'Run again.');
+      const c = await actsFor(
+        augmentedCut(frozen, { seed, copy: k }),
+        store,
+        items,
+        dataset.classes,
+        'train',
+        emit,
+        opts,
+      );
+      if (c.acts.length !== train.acts.length)
+        throw new TlError('an image became unreadable while caching its augmented copies', 'Run again.');
       copies.push(c);
     }
   } finally {
@@ -148,7 +197,10 @@ export async function finetuneClassifier(opts: FinetuneTrainOptions, ctx: RungCo
   for (let c = 0; c < K; c++) {
     if (!train.labels.includes(c)) {
       await frozen.dispose();
-      throw new TlError(`class "${dataset.classes[c]}" has no usable training image (all were skipped)`, 'Add readable photos to that class folder, or remove the folder.');
+      throw new TlError(
+        `class "${dataset.classes[c]}" has no usable training image (all were skipped)`,
+        'Add readable photos to that class folder, or remove the folder.',
+      );
     }
   }
 
@@ -164,7 +216,10 @@ export async function finetuneClassifier(opts: FinetuneTrainOptions, ctx: RungCo
   if (s.augment && s.strategy === 'full') {
     // Freeze nothing: the cached activation is the preprocessed image (NHWC), augmented afresh each epoch.
     const spec = frozen.input;
-    epochTrain = async (epoch) => ({ ...fitSet, acts: fitSet.acts.map((x) => augmentImage(x, spec, spec.size, 'NHWC', { seed, copy: epoch })) });
+    epochTrain = async (epoch) => ({
+      ...fitSet,
+      acts: fitSet.acts.map((x) => augmentImage(x, spec, spec.size, 'NHWC', { seed, copy: epoch })),
+    });
   } else if (copies.length) {
     const fitCopies = copies.map((c) => pickRows(c, 'acts', inner.fit));
     epochTrain = async (epoch) => fitCopies[(epoch - 1) % fitCopies.length];
@@ -174,8 +229,17 @@ export async function finetuneClassifier(opts: FinetuneTrainOptions, ctx: RungCo
       const mem = FeatureStore.open(':memory:');
       try {
         const items = fitSet.paths.map((path, i) => ({ path, label: dataset.classes[fitSet.labels[i]] }));
-        const c = await actsFor(augmentedCut(frozen, { seed, copy: 1_000_000 + epoch }), mem, items, dataset.classes, 'train', emit, opts);
-        if (c.acts.length !== fitSet.acts.length) throw new TlError('an image became unreadable during training', 'Run again.');
+        const c = await actsFor(
+          augmentedCut(frozen, { seed, copy: 1_000_000 + epoch }),
+          mem,
+          items,
+          dataset.classes,
+          'train',
+          emit,
+          opts,
+        );
+        if (c.acts.length !== fitSet.acts.length)
+          throw new TlError('an image became unreadable during training', 'Run again.');
         return c;
       } finally {
         mem.close();
@@ -185,12 +249,33 @@ export async function finetuneClassifier(opts: FinetuneTrainOptions, ctx: RungCo
   // Everything that determines the run keys its per-epoch checkpoint: a re-run of the same command resumes.
   const checkpointKey = runKey(
     {
-      v: 1, settings: s, model: entry.id, weightsHash: frozen.weightsHash, cut, seed, l2: opts.l2 ?? null, classWeights: opts.classWeights ?? null,
-      restoreBest: opts.restoreBest ?? true, classes: dataset.classes, threads: (await import('./parallel.js')).defaultTrainThreads(), stepMemory: stepMemoryBudget(),
+      v: 1,
+      settings: s,
+      model: entry.id,
+      weightsHash: frozen.weightsHash,
+      cut,
+      seed,
+      l2: opts.l2 ?? null,
+      classWeights: opts.classWeights ?? null,
+      restoreBest: opts.restoreBest ?? true,
+      classes: dataset.classes,
+      threads: (await import('./parallel.js')).defaultTrainThreads(),
+      stepMemory: stepMemoryBudget(),
     },
     [...fitSet.acts, fitSet.labels, ...checkSet.acts, checkSet.labels],
   );
-  const fit = await finetune({ tf, tail, train: fitSet, check: checkSet, K, settings: s, opts: { ...opts, seed }, emit, epochTrain, checkpointKey });
+  const fit = await finetune({
+    tf,
+    tail,
+    train: fitSet,
+    check: checkSet,
+    K,
+    settings: s,
+    opts: { ...opts, seed },
+    emit,
+    epochTrain,
+    checkpointKey,
+  });
   const trainSeconds = (Date.now() - tTrain) / 1000;
 
   const snapshot = snapshotTail(tail, frozen.input.size);
@@ -199,14 +284,27 @@ export async function finetuneClassifier(opts: FinetuneTrainOptions, ctx: RungCo
   const trainF = tailFeaturesBatched(tf, tail, train.acts, inferBatch);
   // Epoch 0 kept (the pretrained tail): the head it stands for is refitted on the whole training split at the chosen
   // L2, so a run that gains nothing ends as rung 1 would, not on 85% of the images.
-  const head = fit.bestEpoch === 0 && inner.check.length ? refitHead(trainF, train.labels, K, fit.l2, opts.classWeights) : fit.head;
+  const head =
+    fit.bestEpoch === 0 && inner.check.length
+      ? refitHead(trainF, train.labels, K, fit.l2, opts.classWeights)
+      : fit.head;
   // Only now is the reported val split read: once, for the metrics and the unknown flag's measured rate.
   const valF = tailFeaturesBatched(tf, tail, val.acts, inferBatch);
-  const evalSet = valF.length ? { f: valF, y: val.labels, paths: val.paths } : { f: trainF, y: train.labels, paths: train.paths };
-  const metrics = evaluate(evalSet.y, evalSet.f.map((f) => headForward(head, f)), dataset.classes, evalSet.paths);
+  const evalSet = valF.length
+    ? { f: valF, y: val.labels, paths: val.paths }
+    : { f: trainF, y: train.labels, paths: train.paths };
+  const metrics = evaluate(
+    evalSet.y,
+    evalSet.f.map((f) => headForward(head, f)),
+    dataset.classes,
+    evalSet.paths,
+  );
   const unknownFit = fitUnknownOnTrain(trainF, train.labels, K, valF);
   const unknown = unknownFit.unknown;
-  const decided = ['best epoch', ...(fit.l2SelectedBy === 'cv5-on-train' ? ['L2 strength (by CV within the rest of train)'] : [])];
+  const decided = [
+    'best epoch',
+    ...(fit.l2SelectedBy === 'cv5-on-train' ? ['L2 strength (by CV within the rest of train)'] : []),
+  ];
   const config: FinetuneConfig = {
     data: dataset.root,
     split: dataset.splitSource,
@@ -226,7 +324,9 @@ export async function finetuneClassifier(opts: FinetuneTrainOptions, ctx: RungCo
     tailLr: s.tailLr,
     batchSize: fit.batchSize,
     requestedBatchSize: s.batchSize,
-    augment: s.augment ? { recipe: AUGMENT_VERSION, copies: s.augmentCopies ?? null, fresh: s.strategy === 'full' || !s.augmentCopies } : null,
+    augment: s.augment
+      ? { recipe: AUGMENT_VERSION, copies: s.augmentCopies ?? null, fresh: s.strategy === 'full' || !s.augmentCopies }
+      : null,
     backend,
     headOnlyInnerValAccuracy: fit.headOnlyCheckAcc,
     trainImages: train.acts.length,
@@ -235,7 +335,9 @@ export async function finetuneClassifier(opts: FinetuneTrainOptions, ctx: RungCo
     splits: splitsUsed(
       metrics,
       val.acts.length,
-      inner.check.length ? { split: 'inner-val', decided, images: inner.check.length, accuracy: fit.bestCheckAcc } : { split: 'none', decided: [], images: 0 },
+      inner.check.length
+        ? { split: 'inner-val', decided, images: inner.check.length, accuracy: fit.bestCheckAcc }
+        : { split: 'none', decided: [], images: 0 },
       unknownFit,
     ),
   };
@@ -257,17 +359,35 @@ export async function finetuneClassifier(opts: FinetuneTrainOptions, ctx: RungCo
   const totalSeconds = (Date.now() - t0) / 1000;
   emit({ type: 'done', metrics, seconds: totalSeconds });
   return {
-    classifier, metrics, history: fit.history, selection: fit.selection, dataset, counts, warnings,
-    timings: { extractSeconds, trainSeconds, totalSeconds }, config,
+    classifier,
+    metrics,
+    history: fit.history,
+    selection: fit.selection,
+    dataset,
+    counts,
+    warnings,
+    timings: { extractSeconds, trainSeconds, totalSeconds },
+    config,
   };
 }
 
 /** The L-BFGS softmax on the pretrained tail's features of every training image, at an L2 chosen before. */
-function refitHead(F: Float32Array[], labels: Int32Array, K: number, l2: number, classWeights: FinetuneTrainOptions['classWeights']): HeadWeights {
+function refitHead(
+  F: Float32Array[],
+  labels: Int32Array,
+  K: number,
+  l2: number,
+  classWeights: FinetuneTrainOptions['classWeights'],
+): HeadWeights {
   const standardizer = fitStandardizer(F);
   const X = applyStandardizerAll(F, standardizer);
   const model = trainSoftmax(X, labels, K, { l2, sampleWeights: sampleWeightsFor(labels, K, classWeights) });
-  return { kind: 'linear', mean: standardizer.mean, std: standardizer.std, layers: [{ W: model.W, b: model.b, inputs: model.dim, outputs: K, activation: 'softmax' }] };
+  return {
+    kind: 'linear',
+    mean: standardizer.mean,
+    std: standardizer.std,
+    layers: [{ W: model.W, b: model.b, inputs: model.dim, outputs: K, activation: 'softmax' }],
+  };
 }
 
 async function actsFor(
@@ -337,12 +457,19 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
   // Inference keeps less (no gradients) but tail.apply's tidy holds every intermediate until it returns.
   const inferBatch = Math.max(1, Math.min(64, fits));
   const tailFeatures = (tf: TF, t: TrainableTail, acts: Float32Array[]) => tailFeaturesBatched(tf, t, acts, inferBatch);
-  if (microBatch < s.batchSize) emit({ type: 'finetune-batch', requested: s.batchSize, used: microBatch, bytesPerImage: perImage });
+  if (microBatch < s.batchSize)
+    emit({ type: 'finetune-batch', requested: s.batchSize, used: microBatch, bytesPerImage: perImage });
   // Head first: the rung-1 softmax on the tail's initial pooled features (standardized; the standardizer stays fixed).
   const F0 = tailFeatures(tf, tail, train.acts);
   const standardizer = fitStandardizer(F0);
   const X0 = applyStandardizerAll(F0, standardizer);
-  const { model: init, l2, selection, selectedBy: l2SelectedBy, sampleWeights: sw } = await fitSoftmaxHead(X0, train.labels, K, {
+  const {
+    model: init,
+    l2,
+    selection,
+    selectedBy: l2SelectedBy,
+    sampleWeights: sw,
+  } = await fitSoftmaxHead(X0, train.labels, K, {
     l2: opts.l2,
     seed,
     classWeights: opts.classWeights,
@@ -350,7 +477,10 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
   });
   const D = tail.featureDim;
   const head = (W: Float32Array, b: Float32Array): HeadWeights => ({
-    kind: 'linear', mean: standardizer.mean, std: standardizer.std, layers: [{ W, b, inputs: D, outputs: K, activation: 'softmax' }],
+    kind: 'linear',
+    mean: standardizer.mean,
+    std: standardizer.std,
+    layers: [{ W, b, inputs: D, outputs: K, activation: 'softmax' }],
   });
   // F: the set's tail features when already computed (the tail forward is the cost of scoring).
   const score = (W: Float32Array, b: Float32Array, set: ActSet, F = tailFeatures(tf, tail, set.acts)) => {
@@ -368,7 +498,12 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
   const evalSet = useCheck ? check : train;
   const s0 = score(init.W, init.b, evalSet, useCheck ? undefined : F0);
   const tr0 = useCheck ? score(init.W, init.b, train, F0) : s0;
-  const p0: HistoryPoint = { step: 0, trainLoss: tr0.loss, trainAcc: tr0.acc, ...(useCheck ? { innerValLoss: s0.loss, innerValAcc: s0.acc } : {}) };
+  const p0: HistoryPoint = {
+    step: 0,
+    trainLoss: tr0.loss,
+    trainAcc: tr0.acc,
+    ...(useCheck ? { innerValLoss: s0.loss, innerValAcc: s0.acc } : {}),
+  };
   history.push(p0);
   emit({ type: 'progress', point: p0, of: s.epochs });
 
@@ -394,7 +529,14 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
   const per = h * w * c;
   const rng = new Rng(seed + 104729);
   const order = Int32Array.from(train.acts.map((_, i) => i));
-  let best = { epoch: 0, acc: s0.acc, loss: s0.loss, W: init.W, b: init.b, tail: tailVars.map((v) => Float32Array.from(v.dataSync() as Float32Array)) };
+  let best = {
+    epoch: 0,
+    acc: s0.acc,
+    loss: s0.loss,
+    W: init.W,
+    b: init.b,
+    tail: tailVars.map((v) => Float32Array.from(v.dataSync() as Float32Array)),
+  };
   let sinceBest = 0;
   let startEpoch = 1;
   const saved = checkpointKey ? loadCheckpoint(checkpointKey) : undefined;
@@ -404,7 +546,11 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
     Wv.assign(W1);
     bv.assign(b1);
     tf.dispose([W1, b1]);
-    assignTail(tf, tail, [...tail.variables.keys()].map((name, i) => ({ name, data: saved.tail[i] })));
+    assignTail(
+      tf,
+      tail,
+      [...tail.variables.keys()].map((name, i) => ({ name, data: saved.tail[i] })),
+    );
     await restoreOptimizer(tf, optHead, saved.optHead);
     await restoreOptimizer(tf, optTail, saved.optTail);
     stepIndex = saved.stepIndex;
@@ -417,7 +563,18 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
   }
   let canCheckpoint = !!checkpointKey;
   // Data-parallel steps over worker threads (src/finetune/parallel.ts); undefined = the serial step.
-  const par = await (await import('./parallel.js')).startParallelSteps({ tf, tail, K, l2, Wv, bv, meanT, stdT, swT, optHead, optTail, microBatch }, { model: opts.model ?? (s.strategy === 'full' ? FULL_DEFAULT_MODEL : DEFAULT_MODEL_ID), modelPath: opts.modelPath, seed, images: train.acts.length, batchSize });
+  const par = await (
+    await import('./parallel.js')
+  ).startParallelSteps(
+    { tf, tail, K, l2, Wv, bv, meanT, stdT, swT, optHead, optTail, microBatch },
+    {
+      model: opts.model ?? (s.strategy === 'full' ? FULL_DEFAULT_MODEL : DEFAULT_MODEL_ID),
+      modelPath: opts.modelPath,
+      seed,
+      images: train.acts.length,
+      batchSize,
+    },
+  );
   try {
     for (let epoch = startEpoch; epoch <= s.epochs; epoch++) {
       // (a resumed run whose last checkpoint already ran out of patience)
@@ -440,7 +597,15 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
         }
         const { loss, correct } = par
           ? await par.step(data, ys, n)
-          : serialStep({ tf, tail, tailVars, Wv, bv, meanT, stdT, swT, K, microBatch }, optHead, optTail, data, ys, n, l2);
+          : serialStep(
+              { tf, tail, tailVars, Wv, bv, meanT, stdT, swT, K, microBatch },
+              optHead,
+              optTail,
+              data,
+              ys,
+              n,
+              l2,
+            );
         lossSum += (await loss.data())[0];
         okSum += (await correct.data())[0];
         loss.dispose();
@@ -449,21 +614,48 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
       const Wn = Float32Array.from(Wv.dataSync() as Float32Array);
       const bn = Float32Array.from(bv.dataSync() as Float32Array);
       const sv = score(Wn, bn, evalSet);
-      const p: HistoryPoint = { step: epoch, trainLoss: lossSum / order.length, trainAcc: okSum / order.length, ...(useCheck ? { innerValLoss: sv.loss, innerValAcc: sv.acc } : {}) };
+      const p: HistoryPoint = {
+        step: epoch,
+        trainLoss: lossSum / order.length,
+        trainAcc: okSum / order.length,
+        ...(useCheck ? { innerValLoss: sv.loss, innerValAcc: sv.acc } : {}),
+      };
       history.push(p);
       const mem = tf.memory();
       emit({ type: 'progress', point: p, of: s.epochs });
-      emit({ type: 'finetune-epoch', epoch, seconds: (Date.now() - tEpoch) / 1000, images: order.length, memory: { numTensors: mem.numTensors, numBytes: mem.numBytes, numDataIds: tf.engine().backend.numDataIds() } });
+      emit({
+        type: 'finetune-epoch',
+        epoch,
+        seconds: (Date.now() - tEpoch) / 1000,
+        images: order.length,
+        memory: { numTensors: mem.numTensors, numBytes: mem.numBytes, numDataIds: tf.engine().backend.numDataIds() },
+      });
       if (opts.restoreBest === false || sv.acc > best.acc || (sv.acc === best.acc && sv.loss < best.loss)) {
-        best = { epoch, acc: sv.acc, loss: sv.loss, W: Wn, b: bn, tail: tailVars.map((v) => Float32Array.from(v.dataSync() as Float32Array)) };
+        best = {
+          epoch,
+          acc: sv.acc,
+          loss: sv.loss,
+          W: Wn,
+          b: bn,
+          tail: tailVars.map((v) => Float32Array.from(v.dataSync() as Float32Array)),
+        };
         sinceBest = 0;
       } else sinceBest++;
       if (checkpointKey && canCheckpoint && !opts.signal?.aborted) {
         try {
           saveCheckpoint({
-            key: checkpointKey, epoch, of: s.epochs, stepIndex, sinceBest, history, W: Wn, b: bn,
-            tail: tailVars.map((v) => Float32Array.from(v.dataSync() as Float32Array)), best,
-            optHead: optimizerState(optHead), optTail: optimizerState(optTail),
+            key: checkpointKey,
+            epoch,
+            of: s.epochs,
+            stepIndex,
+            sinceBest,
+            history,
+            W: Wn,
+            b: bn,
+            tail: tailVars.map((v) => Float32Array.from(v.dataSync() as Float32Array)),
+            best,
+            optHead: optimizerState(optHead),
+            optTail: optimizerState(optTail),
           });
         } catch {
           // A cache that cannot take the checkpoint (full, read-only) costs only the resume, not the run.
@@ -480,8 +672,23 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
     swT?.dispose();
   }
   // Keep the best epoch (epoch 0 = the L-BFGS head on the pretrained tail).
-  assignTail(tf, tail, [...tail.variables.keys()].map((name, i) => ({ name, data: best.tail[i] })));
-  return { head: head(best.W, best.b), l2, l2SelectedBy, selection, history, bestEpoch: best.epoch, headOnlyCheckAcc: s0.acc, bestCheckAcc: best.acc, batchSize, stepBytesPerImage: perImage };
+  assignTail(
+    tf,
+    tail,
+    [...tail.variables.keys()].map((name, i) => ({ name, data: best.tail[i] })),
+  );
+  return {
+    head: head(best.W, best.b),
+    l2,
+    l2SelectedBy,
+    selection,
+    history,
+    bestEpoch: best.epoch,
+    headOnlyCheckAcc: s0.acc,
+    bestCheckAcc: best.acc,
+    batchSize,
+    stepBytesPerImage: perImage,
+  };
 }
 
 /** Peak bytes above the baseline of one training step (forward + gradients) on one random input. */

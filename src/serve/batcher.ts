@@ -91,7 +91,9 @@ export class MicroBatcher {
         this.stats.images += batch.length;
         this.stats.batches++;
         this.stats.largestBatch = Math.max(this.stats.largestBatch, batch.length);
-        batch.forEach((p, i) => p.resolve({ feature: features[i], batchSize: batch.length, queueMs: start - p.enqueued, embedMs }));
+        batch.forEach((p, i) =>
+          p.resolve({ feature: features[i], batchSize: batch.length, queueMs: start - p.enqueued, embedMs }),
+        );
       })
       .catch((err) => batch.forEach((p) => p.reject(err)))
       .finally(() => {

@@ -28,13 +28,22 @@ export function errorBody(status: number, code: string, message: string): ErrorB
 
 // What the multipart parser (@fastify/busboy) throws for a body that is not well-formed multipart: plain Errors,
 // no code. Recognised by message so they answer 400 instead of 500.
-const MALFORMED_MULTIPART_RE = /unexpected end of multipart data|boundary not found|boundary required|needle cannot|malformed part header/i;
+const MALFORMED_MULTIPART_RE =
+  /unexpected end of multipart data|boundary not found|boundary required|needle cannot|malformed part header/i;
 
 /** A 400 for a malformed or truncated multipart body, or undefined when `err` is something else. */
 export function malformedMultipart(err: Error & { code?: string }): HttpError | undefined {
   if (err instanceof HttpError) return undefined;
-  if (err.code === 'FST_PROTO_VIOLATION' || err.code === 'FST_INVALID_JSON_FIELD_ERROR' || err.code === 'FST_MP_PREMATURE_CLOSE' || (!err.code && MALFORMED_MULTIPART_RE.test(err.message))) {
-    return badRequest(`malformed multipart/form-data body (${err.message.split('\n')[0].slice(0, 120)}); send files as multipart file fields, e.g. curl -F file=@photo.jpg`, 'malformed_multipart');
+  if (
+    err.code === 'FST_PROTO_VIOLATION' ||
+    err.code === 'FST_INVALID_JSON_FIELD_ERROR' ||
+    err.code === 'FST_MP_PREMATURE_CLOSE' ||
+    (!err.code && MALFORMED_MULTIPART_RE.test(err.message))
+  ) {
+    return badRequest(
+      `malformed multipart/form-data body (${err.message.split('\n')[0].slice(0, 120)}); send files as multipart file fields, e.g. curl -F file=@photo.jpg`,
+      'malformed_multipart',
+    );
   }
   return undefined;
 }

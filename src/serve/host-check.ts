@@ -45,7 +45,8 @@ export function isAllowedOrigin(origin: string, ownPort: number): boolean {
   return url.protocol === 'http:' && isLoopbackName(name) && Number(url.port || 80) === ownPort;
 }
 
-export type HostCheckResult = { ok: true } | { ok: false; status: 403; code: 'forbidden_host' | 'cross_origin'; message: string };
+export type HostCheckResult =
+  { ok: true } | { ok: false; status: 403; code: 'forbidden_host' | 'cross_origin'; message: string };
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -54,14 +55,28 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
  * browser sends one) must be this server. A server bound to another address (--host 0.0.0.0) was opened to the
  * network on purpose: there a write's Origin must match the request's own Host (same-origin only).
  */
-export function checkRequestHost(req: { method: string; host: string | undefined; origin: string | undefined }, server: { loopbackOnly: boolean; port: number }): HostCheckResult {
+export function checkRequestHost(
+  req: { method: string; host: string | undefined; origin: string | undefined },
+  server: { loopbackOnly: boolean; port: number },
+): HostCheckResult {
   if (server.loopbackOnly && !isAllowedHost(req.host, server.port)) {
     const shown = (req.host ?? '').slice(0, 80);
-    return { ok: false, status: 403, code: 'forbidden_host', message: `this server only answers requests for localhost:${server.port}, not "${shown}"` };
+    return {
+      ok: false,
+      status: 403,
+      code: 'forbidden_host',
+      message: `this server only answers requests for localhost:${server.port}, not "${shown}"`,
+    };
   }
   if (req.origin !== undefined && !SAFE_METHODS.has(req.method)) {
     const allowed = server.loopbackOnly ? isAllowedOrigin(req.origin, server.port) : sameHost(req.origin, req.host);
-    if (!allowed) return { ok: false, status: 403, code: 'cross_origin', message: 'cross-origin requests that change data are refused' };
+    if (!allowed)
+      return {
+        ok: false,
+        status: 403,
+        code: 'cross_origin',
+        message: 'cross-origin requests that change data are refused',
+      };
   }
   return { ok: true };
 }

@@ -20,9 +20,16 @@ export function isImageMime(type: string | undefined): boolean {
  * Returns the extension to store it under. Throws 415 (not an image type / a format not accepted) or 422 (bytes that
  * are no image at all, or too many pixels) HttpErrors; `name` is the file name shown in the message, if any.
  */
-export async function checkImage(input: Buffer | string, declaredType: string | undefined, name?: string): Promise<{ ext: string; width: number; height: number }> {
+export async function checkImage(
+  input: Buffer | string,
+  declaredType: string | undefined,
+  name?: string,
+): Promise<{ ext: string; width: number; height: number }> {
   const what = name === undefined ? 'the image' : `"${name}"`;
-  if (!isImageMime(declaredType)) throw unsupportedType(`${what} has type ${String(declaredType).slice(0, 60)}; send images (${ACCEPTED_FORMATS_TEXT})`);
+  if (!isImageMime(declaredType))
+    throw unsupportedType(
+      `${what} has type ${String(declaredType).slice(0, 60)}; send images (${ACCEPTED_FORMATS_TEXT})`,
+    );
   const meta = await sharp(input, { limitInputPixels: false })
     .metadata()
     .catch(() => undefined);
@@ -31,7 +38,16 @@ export async function checkImage(input: Buffer | string, declaredType: string | 
   }
   const format = meta.format === 'heif' && meta.compression === 'av1' ? 'avif' : meta.format;
   const ext = ACCEPTED[format ?? ''];
-  if (!ext) throw new HttpError(415, 'unsupported_image_format', `${what} is a ${format === 'heif' ? 'HEIF/HEIC' : String(format).toUpperCase()} image; use ${ACCEPTED_FORMATS_TEXT}`);
-  if (meta.width * meta.height > MAX_INPUT_PIXELS) throw unprocessable(`${what} is ${meta.width}x${meta.height}, above the ${MAX_INPUT_PIXELS / 1e6}-megapixel limit`, 'image_too_large');
+  if (!ext)
+    throw new HttpError(
+      415,
+      'unsupported_image_format',
+      `${what} is a ${format === 'heif' ? 'HEIF/HEIC' : String(format).toUpperCase()} image; use ${ACCEPTED_FORMATS_TEXT}`,
+    );
+  if (meta.width * meta.height > MAX_INPUT_PIXELS)
+    throw unprocessable(
+      `${what} is ${meta.width}x${meta.height}, above the ${MAX_INPUT_PIXELS / 1e6}-megapixel limit`,
+      'image_too_large',
+    );
   return { ext, width: meta.width, height: meta.height };
 }

@@ -66,12 +66,15 @@ export class Job {
       return;
     }
     t.pending = { id: -1, event, data };
-    t.timer ??= setTimeout(() => {
-      t.timer = undefined;
-      t.at = Date.now();
-      if (t.pending) this.emit(t.pending.event, t.pending.data);
-      t.pending = undefined;
-    }, ms - (now - t.at));
+    t.timer ??= setTimeout(
+      () => {
+        t.timer = undefined;
+        t.at = Date.now();
+        if (t.pending) this.emit(t.pending.event, t.pending.data);
+        t.pending = undefined;
+      },
+      ms - (now - t.at),
+    );
   }
 
   /** Deliver a pending throttled event now (before a phase ends). */

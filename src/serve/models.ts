@@ -97,7 +97,16 @@ export class ServedModel {
     }
     const p = this.classifier.predictFeature(r.feature, Math.min(Math.max(1, top), this.classifier.labels.length));
     const round = (v: number) => Math.round(v * 100) / 100;
-    return { ...p, timing: { decodeMs: round(decodeMs), queueMs: round(r.queueMs), embedMs: round(r.embedMs), batchSize: r.batchSize, totalMs: round(performance.now() - t0) } };
+    return {
+      ...p,
+      timing: {
+        decodeMs: round(decodeMs),
+        queueMs: round(r.queueMs),
+        embedMs: round(r.embedMs),
+        batchSize: r.batchSize,
+        totalMs: round(performance.now() - t0),
+      },
+    };
   }
 
   /** Wait for queued predictions, then free the backbone. */

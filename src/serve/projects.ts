@@ -37,7 +37,11 @@ export interface DamagedProject {
 }
 
 export const projectDamaged = (name: string, reason: string) =>
-  new HttpError(409, 'project_damaged', `project "${name}" is damaged: ${reason}; repair or remove its project.json by hand (nothing was changed)`);
+  new HttpError(
+    409,
+    'project_damaged',
+    `project "${name}" is damaged: ${reason}; repair or remove its project.json by hand (nothing was changed)`,
+  );
 
 export interface ClassSummary {
   name: string;
@@ -76,7 +80,8 @@ export function validateName(kind: 'project' | 'class', name: unknown): string {
       'invalid_name',
     );
   }
-  if (kind === 'class' && RESERVED_CLASS.has(n.toLowerCase())) throw badRequest(`"${n}" cannot be a class name (it names a dataset split); choose another`, 'invalid_name');
+  if (kind === 'class' && RESERVED_CLASS.has(n.toLowerCase()))
+    throw badRequest(`"${n}" cannot be a class name (it names a dataset split); choose another`, 'invalid_name');
   return n;
 }
 
@@ -132,7 +137,10 @@ export class ProjectStore {
   private async names(): Promise<string[]> {
     if (!existsSync(this.root)) return [];
     const entries = await readdir(this.root, { withFileTypes: true });
-    return entries.filter((e) => e.isDirectory() && existsSync(join(this.root, e.name, 'project.json'))).map((e) => e.name).sort((a, b) => a.localeCompare(b));
+    return entries
+      .filter((e) => e.isDirectory() && existsSync(join(this.root, e.name, 'project.json')))
+      .map((e) => e.name)
+      .sort((a, b) => a.localeCompare(b));
   }
 
   async meta(project: string): Promise<ProjectMeta> {
@@ -142,19 +150,25 @@ export class ProjectStore {
     try {
       raw = await readFile(path, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') throw notFound(`no project "${name}"`, 'project_not_found');
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR')
+        throw notFound(`no project "${name}"`, 'project_not_found');
       throw projectDamaged(name, `project.json cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
     }
     let meta: ProjectMeta;
     try {
       meta = { name, ...ProjectFile.parse(JSON.parse(raw)) };
     } catch (err) {
-      const why = err instanceof z.ZodError ? err.issues.map((i) => `${i.path.join('.') || 'value'}: ${i.message}`).join('; ') : 'not valid JSON';
+      const why =
+        err instanceof z.ZodError
+          ? err.issues.map((i) => `${i.path.join('.') || 'value'}: ${i.message}`).join('; ')
+          : 'not valid JSON';
       throw projectDamaged(name, `project.json ${why}`.slice(0, 300));
     }
     // Class folders added by hand (or left by a crash between mkdir and the JSON write) are picked up.
     const folders = existsSync(this.imagesDir(name))
-      ? (await readdir(this.imagesDir(name), { withFileTypes: true })).filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name)
+      ? (await readdir(this.imagesDir(name), { withFileTypes: true }))
+          .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+          .map((e) => e.name)
       : [];
     const classes = meta.classes.filter((c) => folders.includes(c));
     for (const f of folders.sort()) if (!classes.includes(f)) classes.push(f);
@@ -162,12 +176,17 @@ export class ProjectStore {
   }
 
   private async saveMeta(meta: ProjectMeta): Promise<void> {
-    await writeFileAtomic(join(this.root, meta.name, 'project.json'), JSON.stringify({ ...meta, updatedAt: new Date().toISOString() }, null, 2) + '\n');
+    await writeFileAtomic(
+      join(this.root, meta.name, 'project.json'),
+      JSON.stringify({ ...meta, updatedAt: new Date().toISOString() }, null, 2) + '\n',
+    );
   }
 
   async summary(project: string): Promise<ProjectSummary> {
     const meta = await this.meta(project);
-    const classes = await Promise.all(meta.classes.map(async (c) => ({ name: c, images: (await this.imageFiles(meta.name, c)).length })));
+    const classes = await Promise.all(
+      meta.classes.map(async (c) => ({ name: c, images: (await this.imageFiles(meta.name, c)).length })),
+    );
     return {
       name: meta.name,
       createdAt: meta.createdAt,
@@ -186,7 +205,8 @@ export class ProjectStore {
       try {
         projects.push(await this.summary(n));
       } catch (err) {
-        if (err instanceof HttpError && err.code === 'project_damaged') damaged.push({ name: n, damaged: true, reason: err.message });
+        if (err instanceof HttpError && err.code === 'project_damaged')
+          damaged.push({ name: n, damaged: true, reason: err.message });
         // else a folder whose name is not a valid project name: not a project of this server
       }
     }
@@ -199,7 +219,11 @@ export class ProjectStore {
     // Case-only duplicates are refused as addClass does: they would collide on case-insensitive file systems.
     const seen = new Set<string>();
     for (const c of cls) {
-      if (seen.has(c.toLowerCase())) throw badRequest(`class "${c}" is listed twice (names differing only in case count as the same)`, 'duplicate_class');
+      if (seen.has(c.toLowerCase()))
+        throw badRequest(
+          `class "${c}" is listed twice (names differing only in case count as the same)`,
+          'duplicate_class',
+        );
       seen.add(c.toLowerCase());
     }
     return this.lock.run(name, async () => {
@@ -210,7 +234,10 @@ export class ProjectStore {
       for (const c of cls) await mkdir(join(tmp, 'images', c));
       await mkdir(join(tmp, 'bundles'));
       const now = new Date().toISOString();
-      await writeFile(join(tmp, 'project.json'), JSON.stringify({ name, classes: cls, createdAt: now, updatedAt: now }, null, 2) + '\n');
+      await writeFile(
+        join(tmp, 'project.json'),
+        JSON.stringify({ name, classes: cls, createdAt: now, updatedAt: now }, null, 2) + '\n',
+      );
       try {
         await rename(tmp, this.dir(name));
       } catch (err) {
@@ -223,7 +250,8 @@ export class ProjectStore {
 
   async remove(project: string): Promise<void> {
     const meta = await this.meta(project);
-    if (this.busy.has(meta.name)) throw conflict(`project "${meta.name}" is training; cancel the job first`, 'project_busy');
+    if (this.busy.has(meta.name))
+      throw conflict(`project "${meta.name}" is training; cancel the job first`, 'project_busy');
     await this.lock.run(meta.name, async () => {
       // Rename first so the project disappears at once, then delete the files.
       const trash = join(this.root, `.deleting-${randomBytes(6).toString('hex')}`);
@@ -237,7 +265,8 @@ export class ProjectStore {
     const p = (await this.meta(project)).name;
     await this.lock.run(p, async () => {
       const meta = await this.meta(p);
-      if (meta.classes.some((c) => c.toLowerCase() === name.toLowerCase())) throw conflict(`class "${name}" already exists in "${p}"`, 'class_exists');
+      if (meta.classes.some((c) => c.toLowerCase() === name.toLowerCase()))
+        throw conflict(`class "${name}" already exists in "${p}"`, 'class_exists');
       await mkdir(join(this.imagesDir(p), name), { recursive: true });
       await this.saveMeta({ ...meta, classes: [...meta.classes, name] });
     });
@@ -252,7 +281,8 @@ export class ProjectStore {
       const meta = await this.meta(p);
       if (!meta.classes.includes(from)) throw notFound(`no class "${from}" in "${p}"`, 'class_not_found');
       if (from === target) return;
-      if (meta.classes.some((c) => c !== from && c.toLowerCase() === target.toLowerCase())) throw conflict(`class "${target}" already exists in "${p}"`, 'class_exists');
+      if (meta.classes.some((c) => c !== from && c.toLowerCase() === target.toLowerCase()))
+        throw conflict(`class "${target}" already exists in "${p}"`, 'class_exists');
       await rename(join(this.imagesDir(p), from), join(this.imagesDir(p), target));
       await this.saveMeta({ ...meta, classes: meta.classes.map((c) => (c === from ? target : c)) });
     });
@@ -290,7 +320,8 @@ export class ProjectStore {
   /** Images of one class or of all, oldest first (upload order). */
   async images(project: string, cls?: string): Promise<ImageEntry[]> {
     const meta = await this.meta(project);
-    if (cls !== undefined && !meta.classes.includes(cls)) throw notFound(`no class "${cls}" in "${meta.name}"`, 'class_not_found');
+    if (cls !== undefined && !meta.classes.includes(cls))
+      throw notFound(`no class "${cls}" in "${meta.name}"`, 'class_not_found');
     const out: ImageEntry[] = [];
     for (const c of cls === undefined ? meta.classes : [cls]) {
       for (const file of await this.imageFiles(meta.name, c)) {
@@ -393,7 +424,11 @@ export class ProjectStore {
     const p = (await this.meta(project)).name;
     const all = await this.bundleStamps(p);
     const s = stamp ?? all[all.length - 1];
-    if (!s || !all.includes(s)) throw notFound(stamp ? `no bundle "${stamp}" in "${p}"` : `project "${p}" has no trained classifier yet; train it first`, 'no_bundle');
+    if (!s || !all.includes(s))
+      throw notFound(
+        stamp ? `no bundle "${stamp}" in "${p}"` : `project "${p}" has no trained classifier yet; train it first`,
+        'no_bundle',
+      );
     return { stamp: s, dir: join(this.bundlesDir(p), s) };
   }
 

@@ -42,11 +42,17 @@ const TEXT_FILE_RE = /\.(json|html|txt|csv|md)$/i;
  * if given, is applied to the (small) text files, which are then packed from memory.
  */
 export async function tarFolder(dir: string, root: string, rewriteText?: (text: string) => string): Promise<Readable> {
-  const names = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name).sort();
+  const names = (await readdir(dir, { withFileTypes: true }))
+    .filter((e) => e.isFile())
+    .map((e) => e.name)
+    .sort();
   const entries = await Promise.all(
     names.map(async (name) => {
       const st = await stat(join(dir, name));
-      const text = rewriteText && TEXT_FILE_RE.test(name) ? Buffer.from(rewriteText(await readFile(join(dir, name), 'utf8'))) : undefined;
+      const text =
+        rewriteText && TEXT_FILE_RE.test(name)
+          ? Buffer.from(rewriteText(await readFile(join(dir, name), 'utf8')))
+          : undefined;
       return { name, st, text };
     }),
   );

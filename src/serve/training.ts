@@ -37,7 +37,8 @@ export function parseTrainRequest(body: unknown): TrainRequest {
   const num = (k: string, ok: (n: number) => boolean, what: string): number | undefined => {
     if (b[k] === undefined || b[k] === null || b[k] === '') return undefined;
     const n = Number(b[k]);
-    if (!Number.isFinite(n) || !ok(n)) throw badRequest(`${k} must be ${what}, got ${JSON.stringify(b[k])}`, 'invalid_option');
+    if (!Number.isFinite(n) || !ok(n))
+      throw badRequest(`${k} must be ${what}, got ${JSON.stringify(b[k])}`, 'invalid_option');
     return n;
   };
   const seed = num('seed', (n) => Number.isInteger(n) && n >= 0, 'a non-negative integer') ?? 0;
@@ -54,11 +55,18 @@ export function parseTrainRequest(body: unknown): TrainRequest {
     }
   }
   const classWeights = (b.classWeights ?? 'auto') as TrainRequest['classWeights'];
-  if (!['auto', 'balanced', 'none'].includes(classWeights)) throw badRequest('classWeights must be auto, balanced or none', 'invalid_option');
+  if (!['auto', 'balanced', 'none'].includes(classWeights))
+    throw badRequest('classWeights must be auto, balanced or none', 'invalid_option');
   let model: string | undefined;
   if (b.model !== undefined && b.model !== null && b.model !== '') {
     model = String(b.model);
-    if (!listModels().some((m) => m.id === model)) throw badRequest(`unknown backbone "${model}"; known: ${listModels().map((m) => m.id).join(', ')}`, 'invalid_option');
+    if (!listModels().some((m) => m.id === model))
+      throw badRequest(
+        `unknown backbone "${model}"; known: ${listModels()
+          .map((m) => m.id)
+          .join(', ')}`,
+        'invalid_option',
+      );
   }
   return { seed, val, l2, head, model, classWeights, epochs };
 }
@@ -68,7 +76,9 @@ export function parseTrainRequest(body: unknown): TrainRequest {
  * project (images/ants/x.jpg), so a downloaded bundle or report does not reveal where the server keeps its files.
  */
 export function withoutProjectDir<T>(value: T, projectDir: string): T {
-  return JSON.parse(JSON.stringify(value), (_key, v: unknown) => (typeof v === 'string' ? stripProjectDir(v, projectDir) : v)) as T;
+  return JSON.parse(JSON.stringify(value), (_key, v: unknown) =>
+    typeof v === 'string' ? stripProjectDir(v, projectDir) : v,
+  ) as T;
 }
 
 /** Text with the project's absolute folder taken out (for bundles saved before paths were made relative). */
@@ -82,7 +92,12 @@ const r4 = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? 
 function toJobEvent(job: Job, imagesDir: string, e: TrainEvent): void {
   switch (e.type) {
     case 'dataset':
-      job.emit('dataset', { classes: e.dataset.classes, counts: e.counts, warnings: withoutProjectDir(e.warnings, dirname(imagesDir)), split: e.dataset.splitSource });
+      job.emit('dataset', {
+        classes: e.dataset.classes,
+        counts: e.counts,
+        warnings: withoutProjectDir(e.warnings, dirname(imagesDir)),
+        split: e.dataset.splitSource,
+      });
       break;
     case 'backbone':
       job.emit('backbone', { id: e.id, featureDim: e.featureDim });
@@ -107,7 +122,13 @@ function toJobEvent(job: Job, imagesDir: string, e: TrainEvent): void {
     }
     case 'extract-done':
       job.flush(`extract-${e.split}`);
-      job.emit('extract-done', { split: e.split, embedded: e.embedded, cached: e.cached, skipped: e.skipped, seconds: r4(e.seconds) });
+      job.emit('extract-done', {
+        split: e.split,
+        embedded: e.embedded,
+        cached: e.cached,
+        skipped: e.skipped,
+        seconds: r4(e.seconds),
+      });
       break;
     case 'skip':
       job.emit('skip', { image: relative(imagesDir, e.file.path).split(sep).join('/'), reason: e.file.reason });
@@ -118,7 +139,14 @@ function toJobEvent(job: Job, imagesDir: string, e: TrainEvent): void {
       break;
     }
     case 'progress':
-      job.emit('progress', { step: e.point.step, of: e.of ?? null, trainLoss: r4(e.point.trainLoss), trainAcc: r4(e.point.trainAcc), valLoss: r4(e.point.valLoss), valAcc: r4(e.point.valAcc) });
+      job.emit('progress', {
+        step: e.point.step,
+        of: e.of ?? null,
+        trainLoss: r4(e.point.trainLoss),
+        trainAcc: r4(e.point.trainAcc),
+        valLoss: r4(e.point.valLoss),
+        valAcc: r4(e.point.valAcc),
+      });
       break;
     case 'done':
       break;
@@ -165,7 +193,10 @@ export async function runProjectTraining(
     const evalItems = r.config.evaluatedOn === 'val' ? r.dataset.val : r.dataset.train;
     const truth = new Map(evalItems.map((x) => [x.path, x.label]));
     const labels = r.classifier.labels;
-    const { predictions } = await r.classifier.predictFiles(evalItems.map((x) => x.path), { top: labels.length });
+    const { predictions } = await r.classifier.predictFiles(
+      evalItems.map((x) => x.path),
+      { top: labels.length },
+    );
     const misclassified: Misclassified[] = predictions
       .filter((p) => p.label !== truth.get(p.path))
       .sort((a, b) => b.probability - a.probability)
@@ -183,12 +214,31 @@ export async function runProjectTraining(
     const metrics = withoutProjectDir(r.metrics, projectDir);
     r.classifier.data.config = config;
     r.classifier.data.metrics = metrics;
-    const html = renderHtmlReport({ title: `tl: ${project} on ${r.config.model}`, metrics, history: r.history, config, cvCurve: r.selection?.curve });
+    const html = renderHtmlReport({
+      title: `tl: ${project} on ${r.config.model}`,
+      metrics,
+      history: r.history,
+      config,
+      cvCurve: r.selection?.curve,
+    });
     await r.classifier.save(dir, {
       'report.html': html,
       'history.json': JSON.stringify(r.history) + '\n',
       'misclassified.json': JSON.stringify(misclassified, null, 1) + '\n',
-      'training.json': JSON.stringify(withoutProjectDir({ counts: r.counts, warnings: r.warnings, timings: r.timings, selection: r.selection ? { best: r.selection.best, curve: r.selection.curve } : null }, projectDir), null, 1) + '\n',
+      'training.json':
+        JSON.stringify(
+          withoutProjectDir(
+            {
+              counts: r.counts,
+              warnings: r.warnings,
+              timings: r.timings,
+              selection: r.selection ? { best: r.selection.best, curve: r.selection.curve } : null,
+            },
+            projectDir,
+          ),
+          null,
+          1,
+        ) + '\n',
     });
     await onTrained(stamp, dir, r.classifier);
     job.emit('done', {
@@ -207,8 +257,14 @@ export async function runProjectTraining(
       job.finish('cancelled');
       return;
     }
-    const message = withoutProjectDir(err instanceof TlError ? err.message + (err.hint ? ` (${err.hint})` : '') : `training failed: ${(err as Error)?.message ?? String(err)}`, projectDir);
-    if (!(err instanceof TlError)) log(`training job ${job.id} of ${project} failed: ${(err as Error)?.stack ?? String(err)}`);
+    const message = withoutProjectDir(
+      err instanceof TlError
+        ? err.message + (err.hint ? ` (${err.hint})` : '')
+        : `training failed: ${(err as Error)?.message ?? String(err)}`,
+      projectDir,
+    );
+    if (!(err instanceof TlError))
+      log(`training job ${job.id} of ${project} failed: ${(err as Error)?.stack ?? String(err)}`);
     job.emit('failed', { message });
     job.finish('failed', { error: message });
   } finally {

@@ -87,8 +87,18 @@ export class UploadBatch {
       }),
       createWriteStream(path),
     );
-    if (source.truncated || bytes > this.maxBytes) return this.reject(originalName, tooLarge(`"${originalName}" is larger than the ${formatBytes(this.maxBytes)} limit`), path);
-    if (bytes === 0) return this.reject(originalName, unprocessable(`"${originalName}" is empty (0 bytes)`, 'undecodable_image'), path);
+    if (source.truncated || bytes > this.maxBytes)
+      return this.reject(
+        originalName,
+        tooLarge(`"${originalName}" is larger than the ${formatBytes(this.maxBytes)} limit`),
+        path,
+      );
+    if (bytes === 0)
+      return this.reject(
+        originalName,
+        unprocessable(`"${originalName}" is empty (0 bytes)`, 'undecodable_image'),
+        path,
+      );
     this.staged.push({ path, originalName, declaredType, hash: hash.digest('hex') });
   }
 
@@ -104,7 +114,10 @@ export class UploadBatch {
             // Decoding the whole image also rejects truncated files before they are kept.
             s.thumb = await this.target.makeThumb(s.path);
           } catch {
-            throw unprocessable(`"${s.originalName}" is truncated or corrupt; it cannot be decoded`, 'undecodable_image');
+            throw unprocessable(
+              `"${s.originalName}" is truncated or corrupt; it cannot be decoded`,
+              'undecodable_image',
+            );
           }
         } catch (err) {
           if (!(err instanceof HttpError)) throw err;
@@ -151,4 +164,3 @@ export class UploadBatch {
     await rm(path, { force: true });
   }
 }
-

@@ -74,7 +74,11 @@ export async function recoverDir(dir: string, opts: RecoverOptions): Promise<str
   if (!all.length) return dir;
   // A live saver between its renames: DIR comes back within moments.
   const deadline = Date.now() + (opts.waitMs ?? 2000);
-  while (!existsSync(dir) && all.some((l) => isAlive(l.pid) && (l.kind === 'done' || l.kind === 'old')) && Date.now() < deadline) {
+  while (
+    !existsSync(dir) &&
+    all.some((l) => isAlive(l.pid) && (l.kind === 'done' || l.kind === 'old')) &&
+    Date.now() < deadline
+  ) {
     await new Promise((r) => setTimeout(r, 10));
     all = await leftoversOf(dir);
   }
@@ -136,7 +140,11 @@ export interface ReplaceOptions extends RecoverOptions {
  * Replace `dir` by a folder that `fill` writes, atomically in the sense above. On failure nothing is left behind and
  * the previous `dir` (if any) is unchanged; the error from the file system is rethrown.
  */
-export async function replaceDir(dir: string, fill: (tmp: string) => Promise<void>, opts: ReplaceOptions): Promise<void> {
+export async function replaceDir(
+  dir: string,
+  fill: (tmp: string) => Promise<void>,
+  opts: ReplaceOptions,
+): Promise<void> {
   await recoverDir(dir, opts);
   await opts.check?.(dir);
   const parent = dirname(dir);

@@ -32,7 +32,9 @@ export function errnoCode(err: unknown): string | undefined {
 /** True for the errors a disk or folder can cause (as opposed to a bug). */
 export function isFsError(err: unknown): boolean {
   const code = errnoCode(err);
-  return !!code && (code in REASONS || code === 'ENOENT' || code === 'EEXIST' || code === 'ENOTEMPTY' || code === 'EBUSY');
+  return (
+    !!code && (code in REASONS || code === 'ENOENT' || code === 'EEXIST' || code === 'ENOTEMPTY' || code === 'EBUSY')
+  );
 }
 
 /**
@@ -64,7 +66,9 @@ async function realCode(err: unknown, path: string): Promise<string | undefined>
  */
 export async function writeError(what: string, path: string, err: unknown, extraHint = ''): Promise<TlError> {
   const code = await realCode(err, path);
-  const reason = code ? `${REASONS[code] ?? (code === 'ENOENT' ? 'a folder on the way does not exist' : (err as Error).message)} (${code})` : String((err as Error)?.message ?? err);
+  const reason = code
+    ? `${REASONS[code] ?? (code === 'ENOENT' ? 'a folder on the way does not exist' : (err as Error).message)} (${code})`
+    : String((err as Error)?.message ?? err);
   const hint = [code ? HINTS[code] : undefined, extraHint].filter(Boolean).join(' ');
   return new TlError(`cannot write ${what} to ${path}: ${reason}`, hint || undefined);
 }

@@ -15,7 +15,10 @@ let paths: string[];
 before(async () => {
   tmp = await tempDir('tl-faults-args-');
   cacheDir = join(tmp, 'cache');
-  const photos = [...(await filesIn(join(HYM, 'val/ants'))).slice(0, 20), ...(await filesIn(join(HYM, 'val/bees'))).slice(0, 20)];
+  const photos = [
+    ...(await filesIn(join(HYM, 'val/ants'))).slice(0, 20),
+    ...(await filesIn(join(HYM, 'val/bees'))).slice(0, 20),
+  ];
   paths = Array.from({ length: N }, (_, i) => photos[i % photos.length]);
 });
 after(async () => {
@@ -23,7 +26,8 @@ after(async () => {
 });
 
 // The fix sets ORT_DISABLE_TELEMETRY inside the toolkit: make sure the test does not inherit it from outside.
-const tl = (args: string[]) => runCli(args, { cacheDir, cwd: tmp, env: { ORT_DISABLE_TELEMETRY: undefined }, timeoutMs: 300_000 });
+const tl = (args: string[]) =>
+  runCli(args, { cacheDir, cwd: tmp, env: { ORT_DISABLE_TELEMETRY: undefined }, timeoutMs: 300_000 });
 
 describe('1,000 file arguments (ONNX backbone in its worker thread)', () => {
   test('the command line really is long (well past the ~14 KB that crashed)', () => {
@@ -50,7 +54,10 @@ describe('1,000 file arguments (ONNX backbone in its worker thread)', () => {
     assert.equal(r.code, 0, `exit ${r.code} signal ${r.signal}\n${r.stderr.slice(-2000)}`);
     const preds = JSON.parse(r.stdout) as { path: string; label: string }[];
     assert.equal(preds.length, N);
-    assert.deepEqual(preds.map((p) => p.path), paths);
+    assert.deepEqual(
+      preds.map((p) => p.path),
+      paths,
+    );
     for (const p of preds) assert.ok(['ants', 'bees'].includes(p.label), JSON.stringify(p));
   });
 
@@ -59,7 +66,10 @@ describe('1,000 file arguments (ONNX backbone in its worker thread)', () => {
     assert.equal(r.code, 0, `exit ${r.code} signal ${r.signal}\n${r.stderr.slice(-2000)}`);
     const results = JSON.parse(r.stdout) as { path: string; predictions: { label: string }[] }[];
     assert.equal(results.length, N);
-    assert.deepEqual(results.map((x) => x.path), paths);
+    assert.deepEqual(
+      results.map((x) => x.path),
+      paths,
+    );
     for (const x of results) assert.equal(x.predictions.length, 1);
   });
 });

@@ -45,7 +45,10 @@ describe('symbolic-link loops and broken links given as file arguments', () => {
     assert.match(r.stderr, /warning: skipped .*loop\.jpg: symbolic link loop/);
     assert.match(r.stderr, /warning: skipped .*gone\.jpg: broken symbolic link/);
     const preds = JSON.parse(r.stdout) as { path: string }[];
-    assert.deepEqual(preds.map((p) => p.path), [photo]);
+    assert.deepEqual(
+      preds.map((p) => p.path),
+      [photo],
+    );
   });
 
   test('the same files through a folder scan give the same warnings and answer', async () => {
@@ -75,6 +78,9 @@ describe('symbolic-link loops and broken links given as file arguments', () => {
   });
 
   test('a path that names nothing at all is still refused up front (a typo)', async () => {
-    assertCleanError(await tl(['predict', bundle, join(folder, 'no-such-photo.jpg'), photo]), /no such file or folder: .*no-such-photo\.jpg/);
+    assertCleanError(
+      await tl(['predict', bundle, join(folder, 'no-such-photo.jpg'), photo]),
+      /no such file or folder: .*no-such-photo\.jpg/,
+    );
   });
 });

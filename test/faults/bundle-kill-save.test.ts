@@ -24,7 +24,11 @@ before(async () => {
   const photos = join(tmp, 'photos');
   [photo] = await linkSubset(join(DATASETS_DIR, 'hymenoptera_data/train'), photos, 5);
   source = join(tmp, 'source-clf');
-  const r = await runCli(['train', photos, '--out', source, '--val', '0.4', '--l2', '1'], { cacheDir, cwd: tmp, timeoutMs: 180_000 });
+  const r = await runCli(['train', photos, '--out', source, '--val', '0.4', '--l2', '1'], {
+    cacheDir,
+    cwd: tmp,
+    timeoutMs: 180_000,
+  });
   assert.equal(r.code, 0, r.stderr);
 });
 after(async () => {
@@ -63,41 +67,54 @@ async function saveAndKill(dir: string, size: 'big' | 'small', maxMs: number, af
   return saved.at(-1) ?? 0;
 }
 
-test(`${KILLS} SIGKILLs at random points of a bundle save: DIR always loads the old or the new bundle, complete`, { timeout: 600_000 }, async () => {
-  const dir = join(tmp, 'out', 'clf');
-  await mkdir(dirname(dir));
-  const seen = { missingBeforeRecovery: 0, leftoversBeforeRecovery: 0, predicted: 0, leftoverKinds: {} as Record<string, number> };
-  let previous = 0; // the save number DIR held before this kill
-  for (let i = 0; i < KILLS; i++) {
-    // The first run completes one save, so that every kill has a previous bundle to lose.
-    const lastDone = await saveAndKill(dir, i % 2 ? 'big' : 'small', i % 2 ? 250 : 100, i === 0);
-    if (!existsSync(dir)) seen.missingBeforeRecovery++;
-    const left = await leftovers(dir);
-    if (left.length) seen.leftoversBeforeRecovery++;
-    for (const l of left) {
-      const kind = /\.(done|old)$/.exec(l)?.[1] ?? 'writing';
-      seen.leftoverKinds[kind] = (seen.leftoverKinds[kind] ?? 0) + 1;
+test(
+  `${KILLS} SIGKILLs at random points of a bundle save: DIR always loads the old or the new bundle, complete`,
+  { timeout: 600_000 },
+  async () => {
+    const dir = join(tmp, 'out', 'clf');
+    await mkdir(dirname(dir));
+    const seen = {
+      missingBeforeRecovery: 0,
+      leftoversBeforeRecovery: 0,
+      predicted: 0,
+      leftoverKinds: {} as Record<string, number>,
+    };
+    let previous = 0; // the save number DIR held before this kill
+    for (let i = 0; i < KILLS; i++) {
+      // The first run completes one save, so that every kill has a previous bundle to lose.
+      const lastDone = await saveAndKill(dir, i % 2 ? 'big' : 'small', i % 2 ? 250 : 100, i === 0);
+      if (!existsSync(dir)) seen.missingBeforeRecovery++;
+      const left = await leftovers(dir);
+      if (left.length) seen.leftoversBeforeRecovery++;
+      for (const l of left) {
+        const kind = /\.(done|old)$/.exec(l)?.[1] ?? 'writing';
+        seen.leftoverKinds[kind] = (seen.leftoverKinds[kind] ?? 0) + 1;
+      }
+      if (i % 10 === 0 || i === KILLS - 1) {
+        // The real CLI: it must find and load a complete bundle.
+        const r = await runCli(['predict', dir, photo, '--json'], { cacheDir, cwd: tmp, timeoutMs: 60_000 });
+        assert.equal(r.code, 0, `kill ${i}: tl predict failed: ${r.stderr}`);
+        assert.equal(JSON.parse(r.stdout).length, 1);
+        seen.predicted++;
+      }
+      const data = await loadBundle(dir);
+      const n = Number(data.config.saveNumber);
+      // The saver's save n+1 may have completed before its "saved" line was read; anything else is a lost bundle.
+      const allowed = new Set([previous, lastDone, lastDone + 1].filter((x) => x > 0));
+      assert.ok(allowed.has(n), `kill ${i}: DIR holds save ${n}; expected one of ${[...allowed].join(', ')}`);
+      assert.equal(
+        await readFile(join(dir, 'report.html'), 'utf8'),
+        `<p>save ${n}</p>\n`,
+        'the extras belong to the same save',
+      );
+      assert.deepEqual((await readdir(dir)).sort(), ['classifier.json', 'metrics.json', 'report.html', 'weights.bin']);
+      assert.deepEqual(await leftovers(dir), [], `kill ${i}: the next run removed the dead saver's leftovers`);
+      previous = n;
     }
-    if (i % 10 === 0 || i === KILLS - 1) {
-      // The real CLI: it must find and load a complete bundle.
-      const r = await runCli(['predict', dir, photo, '--json'], { cacheDir, cwd: tmp, timeoutMs: 60_000 });
-      assert.equal(r.code, 0, `kill ${i}: tl predict failed: ${r.stderr}`);
-      assert.equal(JSON.parse(r.stdout).length, 1);
-      seen.predicted++;
-    }
-    const data = await loadBundle(dir);
-    const n = Number(data.config.saveNumber);
-    // The saver's save n+1 may have completed before its "saved" line was read; anything else is a lost bundle.
-    const allowed = new Set([previous, lastDone, lastDone + 1].filter((x) => x > 0));
-    assert.ok(allowed.has(n), `kill ${i}: DIR holds save ${n}; expected one of ${[...allowed].join(', ')}`);
-    assert.equal(await readFile(join(dir, 'report.html'), 'utf8'), `<p>save ${n}</p>\n`, 'the extras belong to the same save');
-    assert.deepEqual((await readdir(dir)).sort(), ['classifier.json', 'metrics.json', 'report.html', 'weights.bin']);
-    assert.deepEqual(await leftovers(dir), [], `kill ${i}: the next run removed the dead saver's leftovers`);
-    previous = n;
-  }
-  console.log(`kill loop: ${JSON.stringify(seen)}`);
-  assert.ok(seen.predicted >= 5, 'tl predict ran after several kills');
-});
+    console.log(`kill loop: ${JSON.stringify(seen)}`);
+    assert.ok(seen.predicted >= 5, 'tl predict ran after several kills');
+  },
+);
 
 test('the state the old save could leave (DIR gone, the complete new bundle stranded in DIR.tmp-PID) loads and is tidied', async () => {
   const dir = join(tmp, 'stranded', 'clf');
@@ -119,12 +136,40 @@ test('every state a killed save can leave is put right by the next load: the new
     await write(join(path, 'report.html'), `v${n}`);
   };
   const states: { name: string; make: (dir: string) => Promise<void>; expect: number }[] = [
-    { name: 'killed while writing', make: async (d) => (await version(d, 1), await version(`${d}.tmp-${dead}-aa`, 2), await rm(join(`${d}.tmp-${dead}-aa`, 'weights.bin'))), expect: 1 },
-    { name: 'killed after marking the new one complete', make: async (d) => (await version(d, 1), await version(`${d}.tmp-${dead}-aa.done`, 2)), expect: 1 },
-    { name: 'killed between the two renames (DIR missing)', make: async (d) => (await version(`${d}.tmp-${dead}-aa.old`, 1), await version(`${d}.tmp-${dead}-aa.done`, 2)), expect: 2 },
-    { name: 'killed before removing the old one', make: async (d) => (await version(`${d}.tmp-${dead}-aa.old`, 1), await version(d, 2)), expect: 2 },
-    { name: 'only the moved-aside old one (DIR missing)', make: async (d) => version(`${d}.tmp-${dead}-aa.old`, 1), expect: 1 },
-    { name: 'an older tl: DIR removed, complete new one stranded', make: async (d) => version(`${d}.tmp-${dead}`, 2), expect: 2 },
+    {
+      name: 'killed while writing',
+      make: async (d) => (
+        await version(d, 1),
+        await version(`${d}.tmp-${dead}-aa`, 2),
+        await rm(join(`${d}.tmp-${dead}-aa`, 'weights.bin'))
+      ),
+      expect: 1,
+    },
+    {
+      name: 'killed after marking the new one complete',
+      make: async (d) => (await version(d, 1), await version(`${d}.tmp-${dead}-aa.done`, 2)),
+      expect: 1,
+    },
+    {
+      name: 'killed between the two renames (DIR missing)',
+      make: async (d) => (await version(`${d}.tmp-${dead}-aa.old`, 1), await version(`${d}.tmp-${dead}-aa.done`, 2)),
+      expect: 2,
+    },
+    {
+      name: 'killed before removing the old one',
+      make: async (d) => (await version(`${d}.tmp-${dead}-aa.old`, 1), await version(d, 2)),
+      expect: 2,
+    },
+    {
+      name: 'only the moved-aside old one (DIR missing)',
+      make: async (d) => version(`${d}.tmp-${dead}-aa.old`, 1),
+      expect: 1,
+    },
+    {
+      name: 'an older tl: DIR removed, complete new one stranded',
+      make: async (d) => version(`${d}.tmp-${dead}`, 2),
+      expect: 2,
+    },
   ];
   for (const [k, st] of states.entries()) {
     const dir = join(tmp, 'states', String(k), 'clf');

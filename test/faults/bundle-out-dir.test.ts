@@ -29,12 +29,14 @@ after(async () => {
 
 const tl = (args: string[]) => runCli(args, { cacheDir, cwd: tmp, timeoutMs: 180_000 });
 // --l2 fixed: no CV, the save is what these tests are about.
-const train = (out: string, ...more: string[]) => tl(['train', photos, '--out', out, '--val', '0.34', '--l2', '1', ...more]);
+const train = (out: string, ...more: string[]) =>
+  tl(['train', photos, '--out', out, '--val', '0.34', '--l2', '1', ...more]);
 
 /** Every file under a folder, relative, sorted (symlinks listed, not followed). */
 async function tree(dir: string): Promise<string[]> {
   const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) out.push(join(e.parentPath, e.name).slice(dir.length + 1));
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true }))
+    out.push(join(e.parentPath, e.name).slice(dir.length + 1));
   return out.sort();
 }
 
@@ -76,7 +78,10 @@ describe('tl train --out: never deletes what tl did not write', () => {
     assertCleanError(await train(join(tmp, 'photos-link', 'clf')), /inside the data folder/);
     await photosIntact();
     // A folder that holds the data is not a bundle either.
-    assertCleanError(await tl(['train', join(photos), '--out', tmp]), /contains the data folder|not a classifier bundle/);
+    assertCleanError(
+      await tl(['train', join(photos), '--out', tmp]),
+      /contains the data folder|not a classifier bundle/,
+    );
     await photosIntact();
   });
 
@@ -90,13 +95,21 @@ describe('tl train --out: never deletes what tl did not write', () => {
     const after = JSON.parse(await readFile(join(out, 'classifier.json'), 'utf8'));
     assert.notEqual(after.createdAt, before.createdAt, 'replaced by the new bundle');
     assert.deepEqual((await readdir(out)).sort(), ['classifier.json', 'metrics.json', 'report.html', 'weights.bin']);
-    assert.deepEqual((await readdir(tmp)).filter((n) => n.startsWith('clf.')), [], 'no temp or aside folder left');
+    assert.deepEqual(
+      (await readdir(tmp)).filter((n) => n.startsWith('clf.')),
+      [],
+      'no temp or aside folder left',
+    );
 
     await writeFile(join(out, 'my-notes.txt'), 'mine\n');
     const r = await train(out, '--seed', '3');
     assertCleanError(r, /holds files tl did not write: my-notes\.txt/);
     assert.equal(await readFile(join(out, 'my-notes.txt'), 'utf8'), 'mine\n');
-    assert.equal(JSON.parse(await readFile(join(out, 'classifier.json'), 'utf8')).createdAt, after.createdAt, 'bundle untouched');
+    assert.equal(
+      JSON.parse(await readFile(join(out, 'classifier.json'), 'utf8')).createdAt,
+      after.createdAt,
+      'bundle untouched',
+    );
   });
 
   test('an existing empty folder is fine', async () => {
@@ -122,7 +135,8 @@ describe('tl train --out on a full or read-only disk: one clear line, nothing le
   test('full disk (16 KB tmpfs): says the bundle could not be written there because the disk is full', async (t) => {
     const full = join(tmp, 'full');
     await mkdir(full);
-    if (!tryMount([['-t', 'tmpfs', '-o', 'size=16k', 'tmpfs', full]])) return t.skip('cannot mount a tmpfs here (needs root)');
+    if (!tryMount([['-t', 'tmpfs', '-o', 'size=16k', 'tmpfs', full]]))
+      return t.skip('cannot mount a tmpfs here (needs root)');
     mounted.push(full);
     const r = await train(join(full, 'clf'));
     assertCleanError(r, /cannot write the classifier bundle to .*full\/clf: no space left on the device \(ENOSPC\)/);
@@ -137,13 +151,22 @@ describe('tl train --out on a full or read-only disk: one clear line, nothing le
     const existing = join(ro, 'existing');
     const ok = await train(existing);
     assert.equal(ok.code, 0, ok.stderr);
-    if (!tryMount([['--bind', ro, ro], ['-o', 'remount,ro,bind', ro]])) return t.skip('cannot bind-mount read-only here (needs root)');
+    if (
+      !tryMount([
+        ['--bind', ro, ro],
+        ['-o', 'remount,ro,bind', ro],
+      ])
+    )
+      return t.skip('cannot bind-mount read-only here (needs root)');
     mounted.push(ro);
     const r = await train(join(ro, 'clf'));
     assertCleanError(r, /cannot write the classifier bundle to .*ro\/clf: the file system is read-only \(EROFS\)/);
     assert.doesNotMatch(r.stderr, /ENOENT|mkdir/);
     // Folders to create on the way: Node's recursive mkdir would say ENOENT; the message still gives the real reason.
-    assertCleanError(await train(join(ro, 'deep/er/clf')), /cannot write the classifier bundle to .*ro\/deep\/er\/clf: the file system is read-only \(EROFS\)/);
+    assertCleanError(
+      await train(join(ro, 'deep/er/clf')),
+      /cannot write the classifier bundle to .*ro\/deep\/er\/clf: the file system is read-only \(EROFS\)/,
+    );
     const again = await train(existing);
     assertCleanError(again, /cannot write the classifier bundle to .*ro\/existing: the file system is read-only/);
     assert.deepEqual(await readdir(ro), ['existing']);

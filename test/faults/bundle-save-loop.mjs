@@ -15,6 +15,10 @@ if (size === 'big') {
 }
 process.stdout.write('ready\n');
 for (let n = 1; ; n++) {
-  await saveBundle(dir, { ...data, config: { ...data.config, saveNumber: n } }, { 'report.html': `<p>save ${n}</p>\n` });
+  await saveBundle(
+    dir,
+    { ...data, config: { ...data.config, saveNumber: n } },
+    { 'report.html': `<p>save ${n}</p>\n` },
+  );
   process.stdout.write(`saved ${n}\n`);
 }

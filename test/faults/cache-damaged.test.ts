@@ -10,7 +10,14 @@ import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { assertCleanError } from '../helpers.js';
 import {
-  assertOk, assertOneStoreWarning, embedSummary, makeCacheWorld, mountReadOnly, mountUnavailable, warnings, type CacheWorld,
+  assertOk,
+  assertOneStoreWarning,
+  embedSummary,
+  makeCacheWorld,
+  mountReadOnly,
+  mountUnavailable,
+  warnings,
+  type CacheWorld,
 } from './cache-fixtures.js';
 
 /** Deterministic garbage (a xorshift stream), so a failure reproduces byte for byte. */
@@ -26,7 +33,8 @@ function garbage(n: number, seed = 0x9e3779b9): Buffer {
   return b;
 }
 
-const QUARANTINED = /the feature cache (\S+) is damaged \((database disk image is malformed|file is not a database)\): moved it to (\S+\.corrupt-\S+) and started a new cache/;
+const QUARANTINED =
+  /the feature cache (\S+) is damaged \((database disk image is malformed|file is not a database)\): moved it to (\S+\.corrupt-\S+) and started a new cache/;
 
 describe('a damaged feature cache', () => {
   let w: CacheWorld;
@@ -74,7 +82,10 @@ describe('a damaged feature cache', () => {
     const { store } = await damagedCache(garbageInTheMiddle);
     const r = await w.tl(['cache', 'check'], dirname(store));
     assertCleanError(r, new RegExp(`the feature cache ${store} is damaged: .*malformed`));
-    assert.match(r.stderr, /hint: Run `tl cache check --repair` to move it aside and start a new one, or `tl cache clear` to delete it/);
+    assert.match(
+      r.stderr,
+      /hint: Run `tl cache check --repair` to move it aside and start a new one, or `tl cache clear` to delete it/,
+    );
   });
 
   test('8 KB of garbage in the middle: tl embed moves it aside, warns once, embeds everything into a new cache', async () => {
@@ -104,7 +115,9 @@ describe('a damaged feature cache', () => {
   });
 
   test('a file that is not SQLite: tl train moves it aside and saves its bundle', async () => {
-    const { store, bytes } = await damagedCache((p) => writeFileSync(p, 'these are my notes, not a database\n'.repeat(300)));
+    const { store, bytes } = await damagedCache((p) =>
+      writeFileSync(p, 'these are my notes, not a database\n'.repeat(300)),
+    );
     const out = join(w.tmp, 'clf-after-damage');
     const r = await w.tl(['train', w.photos, '--out', out, '--val', '0.25', '--l2', '1'], dirname(store));
     assertOk(r);
@@ -121,7 +134,11 @@ describe('a damaged feature cache', () => {
   });
 
   test('tl cache clear always works on a damaged file and removes only the store files', async () => {
-    for (const damage of [garbageInTheMiddle, (p: string) => writeFileSync(p, 'not sqlite'), (p: string) => truncateSync(p, 5000)]) {
+    for (const damage of [
+      garbageInTheMiddle,
+      (p: string) => writeFileSync(p, 'not sqlite'),
+      (p: string) => truncateSync(p, 5000),
+    ]) {
       const { store } = await damagedCache(damage);
       const dir = dirname(store);
       writeFileSync(join(dir, 'notes.txt'), 'mine\n');
@@ -132,7 +149,11 @@ describe('a damaged feature cache', () => {
       assertOk(r);
       assert.match(r.stdout, new RegExp(`deleted the feature cache ${store} .*could not be emptied: damaged`));
       assert.match(r.stdout, /damaged caches moved aside earlier/);
-      assert.deepEqual((await readdir(dir)).sort(), ['features.sqlite.corrupt-2026-01-01T00-00-00-000Z', 'models', 'notes.txt']);
+      assert.deepEqual((await readdir(dir)).sort(), [
+        'features.sqlite.corrupt-2026-01-01T00-00-00-000Z',
+        'models',
+        'notes.txt',
+      ]);
       const after = await w.tl(['cache', 'check'], dir);
       assertOk(after);
       assert.match(after.stdout, /not created yet/);
@@ -149,17 +170,23 @@ describe('a damaged feature cache', () => {
     assert.match((await w.tl(['cache', 'check'], dirname(store))).stdout, /not created yet/);
   });
 
-  test('a damaged file that cannot be moved (read-only folder): the command runs without a cache', { skip: mountUnavailable() }, async () => {
-    const { store, bytes } = await damagedCache(garbageInTheMiddle);
-    mountReadOnly(dirname(store));
-    const r = await w.tl(['predict', w.classifier, w.photos, '--json'], dirname(store));
-    assertOk(r);
-    // Two facts, two lines: first that it is read-only, then (on the first read) that it is damaged.
-    const damaged = warnings(r).filter((l) => l.includes(store) && l.includes(' is damaged ('));
-    assert.equal(damaged.length, 1, r.stderr);
-    assert.match(damaged[0], /is damaged \(.*could not be moved aside: read-only file system\); running without it \(to fix: make the folder writable, then run `tl cache check --repair`/);
-    assert.equal((JSON.parse(r.stdout) as unknown[]).length, w.photoCount);
-    assert.ok(readFileSync(store).equals(bytes), 'left as it was');
-  });
+  test(
+    'a damaged file that cannot be moved (read-only folder): the command runs without a cache',
+    { skip: mountUnavailable() },
+    async () => {
+      const { store, bytes } = await damagedCache(garbageInTheMiddle);
+      mountReadOnly(dirname(store));
+      const r = await w.tl(['predict', w.classifier, w.photos, '--json'], dirname(store));
+      assertOk(r);
+      // Two facts, two lines: first that it is read-only, then (on the first read) that it is damaged.
+      const damaged = warnings(r).filter((l) => l.includes(store) && l.includes(' is damaged ('));
+      assert.equal(damaged.length, 1, r.stderr);
+      assert.match(
+        damaged[0],
+        /is damaged \(.*could not be moved aside: read-only file system\); running without it \(to fix: make the folder writable, then run `tl cache check --repair`/,
+      );
+      assert.equal((JSON.parse(r.stdout) as unknown[]).length, w.photoCount);
+      assert.ok(readFileSync(store).equals(bytes), 'left as it was');
+    },
+  );
 });
-

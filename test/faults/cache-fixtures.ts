@@ -102,12 +102,18 @@ export async function makeCacheWorld(prefix: string): Promise<CacheWorld> {
   const paths = await linkSubset(HYM_TRAIN, photos, 4);
   const filledCache = join(tmp, 'filled-cache');
   await mkdir(filledCache);
-  const tl = (args: string[], cacheDir: string, env?: Record<string, string | undefined>) => runCli(args, { cacheDir, env, cwd: tmp, timeoutMs: 180_000 });
+  const tl = (args: string[], cacheDir: string, env?: Record<string, string | undefined>) =>
+    runCli(args, { cacheDir, env, cwd: tmp, timeoutMs: 180_000 });
   const classifier = join(tmp, 'clf');
   assertOk(await tl(['train', photos, '--out', classifier, '--val', '0.25', '--l2', '1'], filledCache));
   assert.equal(storeRows(join(filledCache, 'features.sqlite')), paths.length);
   return {
-    tmp, photos, photoCount: paths.length, classifier, filledCache, tl,
+    tmp,
+    photos,
+    photoCount: paths.length,
+    classifier,
+    filledCache,
+    tl,
     dispose: async () => {
       unmountAll();
       await cleanup(tmp);

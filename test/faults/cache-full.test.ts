@@ -9,11 +9,21 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { linkSubset } from '../helpers.js';
 import {
-  assertOk, assertOneStoreWarning, embedSummary, HYM_TRAIN, makeCacheWorld, mountTmpfs, mountUnavailable, storeRows, unmount, type CacheWorld,
+  assertOk,
+  assertOneStoreWarning,
+  embedSummary,
+  HYM_TRAIN,
+  makeCacheWorld,
+  mountTmpfs,
+  mountUnavailable,
+  storeRows,
+  unmount,
+  type CacheWorld,
 } from './cache-fixtures.js';
 
 const skip = mountUnavailable();
-const FULL = /cannot write to the feature cache .*\(the disk is full\); going on without caching new features \(what is stored is kept\)/;
+const FULL =
+  /cannot write to the feature cache .*\(the disk is full\); going on without caching new features \(what is stored is kept\)/;
 
 describe('a feature cache on a disk that fills up', { skip }, () => {
   let w: CacheWorld;

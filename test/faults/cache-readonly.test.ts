@@ -9,7 +9,14 @@ import { chmod, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CLI, DATASETS_DIR, MODELS_DIR } from '../helpers.js';
 import {
-  assertOk, assertOneStoreWarning, embedSummary, makeCacheWorld, mountReadOnly, mountUnavailable, storeRows, type CacheWorld,
+  assertOk,
+  assertOneStoreWarning,
+  embedSummary,
+  makeCacheWorld,
+  mountReadOnly,
+  mountUnavailable,
+  storeRows,
+  type CacheWorld,
 } from './cache-fixtures.js';
 
 const skip = mountUnavailable();
@@ -100,7 +107,11 @@ describe('a read-only feature cache', { skip }, () => {
     const missing = join(roCache, 'not-there');
     const r = await w.tl(['predict', w.classifier, w.photos, '--json'], missing);
     assertOk(r);
-    assertOneStoreWarning(r, join(missing, 'features.sqlite'), /cannot use the feature cache .*read-only file system.*running without it/);
+    assertOneStoreWarning(
+      r,
+      join(missing, 'features.sqlite'),
+      /cannot use the feature cache .*read-only file system.*running without it/,
+    );
     assert.equal((JSON.parse(r.stdout) as unknown[]).length, w.photoCount);
   });
 });
@@ -117,15 +128,29 @@ describe('a feature cache owned by another user', { skip }, () => {
 
   test('tl embed as user nobody reads from it and warns once (no write permission)', async () => {
     // The whole run as uid 65534: the cache folder and file stay root's 0755/0644.
-    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, 'embed', w.photos, '--json'], {
-      env: { ...process.env, TL_CACHE_DIR: w.filledCache, TL_OFFLINE: '1', TL_MODELS_DIR: MODELS_DIR, TL_DATASETS_DIR: DATASETS_DIR },
-      encoding: 'utf8',
-      cwd: '/',
-      timeout: 180_000,
-    });
+    const r = spawnSync(
+      'setpriv',
+      ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, 'embed', w.photos, '--json'],
+      {
+        env: {
+          ...process.env,
+          TL_CACHE_DIR: w.filledCache,
+          TL_OFFLINE: '1',
+          TL_MODELS_DIR: MODELS_DIR,
+          TL_DATASETS_DIR: DATASETS_DIR,
+        },
+        encoding: 'utf8',
+        cwd: '/',
+        timeout: 180_000,
+      },
+    );
     const res = { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
     const s = embedSummary(res);
-    assertOneStoreWarning(res, join(w.filledCache, 'features.sqlite'), /cannot write the feature cache .*no write permission.*reading from it/);
+    assertOneStoreWarning(
+      res,
+      join(w.filledCache, 'features.sqlite'),
+      /cannot write the feature cache .*no write permission.*reading from it/,
+    );
     assert.equal(s.cached, w.photoCount);
   });
 });

@@ -13,7 +13,10 @@ import { DATASETS_DIR } from '../helpers.js';
 test('cut activations: a cold extraction hands on exactly what a cached rerun reads back', async () => {
   const dir = join(DATASETS_DIR, 'hymenoptera_data/train/ants');
   const { readdir } = await import('node:fs/promises');
-  const paths = (await readdir(dir)).sort().slice(0, 6).map((f) => join(dir, f));
+  const paths = (await readdir(dir))
+    .sort()
+    .slice(0, 6)
+    .map((f) => join(dir, f));
   const net = await loadNetwork(findModel('mobilenet-v2'));
   const { cut } = resolveFreeze(net, { trainLast: 1 });
   const frozen = await openCutBackbone(net, cut);
@@ -28,7 +31,11 @@ test('cut activations: a cold extraction hands on exactly what a cached rerun re
       const b = warm.features[i]!;
       let differ = 0;
       for (let j = 0; j < a.length; j++) if (!Object.is(a[j], b[j])) differ++;
-      assert.equal(differ, 0, `image ${i}: ${differ} of ${a.length} activations differ between the cold and the cached run`);
+      assert.equal(
+        differ,
+        0,
+        `image ${i}: ${differ} of ${a.length} activations differ between the cold and the cached run`,
+      );
     }
   } finally {
     store.close();

@@ -34,9 +34,17 @@ after(async () => {
 
 describe('counts and warnings after unreadable files are skipped', () => {
   test('tl train reports 1 train / 0 val for a class with 8 of 9 files truncated, and warns about both', async () => {
-    const r = await runCli(['train', data, '--out', join(tmp, 'bundle'), '--json', '--strategy', 'head'], { cacheDir: join(tmp, 'cache'), cwd: tmp, timeoutMs: 240_000 });
+    const r = await runCli(['train', data, '--out', join(tmp, 'bundle'), '--json', '--strategy', 'head'], {
+      cacheDir: join(tmp, 'cache'),
+      cwd: tmp,
+      timeoutMs: 240_000,
+    });
     assert.equal(r.code, 0, r.stderr.slice(-2000));
-    assert.equal((r.stderr.match(/warning: skipped .*cut-\d\.jpg: truncated or corrupt image/g) ?? []).length, 8, r.stderr);
+    assert.equal(
+      (r.stderr.match(/warning: skipped .*cut-\d\.jpg: truncated or corrupt image/g) ?? []).length,
+      8,
+      r.stderr,
+    );
     const out = JSON.parse(r.stdout) as { counts: { label: string; train: number; val: number }[]; count: number };
     assert.deepEqual(out.counts, [
       { label: 'ants', train: 1, val: 0 },

@@ -45,7 +45,10 @@ describe('CSV manifests', () => {
     const file = await csv('conflict.csv', ['path,label', ...rows]);
     const e = refusal(() => loadDataset(file));
     assert.match(e.message, /conflict\.csv: 1 image\(s\) listed with two different labels/);
-    assert.match(e.message, new RegExp(`${ants[2].split('/').at(-1)!.replace('.', '\\.')} is "ants" on line 4 and "bees" on line 11`));
+    assert.match(
+      e.message,
+      new RegExp(`${ants[2].split('/').at(-1)!.replace('.', '\\.')} is "ants" on line 4 and "bees" on line 11`),
+    );
   });
 
   test('the same path twice with the same label is kept once and reported, so it cannot sit in train and val', async () => {
@@ -59,7 +62,11 @@ describe('CSV manifests', () => {
   });
 
   test('an unrecognised header (file,class) is refused, saying which headers are recognised', async () => {
-    const file = await csv('file-class.csv', ['file,class', ...ants.map((p) => `${p},ants`), ...bees.map((p) => `${p},bees`)]);
+    const file = await csv('file-class.csv', [
+      'file,class',
+      ...ants.map((p) => `${p},ants`),
+      ...bees.map((p) => `${p},bees`),
+    ]);
     const e = refusal(() => loadDataset(file));
     assert.match(e.message, /file-class\.csv: header "file","class" not recognised/);
     assert.match(e.hint ?? '', /path, label, split/);
@@ -73,7 +80,10 @@ describe('CSV manifests', () => {
   test('a header with only one known column names the columns it has; a headerless path,label file still loads', async () => {
     const partial = await csv('path-class.csv', ['path,class', ...ants.map((p) => `${p},ants`)]);
     const e = refusal(() => loadDataset(partial));
-    assert.match(e.message, /path-class\.csv: the CSV needs "path" and "label" columns \(its header has "path", "class"\)/);
+    assert.match(
+      e.message,
+      /path-class\.csv: the CSV needs "path" and "label" columns \(its header has "path", "class"\)/,
+    );
     assert.match(e.hint ?? '', /path, label, split/);
     const headerless = await csv('plain.csv', [...ants.map((p) => `${p},ants`), ...bees.map((p) => `${p},bees`)]);
     const ds = loadDataset(headerless);

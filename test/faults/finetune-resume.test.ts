@@ -12,7 +12,21 @@ let tmp: string;
 let cacheDir: string;
 let photos: string;
 const args = (out: string, extra: string[] = []) => [
-  'train', photos, '--out', out, '--strategy', 'partial', '--train-last', '1', '--epochs', '6', '--finetune-batch', '4', '--seed', '3', ...extra,
+  'train',
+  photos,
+  '--out',
+  out,
+  '--strategy',
+  'partial',
+  '--train-last',
+  '1',
+  '--epochs',
+  '6',
+  '--finetune-batch',
+  '4',
+  '--seed',
+  '3',
+  ...extra,
 ];
 // Later flags win in commander: a different number of epochs is a different command.
 const checkpoints = () => join(cacheDir, 'finetune-checkpoints');
@@ -47,39 +61,52 @@ async function checkpointEpoch(): Promise<number> {
   return best;
 }
 
-const bestEpoch = async (dir: string) => (JSON.parse(await readFile(join(dir, 'classifier.json'), 'utf8')) as { config: { bestEpoch: number } }).config.bestEpoch;
+const bestEpoch = async (dir: string) =>
+  (JSON.parse(await readFile(join(dir, 'classifier.json'), 'utf8')) as { config: { bestEpoch: number } }).config
+    .bestEpoch;
 
-test('SIGKILL mid-run, same command again: resumes from the last finished epoch, same best epoch, byte-identical weights', { timeout: 300_000 }, async () => {
-  const whole = join(tmp, 'whole');
-  const r0 = await runCli(args(whole), { cacheDir, timeoutMs: 120_000 });
-  assert.equal(r0.code, 0, r0.stderr);
-  assert.doesNotMatch(r0.stdout + r0.stderr, /resuming/);
-  assert.deepEqual(existsSync(checkpoints()) ? readdirSync(checkpoints()) : [], [], 'a finished run removes its checkpoint');
+test(
+  'SIGKILL mid-run, same command again: resumes from the last finished epoch, same best epoch, byte-identical weights',
+  { timeout: 300_000 },
+  async () => {
+    const whole = join(tmp, 'whole');
+    const r0 = await runCli(args(whole), { cacheDir, timeoutMs: 120_000 });
+    assert.equal(r0.code, 0, r0.stderr);
+    assert.doesNotMatch(r0.stdout + r0.stderr, /resuming/);
+    assert.deepEqual(
+      existsSync(checkpoints()) ? readdirSync(checkpoints()) : [],
+      [],
+      'a finished run removes its checkpoint',
+    );
 
-  const killed = join(tmp, 'killed');
-  const child = spawnCli(args(killed), { cacheDir });
-  const done = collect(child, 120_000);
-  let seen = 0;
-  while (child.exitCode === null && (seen = await checkpointEpoch()) < 2) await sleep(3);
-  child.kill('SIGKILL');
-  const rk = await done;
-  assert.equal(rk.signal, 'SIGKILL', `the run was killed mid-training, not finished:\n${rk.stderr}`);
-  assert.ok(seen >= 2, 'the epoch-2 checkpoint appeared before the kill');
-  assert.ok(!existsSync(join(killed, 'weights.bin')), 'no bundle from the killed run');
+    const killed = join(tmp, 'killed');
+    const child = spawnCli(args(killed), { cacheDir });
+    const done = collect(child, 120_000);
+    let seen = 0;
+    while (child.exitCode === null && (seen = await checkpointEpoch()) < 2) await sleep(3);
+    child.kill('SIGKILL');
+    const rk = await done;
+    assert.equal(rk.signal, 'SIGKILL', `the run was killed mid-training, not finished:\n${rk.stderr}`);
+    assert.ok(seen >= 2, 'the epoch-2 checkpoint appeared before the kill');
+    assert.ok(!existsSync(join(killed, 'weights.bin')), 'no bundle from the killed run');
 
-  // Another command (2 epochs) does not pick up this run's checkpoint.
-  const other = await runCli(args(join(tmp, 'other'), ['--epochs', '2']), { cacheDir, timeoutMs: 120_000 });
-  assert.equal(other.code, 0, other.stderr);
-  assert.doesNotMatch(other.stdout + other.stderr, /resuming/);
+    // Another command (2 epochs) does not pick up this run's checkpoint.
+    const other = await runCli(args(join(tmp, 'other'), ['--epochs', '2']), { cacheDir, timeoutMs: 120_000 });
+    assert.equal(other.code, 0, other.stderr);
+    assert.doesNotMatch(other.stdout + other.stderr, /resuming/);
 
-  const r1 = await runCli(args(killed), { cacheDir, timeoutMs: 120_000 });
-  assert.equal(r1.code, 0, r1.stderr);
-  const m = /resuming from epoch (\d+) of 6/.exec(r1.stdout + r1.stderr);
-  assert.ok(m, `the re-run says it resumes:\n${r1.stdout}${r1.stderr}`);
-  const from = Number(m[1]);
-  assert.ok(from >= 2 && from < 6, `resumed from epoch ${from}`);
-  assert.doesNotMatch(r1.stdout + r1.stderr, new RegExp(`epoch ${from}: `), 'finished epochs are not trained again');
-  assert.equal(await bestEpoch(killed), await bestEpoch(whole));
-  assert.ok((await readFile(join(killed, 'weights.bin'))).equals(await readFile(join(whole, 'weights.bin'))), 'weights.bin byte-identical to the uninterrupted run');
-  assert.deepEqual(readdirSync(checkpoints()), [], 'checkpoints removed once the runs finished');
-});
+    const r1 = await runCli(args(killed), { cacheDir, timeoutMs: 120_000 });
+    assert.equal(r1.code, 0, r1.stderr);
+    const m = /resuming from epoch (\d+) of 6/.exec(r1.stdout + r1.stderr);
+    assert.ok(m, `the re-run says it resumes:\n${r1.stdout}${r1.stderr}`);
+    const from = Number(m[1]);
+    assert.ok(from >= 2 && from < 6, `resumed from epoch ${from}`);
+    assert.doesNotMatch(r1.stdout + r1.stderr, new RegExp(`epoch ${from}: `), 'finished epochs are not trained again');
+    assert.equal(await bestEpoch(killed), await bestEpoch(whole));
+    assert.ok(
+      (await readFile(join(killed, 'weights.bin'))).equals(await readFile(join(whole, 'weights.bin'))),
+      'weights.bin byte-identical to the uninterrupted run',
+    );
+    assert.deepEqual(readdirSync(checkpoints()), [], 'checkpoints removed once the runs finished');
+  },
+);

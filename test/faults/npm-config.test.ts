@@ -9,7 +9,11 @@ import { join } from 'node:path';
 import { ROOT } from '../helpers.js';
 
 test('npm in the repository prints no "Unknown project config" warning', () => {
-  const r = spawnSync('npm', ['config', 'get', 'registry'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, npm_config_loglevel: 'warn' } });
+  const r = spawnSync('npm', ['config', 'get', 'registry'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, npm_config_loglevel: 'warn' },
+  });
   assert.equal(r.status, 0, r.stderr);
   assert.doesNotMatch(r.stderr, /Unknown (project|user|global) config/);
 });

@@ -17,7 +17,14 @@ import type { InputSpec } from '../../src/backbone/types.ts';
 import { cleanup, DATASETS_DIR, filesIn, linkSubset, ROOT, runCli, tempDir } from '../helpers.ts';
 
 const HYM = join(DATASETS_DIR, 'hymenoptera_data');
-const MOBILENET_V2: InputSpec = { size: 224, layout: 'NCHW', resize: 'cover', cropFraction: 0.875, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+const MOBILENET_V2: InputSpec = {
+  size: 224,
+  layout: 'NCHW',
+  resize: 'cover',
+  cropFraction: 0.875,
+  mean: [0.485, 0.456, 0.406],
+  std: [0.229, 0.224, 0.225],
+};
 const TFJS: InputSpec = { size: 224, layout: 'NHWC', resize: 'cover', mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] };
 type Geometry = (w: number, h: number, input: unknown) => { width: number; height: number; left: number; top: number };
 
@@ -32,12 +39,26 @@ after(async () => {
 /** metadata.json's `input` as an export writes it, from the rule's documentation module. */
 async function documentedInput(spec: InputSpec): Promise<ExportMetadata['input']> {
   const { documentedPreprocessing } = await import('../../src/export/preprocessing-doc.ts');
-  return { name: 'input', dtype: 'float32', shape: [null, 3, spec.size, spec.size], layout: spec.layout, size: spec.size, resize: spec.resize, cropFraction: spec.cropFraction ?? 1, ...documentedPreprocessing(spec, spec.layout), mean: spec.mean, std: spec.std, channels: 'RGB' };
+  return {
+    name: 'input',
+    dtype: 'float32',
+    shape: [null, 3, spec.size, spec.size],
+    layout: spec.layout,
+    size: spec.size,
+    resize: spec.resize,
+    cropFraction: spec.cropFraction ?? 1,
+    ...documentedPreprocessing(spec, spec.layout),
+    mean: spec.mean,
+    std: spec.std,
+    channels: 'RGB',
+  };
 }
 
 describe('one crop rule (toolkit, metadata.json, examples/browser)', () => {
   test('toolkit, metadata formulas and examples/browser/preprocess.js give the same resize and crop for every size', async () => {
-    const browser = (await import(pathToFileURL(join(ROOT, 'examples/browser/preprocess.js')).href)) as { resizeAndCrop: Geometry };
+    const browser = (await import(pathToFileURL(join(ROOT, 'examples/browser/preprocess.js')).href)) as {
+      resizeAndCrop: Geometry;
+    };
     let oddMargins = 0;
     for (const spec of [MOBILENET_V2, TFJS, { ...MOBILENET_V2, resize: 'fill' as const }]) {
       const input = await documentedInput(spec);
@@ -58,24 +79,40 @@ describe('one crop rule (toolkit, metadata.json, examples/browser)', () => {
   test('decodeToRgb crops at floor((w - 224) / 2) when the margin is odd (301x200 → 385x256, left 80 not 81)', async () => {
     const noise = Buffer.alloc(301 * 200 * 3);
     for (let i = 0; i < noise.length; i++) noise[i] = (i * 2654435761) >>> 24;
-    const png = await sharp(noise, { raw: { width: 301, height: 200, channels: 3 } }).png().toBuffer();
+    const png = await sharp(noise, { raw: { width: 301, height: 200, channels: 3 } })
+      .png()
+      .toBuffer();
     const g = resizeAndCrop(301, 200, MOBILENET_V2);
     assert.deepEqual(g, { width: 385, height: 256, left: 80, top: 16 });
     const got = await decodeToRgb(png, MOBILENET_V2);
-    const crop = (left: number) => sharp(png).resize(385, 256, { fit: 'fill', kernel: 'lanczos3' }).extract({ left, top: 16, width: 224, height: 224 }).raw().toBuffer();
+    const crop = (left: number) =>
+      sharp(png)
+        .resize(385, 256, { fit: 'fill', kernel: 'lanczos3' })
+        .extract({ left, top: 16, width: 224, height: 224 })
+        .raw()
+        .toBuffer();
     assert.ok(got.equals(await crop(80)), 'the crop at the documented offset');
     assert.ok(!got.equals(await crop(81)), 'not the old one-pixel-right crop');
   });
 
   test('the rule version is part of the feature-cache key (features of the old crop are never reused)', () => {
-    const b = { id: 'mobilenet-v2', weightsHash: 'w', input: MOBILENET_V2, featureDim: 1280, entry: { feature: { tensor: 't', dim: 1280, pool: 'gap' } } };
+    const b = {
+      id: 'mobilenet-v2',
+      weightsHash: 'w',
+      input: MOBILENET_V2,
+      featureDim: 1280,
+      entry: { feature: { tensor: 't', dim: 1280, pool: 'gap' } },
+    };
     const info = modelKeyFor(b);
     assert.equal(JSON.parse(info.recipe).preprocess, PREPROCESS_RULE_VERSION);
   });
 
   test('preprocessing from metadata.json alone gives exactly the toolkit tensor on hymenoptera val photos', async () => {
     const input = await documentedInput(MOBILENET_V2);
-    const photos = [...(await filesIn(join(HYM, 'val/ants'))).slice(0, 15), ...(await filesIn(join(HYM, 'val/bees'))).slice(0, 15)];
+    const photos = [
+      ...(await filesIn(join(HYM, 'val/ants'))).slice(0, 15),
+      ...(await filesIn(join(HYM, 'val/bees'))).slice(0, 15),
+    ];
     for (const p of photos) {
       const a = await preprocess(p, MOBILENET_V2);
       const b = await preprocessAsDocumented(p, input);
@@ -94,14 +131,22 @@ describe('one crop rule (toolkit, metadata.json, examples/browser)', () => {
     assert.equal(t.code, 0, t.stderr.slice(-2000));
     const r = await tl(['export', bundle, '--format', 'onnx', '--out', join(tmp, 'onnx'), '--json']);
     assert.equal(r.code, 0, r.stderr.slice(-2000));
-    const out = JSON.parse(r.stdout) as { metadata: ExportMetadata; check: { images: number; top1Agreement: number; maxProbDiff: number } };
+    const out = JSON.parse(r.stdout) as {
+      metadata: ExportMetadata;
+      check: { images: number; top1Agreement: number; maxProbDiff: number };
+    };
     const i = out.metadata.input;
     assert.equal(i.resizeTo, 256);
     assert.equal(i.resizeKernel, 'lanczos3');
     assert.deepEqual(i.crop, { left: 'floor((resizedWidth - 224) / 2)', top: 'floor((resizedHeight - 224) / 2)' });
-    assert.ok(i.preprocessing.some((s) => s.includes('round(longer * 256 / shorter)')), i.preprocessing.join('\n'));
+    assert.ok(
+      i.preprocessing.some((s) => s.includes('round(longer * 256 / shorter)')),
+      i.preprocessing.join('\n'),
+    );
     assert.ok(i.preprocessing.some((s) => s.includes('EXIF orientation')));
-    console.log(`export check: ${out.check.images} images, top-1 agreement ${out.check.top1Agreement}, max |dp| ${out.check.maxProbDiff}`);
+    console.log(
+      `export check: ${out.check.images} images, top-1 agreement ${out.check.top1Agreement}, max |dp| ${out.check.maxProbDiff}`,
+    );
     assert.equal(out.check.images, 153);
     assert.ok(out.check.top1Agreement >= 0.99, `top-1 agreement ${out.check.top1Agreement}`);
   });

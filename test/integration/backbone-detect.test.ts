@@ -43,7 +43,10 @@ interface TorchMeta {
 before(() => {
   // Debian's python3-torch lives in the system python (a pyenv shim may shadow `python3`).
   const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-  const r = spawnSync(python, [join(ROOT, 'scripts/export-test-backbones.py'), FIXTURES], { encoding: 'utf8', timeout: 900_000 });
+  const r = spawnSync(python, [join(ROOT, 'scripts/export-test-backbones.py'), FIXTURES], {
+    encoding: 'utf8',
+    timeout: 900_000,
+  });
   assert.equal(r.status, 0, `fixture export failed (needs apt python3-torch python3-torchvision): ${r.stderr}`);
 });
 
@@ -77,14 +80,22 @@ describe('feature detection on torchvision architectures', () => {
       batch.set(one, one.length);
       const session = await ort.InferenceSession.create(exposeFeatures(bytes, d.feature));
       try {
-        const out = await session.run({ [d.input.name]: new ort.Tensor('float32', batch, [2, 3, s, s]) }, [FEATURE_OUTPUT]);
+        const out = await session.run({ [d.input.name]: new ort.Tensor('float32', batch, [2, 3, s, s]) }, [
+          FEATURE_OUTPUT,
+        ]);
         const f = out[FEATURE_OUTPUT];
         assert.deepEqual(f.dims, [2, meta.featureDim]);
         const row = (f.data as Float32Array).subarray(meta.featureDim, 2 * meta.featureDim);
         const norm = Math.hypot(...row);
-        assert.ok(Math.abs(norm - meta.featureNorm) <= 1e-3 * meta.featureNorm + 1e-5, `norm ${norm} vs torch ${meta.featureNorm}`);
+        assert.ok(
+          Math.abs(norm - meta.featureNorm) <= 1e-3 * meta.featureNorm + 1e-5,
+          `norm ${norm} vs torch ${meta.featureNorm}`,
+        );
         meta.featureHead.forEach((v, i) =>
-          assert.ok(Math.abs(row[i] - v) <= 1e-3 * (Math.abs(v) + meta.featureNorm / Math.sqrt(meta.featureDim)), `feature[${i}] ${row[i]} vs torch ${v}`),
+          assert.ok(
+            Math.abs(row[i] - v) <= 1e-3 * (Math.abs(v) + meta.featureNorm / Math.sqrt(meta.featureDim)),
+            `feature[${i}] ${row[i]} vs torch ${v}`,
+          ),
         );
       } finally {
         await session.release();
@@ -106,7 +117,10 @@ describe('feature detection on the shared models (ONNX and TF.js layers)', () =>
     });
   }
   test('a TF.js graph model (no layers topology) is refused with a clear error', async () => {
-    await assert.rejects(runtimeFor('tfjs-layers').detect!(join(MODELS_DIR, 'mobilenet_v1_025_tfjs_graph/model.json')), /no layers topology/);
+    await assert.rejects(
+      runtimeFor('tfjs-layers').detect!(join(MODELS_DIR, 'mobilenet_v1_025_tfjs_graph/model.json')),
+      /no layers topology/,
+    );
   });
 });
 
@@ -130,13 +144,25 @@ describe('tl models add model.onnx', () => {
   });
 
   test('a torchvision MobileNetV2 registers with no tensor name, shows what was detected, and trains end to end', async () => {
-    const add = await tl(['models', 'add', join(FIXTURES, 'mobilenet_v2.onnx'), '--preset', 'imagenet-torch', '--id', 'tv-mnv2']);
+    const add = await tl([
+      'models',
+      'add',
+      join(FIXTURES, 'mobilenet_v2.onnx'),
+      '--preset',
+      'imagenet-torch',
+      '--id',
+      'tv-mnv2',
+    ]);
     assert.equal(add.code, 0, add.stderr);
     assert.match(add.stdout, /feature: \S+ -> 1280-d/);
     assert.match(add.stdout, /registered tv-mnv2/);
 
     const info = await tl(['models', 'info', 'tv-mnv2', '--json']);
-    const m = JSON.parse(info.stdout) as { input: { size: number; layout: string; mean: number[]; cropFraction: number }; feature: { dim: number; pool: string }; detected: string };
+    const m = JSON.parse(info.stdout) as {
+      input: { size: number; layout: string; mean: number[]; cropFraction: number };
+      feature: { dim: number; pool: string };
+      detected: string;
+    };
     assert.equal(m.input.size, 224);
     assert.equal(m.input.layout, 'NCHW');
     assert.deepEqual(m.input.mean, [0.485, 0.456, 0.406]);
@@ -164,7 +190,14 @@ describe('tl models add model.onnx', () => {
   });
 
   test('a TF.js layers model.json is detected too (--dry-run registers nothing)', async () => {
-    const r = await tl(['models', 'add', join(MODELS_DIR, 'darknet_tiny_tfjs_layers/model.json'), '--preset', 'imagenet-tf', '--dry-run']);
+    const r = await tl([
+      'models',
+      'add',
+      join(MODELS_DIR, 'darknet_tiny_tfjs_layers/model.json'),
+      '--preset',
+      'imagenet-tf',
+      '--dry-run',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /feature: leaky_re_lu_15 \(global average pooled\) -> 128-d/);
     assert.match(r.stdout, /dry run: nothing registered \(id would be darknet_tiny_tfjs_layers\)/);

@@ -60,9 +60,13 @@ describe('zoo backbones', () => {
         assert.equal(results.length, 1);
         const preds = results[0].predictions;
         assert.equal(preds.length, 5);
-        for (let i = 1; i < preds.length; i++) assert.ok(preds[i - 1].probability >= preds[i].probability, 'predictions in order');
+        for (let i = 1; i < preds.length; i++)
+          assert.ok(preds[i - 1].probability >= preds[i].probability, 'predictions in order');
         const dogs = preds.filter((p) => isDogSynset(p.synset));
-        assert.ok(dogs.length > 0, `no dog breed in the top-5 of ${id}: ${preds.map((p) => `${p.label} (${p.synset})`).join(', ')}`);
+        assert.ok(
+          dogs.length > 0,
+          `no dog breed in the top-5 of ${id}: ${preds.map((p) => `${p.label} (${p.synset})`).join(', ')}`,
+        );
         assert.ok(dogs[0].probability > 0.04, `dog breed probability too low: ${dogs[0].label} ${dogs[0].probability}`);
 
         // Head probabilities are a distribution.
@@ -74,7 +78,10 @@ describe('zoo backbones', () => {
         for (const v of [dog, eagle]) {
           assert.equal(v.length, EXPECTED_DIM[id]);
           assert.ok(v.every(Number.isFinite), 'features are finite');
-          assert.ok(v.some((x) => x !== 0), 'features are not all zero');
+          assert.ok(
+            v.some((x) => x !== 0),
+            'features are not all zero',
+          );
         }
         // embed() and embedAndClassify() give the same features for the same input.
         assert.ok(cosine(dog, f2[0]) > 0.9999, 'embed and embedAndClassify agree');
@@ -108,7 +115,10 @@ describe('zoo backbones', () => {
     const ops = edited.graph!.node!.filter((n) => n.name?.startsWith('tl_')).map((n) => n.opType);
     assert.deepEqual(ops, ['DequantizeLinear', 'Flatten']);
     assert.equal(edited.graph!.node!.length, original.graph!.node!.length + 2);
-    assert.throws(() => exposeFeatures(bytes, { tensor: 'no_such_tensor', dim: 10, pool: 'none' }), /no tensor named "no_such_tensor"/);
+    assert.throws(
+      () => exposeFeatures(bytes, { tensor: 'no_such_tensor', dim: 10, pool: 'none' }),
+      /no tensor named "no_such_tensor"/,
+    );
   });
 });
 
@@ -174,7 +184,10 @@ describe('model files and custom backbones', () => {
       });
       // A folder missing a file is a clear error too.
       await rm(join(dir, victim.name));
-      await assert.rejects(loadBackbone('mobilenet-v1-0.25', { path: dir }), (err: unknown) => err instanceof TlError && /does not hold every file/.test(err.message));
+      await assert.rejects(
+        loadBackbone('mobilenet-v1-0.25', { path: dir }),
+        (err: unknown) => err instanceof TlError && /does not hold every file/.test(err.message),
+      );
     } finally {
       await cleanup(dir);
     }
@@ -186,14 +199,24 @@ describe('model files and custom backbones', () => {
       id: 'my-mobilenetv2',
       format: 'onnx',
       path: join(MODELS_DIR, zoo.folder, zoo.entry),
-      input: { size: 224, layout: 'NCHW', resize: 'cover', cropFraction: zoo.input.cropFraction, mean: zoo.input.mean, std: zoo.input.std },
+      input: {
+        size: 224,
+        layout: 'NCHW',
+        resize: 'cover',
+        cropFraction: zoo.input.cropFraction,
+        mean: zoo.input.mean,
+        std: zoo.input.std,
+      },
       feature: { tensor: '472_quantized', dim: 1280, pool: 'none' },
       head: { output: 'output', activation: 'logits' },
     });
     assert.equal(m.custom, true);
     // It is stored in this test's TL_CACHE_DIR and listed with the zoo.
     const registry = JSON.parse(await readFile(join(cacheDir, 'models.json'), 'utf8'));
-    assert.deepEqual(registry.map((e: { id: string }) => e.id), ['my-mobilenetv2']);
+    assert.deepEqual(
+      registry.map((e: { id: string }) => e.id),
+      ['my-mobilenetv2'],
+    );
     assert.ok(listModels().some((e) => e.id === 'my-mobilenetv2'));
 
     const custom = await loadBackbone('my-mobilenetv2');
@@ -218,21 +241,44 @@ describe('model files and custom backbones', () => {
       id: 'x-model',
       format: 'onnx' as const,
       path: join(MODELS_DIR, 'mobilenetv2_int8_onnx/mobilenetv2-12-int8.onnx'),
-      input: { size: 224, layout: 'NCHW' as const, mean: [0, 0, 0] as [number, number, number], std: [1, 1, 1] as [number, number, number] },
+      input: {
+        size: 224,
+        layout: 'NCHW' as const,
+        mean: [0, 0, 0] as [number, number, number],
+        std: [1, 1, 1] as [number, number, number],
+      },
       feature: { tensor: '472_quantized', dim: 1280 },
     };
-    await assert.rejects(registerModel({ ...good, format: 'pytorch' as never }), (e: unknown) => e instanceof TlError && /invalid model description: format/.test(e.message));
+    await assert.rejects(
+      registerModel({ ...good, format: 'pytorch' as never }),
+      (e: unknown) => e instanceof TlError && /invalid model description: format/.test(e.message),
+    );
     await assert.rejects(
       registerModel({ ...good, input: { ...good.input, size: 'big' as never } }),
       (e: unknown) => e instanceof TlError && /input\.size/.test(e.message),
     );
-    await assert.rejects(registerModel({ ...good, feature: { tensor: 'x', dim: -3 } }), (e: unknown) => e instanceof TlError && /feature\.dim/.test(e.message));
-    await assert.rejects(registerModel({ ...good, id: 'mobilenet-v2' }), (e: unknown) => e instanceof TlError && /built-in model id/.test(e.message));
-    await assert.rejects(registerModel({ ...good, path: join(cacheDir, 'nope.onnx') }), (e: unknown) => e instanceof TlError && /not found/.test(e.message));
-    await assert.rejects(registerModel({ ...good, path: undefined }), (e: unknown) => e instanceof TlError && /"path"/.test(e.message));
+    await assert.rejects(
+      registerModel({ ...good, feature: { tensor: 'x', dim: -3 } }),
+      (e: unknown) => e instanceof TlError && /feature\.dim/.test(e.message),
+    );
+    await assert.rejects(
+      registerModel({ ...good, id: 'mobilenet-v2' }),
+      (e: unknown) => e instanceof TlError && /built-in model id/.test(e.message),
+    );
+    await assert.rejects(
+      registerModel({ ...good, path: join(cacheDir, 'nope.onnx') }),
+      (e: unknown) => e instanceof TlError && /not found/.test(e.message),
+    );
+    await assert.rejects(
+      registerModel({ ...good, path: undefined }),
+      (e: unknown) => e instanceof TlError && /"path"/.test(e.message),
+    );
     // A valid description naming a tensor the graph does not have fails on load, naming the tensor.
     await registerModel({ ...good, id: 'bad-tensor', feature: { tensor: 'no_such_tensor', dim: 8 } });
-    await assert.rejects(loadBackbone('bad-tensor'), (e: unknown) => e instanceof TlError && /no_such_tensor/.test(e.message));
+    await assert.rejects(
+      loadBackbone('bad-tensor'),
+      (e: unknown) => e instanceof TlError && /no_such_tensor/.test(e.message),
+    );
     assert.ok(!listModels().some((e) => e.id === 'x-model'), 'nothing invalid was registered');
   });
 });
@@ -254,7 +300,10 @@ describe('onnxruntime in a worker thread', () => {
       assert.deepEqual(b.probabilities, a.probabilities);
       // Several batches in flight at once come back to the right callers.
       const batches = await Promise.all([worker.embed([x]), worker.embed([x, x, x]), worker.embed([x, x])]);
-      assert.deepEqual(batches.map((r) => r.length), [1, 3, 2]);
+      assert.deepEqual(
+        batches.map((r) => r.length),
+        [1, 3, 2],
+      );
       for (const r of batches) for (const f of r) assert.deepEqual(f, a.features[0]);
     } finally {
       await here.dispose();

@@ -5,7 +5,17 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { cleanup, DOG, FIXTURES, MODELS_DIR, runCli, stackLines, tempDir, ZOO_IDS, assertCleanError } from '../helpers.js';
+import {
+  cleanup,
+  DOG,
+  FIXTURES,
+  MODELS_DIR,
+  runCli,
+  stackLines,
+  tempDir,
+  ZOO_IDS,
+  assertCleanError,
+} from '../helpers.js';
 
 let cacheDir: string;
 before(async () => {
@@ -17,16 +27,23 @@ after(async () => {
 
 const tl = (args: string[], env?: Record<string, string | undefined>) => runCli(args, { cacheDir, env });
 
-
 describe('tl models', () => {
   test('list --json is an array holding the zoo ids', async () => {
     const r = await tl(['models', 'list', '--json']);
     assert.equal(r.code, 0, r.stderr);
-    const list = JSON.parse(r.stdout) as { id: string; feature: { dim: number }; default: boolean; weightsHash: string }[];
+    const list = JSON.parse(r.stdout) as {
+      id: string;
+      feature: { dim: number };
+      default: boolean;
+      weightsHash: string;
+    }[];
     assert.ok(Array.isArray(list));
     const ids = list.map((m) => m.id);
     for (const id of ZOO_IDS) assert.ok(ids.includes(id), `${id} listed`);
-    assert.deepEqual(list.filter((m) => m.default).map((m) => m.id), ['mobilenet-v2']);
+    assert.deepEqual(
+      list.filter((m) => m.default).map((m) => m.id),
+      ['mobilenet-v2'],
+    );
     assert.equal(list.find((m) => m.id === 'darknet-tiny')!.feature.dim, 128);
     for (const m of list) assert.match(m.weightsHash, /^[0-9a-f]{64}$/);
     const text = await tl(['models', 'list']);
@@ -49,7 +66,10 @@ describe('tl models', () => {
     assert.equal(onnxLayers.code, 0, onnxLayers.stderr);
     assert.match(onnxLayers.stdout, /\b472_quantized\b/);
     // The block table: what --freeze N counts, with the cut's activation shape, parameters and cache cost.
-    assert.match(onnxLayers.stdout, /^\s*15\s+block 14 \(96→160, s2\)\s+597_quantized\s+7x7x160\s+153,952\s+15\.3 KiB$/m);
+    assert.match(
+      onnxLayers.stdout,
+      /^\s*15\s+block 14 \(96→160, s2\)\s+597_quantized\s+7x7x160\s+153,952\s+15\.3 KiB$/m,
+    );
     assert.match(layers.stdout, /^\s*15\s+Conv2D conv2d_15\s+leaky_re_lu_15\s+14x14x128\s+66,048\s+49 KiB$/m);
 
     assertCleanError(await tl(['models', 'info', 'no-such-model']), /unknown model "no-such-model"/);
@@ -65,14 +85,25 @@ describe('tl models', () => {
   test('pull offline with no models dir and an empty cache fails cleanly, naming the URL and TL_MODELS_DIR', async () => {
     const empty = await tempDir('tl-cli-empty-');
     try {
-      const r = await runCli(['models', 'pull', 'mobilenet-v2'], { cacheDir: empty, env: { TL_MODELS_DIR: undefined, TL_OFFLINE: '1' } });
+      const r = await runCli(['models', 'pull', 'mobilenet-v2'], {
+        cacheDir: empty,
+        env: { TL_MODELS_DIR: undefined, TL_OFFLINE: '1' },
+      });
       assert.equal(r.code, 1, r.stderr);
       assert.deepEqual(stackLines(r.stderr), [], `no stack trace: ${r.stderr}`);
       assert.match(r.stderr, /^error: .*mobilenet-v2.*TL_OFFLINE/m);
-      assert.ok(r.stderr.includes('https://github.com/onnx/models/raw/main/validated/vision/classification/mobilenet/model/mobilenetv2-12-int8.onnx'), r.stderr);
+      assert.ok(
+        r.stderr.includes(
+          'https://github.com/onnx/models/raw/main/validated/vision/classification/mobilenet/model/mobilenetv2-12-int8.onnx',
+        ),
+        r.stderr,
+      );
       assert.match(r.stderr, /TL_MODELS_DIR/);
       assert.equal(r.stdout, '');
-      assert.ok(!existsSync(join(empty, 'models/mobilenetv2_int8_onnx/mobilenetv2-12-int8.onnx')), 'nothing half-written');
+      assert.ok(
+        !existsSync(join(empty, 'models/mobilenetv2_int8_onnx/mobilenetv2-12-int8.onnx')),
+        'nothing half-written',
+      );
     } finally {
       await cleanup(empty);
     }
@@ -95,15 +126,23 @@ describe('tl models', () => {
       const added = await runCli(['models', 'add', desc], { cacheDir: own });
       assert.equal(added.code, 0, added.stderr);
       assert.match(added.stdout, /registered my-net/);
-      const list = JSON.parse((await runCli(['models', 'list', '--json'], { cacheDir: own })).stdout) as { id: string }[];
+      const list = JSON.parse((await runCli(['models', 'list', '--json'], { cacheDir: own })).stdout) as {
+        id: string;
+      }[];
       assert.ok(list.some((m) => m.id === 'my-net'));
       const removed = await runCli(['models', 'remove', 'my-net'], { cacheDir: own });
       assert.equal(removed.code, 0, removed.stderr);
-      assertCleanError(await runCli(['models', 'remove', 'my-net'], { cacheDir: own }), /no user-registered model "my-net"/);
+      assertCleanError(
+        await runCli(['models', 'remove', 'my-net'], { cacheDir: own }),
+        /no user-registered model "my-net"/,
+      );
 
       await writeFile(desc, JSON.stringify({ id: 'bad', format: 'onnx' }));
       assertCleanError(await runCli(['models', 'add', desc], { cacheDir: own }), /invalid model description: .*input/);
-      assertCleanError(await runCli(['models', 'add', join(own, 'missing.json')], { cacheDir: own }), /cannot read .*missing\.json/);
+      assertCleanError(
+        await runCli(['models', 'add', join(own, 'missing.json')], { cacheDir: own }),
+        /cannot read .*missing\.json/,
+      );
     } finally {
       await cleanup(own);
     }
@@ -115,12 +154,19 @@ describe('tl classify', () => {
     const eagle = join(FIXTURES, 'eagle.jpg');
     const r = await tl(['classify', DOG, eagle, '--json', '--top', '3']);
     assert.equal(r.code, 0, r.stderr);
-    const out = JSON.parse(r.stdout) as { path: string; predictions: { label: string; synset: string; index: number; probability: number }[] }[];
+    const out = JSON.parse(r.stdout) as {
+      path: string;
+      predictions: { label: string; synset: string; index: number; probability: number }[];
+    }[];
     assert.equal(out.length, 2);
-    assert.deepEqual(out.map((e) => e.path), [DOG, eagle]);
+    assert.deepEqual(
+      out.map((e) => e.path),
+      [DOG, eagle],
+    );
     for (const e of out) {
       assert.equal(e.predictions.length, 3);
-      for (let i = 1; i < e.predictions.length; i++) assert.ok(e.predictions[i - 1].probability >= e.predictions[i].probability);
+      for (let i = 1; i < e.predictions.length; i++)
+        assert.ok(e.predictions[i - 1].probability >= e.predictions[i].probability);
       for (const p of e.predictions) {
         assert.match(p.synset, /^n\d{8}$/);
         assert.ok(p.probability > 0 && p.probability <= 1);
@@ -208,11 +254,18 @@ describe('tl cache', () => {
 
       const s = await run(['cache', 'stats', '--json']);
       assert.equal(s.code, 0, s.stderr);
-      const stats = JSON.parse(s.stdout) as { total: number; bytesOnDisk: number; models: { backboneId: string; dim: number; count: number; bytes: number }[] };
+      const stats = JSON.parse(s.stdout) as {
+        total: number;
+        bytesOnDisk: number;
+        models: { backboneId: string; dim: number; count: number; bytes: number }[];
+      };
       assert.equal(stats.total, 4);
       assert.ok(stats.bytesOnDisk > 0);
       const byId = Object.fromEntries(stats.models.map((m) => [m.backboneId, m]));
-      assert.deepEqual({ dim: byId['mobilenet-v2'].dim, count: byId['mobilenet-v2'].count, bytes: byId['mobilenet-v2'].bytes }, { dim: 1280, count: 3, bytes: 3 * 1280 * 4 });
+      assert.deepEqual(
+        { dim: byId['mobilenet-v2'].dim, count: byId['mobilenet-v2'].count, bytes: byId['mobilenet-v2'].bytes },
+        { dim: 1280, count: 3, bytes: 3 * 1280 * 4 },
+      );
       assert.deepEqual({ dim: byId['darknet-tiny'].dim, count: byId['darknet-tiny'].count }, { dim: 128, count: 1 });
 
       const text = await run(['cache', 'stats']);

@@ -11,7 +11,17 @@ import { cleanup, DATASETS_DIR, DOG, linkSubset, ROOT, runCli, tempDir } from '.
 import { VERSION } from '../../src/version.js';
 
 const TRACER = pathToFileURL(resolve(ROOT, 'scripts/trace-modules.mjs')).href;
-const HEAVY = ['@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm', 'onnxruntime-node', 'fastify', 'sharp', 'better-sqlite3', 'zod', 'onnx-proto', 'extract-zip'];
+const HEAVY = [
+  '@tensorflow/tfjs',
+  '@tensorflow/tfjs-backend-wasm',
+  'onnxruntime-node',
+  'fastify',
+  'sharp',
+  'better-sqlite3',
+  'zod',
+  'onnx-proto',
+  'extract-zip',
+];
 
 let tmp: string;
 let cacheDir: string;
@@ -37,7 +47,12 @@ let traceCount = 0;
 /** Run the built CLI with the module tracer; its result plus the packages it loaded. */
 async function tracedTl(args: string[]) {
   const list = join(tmp, `modules-${traceCount++}.txt`);
-  const r = await runCli(args, { cacheDir, cwd: tmp, env: { TL_TRACE_MODULES: list, NODE_OPTIONS: `--import=${TRACER}` }, timeoutMs: 120_000 });
+  const r = await runCli(args, {
+    cacheDir,
+    cwd: tmp,
+    env: { TL_TRACE_MODULES: list, NODE_OPTIONS: `--import=${TRACER}` },
+    timeoutMs: 120_000,
+  });
   const modules = (await readFile(list, 'utf8').catch(() => '')).split('\n').filter(Boolean);
   await rm(list, { force: true });
   return { ...r, modules, packages: packagesIn(modules) };
@@ -45,7 +60,11 @@ async function tracedTl(args: string[]) {
 
 function assertNoneLoaded(packages: Set<string>, forbidden: string[], what: string): void {
   const loaded = forbidden.filter((p) => packages.has(p));
-  assert.deepEqual(loaded, [], `${what} loaded ${loaded.join(', ')} (load them inside the command's action, with await import(...))`);
+  assert.deepEqual(
+    loaded,
+    [],
+    `${what} loaded ${loaded.join(', ')} (load them inside the command's action, with await import(...))`,
+  );
 }
 
 describe('tl start-up loads only what the command needs', () => {
@@ -53,7 +72,10 @@ describe('tl start-up loads only what the command needs', () => {
     const r = await tracedTl(['--version']);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout.trim(), VERSION);
-    assert.ok(r.packages.has('commander'), `the tracer saw the CLI load (got: ${[...r.packages].join(', ') || 'nothing'})`);
+    assert.ok(
+      r.packages.has('commander'),
+      `the tracer saw the CLI load (got: ${[...r.packages].join(', ') || 'nothing'})`,
+    );
     assertNoneLoaded(r.packages, HEAVY, 'tl --version');
   });
 
@@ -70,14 +92,21 @@ describe('tl start-up loads only what the command needs', () => {
     const r = await tracedTl(['models', 'list']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /mobilenet-v2 \(default\)/);
-    assertNoneLoaded(r.packages, ['@tensorflow/tfjs', 'onnxruntime-node', 'sharp', 'fastify', 'better-sqlite3'], 'tl models list');
+    assertNoneLoaded(
+      r.packages,
+      ['@tensorflow/tfjs', 'onnxruntime-node', 'sharp', 'fastify', 'better-sqlite3'],
+      'tl models list',
+    );
   });
 
   test('predict with an ONNX-backbone bundle loads ONNX Runtime and sharp, never tfjs or Fastify', async () => {
     const data = join(tmp, 'hym-mini');
     await linkSubset(join(DATASETS_DIR, 'hymenoptera_data/train'), data, 6);
     const bundle = join(tmp, 'hym-onnx');
-    const trained = await runCli(['train', data, '--out', bundle, '--model', 'mobilenet-v2', '--strategy', 'head', '--json'], { cacheDir, cwd: tmp, timeoutMs: 240_000 });
+    const trained = await runCli(
+      ['train', data, '--out', bundle, '--model', 'mobilenet-v2', '--strategy', 'head', '--json'],
+      { cacheDir, cwd: tmp, timeoutMs: 240_000 },
+    );
     assert.equal(trained.code, 0, trained.stderr);
 
     const r = await tracedTl(['predict', bundle, DOG, '--json']);
@@ -85,7 +114,12 @@ describe('tl start-up loads only what the command needs', () => {
     const [p] = JSON.parse(r.stdout) as { path: string; top: { label: string }[] }[];
     assert.equal(p.path, DOG);
     assert.deepEqual(p.top.map((t) => t.label).sort(), ['ants', 'bees']);
-    for (const needed of ['onnxruntime-node', 'sharp']) assert.ok(r.packages.has(needed), `predict ran the backbone through ${needed}`);
-    assertNoneLoaded(r.packages, ['@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm', 'fastify', '@fastify/static', '@fastify/multipart'], 'tl predict (ONNX bundle)');
+    for (const needed of ['onnxruntime-node', 'sharp'])
+      assert.ok(r.packages.has(needed), `predict ran the backbone through ${needed}`);
+    assertNoneLoaded(
+      r.packages,
+      ['@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm', 'fastify', '@fastify/static', '@fastify/multipart'],
+      'tl predict (ONNX bundle)',
+    );
   });
 });

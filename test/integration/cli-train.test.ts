@@ -5,7 +5,17 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { cleanup, DATASETS_DIR, DOG, FIXTURES, filesIn, runCli, tempDir, assertCleanError as assertCleanErrorShared, type CliResult } from '../helpers.js';
+import {
+  cleanup,
+  DATASETS_DIR,
+  DOG,
+  FIXTURES,
+  filesIn,
+  runCli,
+  tempDir,
+  assertCleanError as assertCleanErrorShared,
+  type CliResult,
+} from '../helpers.js';
 
 const HYM = join(DATASETS_DIR, 'hymenoptera_data');
 
@@ -20,7 +30,8 @@ after(async () => {
 });
 
 // Run in the temp dir, so a default output folder never lands in the checkout.
-const tl = (args: string[], env?: Record<string, string | undefined>) => runCli(args, { cacheDir, env, cwd: tmp, timeoutMs: 240_000 });
+const tl = (args: string[], env?: Record<string, string | undefined>) =>
+  runCli(args, { cacheDir, env, cwd: tmp, timeoutMs: 240_000 });
 
 const assertCleanError = (r: CliResult, pattern: RegExp) => assertCleanErrorShared(r, pattern, { emptyStdout: true });
 
@@ -53,14 +64,22 @@ describe('tl train / eval / predict', () => {
     assert.ok(trained.accuracy >= 0.95, `accuracy ${trained.accuracy}`);
     assert.equal(trained.count, 153);
     assert.deepEqual(trained.labels, ['ants', 'bees']);
-    assert.deepEqual(trained.perClass.map((c) => [c.label, c.support]), [
-      ['ants', 70],
-      ['bees', 83],
-    ]);
-    for (const c of trained.perClass) for (const v of [c.precision, c.recall, c.f1]) assert.ok(v > 0.8 && v <= 1, JSON.stringify(c));
+    assert.deepEqual(
+      trained.perClass.map((c) => [c.label, c.support]),
+      [
+        ['ants', 70],
+        ['bees', 83],
+      ],
+    );
+    for (const c of trained.perClass)
+      for (const v of [c.precision, c.recall, c.f1]) assert.ok(v > 0.8 && v <= 1, JSON.stringify(c));
     assert.equal(trained.confusion.length, 2);
     assert.ok(trained.confusion.every((row) => row.length === 2));
-    assert.equal(trained.confusion.flat().reduce((a, b) => a + b, 0), 153, 'the confusion matrix covers every val image');
+    assert.equal(
+      trained.confusion.flat().reduce((a, b) => a + b, 0),
+      153,
+      'the confusion matrix covers every val image',
+    );
     assert.equal(trained.confusion[0][0] + trained.confusion[1][1], Math.round(trained.accuracy * 153));
     assert.deepEqual(trained.counts, [
       { label: 'ants', train: 123, val: 70 },
@@ -95,7 +114,10 @@ describe('tl train / eval / predict', () => {
     assert.match(r.stdout, /^validation accuracy: \d+\.\d%/m);
     assert.match(r.stdout, /^saved classifier: /m);
     const manifest = JSON.parse(await readFile(join(out, 'classifier.json'), 'utf8'));
-    assert.deepEqual(manifest.head.layers.map((l: { outputs: number }) => l.outputs), [32, 2]);
+    assert.deepEqual(
+      manifest.head.layers.map((l: { outputs: number }) => l.outputs),
+      [32, 2],
+    );
   });
 
   test('eval BUNDLE DATA --json gives the accuracy training reported', async () => {
@@ -116,7 +138,14 @@ describe('tl train / eval / predict', () => {
     for (const f of bees.slice(0, 4)) await symlink(f, join(dir, f.split('/').at(-1)!));
     const r = await tl(['predict', bundle, DOG, dir, '--json', '--top', '1']);
     assert.equal(r.code, 0, r.stderr);
-    const out = JSON.parse(r.stdout) as { path: string; label: string; probability: number; top: { label: string; probability: number }[]; unknown: boolean; distance: number }[];
+    const out = JSON.parse(r.stdout) as {
+      path: string;
+      label: string;
+      probability: number;
+      top: { label: string; probability: number }[];
+      unknown: boolean;
+      distance: number;
+    }[];
     assert.equal(out.length, 5);
     assert.equal(out[0].path, DOG);
     for (const p of out) {
@@ -127,13 +156,24 @@ describe('tl train / eval / predict', () => {
       assert.equal(typeof p.unknown, 'boolean');
       assert.ok(Number.isFinite(p.distance));
     }
-    assert.deepEqual(out.slice(1).map((p) => [p.label, p.unknown]), Array(4).fill(['bees', false]));
+    assert.deepEqual(
+      out.slice(1).map((p) => [p.label, p.unknown]),
+      Array(4).fill(['bees', false]),
+    );
 
     const two = await tl(['predict', bundle, join(FIXTURES, 'scream.jpg'), bees[0], '--json']);
     assert.equal(two.code, 0, two.stderr);
     const both = JSON.parse(two.stdout) as { top: unknown[]; unknown: boolean }[];
-    assert.deepEqual(both.map((p) => p.top.length), [2, 2], '--top is capped at the number of classes');
-    assert.deepEqual(both.map((p) => p.unknown), [true, false], 'a painting is unlike ants and bees; a bee is not');
+    assert.deepEqual(
+      both.map((p) => p.top.length),
+      [2, 2],
+      '--top is capped at the number of classes',
+    );
+    assert.deepEqual(
+      both.map((p) => p.unknown),
+      [true, false],
+      'a painting is unlike ants and bees; a bee is not',
+    );
 
     const text = await tl(['predict', bundle, join(FIXTURES, 'scream.jpg')]);
     assert.equal(text.code, 0, text.stderr);
@@ -154,7 +194,9 @@ describe('tl demo', () => {
     assert.match(r.stderr, /^features train: 0 embedded, 244 from cache/m, 'shares the cache with tl train');
 
     // Without the dataset on disk and downloads off: one clear error.
-    const noData = await tl(['demo', '--json', '--out', join(tmp, 'demo-none')], { TL_DATASETS_DIR: join(tmp, 'no-datasets') });
+    const noData = await tl(['demo', '--json', '--out', join(tmp, 'demo-none')], {
+      TL_DATASETS_DIR: join(tmp, 'no-datasets'),
+    });
     assertCleanError(noData, /demo dataset hymenoptera_data is not on disk and downloads are off/);
   });
 });
@@ -162,20 +204,30 @@ describe('tl demo', () => {
 describe('refusals', () => {
   test('bad flags and a bad data path each give one clear error line, exit 1, no stack trace', async () => {
     assertCleanError(await tl(['train', HYM, '--val', '2']), /--val must be a number between 0 and 1, got "2"/);
-    assertCleanError(await tl(['train', HYM, '--head', 'mlp:x']), /--head must be "linear" or "mlp\[:UNITS\]\[,dropout=P\]".*got "mlp:x"/);
+    assertCleanError(
+      await tl(['train', HYM, '--head', 'mlp:x']),
+      /--head must be "linear" or "mlp\[:UNITS\]\[,dropout=P\]".*got "mlp:x"/,
+    );
     assertCleanError(await tl(['train', HYM, '--head', 'mlp:64,dropout=1.5']), /dropout must be in \[0, 1\)/);
     assertCleanError(await tl(['train', HYM, '--seed', '-1']), /--seed must be a non-negative integer, got "-1"/);
-    assertCleanError(await tl(['train', HYM, '--class-weights', 'foo']), /--class-weights must be one of auto, balanced, none, got "foo"/);
+    assertCleanError(
+      await tl(['train', HYM, '--class-weights', 'foo']),
+      /--class-weights must be one of auto, balanced, none, got "foo"/,
+    );
     assertCleanError(await tl(['train', HYM, '--l2', '0']), /--l2 must be a positive number/);
     assertCleanError(await tl(['train', join(tmp, 'no-such-data')]), /^error: dataset not found: .*no-such-data$/);
     assertCleanError(await tl(['eval', join(tmp, 'no-bundle'), HYM]), /not a classifier bundle/);
-    assertCleanError(await tl(['predict', join(tmp, 'no-bundle'), join(tmp, 'nope.jpg')]), /no such file or folder: .*nope\.jpg/);
+    assertCleanError(
+      await tl(['predict', join(tmp, 'no-bundle'), join(tmp, 'nope.jpg')]),
+      /no such file or folder: .*nope\.jpg/,
+    );
   });
 
   test('a single-class folder is refused: a classifier needs at least two classes', async () => {
     const one = join(tmp, 'one-class');
     await mkdir(join(one, 'ants'), { recursive: true });
-    for (const f of (await filesIn(join(HYM, 'train/ants'))).slice(0, 5)) await symlink(f, join(one, 'ants', f.split('/').at(-1)!));
+    for (const f of (await filesIn(join(HYM, 'train/ants'))).slice(0, 5))
+      await symlink(f, join(one, 'ants', f.split('/').at(-1)!));
     const r = await tl(['train', one, '--out', join(tmp, 'one-out')]);
     assertCleanError(r, /only one class \("ants"\).*at least two/);
     assert.match(r.stderr, /^hint: /m);

@@ -78,9 +78,17 @@ describe('ImageFolder: <root>/<class>/*', () => {
     assert.equal(other.val.length, 13);
 
     const tenth = loadDataset(root, { seed: 1, valFraction: 0.1 });
-    assert.deepEqual(classCounts(tenth).map((c) => c.val), [2, 2, 1], 'at least one val image per class, fraction rounded');
+    assert.deepEqual(
+      classCounts(tenth).map((c) => c.val),
+      [2, 2, 1],
+      'at least one val image per class, fraction rounded',
+    );
     const dflt = loadDataset(root);
-    assert.deepEqual(classCounts(dflt).map((c) => c.val), [4, 4, 2], 'default fraction 0.2');
+    assert.deepEqual(
+      classCounts(dflt).map((c) => c.val),
+      [4, 4, 2],
+      'default fraction 0.2',
+    );
   });
 
   test('a class of one image keeps it in train; loose root images are reported, not used', async () => {
@@ -89,21 +97,33 @@ describe('ImageFolder: <root>/<class>/*', () => {
     await linkInto(root, 'bees', bees.slice(0, 1));
     await symlink(ants[10], join(root, 'loose.jpg'));
     const ds = loadDataset(root, { seed: 3 });
-    assert.deepEqual(classCounts(ds).map((c) => [c.label, c.train, c.val]), [
-      ['ants', 5, 1],
-      ['bees', 1, 0],
-    ]);
-    assert.ok(ds.skipped.some((s) => s.path === join(root, 'loose.jpg') && /outside any class folder/.test(s.reason)), JSON.stringify(ds.skipped));
+    assert.deepEqual(
+      classCounts(ds).map((c) => [c.label, c.train, c.val]),
+      [
+        ['ants', 5, 1],
+        ['bees', 1, 0],
+      ],
+    );
+    assert.ok(
+      ds.skipped.some((s) => s.path === join(root, 'loose.jpg') && /outside any class folder/.test(s.reason)),
+      JSON.stringify(ds.skipped),
+    );
     // A class folder that is a symlink to a folder elsewhere counts like a real one.
     const linked = await fresh('linked');
     await symlink(join(root, 'ants'), join(linked, 'ants'));
     await symlink(join(HYM, 'train/bees'), join(linked, 'bees'));
-    assert.deepEqual(classCounts(loadDataset(linked)).map((c) => [c.label, c.train + c.val]), [
-      ['ants', 6],
-      ['bees', bees.length],
-    ]);
+    assert.deepEqual(
+      classCounts(loadDataset(linked)).map((c) => [c.label, c.train + c.val]),
+      [
+        ['ants', 6],
+        ['bees', bees.length],
+      ],
+    );
     const w = datasetWarnings(classCounts(ds));
-    assert.ok(w.some((x) => /"bees" has no validation image/.test(x)), w.join('\n'));
+    assert.ok(
+      w.some((x) => /"bees" has no validation image/.test(x)),
+      w.join('\n'),
+    );
   });
 });
 
@@ -119,7 +139,13 @@ describe('pre-split folders', () => {
       assert.equal(ds.splitSource, 'folders');
       assert.deepEqual(paths(ds.train), [...trA, ...trB].sort());
       assert.deepEqual(paths(ds.val), [...vaA, ...vaB].sort());
-      assert.deepEqual(ds.val.filter((x) => x.label === 'bees').map((x) => x.path).sort(), vaB);
+      assert.deepEqual(
+        ds.val
+          .filter((x) => x.label === 'bees')
+          .map((x) => x.path)
+          .sort(),
+        vaB,
+      );
     }
   });
 
@@ -127,8 +153,14 @@ describe('pre-split folders', () => {
     const root = await fresh('validation');
     await linkInto(join(root, 'train'), 'ants', ants.slice(0, 5));
     await linkInto(join(root, 'train'), 'bees', bees.slice(0, 5));
-    const va = [...(await linkInto(join(root, 'validation'), 'ants', ants.slice(5, 7))), ...(await linkInto(join(root, 'validation'), 'bees', bees.slice(5, 7)))];
-    const te = [...(await linkInto(join(root, 'test'), 'ants', ants.slice(7, 10))), ...(await linkInto(join(root, 'test'), 'bees', bees.slice(7, 8)))];
+    const va = [
+      ...(await linkInto(join(root, 'validation'), 'ants', ants.slice(5, 7))),
+      ...(await linkInto(join(root, 'validation'), 'bees', bees.slice(5, 7))),
+    ];
+    const te = [
+      ...(await linkInto(join(root, 'test'), 'ants', ants.slice(7, 10))),
+      ...(await linkInto(join(root, 'test'), 'bees', bees.slice(7, 8))),
+    ];
     const ds = loadDataset(root);
     assert.equal(ds.splitSource, 'folders');
     assert.deepEqual(paths(ds.val), va.sort());
@@ -140,7 +172,10 @@ describe('pre-split folders', () => {
     const root = await fresh('traintest');
     await linkInto(join(root, 'train'), 'ants', ants.slice(0, 5));
     await linkInto(join(root, 'train'), 'bees', bees.slice(0, 5));
-    const te = [...(await linkInto(join(root, 'test'), 'ants', ants.slice(5, 8))), ...(await linkInto(join(root, 'test'), 'bees', bees.slice(5, 6)))];
+    const te = [
+      ...(await linkInto(join(root, 'test'), 'ants', ants.slice(5, 8))),
+      ...(await linkInto(join(root, 'test'), 'bees', bees.slice(5, 6))),
+    ];
     const ds = loadDataset(root);
     assert.equal(ds.splitSource, 'folders');
     assert.deepEqual(paths(ds.val), te.sort());
@@ -154,7 +189,10 @@ describe('pre-split folders', () => {
     await linkInto(join(root, 'train'), 'bees', bees.slice(0, 10));
     const ds = loadDataset(root, { seed: 4, valFraction: 0.3 });
     assert.equal(ds.splitSource, 'random');
-    assert.deepEqual(classCounts(ds).map((c) => c.val), [3, 3]);
+    assert.deepEqual(
+      classCounts(ds).map((c) => c.val),
+      [3, 3],
+    );
   });
 });
 
@@ -177,12 +215,18 @@ describe('CSV manifest', () => {
     const ds = loadDataset(relative(process.cwd(), csv), { seed: 2, valFraction: 0.5 });
     assert.equal(ds.splitSource, 'random');
     assert.deepEqual(ds.classes, ['ant', 'bee, honey']);
-    assert.deepEqual(classCounts(ds).map((c) => [c.label, c.train, c.val]), [
-      ['ant', 3, 3],
-      ['bee, honey', 3, 3],
-    ]);
+    assert.deepEqual(
+      classCounts(ds).map((c) => [c.label, c.train, c.val]),
+      [
+        ['ant', 3, 3],
+        ['bee, honey', 3, 3],
+      ],
+    );
     assert.ok([...ds.train, ...ds.val].some((x) => x.path === join(imgs, 'ant 0, small.jpg') && x.label === 'ant'));
-    assert.deepEqual(ds.skipped.map((s) => s.path), [join(imgs, 'missing.jpg')]);
+    assert.deepEqual(
+      ds.skipped.map((s) => s.path),
+      [join(imgs, 'missing.jpg')],
+    );
     assert.match(ds.skipped[0].reason, /missing on disk/);
 
     // No header: path,label by position.
@@ -212,15 +256,25 @@ describe('CSV manifest', () => {
     await writeFile(join(root, 'trainonly.csv'), lines.filter((l) => /,train,|split/.test(l)).join('\n'));
     const only = loadDataset(join(root, 'trainonly.csv'), { valFraction: 0.5 });
     assert.equal(only.splitSource, 'random');
-    assert.deepEqual(classCounts(only).map((c) => c.val), [3, 3], 'a train-only manifest is split like a train/ folder');
+    assert.deepEqual(
+      classCounts(only).map((c) => c.val),
+      [3, 3],
+      'a train-only manifest is split like a train/ folder',
+    );
   });
 
   test('a CSV without path/label columns, or a file that is no CSV, is refused', async () => {
     const root = await fresh('badcsv');
     await writeFile(join(root, 'x.csv'), 'path,class\na.jpg,ant\n');
-    assert.throws(() => loadDataset(join(root, 'x.csv')), (e: Error) => e instanceof TlError && /needs "path" and "label" columns/.test(e.message));
+    assert.throws(
+      () => loadDataset(join(root, 'x.csv')),
+      (e: Error) => e instanceof TlError && /needs "path" and "label" columns/.test(e.message),
+    );
     await writeFile(join(root, 'x.txt'), 'hello');
-    assert.throws(() => loadDataset(join(root, 'x.txt')), (e: Error) => e instanceof TlError && /not a \.csv manifest/.test(e.message));
+    assert.throws(
+      () => loadDataset(join(root, 'x.txt')),
+      (e: Error) => e instanceof TlError && /not a \.csv manifest/.test(e.message),
+    );
   });
 });
 
@@ -228,7 +282,11 @@ describe('refusals', () => {
   test('one class only: a TlError saying at least two are needed', async () => {
     const root = await fresh('oneclass');
     await linkInto(root, 'ants', ants.slice(0, 5));
-    assert.throws(() => loadDataset(root), (e: Error) => e instanceof TlError && /only one class \("ants"\)/.test(e.message) && /at least two/.test(e.message));
+    assert.throws(
+      () => loadDataset(root),
+      (e: Error) =>
+        e instanceof TlError && /only one class \("ants"\)/.test(e.message) && /at least two/.test(e.message),
+    );
     const split = await fresh('oneclass-split');
     await linkInto(join(split, 'train'), 'ants', ants.slice(0, 5));
     await linkInto(join(split, 'val'), 'ants', ants.slice(5, 7));
@@ -241,7 +299,10 @@ describe('refusals', () => {
     await linkInto(root, 'bees', bees.slice(0, 5));
     await mkdir(join(root, 'wasps'));
     await writeFile(join(root, 'wasps', 'notes.txt'), 'todo: photos');
-    assert.throws(() => loadDataset(root), (e: Error) => e instanceof TlError && e.message.includes(join(root, 'wasps')) && /no images/.test(e.message));
+    assert.throws(
+      () => loadDataset(root),
+      (e: Error) => e instanceof TlError && e.message.includes(join(root, 'wasps')) && /no images/.test(e.message),
+    );
     const split = await fresh('empty-split');
     await linkInto(join(split, 'train'), 'ants', ants.slice(0, 5));
     await mkdir(join(split, 'train', 'bees'));
@@ -250,9 +311,15 @@ describe('refusals', () => {
   });
 
   test('a nonexistent path is a clear error; an empty folder says what layout is expected', async () => {
-    assert.throws(() => loadDataset(join(tmp, 'nope')), (e: Error) => e instanceof TlError && /dataset not found: .*nope/.test(e.message));
+    assert.throws(
+      () => loadDataset(join(tmp, 'nope')),
+      (e: Error) => e instanceof TlError && /dataset not found: .*nope/.test(e.message),
+    );
     const empty = await fresh('nothing');
-    assert.throws(() => loadDataset(empty), (e: Error) => e instanceof TlError && /no labelled images found/.test(e.message));
+    assert.throws(
+      () => loadDataset(empty),
+      (e: Error) => e instanceof TlError && /no labelled images found/.test(e.message),
+    );
   });
 
   test('a class whose images are all unreadable: trainClassifier refuses with "has no usable training image"', async () => {
@@ -283,13 +350,22 @@ describe('datasetWarnings', () => {
       { label: 'ants', train: 40, val: 10 },
       { label: 'bees', train: 6, val: 2 },
     ]);
-    assert.ok(w.some((x) => /class "bees" has only 6 training image/.test(x)), w.join('\n'));
-    assert.ok(w.some((x) => /imbalanced \(40 vs 6/.test(x)), w.join('\n'));
+    assert.ok(
+      w.some((x) => /class "bees" has only 6 training image/.test(x)),
+      w.join('\n'),
+    );
+    assert.ok(
+      w.some((x) => /imbalanced \(40 vs 6/.test(x)),
+      w.join('\n'),
+    );
     assert.ok(!w.some((x) => /"ants"/.test(x)));
-    assert.deepEqual(datasetWarnings([
-      { label: 'a', train: 20, val: 5 },
-      { label: 'b', train: 15, val: 5 },
-    ]), []);
+    assert.deepEqual(
+      datasetWarnings([
+        { label: 'a', train: 20, val: 5 },
+        { label: 'b', train: 15, val: 5 },
+      ]),
+      [],
+    );
   });
 
   test('on a real folder: counts and warnings from loadDataset', async () => {
@@ -297,10 +373,13 @@ describe('datasetWarnings', () => {
     await linkInto(root, 'ants', ants.slice(0, 40));
     await linkInto(root, 'bees', bees.slice(0, 8));
     const counts = classCounts(loadDataset(root, { valFraction: 0.25 }));
-    assert.deepEqual(counts.map((c) => [c.train, c.val]), [
-      [30, 10],
-      [6, 2],
-    ]);
+    assert.deepEqual(
+      counts.map((c) => [c.train, c.val]),
+      [
+        [30, 10],
+        [6, 2],
+      ],
+    );
     const w = datasetWarnings(counts);
     assert.equal(w.length, 2, w.join('\n'));
   });

@@ -28,7 +28,8 @@ before(async () => {
 async function valFiles(perClass: number, classes?: string[]): Promise<{ path: string; wnid: string }[]> {
   const out: { path: string; wnid: string }[] = [];
   for (const wnid of classes ?? (await readdir(VAL)).sort()) {
-    for (const f of (await readdir(join(VAL, wnid))).sort().slice(0, perClass)) out.push({ path: join(VAL, wnid, f), wnid });
+    for (const f of (await readdir(join(VAL, wnid))).sort().slice(0, perClass))
+      out.push({ path: join(VAL, wnid, f), wnid });
   }
   return out;
 }
@@ -74,16 +75,28 @@ describe('onnx tail: block structure', () => {
     const byKind = (k: string) => s.cuts.filter((c) => c.kind === k);
     assert.deepEqual(byKind('stem')[0].shape, [32, 112, 112]);
     const blocks = byKind('block');
-    assert.deepEqual(blocks.map((b) => b.shape[0]), [16, 24, 24, 32, 32, 32, 64, 64, 64, 64, 96, 96, 96, 160, 160, 160, 320]);
-    assert.deepEqual(blocks.map((b) => b.shape[1]), [112, 56, 56, 28, 28, 28, 14, 14, 14, 14, 14, 14, 14, 7, 7, 7, 7]);
+    assert.deepEqual(
+      blocks.map((b) => b.shape[0]),
+      [16, 24, 24, 32, 32, 32, 64, 64, 64, 64, 96, 96, 96, 160, 160, 160, 320],
+    );
+    assert.deepEqual(
+      blocks.map((b) => b.shape[1]),
+      [112, 56, 56, 28, 28, 28, 14, 14, 14, 14, 14, 14, 14, 7, 7, 7, 7],
+    );
     // Residual blocks are exactly the ones whose input and output shapes agree (10 of them in MobileNetV2).
     assert.equal(blocks.filter((b) => b.label.includes('residual')).length, 10);
-    assert.ok(blocks.every((b) => b.activation === 'linear'), 'block outputs are linear bottlenecks');
+    assert.ok(
+      blocks.every((b) => b.activation === 'linear'),
+      'block outputs are linear bottlenecks',
+    );
     assert.deepEqual(byKind('head-conv')[0].shape, [1280, 7, 7]);
     assert.equal(byKind('head-conv')[0].activation, 'relu');
     assert.deepEqual(byKind('pooled')[0].shape, [1280, 1, 1]);
     // Parameters: every conv weight + bias after the input, then the 1280x1000 classifier.
-    assert.equal(s.cuts[0].tailParams, s.cuts.reduce((a, c) => a + c.blockParams, 0));
+    assert.equal(
+      s.cuts[0].tailParams,
+      s.cuts.reduce((a, c) => a + c.blockParams, 0),
+    );
     assert.equal(s.classifierParams, 1280 * 1000 + 1000);
     const last = blocks.at(-1)!;
     assert.equal(last.blockParams, 160 * 960 + 960 + 960 * 9 + 960 + 960 * 320 + 320);
@@ -133,7 +146,10 @@ describe('onnx tail: float conversion vs int8 onnxruntime', () => {
     try {
       const some = files.slice(0, 4);
       const f = await b.embed(await Promise.all(some.map((x) => preprocess(x.path, entry.input))));
-      assert.deepEqual(Array.from(run.features!.subarray(0, 4 * 1280)), f.flatMap((r) => Array.from(r)));
+      assert.deepEqual(
+        Array.from(run.features!.subarray(0, 4 * 1280)),
+        f.flatMap((r) => Array.from(r)),
+      );
     } finally {
       await b.dispose();
     }
@@ -159,12 +175,18 @@ describe('onnx tail: float conversion vs int8 onnxruntime', () => {
     };
   }
 
-  for (const [i, depth] of [[0, 'last block'], [1, 'last 2 blocks'], [2, 'last 3 blocks']] as const) {
+  for (const [i, depth] of [
+    [0, 'last block'],
+    [1, 'last 2 blocks'],
+    [2, 'last 3 blocks'],
+  ] as const) {
     test(`fake-quant tail after the ${depth} matches onnxruntime (rel L2 < 5%, top-1 agreement >= 90%)`, () => {
       const tail = buildTail(bytes, cuts[i], tf, { classifier: true, quantize: 'fake' });
       try {
         const r = compare(tail, cuts[i]);
-        console.log(`# fake-quant ${labels[i]}: features rel L2 ${r.rel.toFixed(4)}, max abs ${r.max.toFixed(4)}; top-1 agreement ${(r.agree * 100).toFixed(0)}%; correct ${r.correct} vs int8 ${r.ortCorrect} of ${files.length}`);
+        console.log(
+          `# fake-quant ${labels[i]}: features rel L2 ${r.rel.toFixed(4)}, max abs ${r.max.toFixed(4)}; top-1 agreement ${(r.agree * 100).toFixed(0)}%; correct ${r.correct} vs int8 ${r.ortCorrect} of ${files.length}`,
+        );
         assert.ok(r.rel < 0.05, `rel L2 ${r.rel}`);
         assert.ok(r.agree >= 0.9, `top-1 agreement ${r.agree}`);
       } finally {
@@ -176,7 +198,9 @@ describe('onnx tail: float conversion vs int8 onnxruntime', () => {
       const tail = buildTail(bytes, cuts[i], tf, { classifier: true });
       try {
         const r = compare(tail, cuts[i]);
-        console.log(`# float ${labels[i]}: features rel L2 ${r.rel.toFixed(4)}, max abs ${r.max.toFixed(4)}; top-1 agreement ${(r.agree * 100).toFixed(0)}%; correct ${r.correct} vs int8 ${r.ortCorrect} of ${files.length}`);
+        console.log(
+          `# float ${labels[i]}: features rel L2 ${r.rel.toFixed(4)}, max abs ${r.max.toFixed(4)}; top-1 agreement ${(r.agree * 100).toFixed(0)}%; correct ${r.correct} vs int8 ${r.ortCorrect} of ${files.length}`,
+        );
         // Without int8 rounding between layers the features drift from the int8 ones (the int8 model's own noise:
         // each requantization adds ~1-4% relative error); the classification does not.
         assert.ok(r.rel < (i === 0 ? 0.05 : 0.2), `rel L2 ${r.rel}`);
@@ -240,15 +264,22 @@ describe('onnx tail: training', () => {
       // A small random head: with a zero one no gradient would reach the tail on the first step.
       const head = tf.variable(tf.randomNormal([1280, 2], 0, 0.05, 'float32', 7), true, `test_head_${quantize}`);
       const x = tf.tensor4d(r.cuts[cut].data, r.cuts[cut].shape);
-      const y = tf.oneHot(tf.tensor1d(files.map((f) => (f.wnid === 'n01440764' ? 0 : 1)), 'int32'), 2);
+      const y = tf.oneHot(
+        tf.tensor1d(
+          files.map((f) => (f.wnid === 'n01440764' ? 0 : 1)),
+          'int32',
+        ),
+        2,
+      );
       const before = Object.fromEntries(Object.entries(tail.variables).map(([k, v]) => [k, v.clone()]));
       // Cross-entropy written out: tf.losses.softmaxCrossEntropy trips tfjs's kernel leak check under IS_TEST,
       // which tfWasm() turns on.
-      const loss = () => tf.tidy(() => {
-        const logits = tf.matMul(tail.apply(x, true), head);
-        const logp = tf.sub(logits, tf.logSumExp(logits, 1, true));
-        return tf.neg(tf.mean(tf.sum(tf.mul(y, logp), 1))) as tf.Scalar;
-      });
+      const loss = () =>
+        tf.tidy(() => {
+          const logits = tf.matMul(tail.apply(x, true), head);
+          const logp = tf.sub(logits, tf.logSumExp(logits, 1, true));
+          return tf.neg(tf.mean(tf.sum(tf.mul(y, logp), 1))) as tf.Scalar;
+        });
       const opt = tf.train.sgd(0.002);
       const varList = [...Object.values(tail.variables), head];
       try {
@@ -271,7 +302,8 @@ describe('onnx tail: training', () => {
         final.dispose();
         console.log(`# ${quantize}: losses ${losses.map((v) => v.toFixed(4)).join(' ')}`);
         assert.ok(losses.at(-1)! < losses[0] * 0.9, `loss did not go down: ${losses.join(', ')}`);
-        for (let i = 1; i < losses.length; i++) assert.ok(losses[i] < losses[i - 1], `loss went up at step ${i}: ${losses.join(', ')}`);
+        for (let i = 1; i < losses.length; i++)
+          assert.ok(losses[i] < losses[i - 1], `loss went up at step ${i}: ${losses.join(', ')}`);
         for (const [k, v] of Object.entries(tail.variables)) {
           const d = tf.max(tf.abs(tf.sub(v, before[k]))).dataSync()[0];
           assert.ok(d > 0, `variable ${k} did not change`);

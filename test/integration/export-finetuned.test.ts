@@ -32,7 +32,15 @@ after(() => cleanup(cacheDir, hym, work));
 
 /** Trains a small fine-tuned bundle and saves it; returns its folder. */
 async function trainBundle(name: string, opts: TrainOptions): Promise<string> {
-  const r = await trainClassifier(hym, { epochs: 1, patience: 100, restoreBest: false, finetuneBatchSize: 8, l2: 1, seed: 0, ...opts });
+  const r = await trainClassifier(hym, {
+    epochs: 1,
+    patience: 100,
+    restoreBest: false,
+    finetuneBatchSize: 8,
+    l2: 1,
+    seed: 0,
+    ...opts,
+  });
   const dir = join(work, name);
   try {
     assert.ok(r.classifier.data.tail, `${name} is a fine-tuned bundle`);
@@ -75,25 +83,39 @@ describe('export of fine-tuned bundles, int8 ONNX MobileNetV2', () => {
     const inits = new Map((g.initializer ?? []).map((t) => [t.name!, t]));
     for (const v of tail.variables) assert.ok(inits.has(`tl_ft/${v.name}`), `initializer for ${v.name}`);
     const ops = new Set((g.node ?? []).map((n) => n.opType));
-    for (const op of ['DequantizeLinear', 'Conv', 'Clip', 'GlobalAveragePool', 'Gemm', 'Softmax']) assert.ok(ops.has(op), `graph has ${op}`);
+    for (const op of ['DequantizeLinear', 'Conv', 'Clip', 'GlobalAveragePool', 'Gemm', 'Softmax'])
+      assert.ok(ops.has(op), `graph has ${op}`);
     // TF.js cannot hold the int8 ONNX backbone: a clear refusal.
     const clf = await Classifier.load(bundle);
     try {
-      await assert.rejects(exportLoaded(clf, { format: 'tfjs', out: join(bundle, 'x') }), (e: Error) => e.name === 'TlError' && /needs a TF\.js backbone/.test(e.message));
+      await assert.rejects(
+        exportLoaded(clf, { format: 'tfjs', out: join(bundle, 'x') }),
+        (e: Error) => e.name === 'TlError' && /needs a TF\.js backbone/.test(e.message),
+      );
     } finally {
       await clf.dispose();
     }
   });
 
   test('--replace hidden:16: the new units as 1x1 Conv + Relu on the dequantized cut', async () => {
-    const bundle = await trainBundle('onnx-replace', { model: 'mobilenet-v2', strategy: 'partial', trainLast: 2, replace: [16] });
+    const bundle = await trainBundle('onnx-replace', {
+      model: 'mobilenet-v2',
+      strategy: 'partial',
+      trainLast: 2,
+      replace: [16],
+    });
     const { r, check } = await exportAndCheck(bundle, 'onnx');
     assertAgrees(check, 'onnx replace');
     assert.equal(r.metadata.outputs.features?.shape[1], 16);
   });
 
   test('whole network at 96 px (cut at the input): float ops only, input declared at the trained size; via the CLI', async () => {
-    const bundle = await trainBundle('onnx-full96', { model: 'mobilenet-v2', strategy: 'full', size: 96, finetuneBatchSize: 4 });
+    const bundle = await trainBundle('onnx-full96', {
+      model: 'mobilenet-v2',
+      strategy: 'full',
+      size: 96,
+      finetuneBatchSize: 4,
+    });
     const out = join(work, 'onnx-full96-cli');
     const res = await runCli(['export', bundle, '--out', out, '--json'], { cacheDir, timeoutMs: 180_000 });
     assert.equal(res.code, 0, res.stderr);
@@ -104,7 +126,10 @@ describe('export of fine-tuned bundles, int8 ONNX MobileNetV2', () => {
     assert.equal(j.metadata.source.tail.imageSize, 96);
     assert.match(res.stderr, /tail {5}fine-tuned onnx-tail after \S+: \d+ trained tensors/);
     const g = decodeModel(await readFile(join(out, 'model.onnx'))).graph!;
-    assert.ok(!(g.node ?? []).some((n) => n.opType!.startsWith('QLinear') || n.opType === 'QuantizeLinear'), 'no int8 op left');
+    assert.ok(
+      !(g.node ?? []).some((n) => n.opType!.startsWith('QLinear') || n.opType === 'QuantizeLinear'),
+      'no int8 op left',
+    );
   });
 });
 
@@ -120,7 +145,12 @@ describe('export of fine-tuned bundles, TF.js mobilenet-v1-0.25', () => {
   });
 
   test('--replace hidden:8 after the last 2 blocks: ONNX and TF.js', async () => {
-    const bundle = await trainBundle('v1-replace', { model: 'mobilenet-v1-0.25', strategy: 'partial', trainLast: 2, replace: [8] });
+    const bundle = await trainBundle('v1-replace', {
+      model: 'mobilenet-v1-0.25',
+      strategy: 'partial',
+      trainLast: 2,
+      replace: [8],
+    });
     for (const format of ['onnx', 'tfjs'] as const) {
       const { r, check } = await exportAndCheck(bundle, format);
       assertAgrees(check, `v1 replace ${format}`);

@@ -13,7 +13,18 @@ import type { Backbone } from '../../src/backbone/types.js';
 import { extractFeatures } from '../../src/features/extract.js';
 import { FeatureStore, modelKeyFor } from '../../src/features/store.js';
 import { sha256 } from '../../src/util/hash.js';
-import { cleanup, collect, DATASETS_DIR, FIXTURES, linkSubset, MODELS_DIR, runCli, sleep, spawnCli, tempDir } from '../helpers.js';
+import {
+  cleanup,
+  collect,
+  DATASETS_DIR,
+  FIXTURES,
+  linkSubset,
+  MODELS_DIR,
+  runCli,
+  sleep,
+  spawnCli,
+  tempDir,
+} from '../helpers.js';
 
 const CATS_DOGS_TRAIN = join(DATASETS_DIR, 'cats_and_dogs_filtered/train');
 const DIM = 1280; // mobilenet-v2, the default backbone the CLI uses
@@ -160,7 +171,10 @@ describe('feature store (CLI processes)', () => {
     const child = spawnCli(['embed', data, '--json', '--batch', '16'], { cacheDir });
     const done = collect(child, 120_000);
     let exited = false;
-    void done.then(() => (exited = true), () => (exited = true));
+    void done.then(
+      () => (exited = true),
+      () => (exited = true),
+    );
     // Wait until some batches are committed, then kill without warning.
     const deadline = Date.now() + 90_000;
     let seen = 0;
@@ -244,9 +258,16 @@ describe('feature store (CLI processes)', () => {
     assert.equal(s.skipped, bad.length);
     const warnings = r.stderr.split('\n').filter((l) => l.startsWith('warning:'));
     assert.equal(warnings.length, bad.length, r.stderr);
-    for (const b of bad) assert.ok(warnings.some((w) => w.includes(join(data, b))), `warning names ${b}: ${r.stderr}`);
+    for (const b of bad)
+      assert.ok(
+        warnings.some((w) => w.includes(join(data, b))),
+        `warning names ${b}: ${r.stderr}`,
+      );
     assert.ok(warnings.some((w) => w.includes('empty.jpg') && /empty|0 bytes/.test(w)));
-    assert.ok(warnings.some((w) => w.includes('truncated.jpg') && /truncated|corrupt/.test(w)), r.stderr);
+    assert.ok(
+      warnings.some((w) => w.includes('truncated.jpg') && /truncated|corrupt/.test(w)),
+      r.stderr,
+    );
     assert.ok(!/^\s+at\s/m.test(r.stderr), 'no stack trace');
     const end = inspectStore(join(cacheDir, 'features.sqlite'));
     assert.equal(end.rows, good.length);

@@ -6,7 +6,15 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type * as tfjs from '@tensorflow/tfjs';
 import { findModel } from '../../src/backbone/registry.js';
-import { loadNetwork, resolveFreeze, buildTrainableTail, trainingTf, assignTail, type Network, type TrainableTail } from '../../src/finetune/network.js';
+import {
+  loadNetwork,
+  resolveFreeze,
+  buildTrainableTail,
+  trainingTf,
+  assignTail,
+  type Network,
+  type TrainableTail,
+} from '../../src/finetune/network.js';
 import { ParallelSteps, parallelStats, shardBounds, type ParallelState } from '../../src/finetune/parallel.js';
 import { serialStep as stepSerial } from '../../src/finetune/step.js';
 import { join } from 'node:path';
@@ -42,10 +50,17 @@ before(async () => {
 after(() => tail?.dispose());
 
 function fresh(sw?: Float32Array): ParallelState {
-  assignTail(tf, tail, [...tail.variables.keys()].map((name, i) => ({ name, data: init[i] })));
+  assignTail(
+    tf,
+    tail,
+    [...tail.variables.keys()].map((name, i) => ({ name, data: init[i] })),
+  );
   const D = tail.featureDim;
   return {
-    tf, tail, K, l2: 0.01,
+    tf,
+    tail,
+    K,
+    l2: 0.01,
     Wv: tf.variable(tf.tensor2d(W0, [K, D])),
     bv: tf.variable(tf.zeros([K])),
     meanT: tf.fill([D], 0.1),
@@ -92,7 +107,8 @@ function serialStep(s: ParallelState, n: number): number {
   return r;
 }
 
-const weights = (s: ParallelState) => [...[...tail.variables.values()], s.Wv, s.bv].map((v) => Float32Array.from(v.dataSync() as Float32Array));
+const weights = (s: ParallelState) =>
+  [...[...tail.variables.values()], s.Wv, s.bv].map((v) => Float32Array.from(v.dataSync() as Float32Array));
 
 function maxDiff(a: Float32Array[], b: Float32Array[]): number {
   let m = 0;
@@ -102,9 +118,19 @@ function maxDiff(a: Float32Array[], b: Float32Array[]): number {
 
 describe('data-parallel fine-tuning steps', () => {
   test('shards are contiguous and cover the batch, this thread gets the smaller one', () => {
-    assert.deepEqual(shardBounds(32, 2), [[0, 16], [16, 32]]);
-    assert.deepEqual(shardBounds(7, 2), [[0, 3], [3, 7]]);
-    assert.deepEqual(shardBounds(7, 3), [[0, 2], [2, 4], [4, 7]]);
+    assert.deepEqual(shardBounds(32, 2), [
+      [0, 16],
+      [16, 32],
+    ]);
+    assert.deepEqual(shardBounds(7, 2), [
+      [0, 3],
+      [3, 7],
+    ]);
+    assert.deepEqual(shardBounds(7, 3), [
+      [0, 2],
+      [2, 4],
+      [4, 7],
+    ]);
   });
 
   for (const weighted of [false, true]) {
@@ -123,7 +149,10 @@ describe('data-parallel fine-tuning steps', () => {
         const r = await par.step(data.slice(0, n * tail.inputShape.reduce((x, y) => x * y, 1)), ys.slice(0, n), n);
         const lossPar = (r.loss.dataSync() as Float32Array)[0];
         tf.dispose([r.loss, r.correct]);
-        assert.ok(Math.abs(lossPar - lossSerial) < 1e-4 * Math.max(1, Math.abs(lossSerial)), `loss ${lossPar} vs ${lossSerial}`);
+        assert.ok(
+          Math.abs(lossPar - lossSerial) < 1e-4 * Math.max(1, Math.abs(lossSerial)),
+          `loss ${lossPar} vs ${lossSerial}`,
+        );
         const d = maxDiff(weights(b), serial);
         t.diagnostic(`one step, max |parallel - serial| over all weights = ${d}`);
         assert.ok(d < 1e-5, `max |parallel - serial| = ${d}`);
@@ -190,7 +219,16 @@ describe('fine-tuning through train.ts: serial vs data-parallel steps', () => {
       process.env.TL_TRAIN_THREADS = threads;
       const events: TrainEvent[] = [];
       const started = parallelStats.started;
-      const r = await trainClassifier(data, { strategy: 'partial', trainLast: 1, epochs: 3, patience: 100, restoreBest: false, finetuneBatchSize: 16, seed: 5, onEvent: (e) => events.push(e) });
+      const r = await trainClassifier(data, {
+        strategy: 'partial',
+        trainLast: 1,
+        epochs: 3,
+        patience: 100,
+        restoreBest: false,
+        finetuneBatchSize: 16,
+        seed: 5,
+        onEvent: (e) => events.push(e),
+      });
       await r.classifier.dispose();
       return { r, events, parallel: parallelStats.started - started };
     };
@@ -203,10 +241,17 @@ describe('fine-tuning through train.ts: serial vs data-parallel steps', () => {
       const q = serial.r.history[i];
       assert.ok(Math.abs(p.trainLoss - q.trainLoss) < 1e-3, `epoch ${i} train loss ${p.trainLoss} vs ${q.trainLoss}`);
       assert.ok(p.innerValLoss !== undefined && q.innerValLoss !== undefined, `epoch ${i} has an inner-val loss`);
-      assert.ok(Math.abs(p.innerValLoss - q.innerValLoss) < 1e-3, `epoch ${i} inner val loss ${p.innerValLoss} vs ${q.innerValLoss}`);
+      assert.ok(
+        Math.abs(p.innerValLoss - q.innerValLoss) < 1e-3,
+        `epoch ${i} inner val loss ${p.innerValLoss} vs ${q.innerValLoss}`,
+      );
     });
-    t.diagnostic(`train loss serial ${serial.r.history.map((p) => p.trainLoss.toFixed(5)).join(' ')} | parallel ${par.r.history.map((p) => p.trainLoss.toFixed(5)).join(' ')}`);
-    const epochs = par.events.filter((e): e is Extract<TrainEvent, { type: 'finetune-epoch' }> => e.type === 'finetune-epoch');
+    t.diagnostic(
+      `train loss serial ${serial.r.history.map((p) => p.trainLoss.toFixed(5)).join(' ')} | parallel ${par.r.history.map((p) => p.trainLoss.toFixed(5)).join(' ')}`,
+    );
+    const epochs = par.events.filter(
+      (e): e is Extract<TrainEvent, { type: 'finetune-epoch' }> => e.type === 'finetune-epoch',
+    );
     assert.equal(epochs.length, 3);
     assert.deepEqual(epochs[2].memory, epochs[1].memory, 'tf.memory() after epoch 3 equals after epoch 2');
   });
@@ -234,22 +279,38 @@ describe('whole network (rung 3: cut at the input), data-parallel in micro-batch
   after(() => full?.dispose());
 
   const state = (microBatch?: number): ParallelState & { tailVars: tfjs.Variable[] } => {
-    assignTail(tf, full, [...full.variables.keys()].map((name, i) => ({ name, data: start[i] })));
+    assignTail(
+      tf,
+      full,
+      [...full.variables.keys()].map((name, i) => ({ name, data: start[i] })),
+    );
     const D = full.featureDim;
     return {
-      tf, tail: full, tailVars: [...full.variables.values()], K, l2: 0.01, microBatch,
-      Wv: tf.variable(tf.tensor2d(Wf, [K, D])), bv: tf.variable(tf.zeros([K])),
-      meanT: tf.fill([D], 0.1), stdT: tf.fill([D], 2),
-      optHead: tf.train.sgd(1), optTail: tf.train.sgd(1),
+      tf,
+      tail: full,
+      tailVars: [...full.variables.values()],
+      K,
+      l2: 0.01,
+      microBatch,
+      Wv: tf.variable(tf.tensor2d(Wf, [K, D])),
+      bv: tf.variable(tf.zeros([K])),
+      meanT: tf.fill([D], 0.1),
+      stdT: tf.fill([D], 2),
+      optHead: tf.train.sgd(1),
+      optTail: tf.train.sgd(1),
     };
   };
-  const fullWeights = (s: ParallelState) => [...full.variables.values(), s.Wv, s.bv].map((v) => Float32Array.from(v.dataSync() as Float32Array));
+  const fullWeights = (s: ParallelState) =>
+    [...full.variables.values(), s.Wv, s.bv].map((v) => Float32Array.from(v.dataSync() as Float32Array));
   const relDiff = (a: Float32Array[], b: Float32Array[], ref: Float32Array[]) => {
-    let num = 0, den = 0;
-    a.forEach((u, i) => u.forEach((v, j) => {
-      num += (v - b[i][j]) ** 2;
-      den += (ref[i][j] - b[i][j]) ** 2; // size of the step itself
-    }));
+    let num = 0,
+      den = 0;
+    a.forEach((u, i) =>
+      u.forEach((v, j) => {
+        num += (v - b[i][j]) ** 2;
+        den += (ref[i][j] - b[i][j]) ** 2; // size of the step itself
+      }),
+    );
     return Math.sqrt(num / Math.max(den, 1e-30));
   };
 
@@ -277,7 +338,10 @@ describe('whole network (rung 3: cut at the input), data-parallel in micro-batch
       const r = await par.step(x.slice(), y.slice(), n);
       const lossPar = (r.loss.dataSync() as Float32Array)[0];
       tf.dispose([r.loss, r.correct]);
-      assert.ok(Math.abs(lossPar - lossSerial) < 1e-4 * Math.max(1, Math.abs(lossSerial)), `loss ${lossPar} vs ${lossSerial}`);
+      assert.ok(
+        Math.abs(lossPar - lossSerial) < 1e-4 * Math.max(1, Math.abs(lossSerial)),
+        `loss ${lossPar} vs ${lossSerial}`,
+      );
       parallel = fullWeights(b);
     } finally {
       await par.close();
@@ -285,7 +349,9 @@ describe('whole network (rung 3: cut at the input), data-parallel in micro-batch
     }
     const eMicro = relDiff(micro, serial, before0);
     const ePar = relDiff(parallel, serial, before0);
-    t.diagnostic(`|step difference| / |step|: micro-batched ${eMicro.toExponential(2)}, data-parallel ${ePar.toExponential(2)}`);
+    t.diagnostic(
+      `|step difference| / |step|: micro-batched ${eMicro.toExponential(2)}, data-parallel ${ePar.toExponential(2)}`,
+    );
     assert.ok(maxDiff(serial, before0) > 1e-4, 'the step moved the weights');
     assert.ok(eMicro < 1e-4, `micro-batched gradient differs by ${eMicro}`);
     assert.ok(ePar < 1e-4, `data-parallel gradient differs by ${ePar}`);

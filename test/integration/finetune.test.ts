@@ -13,7 +13,13 @@ import { findModel } from '../../src/backbone/registry.js';
 import { preprocess } from '../../src/data/image.js';
 import { FeatureStore, modelKeyFor } from '../../src/features/store.js';
 import { decodeF16, encodeF16, toHalf, fromHalf } from '../../src/util/f16.js';
-import { loadNetwork, resolveFreeze, openCutBackbone, buildTrainableTail, trainingTf } from '../../src/finetune/network.js';
+import {
+  loadNetwork,
+  resolveFreeze,
+  openCutBackbone,
+  buildTrainableTail,
+  trainingTf,
+} from '../../src/finetune/network.js';
 import { planTraining } from '../../src/finetune/plan.js';
 import { exportClassifier } from '../../src/export/export.js';
 import { cleanup, DATASETS_DIR, linkSubset, runCli, tempDir } from '../helpers.js';
@@ -35,7 +41,9 @@ describe('float16 cache encoding', () => {
     assert.deepEqual(Array.from(decodeF16(encodeF16(exact))), Array.from(exact));
     const v = Float32Array.from({ length: 1000 }, (_, i) => Math.sin(i) * 10 ** ((i % 7) - 3));
     const back = decodeF16(encodeF16(v));
-    for (let i = 0; i < v.length; i++) if (Math.abs(v[i]) > 6.2e-5) assert.ok(Math.abs(back[i] - v[i]) <= Math.abs(v[i]) * 2 ** -11, `${v[i]} -> ${back[i]}`);
+    for (let i = 0; i < v.length; i++)
+      if (Math.abs(v[i]) > 6.2e-5)
+        assert.ok(Math.abs(back[i] - v[i]) <= Math.abs(v[i]) * 2 ** -11, `${v[i]} -> ${back[i]}`);
     assert.equal(fromHalf(toHalf(Infinity)), Infinity);
     assert.ok(Number.isNaN(fromHalf(toHalf(NaN))));
     assert.equal(fromHalf(toHalf(1e6)), Infinity);
@@ -44,7 +52,13 @@ describe('float16 cache encoding', () => {
   test('the store keeps f16 rows at 2 bytes per value under their own key', () => {
     const store = FeatureStore.open(':memory:');
     try {
-      const base = { id: 'x', weightsHash: 'h', input: findModel('mobilenet-v2').input, featureDim: 4, entry: { feature: { tensor: 't', dim: 4, pool: 'none' } } };
+      const base = {
+        id: 'x',
+        weightsHash: 'h',
+        input: findModel('mobilenet-v2').input,
+        featureDim: 4,
+        entry: { feature: { tensor: 't', dim: 4, pool: 'none' } },
+      };
       const k32 = modelKeyFor(base);
       const k16 = modelKeyFor({ ...base, vectors: { source: 't', encoding: 'f16' } });
       assert.notEqual(k32.key, k16.key);
@@ -65,7 +79,16 @@ describe('partial fine-tuning, MobileNetV2 int8 (ONNX tail)', () => {
   let bundle: string;
   before(async () => {
     bundle = join(await tempDir('tl-ft-bundle-'), 'clf');
-    r = await trainClassifier(hym, { strategy: 'partial', trainLast: 1, epochs: 10, patience: 100, restoreBest: false, finetuneBatchSize: 8, seed: 3, onEvent: (e) => events.push(e) });
+    r = await trainClassifier(hym, {
+      strategy: 'partial',
+      trainLast: 1,
+      epochs: 10,
+      patience: 100,
+      restoreBest: false,
+      finetuneBatchSize: 8,
+      seed: 3,
+      onEvent: (e) => events.push(e),
+    });
   });
   after(async () => {
     await r?.classifier.dispose();
@@ -75,7 +98,9 @@ describe('partial fine-tuning, MobileNetV2 int8 (ONNX tail)', () => {
   test('trains the head conv on cached activations, memory flat across epochs', () => {
     const setup = events.find((e) => e.type === 'finetune-setup')!;
     assert.ok(setup.type === 'finetune-setup' && setup.backend === 'wasm' && setup.trainable.length === 1);
-    const epochs = events.filter((e): e is Extract<TrainEvent, { type: 'finetune-epoch' }> => e.type === 'finetune-epoch');
+    const epochs = events.filter(
+      (e): e is Extract<TrainEvent, { type: 'finetune-epoch' }> => e.type === 'finetune-epoch',
+    );
     assert.equal(epochs.length, 10);
     assert.deepEqual(epochs[9].memory, epochs[1].memory, 'tf.memory() after epoch 10 equals after epoch 2');
     assert.equal(r.config.strategy, 'partial');
@@ -142,7 +167,17 @@ describe('partial fine-tuning, TF.js layers backbone (mobilenet-v1-0.25)', () =>
     assert.equal(trainable.length, 2);
     const { tf } = await trainingTf();
     const mem: TrainEvent[] = [];
-    const r = await trainClassifier(hym, { model: 'mobilenet-v1-0.25', strategy: 'partial', trainLast: 2, epochs: 3, patience: 100, restoreBest: false, finetuneBatchSize: 8, seed: 1, onEvent: (e) => e.type === 'finetune-epoch' && mem.push(e) });
+    const r = await trainClassifier(hym, {
+      model: 'mobilenet-v1-0.25',
+      strategy: 'partial',
+      trainLast: 2,
+      epochs: 3,
+      patience: 100,
+      restoreBest: false,
+      finetuneBatchSize: 8,
+      seed: 1,
+      onEvent: (e) => e.type === 'finetune-epoch' && mem.push(e),
+    });
     try {
       const frozen = await openCutBackbone(net, cut);
       const fresh = await buildTrainableTail(tf, net, cut, frozen.cutShape);
@@ -155,10 +190,15 @@ describe('partial fine-tuning, TF.js layers backbone (mobilenet-v1-0.25)', () =>
         assert.deepEqual((mem[2] as { memory: unknown }).memory, (mem[1] as { memory: unknown }).memory);
         const kernel = snap.variables.find((v) => /kernel/.test(v.name))!;
         const k0 = fresh.variables.get(kernel.name)!.dataSync();
-        assert.ok(kernel.data.some((x, i) => x !== k0[i]), 'an unfrozen kernel changed');
+        assert.ok(
+          kernel.data.some((x, i) => x !== k0[i]),
+          'an unfrozen kernel changed',
+        );
         // BatchNorm moving statistics (inside the trained blocks) are frozen: bit-identical after training.
         assert.ok(snap.variables.every((v) => !/moving_/.test(v.name)));
-        const trained = (r.classifier.backbone as unknown as { tail: { frozenWeights(): Map<string, Float32Array> } }).tail.frozenWeights();
+        const trained = (
+          r.classifier.backbone as unknown as { tail: { frozenWeights(): Map<string, Float32Array> } }
+        ).tail.frozenWeights();
         const initial = fresh.frozenWeights();
         assert.ok(initial.size >= 4, `BN statistics in the tail: ${[...initial.keys()]}`);
         for (const [name, w] of initial) assert.deepEqual(trained.get(name), w, name);
@@ -184,14 +224,20 @@ describe('auto and tl plan', () => {
     const e = await planTraining(loadDataset(join(DATASETS_DIR, 'eurosat')), { timeBudget: 1e6 });
     assert.equal(e.choice, 'partial');
     assert.ok(e.throughput.measured && e.throughput.partialTrain > 0);
-    assert.deepEqual(e.estimates.map((x) => x.rung), ['head', 'partial', 'full']);
+    assert.deepEqual(
+      e.estimates.map((x) => x.rung),
+      ['head', 'partial', 'full'],
+    );
     // Satellite patches look nothing like ImageNet to its own head: auto's partial rung puts new units on the
     // 14x14 cut after block 13 (the recipe that measured 0.921 → 0.943 there), and says so.
     assert.ok(e.domain && e.domain.far && e.domain.meanTop1 < 0.3, JSON.stringify(e.domain));
     assert.deepEqual(e.recipe, { trainLast: 5, replace: [1024] });
     assert.match(e.reason, /far from ImageNet .*--train-last 5 --replace hidden:1024/);
     // Photos (1000/class) are ImageNet-like: partial keeps the pretrained top blocks.
-    const c = await planTraining(loadDataset(join(DATASETS_DIR, 'cats_and_dogs_filtered')), { timeBudget: 1e6, throughput: { extract: 150, partialTrain: 100, fullTrain: 5 } });
+    const c = await planTraining(loadDataset(join(DATASETS_DIR, 'cats_and_dogs_filtered')), {
+      timeBudget: 1e6,
+      throughput: { extract: 150, partialTrain: 100, fullTrain: 5 },
+    });
     assert.equal(c.choice, 'partial');
     assert.ok(c.domain && !c.domain.far && c.domain.meanTop1 > 0.4, JSON.stringify(c.domain));
     assert.equal(c.recipe, undefined);

@@ -35,28 +35,121 @@ const seq = (n: number, f: (i: number) => number) => Float32Array.from({ length:
 
 /** Each op (or op chain) of the rung-2/3 networks and their loss, as a function of its inputs. */
 const OPS: { name: string; shapes: number[][]; f: (tf: TF, xs: tfjs.Tensor[]) => tfjs.Tensor }[] = [
-  { name: 'conv2d 3x3 stride 2 same (stem)', shapes: [[2, 9, 9, 3], [3, 3, 3, 8]], f: (tf, [x, w]) => tf.conv2d(x as tfjs.Tensor4D, w as tfjs.Tensor4D, 2, 'same') },
-  { name: 'pad + conv2d 3x3 valid', shapes: [[1, 6, 6, 4], [3, 3, 4, 5]], f: (tf, [x, w]) => tf.conv2d(tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]) as tfjs.Tensor4D, w as tfjs.Tensor4D, 1, 'valid') },
-  { name: 'conv2d 1x1 as matMul (pointwise)', shapes: [[12, 8], [8, 6]], f: (tf, [x, w]) => tf.matMul(x as tfjs.Tensor2D, w as tfjs.Tensor2D) },
-  { name: 'fused conv2d + bias + relu6 (TF.js layers)', shapes: [[2, 7, 7, 4], [1, 1, 4, 6], [6]], f: (tf, [x, w, b]) => tf.fused.conv2d({ x: x as tfjs.Tensor4D, filter: w as tfjs.Tensor4D, bias: b, activation: 'relu6', strides: 1, pad: 'same' }) },
-  { name: 'depthwiseConv2d 3x3 stride 1', shapes: [[2, 7, 7, 6], [3, 3, 6, 1]], f: (tf, [x, w]) => tf.depthwiseConv2d(x as tfjs.Tensor4D, w as tfjs.Tensor4D, 1, 'same') },
-  { name: 'depthwiseConv2d 3x3 stride 2', shapes: [[1, 8, 8, 4], [3, 3, 4, 1]], f: (tf, [x, w]) => tf.depthwiseConv2d(x as tfjs.Tensor4D, w as tfjs.Tensor4D, 2, 'same') },
-  { name: 'batchNorm (frozen statistics) + relu', shapes: [[2, 5, 5, 4], [4], [4]], f: (tf, [x, s, o]) => tf.relu(tf.batchNorm(x, tf.zeros([4]).add(0.1), tf.ones([4]).mul(1.5), o, s, 1e-3)) },
-  { name: 'clipByValue (ReLU6) + residual add', shapes: [[2, 4, 4, 3], [2, 4, 4, 3]], f: (tf, [x, y]) => tf.add(tf.clipByValue(tf.mul(x, 8), 0, 6), y) },
-  { name: 'slice + global average pool (mean over H, W)', shapes: [[2, 5, 5, 6]], f: (tf, [x]) => tf.mean(tf.slice(x, [0, 1, 1, 0], [2, 3, 3, 6]), [1, 2]) },
-  { name: 'standardize + head matMul(transposeB) + log-softmax CE', shapes: [[4, 6], [3, 6], [3]], f: (tf, [z, W, b]) => {
-    const logits = tf.add(tf.matMul(tf.div(tf.sub(z, 0.1), 1.3), W, false, true), b);
-    const oneHot = tf.oneHot(tf.tensor1d([0, 2, 1, 2], 'int32'), 3);
-    return tf.neg(tf.sum(tf.mul(oneHot, tf.sub(logits, tf.logSumExp(logits, 1, true))), 1));
-  } },
+  {
+    name: 'conv2d 3x3 stride 2 same (stem)',
+    shapes: [
+      [2, 9, 9, 3],
+      [3, 3, 3, 8],
+    ],
+    f: (tf, [x, w]) => tf.conv2d(x as tfjs.Tensor4D, w as tfjs.Tensor4D, 2, 'same'),
+  },
+  {
+    name: 'pad + conv2d 3x3 valid',
+    shapes: [
+      [1, 6, 6, 4],
+      [3, 3, 4, 5],
+    ],
+    f: (tf, [x, w]) =>
+      tf.conv2d(
+        tf.pad(x, [
+          [0, 0],
+          [1, 1],
+          [1, 1],
+          [0, 0],
+        ]) as tfjs.Tensor4D,
+        w as tfjs.Tensor4D,
+        1,
+        'valid',
+      ),
+  },
+  {
+    name: 'conv2d 1x1 as matMul (pointwise)',
+    shapes: [
+      [12, 8],
+      [8, 6],
+    ],
+    f: (tf, [x, w]) => tf.matMul(x as tfjs.Tensor2D, w as tfjs.Tensor2D),
+  },
+  {
+    name: 'fused conv2d + bias + relu6 (TF.js layers)',
+    shapes: [[2, 7, 7, 4], [1, 1, 4, 6], [6]],
+    f: (tf, [x, w, b]) =>
+      tf.fused.conv2d({
+        x: x as tfjs.Tensor4D,
+        filter: w as tfjs.Tensor4D,
+        bias: b,
+        activation: 'relu6',
+        strides: 1,
+        pad: 'same',
+      }),
+  },
+  {
+    name: 'depthwiseConv2d 3x3 stride 1',
+    shapes: [
+      [2, 7, 7, 6],
+      [3, 3, 6, 1],
+    ],
+    f: (tf, [x, w]) => tf.depthwiseConv2d(x as tfjs.Tensor4D, w as tfjs.Tensor4D, 1, 'same'),
+  },
+  {
+    name: 'depthwiseConv2d 3x3 stride 2',
+    shapes: [
+      [1, 8, 8, 4],
+      [3, 3, 4, 1],
+    ],
+    f: (tf, [x, w]) => tf.depthwiseConv2d(x as tfjs.Tensor4D, w as tfjs.Tensor4D, 2, 'same'),
+  },
+  {
+    name: 'batchNorm (frozen statistics) + relu',
+    shapes: [[2, 5, 5, 4], [4], [4]],
+    f: (tf, [x, s, o]) => tf.relu(tf.batchNorm(x, tf.zeros([4]).add(0.1), tf.ones([4]).mul(1.5), o, s, 1e-3)),
+  },
+  {
+    name: 'clipByValue (ReLU6) + residual add',
+    shapes: [
+      [2, 4, 4, 3],
+      [2, 4, 4, 3],
+    ],
+    f: (tf, [x, y]) => tf.add(tf.clipByValue(tf.mul(x, 8), 0, 6), y),
+  },
+  {
+    name: 'slice + global average pool (mean over H, W)',
+    shapes: [[2, 5, 5, 6]],
+    f: (tf, [x]) => tf.mean(tf.slice(x, [0, 1, 1, 0], [2, 3, 3, 6]), [1, 2]),
+  },
+  {
+    name: 'standardize + head matMul(transposeB) + log-softmax CE',
+    shapes: [[4, 6], [3, 6], [3]],
+    f: (tf, [z, W, b]) => {
+      const logits = tf.add(tf.matMul(tf.div(tf.sub(z, 0.1), 1.3), W, false, true), b);
+      const oneHot = tf.oneHot(tf.tensor1d([0, 2, 1, 2], 'int32'), 3);
+      return tf.neg(tf.sum(tf.mul(oneHot, tf.sub(logits, tf.logSumExp(logits, 1, true))), 1));
+    },
+  },
 ];
 
 async function opGrads(tf: TF, op: (typeof OPS)[number]): Promise<Float32Array[]> {
-  const xs = op.shapes.map((s, k) => tf.tensor(seq(s.reduce((a, b) => a * b, 1), (i) => Math.sin(1.7 * i + k)), s));
+  const xs = op.shapes.map((s, k) =>
+    tf.tensor(
+      seq(
+        s.reduce((a, b) => a * b, 1),
+        (i) => Math.sin(1.7 * i + k),
+      ),
+      s,
+    ),
+  );
   // A loss that weights every output differently, so a transposed or shifted gradient cannot pass.
   const gs = tf.grads((...ins: tfjs.Tensor[]) => {
     const y = op.f(tf, ins);
-    return tf.sum(tf.mul(y, tf.tensor(seq(y.size, (i) => Math.cos(0.37 * i)), y.shape)));
+    return tf.sum(
+      tf.mul(
+        y,
+        tf.tensor(
+          seq(y.size, (i) => Math.cos(0.37 * i)),
+          y.shape,
+        ),
+      ),
+    );
   })(xs);
   const out: Float32Array[] = [];
   for (const g of gs) out.push((await g.data()) as Float32Array);
@@ -125,9 +218,13 @@ describe('webgpu (issue 16)', () => {
     assert.equal(tf.getBackend(), 'webgpu');
     const onGpu = await step();
     const worst = Math.max(...onWasm.grads.map((g, i) => relDiff(g, onGpu.grads[i])));
-    t.diagnostic(`${trainable.length} blocks, ${vars.length} variables; loss wasm ${onWasm.loss} webgpu ${onGpu.loss}; worst relative gradient difference ${worst.toExponential(2)}`);
+    t.diagnostic(
+      `${trainable.length} blocks, ${vars.length} variables; loss wasm ${onWasm.loss} webgpu ${onGpu.loss}; worst relative gradient difference ${worst.toExponential(2)}`,
+    );
     assert.ok(Math.abs(onWasm.loss - onGpu.loss) / onWasm.loss < 1e-4);
-    onWasm.grads.forEach((g, i) => assert.ok(relDiff(g, onGpu.grads[i]) < 1e-3, `${vars[i].name}: ${relDiff(g, onGpu.grads[i])}`));
+    onWasm.grads.forEach((g, i) =>
+      assert.ok(relDiff(g, onGpu.grads[i]) < 1e-3, `${vars[i].name}: ${relDiff(g, onGpu.grads[i])}`),
+    );
     tail.dispose();
   });
 });

@@ -40,7 +40,8 @@ function assertClose(actual: RGB, expected: RGB, tol: number, what: string): voi
 
 /** Every pixel of the buffer is within tol of one colour. */
 function assertAll(rgb: Buffer, size: number, expected: RGB, tol: number, what: string): void {
-  for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) assertClose(px(rgb, size, x, y), expected, tol, `${what} at (${x},${y})`);
+  for (let y = 0; y < size; y++)
+    for (let x = 0; x < size; x++) assertClose(px(rgb, size, x, y), expected, tol, `${what} at (${x},${y})`);
 }
 
 /** Raw 8-bit RGB image where colourAt(x, y) gives each pixel. */
@@ -96,7 +97,10 @@ async function assertTlError(p: Promise<unknown>, pattern: RegExp): Promise<TlEr
   }
   assert.ok(caught instanceof TlError, `expected a TlError, got ${caught === undefined ? 'no error' : String(caught)}`);
   assert.match(caught.message, pattern);
-  assert.ok(caught.message.length < 200 && !caught.message.includes('\n'), `message should be one short line: ${caught.message}`);
+  assert.ok(
+    caught.message.length < 200 && !caught.message.includes('\n'),
+    `message should be one short line: ${caught.message}`,
+  );
   return caught;
 }
 
@@ -154,7 +158,8 @@ describe('decodeToRgb: colour spaces, depths and formats', () => {
     const data = new Uint16Array(w * h * 3);
     for (let y = 0; y < h; y++)
       for (let x = 0; x < w; x++) {
-        const v = x === 0 ? [0, 0, 0] : x === 1 ? [32896, 32896, 32896] : x === 2 ? [65535, 65535, 65535] : [65535, 32896, 0];
+        const v =
+          x === 0 ? [0, 0, 0] : x === 1 ? [32896, 32896, 32896] : x === 2 ? [65535, 65535, 65535] : [65535, 32896, 0];
         data.set(v, (y * w + x) * 3);
       }
     // a Uint16Array makes sharp read the raw samples as 16-bit
@@ -200,7 +205,13 @@ describe('decodeToRgb: colour spaces, depths and formats', () => {
     ];
     const data = new Uint16Array(12 * 4 * 4);
     for (let y = 0; y < 4; y++) for (let x = 0; x < 12; x++) data.set(stripe[Math.floor(x / 4)], (y * 12 + x) * 4);
-    const p = await file('rgba16.png', sharp(data, { raw: { width: 12, height: 4, channels: 4 } }).toColourspace('rgb16').png().toBuffer());
+    const p = await file(
+      'rgba16.png',
+      sharp(data, { raw: { width: 12, height: 4, channels: 4 } })
+        .toColourspace('rgb16')
+        .png()
+        .toBuffer(),
+    );
     const m = await sharp(p).metadata();
     assert.equal(m.depth, 'ushort');
     assert.equal(m.channels, 4);
@@ -219,8 +230,14 @@ describe('decodeToRgb: colour spaces, depths and formats', () => {
       [240, 230, 210],
     ];
     for (const colour of colours) {
-      const plain = await file('cmyk.jpg', solid(32, 32, colour).toColourspace('cmyk').jpeg({ quality: 95 }).toBuffer());
-      const withIcc = await file('cmyk-icc.jpg', solid(32, 32, colour).toColourspace('cmyk').withIccProfile('cmyk').jpeg({ quality: 95 }).toBuffer());
+      const plain = await file(
+        'cmyk.jpg',
+        solid(32, 32, colour).toColourspace('cmyk').jpeg({ quality: 95 }).toBuffer(),
+      );
+      const withIcc = await file(
+        'cmyk-icc.jpg',
+        solid(32, 32, colour).toColourspace('cmyk').withIccProfile('cmyk').jpeg({ quality: 95 }).toBuffer(),
+      );
       for (const p of [plain, withIcc]) {
         const m = await sharp(p).metadata();
         assert.equal(m.space, 'cmyk');
@@ -236,7 +253,12 @@ describe('decodeToRgb: colour spaces, depths and formats', () => {
   test('WebP (lossy and with alpha) and TIFF decode', async () => {
     const webp = await file('solid.webp', solid(20, 20, BLUE).webp({ quality: 95 }).toBuffer());
     assertAll(await decodeToRgb(webp, FILL(8)), 8, BLUE, 8, 'webp');
-    const webpA = await file('alpha.webp', rawImage(20, 20, 4, (x) => (x < 10 ? [0, 0, 0, 0] : [...RED, 255])).webp({ lossless: true }).toBuffer());
+    const webpA = await file(
+      'alpha.webp',
+      rawImage(20, 20, 4, (x) => (x < 10 ? [0, 0, 0, 0] : [...RED, 255]))
+        .webp({ lossless: true })
+        .toBuffer(),
+    );
     const wa = await decodeToRgb(webpA, FILL(20));
     assertClose(px(wa, 20, 2, 10), [255, 255, 255], 0, 'webp transparent');
     assertClose(px(wa, 20, 17, 10), RED, 0, 'webp opaque');
@@ -276,7 +298,10 @@ describe('decodeToRgb: EXIF orientation', () => {
 
   for (const c of cases) {
     test(`orientation ${c.o} is applied as a viewer shows it`, async () => {
-      const p = await file(`orient${c.o}.jpg`, stored().jpeg({ quality: 95 }).withMetadata({ orientation: c.o }).toBuffer());
+      const p = await file(
+        `orient${c.o}.jpg`,
+        stored().jpeg({ quality: 95 }).withMetadata({ orientation: c.o }).toBuffer(),
+      );
       const m = await sharp(p).metadata();
       assert.equal(m.orientation, c.o);
       assert.equal(m.width, 40); // stored, not displayed, dimensions
@@ -319,7 +344,8 @@ describe('decodeToRgb: resize', () => {
     const rgb = await decodeToRgb(p, COVER(64));
     assert.equal(rgb.length, 64 * 64 * 3);
     let green = 0;
-    for (let y = 0; y < 64; y++) for (let x = 0; x < 64; x++) if (px(rgb, 64, x, y).every((v, c) => Math.abs(v - GREEN[c]) <= 10)) green++;
+    for (let y = 0; y < 64; y++)
+      for (let x = 0; x < 64; x++) if (px(rgb, 64, x, y).every((v, c) => Math.abs(v - GREEN[c]) <= 10)) green++;
     assert.ok(green / (64 * 64) > 0.95, `green share ${green / 4096}`);
     assertClose(px(rgb, 64, 32, 32), GREEN, 0, 'centre');
   });
@@ -357,7 +383,10 @@ describe('decodeToRgb: huge images', () => {
 
   test('image above 100 megapixels: TlError mentioning megapixels', async () => {
     // 121 MP solid grey PNG: ~120 kB on disk, rejected from the header before any decode
-    const p = await file('too-big.png', solid(11000, 11000, [0, 0, 0]).toColourspace('b-w').png({ compressionLevel: 9 }).toBuffer());
+    const p = await file(
+      'too-big.png',
+      solid(11000, 11000, [0, 0, 0]).toColourspace('b-w').png({ compressionLevel: 9 }).toBuffer(),
+    );
     const err = await assertTlError(decodeToRgb(p, COVER(224)), /megapixel/i);
     assert.match(err.message, /11000.*11000|121/);
   });
@@ -375,7 +404,9 @@ describe('decodeToRgb: broken input gives a short TlError', () => {
   });
 
   test('truncated JPEG (first half of a real JPEG)', async () => {
-    const full = await rawImage(200, 200, 3, (x, y) => [x, y, (x * y) & 255]).jpeg({ quality: 90 }).toBuffer();
+    const full = await rawImage(200, 200, 3, (x, y) => [x, y, (x * y) & 255])
+      .jpeg({ quality: 90 })
+      .toBuffer();
     const half = full.subarray(0, Math.floor(full.length / 2));
     const p = await file('truncated.jpg', half);
     await assertTlError(decodeToRgb(p, COVER(8)), /truncated or corrupt/);
@@ -407,7 +438,13 @@ describe('decodeToRgb: real dataset files', () => {
     assert.equal((await sharp(p).metadata()).isProgressive, true);
     const rgb = await decodeToRgb(p, COVER(224));
     assert.equal(rgb.length, 224 * 224 * 3);
-    const t2 = await preprocess(p, { size: 224, resize: 'cover', layout: 'NCHW', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] });
+    const t2 = await preprocess(p, {
+      size: 224,
+      resize: 'cover',
+      layout: 'NCHW',
+      mean: [0.485, 0.456, 0.406],
+      std: [0.229, 0.224, 0.225],
+    });
     assert.equal(t2.length, 3 * 224 * 224);
     assert.ok(t2.every(Number.isFinite));
   });
@@ -427,7 +464,8 @@ describe('decodeToRgb: real dataset files', () => {
     assert.ok(grey, 'no grayscale JPEG found in imagenette/val');
     const rgb = await decodeToRgb(grey, COVER(160));
     assert.equal(rgb.length, 160 * 160 * 3);
-    for (let i = 0; i < 160 * 160; i++) assert.ok(rgb[i * 3] === rgb[i * 3 + 1] && rgb[i * 3] === rgb[i * 3 + 2], `pixel ${i}`);
+    for (let i = 0; i < 160 * 160; i++)
+      assert.ok(rgb[i * 3] === rgb[i * 3 + 1] && rgb[i * 3] === rgb[i * 3 + 2], `pixel ${i}`);
     // and the bytes path agrees with the file path
     assert.deepEqual(await decodeToRgb(await readFile(grey), COVER(160)), rgb);
   });
@@ -440,8 +478,14 @@ describe('rgbToTensor', () => {
     [255, 128, 0],
     [10, 20, 30],
   ];
-  const imagenet = { mean: [0.485, 0.456, 0.406] as [number, number, number], std: [0.229, 0.224, 0.225] as [number, number, number] };
-  const minusOneOne = { mean: [0.5, 0.5, 0.5] as [number, number, number], std: [0.5, 0.5, 0.5] as [number, number, number] };
+  const imagenet = {
+    mean: [0.485, 0.456, 0.406] as [number, number, number],
+    std: [0.229, 0.224, 0.225] as [number, number, number],
+  };
+  const minusOneOne = {
+    mean: [0.5, 0.5, 0.5] as [number, number, number],
+    std: [0.5, 0.5, 0.5] as [number, number, number],
+  };
 
   // size must be square; use a 2x2 image whose second row repeats the first
   const rgb4 = Buffer.concat([rgb, rgb]);
@@ -483,7 +527,10 @@ describe('rgbToTensor', () => {
     assert.ok(Math.abs(nchw[8] - -1.8044444) < 1e-6);
     const nhwc = rgbToTensor(rgb4, { size: 2, resize: 'cover', layout: 'NHWC', ...minusOneOne });
     // 255 -> 1, 128 -> 0.0039216, 0 -> -1
-    assert.deepEqual(Array.from(nhwc.subarray(0, 3), (v) => Math.round(v * 1e6) / 1e6), [1, 0.003922, -1]);
+    assert.deepEqual(
+      Array.from(nhwc.subarray(0, 3), (v) => Math.round(v * 1e6) / 1e6),
+      [1, 0.003922, -1],
+    );
     // pixel 1 (10, 20, 30): 10/127.5 - 1 = -0.9215686
     assert.ok(Math.abs(nhwc[3] - -0.9215686) < 1e-6);
   });

@@ -5,7 +5,13 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { ZOO } from '../../src/backbone/zoo.js';
-import { canFineTune, isRuntimeFormat, listRuntimes, runtimeFor, tailRuns } from '../../src/backbone/runtimes/registry.js';
+import {
+  canFineTune,
+  isRuntimeFormat,
+  listRuntimes,
+  runtimeFor,
+  tailRuns,
+} from '../../src/backbone/runtimes/registry.js';
 import { loadBackbone } from '../../src/backbone/load.js';
 import { describeLayers } from '../../src/backbone/layers.js';
 import { canClassifyImagenet, type ModelEntry } from '../../src/backbone/types.js';

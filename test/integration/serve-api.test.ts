@@ -37,7 +37,10 @@ interface Res {
 async function call(path: string, init: RequestInit = {}): Promise<Res> {
   const res = await fetch(`${base}${path}`, init);
   const buf = Buffer.from(await res.arrayBuffer());
-  const text = res.headers.get('content-type')?.startsWith('image/') || res.headers.get('content-type')?.includes('tar') ? '' : buf.toString('utf8');
+  const text =
+    res.headers.get('content-type')?.startsWith('image/') || res.headers.get('content-type')?.includes('tar')
+      ? ''
+      : buf.toString('utf8');
   bodies.push(text);
   let json: any;
   try {
@@ -45,11 +48,15 @@ async function call(path: string, init: RequestInit = {}): Promise<Res> {
   } catch {
     json = undefined;
   }
-  return { status: res.status, headers: res.headers, text, json, ...({ bytes: buf } as object) } as Res & { bytes: Buffer };
+  return { status: res.status, headers: res.headers, text, json, ...({ bytes: buf } as object) } as Res & {
+    bytes: Buffer;
+  };
 }
 
-const postJson = (path: string, body: unknown, method = 'POST') => call(path, { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-const postImage = (path: string, bytes: Buffer, type = 'image/jpeg') => call(path, { method: 'POST', headers: { 'content-type': type }, body: bytes });
+const postJson = (path: string, body: unknown, method = 'POST') =>
+  call(path, { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+const postImage = (path: string, bytes: Buffer, type = 'image/jpeg') =>
+  call(path, { method: 'POST', headers: { 'content-type': type }, body: bytes });
 
 async function form(files: { path?: string; name?: string; data?: Buffer; type?: string }[]): Promise<FormData> {
   const f = new FormData();
@@ -68,10 +75,16 @@ function expectError(r: Res, status: number, pattern?: RegExp): void {
 }
 
 async function valImages(cls: string, n: number, offset = 0): Promise<string[]> {
-  return (await readdir(join(HYM, 'val', cls))).sort().slice(offset, offset + n).map((f) => join(HYM, 'val', cls, f));
+  return (await readdir(join(HYM, 'val', cls)))
+    .sort()
+    .slice(offset, offset + n)
+    .map((f) => join(HYM, 'val', cls, f));
 }
 async function trainImages(cls: string, n: number): Promise<string[]> {
-  return (await readdir(join(HYM, 'train', cls))).sort().slice(0, n).map((f) => join(HYM, 'train', cls, f));
+  return (await readdir(join(HYM, 'train', cls)))
+    .sort()
+    .slice(0, n)
+    .map((f) => join(HYM, 'train', cls, f));
 }
 
 /** Read a Server-Sent-Events stream to its end. */
@@ -88,7 +101,12 @@ async function readSse(path: string): Promise<{ id: number; event: string; data:
     while ((i = buf.indexOf('\n\n')) >= 0) {
       const block = buf.slice(0, i);
       buf = buf.slice(i + 2);
-      const fields = Object.fromEntries(block.split('\n').filter((l) => l && !l.startsWith(':')).map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()]));
+      const fields = Object.fromEntries(
+        block
+          .split('\n')
+          .filter((l) => l && !l.startsWith(':'))
+          .map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()]),
+      );
       if (fields.event) out.push({ id: Number(fields.id), event: fields.event, data: JSON.parse(fields.data) });
     }
   }
@@ -97,7 +115,12 @@ async function readSse(path: string): Promise<{ id: number; event: string; data:
 }
 
 /** A raw HTTP request with headers fetch would not let us set (Host). */
-function rawRequest(path: string, headers: Record<string, string>, method = 'GET', body?: string): Promise<{ status: number; text: string }> {
+function rawRequest(
+  path: string,
+  headers: Record<string, string>,
+  method = 'GET',
+  body?: string,
+): Promise<{ status: number; text: string }> {
   const url = new URL(base);
   return new Promise((resolve, reject) => {
     const req = httpRequest({ host: url.hostname, port: url.port, path, method, headers }, (res) => {
@@ -111,7 +134,13 @@ function rawRequest(path: string, headers: Record<string, string>, method = 'GET
 }
 
 async function start(): Promise<void> {
-  server = await startServer({ port: 0, projectsDir, bundles: [{ name: 'hymenoptera', dir: bundleDir }], maxImageBytes: MAX_BYTES, webDir: null });
+  server = await startServer({
+    port: 0,
+    projectsDir,
+    bundles: [{ name: 'hymenoptera', dir: bundleDir }],
+    maxImageBytes: MAX_BYTES,
+    webDir: null,
+  });
   base = server.url;
 }
 
@@ -167,7 +196,8 @@ describe('served bundle', () => {
     assert.equal(r.json.top.length, 2);
     assert.ok(Math.abs(r.json.top[0].probability + r.json.top[1].probability - 1) < 1e-4);
     assert.equal(typeof r.json.unknown, 'boolean');
-    for (const k of ['decodeMs', 'queueMs', 'embedMs', 'batchSize', 'totalMs']) assert.equal(typeof r.json.timing[k], 'number', k);
+    for (const k of ['decodeMs', 'queueMs', 'embedMs', 'batchSize', 'totalMs'])
+      assert.equal(typeof r.json.timing[k], 'number', k);
     const top1 = await postImage('/v1/models/hymenoptera/predict?top=1', await readFile(ant));
     assert.equal(top1.json.top.length, 1);
     // The same photo as PNG and WebP gives the same answer.
@@ -177,39 +207,110 @@ describe('served bundle', () => {
       assert.equal(x.status, 200, x.text);
       assert.equal(x.json.label, 'ants');
     }
-    expectError(await postImage('/v1/models/hymenoptera/predict?top=abc', await readFile(ant)), 400, /top must be a positive integer/);
+    expectError(
+      await postImage('/v1/models/hymenoptera/predict?top=abc', await readFile(ant)),
+      400,
+      /top must be a positive integer/,
+    );
   });
 
   test('errors: 413 too large, 415 not an image, 422 undecodable, 404 unknown model or route; JSON, never a stack', async () => {
     const [ant] = await valImages('ants', 1);
-    const big = await sharp({ create: { width: 1200, height: 1000, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 60 } } }).png({ compressionLevel: 0 }).toBuffer();
+    const big = await sharp({
+      create: { width: 1200, height: 1000, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 60 } },
+    })
+      .png({ compressionLevel: 0 })
+      .toBuffer();
     assert.ok(big.length > MAX_BYTES);
-    expectError(await postImage('/v1/models/hymenoptera/predict', big, 'image/png'), 413, /larger than the 2 MiB limit/);
-    expectError(await call('/v1/models/hymenoptera/predict', { method: 'POST', body: await form([{ data: big, name: 'big.png', type: 'image/png' }]) }), 413, /limit/);
-    expectError(await call('/v1/models/hymenoptera/predict', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello, I am not an image' }), 415, /Content-Type "text\/plain"/);
+    expectError(
+      await postImage('/v1/models/hymenoptera/predict', big, 'image/png'),
+      413,
+      /larger than the 2 MiB limit/,
+    );
+    expectError(
+      await call('/v1/models/hymenoptera/predict', {
+        method: 'POST',
+        body: await form([{ data: big, name: 'big.png', type: 'image/png' }]),
+      }),
+      413,
+      /limit/,
+    );
+    expectError(
+      await call('/v1/models/hymenoptera/predict', {
+        method: 'POST',
+        headers: { 'content-type': 'text/plain' },
+        body: 'hello, I am not an image',
+      }),
+      415,
+      /Content-Type "text\/plain"/,
+    );
     expectError(await postJson('/v1/models/hymenoptera/predict', { image: 'x' }), 415, /application\/json/);
-    expectError(await call('/v1/models/hymenoptera/predict', { method: 'POST', headers: { 'content-type': 'application/xml' }, body: '<x/>' }), 415);
-    expectError(await postImage('/v1/models/hymenoptera/predict', Buffer.from('definitely not a JPEG, just some garbage bytes'.repeat(20))), 422, /cannot decode the image/);
+    expectError(
+      await call('/v1/models/hymenoptera/predict', {
+        method: 'POST',
+        headers: { 'content-type': 'application/xml' },
+        body: '<x/>',
+      }),
+      415,
+    );
+    expectError(
+      await postImage(
+        '/v1/models/hymenoptera/predict',
+        Buffer.from('definitely not a JPEG, just some garbage bytes'.repeat(20)),
+      ),
+      422,
+      /cannot decode the image/,
+    );
     const truncated = (await readFile(ant)).subarray(0, 3000);
-    expectError(await postImage('/v1/models/hymenoptera/predict', truncated), 422, /cannot decode the image: truncated or corrupt/);
-    expectError(await call('/v1/models/hymenoptera/predict', { method: 'POST', headers: { 'content-type': 'image/jpeg' } }), 422, /empty/);
-    expectError(await postImage('/v1/models/no-such-model/predict', await readFile(ant)), 404, /no model named "no-such-model"; served: hymenoptera/);
+    expectError(
+      await postImage('/v1/models/hymenoptera/predict', truncated),
+      422,
+      /cannot decode the image: truncated or corrupt/,
+    );
+    expectError(
+      await call('/v1/models/hymenoptera/predict', { method: 'POST', headers: { 'content-type': 'image/jpeg' } }),
+      422,
+      /empty/,
+    );
+    expectError(
+      await postImage('/v1/models/no-such-model/predict', await readFile(ant)),
+      404,
+      /no model named "no-such-model"; served: hymenoptera/,
+    );
     expectError(await call('/v1/models/no-such-model'), 404);
     expectError(await call('/v1/nothing-here'), 404, /no route GET \/v1\/nothing-here/);
-    expectError(await postJson('/v1/projects', 'not json{', 'POST').then(() => call('/v1/projects', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{bad json' })), 400);
+    expectError(
+      await postJson('/v1/projects', 'not json{', 'POST').then(() =>
+        call('/v1/projects', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{bad json' }),
+      ),
+      400,
+    );
     // Loopback only: another Host name (DNS rebinding) and cross-origin writes are refused.
     const rebinding = await rawRequest('/v1/health', { host: 'evil.example:80' });
     assert.equal(rebinding.status, 403);
     bodies.push(rebinding.text);
-    const csrf = await rawRequest('/v1/projects', { host: new URL(base).host, origin: 'http://evil.example', 'content-type': 'application/json' }, 'POST', '{"name":"x"}');
+    const csrf = await rawRequest(
+      '/v1/projects',
+      { host: new URL(base).host, origin: 'http://evil.example', 'content-type': 'application/json' },
+      'POST',
+      '{"name":"x"}',
+    );
     assert.equal(csrf.status, 403);
     bodies.push(csrf.text);
   });
 
   test('batch: multipart with several files, per-file results (and per-file errors)', async () => {
     const files = [...(await valImages('ants', 2)), ...(await valImages('bees', 2))];
-    const singles = await Promise.all(files.map(async (f) => (await postImage('/v1/models/hymenoptera/predict', await readFile(f))).json));
-    const r = await call('/v1/models/hymenoptera/predict', { method: 'POST', body: await form([...files.map((path) => ({ path })), { data: Buffer.from('plain text'), name: 'notes.txt', type: 'text/plain' }]) });
+    const singles = await Promise.all(
+      files.map(async (f) => (await postImage('/v1/models/hymenoptera/predict', await readFile(f))).json),
+    );
+    const r = await call('/v1/models/hymenoptera/predict', {
+      method: 'POST',
+      body: await form([
+        ...files.map((path) => ({ path })),
+        { data: Buffer.from('plain text'), name: 'notes.txt', type: 'text/plain' },
+      ]),
+    });
     assert.equal(r.status, 200, r.text);
     assert.equal(r.json.results.length, 5);
     r.json.results.slice(0, 4).forEach((x: any, i: number) => {
@@ -221,7 +322,18 @@ describe('served bundle', () => {
     assert.equal(r.json.results[4].error.status, 415);
     // The four images of one request share forward passes.
     assert.ok(Math.max(...r.json.results.slice(0, 4).map((x: any) => x.timing.batchSize)) > 1, 'batched');
-    expectError(await call('/v1/models/hymenoptera/predict', { method: 'POST', body: (() => { const f = new FormData(); f.append('field', 'value'); return f; })() }), 400, /no file part/);
+    expectError(
+      await call('/v1/models/hymenoptera/predict', {
+        method: 'POST',
+        body: (() => {
+          const f = new FormData();
+          f.append('field', 'value');
+          return f;
+        })(),
+      }),
+      400,
+      /no file part/,
+    );
   });
 
   test('concurrency: 16 parallel requests all succeed, are micro-batched, and match sequential answers', async () => {
@@ -234,7 +346,8 @@ describe('served bundle', () => {
       assert.equal(r.status, 200, r.text);
       const s = sequential[i % bytes.length];
       assert.equal(r.json.label, s.label);
-      for (let k = 0; k < s.top.length; k++) assert.ok(Math.abs(r.json.top[k].probability - s.top[k].probability) < 1e-4, `image ${i} class ${k}`);
+      for (let k = 0; k < s.top.length; k++)
+        assert.ok(Math.abs(r.json.top[k].probability - s.top[k].probability) < 1e-4, `image ${i} class ${k}`);
     }
     assert.ok(Math.max(...parallel.map((r) => r.json.timing.batchSize)) > 1, 'some requests shared a forward pass');
     const stats = (await call('/v1/models/hymenoptera')).json.stats;
@@ -262,10 +375,16 @@ describe('projects', () => {
     expectError(await postJson(`${P}/classes`, { name: 'a/b' }), 400);
     const renamed = await postJson(`${P}/classes/wasps`, { name: 'bees' }, 'PATCH');
     assert.equal(renamed.status, 200, renamed.text);
-    assert.deepEqual(renamed.json.classes.map((x: any) => x.name), ['ants', 'bees']);
+    assert.deepEqual(
+      renamed.json.classes.map((x: any) => x.name),
+      ['ants', 'bees'],
+    );
     expectError(await postJson(`${P}/classes/wasps`, { name: 'x' }, 'PATCH'), 404);
     const list = await call('/v1/projects');
-    assert.deepEqual(list.json.projects.map((p: any) => p.name), ['Insects 1']);
+    assert.deepEqual(
+      list.json.projects.map((p: any) => p.name),
+      ['Insects 1'],
+    );
     // Training needs photos in every class.
     expectError(await postJson(`${P}/train`, {}), 422, /without images/);
   });
@@ -273,14 +392,23 @@ describe('projects', () => {
   test('upload (multipart, many files), duplicates, rejected files, thumbnails, delete', async () => {
     antFiles = await trainImages('ants', 40);
     beeFiles = await trainImages('bees', 40);
-    const a = await call(`${P}/classes/ants/images`, { method: 'POST', body: await form([...antFiles.map((path) => ({ path })), { data: Buffer.from('not an image'), name: 'readme.txt', type: 'text/plain' }]) });
+    const a = await call(`${P}/classes/ants/images`, {
+      method: 'POST',
+      body: await form([
+        ...antFiles.map((path) => ({ path })),
+        { data: Buffer.from('not an image'), name: 'readme.txt', type: 'text/plain' },
+      ]),
+    });
     assert.equal(a.status, 201, a.text);
     assert.equal(a.json.added.length, 40);
     assert.equal(a.json.rejected.length, 1);
     assert.equal(a.json.rejected[0].file, 'readme.txt');
     assert.equal(a.json.rejected[0].status, 415);
     for (const x of a.json.added) assert.match(x.file, /^[0-9a-f]{16}\.jpg$/);
-    const b = await call(`${P}/classes/bees/images`, { method: 'POST', body: await form(beeFiles.map((path) => ({ path }))) });
+    const b = await call(`${P}/classes/bees/images`, {
+      method: 'POST',
+      body: await form(beeFiles.map((path) => ({ path }))),
+    });
     assert.equal(b.status, 201, b.text);
     assert.equal(b.json.added.length, 40);
     // The same bytes again are recognised.
@@ -289,12 +417,33 @@ describe('projects', () => {
     assert.equal(again.json.added.length, 0);
     assert.equal(again.json.duplicates.length, 1);
     // Only bad files: the request fails with their status.
-    expectError(await call(`${P}/classes/bees/images`, { method: 'POST', body: await form([{ data: Buffer.from('garbage'.repeat(100)), name: 'x.jpg' }]) }), 422, /not an image/);
-    const big = await sharp({ create: { width: 1200, height: 1000, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 60 } } }).png({ compressionLevel: 0 }).toBuffer();
-    expectError(await call(`${P}/classes/bees/images`, { method: 'POST', body: await form([{ data: big, name: 'big.png', type: 'image/png' }]) }), 413, /larger than/);
+    expectError(
+      await call(`${P}/classes/bees/images`, {
+        method: 'POST',
+        body: await form([{ data: Buffer.from('garbage'.repeat(100)), name: 'x.jpg' }]),
+      }),
+      422,
+      /not an image/,
+    );
+    const big = await sharp({
+      create: { width: 1200, height: 1000, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 60 } },
+    })
+      .png({ compressionLevel: 0 })
+      .toBuffer();
+    expectError(
+      await call(`${P}/classes/bees/images`, {
+        method: 'POST',
+        body: await form([{ data: big, name: 'big.png', type: 'image/png' }]),
+      }),
+      413,
+      /larger than/,
+    );
     expectError(await postImage(`${P}/classes/bees/images`, await readFile(beeFiles[0])), 415, /multipart/);
     // Nothing half-written is left behind.
-    assert.deepEqual(existsSync(join(projectsDir, 'Insects 1', 'tmp')) ? await readdir(join(projectsDir, 'Insects 1', 'tmp')) : [], []);
+    assert.deepEqual(
+      existsSync(join(projectsDir, 'Insects 1', 'tmp')) ? await readdir(join(projectsDir, 'Insects 1', 'tmp')) : [],
+      [],
+    );
 
     const imgs = await call(`${P}/images?class=ants`);
     assert.equal(imgs.json.images.length, 40);
@@ -332,10 +481,14 @@ describe('projects', () => {
     expectError(await postJson(`${P}/train`, {}), 409, /already training/);
     const events = await readSse(`/v1/jobs/${jobId}/events`);
     const names = events.map((e) => e.event);
-    for (const n of ['dataset', 'backbone', 'extract-start', 'extract', 'extract-done', 'progress', 'done', 'end']) assert.ok(names.includes(n), `event ${n} in ${names.join(',')}`);
+    for (const n of ['dataset', 'backbone', 'extract-start', 'extract', 'extract-done', 'progress', 'done', 'end'])
+      assert.ok(names.includes(n), `event ${n} in ${names.join(',')}`);
     const extract = events.filter((e) => e.event === 'extract');
     assert.ok(extract.every((e) => e.data.imagesPerSecond === null || e.data.imagesPerSecond > 0));
-    assert.equal(extract.filter((e) => e.data.split === 'train').at(-1)!.data.done, extract.filter((e) => e.data.split === 'train').at(-1)!.data.total);
+    assert.equal(
+      extract.filter((e) => e.data.split === 'train').at(-1)!.data.done,
+      extract.filter((e) => e.data.split === 'train').at(-1)!.data.total,
+    );
     const progress = events.filter((e) => e.event === 'progress');
     assert.ok(progress.length >= 2);
     assert.ok(progress.every((e) => typeof e.data.trainLoss === 'number' && typeof e.data.valAcc === 'number'));
@@ -343,8 +496,13 @@ describe('projects', () => {
     assert.ok(done.accuracy >= 0.8, `accuracy ${done.accuracy}`);
     assert.equal(events.at(-1)!.data.state, 'done');
     // Ids are sequential: a reconnect with Last-Event-ID gets nothing new, and 204 stops EventSource.
-    assert.deepEqual(events.map((e) => e.id), events.map((_, i) => i));
-    const replay = await fetch(`${base}/v1/jobs/${jobId}/events`, { headers: { 'last-event-id': String(events.at(-1)!.id) } });
+    assert.deepEqual(
+      events.map((e) => e.id),
+      events.map((_, i) => i),
+    );
+    const replay = await fetch(`${base}/v1/jobs/${jobId}/events`, {
+      headers: { 'last-event-id': String(events.at(-1)!.id) },
+    });
     assert.equal(replay.status, 204);
     const job = await call(`/v1/jobs/${jobId}`);
     assert.equal(job.json.state, 'done');
@@ -378,8 +536,14 @@ describe('projects', () => {
     const p = await postImage(`${P}/predict`, await readFile(bee));
     assert.equal(p.status, 200, p.text);
     assert.equal(p.json.label, 'bees');
-    const batch = await call(`${P}/predict`, { method: 'POST', body: await form([{ path: bee }, ...(await valImages('ants', 1)).map((path) => ({ path }))]) });
-    assert.deepEqual(batch.json.results.map((x: any) => x.label), ['bees', 'ants']);
+    const batch = await call(`${P}/predict`, {
+      method: 'POST',
+      body: await form([{ path: bee }, ...(await valImages('ants', 1)).map((path) => ({ path }))]),
+    });
+    assert.deepEqual(
+      batch.json.results.map((x: any) => x.label),
+      ['bees', 'ants'],
+    );
 
     const dl = (await call(`${P}/bundles/latest/download`)) as Res & { bytes: Buffer };
     assert.equal(dl.status, 200);
@@ -392,7 +556,8 @@ describe('projects', () => {
     const untar = spawnSync('tar', ['-xf', 'bundle.tar'], { cwd: dir, encoding: 'utf8' });
     assert.equal(untar.status, 0, untar.stderr);
     const [folder] = (await readdir(dir)).filter((f) => f !== 'bundle.tar');
-    for (const f of ['classifier.json', 'weights.bin', 'metrics.json', 'report.html']) assert.ok(existsSync(join(dir, folder, f)), f);
+    for (const f of ['classifier.json', 'weights.bin', 'metrics.json', 'report.html'])
+      assert.ok(existsSync(join(dir, folder, f)), f);
     const clf = await Classifier.load(join(dir, folder));
     try {
       const local = await clf.predict(await readFile(bee));
@@ -437,7 +602,9 @@ describe('projects', () => {
 
 describe('tl serve (built CLI)', () => {
   test('starts on port 0 with --bundle, answers, and stops cleanly on SIGTERM', async () => {
-    const child = spawnCli(['serve', '--port', '0', '--projects', join(work, 'cli-projects'), '--bundle', bundleDir], { cacheDir });
+    const child = spawnCli(['serve', '--port', '0', '--projects', join(work, 'cli-projects'), '--bundle', bundleDir], {
+      cacheDir,
+    });
     const done = collect(child, 90_000);
     let out = '';
     const url = await new Promise<string>((resolve, reject) => {
@@ -453,9 +620,18 @@ describe('tl serve (built CLI)', () => {
     });
     assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
     const models = await (await fetch(`${url}/v1/models`)).json();
-    assert.deepEqual(models.models.map((m: any) => m.name), ['hymenoptera-bundle']);
+    assert.deepEqual(
+      models.models.map((m: any) => m.name),
+      ['hymenoptera-bundle'],
+    );
     const [ant] = await valImages('ants', 1);
-    const p = await (await fetch(`${url}/v1/models/hymenoptera-bundle/predict`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: await readFile(ant) })).json();
+    const p = await (
+      await fetch(`${url}/v1/models/hymenoptera-bundle/predict`, {
+        method: 'POST',
+        headers: { 'content-type': 'image/jpeg' },
+        body: await readFile(ant),
+      })
+    ).json();
     assert.equal(p.label, 'ants');
     child.kill('SIGTERM');
     const r = await done;

@@ -42,15 +42,28 @@ async function ensureWebBuilt(): Promise<void> {
 }
 
 async function noHorizontalOverflow(page: Page, what: string): Promise<void> {
-  const { scrollWidth, innerWidth } = await page.evaluate(() => ({ scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth }));
+  const { scrollWidth, innerWidth } = await page.evaluate(() => ({
+    scrollWidth: document.documentElement.scrollWidth,
+    innerWidth: window.innerWidth,
+  }));
   assert.ok(scrollWidth <= innerWidth, `${what}: page is ${scrollWidth}px wide in a ${innerWidth}px window`);
 }
 
 async function files(dir: string): Promise<string[]> {
-  return (await readdir(dir)).filter((f) => !f.startsWith('.')).sort().map((f) => join(dir, f));
+  return (await readdir(dir))
+    .filter((f) => !f.startsWith('.'))
+    .sort()
+    .map((f) => join(dir, f));
 }
 
-const LAUNCH_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const LAUNCH_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
 
 /** A JSON call to the test server from Node (to set up, and to check what the page did). */
 async function apiCall<T = any>(method: string, path: string, body?: object | FormData): Promise<T> {
@@ -75,7 +88,8 @@ async function setupProject(name: string, classes: Record<string, string[]>): Pr
     await apiCall('POST', `${projectPath(name)}/classes`, { name: cls });
     if (!paths.length) continue;
     const form = new FormData();
-    for (const f of paths) form.append('file', new Blob([await readFile(f)], { type: 'image/jpeg' }), f.split('/').pop());
+    for (const f of paths)
+      form.append('file', new Blob([await readFile(f)], { type: 'image/jpeg' }), f.split('/').pop());
     await apiCall('POST', `${projectPath(name)}/classes/${encodeURIComponent(cls)}/images`, form);
   }
 }
@@ -141,7 +155,9 @@ test('create → classes → upload → train (accuracy ≥ 0.9) → try it → 
       const paths = await files(join(HYM, 'train', cls));
       counts[cls] = paths.length;
       await page.locator(`article[data-class="${cls}"] input[type=file]:not([webkitdirectory])`).setInputFiles(paths);
-      await page.locator(`article[data-class="${cls}"] [data-testid=class-count]`, { hasText: `${paths.length} photos` }).waitFor({ timeout: 90_000 });
+      await page
+        .locator(`article[data-class="${cls}"] [data-testid=class-count]`, { hasText: `${paths.length} photos` })
+        .waitFor({ timeout: 90_000 });
     }
     assert.equal(await page.locator('article[data-class="ants"] .thumbs img').count(), counts.ants);
     await page.locator('article[data-class="bees"] .thumbs img').first().waitFor();
@@ -205,7 +221,9 @@ test('drag and drop, folder upload, remove a photo, rename and remove classes', 
   try {
     // Drag and drop three real JPEGs onto the ants drop zone.
     const ants = (await files(join(HYM, 'train', 'ants'))).slice(0, 3);
-    const payload = await Promise.all(ants.map(async (f) => ({ name: f.split('/').pop()!, b64: (await readFile(f)).toString('base64') })));
+    const payload = await Promise.all(
+      ants.map(async (f) => ({ name: f.split('/').pop()!, b64: (await readFile(f)).toString('base64') })),
+    );
     const zone = page.locator('article[data-class="ants"] .dropzone');
     const dragging = await zone.evaluate((el, items) => {
       const dt = new DataTransfer();
@@ -237,7 +255,9 @@ test('drag and drop, folder upload, remove a photo, rename and remove classes', 
     assert.match(await page.locator('#status').innerText(), /Added 4 photos to “bees”, 1 non-image file ignored/);
 
     // The thumbnails really load.
-    await page.waitForFunction(() => [...document.querySelectorAll<HTMLImageElement>('.thumbs img')].every((i) => i.complete && i.naturalWidth > 0));
+    await page.waitForFunction(() =>
+      [...document.querySelectorAll<HTMLImageElement>('.thumbs img')].every((i) => i.complete && i.naturalWidth > 0),
+    );
 
     // Remove a wrong photo.
     await page.getByRole('button', { name: 'Remove ants photo 2' }).click();
@@ -258,16 +278,30 @@ test('drag and drop, folder upload, remove a photo, rename and remove classes', 
       assert.equal(await page.locator(`article[data-class="${from}"]`).count(), 0);
     }
     assert.match(await countOf(page, 'honeybees').innerText(), /^4 photos$/, 'the photos moved with the renamed class');
-    await page.waitForFunction(() => [...document.querySelectorAll<HTMLImageElement>('article[data-class="honeybees"] .thumbs img')].every((i) => i.complete && i.naturalWidth > 0));
-    let project = await apiCall<{ classes: { name: string; images: number }[]; images: number }>('GET', projectPath(name));
-    assert.deepEqual(project.classes.map((c) => [c.name, c.images]).sort(), [['ants', 2], ['honeybees', 4], ['hornets', 0]]);
+    await page.waitForFunction(() =>
+      [...document.querySelectorAll<HTMLImageElement>('article[data-class="honeybees"] .thumbs img')].every(
+        (i) => i.complete && i.naturalWidth > 0,
+      ),
+    );
+    let project = await apiCall<{ classes: { name: string; images: number }[]; images: number }>(
+      'GET',
+      projectPath(name),
+    );
+    assert.deepEqual(project.classes.map((c) => [c.name, c.images]).sort(), [
+      ['ants', 2],
+      ['honeybees', 4],
+      ['hornets', 0],
+    ]);
 
     // Remove an empty class (no question asked), then one with photos (confirmed).
     await page.locator('article[data-class="hornets"]').getByRole('button', { name: 'Remove', exact: true }).click();
     await page.locator('article[data-class="hornets"]').waitFor({ state: 'detached' });
     await page.locator('article[data-class="honeybees"]').getByRole('button', { name: 'Remove', exact: true }).click();
     await page.locator('article[data-class="honeybees"]').waitFor({ state: 'detached' });
-    assert.deepEqual(await page.locator('article.class-card').evaluateAll((els) => els.map((e) => e.getAttribute('data-class'))), ['ants']);
+    assert.deepEqual(
+      await page.locator('article.class-card').evaluateAll((els) => els.map((e) => e.getAttribute('data-class'))),
+      ['ants'],
+    );
     project = await apiCall('GET', projectPath(name));
     assert.deepEqual(project.classes, [{ name: 'ants', images: 2 }]);
     assert.equal(project.images, 2);
@@ -287,14 +321,20 @@ test('webcam: the fake camera streams into the video and its frames are classifi
   await setupProject(name, { ants: await pick('ants'), bees: await pick('bees') });
   await apiCall('POST', `${projectPath(name)}/train`, { seed: 0, val: 0.2 });
   for (let i = 0; ; i++) {
-    const p = await apiCall<{ latestBundle: string | null; activeJob?: { state: string; error: string | null } | null }>('GET', projectPath(name));
+    const p = await apiCall<{
+      latestBundle: string | null;
+      activeJob?: { state: string; error: string | null } | null;
+    }>('GET', projectPath(name));
     if (p.latestBundle && !p.activeJob) break;
     assert.ok(!p.activeJob || p.activeJob.state === 'running', `training: ${JSON.stringify(p.activeJob)}`);
     assert.ok(i < 600, 'training finished within 60 s');
     await new Promise((r) => setTimeout(r, 100));
   }
 
-  const camBrowser = await chromium.launch({ executablePath: CHROMIUM, args: [...LAUNCH_ARGS, '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'] });
+  const camBrowser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [...LAUNCH_ARGS, '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'],
+  });
   try {
     const context = await camBrowser.newContext({ viewport: { width: 1280, height: 800 } });
     await context.grantPermissions(['camera'], { origin: server.url });
@@ -320,10 +360,15 @@ test('webcam: the fake camera streams into the video and its frames are classifi
     assert.equal(probs.length, 2);
     assert.ok(['ants', 'bees'].includes(label));
     assert.ok(probs.every((p) => p >= 0 && p <= 1));
-    assert.ok(Math.abs(probs.reduce((a, b) => a + b, 0) - 1) < 0.005, `probabilities sum to ${probs.reduce((a, b) => a + b, 0)}`);
+    assert.ok(
+      Math.abs(probs.reduce((a, b) => a + b, 0) - 1) < 0.005,
+      `probabilities sum to ${probs.reduce((a, b) => a + b, 0)}`,
+    );
     // Live: a later frame is classified again (the timing line is redrawn).
     const first = await page.locator('#try-result').evaluate((el) => el.firstElementChild);
-    await page.waitForFunction((old) => document.querySelector('#try-result')!.firstElementChild !== old, first, { timeout: 10_000 });
+    await page.waitForFunction((old) => document.querySelector('#try-result')!.firstElementChild !== old, first, {
+      timeout: 10_000,
+    });
     await page.screenshot({ path: join(SHOTS, 'webcam-1280.png') });
 
     // Choosing a photo while a webcam frame is still being classified: the photo's answer is the one that stays.
@@ -338,7 +383,11 @@ test('webcam: the fake camera streams into the video and its frames are classifi
     await page.locator('#try-file').setInputFiles(bee);
     await page.locator('#try-top-label', { hasText: 'bees' }).waitFor();
     await page.waitForTimeout(1200);
-    assert.equal(await page.locator('#try-top-label').innerText(), 'bees', 'a late webcam frame does not replace the answer for the chosen photo');
+    assert.equal(
+      await page.locator('#try-top-label').innerText(),
+      'bees',
+      'a late webcam frame does not replace the answer for the chosen photo',
+    );
     assert.equal(await page.locator('#try-video').isHidden(), true);
     assert.equal(await button.innerText(), 'Use webcam');
     await page.unroute('**/predict*');

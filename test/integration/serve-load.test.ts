@@ -31,15 +31,34 @@ test('32 clients for 3 s: every request answered 2xx, micro-batched', async (t) 
   const r = await trainClassifier(join(work, 'subset'), { seed: 0 });
   await r.classifier.save(join(work, 'bundle'));
   await r.classifier.dispose();
-  const started = await startServeChild(['--bundle', join(work, 'bundle'), '--name', 'load', '--projects', join(work, 'projects')], {
-    ...process.env,
-    TL_MODELS_DIR: MODELS_DIR,
-    TL_OFFLINE: '1',
-    TL_CACHE_DIR: env.cacheDir,
-  });
+  const started = await startServeChild(
+    ['--bundle', join(work, 'bundle'), '--name', 'load', '--projects', join(work, 'projects')],
+    {
+      ...process.env,
+      TL_MODELS_DIR: MODELS_DIR,
+      TL_OFFLINE: '1',
+      TL_CACHE_DIR: env.cacheDir,
+    },
+  );
   child = started.child;
-  const images = (await Promise.all(['ants', 'bees'].map(async (c) => (await readdir(join(HYM, 'val', c))).sort().slice(0, 4).map((f) => join(HYM, 'val', c, f))))).flat();
-  const report = await runLoad({ url: started.url, model: 'load', images, connections: 32, durationSeconds: 3, serverPid: child.pid });
+  const images = (
+    await Promise.all(
+      ['ants', 'bees'].map(async (c) =>
+        (await readdir(join(HYM, 'val', c)))
+          .sort()
+          .slice(0, 4)
+          .map((f) => join(HYM, 'val', c, f)),
+      ),
+    )
+  ).flat();
+  const report = await runLoad({
+    url: started.url,
+    model: 'load',
+    images,
+    connections: 32,
+    durationSeconds: 3,
+    serverPid: child.pid,
+  });
   t.diagnostic(JSON.stringify(report));
   assert.ok(report.requests > 20, `${report.requests} requests`);
   assert.equal(report.errors, 0);

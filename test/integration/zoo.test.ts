@@ -45,7 +45,10 @@ after(async () => {
 
 describe('online zoo entries', () => {
   test('at least 3 stronger networks than the 68% ones, each well-formed', () => {
-    assert.ok(ONLINE.filter((e) => e.imagenetTop1 > 0.69).length >= 3, ONLINE.map((e) => `${e.id} ${e.imagenetTop1}`).join(', '));
+    assert.ok(
+      ONLINE.filter((e) => e.imagenetTop1 > 0.69).length >= 3,
+      ONLINE.map((e) => `${e.id} ${e.imagenetTop1}`).join(', '),
+    );
     const ids = new Set<string>();
     const folders = new Set<string>();
     for (const e of ONLINE) {
@@ -60,7 +63,10 @@ describe('online zoo entries', () => {
       assert.match(f.sha256, /^[0-9a-f]{64}$/);
       assert.ok(Number.isInteger(f.size) && f.size > 1_000_000, `${e.id} size ${f.size}`);
       // The current path on main, or the pre-2024 path pinned to the commit whose LFS pointer gave the sha256.
-      assert.match(f.url, /^https:\/\/github\.com\/onnx\/models\/raw\/(main\/validated|[0-9a-f]{40})\/vision\/classification\/[a-z0-9-]+\/model\/[^/]+\.onnx$/);
+      assert.match(
+        f.url,
+        /^https:\/\/github\.com\/onnx\/models\/raw\/(main\/validated|[0-9a-f]{40})\/vision\/classification\/[a-z0-9-]+\/model\/[^/]+\.onnx$/,
+      );
       assert.ok(f.url.endsWith('/' + f.name), f.url);
       assert.equal(e.feature.tensor, DETECT_FROM_GRAPH);
       assert.equal(e.head.output, DETECT_FROM_GRAPH);
@@ -105,7 +111,7 @@ describe('online zoo entries', () => {
     assert.deepEqual(existsSync(badDir) ? readdirSync(badDir) : [], [], 'no file and no .part left');
   });
 
-  test('an entry that leaves feature and head to detection gives the hand-written entry\'s features and ImageNet head', async () => {
+  test("an entry that leaves feature and head to detection gives the hand-written entry's features and ImageNet head", async () => {
     Object.assign(env, { cacheDir: join(tmp, 'cache2'), modelsDir: MODELS_DIR, allowDownloads: false });
     const detected: ModelEntry = {
       ...MNV2,
@@ -131,14 +137,17 @@ describe('online zoo entries', () => {
     const cacheDir = join(tmp, 'cache4');
     const online = { cacheDir, env: { TL_OFFLINE: undefined, TL_MODELS_DIR: undefined } };
     const url = `${base}/m.onnx`;
-    const add = (sha: string, id: string) => runCli(['models', 'add', url, '--sha256', sha, '--preset', 'imagenet-torch', '--id', id], online);
+    const add = (sha: string, id: string) =>
+      runCli(['models', 'add', url, '--sha256', sha, '--preset', 'imagenet-torch', '--id', id], online);
     const bad = await add('f'.repeat(64), 'url-bad');
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /checksum mismatch/);
     const ok = await add(await sha256File(MNV2_FILE), 'url-mnv2');
     assert.equal(ok.code, 0, ok.stderr);
     assert.match(ok.stdout, /feature: 472_quantized -> 1280-d/);
-    const models = JSON.parse((await runCli(['models', 'list', '--json'], { cacheDir })).stdout) as (ModelEntry & { onDisk: string | null })[];
+    const models = JSON.parse((await runCli(['models', 'list', '--json'], { cacheDir })).stdout) as (ModelEntry & {
+      onDisk: string | null;
+    })[];
     assert.ok(!models.some((m) => m.id === 'url-bad'));
     const m = models.find((x) => x.id === 'url-mnv2')!;
     assert.deepEqual(m.feature, MNV2.feature);
@@ -152,8 +161,12 @@ describe('online zoo entries', () => {
     const r = await runCli(['models', 'list'], { cacheDir: join(tmp, 'cache3') });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^mobilenet-v2 \(default\).*\byes\s*$/m);
-    for (const e of ONLINE) assert.match(r.stdout, new RegExp(`^${e.id}\\b.*\\bno \\(not verified offline\\)\\s*$`, 'm'));
-    const json = JSON.parse((await runCli(['models', 'list', '--json'], { cacheDir: join(tmp, 'cache3') })).stdout) as { id: string; onDisk: string | null }[];
+    for (const e of ONLINE)
+      assert.match(r.stdout, new RegExp(`^${e.id}\\b.*\\bno \\(not verified offline\\)\\s*$`, 'm'));
+    const json = JSON.parse((await runCli(['models', 'list', '--json'], { cacheDir: join(tmp, 'cache3') })).stdout) as {
+      id: string;
+      onDisk: string | null;
+    }[];
     assert.equal(json.find((m) => m.id === 'mobilenet-v2')!.onDisk, 'models-dir');
     assert.equal(json.find((m) => m.id === ONLINE[0].id)!.onDisk, null);
   });

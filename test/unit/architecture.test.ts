@@ -23,7 +23,11 @@ interface Violation {
 }
 
 function cruise(cwd: string, files: string[]): Violation[] {
-  const r = spawnSync(process.execPath, [DEPCRUISE, ...files, '--config', CONFIG, '--output-type', 'json'], { cwd, encoding: 'utf8', maxBuffer: 64 * 2 ** 20 });
+  const r = spawnSync(process.execPath, [DEPCRUISE, ...files, '--config', CONFIG, '--output-type', 'json'], {
+    cwd,
+    encoding: 'utf8',
+    maxBuffer: 64 * 2 ** 20,
+  });
   assert.ok(r.stdout, `depcruise printed nothing: ${r.stderr}`);
   const out = JSON.parse(r.stdout) as { summary: { violations: Violation[]; totalCruised: number } };
   assert.ok(out.summary.totalCruised >= files.length, `cruised ${out.summary.totalCruised} of ${files.length} files`);
@@ -32,13 +36,18 @@ function cruise(cwd: string, files: string[]): Violation[] {
 
 async function tsFiles(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true, recursive: true });
-  return entries.filter((e) => e.isFile() && e.name.endsWith('.ts') && !e.name.endsWith('.d.ts')).map((e) => join(e.parentPath, e.name));
+  return entries
+    .filter((e) => e.isFile() && e.name.endsWith('.ts') && !e.name.endsWith('.d.ts'))
+    .map((e) => join(e.parentPath, e.name));
 }
 
-const describe = (v: Violation) => `${v.rule.name}: ${v.from} -> ${v.to}${v.cycle ? ` (cycle ${v.cycle.map((c) => c.name).join(' -> ')})` : ''}`;
+const describe = (v: Violation) =>
+  `${v.rule.name}: ${v.from} -> ${v.to}${v.cycle ? ` (cycle ${v.cycle.map((c) => c.name).join(' -> ')})` : ''}`;
 
 test('src/: no import cycle, no import from a lower layer to a higher one', async () => {
-  const emitted = (await tsFiles(join(ROOT, 'src'))).map((f) => join('dist', relative(ROOT, f)).replace(/\.ts$/, '.js'));
+  const emitted = (await tsFiles(join(ROOT, 'src'))).map((f) =>
+    join('dist', relative(ROOT, f)).replace(/\.ts$/, '.js'),
+  );
   const missing = emitted.filter((f) => !existsSync(join(ROOT, f)));
   assert.deepEqual(missing, [], 'every src/ module is built (run through scripts/test.mjs, which runs tsc first)');
   const violations = cruise(ROOT, emitted);
@@ -57,10 +66,14 @@ test('type-only imports (erased by tsc, so not in the cruised graph) keep the la
     const from = relative(ROOT, file);
     for (const m of (await readFile(file, 'utf8')).matchAll(/^(?:import|export)\s+type\s[^;]*?from\s+'(\.[^']+)'/gms)) {
       const to = relative(ROOT, resolve(dirname(file), m[1])).replace(/\.js$/, '.ts');
-      if (layerOf(to) > layerOf(from)) upward.push(`${from} (${LAYERS[layerOf(from)][0]}) -> ${to} (${LAYERS[layerOf(to)][0]})`);
+      if (layerOf(to) > layerOf(from))
+        upward.push(`${from} (${LAYERS[layerOf(from)][0]}) -> ${to} (${LAYERS[layerOf(to)][0]})`);
     }
   }
-  assert.ok(layerOf('src/util/math.ts') === 0 && layerOf('src/index.ts') === LAYERS.length - 1, 'the layer patterns match src/ files');
+  assert.ok(
+    layerOf('src/util/math.ts') === 0 && layerOf('src/index.ts') === LAYERS.length - 1,
+    'the layer patterns match src/ files',
+  );
   assert.deepEqual(upward, []);
 });
 
@@ -74,7 +87,12 @@ test('the check fails on a planted import cycle and on a planted upward import',
     await writeFile(join(src, 'util/b.js'), "import { a } from './a.js';\nexport const b = () => a;\n");
     await writeFile(join(src, 'util/c.js'), "export const c = async () => (await import('../cli/main.js')).main;\n");
     await writeFile(join(src, 'cli/main.js'), 'export const main = 1;\n');
-    const rules = cruise(dir, ['dist/src/util/a.js', 'dist/src/util/b.js', 'dist/src/util/c.js', 'dist/src/cli/main.js']).map((v) => `${v.rule.name} ${v.from}`);
+    const rules = cruise(dir, [
+      'dist/src/util/a.js',
+      'dist/src/util/b.js',
+      'dist/src/util/c.js',
+      'dist/src/cli/main.js',
+    ]).map((v) => `${v.rule.name} ${v.from}`);
     assert.ok(rules.includes('no-circular dist/src/util/a.js'), rules.join('\n'));
     assert.ok(rules.includes('layer-util dist/src/util/c.js'), rules.join('\n'));
   } finally {

@@ -17,9 +17,11 @@ function rand(n: number, seed: number): Float32Array {
   let s = seed >>> 0 || 1;
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) {
-    s ^= s << 13; s >>>= 0;
+    s ^= s << 13;
+    s >>>= 0;
     s ^= s >>> 17;
-    s ^= s << 5; s >>>= 0;
+    s ^= s << 5;
+    s >>>= 0;
     out[i] = (s / 0xffffffff) * 2 - 1;
   }
   return out;
@@ -28,7 +30,8 @@ const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
 
 function relErr(got: ArrayLike<number>, want: ArrayLike<number>): number {
   assert.equal(got.length, want.length);
-  let num = 0, den = 0;
+  let num = 0,
+    den = 0;
   for (let i = 0; i < want.length; i++) {
     num += (got[i] - want[i]) ** 2;
     den += want[i] ** 2;
@@ -48,17 +51,31 @@ async function gradsOn(
   const yShape = tf.tidy(() => f(x, w).shape);
   const dy = tf.tensor(rand(size(yShape), xs.dySeed), yShape) as TF.Tensor4D;
   const [gx, gw] = tf.grads((a: TF.Tensor, b: TF.Tensor) => f(a as TF.Tensor4D, b as TF.Tensor4D))([x, w], dy);
-  const res = { dx: (await gx.data()) as Float32Array, dw: (await gw.data()) as Float32Array, dxShape: gx.shape, dwShape: gw.shape };
+  const res = {
+    dx: (await gx.data()) as Float32Array,
+    dw: (await gw.data()) as Float32Array,
+    dxShape: gx.shape,
+    dwShape: gw.shape,
+  };
   tf.dispose([x, w, dy, gx, gw]);
   return res;
 }
 
 interface Case {
   kind: 'conv' | 'depthwise';
-  n: number; h: number; w: number; cin: number; cout: number; k: number; s: number; pad: Pad;
+  n: number;
+  h: number;
+  w: number;
+  cin: number;
+  cout: number;
+  k: number;
+  s: number;
+  pad: Pad;
 }
 function caseName(c: Case): string {
-  return `${c.kind} x[${c.n},${c.h},${c.w},${c.cin}] k${c.k} s${c.s} ${c.pad}` + (c.kind === 'conv' ? ` ->${c.cout}` : '');
+  return (
+    `${c.kind} x[${c.n},${c.h},${c.w},${c.cin}] k${c.k} s${c.s} ${c.pad}` + (c.kind === 'conv' ? ` ->${c.cout}` : '')
+  );
 }
 function op(c: Case) {
   return c.kind === 'conv'
@@ -69,7 +86,11 @@ function op(c: Case) {
 async function checkCase(c: Case, seed: number): Promise<void> {
   const xShape: Shape4 = [c.n, c.h, c.w, c.cin];
   const wShape: Shape4 = c.kind === 'conv' ? [c.k, c.k, c.cin, c.cout] : [c.k, c.k, c.cin, 1];
-  const data = { x: [rand(size(xShape), seed), xShape] as [Float32Array, Shape4], w: [rand(size(wShape), seed + 1), wShape] as [Float32Array, Shape4], dySeed: seed + 2 };
+  const data = {
+    x: [rand(size(xShape), seed), xShape] as [Float32Array, Shape4],
+    w: [rand(size(wShape), seed + 1), wShape] as [Float32Array, Shape4],
+    dySeed: seed + 2,
+  };
   const want = await gradsOn('cpu', op(c), data);
   const got = await gradsOn('wasm', op(c), data);
   assert.deepEqual(got.dxShape, want.dxShape);
@@ -99,7 +120,11 @@ describe('wasm convolution gradient kernels', () => {
     for (const k of [1, 3])
       for (const s of [1, 2])
         for (const pad of ['same', 'valid'] as const)
-          for (const [n, h, w, cin, cout] of [[1, 7, 7, 5, 6], [3, 8, 6, 4, 3], [3, 9, 10, 3, 8]] as const)
+          for (const [n, h, w, cin, cout] of [
+            [1, 7, 7, 5, 6],
+            [3, 8, 6, 4, 3],
+            [3, 9, 10, 3, 8],
+          ] as const)
             cases.push({ kind, n, h, w, cin, cout, k, s, pad });
   // Explicit numeric padding, bigger channels, a 5x5 kernel, a stride-2 1x1 on an even input.
   cases.push({ kind: 'conv', n: 2, h: 6, w: 7, cin: 3, cout: 5, k: 3, s: 1, pad: 1 });
@@ -123,7 +148,15 @@ describe('wasm convolution gradient kernels', () => {
     const outs: Float32Array[] = [];
     for (const b of ['cpu', 'wasm'] as const) {
       await tf.setBackend(b);
-      const r = tf.tidy(() => tf.conv2dTranspose(tf.tensor4d(rand(size(dyShape), 3), dyShape), tf.tensor4d(rand(size(wShape), 4), wShape), [2, 8, 8, 5], 2, 'same'));
+      const r = tf.tidy(() =>
+        tf.conv2dTranspose(
+          tf.tensor4d(rand(size(dyShape), 3), dyShape),
+          tf.tensor4d(rand(size(wShape), 4), wShape),
+          [2, 8, 8, 5],
+          2,
+          'same',
+        ),
+      );
       outs.push((await r.data()) as Float32Array);
       r.dispose();
     }
@@ -134,7 +167,10 @@ describe('wasm convolution gradient kernels', () => {
     await tf.setBackend('wasm');
     const x = tf.ones([1, 5, 5, 2]) as TF.Tensor4D;
     const w = tf.ones([3, 3, 2, 2]) as TF.Tensor4D; // channel multiplier 2
-    assert.throws(() => tf.grad((a: TF.Tensor) => tf.depthwiseConv2d(a as TF.Tensor4D, w, 1, 'same'))(x), /channel multiplier 2/);
+    assert.throws(
+      () => tf.grad((a: TF.Tensor) => tf.depthwiseConv2d(a as TF.Tensor4D, w, 1, 'same'))(x),
+      /channel multiplier 2/,
+    );
     tf.dispose([x, w]);
   });
 
@@ -147,7 +183,10 @@ describe('wasm convolution gradient kernels', () => {
     const loss = (a: TF.Tensor, b: TF.Tensor, c: TF.Tensor, d: TF.Tensor) => {
       const h = tf.relu(tf.conv2d(a as TF.Tensor4D, b as TF.Tensor4D, 2, 'same'));
       const g = tf.depthwiseConv2d(h, d as TF.Tensor4D, 1, 'same');
-      return tf.conv2d(g, c as TF.Tensor4D, 1, 'valid').square().mean();
+      return tf
+        .conv2d(g, c as TF.Tensor4D, 1, 'valid')
+        .square()
+        .mean();
     };
     const step = () => {
       const gs = tf.grads(loss)([x, wc, wc1, wd]);
@@ -184,20 +223,37 @@ describe('wasm convolution gradient kernels', () => {
         for (let c = 0; c < 8; c++)
           for (let ch = 0; ch < 3; ch++) {
             const idx = ((i * 8 + r) * 8 + c) * 3 + ch;
-            xs[idx] = ((r < 4) === (cls === 1) ? 1 : 0) + 0.3 * noise[idx];
+            xs[idx] = (r < 4 === (cls === 1) ? 1 : 0) + 0.3 * noise[idx];
           }
     }
     const model = tf.sequential({
       layers: [
-        tf.layers.conv2d({ inputShape: [8, 8, 3], filters: 8, kernelSize: 3, strides: 2, padding: 'same', useBias: false, kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }),
+        tf.layers.conv2d({
+          inputShape: [8, 8, 3],
+          filters: 8,
+          kernelSize: 3,
+          strides: 2,
+          padding: 'same',
+          useBias: false,
+          kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }),
+        }),
         tf.layers.batchNormalization(),
         tf.layers.reLU({ maxValue: 6 }),
-        tf.layers.depthwiseConv2d({ kernelSize: 3, padding: 'same', useBias: false, depthwiseInitializer: tf.initializers.glorotUniform({ seed: 2 }) }),
+        tf.layers.depthwiseConv2d({
+          kernelSize: 3,
+          padding: 'same',
+          useBias: false,
+          depthwiseInitializer: tf.initializers.glorotUniform({ seed: 2 }),
+        }),
         tf.layers.batchNormalization(),
         tf.layers.reLU({ maxValue: 6 }),
         tf.layers.conv2d({ filters: 6, kernelSize: 1, kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) }),
         tf.layers.globalAveragePooling2d({}),
-        tf.layers.dense({ units: 2, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 4 }) }),
+        tf.layers.dense({
+          units: 2,
+          activation: 'softmax',
+          kernelInitializer: tf.initializers.glorotUniform({ seed: 4 }),
+        }),
       ],
     });
     model.compile({ optimizer: tf.train.adam(0.01), loss: 'categoricalCrossentropy' });
@@ -223,7 +279,11 @@ describe('one-pass wasm kernels of a whole-network training step', () => {
     const hi = 0.5;
     const xs = rand(size(shape), 21);
     // Exact boundary values: tfjs passes the gradient at x == lo and x == hi (inclusive mask); so must we.
-    xs[0] = lo; xs[1] = hi; xs[2] = -0; xs[3] = hi + 1e-7; xs[4] = lo - 1e-7;
+    xs[0] = lo;
+    xs[1] = hi;
+    xs[2] = -0;
+    xs[3] = hi + 1e-7;
+    xs[4] = lo - 1e-7;
     const dys = rand(size(shape), 22);
     const grad = async (backend: 'cpu' | 'wasm', f: (x: TF.Tensor) => TF.Tensor) => {
       await tf.setBackend(backend);

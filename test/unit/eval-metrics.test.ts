@@ -1,7 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { evaluate } from '../../src/eval/metrics.js';
-import { escapeHtml, formatConfusionMatrix, formatCurve, formatPerClass, renderHtmlReport } from '../../src/eval/report.js';
+import {
+  escapeHtml,
+  formatConfusionMatrix,
+  formatCurve,
+  formatPerClass,
+  renderHtmlReport,
+} from '../../src/eval/report.js';
 
 const labels = ['cat', 'dog', 'bird'];
 const yTrue = Int32Array.of(0, 0, 0, 1, 1, 2);
@@ -15,7 +21,8 @@ const probs = [
 ].map((r) => Float32Array.from(r));
 const paths = ['a.jpg', 'b.jpg', 'c.jpg', 'd.jpg', 'e.jpg', 'f.jpg'];
 
-const close = (actual: number, expected: number, what: string) => assert.ok(Math.abs(actual - expected) < 1e-6, `${what}: ${actual} vs ${expected}`);
+const close = (actual: number, expected: number, what: string) =>
+  assert.ok(Math.abs(actual - expected) < 1e-6, `${what}: ${actual} vs ${expected}`);
 
 test('metrics on a hand-computed example', () => {
   const m = evaluate(yTrue, probs, labels, paths);
@@ -39,7 +46,11 @@ test('metrics on a hand-computed example', () => {
     close(c.f1, expected[k].f1, `${c.label} f1`);
   });
   close(m.macroF1, (0.8 + 0.5 + 2 / 3) / 3, 'macro F1');
-  close(m.logLoss, -(Math.log(0.8) + Math.log(0.6) + Math.log(0.2) + Math.log(0.6) + Math.log(0.05) + Math.log(0.5)) / 6, 'log-loss');
+  close(
+    m.logLoss,
+    -(Math.log(0.8) + Math.log(0.6) + Math.log(0.2) + Math.log(0.6) + Math.log(0.05) + Math.log(0.5)) / 6,
+    'log-loss',
+  );
   assert.deepEqual(
     m.mostConfidentlyWrong.map((w) => [w.index, w.path, w.trueLabel, w.predictedLabel]),
     [
@@ -84,7 +95,12 @@ test('terminal tables are aligned and truncate long labels', () => {
 
 test('the HTML report is self-contained, has the SVG plots, and escapes labels', () => {
   const evil = '<script>alert(1)</script>';
-  const m = evaluate(yTrue, probs, ['cat', evil, 'bird & co'], ['a.jpg', 'b.jpg', 'c.jpg', 'd.jpg', 'x/<b>.jpg', 'f.jpg']);
+  const m = evaluate(
+    yTrue,
+    probs,
+    ['cat', evil, 'bird & co'],
+    ['a.jpg', 'b.jpg', 'c.jpg', 'd.jpg', 'x/<b>.jpg', 'f.jpg'],
+  );
   const html = renderHtmlReport({
     title: 'report "1"',
     metrics: m,

@@ -9,7 +9,15 @@ import type * as TF from '@tensorflow/tfjs';
 import { tfWasm } from '../../src/backbone/tfjs-runtime.js';
 import { env } from '../../src/env.js';
 import {
-  checkpointDir, loadCheckpoint, STALE_CHECKPOINT_MS, optimizerState, removeCheckpoint, restoreOptimizer, runKey, saveCheckpoint, type CheckpointState,
+  checkpointDir,
+  loadCheckpoint,
+  STALE_CHECKPOINT_MS,
+  optimizerState,
+  removeCheckpoint,
+  restoreOptimizer,
+  runKey,
+  saveCheckpoint,
+  type CheckpointState,
 } from '../../src/finetune/checkpoint.js';
 import { cleanup, tempDir } from '../helpers.js';
 
@@ -29,13 +37,28 @@ after(async () => {
 
 const f32 = (...v: number[]) => Float32Array.from(v);
 function state(key: string, epoch: number): CheckpointState {
-  const opt = { iterations: 7, accBeta1: f32(0.9 ** 8), accBeta2: f32(0.999 ** 8), moments: [{ name: 'w/m', shape: [2], data: f32(1e-3, -2e-3) }, { name: 'w/v', shape: [2], data: f32(1e-6, 4e-6) }] };
+  const opt = {
+    iterations: 7,
+    accBeta1: f32(0.9 ** 8),
+    accBeta2: f32(0.999 ** 8),
+    moments: [
+      { name: 'w/m', shape: [2], data: f32(1e-3, -2e-3) },
+      { name: 'w/v', shape: [2], data: f32(1e-6, 4e-6) },
+    ],
+  };
   return {
-    key, epoch, of: 8, stepIndex: 21, sinceBest: 1,
+    key,
+    epoch,
+    of: 8,
+    stepIndex: 21,
+    sinceBest: 1,
     history: [{ step: 0, trainLoss: 0.5, trainAcc: 0.75, innerValLoss: 0.25, innerValAcc: 1 / 3 }],
-    W: f32(1, 2, 3, Math.PI), b: f32(-1, 0.1), tail: [f32(5, 6), f32()],
+    W: f32(1, 2, 3, Math.PI),
+    b: f32(-1, 0.1),
+    tail: [f32(5, 6), f32()],
     best: { epoch: 2, acc: 2 / 3, loss: 0.123456789, W: f32(1, 2, 3, 4), b: f32(0, 0), tail: [f32(7, 8), f32()] },
-    optHead: opt, optTail: { ...opt, moments: [] },
+    optHead: opt,
+    optTail: { ...opt, moments: [] },
   };
 }
 

@@ -22,16 +22,34 @@ describe('one head-spec parser', () => {
     assert.deepEqual(parseHeadSpec('mlp:64'), { kind: 'mlp', hidden: 64, dropout: 0.2 });
     assert.deepEqual(parseHeadSpec('mlp:32,dropout=0.1'), { kind: 'mlp', hidden: 32, dropout: 0.1 });
     assert.deepEqual(parseHeadSpec({ kind: 'mlp', hidden: 128, dropout: 0 }), { kind: 'mlp', hidden: 128, dropout: 0 });
-    for (const bad of ['mlp:x', 'mlp:0', 'mlp:9000', 'mlp:64,dropout=1', 'conv', '', 3, null, { kind: 'mlp', hidden: -1 }]) {
+    for (const bad of [
+      'mlp:x',
+      'mlp:0',
+      'mlp:9000',
+      'mlp:64,dropout=1',
+      'conv',
+      '',
+      3,
+      null,
+      { kind: 'mlp', hidden: -1 },
+    ]) {
       assert.throws(() => parseHeadSpec(bad), { name: 'TlError' }, JSON.stringify(bad));
     }
   });
 
   test('the server takes the CLI form too (mlp:UNITS,dropout=P); a bad spec is a 400 naming the syntax', () => {
     assert.deepEqual(parseTrainRequest({ head: 'mlp:32,dropout=0.1' }).head, { kind: 'mlp', hidden: 32, dropout: 0.1 });
-    assert.deepEqual(parseTrainRequest({ head: { kind: 'mlp', hidden: 64 } }).head, { kind: 'mlp', hidden: 64, dropout: 0.2 });
+    assert.deepEqual(parseTrainRequest({ head: { kind: 'mlp', hidden: 64 } }).head, {
+      kind: 'mlp',
+      hidden: 64,
+      dropout: 0.2,
+    });
     assert.deepEqual(parseTrainRequest({}).head, { kind: 'linear' });
-    assert.throws(() => parseTrainRequest({ head: 'mlp:x' }), (e: Error & { statusCode?: number }) => e.statusCode === 400 && /head must be "linear" or "mlp\[:UNITS\]/.test(e.message));
+    assert.throws(
+      () => parseTrainRequest({ head: 'mlp:x' }),
+      (e: Error & { statusCode?: number }) =>
+        e.statusCode === 400 && /head must be "linear" or "mlp\[:UNITS\]/.test(e.message),
+    );
   });
 
   test('tl train --head mlp (the server form) is accepted by the CLI; a bad spec names the one syntax', async () => {
@@ -63,8 +81,14 @@ describe('one head-fitting policy', () => {
 
   test('L2: the user value wins; a class with one image means no CV and the safe default', async () => {
     const X = [new Float32Array([1, 0]), new Float32Array([0, 1]), new Float32Array([1, 1])];
-    assert.deepEqual(await chooseL2(X, Int32Array.from([0, 1, 1]), 2, { l2: 0.3, seed: 0 }), { l2: 0.3, selectedBy: 'user' });
-    assert.deepEqual(await chooseL2(X, Int32Array.from([0, 1, 1]), 2, { seed: 0 }), { l2: L2_WITHOUT_CV, selectedBy: 'default' });
+    assert.deepEqual(await chooseL2(X, Int32Array.from([0, 1, 1]), 2, { l2: 0.3, seed: 0 }), {
+      l2: 0.3,
+      selectedBy: 'user',
+    });
+    assert.deepEqual(await chooseL2(X, Int32Array.from([0, 1, 1]), 2, { seed: 0 }), {
+      l2: L2_WITHOUT_CV,
+      selectedBy: 'default',
+    });
   });
 });
 
@@ -80,7 +104,15 @@ test('one softmax, one argmax, one formatBytes (binary units, KiB)', () => {
 });
 
 test('a saved config is read back through one typed reader: wrong types read as absent, other fields kept', () => {
-  const c = readSavedConfig({ data: '/photos', seed: 3, strategy: 'partial', evaluatedOn: 'val', valImages: 'many', cut: 'block_13', bestEpoch: 2 });
+  const c = readSavedConfig({
+    data: '/photos',
+    seed: 3,
+    strategy: 'partial',
+    evaluatedOn: 'val',
+    valImages: 'many',
+    cut: 'block_13',
+    bestEpoch: 2,
+  });
   assert.equal(c.data, '/photos');
   assert.equal(c.seed, 3);
   assert.equal(c.strategy, 'partial');
@@ -91,7 +123,11 @@ test('a saved config is read back through one typed reader: wrong types read as 
 });
 
 test('engine settings live on env: read from TL_* when used, an assigned value wins', () => {
-  const saved = { threads: process.env.TL_TRAIN_THREADS, mem: process.env.TL_FT_MEMORY_MB, ort: process.env.TL_ORT_WORKER };
+  const saved = {
+    threads: process.env.TL_TRAIN_THREADS,
+    mem: process.env.TL_FT_MEMORY_MB,
+    ort: process.env.TL_ORT_WORKER,
+  };
   try {
     process.env.TL_TRAIN_THREADS = '3';
     process.env.TL_FT_MEMORY_MB = '512';
@@ -106,7 +142,11 @@ test('engine settings live on env: read from TL_* when used, an assigned value w
     assert.equal(env.trainThreads, 1);
   } finally {
     env.trainThreads = undefined;
-    for (const [k, v] of [['TL_TRAIN_THREADS', saved.threads], ['TL_FT_MEMORY_MB', saved.mem], ['TL_ORT_WORKER', saved.ort]] as const) {
+    for (const [k, v] of [
+      ['TL_TRAIN_THREADS', saved.threads],
+      ['TL_FT_MEMORY_MB', saved.mem],
+      ['TL_ORT_WORKER', saved.ort],
+    ] as const) {
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
     }
@@ -115,10 +155,23 @@ test('engine settings live on env: read from TL_* when used, an assigned value w
 
 test('the library exports what the README documents, not internals', async () => {
   const lib = await import('../../src/index.js');
-  for (const name of ['trainClassifier', 'Classifier', 'loadBackbone', 'preprocess', 'extractFeatures', 'FeatureStore', 'loadDataset', 'evaluate', 'classifyImagenet', 'registerModel', 'env']) {
+  for (const name of [
+    'trainClassifier',
+    'Classifier',
+    'loadBackbone',
+    'preprocess',
+    'extractFeatures',
+    'FeatureStore',
+    'loadDataset',
+    'evaluate',
+    'classifyImagenet',
+    'registerModel',
+    'env',
+  ]) {
     assert.ok(name in lib, `${name} is exported`);
   }
-  for (const name of ['encodeF16', 'decodeF16', 'MicroBatcher', 'ZOO', 'loadNetwork', 'modelKeyFor']) assert.ok(!(name in lib), `${name} is internal`);
+  for (const name of ['encodeF16', 'decodeF16', 'MicroBatcher', 'ZOO', 'loadNetwork', 'modelKeyFor'])
+    assert.ok(!(name in lib), `${name} is internal`);
   assert.equal(lib.DEFAULT_STRATEGY, 'auto');
 });
 

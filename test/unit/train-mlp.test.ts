@@ -39,7 +39,8 @@ test('the MLP head is deterministic for a seed (dropout and shuffling included) 
   const opts = { hidden: 8, dropout: 0.3, epochs: 5, seed: 11 };
   const a = trainMlpHead(X, y, 2, opts);
   const b = trainMlpHead(X, y, 2, opts);
-  for (const key of ['W1', 'b1', 'W2', 'b2'] as const) assert.ok(Buffer.from(a[key].buffer).equals(Buffer.from(b[key].buffer)), key);
+  for (const key of ['W1', 'b1', 'W2', 'b2'] as const)
+    assert.ok(Buffer.from(a[key].buffer).equals(Buffer.from(b[key].buffer)), key);
   const c = trainMlpHead(X, y, 2, { ...opts, seed: 12 });
   assert.ok(!Buffer.from(a.W1.buffer).equals(Buffer.from(c.W1.buffer)));
 });
@@ -49,15 +50,28 @@ test('early stopping reports every epoch and keeps the weights of the best valid
   const val = xor(40, 8);
   const epochs: EpochInfo[] = [];
   const fit = trainMlpHead(train.X, train.y, 2, {
-    hidden: 64, dropout: 0, epochs: 300, learningRate: 0.05, patience: 5, seed: 1, validation: val, onEpoch: (e) => epochs.push(e),
+    hidden: 64,
+    dropout: 0,
+    epochs: 300,
+    learningRate: 0.05,
+    patience: 5,
+    seed: 1,
+    validation: val,
+    onEpoch: (e) => epochs.push(e),
   });
   assert.deepEqual(fit.history, epochs);
-  assert.deepEqual(epochs.map((e) => e.epoch), epochs.map((_, i) => i + 1));
+  assert.deepEqual(
+    epochs.map((e) => e.epoch),
+    epochs.map((_, i) => i + 1),
+  );
   assert.ok(epochs.length < 300, 'patience should stop training early');
   const best = epochs.reduce((a, e) => (e.valLoss! < a.valLoss! ? e : a));
   assert.equal(fit.bestEpoch, best.epoch);
   assert.equal(epochs.length, best.epoch + 5);
   // The returned weights reproduce the best epoch's validation accuracy, not the last epoch's.
-  assert.equal(accuracy((r) => predictProbaMlp(fit, r), val.X, val.y), best.valAcc);
+  assert.equal(
+    accuracy((r) => predictProbaMlp(fit, r), val.X, val.y),
+    best.valAcc,
+  );
   assert.ok(epochs.every((e) => e.trainAcc >= 0 && e.trainAcc <= 1 && e.trainLoss > 0));
 });

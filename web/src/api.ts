@@ -58,7 +58,15 @@ export interface Results {
   labels: string[];
   perClass: { label: string; accuracy: number; precision: number; recall: number; f1: number; support: number }[];
   confusion: number[][];
-  misclassified: { file: string; trueLabel: string; predictedLabel: string; probability: number; probabilities: Record<string, number>; thumbnailUrl: string | null; url: string | null }[];
+  misclassified: {
+    file: string;
+    trueLabel: string;
+    predictedLabel: string;
+    probability: number;
+    probabilities: Record<string, number>;
+    thumbnailUrl: string | null;
+    url: string | null;
+  }[];
   history: HistoryPoint[];
   downloadUrl: string;
   reportUrl: string;
@@ -79,7 +87,12 @@ export class ApiError extends Error {
   }
 }
 
-async function call<T>(method: string, url: string, body?: BodyInit | object, headers: Record<string, string> = {}): Promise<T> {
+async function call<T>(
+  method: string,
+  url: string,
+  body?: BodyInit | object,
+  headers: Record<string, string> = {},
+): Promise<T> {
   let payload: BodyInit | undefined;
   if (body instanceof FormData || body instanceof Blob) payload = body;
   else if (body !== undefined) {
@@ -101,7 +114,8 @@ async function call<T>(method: string, url: string, body?: BodyInit | object, he
     data = undefined;
   }
   if (!res.ok) {
-    const msg = (data as { error?: { message?: string } } | undefined)?.error?.message ?? `${res.status} ${res.statusText}`;
+    const msg =
+      (data as { error?: { message?: string } } | undefined)?.error?.message ?? `${res.status} ${res.statusText}`;
     throw new ApiError(res.status, msg);
   }
   return data as T;
@@ -122,12 +136,20 @@ export const api = {
   upload: (project: string, cls: string, files: File[]) => {
     const form = new FormData();
     for (const f of files) form.append('file', f, f.name);
-    return call<{ added: ImageEntry[]; duplicates: ImageEntry[]; rejected: { file: string; message: string }[] }>('POST', `${c(project, cls)}/images`, form);
+    return call<{ added: ImageEntry[]; duplicates: ImageEntry[]; rejected: { file: string; message: string }[] }>(
+      'POST',
+      `${c(project, cls)}/images`,
+      form,
+    );
   },
   removeImage: (img: ImageEntry) => call<void>('DELETE', img.url),
-  train: (project: string, options: object) => call<{ job: JobSummary; eventsUrl: string }>('POST', `${p(project)}/train`, options),
+  train: (project: string, options: object) =>
+    call<{ job: JobSummary; eventsUrl: string }>('POST', `${p(project)}/train`, options),
   cancel: (jobId: string) => call<JobSummary>('POST', `/v1/jobs/${jobId}/cancel`),
   results: (project: string) => call<Results>('GET', `${p(project)}/results`),
-  predict: (project: string, image: Blob) => call<Prediction>('POST', `${p(project)}/predict?top=5`, image, { 'content-type': image.type || 'application/octet-stream' }),
+  predict: (project: string, image: Blob) =>
+    call<Prediction>('POST', `${p(project)}/predict?top=5`, image, {
+      'content-type': image.type || 'application/octet-stream',
+    }),
   backbones: () => call<Backbone[]>('GET', '/v1/backbones'),
 };

@@ -7,7 +7,11 @@ export interface Series {
   className: string;
 }
 
-export function lineChart(title: string, series: Series[], opts: { yMin?: number; yMax?: number; yFormat?: (v: number) => string } = {}): SVGElement {
+export function lineChart(
+  title: string,
+  series: Series[],
+  opts: { yMin?: number; yMax?: number; yFormat?: (v: number) => string } = {},
+): SVGElement {
   const W = 320;
   const H = 180;
   const pad = { l: 44, r: 10, t: 22, b: 40 };
@@ -29,11 +33,23 @@ export function lineChart(title: string, series: Series[], opts: { yMin?: number
     root.appendChild(svg('line', { x1: pad.l, x2: W - pad.r, y1: fy(v), y2: fy(v), class: 'grid' }));
     root.appendChild(svg('text', { x: pad.l - 4, y: fy(v) + 4, 'text-anchor': 'end', class: 'tick' }, fmt(v)));
   }
-  root.appendChild(svg('text', { x: W - pad.r, y: H - pad.b + 13, 'text-anchor': 'end', class: 'tick' }, `iteration ${Math.round(xMax)}`));
+  root.appendChild(
+    svg(
+      'text',
+      { x: W - pad.r, y: H - pad.b + 13, 'text-anchor': 'end', class: 'tick' },
+      `iteration ${Math.round(xMax)}`,
+    ),
+  );
   let lx = pad.l + 4;
   for (const s of series) {
     const pts = s.points.filter(([, y]) => Number.isFinite(y));
-    if (pts.length) root.appendChild(svg('polyline', { points: pts.map(([x, y]) => `${fx(x).toFixed(1)},${fy(y).toFixed(1)}`).join(' '), class: `line ${s.className}` }));
+    if (pts.length)
+      root.appendChild(
+        svg('polyline', {
+          points: pts.map(([x, y]) => `${fx(x).toFixed(1)},${fy(y).toFixed(1)}`).join(' '),
+          class: `line ${s.className}`,
+        }),
+      );
     root.appendChild(svg('rect', { x: lx, y: H - 9, width: 10, height: 3, class: `swatch ${s.className}` }));
     root.appendChild(svg('text', { x: lx + 14, y: H - 5, class: 'tick' }, s.name));
     lx += 14 + s.name.length * 6 + 12;

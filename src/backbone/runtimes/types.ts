@@ -90,8 +90,7 @@ export interface DetectedBackbone {
 /** The backbone as a graph src/export appends a head to: ONNX bytes, or a loaded TF.js layers model. */
 /** `owned`: a fresh copy made for the export (the caller disposes it), not the loaded backbone's own model. */
 export type ExportGraph =
-  | { kind: 'onnx'; bytes: Uint8Array }
-  | { kind: 'tfjs-layers'; model: tfjs.LayersModel; owned: boolean };
+  { kind: 'onnx'; bytes: Uint8Array } | { kind: 'tfjs-layers'; model: tfjs.LayersModel; owned: boolean };
 
 /** Rungs 2-3 on a runtime: its blocks, its frozen part up to a cut, and its layers after the cut as TF.js variables. */
 export interface FineTuning {

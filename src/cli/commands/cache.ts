@@ -8,7 +8,10 @@ export function registerCacheCommands(program: Command): void {
   const cache = program
     .command('cache')
     .description('the on-disk feature cache (TL_CACHE_DIR/features.sqlite)')
-    .addHelpText('after', '\nExamples:\n  tl cache stats\n  tl cache prune --older-than 30\n  tl cache check\n  tl cache clear');
+    .addHelpText(
+      'after',
+      '\nExamples:\n  tl cache stats\n  tl cache prune --older-than 30\n  tl cache check\n  tl cache clear',
+    );
 
   cache
     .command('stats')
@@ -26,7 +29,14 @@ export function registerCacheCommands(program: Command): void {
       process.stdout.write(`feature store: ${s.path} (${formatBytes(s.bytesOnDisk)} on disk${access})\n`);
       process.stdout.write(
         table(
-          s.models.map((m) => [m.backboneId, m.key.slice(0, 12), m.dim, m.count, formatBytes(m.bytes), m.lastUsed ? new Date(m.lastUsed).toISOString().slice(0, 19) : '-']),
+          s.models.map((m) => [
+            m.backboneId,
+            m.key.slice(0, 12),
+            m.dim,
+            m.count,
+            formatBytes(m.bytes),
+            m.lastUsed ? new Date(m.lastUsed).toISOString().slice(0, 19) : '-',
+          ]),
           ['backbone', 'key', 'dim', 'images', 'size', 'last used'],
         ) + `\ntotal: ${s.total} feature vectors\n`,
       );
@@ -38,12 +48,23 @@ export function registerCacheCommands(program: Command): void {
     .option('--older-than <days>', 'also drop features not used for this many days', positiveNumber('--older-than'))
     .addHelpText('after', '\nExamples:\n  tl cache prune\n  tl cache prune --older-than 30')
     .action(async (opts: { olderThan?: number }) => {
-      const [{ FeatureStore, modelKeyFor }, { listModels }, { weightsHash }] = await Promise.all([import('../../features/store.js'), import('../../backbone/registry.js'), import('../../backbone/load.js')]);
+      const [{ FeatureStore, modelKeyFor }, { listModels }, { weightsHash }] = await Promise.all([
+        import('../../features/store.js'),
+        import('../../backbone/registry.js'),
+        import('../../backbone/load.js'),
+      ]);
       const keep = new Set(
-        listModels().map((m) => modelKeyFor({ id: m.id, weightsHash: weightsHash(m), input: m.input, featureDim: m.feature.dim, entry: m }).key),
+        listModels().map(
+          (m) =>
+            modelKeyFor({ id: m.id, weightsHash: weightsHash(m), input: m.input, featureDim: m.feature.dim, entry: m })
+              .key,
+        ),
       );
       const store = FeatureStore.open();
-      const n = store.prune({ keepKeys: keep, olderThanMs: opts.olderThan !== undefined ? opts.olderThan * 86_400_000 : undefined });
+      const n = store.prune({
+        keepKeys: keep,
+        olderThanMs: opts.olderThan !== undefined ? opts.olderThan * 86_400_000 : undefined,
+      });
       const after = store.stats();
       store.close();
       process.stdout.write(`pruned ${n} feature vectors; ${after.total} left (${formatBytes(after.bytesOnDisk)})\n`);
@@ -57,7 +78,10 @@ export function registerCacheCommands(program: Command): void {
       const { clearFeatureStore } = await import('../../features/store-maintenance.js');
       const path = featureStorePath();
       const r = clearFeatureStore(path);
-      if (r.removedBytes !== undefined) process.stdout.write(`deleted the feature cache ${path} (${formatBytes(r.removedBytes)}; it could not be emptied: ${r.reason})\n`);
+      if (r.removedBytes !== undefined)
+        process.stdout.write(
+          `deleted the feature cache ${path} (${formatBytes(r.removedBytes)}; it could not be emptied: ${r.reason})\n`,
+        );
       else process.stdout.write(`cleared ${r.cleared} feature vectors\n`);
       noteQuarantined(r.quarantined);
     });
@@ -72,18 +96,29 @@ export function registerCacheCommands(program: Command): void {
       const { checkFeatureStore, repairFeatureStore } = await import('../../features/store-maintenance.js');
       const c = checkFeatureStore(featureStorePath(), { quick: opts.quick });
       if (c.ok) {
-        const what = c.exists ? `sound (${c.vectors} feature vectors, ${formatBytes(c.bytesOnDisk)})` : 'not created yet';
+        const what = c.exists
+          ? `sound (${c.vectors} feature vectors, ${formatBytes(c.bytesOnDisk)})`
+          : 'not created yet';
         process.stdout.write(`feature cache ${c.path}: ${what}\n`);
         return noteQuarantined(c.quarantined);
       }
       const found = c.problems.slice(0, 3).join('; ');
-      if (!opts.repair) throw new TlError(`the feature cache ${c.path} is damaged: ${found}`, 'Run `tl cache check --repair` to move it aside and start a new one, or `tl cache clear` to delete it.');
+      if (!opts.repair)
+        throw new TlError(
+          `the feature cache ${c.path} is damaged: ${found}`,
+          'Run `tl cache check --repair` to move it aside and start a new one, or `tl cache clear` to delete it.',
+        );
       const aside = repairFeatureStore(c.path);
-      process.stdout.write(`the feature cache ${c.path} was damaged (${found}): moved it to ${aside}; the next command builds a new one\n`);
+      process.stdout.write(
+        `the feature cache ${c.path} was damaged (${found}): moved it to ${aside}; the next command builds a new one\n`,
+      );
     });
 }
 
 /** Damaged caches moved aside earlier are the user's to delete: say where they are. */
 function noteQuarantined(paths: string[]): void {
-  if (paths.length) process.stdout.write(`damaged caches moved aside earlier (delete them when no longer needed):\n${paths.map((p) => `  ${p}\n`).join('')}`);
+  if (paths.length)
+    process.stdout.write(
+      `damaged caches moved aside earlier (delete them when no longer needed):\n${paths.map((p) => `  ${p}\n`).join('')}`,
+    );
 }

@@ -29,7 +29,14 @@ export function warnSkipped(s: SkippedFile): void {
 /** The blocks `--freeze N` / `--train-last K` count: cut tensor, activation shape, parameters, float16 cache per image. */
 export function blockTable(units: Unit[]): string {
   return table(
-    units.map((u) => [u.index + 1, u.label, u.cut, u.shape.join('x'), u.params.toLocaleString('en'), formatBytes(u.shape[0] * u.shape[1] * u.shape[2] * 2)]),
+    units.map((u) => [
+      u.index + 1,
+      u.label,
+      u.cut,
+      u.shape.join('x'),
+      u.params.toLocaleString('en'),
+      formatBytes(u.shape[0] * u.shape[1] * u.shape[2] * 2),
+    ]),
     ['N', 'block', 'cut after it', 'activation HxWxC', 'params', 'cache/image (f16)'],
   );
 }

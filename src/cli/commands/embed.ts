@@ -14,13 +14,23 @@ export function registerEmbedCommand(program: Command): void {
   )
     .option('-b, --batch <n>', 'images per forward pass', positiveInt('--batch'), 32)
     .option('--json', 'print a JSON summary')
-    .addHelpText('after', '\nExamples:\n  tl embed my-photos/\n  tl embed data/train data/val --model mobilenet-v1-0.75')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  tl embed my-photos/\n  tl embed data/train data/val --model mobilenet-v1-0.75',
+    )
     .action(async (data: string[], opts: BackboneOpts & { batch: number; json?: boolean }) => {
       const skipped: SkippedFile[] = [];
       const paths = expandInputs(data, skipped);
       skipped.forEach(warnSkipped);
-      if (paths.length === 0) throw new TlError(`no images found in ${data.join(', ')}`, 'Supported: jpg, jpeg, png, webp, tiff, avif, heic.');
-      const [{ extractFeatures }, { FeatureStore }] = await Promise.all([import('../../features/extract.js'), import('../../features/store.js')]);
+      if (paths.length === 0)
+        throw new TlError(
+          `no images found in ${data.join(', ')}`,
+          'Supported: jpg, jpeg, png, webp, tiff, avif, heic.',
+        );
+      const [{ extractFeatures }, { FeatureStore }] = await Promise.all([
+        import('../../features/extract.js'),
+        import('../../features/store.js'),
+      ]);
       const backbone = await openBackbone(opts);
       const store = FeatureStore.open();
       const bar = progressReporter(`embedding (${backbone.id})`, paths.length);

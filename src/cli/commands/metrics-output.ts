@@ -11,7 +11,9 @@ export function humanOut(json?: boolean): (s: string) => void {
 }
 
 export function printMetrics(m: Metrics, say: (s: string) => void, title = 'validation'): void {
-  say(`\n${title} accuracy: ${pct(m.accuracy)} (${Math.round(m.accuracy * m.count)}/${m.count})  macro F1 ${m.macroF1.toFixed(3)}`);
+  say(
+    `\n${title} accuracy: ${pct(m.accuracy)} (${Math.round(m.accuracy * m.count)}/${m.count})  macro F1 ${m.macroF1.toFixed(3)}`,
+  );
   say('\n' + formatPerClass(m));
   say('\nconfusion matrix (rows = true class, columns = predicted):\n' + formatConfusionMatrix(m));
   if (m.mostConfidentlyWrong.length) {
@@ -29,7 +31,14 @@ export function splitsSummary(s: SplitsUsed): string {
   return `accuracy by split: ${formatSplits(s)}\n${flag}`;
 }
 
-export function metricsJson(r: { metrics: Metrics; counts?: unknown; config?: { splits?: SplitsUsed }; timings?: unknown; history?: unknown; out?: string }): string {
+export function metricsJson(r: {
+  metrics: Metrics;
+  counts?: unknown;
+  config?: { splits?: SplitsUsed };
+  timings?: unknown;
+  history?: unknown;
+  out?: string;
+}): string {
   const m = r.metrics;
   return JSON.stringify(
     {

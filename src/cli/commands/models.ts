@@ -12,8 +12,18 @@ const known = (x: number | null): x is number => typeof x === 'number' && Number
 
 function preprocessing(m: ModelEntry): string {
   const i = m.input;
-  const norm = i.std.every((s) => s === 0.5) && i.mean.every((v) => v === 0.5) ? '[-1,1]' : i.std.every((s) => s === 1) && i.mean.every((v) => v === 0) ? '[0,1]' : `mean ${i.mean.join('/')} std ${i.std.join('/')}`;
-  const crop = i.cropFraction && i.cropFraction !== 1 ? `resize ${Math.round(i.size / i.cropFraction)} + centre crop ${i.size}` : i.resize === 'cover' ? `resize shorter side + centre crop ${i.size}` : `stretch to ${i.size}`;
+  const norm =
+    i.std.every((s) => s === 0.5) && i.mean.every((v) => v === 0.5)
+      ? '[-1,1]'
+      : i.std.every((s) => s === 1) && i.mean.every((v) => v === 0)
+        ? '[0,1]'
+        : `mean ${i.mean.join('/')} std ${i.std.join('/')}`;
+  const crop =
+    i.cropFraction && i.cropFraction !== 1
+      ? `resize ${Math.round(i.size / i.cropFraction)} + centre crop ${i.size}`
+      : i.resize === 'cover'
+        ? `resize shorter side + centre crop ${i.size}`
+        : `stretch to ${i.size}`;
   return `${i.layout} RGB ${norm}, ${crop}`;
 }
 
@@ -21,7 +31,10 @@ export function registerModelsCommands(program: Command): void {
   const models = program
     .command('models')
     .description('the backbone zoo: list, inspect, download, register your own')
-    .addHelpText('after', '\nExamples:\n  tl models list\n  tl models info mobilenet-v2 --layers\n  tl models pull darknet-tiny\n  tl models add my-model.json');
+    .addHelpText(
+      'after',
+      '\nExamples:\n  tl models list\n  tl models info mobilenet-v2 --layers\n  tl models pull darknet-tiny\n  tl models add my-model.json',
+    );
 
   models
     .command('list')
@@ -30,11 +43,26 @@ export function registerModelsCommands(program: Command): void {
     .addHelpText('after', '\nExamples:\n  tl models list\n  tl models list --json')
     .action(async (opts: { json?: boolean }) => {
       // The registry (zod) and the runtimes load per command, not when `tl` starts.
-      const [{ listModels }, { weightsHash }, { locateModel }] = await Promise.all([import('../../backbone/registry.js'), import('../../backbone/load.js'), import('../../backbone/resolve.js')]);
+      const [{ listModels }, { weightsHash }, { locateModel }] = await Promise.all([
+        import('../../backbone/registry.js'),
+        import('../../backbone/load.js'),
+        import('../../backbone/resolve.js'),
+      ]);
       const all = listModels();
       const onDisk = (m: ModelEntry) => locateModel(m)?.where;
       if (opts.json) {
-        process.stdout.write(JSON.stringify(all.map((m) => ({ ...m, default: m.id === DEFAULT_MODEL_ID, weightsHash: weightsHash(m), onDisk: onDisk(m) ?? null })), null, 2) + '\n');
+        process.stdout.write(
+          JSON.stringify(
+            all.map((m) => ({
+              ...m,
+              default: m.id === DEFAULT_MODEL_ID,
+              weightsHash: weightsHash(m),
+              onDisk: onDisk(m) ?? null,
+            })),
+            null,
+            2,
+          ) + '\n',
+        );
         return;
       }
       const rows = all.map((m) => [
@@ -48,48 +76,77 @@ export function registerModelsCommands(program: Command): void {
         // Entries whose download was never run here say so: their size and sha256 come from the publisher.
         (onDisk(m) ? 'yes' : 'no') + (m.unverified ? ' (not verified offline)' : ''),
       ]);
-      process.stdout.write(table(rows, ['id', 'format', 'input', 'feature dim', 'ImageNet top-1', 'size', 'licence', 'on disk']) + '\n');
+      process.stdout.write(
+        table(rows, ['id', 'format', 'input', 'feature dim', 'ImageNet top-1', 'size', 'licence', 'on disk']) + '\n',
+      );
     });
 
   models
     .command('info')
     .argument('<id>', 'model id (see `tl models list`)')
     .description('show one backbone: files, preprocessing, feature tensor, licence')
-    .option('--layers', 'list the blocks one can cut at (what --freeze N / --train-last K count), then every layer/node, with activation shape and parameter count')
+    .option(
+      '--layers',
+      'list the blocks one can cut at (what --freeze N / --train-last K count), then every layer/node, with activation shape and parameter count',
+    )
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExamples:\n  tl models info mobilenet-v2\n  tl models info mobilenet-v1-0.75 --layers')
     .action(async (id: string, opts: { layers?: boolean; json?: boolean }) => {
-      const [{ findModel }, { weightsHash }] = await Promise.all([import('../../backbone/registry.js'), import('../../backbone/load.js')]);
+      const [{ findModel }, { weightsHash }] = await Promise.all([
+        import('../../backbone/registry.js'),
+        import('../../backbone/load.js'),
+      ]);
       const m = findModel(id);
       if (opts.layers) {
         const { describeLayers } = await import('../../backbone/layers.js');
         const layers = await describeLayers(m);
         const blocks = await describeBlocks(m);
-        if (opts.json) return void process.stdout.write(JSON.stringify({ blocks: blocks.units ?? null, layers }, null, 2) + '\n');
+        if (opts.json)
+          return void process.stdout.write(JSON.stringify({ blocks: blocks.units ?? null, layers }, null, 2) + '\n');
         if (blocks.units) {
-          process.stdout.write(`Blocks (--freeze N freezes rows 1..N and caches the activation after row N; --train-last K trains the last K rows):\n`);
+          process.stdout.write(
+            `Blocks (--freeze N freezes rows 1..N and caches the activation after row N; --train-last K trains the last K rows):\n`,
+          );
           process.stdout.write(blockTable(blocks.units) + '\n\n');
-        } else process.stdout.write(`No block structure (${blocks.reason}); --freeze and --train-last are not available for this model.\n\n`);
+        } else
+          process.stdout.write(
+            `No block structure (${blocks.reason}); --freeze and --train-last are not available for this model.\n\n`,
+          );
         process.stdout.write('Layers:\n');
-        process.stdout.write(table(layers.map((l) => [l.index, l.name, l.type, l.outputShape, l.params]), ['#', 'name', 'type', 'output shape', 'params']) + '\n');
+        process.stdout.write(
+          table(
+            layers.map((l) => [l.index, l.name, l.type, l.outputShape, l.params]),
+            ['#', 'name', 'type', 'output shape', 'params'],
+          ) + '\n',
+        );
         return;
       }
-      if (opts.json) return void process.stdout.write(JSON.stringify({ ...m, weightsHash: weightsHash(m) }, null, 2) + '\n');
+      if (opts.json)
+        return void process.stdout.write(JSON.stringify({ ...m, weightsHash: weightsHash(m) }, null, 2) + '\n');
       const rows: [string, string][] = [
         ['id', m.id],
         ['title', m.title],
         ['format', m.format],
         ['input', preprocessing(m)],
-        ['feature', `${m.feature.tensor} ${m.feature.pool === 'gap' ? '(global average pooled) ' : ''}→ ${m.feature.dim}-d`],
+        [
+          'feature',
+          `${m.feature.tensor} ${m.feature.pool === 'gap' ? '(global average pooled) ' : ''}→ ${m.feature.dim}-d`,
+        ],
         ...(m.detected ? ([['detected', m.detected]] as [string, string][]) : []),
         ...(m.unverified ? ([['not verified offline', m.unverified]] as [string, string][]) : []),
-        ['original head', `${m.head.output} (${m.head.activation}, ${m.head.synsets === 'darknet-synsets' ? 'darknet class order' : 'standard ImageNet order'})`],
+        [
+          'original head',
+          `${m.head.output} (${m.head.activation}, ${m.head.synsets === 'darknet-synsets' ? 'darknet class order' : 'standard ImageNet order'})`,
+        ],
         ['ImageNet top-1', known(m.imagenetTop1) ? pct(m.imagenetTop1) : '-'],
         ['parameters', known(m.params) ? m.params.toLocaleString('en') : '-'],
         ['licence', m.license],
         ['source', m.source],
         ['weights hash', weightsHash(m)],
-        ['files', `${m.files.length} (${formatBytes(m.files.reduce((s, f) => s + f.size, 0))}), first ${m.files[0].url}`],
+        [
+          'files',
+          `${m.files.length} (${formatBytes(m.files.reduce((s, f) => s + f.size, 0))}), first ${m.files[0].url}`,
+        ],
       ];
       process.stdout.write(table(rows) + '\n');
     });
@@ -98,9 +155,15 @@ export function registerModelsCommands(program: Command): void {
     .command('pull')
     .argument('<id>', 'model id')
     .description('make sure a backbone is on disk (models dir, cache, or download with sha256 check)')
-    .addHelpText('after', '\nExamples:\n  tl models pull mobilenet-v2\n  TL_MODELS_DIR=../shared/models tl models pull darknet-tiny')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  tl models pull mobilenet-v2\n  TL_MODELS_DIR=../shared/models tl models pull darknet-tiny',
+    )
     .action(async (id: string) => {
-      const [{ findModel }, { resolveModel }] = await Promise.all([import('../../backbone/registry.js'), import('../../backbone/resolve.js')]);
+      const [{ findModel }, { resolveModel }] = await Promise.all([
+        import('../../backbone/registry.js'),
+        import('../../backbone/resolve.js'),
+      ]);
       const m = findModel(id);
       let last = 0;
       const r = await resolveModel(m, {
@@ -108,7 +171,9 @@ export function registerModelsCommands(program: Command): void {
         onProgress: (p) => {
           if (Date.now() - last > 500 || p.receivedBytes === p.totalBytes) {
             last = Date.now();
-            process.stderr.write(`\rdownloading ${p.file}: ${formatBytes(p.receivedBytes)} / ${formatBytes(p.totalBytes)}   `);
+            process.stderr.write(
+              `\rdownloading ${p.file}: ${formatBytes(p.receivedBytes)} / ${formatBytes(p.totalBytes)}   `,
+            );
           }
         },
       });
@@ -118,7 +183,10 @@ export function registerModelsCommands(program: Command): void {
 
   models
     .command('add')
-    .argument('<model>', 'an ImageNet classifier: .onnx file, https URL or TF.js layers model.json (feature tensor, input size and layout are read from it), or a JSON description (README: "Bring your own backbone")')
+    .argument(
+      '<model>',
+      'an ImageNet classifier: .onnx file, https URL or TF.js layers model.json (feature tensor, input size and layout are read from it), or a JSON description (README: "Bring your own backbone")',
+    )
     .description('register your own ONNX or TF.js image model as a backbone')
     .option('--preset <name>', `its normalisation: ${presetHelp()}`)
     .option('--mean <r,g,b>', 'per-channel mean on [0,1] pixels (with --std, instead of --preset)', triple)
@@ -143,7 +211,9 @@ export function registerModelsCommands(program: Command): void {
       }
       const { registerModel } = await import('../../backbone/registry.js');
       const m = await registerModel(json as never);
-      process.stdout.write(`registered ${m.id} (${m.format}, ${m.files.length} file(s), feature ${m.feature.tensor} ${m.feature.dim}-d)\n`);
+      process.stdout.write(
+        `registered ${m.id} (${m.format}, ${m.files.length} file(s), feature ${m.feature.tensor} ${m.feature.dim}-d)\n`,
+      );
     });
 
   models
@@ -170,7 +240,8 @@ interface AddOptions {
 
 function triple(v: string): [number, number, number] {
   const xs = v.split(',').map(Number);
-  if (xs.length !== 3 || xs.some((x) => !Number.isFinite(x))) throw new TlError(`expected three numbers like 0.5,0.5,0.5, got "${v}"`);
+  if (xs.length !== 3 || xs.some((x) => !Number.isFinite(x)))
+    throw new TlError(`expected three numbers like 0.5,0.5,0.5, got "${v}"`);
   return xs as [number, number, number];
 }
 
@@ -190,7 +261,11 @@ async function addDetected(source: string, opts: AddOptions): Promise<void> {
     `how: ${r.detected.how}`,
   ];
   process.stdout.write(lines.join('\n') + '\n');
-  process.stdout.write(r.model ? `registered ${r.model.id} (${r.model.format}, feature ${r.model.feature.dim}-d)\n` : `dry run: nothing registered (id would be ${d.id})\n`);
+  process.stdout.write(
+    r.model
+      ? `registered ${r.model.id} (${r.model.format}, feature ${r.model.feature.dim}-d)\n`
+      : `dry run: nothing registered (id would be ${d.id})\n`,
+  );
 }
 
 /** The fine-tuning blocks of a model, or why it has none (e.g. an ONNX graph that is not a quantized CNN). */

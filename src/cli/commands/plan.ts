@@ -19,25 +19,59 @@ export function registerPlanCommand(program: Command): void {
     program
       .command('plan')
       .argument('<data>', 'a dataset folder or CSV, as for `tl train`')
-      .description('estimate time and expected gain of each rung (head, partial, full) without training; list the blocks one can freeze'),
+      .description(
+        'estimate time and expected gain of each rung (head, partial, full) without training; list the blocks one can freeze',
+      ),
   )
     .option('--val <fraction>', 'validation fraction when the data has no val/ split', fraction('--val'), 0.2)
     .option('--seed <n>', 'seed of the split', nonNegativeInt('--seed'), 0)
     .option('--time-budget <seconds>', 'how long training may take (default 600)', positiveNumber('--time-budget'))
     .option('--freeze <n>', 'plan partial fine-tuning with the first N blocks frozen', nonNegativeInt('--freeze'))
-    .option('--train-last <k>', 'plan partial fine-tuning of the last K blocks (default 2)', nonNegativeInt('--train-last'))
+    .option(
+      '--train-last <k>',
+      'plan partial fine-tuning of the last K blocks (default 2)',
+      nonNegativeInt('--train-last'),
+    )
     .option('--json', 'print the plan as JSON')
     .addHelpText('after', '\nExamples:\n  tl plan my-photos/\n  tl plan data/ --time-budget 1800 --train-last 3')
     .action(async (data: string, opts: PlanCliOpts) => {
       const dataset = loadDataset(data, { valFraction: opts.val, seed: opts.seed });
-      const [{ findModel }, { planTraining }, { loadNetwork }] = await Promise.all([import('../../backbone/registry.js'), import('../../finetune/plan.js'), import('../../finetune/network.js')]);
-      const plan = await planTraining(dataset, { model: opts.model, modelPath: opts.modelPath, timeBudget: opts.timeBudget, freeze: opts.freeze, trainLast: opts.trainLast, alwaysMeasure: true });
+      const [{ findModel }, { planTraining }, { loadNetwork }] = await Promise.all([
+        import('../../backbone/registry.js'),
+        import('../../finetune/plan.js'),
+        import('../../finetune/network.js'),
+      ]);
+      const plan = await planTraining(dataset, {
+        model: opts.model,
+        modelPath: opts.modelPath,
+        timeBudget: opts.timeBudget,
+        freeze: opts.freeze,
+        trainLast: opts.trainLast,
+        alwaysMeasure: true,
+      });
       if (opts.json) return void process.stdout.write(JSON.stringify(plan, null, 2) + '\n');
       const say = (s: string) => process.stdout.write(s + '\n');
-      say(`${dataset.classes.length} classes, ${plan.trainImages} training images (${plan.imagesPerClass}/class); time budget ${plan.timeBudget} s`);
-      say(table(plan.estimates.map((e) => [e.rung, `~${Math.round(e.seconds)} s`, `${e.expectedGain >= 0 ? '+' : ''}${e.expectedGain}`, e.detail]), ['rung', 'time', 'gain (pts)', 'what']));
-      if (plan.domain) say(`ImageNet-likeness: the backbone's own head is ${plan.domain.meanTop1.toFixed(2)} confident on average on ${plan.domain.images} training images (${plan.domain.far ? 'far from ImageNet' : 'photo-like'}; below 0.30 counts as far)`);
-      say(`throughput ${plan.throughput.measured ? 'measured now' : 'assumed'}: frozen part ~${plan.throughput.extract} img/s, partial training ~${plan.throughput.partialTrain.toFixed(0)} img/s, full ~${plan.throughput.fullTrain.toFixed(1)} img/s`);
+      say(
+        `${dataset.classes.length} classes, ${plan.trainImages} training images (${plan.imagesPerClass}/class); time budget ${plan.timeBudget} s`,
+      );
+      say(
+        table(
+          plan.estimates.map((e) => [
+            e.rung,
+            `~${Math.round(e.seconds)} s`,
+            `${e.expectedGain >= 0 ? '+' : ''}${e.expectedGain}`,
+            e.detail,
+          ]),
+          ['rung', 'time', 'gain (pts)', 'what'],
+        ),
+      );
+      if (plan.domain)
+        say(
+          `ImageNet-likeness: the backbone's own head is ${plan.domain.meanTop1.toFixed(2)} confident on average on ${plan.domain.images} training images (${plan.domain.far ? 'far from ImageNet' : 'photo-like'}; below 0.30 counts as far)`,
+        );
+      say(
+        `throughput ${plan.throughput.measured ? 'measured now' : 'assumed'}: frozen part ~${plan.throughput.extract} img/s, partial training ~${plan.throughput.partialTrain.toFixed(0)} img/s, full ~${plan.throughput.fullTrain.toFixed(1)} img/s`,
+      );
       const net = await loadNetwork(findModel(opts.model), { path: opts.modelPath });
       say(`\nblocks of ${net.entry.id} (--freeze N freezes the first N; --train-last K trains the last K):`);
       say(blockTable(net.units));

@@ -20,7 +20,8 @@ interface ServeCliOpts {
 
 function port(v: string): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`--port must be an integer from 0 to 65535, got "${v}"`);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new InvalidArgumentError(`--port must be an integer from 0 to 65535, got "${v}"`);
   return n;
 }
 
@@ -34,13 +35,25 @@ export function registerServeCommand(program: Command): void {
     .command('serve')
     .description('start the local web app and the HTTP prediction API (one server, 127.0.0.1 by default)')
     .option('-p, --port <n>', 'port to listen on (0 picks a free one)', port, 8765)
-    .option('--host <addr>', 'address to bind; 0.0.0.0 exposes it to the network (there is no authentication)', '127.0.0.1')
-    .option('--projects <dir>', `where the web app keeps projects (default: ${join('<cache>', 'projects')}, the cache being TL_CACHE_DIR or ~/.cache/tl)`)
+    .option(
+      '--host <addr>',
+      'address to bind; 0.0.0.0 exposes it to the network (there is no authentication)',
+      '127.0.0.1',
+    )
+    .option(
+      '--projects <dir>',
+      `where the web app keeps projects (default: ${join('<cache>', 'projects')}, the cache being TL_CACHE_DIR or ~/.cache/tl)`,
+    )
     .option('--bundle <dirs...>', 'trained classifier bundles to serve at /v1/models/<name>/predict')
     .option('--name <names...>', 'names for the --bundle folders, in the same order (default: each folder name)')
     .option('--max-upload-mb <mb>', 'largest image accepted, in MiB', positiveNumber('--max-upload-mb'), 20)
     .option('--batch-size <n>', 'most images per backbone forward pass', positiveInt('--batch-size'), 16)
-    .option('--batch-wait-ms <ms>', 'how long a lone request waits for others to batch with', nonNegativeInt('--batch-wait-ms'), 4)
+    .option(
+      '--batch-wait-ms <ms>',
+      'how long a lone request waits for others to batch with',
+      nonNegativeInt('--batch-wait-ms'),
+      4,
+    )
     .option('-v, --verbose', 'log every request to stderr')
     .addHelpText(
       'after',
@@ -57,9 +70,14 @@ export function registerServeCommand(program: Command): void {
     )
     .action(async (opts: ServeCliOpts) => {
       const dirs = opts.bundle ?? [];
-      if (opts.name && opts.name.length !== dirs.length) throw new TlError(`${opts.name.length} --name value(s) for ${dirs.length} --bundle folder(s)`, 'Give one name per bundle, in the same order.');
+      if (opts.name && opts.name.length !== dirs.length)
+        throw new TlError(
+          `${opts.name.length} --name value(s) for ${dirs.length} --bundle folder(s)`,
+          'Give one name per bundle, in the same order.',
+        );
       for (const d of dirs) {
-        if (!existsSync(d) || !statSync(d).isDirectory()) throw new TlError(`bundle folder not found: ${d}`, 'Train one with `tl train DATA --out DIR`.');
+        if (!existsSync(d) || !statSync(d).isDirectory())
+          throw new TlError(`bundle folder not found: ${d}`, 'Train one with `tl train DATA --out DIR`.');
       }
       const { modelNameFor, startServer } = await import('../../serve/server.js');
       const bundles = dirs.map((dir, i) => ({ name: opts.name?.[i] ?? modelNameFor(dir), dir: resolve(dir) }));
@@ -76,9 +94,14 @@ export function registerServeCommand(program: Command): void {
         verbose: opts.verbose,
       });
       process.stdout.write(`tl serve: listening on ${server.url}\n`);
-      process.stdout.write(`  web app:  ${server.url}/\n  API:      ${server.url}/v1/health  (${server.url}/v1/openapi.json)\n  projects: ${projectsDir}\n`);
+      process.stdout.write(
+        `  web app:  ${server.url}/\n  API:      ${server.url}/v1/health  (${server.url}/v1/openapi.json)\n  projects: ${projectsDir}\n`,
+      );
       for (const b of bundles) process.stdout.write(`  model:    ${b.name}  ←  ${b.dir}\n`);
-      if (!['127.0.0.1', 'localhost', '::1'].includes(opts.host)) process.stderr.write(`warning: listening on ${opts.host} without authentication: anyone who can reach this port can use and change your projects\n`);
+      if (!['127.0.0.1', 'localhost', '::1'].includes(opts.host))
+        process.stderr.write(
+          `warning: listening on ${opts.host} without authentication: anyone who can reach this port can use and change your projects\n`,
+        );
       await new Promise<void>((done) => {
         const stop = (signal: string) => {
           process.stderr.write(`\n${signal}: shutting down (cancelling running training jobs)...\n`);

@@ -39,14 +39,22 @@ interface TrainCliOpts extends BackboneOpts {
 export function parseReplace(v: string): number[] {
   const m = /^hidden:(\d+(?:,\d+)*)$/.exec(v);
   const sizes = m ? m[1].split(',').map(Number) : [];
-  if (!m || sizes.some((n) => n < 1)) throw new InvalidArgumentError(`--replace must be "hidden:UNITS[,UNITS...]" (e.g. hidden:256), got "${v}"`);
+  if (!m || sizes.some((n) => n < 1))
+    throw new InvalidArgumentError(`--replace must be "hidden:UNITS[,UNITS...]" (e.g. hidden:256), got "${v}"`);
   return sizes;
 }
 
 /** Flags that ask for a rung explicitly: with any of them, --strategy auto means partial. */
 function rungFromFlags(opts: TrainCliOpts): TrainCliOpts['strategy'] {
   if (opts.strategy !== 'auto') return opts.strategy;
-  if (opts.freeze !== undefined || opts.trainLast !== undefined || opts.reuse || opts.replace || opts.augmentCopies !== undefined) return 'partial';
+  if (
+    opts.freeze !== undefined ||
+    opts.trainLast !== undefined ||
+    opts.reuse ||
+    opts.replace ||
+    opts.augmentCopies !== undefined
+  )
+    return 'partial';
   return 'auto';
 }
 
@@ -65,8 +73,15 @@ function eventPrinter(say: (s: string) => void) {
   return (e: TrainEvent) => {
     switch (e.type) {
       case 'dataset':
-        say(`data: ${e.dataset.root} (${e.dataset.splitSource === 'random' ? 'seeded stratified split' : `${e.dataset.splitSource} split`}), ${e.dataset.classes.length} classes`);
-        say(table(e.counts.map((c) => [c.label, c.train, c.val]), ['class', 'train', 'val']));
+        say(
+          `data: ${e.dataset.root} (${e.dataset.splitSource === 'random' ? 'seeded stratified split' : `${e.dataset.splitSource} split`}), ${e.dataset.classes.length} classes`,
+        );
+        say(
+          table(
+            e.counts.map((c) => [c.label, c.train, c.val]),
+            ['class', 'train', 'val'],
+          ),
+        );
         for (const w of e.warnings) process.stderr.write(`warning: ${w}\n`);
         break;
       case 'backbone':
@@ -80,14 +95,18 @@ function eventPrinter(say: (s: string) => void) {
         break;
       case 'extract-done':
         bar?.stop();
-        say(`features ${e.split}: ${e.embedded} embedded, ${e.cached} from cache, ${e.skipped} skipped (${e.seconds.toFixed(1)} s)`);
+        say(
+          `features ${e.split}: ${e.embedded} embedded, ${e.cached} from cache, ${e.skipped} skipped (${e.seconds.toFixed(1)} s)`,
+        );
         break;
       case 'skip':
         warnSkipped(e.file);
         break;
       case 'select-l2': {
         const best = e.selection.curve.find((p) => p.l2 === e.selection.best)!;
-        say(`L2 strength by 5-fold CV on train: ${e.selection.best.toPrecision(3)} (CV accuracy ${pct(best.cvAccuracy)}; ${e.seconds.toFixed(1)} s)`);
+        say(
+          `L2 strength by 5-fold CV on train: ${e.selection.best.toPrecision(3)} (CV accuracy ${pct(best.cvAccuracy)}; ${e.seconds.toFixed(1)} s)`,
+        );
         break;
       }
       case 'progress':
@@ -95,7 +114,9 @@ function eventPrinter(say: (s: string) => void) {
         if (process.stderr.isTTY && Date.now() - lastCurvePrint > 100) {
           lastCurvePrint = Date.now();
           const p = e.point;
-          process.stderr.write(`\r${e.of ? 'epoch' : 'iteration'} ${p.step}${e.of ? `/${e.of}` : ''}  loss ${p.trainLoss.toFixed(4)}  train acc ${Number.isNaN(p.trainAcc) ? '-' : pct(p.trainAcc)}  ${p.innerValAcc !== undefined ? `inner val acc ${pct(p.innerValAcc)}` : `val acc ${p.valAcc === undefined ? '-' : pct(p.valAcc)}`}   `);
+          process.stderr.write(
+            `\r${e.of ? 'epoch' : 'iteration'} ${p.step}${e.of ? `/${e.of}` : ''}  loss ${p.trainLoss.toFixed(4)}  train acc ${Number.isNaN(p.trainAcc) ? '-' : pct(p.trainAcc)}  ${p.innerValAcc !== undefined ? `inner val acc ${pct(p.innerValAcc)}` : `val acc ${p.valAcc === undefined ? '-' : pct(p.valAcc)}`}   `,
+          );
         }
         break;
       case 'done':
@@ -105,12 +126,16 @@ function eventPrinter(say: (s: string) => void) {
         say(`auto: ${e.plan.reason}`);
         break;
       case 'finetune-setup':
-        say(`fine-tuning: ${e.replace ? `new units ${e.replace.join(',')} after` : `training ${e.trainable.length} block(s): ${e.trainable.join(', ')}; frozen up to`} ${e.cut} (activations cached as float16); engine: tfjs-${e.backend}`);
+        say(
+          `fine-tuning: ${e.replace ? `new units ${e.replace.join(',')} after` : `training ${e.trainable.length} block(s): ${e.trainable.join(', ')}; frozen up to`} ${e.cut} (activations cached as float16); engine: tfjs-${e.backend}`,
+        );
         if (e.note) process.stderr.write(`warning: ${e.note}\n`);
         if (e.size) say(e.size);
         break;
       case 'finetune-batch':
-        say(`minibatch ${e.requested} in passes of ${e.used} (gradients summed): a training step needs ~${Math.round(e.bytesPerImage / 2 ** 20)} MB per image (wasm heap)`);
+        say(
+          `minibatch ${e.requested} in passes of ${e.used} (gradients summed): a training step needs ~${Math.round(e.bytesPerImage / 2 ** 20)} MB per image (wasm heap)`,
+        );
         break;
       case 'finetune-resume':
         say(`resuming from epoch ${e.epoch} of ${e.of} (checkpoint of this same run in ${e.dir})`);
@@ -161,13 +186,23 @@ async function runTraining(data: string, opts: TrainCliOpts, modelNamed: boolean
       signal: ac.signal,
       onEvent: eventPrinter(say),
     });
-    if (ac.signal.aborted) throw new TlError('interrupted; features computed so far are kept in the cache, so running again resumes');
+    if (ac.signal.aborted)
+      throw new TlError('interrupted; features computed so far are kept in the cache, so running again resumes');
     say('\ntraining curve:\n' + formatCurve(r.history));
-    const what = r.config.strategy === 'partial' || r.config.strategy === 'full' ? `${r.config.strategy} fine-tuning` : 'head';
-    say(`${what} trained in ${r.timings.trainSeconds.toFixed(2)} s (feature extraction ${r.timings.extractSeconds.toFixed(1)} s, total ${r.timings.totalSeconds.toFixed(1)} s)`);
+    const what =
+      r.config.strategy === 'partial' || r.config.strategy === 'full' ? `${r.config.strategy} fine-tuning` : 'head';
+    say(
+      `${what} trained in ${r.timings.trainSeconds.toFixed(2)} s (feature extraction ${r.timings.extractSeconds.toFixed(1)} s, total ${r.timings.totalSeconds.toFixed(1)} s)`,
+    );
     printMetrics(r.metrics, say, r.config.evaluatedOn === 'val' ? 'validation' : 'training (no validation images!)');
     say(`\n${splitsSummary(r.config.splits)}`);
-    const html = renderHtmlReport({ title: `tl: ${basename(resolve(data))} on ${r.config.model}`, metrics: r.metrics, history: r.history, config: r.config, cvCurve: r.selection?.curve });
+    const html = renderHtmlReport({
+      title: `tl: ${basename(resolve(data))} on ${r.config.model}`,
+      metrics: r.metrics,
+      history: r.history,
+      config: r.config,
+      cvCurve: r.selection?.curve,
+    });
     await r.classifier.save(out, { 'report.html': html });
     say(`\nsaved classifier: ${out}\nreport: ${join(out, 'report.html')}\nuse it: tl predict ${out} PHOTOS...`);
     if (opts.json) process.stdout.write(metricsJson({ ...r, out }) + '\n');
@@ -182,48 +217,127 @@ function addTrainOptions(cmd: Command): Command {
   return addBackboneOptions(cmd)
     .option('-o, --out <dir>', 'where to save the classifier bundle (default: ./<data>-classifier)')
     .option('--val <fraction>', 'validation fraction when the data has no val/ split', fraction('--val'), 0.2)
-    .option('--seed <n>', 'seed for the split, CV folds and init: same seed, byte-identical head', nonNegativeInt('--seed'), 0)
-    .option('--l2 <strength>', 'L2 regularization of the head (default: chosen by 5-fold CV on train)', positiveNumber('--l2'))
-    .option('--head <spec>', 'linear (a new softmax) or mlp:UNITS[,dropout=P] (hidden layer + softmax)', parseHead, { kind: 'linear' })
-    .option('--class-weights <mode>', 'auto | balanced | none (auto: balanced when classes are imbalanced)', choice('--class-weights', ['auto', 'balanced', 'none']), 'auto')
-    .option('--epochs <n>', 'epochs of the mlp head or of fine-tuning (early stopping keeps the best)', positiveInt('--epochs'))
+    .option(
+      '--seed <n>',
+      'seed for the split, CV folds and init: same seed, byte-identical head',
+      nonNegativeInt('--seed'),
+      0,
+    )
+    .option(
+      '--l2 <strength>',
+      'L2 regularization of the head (default: chosen by 5-fold CV on train)',
+      positiveNumber('--l2'),
+    )
+    .option('--head <spec>', 'linear (a new softmax) or mlp:UNITS[,dropout=P] (hidden layer + softmax)', parseHead, {
+      kind: 'linear',
+    })
+    .option(
+      '--class-weights <mode>',
+      'auto | balanced | none (auto: balanced when classes are imbalanced)',
+      choice('--class-weights', ['auto', 'balanced', 'none']),
+      'auto',
+    )
+    .option(
+      '--epochs <n>',
+      'epochs of the mlp head or of fine-tuning (early stopping keeps the best)',
+      positiveInt('--epochs'),
+    )
     .option('-b, --batch <n>', 'images per backbone forward pass', positiveInt('--batch'), 32)
     .option('--json', 'print the final metrics as one JSON object on stdout')
-    .option('--strategy <rung>', 'head | partial | full | auto (auto: picks by images/class, --time-budget and measured speed; see `tl plan`)', choice('--strategy', ['head', 'partial', 'full', 'auto']), DEFAULT_STRATEGY)
-    .option('--freeze <n>', 'partial: freeze the first N blocks (list them with `tl plan DATA`)', nonNegativeInt('--freeze'))
+    .option(
+      '--strategy <rung>',
+      'head | partial | full | auto (auto: picks by images/class, --time-budget and measured speed; see `tl plan`)',
+      choice('--strategy', ['head', 'partial', 'full', 'auto']),
+      DEFAULT_STRATEGY,
+    )
+    .option(
+      '--freeze <n>',
+      'partial: freeze the first N blocks (list them with `tl plan DATA`)',
+      nonNegativeInt('--freeze'),
+    )
     .option('--train-last <k>', 'partial: fine-tune the last K blocks (default 2)', nonNegativeInt('--train-last'))
     .option('--reuse', 'partial: start the unfrozen blocks from their pretrained weights (the default)')
-    .option('--replace <spec>', 'partial: replace the unfrozen blocks by new units hidden:UNITS[,UNITS] (1x1 conv + ReLU each, then average pool)', parseReplace)
-    .option('--lr <rate>', 'fine-tuning: Adam learning rate of the head (default 1e-3; 1e-4 with --replace); reused blocks get a tenth, new --replace units the same', positiveNumber('--lr'))
-    .option('--time-budget <seconds>', 'auto: how long training may take (default 600)', positiveNumber('--time-budget'))
-    .option('--size <px>', 'fine-tuning: input size (e.g. 160; the int8 ONNX model only with --strategy full)', positiveInt('--size'))
-    .option('--finetune-batch <n>', 'fine-tuning: minibatch size (default 32; run in passes that fit the wasm heap)', positiveInt('--finetune-batch'))
-    .option('--augment', 'fine-tuning: random resized crop, flip, brightness/contrast jitter on training images (seeded)')
-    .option('--augment-copies <k>', 'partial + augment: cache K augmented copies per image (K x disk, frozen part runs once); without it the frozen part reruns every epoch', positiveInt('--augment-copies'));
+    .option(
+      '--replace <spec>',
+      'partial: replace the unfrozen blocks by new units hidden:UNITS[,UNITS] (1x1 conv + ReLU each, then average pool)',
+      parseReplace,
+    )
+    .option(
+      '--lr <rate>',
+      'fine-tuning: Adam learning rate of the head (default 1e-3; 1e-4 with --replace); reused blocks get a tenth, new --replace units the same',
+      positiveNumber('--lr'),
+    )
+    .option(
+      '--time-budget <seconds>',
+      'auto: how long training may take (default 600)',
+      positiveNumber('--time-budget'),
+    )
+    .option(
+      '--size <px>',
+      'fine-tuning: input size (e.g. 160; the int8 ONNX model only with --strategy full)',
+      positiveInt('--size'),
+    )
+    .option(
+      '--finetune-batch <n>',
+      'fine-tuning: minibatch size (default 32; run in passes that fit the wasm heap)',
+      positiveInt('--finetune-batch'),
+    )
+    .option(
+      '--augment',
+      'fine-tuning: random resized crop, flip, brightness/contrast jitter on training images (seeded)',
+    )
+    .option(
+      '--augment-copies <k>',
+      'partial + augment: cache K augmented copies per image (K x disk, frozen part runs once); without it the frozen part reruns every epoch',
+      positiveInt('--augment-copies'),
+    );
 }
 
 export function registerTrainCommands(program: Command): void {
   addTrainOptions(
     program
       .command('train')
-      .argument('<data>', 'folder: <class>/*.jpg, or train/ + val/ (or validation/, test/) of those; or a CSV path,label[,split]')
-      .description('train a classifier (a new softmax on cached frozen features, or fine-tune the last blocks or whole network), evaluate and save it'),
+      .argument(
+        '<data>',
+        'folder: <class>/*.jpg, or train/ + val/ (or validation/, test/) of those; or a CSV path,label[,split]',
+      )
+      .description(
+        'train a classifier (a new softmax on cached frozen features, or fine-tune the last blocks or whole network), evaluate and save it',
+      ),
   )
-    .addHelpText('after', '\nExamples:\n  tl train my-photos/                      # Tigger/ Misty/ neither/ inside\n  tl train data/ --out cats.tl --seed 1\n  tl train data/ --model mobilenet-v1-0.75 --head mlp:256 --json')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  tl train my-photos/                      # Tigger/ Misty/ neither/ inside\n  tl train data/ --out cats.tl --seed 1\n  tl train data/ --model mobilenet-v1-0.75 --head mlp:256 --json',
+    )
     .action(async (data: string, opts: TrainCliOpts, cmd: Command) => {
-      if (opts.reuse && opts.replace) throw new TlError('--reuse and --replace exclude each other', 'Reuse the pretrained blocks, or replace them by new units.');
-      if ((opts.freeze !== undefined || opts.trainLast !== undefined || opts.reuse || opts.replace) && (opts.strategy === 'head' || opts.strategy === 'full')) {
+      if (opts.reuse && opts.replace)
+        throw new TlError(
+          '--reuse and --replace exclude each other',
+          'Reuse the pretrained blocks, or replace them by new units.',
+        );
+      if (
+        (opts.freeze !== undefined || opts.trainLast !== undefined || opts.reuse || opts.replace) &&
+        (opts.strategy === 'head' || opts.strategy === 'full')
+      ) {
         throw new TlError(`--freeze/--train-last/--reuse/--replace apply to --strategy partial, not ${opts.strategy}`);
       }
       await runTraining(data, opts, cmd.getOptionValueSource('model') === 'cli');
     });
 
-  addTrainOptions(program.command('demo').description('train on the built-in demo dataset (ants vs bees) with the default backbone and print the report'))
+  addTrainOptions(
+    program
+      .command('demo')
+      .description('train on the built-in demo dataset (ants vs bees) with the default backbone and print the report'),
+  )
     .addHelpText('after', '\nExamples:\n  tl demo\n  TL_DATASETS_DIR=../shared/datasets tl demo --json')
     .action(async (opts: TrainCliOpts, cmd: Command) => {
       const say = humanOut(opts.json);
       const { ensureDemoDataset } = await import('../../data/demo-dataset.js');
       const dir = await ensureDemoDataset(undefined, say);
-      await runTraining(dir, { ...opts, out: opts.out ?? 'demo-classifier' }, cmd.getOptionValueSource('model') === 'cli');
+      await runTraining(
+        dir,
+        { ...opts, out: opts.out ?? 'demo-classifier' },
+        cmd.getOptionValueSource('model') === 'cli',
+      );
     });
 }

@@ -8,8 +8,16 @@ import { TlError } from '../../util/errors.js';
 import { registerWasmGradKernels } from '../wasm-grad-kernels.js';
 import { clipWithFastGrad } from '../clip.js';
 import {
-  analyzeGraph, attrs, blockStructure, decodeOnnx, outputQuant,
-  type BlockStructure, type Initializers, type OnnxModel, type OnnxNode, type TailGraph,
+  analyzeGraph,
+  attrs,
+  blockStructure,
+  decodeOnnx,
+  outputQuant,
+  type BlockStructure,
+  type Initializers,
+  type OnnxModel,
+  type OnnxNode,
+  type TailGraph,
 } from './graph.js';
 
 type TF = typeof tfjs;
@@ -80,7 +88,8 @@ export function buildTail(modelBytes: Uint8Array | OnnxModel, cutTensor: string,
   const g = analyzeGraph(model);
   const { inits } = g;
   const start = cutTensor === g.input ? -1 : g.nodes.findIndex((n) => n.output!.includes(cutTensor));
-  if (start < 0 && cutTensor !== g.input) throw new TlError(`no tensor "${cutTensor}" on the data path of the ONNX graph`);
+  if (start < 0 && cutTensor !== g.input)
+    throw new TlError(`no tensor "${cutTensor}" on the data path of the ONNX graph`);
   const poolIdx = g.nodes.findIndex((n) => n.opType === 'QLinearGlobalAveragePool');
   if (start > poolIdx) throw new TlError(`cut "${cutTensor}" is after the pooled features`);
   // Every later node must only read tensors made after the cut (or the cut itself).
@@ -117,7 +126,7 @@ export function buildTail(modelBytes: Uint8Array | OnnxModel, cutTensor: string,
   const roundSte = tf.customGrad(((x: Tensor, save: tfjs.GradSaveFunc) => {
     save([]);
     return { value: tf.round(x), gradFunc: (dy: Tensor) => dy };
-  }) as unknown as Parameters<TF["customGrad"]>[0]) as (x: Tensor) => Tensor;
+  }) as unknown as Parameters<TF['customGrad']>[0]) as (x: Tensor) => Tensor;
   const quantizer = (n: OnnxNode) => {
     const q = outputQuant(n, inits);
     return (t: Tensor): Tensor => {
@@ -136,12 +145,17 @@ export function buildTail(modelBytes: Uint8Array | OnnxModel, cutTensor: string,
   };
   const read = (env: Map<string, Tensor>, name: string): Tensor => {
     const t = env.get(name);
-    if (!t) throw new TlError(`tail needs tensor "${name}" that is not computed after the cut (cut inside a residual block?)`);
+    if (!t)
+      throw new TlError(
+        `tail needs tensor "${name}" that is not computed after the cut (cut inside a residual block?)`,
+      );
     return t;
   };
 
   for (const n of featureNodes) {
-    for (const i of dataInputsOf(n)) if (!known.has(i)) throw new TlError(`cut "${cutTensor}" is not a block boundary: node ${n.name} reads "${i}" from before it`);
+    for (const i of dataInputsOf(n))
+      if (!known.has(i))
+        throw new TlError(`cut "${cutTensor}" is not a block boundary: node ${n.name} reads "${i}" from before it`);
     for (const o of n.output!) known.add(o);
     featureSteps.push(convertNode(n));
   }
@@ -177,11 +191,14 @@ export function buildTail(modelBytes: Uint8Array | OnnxModel, cutTensor: string,
         }
         const oihw = tf.tensor4d(wf, [O, I, kh, kw]);
         const depthwise = group > 1 && I === 1;
-        if (group > 1 && !depthwise) throw new TlError(`grouped conv with ${I} channels per group is not supported (${n.name})`);
+        if (group > 1 && !depthwise)
+          throw new TlError(`grouped conv with ${I} channels per group is not supported (${n.name})`);
         // ONNX OIHW → tfjs HWIO, or for depthwise (O = C*m, one input channel per group) → [kh, kw, C, m].
-        const filterT = tf.tidy(() => depthwise
-          ? tf.transpose(oihw, [2, 3, 0, 1]).reshape([kh, kw, group, O / group])
-          : tf.transpose(oihw, [2, 3, 1, 0]));
+        const filterT = tf.tidy(() =>
+          depthwise
+            ? tf.transpose(oihw, [2, 3, 0, 1]).reshape([kh, kw, group, O / group])
+            : tf.transpose(oihw, [2, 3, 1, 0]),
+        );
         oihw.dispose();
         const filter = newVar(wName, filterT);
         const vars = [wName];
@@ -196,15 +213,31 @@ export function buildTail(modelBytes: Uint8Array | OnnxModel, cutTensor: string,
         }
         const c = clampFor(n);
         const fq = quantizer(n);
-        const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [p[0], p[2]], [p[1], p[3]], [0, 0]];
+        const pad: [[number, number], [number, number], [number, number], [number, number]] = [
+          [0, 0],
+          [p[0], p[2]],
+          [p[1], p[3]],
+          [0, 0],
+        ];
         const symmetric = p[0] === p[1] && p[1] === p[2] && p[2] === p[3];
         layers.push({ node: n.name!, op: depthwise ? 'depthwise' : 'conv', clamp: c, variables: vars });
         const fast = (opts.convImpl ?? 'matmul') !== 'native';
-        if (fast && !depthwise && kh === 1 && kw === 1 && strides[0] === 1 && strides[1] === 1 && p.every((v) => v === 0)) {
+        if (
+          fast &&
+          !depthwise &&
+          kh === 1 &&
+          kw === 1 &&
+          strides[0] === 1 &&
+          strides[1] === 1 &&
+          p.every((v) => v === 0)
+        ) {
           return (env) => {
             const xin = read(env, x) as tfjs.Tensor4D;
             const [nb, h, wd, ci] = xin.shape;
-            let y: Tensor = tf.matMul(xin.reshape([nb * h * wd, ci]), (filter as Tensor).reshape([ci, O]) as tfjs.Tensor2D);
+            let y: Tensor = tf.matMul(
+              xin.reshape([nb * h * wd, ci]),
+              (filter as Tensor).reshape([ci, O]) as tfjs.Tensor2D,
+            );
             if (bias) y = tf.add(y, bias);
             env.set(out, fq(clamp(y.reshape([nb, h, wd, O]), c)));
           };
@@ -218,18 +251,30 @@ export function buildTail(modelBytes: Uint8Array | OnnxModel, cutTensor: string,
             // Pad enough that every strided window slice of size (ho*s, wo*s) fits, then subsample by reshaping.
             const needH = (kh - 1) * dil[0] + ho * strides[0];
             const needW = (kw - 1) * dil[1] + wo * strides[1];
-            const xp = tf.pad(xin, [[0, 0], [p[0], Math.max(0, needH - h - p[0])], [p[1], Math.max(0, needW - wd - p[1])], [0, 0]]);
+            const xp = tf.pad(xin, [
+              [0, 0],
+              [p[0], Math.max(0, needH - h - p[0])],
+              [p[1], Math.max(0, needW - wd - p[1])],
+              [0, 0],
+            ]);
             const wflat = (filter as Tensor).reshape([kh * kw, ch]);
             let y: Tensor | undefined;
-            for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) {
-              let xs: Tensor = tf.slice(xp, [0, i * dil[0], j * dil[1], 0], [nb, ho * strides[0], wo * strides[1], ch]);
-              if (strides[0] > 1 || strides[1] > 1) {
-                // Rank 4, not 6: tfjs-wasm slices rank > 4 with a per-element JS loop (measured 40x slower).
-                xs = tf.slice(xs.reshape([nb * ho, strides[0], wo, strides[1] * ch]), [0, 0, 0, 0], [nb * ho, 1, wo, ch]).reshape([nb, ho, wo, ch]);
+            for (let i = 0; i < kh; i++)
+              for (let j = 0; j < kw; j++) {
+                let xs: Tensor = tf.slice(
+                  xp,
+                  [0, i * dil[0], j * dil[1], 0],
+                  [nb, ho * strides[0], wo * strides[1], ch],
+                );
+                if (strides[0] > 1 || strides[1] > 1) {
+                  // Rank 4, not 6: tfjs-wasm slices rank > 4 with a per-element JS loop (measured 40x slower).
+                  xs = tf
+                    .slice(xs.reshape([nb * ho, strides[0], wo, strides[1] * ch]), [0, 0, 0, 0], [nb * ho, 1, wo, ch])
+                    .reshape([nb, ho, wo, ch]);
+                }
+                const term = tf.mul(xs, tf.slice(wflat, [i * kw + j, 0], [1, ch]).reshape([ch]));
+                y = y ? tf.add(y, term) : term;
               }
-              const term = tf.mul(xs, tf.slice(wflat, [i * kw + j, 0], [1, ch]).reshape([ch]));
-              y = y ? tf.add(y, term) : term;
-            }
             if (bias) y = tf.add(y!, bias);
             env.set(out, fq(clamp(y!, c)));
           };
@@ -252,7 +297,11 @@ export function buildTail(modelBytes: Uint8Array | OnnxModel, cutTensor: string,
           const b = inits.get(bName).values;
           const s = inits.scalar(n.input![4]);
           const z = inits.get(n.input![5]).values[0];
-          constB = newVar(bName, tf.tensor1d(Float32Array.from(b, (v) => (v - z) * s)), inClassifier ? classifierVariables : variables);
+          constB = newVar(
+            bName,
+            tf.tensor1d(Float32Array.from(b, (v) => (v - z) * s)),
+            inClassifier ? classifierVariables : variables,
+          );
         }
         const c = clampFor(n);
         const fq = quantizer(n);
@@ -265,7 +314,9 @@ export function buildTail(modelBytes: Uint8Array | OnnxModel, cutTensor: string,
         layers.push({ node: n.name!, op: 'pool', clamp: c, variables: [] });
         return (env) => env.set(out, fq(clamp(tf.mean(read(env, x), [1, 2]), c)));
       }
-      case 'Reshape': case 'Flatten': case 'Squeeze':
+      case 'Reshape':
+      case 'Flatten':
+      case 'Squeeze':
         return (env) => {
           const t = read(env, x);
           env.set(out, t.reshape([t.shape[0], -1]));
@@ -278,9 +329,10 @@ export function buildTail(modelBytes: Uint8Array | OnnxModel, cutTensor: string,
         const z = inits.get(n.input![5]).values;
         const wf = new Float32Array(K * N);
         // Per-column (output unit) scales along the last axis, or one scale.
-        for (let k = 0; k < K; k++) for (let j = 0; j < N; j++) {
-          wf[k * N + j] = (w.values[k * N + j] - (z.length > 1 ? z[j] : z[0])) * (s.length > 1 ? s[j] : s[0]);
-        }
+        for (let k = 0; k < K; k++)
+          for (let j = 0; j < N; j++) {
+            wf[k * N + j] = (w.values[k * N + j] - (z.length > 1 ? z[j] : z[0])) * (s.length > 1 ? s[j] : s[0]);
+          }
         const wv = newVar(wName, tf.tensor2d(wf, [K, N]), classifierVariables);
         const c = clampFor(n);
         const fq = quantizer(n);
@@ -308,7 +360,9 @@ export function buildTail(modelBytes: Uint8Array | OnnxModel, cutTensor: string,
     apply(xin: tfjs.Tensor4D, _training: boolean): tfjs.Tensor2D {
       // The folded graph has no batch norm or dropout: training and inference compute the same function.
       if (xin.shape[3] !== cShape[0] || xin.shape[1] !== cShape[1] || xin.shape[2] !== cShape[2]) {
-        throw new TlError(`tail input must be NHWC [N,${cShape[1]},${cShape[2]},${cShape[0]}], got [${xin.shape.join(',')}]`);
+        throw new TlError(
+          `tail input must be NHWC [N,${cShape[1]},${cShape[2]},${cShape[0]}], got [${xin.shape.join(',')}]`,
+        );
       }
       return tf.tidy(() => {
         const env = new Map<string, Tensor>([[cutTensor, xin]]);
@@ -318,7 +372,8 @@ export function buildTail(modelBytes: Uint8Array | OnnxModel, cutTensor: string,
       });
     },
     classify(features: tfjs.Tensor2D): tfjs.Tensor2D {
-      if (!opts.classifier || !classifierOut) throw new TlError('tail built without the classifier (pass { classifier: true })');
+      if (!opts.classifier || !classifierOut)
+        throw new TlError('tail built without the classifier (pass { classifier: true })');
       return tf.tidy(() => {
         const env = new Map<string, Tensor>([[featureOut, features]]);
         for (const step of classifierSteps) step(env);
@@ -333,8 +388,12 @@ export function buildTail(modelBytes: Uint8Array | OnnxModel, cutTensor: string,
 
 function dataInputsOf(n: OnnxNode): string[] {
   switch (n.opType) {
-    case 'QLinearAdd': case 'QLinearMul': case 'QLinearMatMul': return [n.input![0], n.input![3]];
-    default: return [n.input![0]];
+    case 'QLinearAdd':
+    case 'QLinearMul':
+    case 'QLinearMatMul':
+      return [n.input![0], n.input![3]];
+    default:
+      return [n.input![0]];
   }
 }
 

@@ -28,7 +28,11 @@ export class CutRunner {
     private logitsName: string,
   ) {}
 
-  static async create(bytes: Uint8Array, tensors: string[], opts: { feature?: FeatureEdit; threads?: number } = {}): Promise<CutRunner> {
+  static async create(
+    bytes: Uint8Array,
+    tensors: string[],
+    opts: { feature?: FeatureEdit; threads?: number } = {},
+  ): Promise<CutRunner> {
     const edited = exposeCutOutputs(bytes, tensors, opts.feature);
     const session = await createSession({ bytes: edited, threads: opts.threads ?? availableParallelism() });
     const logitsName = decodeOnnx(bytes).graph!.output![0].name!;
@@ -48,9 +52,10 @@ export class CutRunner {
     this.tensors.forEach((t, i) => {
       const o = out[i];
       const d = o.dims;
-      cuts[t] = d.length === 4
-        ? { data: nchwToNhwc(o.data as Float32Array, d[0], d[1], d[2], d[3]), shape: [d[0], d[2], d[3], d[1]] }
-        : { data: o.data as Float32Array, shape: [d[0], 1, 1, d.slice(1).reduce((a, b) => a * b, 1)] };
+      cuts[t] =
+        d.length === 4
+          ? { data: nchwToNhwc(o.data as Float32Array, d[0], d[1], d[2], d[3]), shape: [d[0], d[2], d[3], d[1]] }
+          : { data: o.data as Float32Array, shape: [d[0], 1, 1, d.slice(1).reduce((a, b) => a * b, 1)] };
     });
     return {
       cuts,

@@ -86,23 +86,43 @@ function tensorValues(t: OnnxTensor): Float64Array {
     const out = new Float64Array(n);
     for (let i = 0; i < n; i++) {
       switch (t.dataType) {
-        case DT.FLOAT: out[i] = dv.getFloat32(i * 4, true); break;
-        case DT.DOUBLE: out[i] = dv.getFloat64(i * 8, true); break;
-        case DT.UINT8: out[i] = dv.getUint8(i); break;
-        case DT.INT8: out[i] = dv.getInt8(i); break;
-        case DT.INT32: out[i] = dv.getInt32(i * 4, true); break;
-        case DT.INT64: out[i] = Number(dv.getBigInt64(i * 8, true)); break;
-        default: throw new TlError(`unsupported ONNX initializer type ${t.dataType} ("${t.name}")`);
+        case DT.FLOAT:
+          out[i] = dv.getFloat32(i * 4, true);
+          break;
+        case DT.DOUBLE:
+          out[i] = dv.getFloat64(i * 8, true);
+          break;
+        case DT.UINT8:
+          out[i] = dv.getUint8(i);
+          break;
+        case DT.INT8:
+          out[i] = dv.getInt8(i);
+          break;
+        case DT.INT32:
+          out[i] = dv.getInt32(i * 4, true);
+          break;
+        case DT.INT64:
+          out[i] = Number(dv.getBigInt64(i * 8, true));
+          break;
+        default:
+          throw new TlError(`unsupported ONNX initializer type ${t.dataType} ("${t.name}")`);
       }
     }
     return out;
   }
   switch (t.dataType) {
-    case DT.FLOAT: return Float64Array.from(t.floatData ?? []);
-    case DT.DOUBLE: return Float64Array.from(t.doubleData ?? []);
-    case DT.UINT8: case DT.INT8: case DT.INT32: return Float64Array.from(t.int32Data ?? []);
-    case DT.INT64: return Float64Array.from((t.int64Data ?? []).map(Number));
-    default: throw new TlError(`unsupported ONNX initializer type ${t.dataType} ("${t.name}")`);
+    case DT.FLOAT:
+      return Float64Array.from(t.floatData ?? []);
+    case DT.DOUBLE:
+      return Float64Array.from(t.doubleData ?? []);
+    case DT.UINT8:
+    case DT.INT8:
+    case DT.INT32:
+      return Float64Array.from(t.int32Data ?? []);
+    case DT.INT64:
+      return Float64Array.from((t.int64Data ?? []).map(Number));
+    default:
+      throw new TlError(`unsupported ONNX initializer type ${t.dataType} ("${t.name}")`);
   }
 }
 
@@ -125,7 +145,8 @@ export function attrs(node: OnnxNode): Record<string, number | number[]> {
     else if (a.type === onnx.AttributeProto.AttributeType.FLOAT) out[a.name!] = a.f!;
     else if (a.type === onnx.AttributeProto.AttributeType.STRING) {
       const s = new TextDecoder().decode(a.s!);
-      if (a.name === 'auto_pad' && s !== 'NOTSET' && s !== '') throw new TlError(`auto_pad=${s} is not supported (node ${node.name})`);
+      if (a.name === 'auto_pad' && s !== 'NOTSET' && s !== '')
+        throw new TlError(`auto_pad=${s} is not supported (node ${node.name})`);
     }
   }
   return out;
@@ -199,7 +220,9 @@ export function analyzeGraph(model: OnnxModel): TailGraph {
   const nodes = all.filter((n) => onPath.has(n));
 
   // Static shapes from the input's [C,H,W].
-  const inDims = (graph.input!.find((i) => i.name === input)!.type!.tensorType!.shape!.dim ?? []).map((d) => Number(d.dimValue ?? 0));
+  const inDims = (graph.input!.find((i) => i.name === input)!.type!.tensorType!.shape!.dim ?? []).map((d) =>
+    Number(d.dimValue ?? 0),
+  );
   const shapes = new Map<string, number[]>([[input, inDims.slice(1)]]);
   for (const n of nodes) {
     const x = shapes.get(n.input![0]);
@@ -217,10 +240,18 @@ export function analyzeGraph(model: OnnxModel): TailGraph {
         y = [w[0], out(0), out(1)];
         break;
       }
-      case 'QLinearGlobalAveragePool': y = [x[0], 1, 1]; break;
-      case 'Reshape': case 'Flatten': y = [x.reduce((a, b) => a * b, 1)]; break;
-      case 'QLinearMatMul': y = [inits.get(n.input![3]).dims[1]]; break;
-      default: y = x;
+      case 'QLinearGlobalAveragePool':
+        y = [x[0], 1, 1];
+        break;
+      case 'Reshape':
+      case 'Flatten':
+        y = [x.reduce((a, b) => a * b, 1)];
+        break;
+      case 'QLinearMatMul':
+        y = [inits.get(n.input![3]).dims[1]];
+        break;
+      default:
+        y = x;
     }
     shapes.set(n.output![0], y);
   }
@@ -280,9 +311,16 @@ export function blockStructure(model: OnnxModel): BlockStructure {
     // One input channel per group, so group == input channels (the output may be a multiple of them).
     return ((attrs(n).group as number) ?? 1) > 1 && inits.get(n.input![3]).dims[1] === 1;
   };
-  const is1x1 = (n: OnnxNode | undefined) => n?.opType === 'QLinearConv' && inits.get(n.input![3]).dims.slice(2).every((k) => k === 1) && !isDepthwise(n);
+  const is1x1 = (n: OnnxNode | undefined) =>
+    n?.opType === 'QLinearConv' &&
+    inits
+      .get(n.input![3])
+      .dims.slice(2)
+      .every((k) => k === 1) &&
+    !isDepthwise(n);
   const convParams = (n: OnnxNode) => {
-    if (n.opType === 'QLinearConv') return inits.get(n.input![3]).values.length + (n.input![8] ? inits.get(n.input![8]).values.length : 0);
+    if (n.opType === 'QLinearConv')
+      return inits.get(n.input![3]).values.length + (n.input![8] ? inits.get(n.input![8]).values.length : 0);
     return 0;
   };
 
@@ -316,21 +354,32 @@ export function blockStructure(model: OnnxModel): BlockStructure {
     const shape = g.shapes.get(tensor)!;
     let kind: CutKind;
     let label: string;
-    if (at < 0 || p?.opType === 'QuantizeLinear') { kind = 'input'; label = 'input'; }
-    else if (at === poolIdx) { kind = 'pooled'; label = 'pooled features'; }
-    else if (q && q.lo < 0) {
+    if (at < 0 || p?.opType === 'QuantizeLinear') {
+      kind = 'input';
+      label = 'input';
+    } else if (at === poolIdx) {
+      kind = 'pooled';
+      label = 'pooled features';
+    } else if (q && q.lo < 0) {
       kind = 'block';
       block++;
       const inC = g.shapes.get(span.find((n) => n.opType === 'QLinearConv')!.input![0])![0];
       const dw = span.find((n) => isDepthwise(n));
       const s = dw ? ((attrs(dw).strides as number[]) ?? [1])[0] : 1;
       label = `block ${block} (${inC}→${shape[0]}, s${s}${p!.opType === 'QLinearAdd' ? ', residual' : ''})`;
-    } else if (at < poolIdx && cuts.every((c) => c.kind === 'input')) { kind = 'stem'; label = 'stem'; }
-    else { kind = 'head-conv'; label = `head conv (${g.shapes.get(p!.input![0])![0]}→${shape[0]})`; }
+    } else if (at < poolIdx && cuts.every((c) => c.kind === 'input')) {
+      kind = 'stem';
+      label = 'stem';
+    } else {
+      kind = 'head-conv';
+      label = `head conv (${g.shapes.get(p!.input![0])![0]}→${shape[0]})`;
+    }
     cuts.push({
       index: cuts.length,
       tensor: at < 0 ? quantizedInput(g) : tensor,
-      kind, label, shape,
+      kind,
+      label,
+      shape,
       activation: q && q.lo < 0 ? 'linear' : q ? 'relu' : 'linear',
       nodes: span.map((n) => n.name!),
       tailParams: 0,
@@ -345,7 +394,13 @@ export function blockStructure(model: OnnxModel): BlockStructure {
   }
   const classifierParams = nodes.slice(poolIdx + 1).reduce((s, n) => {
     if (n.opType === 'QLinearMatMul') return s + inits.get(n.input![3]).values.length;
-    if (n.opType === 'QLinearAdd') return s + dataInputs(n).filter((t) => inits.has(t)).reduce((a, t) => a + inits.get(t).values.length, 0);
+    if (n.opType === 'QLinearAdd')
+      return (
+        s +
+        dataInputs(n)
+          .filter((t) => inits.has(t))
+          .reduce((a, t) => a + inits.get(t).values.length, 0)
+      );
     return s;
   }, 0);
   return { graph: g, cuts, classifierParams, pooled: nodes[poolIdx].output![0] };
@@ -381,13 +436,24 @@ export function exposeCuts(model: OnnxModel, tensors: string[]): OnnxModel {
     if (!p && !isInput) throw new TlError(`ONNX graph has no tensor named "${tensor}"`);
     const q = p ? outputQuant(p, inits) : undefined;
     if (p && !q && p.opType!.startsWith('QLinear')) throw new TlError(`cannot find the quantization of "${tensor}"`);
-    graph.node!.push(onnx.NodeProto.create(q
-      ? { opType: 'DequantizeLinear', name: `${name}_dq`, input: [tensor, q.scaleName, q.zeroPointName], output: [name] }
-      : { opType: 'Identity', name: `${name}_id`, input: [tensor], output: [name] }));
-    graph.output!.push(onnx.ValueInfoProto.create({
-      name,
-      type: onnx.TypeProto.create({ tensorType: onnx.TypeProto.Tensor.create({ elemType: DT.FLOAT }) }),
-    }));
+    graph.node!.push(
+      onnx.NodeProto.create(
+        q
+          ? {
+              opType: 'DequantizeLinear',
+              name: `${name}_dq`,
+              input: [tensor, q.scaleName, q.zeroPointName],
+              output: [name],
+            }
+          : { opType: 'Identity', name: `${name}_id`, input: [tensor], output: [name] },
+      ),
+    );
+    graph.output!.push(
+      onnx.ValueInfoProto.create({
+        name,
+        type: onnx.TypeProto.create({ tensorType: onnx.TypeProto.Tensor.create({ elemType: DT.FLOAT }) }),
+      }),
+    );
   }
   return model;
 }

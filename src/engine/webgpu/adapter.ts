@@ -26,7 +26,13 @@ export interface OpenedAdapter {
 const SOFTWARE_NAMES = /llvmpipe|softpipe|lavapipe|swiftshader|software|basic render/i;
 
 /** Whether an adapter is a CPU rasterizer: Dawn's fallback flag, or a known software renderer's name. */
-export function isSoftwareAdapter(info: { vendor?: string; architecture?: string; device?: string; description?: string; isFallbackAdapter?: boolean }): boolean {
+export function isSoftwareAdapter(info: {
+  vendor?: string;
+  architecture?: string;
+  device?: string;
+  description?: string;
+  isFallbackAdapter?: boolean;
+}): boolean {
   if (info.isFallbackAdapter) return true;
   return [info.vendor, info.architecture, info.device, info.description].some((s) => !!s && SOFTWARE_NAMES.test(s));
 }
@@ -49,15 +55,25 @@ function loadDawn(): Promise<DawnModule | undefined> {
 /** tfjs-backend-webgpu checks `navigator.gpu` before it runs (Node 20 has no navigator; Node 21+ has one without gpu). */
 function exposeGpu(gpu: GPU): void {
   const g = globalThis as { navigator?: { gpu?: GPU } };
-  if (!g.navigator) Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
+  if (!g.navigator)
+    Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
   else if (!g.navigator.gpu) Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true });
 }
 
 function summarize(adapter: GPUAdapter, backend: GpuAdapterSummary['backend']): GpuAdapterSummary {
   const i = adapter.info as GPUAdapter['info'] & { isFallbackAdapter?: boolean };
   const flagged = (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter;
-  const summary = { vendor: i.vendor ?? '', architecture: i.architecture ?? '', device: i.device ?? '', description: i.description ?? '' };
-  return { ...summary, software: isSoftwareAdapter({ ...summary, isFallbackAdapter: !!(i.isFallbackAdapter || flagged) }), backend };
+  const summary = {
+    vendor: i.vendor ?? '',
+    architecture: i.architecture ?? '',
+    device: i.device ?? '',
+    description: i.description ?? '',
+  };
+  return {
+    ...summary,
+    software: isSoftwareAdapter({ ...summary, isFallbackAdapter: !!(i.isFallbackAdapter || flagged) }),
+    backend,
+  };
 }
 
 const cache = new Map<string, Promise<OpenedAdapter | undefined>>();
@@ -74,7 +90,9 @@ export function openAdapter(opts: { allowSoftware: boolean }): Promise<OpenedAda
       const m = await loadDawn();
       if (!m) return undefined;
       // Without the Vulkan loader Dawn's default backend on Linux only prints a warning: skip asking it.
-      const hardware = vulkanLoaderMissing() ? undefined : await tryAdapter(m, [], { powerPreference: 'high-performance' }, 'default');
+      const hardware = vulkanLoaderMissing()
+        ? undefined
+        : await tryAdapter(m, [], { powerPreference: 'high-performance' }, 'default');
       if (hardware && !hardware.summary.software) return hardware;
       if (!opts.allowSoftware) return undefined;
       if (hardware) return hardware;
@@ -91,7 +109,15 @@ export function openAdapter(opts: { allowSoftware: boolean }): Promise<OpenedAda
 /** Linux without libvulkan.so.1 in the usual library folders (or LD_LIBRARY_PATH): no hardware adapter can exist. */
 function vulkanLoaderMissing(): boolean {
   if (process.platform !== 'linux') return false;
-  const dirs = [...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean), `/usr/lib/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`, '/usr/lib64', '/usr/lib', '/usr/local/lib', '/lib64', '/lib'];
+  const dirs = [
+    ...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean),
+    `/usr/lib/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`,
+    '/usr/lib64',
+    '/usr/lib',
+    '/usr/local/lib',
+    '/lib64',
+    '/lib',
+  ];
   return !dirs.some((d) => existsSync(join(d, 'libvulkan.so.1')));
 }
 

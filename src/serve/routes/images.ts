@@ -139,14 +139,12 @@ export async function imageRoutes(app: FastifyInstance, { ctx }: RouteOptions): 
           .code(first.status)
           .send({ ...errorBody(first.status, first.code, rejected.map((r) => r.message).join('; ')), rejected });
       }
-      return reply
-        .code(201)
-        .send({
-          added: added.filter((a) => !a.duplicate),
-          duplicates: added.filter((a) => a.duplicate),
-          rejected,
-          project: await store.summary(p),
-        });
+      return reply.code(201).send({
+        added: added.filter((a) => !a.duplicate),
+        duplicates: added.filter((a) => a.duplicate),
+        rejected,
+        project: await store.summary(p),
+      });
     },
   );
 

@@ -19,17 +19,45 @@ type Tensor = InstanceType<typeof onnxProto.onnx.TensorProto>;
 
 // Ops between the classifier and the class scores that keep "one score per class": followed through their data input.
 const AFTER_CLASSIFIER = new Set([
-  'Softmax', 'LogSoftmax', 'Flatten', 'Reshape', 'Squeeze', 'Unsqueeze', 'Identity', 'Dropout', 'Cast',
-  'DequantizeLinear', 'QuantizeLinear', 'Add', 'Sub', 'Mul', 'Div', 'QLinearAdd', 'QLinearMul', 'Relu', 'Clip',
+  'Softmax',
+  'LogSoftmax',
+  'Flatten',
+  'Reshape',
+  'Squeeze',
+  'Unsqueeze',
+  'Identity',
+  'Dropout',
+  'Cast',
+  'DequantizeLinear',
+  'QuantizeLinear',
+  'Add',
+  'Sub',
+  'Mul',
+  'Div',
+  'QLinearAdd',
+  'QLinearMul',
+  'Relu',
+  'Clip',
   // A 1x1 conv classifier on a map is pooled afterwards (SqueezeNet, Darknet): the map before it is the feature.
-  'GlobalAveragePool', 'QLinearGlobalAveragePool', 'ReduceMean', 'AveragePool',
+  'GlobalAveragePool',
+  'QLinearGlobalAveragePool',
+  'ReduceMean',
+  'AveragePool',
 ]);
 // Ops that do not change a vector's values (walked back from the classifier's input toward the same vector, earlier).
 const SAME_VALUES = new Set(['Identity', 'Dropout']);
 const GLOBAL_POOLS = new Set(['GlobalAveragePool', 'QLinearGlobalAveragePool', 'ReduceMean', 'AveragePool']);
 // Classifier op -> index of its weight input.
 // (QGemm: onnxruntime's quantizer for Gemm, com.microsoft domain.)
-const CLASSIFIERS: Record<string, number> = { Gemm: 1, QGemm: 3, MatMul: 1, MatMulInteger: 1, QLinearMatMul: 3, Conv: 1, QLinearConv: 3 };
+const CLASSIFIERS: Record<string, number> = {
+  Gemm: 1,
+  QGemm: 3,
+  MatMul: 1,
+  MatMulInteger: 1,
+  QLinearMatMul: 3,
+  Conv: 1,
+  QLinearConv: 3,
+};
 
 class GraphIndex {
   readonly producer = new Map<string, Node>();
@@ -44,7 +72,11 @@ class GraphIndex {
     }
     for (const v of [...graph.input, ...graph.valueInfo, ...graph.output] as ValueInfo[]) {
       const dims = v.type?.tensorType?.shape?.dim;
-      if (dims) this.shapes.set(v.name, dims.map((d) => (d.dimParam ? d.dimParam : d.dimValue != null ? Number(d.dimValue) : '?')));
+      if (dims)
+        this.shapes.set(
+          v.name,
+          dims.map((d) => (d.dimParam ? d.dimParam : d.dimValue != null ? Number(d.dimValue) : '?')),
+        );
     }
   }
   isConstant(t: string): boolean {
@@ -90,7 +122,9 @@ function asClassifier(g: GraphIndex, n: Node): { data: string; inDim: number; cl
   // Gemm: B is [K, N], or [N, K] with transB=1; MatMul: B is [K, N].
   let transposed = (n.opType === 'Gemm' || n.opType === 'QGemm') && attrInt(n, 'transB', 0) === 1;
   if (w.transposed) transposed = !transposed;
-  return transposed ? { data: n.input[0], inDim: cols, classes: rows } : { data: n.input[0], inDim: rows, classes: cols };
+  return transposed
+    ? { data: n.input[0], inDim: cols, classes: rows }
+    : { data: n.input[0], inDim: rows, classes: cols };
 }
 
 /** The data input of an op that follows the classifier: the one that is not a constant (bias, scale, shape). */
@@ -103,12 +137,18 @@ function dataInput(g: GraphIndex, n: Node): string | undefined {
 // A Reshape's target shape is often computed (Shape -> Gather -> Concat): it is not the data.
 function isConstantShape(g: GraphIndex, t: string): boolean {
   const n = g.producer.get(t);
-  return !!n && ['Shape', 'Concat', 'Gather', 'Unsqueeze', 'Constant', 'ConstantOfShape'].includes(n.opType) && traceHitsShape(g, n, 0);
+  return (
+    !!n &&
+    ['Shape', 'Concat', 'Gather', 'Unsqueeze', 'Constant', 'ConstantOfShape'].includes(n.opType) &&
+    traceHitsShape(g, n, 0)
+  );
 }
 function traceHitsShape(g: GraphIndex, n: Node, depth: number): boolean {
   if (n.opType === 'Shape' || n.opType === 'Constant') return true;
   if (depth > 6) return false;
-  return n.input.every((i) => g.isConstant(i) || (g.producer.has(i) && traceHitsShape(g, g.producer.get(i)!, depth + 1)));
+  return n.input.every(
+    (i) => g.isConstant(i) || (g.producer.has(i) && traceHitsShape(g, g.producer.get(i)!, depth + 1)),
+  );
 }
 
 interface Walk {
@@ -153,7 +193,8 @@ function detectInput(g: GraphIndex, graph: Graph): DetectedBackbone['input'] {
   const name = images[0].name;
   const [n, a, b, c] = g.shapes.get(name)!;
   const layout = a === 3 ? 'NCHW' : c === 3 ? 'NHWC' : undefined;
-  if (!layout) throw new TlError(`input "${name}" [${[n, a, b, c].join(',')}] has no 3-channel axis (neither NCHW nor NHWC RGB)`);
+  if (!layout)
+    throw new TlError(`input "${name}" [${[n, a, b, c].join(',')}] has no 3-channel axis (neither NCHW nor NHWC RGB)`);
   const [h, w] = layout === 'NCHW' ? [b, c] : [a, b];
   const size = typeof h === 'number' && h > 0 && h === w ? h : undefined;
   return { name, layout, size, batch: typeof n === 'number' && n > 0 ? n : 'dynamic' };
@@ -188,7 +229,8 @@ function describe(g: GraphIndex, input: DetectedBackbone['input'], w: Walk): Det
   const isConv = w.classifier.opType === 'Conv' || w.classifier.opType === 'QLinearConv';
   const rank = g.rank(tensor) ?? (isConv ? 4 : w.classifier.opType === 'Gemm' ? 2 : undefined);
   const spatial = g.shapes.get(tensor)?.slice(2);
-  const alreadyPooled = (producer && GLOBAL_POOLS.has(producer.opType)) || (spatial?.length === 2 && spatial.every((d) => d === 1));
+  const alreadyPooled =
+    (producer && GLOBAL_POOLS.has(producer.opType)) || (spatial?.length === 2 && spatial.every((d) => d === 1));
   const pool: 'gap' | 'none' = rank === 4 && !alreadyPooled ? 'gap' : 'none';
   if (rank === 3) {
     throw new TlError(
@@ -227,7 +269,9 @@ function sliceAxesInclude(g: GraphIndex, n: Node, axis: number): boolean {
   const axesName = n.input[3];
   if (!axesName) return axis === 0 || n.input.length > 1;
   const init = (g.graph.initializer as Tensor[]).find((t) => t.name === axesName);
-  const vals = init ? [...(init.int64Data ?? []).map(Number), ...(init.rawData?.length ? readInt64s(init.rawData) : [])] : [];
+  const vals = init
+    ? [...(init.int64Data ?? []).map(Number), ...(init.rawData?.length ? readInt64s(init.rawData) : [])]
+    : [];
   return vals.includes(axis);
 }
 

@@ -9,7 +9,13 @@ import type { DetectedBackbone } from '../types.js';
 interface Layer {
   class_name: string;
   name?: string;
-  config: { name: string; activation?: string; kernel_size?: number[]; batch_input_shape?: (number | null)[]; target_shape?: number[] };
+  config: {
+    name: string;
+    activation?: string;
+    kernel_size?: number[];
+    batch_input_shape?: (number | null)[];
+    target_shape?: number[];
+  };
   inbound_nodes: [string, number, number, unknown][][];
 }
 interface ModelJson {
@@ -22,19 +28,33 @@ interface Topology {
   output_layers: [string, number, number][];
 }
 
-const AFTER_CLASSIFIER = new Set(['Activation', 'Softmax', 'Reshape', 'Flatten', 'Dropout', 'GlobalAveragePooling2D', 'ReLU', 'LeakyReLU']);
+const AFTER_CLASSIFIER = new Set([
+  'Activation',
+  'Softmax',
+  'Reshape',
+  'Flatten',
+  'Dropout',
+  'GlobalAveragePooling2D',
+  'ReLU',
+  'LeakyReLU',
+]);
 const SAME_VECTOR = new Set(['Reshape', 'Flatten', 'Dropout']);
 
 export function detectTfjsLayers(json: ModelJson): DetectedBackbone {
   const topo = json.modelTopology.model_config?.config ?? json.modelTopology.config;
-  if (!topo?.layers) throw new TlError('this model.json has no layers topology (a TF.js graph model?)', 'Register it with a JSON description.');
+  if (!topo?.layers)
+    throw new TlError(
+      'this model.json has no layers topology (a TF.js graph model?)',
+      'Register it with a JSON description.',
+    );
   const byName = new Map(topo.layers.map((l) => [l.config.name, l]));
   const kernels = new Map(json.weightsManifest.flatMap((g) => g.weights).map((w) => [w.name, w.shape]));
   const inputOf = (l: Layer) => (l.inbound_nodes[0]?.length === 1 ? byName.get(l.inbound_nodes[0][0][0]) : undefined);
 
   const inLayer = byName.get(topo.input_layers[0]?.[0] ?? '');
   const shape = inLayer?.config.batch_input_shape;
-  if (!shape || shape.length !== 4 || shape[3] !== 3) throw new TlError('cannot read an [N,H,W,3] image input from this model.json');
+  if (!shape || shape.length !== 4 || shape[3] !== 3)
+    throw new TlError('cannot read an [N,H,W,3] image input from this model.json');
   const size = shape[1] !== null && shape[1] === shape[2] ? shape[1] : undefined;
 
   const output = topo.output_layers[0]?.[0] ?? '';

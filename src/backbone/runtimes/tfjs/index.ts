@@ -46,9 +46,15 @@ export const tfjsRuntime: BackboneRuntime = {
     buildTail: async (tf, net, cut, cutShape) => (await import('./fine-tune.js')).buildTail(tf, net, cut, cutShape),
   },
   async exportGraph(entry, backbone, size) {
-    if (size !== undefined) return { kind: 'tfjs-layers', model: await (await import('./at-size.js')).loadTfjsAtSize(entry, size), owned: true };
+    if (size !== undefined)
+      return {
+        kind: 'tfjs-layers',
+        model: await (await import('./at-size.js')).loadTfjsAtSize(entry, size),
+        owned: true,
+      };
     const { TfjsBackbone } = await import('../../tfjs-backbone.js');
-    if (!(backbone instanceof TfjsBackbone)) throw new TlError(`backbone ${backbone?.id ?? entry.id} is not a loaded TF.js model`);
+    if (!(backbone instanceof TfjsBackbone))
+      throw new TlError(`backbone ${backbone?.id ?? entry.id} is not a loaded TF.js model`);
     return { kind: 'tfjs-layers', model: backbone.full, owned: false };
   },
 };
