@@ -20,10 +20,19 @@ import { benchArgs, list } from './args.js';
 const args = benchArgs(
   'npm run bench:head-train -- [--data DIR] [--sizes 1000,5000,20000,50000] [--no-torch] [--threads 2] [--hidden 256]',
   // --curve-point N --rows FILE: the child process of one curve point.
-  { data: undefined, sizes: '1000,5000,20000,50000', threads: '2', hidden: '256', 'curve-point': undefined, rows: undefined },
+  {
+    data: undefined,
+    sizes: '1000,5000,20000,50000',
+    threads: '2',
+    hidden: '256',
+    'curve-point': undefined,
+    rows: undefined,
+  },
   ['no-torch'],
 );
-const root = [resolve(import.meta.dirname, '..'), resolve(import.meta.dirname, '../..')].find((d) => existsSync(join(d, 'package.json')))!;
+const root = [resolve(import.meta.dirname, '..'), resolve(import.meta.dirname, '../..')].find((d) =>
+  existsSync(join(d, 'package.json')),
+)!;
 const threads = Number(args.threads);
 const hidden = Number(args.hidden);
 const mb = (bytes: number) => Math.round(bytes / 2 ** 20);
@@ -50,7 +59,22 @@ async function curvePoint(n: number, file: string): Promise<void> {
   const [t2, c2] = [performance.now(), cpu()];
   const fits = selection.curve.length;
   // CPU seconds (all threads) beside wall: on a shared machine the wall time measures the other users too.
-  console.log(JSON.stringify({ n, d, K, best: selection.best, l2Walked: fits, searchSeconds: (t1 - t0) / 1000, finalSeconds: (t2 - t1) / 1000, totalSeconds: (t2 - t0) / 1000, searchCpuSeconds: c1 - c0, finalCpuSeconds: c2 - c1, finalIterations: fit.iterations, peakRssMB: mb(process.resourceUsage().maxRSS * 1024) }));
+  console.log(
+    JSON.stringify({
+      n,
+      d,
+      K,
+      best: selection.best,
+      l2Walked: fits,
+      searchSeconds: (t1 - t0) / 1000,
+      finalSeconds: (t2 - t1) / 1000,
+      totalSeconds: (t2 - t0) / 1000,
+      searchCpuSeconds: c1 - c0,
+      finalCpuSeconds: c2 - c1,
+      finalIterations: fit.iterations,
+      peakRssMB: mb(process.resourceUsage().maxRSS * 1024),
+    }),
+  );
 }
 
 function readRows(file: string) {
@@ -72,7 +96,11 @@ async function realFeatures(data: string) {
   const store = FeatureStore.open();
   try {
     const train = await extractLabelled(backbone, store, dataset.train, dataset.classes, 'train', () => {}, {});
-    return { X: applyStandardizerAll(train.features, fitStandardizer(train.features)), y: train.labels, K: dataset.classes.length };
+    return {
+      X: applyStandardizerAll(train.features, fitStandardizer(train.features)),
+      y: train.labels,
+      K: dataset.classes.length,
+    };
   } finally {
     store.close();
     await backbone.dispose();
@@ -106,14 +134,22 @@ if (args['curve-point'] !== undefined) {
   const theta = new Float64Array(K * d + K);
   const grad = new Float64Array(theta.length);
   f(theta, grad);
-  ours.softmaxGradSamplesPerS = (n * evals) / timeIt(() => { for (let i = 0; i < evals; i++) f(theta, grad); });
+  ours.softmaxGradSamplesPerS =
+    (n * evals) /
+    timeIt(() => {
+      for (let i = 0; i < evals; i++) f(theta, grad);
+    });
   // The kernel the L2 search and the final fit run on (wasm-objective.ts): rows resident, XNNPACK products.
   const tf = await wasmBackend();
   if (tf) {
     const kernel = wasmSoftmaxObjective(tf, flattenRows(X), y, K);
     const fw = kernel.objective(1);
     for (let i = 0; i < 3; i++) fw(theta, grad);
-    ours.softmaxWasmGradSamplesPerS = (n * evals) / timeIt(() => { for (let i = 0; i < evals; i++) fw(theta, grad); });
+    ours.softmaxWasmGradSamplesPerS =
+      (n * evals) /
+      timeIt(() => {
+        for (let i = 0; i < evals; i++) fw(theta, grad);
+      });
     kernel.dispose();
   }
   let fitEvals = 0;
@@ -122,30 +158,91 @@ if (args['curve-point'] !== undefined) {
   ours.softmaxFitSeconds = (performance.now() - t0) / 1000;
   ours.softmaxFitEvaluations = fitEvals;
   ours.mlpSamplesPerS = n / timeIt(() => trainMlpHead(X, y, K, { hidden, epochs: 1, seed: 0 }));
-  console.error(`tl softmax: ${ours.softmaxGradSamplesPerS.toFixed(0)} samples/s (gradient), fit ${ours.softmaxFitSeconds.toFixed(2)} s / ${fitEvals} evals; mlp(${hidden}): ${ours.mlpSamplesPerS.toFixed(0)} samples/s`);
+  console.error(
+    `tl softmax: ${ours.softmaxGradSamplesPerS.toFixed(0)} samples/s (gradient), fit ${ours.softmaxFitSeconds.toFixed(2)} s / ${fitEvals} evals; mlp(${hidden}): ${ours.mlpSamplesPerS.toFixed(0)} samples/s`,
+  );
   const py = args['no-torch']
     ? { status: 1, stdout: '', stderr: 'skipped (--no-torch)' }
-    : spawnSync('/usr/bin/python3', [join(root, 'bench/peer_torch_head.py'), `x=${file}.x`, `y=${file}.y`, `n=${n}`, `d=${d}`, `k=${K}`, `threads=${threads}`, `hidden=${hidden}`, `evals=${evals}`], { encoding: 'utf8' });
+    : spawnSync(
+        '/usr/bin/python3',
+        [
+          join(root, 'bench/peer_torch_head.py'),
+          `x=${file}.x`,
+          `y=${file}.y`,
+          `n=${n}`,
+          `d=${d}`,
+          `k=${K}`,
+          `threads=${threads}`,
+          `hidden=${hidden}`,
+          `evals=${evals}`,
+        ],
+        { encoding: 'utf8' },
+      );
   const torch = py.status === 0 ? JSON.parse(py.stdout.trim().split('\n').at(-1)!) : { error: py.stderr.slice(-500) };
 
   const curve: Record<string, number>[] = [];
   for (const size of list(args.sizes).map(Number)) {
-    const r = spawnSync(process.execPath, [...process.execArgv, process.argv[1], '--curve-point', String(size), '--rows', file, '--threads', String(threads)], { encoding: 'utf8', cwd: root });
-    const point = r.status === 0 ? JSON.parse(r.stdout.trim().split('\n').at(-1)!) : { n: size, error: r.stderr.slice(-300) };
+    const r = spawnSync(
+      process.execPath,
+      [
+        ...process.execArgv,
+        process.argv[1],
+        '--curve-point',
+        String(size),
+        '--rows',
+        file,
+        '--threads',
+        String(threads),
+      ],
+      { encoding: 'utf8', cwd: root },
+    );
+    const point =
+      r.status === 0 ? JSON.parse(r.stdout.trim().split('\n').at(-1)!) : { n: size, error: r.stderr.slice(-300) };
     curve.push(point);
-    console.error(`curve n=${size}: ${point.error ?? `${point.totalSeconds.toFixed(1)} s (search ${point.searchSeconds.toFixed(1)} + final ${point.finalSeconds.toFixed(1)}), peak ${point.peakRssMB} MB`}`);
+    console.error(
+      `curve n=${size}: ${point.error ?? `${point.totalSeconds.toFixed(1)} s (search ${point.searchSeconds.toFixed(1)} + final ${point.finalSeconds.toFixed(1)}), peak ${point.peakRssMB} MB`}`,
+    );
   }
   for (const ext of ['json', 'x', 'y']) spawnSync('rm', ['-f', `${file}.${ext}`]);
 
-  const row = (name: string, a?: number, b?: number) => console.log(`${name.padEnd(34)} ${a === undefined ? '-' : a.toFixed(0).padStart(10)} ${b === undefined ? '-' : b.toFixed(0).padStart(10)}`);
-  console.log(`\nhead training on ${n} x ${d} rows, ${K} classes, ${threads} threads (samples/s)\n${''.padEnd(34)} ${'tl'.padStart(10)} ${'pytorch'.padStart(10)}`);
+  const row = (name: string, a?: number, b?: number) =>
+    console.log(
+      `${name.padEnd(34)} ${a === undefined ? '-' : a.toFixed(0).padStart(10)} ${b === undefined ? '-' : b.toFixed(0).padStart(10)}`,
+    );
+  console.log(
+    `\nhead training on ${n} x ${d} rows, ${K} classes, ${threads} threads (samples/s)\n${''.padEnd(34)} ${'tl'.padStart(10)} ${'pytorch'.padStart(10)}`,
+  );
   row('softmax, full-batch gradient (JS f64)', ours.softmaxGradSamplesPerS, torch.softmaxGradSamplesPerS);
   row('softmax, full-batch gradient (wasm)', ours.softmaxWasmGradSamplesPerS, torch.softmaxGradSamplesPerS);
-  row('softmax, fit to 1e-5 (samples x evals / s)', (n * ours.softmaxFitEvaluations) / ours.softmaxFitSeconds, torch.softmaxFitSeconds && (n * torch.softmaxFitEvaluations) / torch.softmaxFitSeconds);
+  row(
+    'softmax, fit to 1e-5 (samples x evals / s)',
+    (n * ours.softmaxFitEvaluations) / ours.softmaxFitSeconds,
+    torch.softmaxFitSeconds && (n * torch.softmaxFitEvaluations) / torch.softmaxFitSeconds,
+  );
   row(`mlp ${hidden} hidden, Adam batch 32`, ours.mlpSamplesPerS, torch.mlpSamplesPerS);
-  console.log(`\nrung-1 head fit (5-fold L2 search + final fit) against vectors\n${'vectors'.padStart(8)} ${'search s'.padStart(9)} ${'final s'.padStart(8)} ${'total s'.padStart(8)} ${'peak MB'.padStart(8)} ${'l2'.padStart(7)}`);
-  for (const p of curve) console.log(p.error ? `${String(p.n).padStart(8)} failed` : `${String(p.n).padStart(8)} ${p.searchSeconds.toFixed(1).padStart(9)} ${p.finalSeconds.toFixed(1).padStart(8)} ${p.totalSeconds.toFixed(1).padStart(8)} ${String(p.peakRssMB).padStart(8)} ${p.best.toPrecision(2).padStart(7)}`);
-  const result = { when: new Date().toISOString(), uptime: spawnSync('uptime', { encoding: 'utf8' }).stdout.trim(), loadavgStart: load0, loadavgEnd: loadavg()[0], data, n, d, K, threads, tl: ours, torch, curve };
+  console.log(
+    `\nrung-1 head fit (5-fold L2 search + final fit) against vectors\n${'vectors'.padStart(8)} ${'search s'.padStart(9)} ${'final s'.padStart(8)} ${'total s'.padStart(8)} ${'peak MB'.padStart(8)} ${'l2'.padStart(7)}`,
+  );
+  for (const p of curve)
+    console.log(
+      p.error
+        ? `${String(p.n).padStart(8)} failed`
+        : `${String(p.n).padStart(8)} ${p.searchSeconds.toFixed(1).padStart(9)} ${p.finalSeconds.toFixed(1).padStart(8)} ${p.totalSeconds.toFixed(1).padStart(8)} ${String(p.peakRssMB).padStart(8)} ${p.best.toPrecision(2).padStart(7)}`,
+    );
+  const result = {
+    when: new Date().toISOString(),
+    uptime: spawnSync('uptime', { encoding: 'utf8' }).stdout.trim(),
+    loadavgStart: load0,
+    loadavgEnd: loadavg()[0],
+    data,
+    n,
+    d,
+    K,
+    threads,
+    tl: ours,
+    torch,
+    curve,
+  };
   await mkdir(join(root, 'bench-results'), { recursive: true });
   await writeFile(join(root, 'bench-results/head-train.json'), JSON.stringify(result, null, 2) + '\n');
 }

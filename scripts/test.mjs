@@ -23,9 +23,10 @@ const typeErrors = built.status !== 0;
 if (typeErrors)
   console.error('warning: tsc reported type errors (above); the tests run against the emitted JavaScript');
 
-// ESLint (and Prettier's layout once CHECK_FORMAT is on): violations are printed here and fail the run at the end.
-// CHECK_FORMAT turns on in the one commit that runs `npm run format` over the tree.
-const CHECK_FORMAT = false;
+// ESLint and Prettier's layout (`npm run lint`, `npm run format:check`): violations are printed here and fail
+// the run at the end.
+// CHECK_FORMAT: the whole tree is in Prettier's layout (`npm run format` fixes it).
+const CHECK_FORMAT = true;
 const linted = spawnSync(process.execPath, [resolve(root, 'scripts/lint.mjs'), ...(CHECK_FORMAT ? ['--format'] : [])], {
   stdio: 'inherit',
   cwd: root,

@@ -22,7 +22,11 @@ export function classCountsOf(labels: Int32Array, K: number): number[] {
 }
 
 /** Inverse-frequency sample weights when `mode` asks for them ('auto': only when the classes are imbalanced). */
-export function sampleWeightsFor(labels: Int32Array, K: number, mode: ClassWeightMode = 'auto'): Float64Array | undefined {
+export function sampleWeightsFor(
+  labels: Int32Array,
+  K: number,
+  mode: ClassWeightMode = 'auto',
+): Float64Array | undefined {
   const counts = classCountsOf(labels, K);
   const imbalanced = Math.max(...counts) / Math.max(1, Math.min(...counts)) >= IMBALANCE_RATIO;
   return mode === 'balanced' || (mode === 'auto' && imbalanced) ? classWeights(labels, K) : undefined;
@@ -39,7 +43,12 @@ export async function chooseL2(
   X: Float32Array[],
   labels: Int32Array,
   K: number,
-  opts: { l2?: number; seed: number; sampleWeights?: Float64Array; onSelected?: (selection: L2Selection, seconds: number) => void },
+  opts: {
+    l2?: number;
+    seed: number;
+    sampleWeights?: Float64Array;
+    onSelected?: (selection: L2Selection, seconds: number) => void;
+  },
 ): Promise<L2Choice> {
   if (opts.l2 !== undefined) return { l2: opts.l2, selectedBy: 'user' };
   const folds = Math.min(MAX_FOLDS, Math.min(...classCountsOf(labels, K)));
@@ -69,8 +78,18 @@ export async function fitSoftmaxHead(
   },
 ): Promise<SoftmaxHeadFit> {
   const sampleWeights = sampleWeightsFor(labels, K, opts.classWeights);
-  const choice = await chooseL2(X, labels, K, { l2: opts.l2, seed: opts.seed, sampleWeights, onSelected: opts.onSelected });
+  const choice = await chooseL2(X, labels, K, {
+    l2: opts.l2,
+    seed: opts.seed,
+    sampleWeights,
+    onSelected: opts.onSelected,
+  });
   // Warm-started from the CV folds' mean solution at the chosen l2: most of the way to the optimum already.
-  const model = await trainSoftmaxFast(X, labels, K, { l2: choice.l2, sampleWeights, init: choice.selection?.warmStart, onIteration: opts.onIteration });
+  const model = await trainSoftmaxFast(X, labels, K, {
+    l2: choice.l2,
+    sampleWeights,
+    init: choice.selection?.warmStart,
+    onIteration: opts.onIteration,
+  });
   return { ...choice, model, sampleWeights };
 }

@@ -98,7 +98,10 @@ export async function planTraining(dataset: Dataset, opts: PlanOptions = {}): Pr
   const userChoseBlocks = opts.freeze !== undefined || opts.trainLast !== undefined || opts.replace !== undefined;
   const net = considerPartial ? await loadNetwork(entry, { path: opts.modelPath }) : undefined;
   if (net && !userChoseBlocks) {
-    domain = opts.domain === undefined ? await checkDomain(dataset, { model: entry.id, modelPath: opts.modelPath }) : opts.domain ?? undefined;
+    domain =
+      opts.domain === undefined
+        ? await checkDomain(dataset, { model: entry.id, modelPath: opts.modelPath })
+        : (opts.domain ?? undefined);
     if (domain?.far) recipe = farRecipe(net);
   }
   if (!tp) {
@@ -114,7 +117,9 @@ export async function planTraining(dataset: Dataset, opts: PlanOptions = {}): Pr
   }
   const extractS = (N + Nval) / tp.extract;
   // L2 search + final fit, from a gradient evaluation timed now (a few ms) and the evaluation counts measured on real features.
-  const headS = extractS + (await estimateHeadFitSeconds({ trainRows: N, valRows: Nval, dim: entry.feature.dim, classes: counts.length }));
+  const headS =
+    extractS +
+    (await estimateHeadFitSeconds({ trainRows: N, valRows: Nval, dim: entry.feature.dim, classes: counts.length }));
   const partialS = extractS + PARTIAL_EPOCHS * (N / tp.partialTrain + Nval / (tp.partialTrain * 3));
   const fullS = FULL_EPOCHS * (N / tp.fullTrain + Nval / (tp.fullTrain * 3));
   // Priors from bench/finetune-eval.ts (README): reusing the last blocks measured +0 to +0.9 points at 500-1000/class;
@@ -122,7 +127,12 @@ export async function planTraining(dataset: Dataset, opts: PlanOptions = {}): Pr
   const gainPartial = perClass >= PARTIAL_MIN_PER_CLASS ? (recipe ? 2 : 1) : perClass >= 100 ? 0.5 : 0;
   const gainFull = perClass >= FULL_MIN_PER_CLASS ? 4 : perClass >= PARTIAL_MIN_PER_CLASS ? 2 : -1;
   const estimates: RungEstimate[] = [
-    { rung: 'head', seconds: headS, expectedGain: 0, detail: 'new softmax on frozen features (L-BFGS, L2 by 5-fold CV)' },
+    {
+      rung: 'head',
+      seconds: headS,
+      expectedGain: 0,
+      detail: 'new softmax on frozen features (L-BFGS, L2 by 5-fold CV)',
+    },
     {
       rung: 'partial',
       seconds: partialS,
@@ -131,7 +141,12 @@ export async function planTraining(dataset: Dataset, opts: PlanOptions = {}): Pr
         ? `${recipe.replace.join(',')} new units in place of the last ${recipe.trainLast} blocks (${recipeFlags(recipe)}) + softmax on cached activations, ${PARTIAL_EPOCHS} epochs at ~${tp.partialTrain.toFixed(0)} img/s`
         : `last blocks${trainable ? ` (${trainable})` : ''} + softmax on cached activations, ${PARTIAL_EPOCHS} epochs at ~${tp.partialTrain.toFixed(0)} img/s`,
     },
-    { rung: 'full', seconds: fullS, expectedGain: gainFull, detail: `every layer, ${FULL_EPOCHS} epochs at ~${tp.fullTrain.toFixed(1)} img/s` },
+    {
+      rung: 'full',
+      seconds: fullS,
+      expectedGain: gainFull,
+      detail: `every layer, ${FULL_EPOCHS} epochs at ~${tp.fullTrain.toFixed(1)} img/s`,
+    },
   ];
   const fmt = (s: number) => (s < 90 ? `${Math.round(s)} s` : `${Math.round(s / 60)} min`);
   let choice: Rung = 'head';
@@ -147,23 +162,43 @@ export async function planTraining(dataset: Dataset, opts: PlanOptions = {}): Pr
       : '';
     reason = `${perClass} images/class: partial fine-tuning (last blocks + head), ~${fmt(partialS)} for ~+${gainPartial}% expected over the head (~${fmt(headS)}); full would take ~${fmt(fullS)}${far}`;
   }
-  return { choice, reason, imagesPerClass: perClass, trainImages: N, timeBudget: budget, throughput: tp, estimates, domain, recipe };
+  return {
+    choice,
+    reason,
+    imagesPerClass: perClass,
+    trainImages: N,
+    timeBudget: budget,
+    throughput: tp,
+    estimates,
+    domain,
+    recipe,
+  };
 }
 
 /** Training img/s of the default partial tail and (extrapolated by multiply-adds) of the whole network. */
-async function probe(net: Network, req: { freeze?: number; trainLast?: number; replace?: number[] }): Promise<{ partial: number; full: number; trainable: string }> {
+async function probe(
+  net: Network,
+  req: { freeze?: number; trainLast?: number; replace?: number[] },
+): Promise<{ partial: number; full: number; trainable: string }> {
   const { tf } = await trainingTf();
   const { cut, trainable, lastFrozen } = resolveFreeze(net, req);
-  const unitShape = lastFrozen >= 0 ? net.units[lastFrozen].shape : ([net.entry.input.size, net.entry.input.size, 3] as [number, number, number]);
+  const unitShape =
+    lastFrozen >= 0
+      ? net.units[lastFrozen].shape
+      : ([net.entry.input.size, net.entry.input.size, 3] as [number, number, number]);
   const tail = await buildTrainableTail(tf, net, cut, unitShape, { replace: req.replace });
   const B = 16;
   const x = tf.randomNormal([B, ...unitShape]) as import('@tensorflow/tfjs').Tensor4D;
   const vars = [...tail.variables.values()];
-  const step = () => tf.tidy(() => {
-    const { value, grads } = tf.variableGrads(() => tf.mean(tf.square(tail.apply(x))) as import('@tensorflow/tfjs').Scalar, vars);
-    value.dataSync();
-    tf.dispose(Object.values(grads));
-  });
+  const step = () =>
+    tf.tidy(() => {
+      const { value, grads } = tf.variableGrads(
+        () => tf.mean(tf.square(tail.apply(x))) as import('@tensorflow/tfjs').Scalar,
+        vars,
+      );
+      value.dataSync();
+      tf.dispose(Object.values(grads));
+    });
   try {
     step(); // warm-up (kernel setup, allocations)
     const t0 = performance.now();

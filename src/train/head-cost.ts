@@ -25,7 +25,9 @@ const FIXED_SECONDS = 1.5;
 const WASM_START_SECONDS = 1.5;
 
 function probeRows(dim: number, classes: number, rows: number) {
-  const X = Array.from({ length: rows }, (_, i) => Float32Array.from({ length: dim }, (_, j) => Math.sin(i * 7.1 + j * 0.37)));
+  const X = Array.from({ length: rows }, (_, i) =>
+    Float32Array.from({ length: dim }, (_, j) => Math.sin(i * 7.1 + j * 0.37)),
+  );
   const y = Int32Array.from({ length: rows }, (_, i) => i % classes);
   const theta = Float64Array.from({ length: classes * dim + classes }, (_, i) => 1e-3 * Math.cos(i));
   return { X, y, theta, grad: new Float64Array(theta.length) };
@@ -77,9 +79,16 @@ export interface EvaluationCosts {
   scoring: number;
 }
 
-export async function measureEvaluationCosts(dim: number, classes: number, trainRows = Infinity): Promise<EvaluationCosts> {
+export async function measureEvaluationCosts(
+  dim: number,
+  classes: number,
+  trainRows = Infinity,
+): Promise<EvaluationCosts> {
   const scoring = measureEvaluationCost(dim, classes);
-  return { search: wasmPays(trainRows, dim, classes) ? await measureWasmEvaluationCost(dim, classes) : scoring, scoring };
+  return {
+    search: wasmPays(trainRows, dim, classes) ? await measureWasmEvaluationCost(dim, classes) : scoring,
+    scoring,
+  };
 }
 
 export interface HeadFitShape {

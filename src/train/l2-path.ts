@@ -45,7 +45,14 @@ export interface PathStep {
 }
 
 /** Held-out scores of the rows `index` of X for parameters theta = [W, b] in Float64. */
-export function scoreHeldOut(theta: Float64Array, X: FlatMatrix, index: Int32Array, y: Int32Array, numClasses: number, weights?: Float64Array) {
+export function scoreHeldOut(
+  theta: Float64Array,
+  X: FlatMatrix,
+  index: Int32Array,
+  y: Int32Array,
+  numClasses: number,
+  weights?: Float64Array,
+) {
   const { data, cols: d } = X;
   const K = numClasses;
   const z = new Float64Array(K);
@@ -112,7 +119,11 @@ export function runPath(job: PathJob, objective?: (l2: number) => Objective): Pa
     const theta = new Float64Array(K * d + K);
     theta.set(fit.Wf64);
     theta.set(fit.bf64, K * d);
-    scores.push({ l2, iterations: fit.iterations, ...scoreHeldOut(theta, job.X, job.heldOutIndex, job.y, K, job.sampleWeights) });
+    scores.push({
+      l2,
+      iterations: fit.iterations,
+      ...scoreHeldOut(theta, job.X, job.heldOutIndex, job.y, K, job.sampleWeights),
+    });
   }
   const theta = new Float64Array(K * d + K);
   if (init) {

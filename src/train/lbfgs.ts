@@ -116,7 +116,9 @@ export function minimizeLbfgs(f: ObjectiveFn, x: Float64Array, opts: LbfgsOption
         break;
       }
       // Minimizer of the quadratic through f(0), f'(0), f(step), kept within [0.1, 0.5] of the step.
-      const quad = Number.isFinite(newLoss) ? (-slope * step * step) / (2 * (newLoss - loss - slope * step)) : 0.1 * step;
+      const quad = Number.isFinite(newLoss)
+        ? (-slope * step * step) / (2 * (newLoss - loss - slope * step))
+        : 0.1 * step;
       step = Math.min(0.5 * step, Math.max(0.1 * step, quad));
     }
     if (!accepted) {
@@ -165,5 +167,12 @@ export function minimizeLbfgs(f: ObjectiveFn, x: Float64Array, opts: LbfgsOption
     }
   }
   if (x !== solution) solution.set(x);
-  return { loss, gradNorm, iterations: iteration, evaluations, converged: reason === 'gradient' || reason === 'relative-change', reason };
+  return {
+    loss,
+    gradNorm,
+    iterations: iteration,
+    evaluations,
+    converged: reason === 'gradient' || reason === 'relative-change',
+    reason,
+  };
 }

@@ -68,7 +68,14 @@ function cloneParams(p: Params): Params {
 }
 
 /** Forward pass for one row without dropout; writes hidden activations and returns class probabilities in `probs`. */
-function forward(p: ParamView, x: ArrayLike<number>, xOff: number, dim: number, hiddenOut: Float64Array, probs: Float64Array): void {
+function forward(
+  p: ParamView,
+  x: ArrayLike<number>,
+  xOff: number,
+  dim: number,
+  hiddenOut: Float64Array,
+  probs: Float64Array,
+): void {
   const H = hiddenOut.length;
   for (let h = 0; h < H; h++) {
     let s = p.b1[h];
@@ -116,7 +123,9 @@ class Adam {
     this.v = new Float64Array(params.length);
   }
   step(grad: Float64Array, t: number): void {
-    const b1 = 0.9, b2 = 0.999, eps = 1e-8;
+    const b1 = 0.9,
+      b2 = 0.999,
+      eps = 1e-8;
     const c1 = 1 - b1 ** t;
     const c2 = 1 - b2 ** t;
     const { m, v, params, lr } = this;
@@ -154,7 +163,12 @@ export function trainMlpHead(X: readonly Float32Array[], y: Int32Array, numClass
     W2: Float64Array.from({ length: K * H }, () => rng.normal() * Math.sqrt(1 / H)),
     b2: new Float64Array(K),
   };
-  const grads: Params = { W1: new Float64Array(H * d), b1: new Float64Array(H), W2: new Float64Array(K * H), b2: new Float64Array(K) };
+  const grads: Params = {
+    W1: new Float64Array(H * d),
+    b1: new Float64Array(H),
+    W2: new Float64Array(K * H),
+    b2: new Float64Array(K),
+  };
   const lr = opts.learningRate ?? 1e-3;
   const optimizers = (['W1', 'b1', 'W2', 'b2'] as const).map((key) => [key, new Adam(p[key], lr)] as const);
 

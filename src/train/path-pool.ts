@@ -16,7 +16,8 @@ export class PathPool {
   static start(threads: number): PathPool {
     const workers: Worker[] = [];
     try {
-      for (let i = 0; i < threads && threads > 1; i++) workers.push(startModuleWorker(import.meta.url, 'l2-path-worker'));
+      for (let i = 0; i < threads && threads > 1; i++)
+        workers.push(startModuleWorker(import.meta.url, 'l2-path-worker'));
     } catch {
       // A worker that cannot start (e.g. an unusual loader setup) must not fail training: run serially instead.
       for (const w of workers) void w.terminate();

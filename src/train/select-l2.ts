@@ -112,7 +112,8 @@ export function stratifiedFolds(y: Int32Array, numClasses: number, folds: number
 }
 
 function checkGrid(grid: readonly number[]): number[] {
-  if (grid.length === 0 || grid.some((v) => !(v >= 0 && Number.isFinite(v)))) throw new Error('the l2 grid needs finite values >= 0');
+  if (grid.length === 0 || grid.some((v) => !(v >= 0 && Number.isFinite(v))))
+    throw new Error('the l2 grid needs finite values >= 0');
   return [...grid].sort((a, b) => b - a); // strongest first: the easiest fit starts the warm-start chain
 }
 
@@ -155,10 +156,16 @@ function meanTheta(thetas: Float64Array[], K: number, d: number): { W: Float64Ar
   return { W: mean.slice(0, K * d), b: mean.slice(K * d) };
 }
 
-export async function selectL2(X: readonly Float32Array[], y: Int32Array, numClasses: number, opts: SelectL2Options = {}): Promise<L2Selection> {
+export async function selectL2(
+  X: readonly Float32Array[],
+  y: Int32Array,
+  numClasses: number,
+  opts: SelectL2Options = {},
+): Promise<L2Selection> {
   const grid = checkGrid(opts.grid ?? DEFAULT_L2_GRID);
   const folds = opts.folds ?? 5;
-  if (!(folds >= 2 && folds <= X.length)) throw new Error(`folds must be between 2 and the number of rows (${X.length}), got ${folds}`);
+  if (!(folds >= 2 && folds <= X.length))
+    throw new Error(`folds must be between 2 and the number of rows (${X.length}), got ${folds}`);
   const stop = opts.stop ?? DEFAULT_STOP;
   const jsAsked = process.env.TL_HEAD_KERNEL === 'js';
   const kernel = opts.kernel ?? (jsAsked || !wasmPays(X.length, X[0]?.length ?? 0, numClasses) ? 'js' : 'wasm');
@@ -170,7 +177,16 @@ export async function selectL2(X: readonly Float32Array[], y: Int32Array, numCla
   const heldOutIndex = Array.from({ length: folds }, (_, f) => all.filter((i) => fold[i] === f));
   // Grid index -> each fold's score and solution there.
   const fitted = new Map<number, { scores: PathPointScore[]; thetas: Float64Array[] }>();
-  const curve = () => [...fitted.keys()].sort((a, b) => a - b).map((g) => combine([grid[g]], fitted.get(g)!.scores.map((s) => [s]))[0]);
+  const curve = () =>
+    [...fitted.keys()]
+      .sort((a, b) => a - b)
+      .map(
+        (g) =>
+          combine(
+            [grid[g]],
+            fitted.get(g)!.scores.map((s) => [s]),
+          )[0],
+      );
   const pool = PathPool.start(Math.min(parallel, folds));
   /** Fits every fold at each grid index, warm-started from the given solutions (one pool round for all of them). */
   const fit = async (points: { g: number; from?: Float64Array[] }[]) => {
@@ -209,7 +225,11 @@ export async function selectL2(X: readonly Float32Array[], y: Int32Array, numCla
     // Fine: the values skipped on either side of the coarse pick, warm-started from it.
     const coarseBest = grid.indexOf(choose(curve()));
     const from = fitted.get(coarseBest)!.thetas;
-    await fit([coarseBest - 1, coarseBest + 1].filter((g) => g >= 0 && g < grid.length && !fitted.has(g)).map((g) => ({ g, from })));
+    await fit(
+      [coarseBest - 1, coarseBest + 1]
+        .filter((g) => g >= 0 && g < grid.length && !fitted.has(g))
+        .map((g) => ({ g, from })),
+    );
   } finally {
     await pool.close();
   }

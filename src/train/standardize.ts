@@ -38,7 +38,8 @@ export function fitStandardizer(rows: readonly Float32Array[]): Standardizer {
 }
 
 export function applyStandardizer(row: Float32Array, s: Standardizer): Float32Array {
-  if (row.length !== s.mean.length) throw new Error(`applyStandardizer: row of length ${row.length}, expected ${s.mean.length}`);
+  if (row.length !== s.mean.length)
+    throw new Error(`applyStandardizer: row of length ${row.length}, expected ${s.mean.length}`);
   const out = new Float32Array(row.length);
   for (let j = 0; j < row.length; j++) out[j] = (row[j] - s.mean[j]) / s.std[j];
   return out;

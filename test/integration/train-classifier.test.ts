@@ -27,12 +27,20 @@ let store: FeatureStore;
 let hym: TrainResult;
 let hymEvents: TrainEvent[];
 
-async function train(data: string | Dataset, opts: TrainOptions = {}): Promise<{ r: TrainResult; events: TrainEvent[] }> {
+async function train(
+  data: string | Dataset,
+  opts: TrainOptions = {},
+): Promise<{ r: TrainResult; events: TrainEvent[] }> {
   const events: TrainEvent[] = [];
-  const r = await trainClassifier(data, { store, ...opts, onEvent: (e) => e.type !== 'extract' && e.type !== 'progress' && events.push(e) });
+  const r = await trainClassifier(data, {
+    store,
+    ...opts,
+    onEvent: (e) => e.type !== 'extract' && e.type !== 'progress' && events.push(e),
+  });
   return { r, events };
 }
-const extractDone = (events: TrainEvent[]) => events.filter((e): e is Extract<TrainEvent, { type: 'extract-done' }> => e.type === 'extract-done');
+const extractDone = (events: TrainEvent[]) =>
+  events.filter((e): e is Extract<TrainEvent, { type: 'extract-done' }> => e.type === 'extract-done');
 
 before(async () => {
   tmp = await tempDir('tl-train-');
@@ -53,16 +61,25 @@ describe('trainClassifier', () => {
     assert.equal(hym.config.split, 'folders');
     assert.equal(m.count, 153);
     assert.ok(m.accuracy >= 0.95, `accuracy ${m.accuracy}`);
-    assert.deepEqual(m.perClass.map((c) => c.label), ['ants', 'bees']);
-    assert.deepEqual(hym.counts.map((c) => [c.train, c.val]), [
-      [123, 70],
-      [121, 83],
-    ]);
+    assert.deepEqual(
+      m.perClass.map((c) => c.label),
+      ['ants', 'bees'],
+    );
+    assert.deepEqual(
+      hym.counts.map((c) => [c.train, c.val]),
+      [
+        [123, 70],
+        [121, 83],
+      ],
+    );
     const done = extractDone(hymEvents);
-    assert.deepEqual(done.map((e) => [e.split, e.embedded + e.cached, e.skipped]), [
-      ['train', 244, 0],
-      ['val', 153, 0],
-    ]);
+    assert.deepEqual(
+      done.map((e) => [e.split, e.embedded + e.cached, e.skipped]),
+      [
+        ['train', 244, 0],
+        ['val', 153, 0],
+      ],
+    );
     assert.ok(hym.selection, 'L2 chosen by cross-validation');
     assert.equal(hym.config.l2SelectedBy, 'cv5-on-train');
   });
@@ -71,12 +88,18 @@ describe('trainClassifier', () => {
     const { r, events } = await train(HYM);
     try {
       const done = extractDone(events);
-      assert.deepEqual(done.map((e) => [e.split, e.embedded, e.cached]), [
-        ['train', 0, 244],
-        ['val', 0, 153],
-      ]);
+      assert.deepEqual(
+        done.map((e) => [e.split, e.embedded, e.cached]),
+        [
+          ['train', 0, 244],
+          ['val', 0, 153],
+        ],
+      );
       assert.equal(r.metrics.accuracy, hym.metrics.accuracy);
-      assert.ok(r.timings.trainSeconds > r.timings.extractSeconds, `train ${r.timings.trainSeconds} s vs extract ${r.timings.extractSeconds} s`);
+      assert.ok(
+        r.timings.trainSeconds > r.timings.extractSeconds,
+        `train ${r.timings.trainSeconds} s vs extract ${r.timings.extractSeconds} s`,
+      );
     } finally {
       await r.classifier.dispose();
     }
@@ -94,7 +117,9 @@ describe('trainClassifier', () => {
     const [a, b] = await Promise.all(dirs.map((d) => readFile(join(d, 'weights.bin'))));
     assert.ok(a.length > 1280 * 4 * 3, `weights.bin holds the head (${a.length} bytes)`);
     assert.ok(a.equals(b), 'same seed: same bytes');
-    const [ja, jb] = await Promise.all(dirs.map(async (d) => JSON.parse(await readFile(join(d, 'classifier.json'), 'utf8'))));
+    const [ja, jb] = await Promise.all(
+      dirs.map(async (d) => JSON.parse(await readFile(join(d, 'classifier.json'), 'utf8'))),
+    );
     delete ja.createdAt;
     delete jb.createdAt;
     assert.deepEqual(ja, jb);
@@ -116,10 +141,13 @@ describe('trainClassifier', () => {
     const { r, events } = await train(HYM, { head: { kind: 'mlp', hidden: 64, dropout: 0.2 }, epochs: 30 });
     try {
       assert.equal(r.classifier.data.head.kind, 'mlp');
-      assert.deepEqual(r.classifier.data.head.layers.map((l) => [l.inputs, l.outputs, l.activation]), [
-        [1280, 64, 'relu'],
-        [64, 2, 'softmax'],
-      ]);
+      assert.deepEqual(
+        r.classifier.data.head.layers.map((l) => [l.inputs, l.outputs, l.activation]),
+        [
+          [1280, 64, 'relu'],
+          [64, 2, 'softmax'],
+        ],
+      );
       // Early stopping on the validation loss may end it before 30 epochs.
       assert.ok(r.history.length >= 2 && r.history.length <= 30, `epochs run: ${r.history.length}`);
       assert.ok(r.history.every((p) => Number.isFinite(p.trainLoss)));
@@ -142,11 +170,20 @@ describe('trainClassifier', () => {
 
   test("class weights: on 100 ants vs 15 bees, 'balanced' raises bees recall over 'none'", async () => {
     const ds = loadDataset(HYM);
-    const sub: Dataset = { ...ds, train: [...ds.train.filter((x) => x.label === 'ants').slice(0, 100), ...ds.train.filter((x) => x.label === 'bees').slice(0, 15)] };
+    const sub: Dataset = {
+      ...ds,
+      train: [
+        ...ds.train.filter((x) => x.label === 'ants').slice(0, 100),
+        ...ds.train.filter((x) => x.label === 'bees').slice(0, 15),
+      ],
+    };
     const recall = async (classWeights: 'none' | 'balanced' | 'auto') => {
       const { r } = await train(sub, { classWeights });
       await r.classifier.dispose();
-      assert.ok(r.warnings.some((w) => /imbalanced \(100 vs 15/.test(w)), r.warnings.join('\n'));
+      assert.ok(
+        r.warnings.some((w) => /imbalanced \(100 vs 15/.test(w)),
+        r.warnings.join('\n'),
+      );
       return { bees: r.metrics.perClass.find((c) => c.label === 'bees')!.recall, config: r.config.classWeights };
     };
     const none = await recall('none');
@@ -167,7 +204,10 @@ describe('saved classifier', () => {
   });
 
   /** A copy of the bundle with classifier.json edited (or a file damaged) by `edit`. */
-  async function variant(name: string, edit: (dir: string, json: Record<string, any>) => Promise<void> | void): Promise<string> {
+  async function variant(
+    name: string,
+    edit: (dir: string, json: Record<string, any>) => Promise<void> | void,
+  ): Promise<string> {
     const dir = join(tmp, name);
     await cp(bundle, dir, { recursive: true });
     const json = JSON.parse(await readFile(join(dir, 'classifier.json'), 'utf8'));
@@ -191,11 +231,17 @@ describe('saved classifier', () => {
         assert.equal(p.unknown, expected.unknown);
         assert.ok(Math.abs(p.probability - expected.probability) < 1e-5, `${p.probability} vs ${expected.probability}`);
         assert.ok(Math.abs(p.distance - expected.distance) < 1e-5);
-        assert.deepEqual(p.top.map((t) => t.label), expected.top.map((t) => t.label));
+        assert.deepEqual(
+          p.top.map((t) => t.label),
+          expected.top.map((t) => t.label),
+        );
       }
       // The loaded head is the trained one.
       assert.deepEqual(Array.from(clf.probabilities(feature)), Array.from(hym.classifier.probabilities(feature)));
-      await assert.rejects(clf.predict(Buffer.from('not an image')), (e: Error) => e instanceof TlError && /cannot classify image/.test(e.message));
+      await assert.rejects(
+        clf.predict(Buffer.from('not an image')),
+        (e: Error) => e instanceof TlError && /cannot classify image/.test(e.message),
+      );
     } finally {
       await clf.dispose();
     }
@@ -205,14 +251,20 @@ describe('saved classifier', () => {
     const dir = await variant('other-weights', (_d, j) => {
       j.backbone.weightsHash = 'ab'.repeat(32);
     });
-    await assert.rejects(Classifier.load(dir), (e: Error) => e instanceof TlError && /mobilenet-v2/.test(e.message) && /weights/.test(e.message));
+    await assert.rejects(
+      Classifier.load(dir),
+      (e: Error) => e instanceof TlError && /mobilenet-v2/.test(e.message) && /weights/.test(e.message),
+    );
   });
 
   test('a bundle trained on an unknown backbone id is refused clearly', async () => {
     const dir = await variant('unknown-backbone', (_d, j) => {
       j.backbone.id = 'resnet-9000';
     });
-    await assert.rejects(Classifier.load(dir), (e: Error) => e instanceof TlError && /backbone "resnet-9000"/.test(e.message) && /not available/.test(e.message));
+    await assert.rejects(
+      Classifier.load(dir),
+      (e: Error) => e instanceof TlError && /backbone "resnet-9000"/.test(e.message) && /not available/.test(e.message),
+    );
   });
 
   test('a damaged bundle (truncated or missing weights.bin, broken JSON, not a bundle) is refused clearly', async () => {
@@ -221,14 +273,20 @@ describe('saved classifier', () => {
     const half = await variant('truncated', (d) => truncate(join(d, 'weights.bin'), size / 2));
     await assert.rejects(Classifier.load(half), isDamaged);
     const odd = await variant('truncated-odd', (d) => truncate(join(d, 'weights.bin'), size - 3));
-    await assert.rejects(Classifier.load(odd), (e: Error) => isDamaged(e) && /weights\.bin has \d+ bytes/.test(e.message));
+    await assert.rejects(
+      Classifier.load(odd),
+      (e: Error) => isDamaged(e) && /weights\.bin has \d+ bytes/.test(e.message),
+    );
     const missing = await variant('missing-weights', (d) => rm(join(d, 'weights.bin')));
     await assert.rejects(Classifier.load(missing), (e: Error) => isDamaged(e) && /weights\.bin/.test(e.message));
     const broken = join(tmp, 'broken-json');
     await cp(bundle, broken, { recursive: true });
     await writeFile(join(broken, 'classifier.json'), '{"format": "tl-classifier", "version": 1, "labels": [');
     await assert.rejects(Classifier.load(broken), isDamaged);
-    await assert.rejects(Classifier.load(tmp), (e: Error) => e instanceof TlError && /not a classifier bundle/.test(e.message));
+    await assert.rejects(
+      Classifier.load(tmp),
+      (e: Error) => e instanceof TlError && /not a classifier bundle/.test(e.message),
+    );
   });
 });
 
@@ -238,7 +296,10 @@ describe('unknown images', () => {
     const { predictions, skipped } = await hym.classifier.predictFiles(paths, { store });
     assert.deepEqual(skipped, []);
     assert.equal(predictions.length, paths.length);
-    return { rate: predictions.filter((p) => p.unknown).length / paths.length, distances: predictions.map((p) => p.distance) };
+    return {
+      rate: predictions.filter((p) => p.unknown).length / paths.length,
+      distances: predictions.map((p) => p.distance),
+    };
   }
 
   test('few hymenoptera val photos are flagged; most satellite patches and everyday photos are', async () => {
@@ -250,13 +311,17 @@ describe('unknown images', () => {
     assert.ok(val.rate <= 0.1, `hymenoptera val flagged unknown: ${val.rate}`);
 
     const eurosat: string[] = [];
-    for (const cls of (await readdir(EUROSAT_VAL)).sort()) eurosat.push(...(await filesIn(join(EUROSAT_VAL, cls))).slice(0, 6));
+    for (const cls of (await readdir(EUROSAT_VAL)).sort())
+      eurosat.push(...(await filesIn(join(EUROSAT_VAL, cls))).slice(0, 6));
     assert.equal(eurosat.length, 60);
     const sat = await unknownRate(eurosat);
     assert.ok(sat.rate >= 0.7, `eurosat flagged unknown: ${sat.rate}`);
 
     const photos = await unknownRate(NOT_INSECTS);
-    assert.ok(photos.rate >= 0.7, `darknet photos flagged unknown: ${photos.rate} (distances ${photos.distances.map((d) => d.toFixed(3)).join(', ')}, threshold ${det.threshold.toFixed(3)})`);
+    assert.ok(
+      photos.rate >= 0.7,
+      `darknet photos flagged unknown: ${photos.rate} (distances ${photos.distances.map((d) => d.toFixed(3)).join(', ')}, threshold ${det.threshold.toFixed(3)})`,
+    );
   });
 
   test('the detector survives save and load', async () => {

@@ -45,12 +45,16 @@ test('L2 search on real features: early stop picks the full grid pick; the warm 
     const fast = await selectL2(X, train.y, train.K, { seed: 0 });
     assert.equal(fast.best, full.best);
     assert.ok(fast.curve.length < full.curve.length, 'the coarse-to-fine walk fits fewer values');
-    for (const p of fast.curve) assert.ok(Math.abs(p.cvAccuracy - full.curve.find((q) => q.l2 === p.l2)!.cvAccuracy) <= 0.01, `l2 ${p.l2}`);
+    for (const p of fast.curve)
+      assert.ok(Math.abs(p.cvAccuracy - full.curve.find((q) => q.l2 === p.l2)!.cvAccuracy) <= 0.01, `l2 ${p.l2}`);
     // On 1280-d MobileNetV2 features the peak sits at the strong end (see select-l2.ts).
     assert.ok(fast.best >= 0.1, `picked l2 ${fast.best}`);
     const cold = trainSoftmax(X, train.y, train.K, { l2: fast.best });
     const warm = trainSoftmax(X, train.y, train.K, { l2: fast.best, init: fast.warmStart });
-    assert.ok(warm.converged && warm.evaluations < cold.evaluations, `warm ${warm.evaluations} vs cold ${cold.evaluations} evaluations`);
+    assert.ok(
+      warm.converged && warm.evaluations < cold.evaluations,
+      `warm ${warm.evaluations} vs cold ${cold.evaluations} evaluations`,
+    );
     let maxDiff = 0;
     for (let i = 0; i < cold.W.length; i++) maxDiff = Math.max(maxDiff, Math.abs(warm.Wf64[i] - cold.Wf64[i]));
     assert.ok(maxDiff < 1e-3, `weights differ by up to ${maxDiff}`);

@@ -3,7 +3,15 @@ import assert from 'node:assert/strict';
 import { Rng } from '../../src/util/random.js';
 import { fitStandardizer, applyStandardizer } from '../../src/train/standardize.js';
 import { minimizeLbfgs } from '../../src/train/lbfgs.js';
-import { argmax, classWeights, flattenRows, predictProba, softmaxObjective, trainSoftmax, trainSoftmaxFlat } from '../../src/train/softmax-regression.js';
+import {
+  argmax,
+  classWeights,
+  flattenRows,
+  predictProba,
+  softmaxObjective,
+  trainSoftmax,
+  trainSoftmaxFlat,
+} from '../../src/train/softmax-regression.js';
 import { wasmBackend, wasmSoftmaxObjective } from '../../src/train/wasm-objective.js';
 import { selectL2, selectL2OnValidation, stratifiedFolds } from '../../src/train/select-l2.js';
 
@@ -26,9 +34,15 @@ test('Rng is deterministic, in range, and shuffles in place', () => {
   const a = new Rng(42);
   const b = new Rng(42);
   const seqA = Array.from({ length: 100 }, () => a.next());
-  assert.deepEqual(seqA, Array.from({ length: 100 }, () => b.next()));
+  assert.deepEqual(
+    seqA,
+    Array.from({ length: 100 }, () => b.next()),
+  );
   assert.ok(seqA.every((v) => v >= 0 && v < 1));
-  assert.notDeepEqual(seqA.slice(0, 5), Array.from({ length: 5 }, () => new Rng(43).next()));
+  assert.notDeepEqual(
+    seqA.slice(0, 5),
+    Array.from({ length: 5 }, () => new Rng(43).next()),
+  );
   const ints = Array.from({ length: 1000 }, () => a.int(7));
   assert.ok(ints.every((v) => Number.isInteger(v) && v >= 0 && v < 7));
   const normals = Array.from({ length: 20000 }, () => a.normal());
@@ -74,14 +88,18 @@ test('L-BFGS minimizes an ill-conditioned quadratic to the known optimum', () =>
   const scales = [1, 10, 100, 1000];
   const target = [1, -2, 3, -4];
   const x = new Float64Array(4);
-  const r = minimizeLbfgs((v, g) => {
-    let s = 0;
-    for (let i = 0; i < 4; i++) {
-      g[i] = scales[i] * (v[i] - target[i]);
-      s += 0.5 * scales[i] * (v[i] - target[i]) ** 2;
-    }
-    return s;
-  }, x, { gradTol: 1e-10 });
+  const r = minimizeLbfgs(
+    (v, g) => {
+      let s = 0;
+      for (let i = 0; i < 4; i++) {
+        g[i] = scales[i] * (v[i] - target[i]);
+        s += 0.5 * scales[i] * (v[i] - target[i]) ** 2;
+      }
+      return s;
+    },
+    x,
+    { gradTol: 1e-10 },
+  );
   assert.ok(r.converged);
   x.forEach((v, i) => assert.ok(Math.abs(v - target[i]) < 1e-9, `x[${i}] = ${v}`));
 });
@@ -223,7 +241,9 @@ test('CV picks stronger regularization on small noisy data than on large clean d
   for (let i = 0; i < 60; i++) {
     const label = i % 2;
     noisy.y[i] = label;
-    noisy.X.push(Float32Array.from({ length: 100 }, (_, j) => noisyRng.normal() + (j < 10 ? 0.6 * (2 * label - 1) : 0)));
+    noisy.X.push(
+      Float32Array.from({ length: 100 }, (_, j) => noisyRng.normal() + (j < 10 ? 0.6 * (2 * label - 1) : 0)),
+    );
   }
   // Large and clean, but the signal is only visible after cancelling a shared nuisance (x0 - x1): strong L2 shrinks
   // toward the class-mean direction (x0 alone), which the nuisance swamps, so weak regularization must win here.
@@ -239,7 +259,11 @@ test('CV picks stronger regularization on small noisy data than on large clean d
   const noisySel = await selectL2(noisy.X, noisy.y, 2, { grid, seed: 1, parallel: 1 });
   const cleanSel = await selectL2(clean.X, clean.y, 2, { grid, seed: 1, parallel: 1 });
   // Strongest first; the coarse-to-fine walk fits only some of the grid values.
-  for (const sel of [noisySel, cleanSel]) assert.deepEqual(sel.curve.map((p) => p.l2), grid.filter((l2) => sel.curve.some((p) => p.l2 === l2)));
+  for (const sel of [noisySel, cleanSel])
+    assert.deepEqual(
+      sel.curve.map((p) => p.l2),
+      grid.filter((l2) => sel.curve.some((p) => p.l2 === l2)),
+    );
   assert.ok(noisySel.best > cleanSel.best, `noisy picked ${noisySel.best}, clean picked ${cleanSel.best}`);
   const bestAcc = Math.max(...cleanSel.curve.map((p) => p.cvAccuracy));
   assert.equal(cleanSel.curve.find((p) => p.l2 === cleanSel.best)!.cvAccuracy, bestAcc);
@@ -268,13 +292,24 @@ test('selectL2OnValidation scores on the given validation rows', () => {
 });
 
 /** The textbook objective, one row at a time, on rows copied out: the reference the blocked kernel must match. */
-function naiveObjective(X: Float32Array[], y: Int32Array, K: number, l2: number, w: Float64Array, theta: Float64Array, grad: Float64Array): number {
+function naiveObjective(
+  X: Float32Array[],
+  y: Int32Array,
+  K: number,
+  l2: number,
+  w: Float64Array,
+  theta: Float64Array,
+  grad: Float64Array,
+): number {
   const d = X[0].length;
   const total = w.reduce((a, b) => a + b, 0);
   grad.fill(0);
   let loss = 0;
   X.forEach((x, i) => {
-    const z = Array.from({ length: K }, (_, k) => theta[K * d + k] + x.reduce((s, v, j) => s + theta[k * d + j] * v, 0));
+    const z = Array.from(
+      { length: K },
+      (_, k) => theta[K * d + k] + x.reduce((s, v, j) => s + theta[k * d + j] * v, 0),
+    );
     const lse = Math.log(z.reduce((s, v) => s + Math.exp(v), 0));
     loss += (w[i] / total) * (lse - z[y[i]]);
     for (let k = 0; k < K; k++) {
@@ -298,9 +333,18 @@ test('blocked objective on a row subset equals the naive objective on those rows
     const loss = softmaxObjective(flattenRows(X), y, K, 0.2, weights, subset)(theta, fast);
     const ref = new Float64Array(theta.length);
     const pick = [...subset];
-    const refLoss = naiveObjective(pick.map((i) => X[i]), Int32Array.from(pick.map((i) => y[i])), K, 0.2, Float64Array.from(pick.map((i) => weights[i])), theta, ref);
+    const refLoss = naiveObjective(
+      pick.map((i) => X[i]),
+      Int32Array.from(pick.map((i) => y[i])),
+      K,
+      0.2,
+      Float64Array.from(pick.map((i) => weights[i])),
+      theta,
+      ref,
+    );
     assert.ok(Math.abs(loss - refLoss) < 1e-12, `K=${K}: loss ${loss} vs ${refLoss}`);
-    for (let i = 0; i < theta.length; i++) assert.ok(Math.abs(fast[i] - ref[i]) < 1e-12, `K=${K} grad ${i}: ${fast[i]} vs ${ref[i]}`);
+    for (let i = 0; i < theta.length; i++)
+      assert.ok(Math.abs(fast[i] - ref[i]) < 1e-12, `K=${K} grad ${i}: ${fast[i]} vs ${ref[i]}`);
   }
 });
 
@@ -309,16 +353,25 @@ test('coarse-to-fine search with early stop picks what the full grid picks, with
   const grid = [10, 3, 1, 0.3, 0.1, 0.03, 0.01, 3e-3, 1e-3, 3e-4, 1e-4];
   const full = await selectL2(X, y, 3, { grid, seed: 2, parallel: 1, stop: false });
   const fast = await selectL2(X, y, 3, { grid, seed: 2, parallel: 1 });
-  assert.deepEqual(full.curve.map((p) => p.l2), grid);
+  assert.deepEqual(
+    full.curve.map((p) => p.l2),
+    grid,
+  );
   assert.ok(fast.curve.length < grid.length, `fitted all ${grid.length} values`);
   assert.equal(fast.best, full.best);
   for (const p of fast.curve) {
     const ref = full.curve.find((q) => q.l2 === p.l2)!;
-    assert.ok(Math.abs(p.cvAccuracy - ref.cvAccuracy) <= 0.01, `l2 ${p.l2}: ${p.cvAccuracy} vs ${ref.cvAccuracy} on the full walk`);
+    assert.ok(
+      Math.abs(p.cvAccuracy - ref.cvAccuracy) <= 0.01,
+      `l2 ${p.l2}: ${p.cvAccuracy} vs ${ref.cvAccuracy} on the full walk`,
+    );
   }
   const cold = trainSoftmax(X, y, 3, { l2: fast.best });
   const warm = trainSoftmax(X, y, 3, { l2: fast.best, init: fast.warmStart });
-  assert.ok(warm.converged && warm.iterations < cold.iterations, `warm ${warm.iterations} vs cold ${cold.iterations} iterations`);
+  assert.ok(
+    warm.converged && warm.iterations < cold.iterations,
+    `warm ${warm.iterations} vs cold ${cold.iterations} iterations`,
+  );
   for (let i = 0; i < cold.W.length; i++) assert.ok(Math.abs(warm.Wf64[i] - cold.Wf64[i]) < 1e-4, `weight ${i}`);
 });
 
@@ -339,7 +392,8 @@ test('wasm GEMM objective (the L2 search kernel) matches the Float64 JavaScript 
     const lossWasm = kernel.objective(0.02)(theta, gWasm);
     assert.ok(Math.abs(lossWasm - lossJs) < 1e-5 * Math.abs(lossJs), `loss ${lossWasm} vs ${lossJs}`);
     const scale = Math.max(...gJs.map(Math.abs));
-    for (let i = 0; i < theta.length; i++) assert.ok(Math.abs(gWasm[i] - gJs[i]) < 1e-5 * scale, `grad ${i}: ${gWasm[i]} vs ${gJs[i]}`);
+    for (let i = 0; i < theta.length; i++)
+      assert.ok(Math.abs(gWasm[i] - gJs[i]) < 1e-5 * scale, `grad ${i}: ${gWasm[i]} vs ${gJs[i]}`);
     // A fit on the wasm kernel lands on the reference solution, and repeats bit for bit.
     const opts = { l2: 0.01, sampleWeights: weights, subset, tol: 1e-5 };
     const reference = trainSoftmaxFlat(flat, y, 5, opts);
@@ -347,7 +401,8 @@ test('wasm GEMM objective (the L2 search kernel) matches the Float64 JavaScript 
     const again = trainSoftmaxFlat(flat, y, 5, { ...opts, objective: kernel.objective(0.01) });
     assert.ok(fast.converged, fast.stopReason);
     let maxDiff = 0;
-    for (let i = 0; i < reference.Wf64.length; i++) maxDiff = Math.max(maxDiff, Math.abs(fast.Wf64[i] - reference.Wf64[i]));
+    for (let i = 0; i < reference.Wf64.length; i++)
+      maxDiff = Math.max(maxDiff, Math.abs(fast.Wf64[i] - reference.Wf64[i]));
     assert.ok(maxDiff < 1e-3, `weights differ by up to ${maxDiff}`);
     assert.ok(Buffer.from(fast.Wf64.buffer).equals(Buffer.from(again.Wf64.buffer)));
   } finally {
@@ -362,7 +417,8 @@ test('L2 search on the wasm kernel picks what the JavaScript kernel picks, the s
   const serial = await selectL2(X, y, 3, { grid, seed: 5, parallel: 1, kernel: 'wasm' });
   const threaded = await selectL2(X, y, 3, { grid, seed: 5, parallel: 2, kernel: 'wasm' });
   assert.equal(serial.best, js.best);
-  for (const p of serial.curve) assert.ok(Math.abs(p.cvAccuracy - js.curve.find((q) => q.l2 === p.l2)!.cvAccuracy) <= 0.01, `l2 ${p.l2}`);
+  for (const p of serial.curve)
+    assert.ok(Math.abs(p.cvAccuracy - js.curve.find((q) => q.l2 === p.l2)!.cvAccuracy) <= 0.01, `l2 ${p.l2}`);
   assert.deepEqual(threaded.curve, serial.curve);
   assert.ok(Buffer.from(threaded.warmStart!.W.buffer).equals(Buffer.from(serial.warmStart!.W.buffer)));
 });

@@ -4,23 +4,23 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { env } from '../src/env.js';
-import { trainClassifier, type TrainEvent } from '../src/classifier/train.js';
-import { Classifier } from '../src/classifier/classifier.js';
-import { findModel } from '../src/backbone/registry.js';
-import { preprocess } from '../src/data/image.js';
-import { FeatureStore, modelKeyFor } from '../src/features/store.js';
-import { sha256 } from '../src/util/hash.js';
+import { env } from '../../src/env.js';
+import { trainClassifier, type TrainEvent } from '../../src/classifier/train.js';
+import { Classifier } from '../../src/classifier/classifier.js';
+import { findModel } from '../../src/backbone/registry.js';
+import { preprocess } from '../../src/data/image.js';
+import { FeatureStore, modelKeyFor } from '../../src/features/store.js';
+import { sha256 } from '../../src/util/hash.js';
 import {
   loadNetwork,
   resolveFreeze,
   openCutBackbone,
   buildTrainableTail,
   trainingTf,
-} from '../src/finetune/network.js';
-import { augmentImage, augmentedCut } from '../src/finetune/augment.js';
-import { pickNativeSize } from '../src/finetune/native-size.js';
-import { cleanup, DATASETS_DIR, linkSubset, tempDir } from './helpers.js';
+} from '../../src/finetune/network.js';
+import { augmentImage, augmentedCut } from '../../src/finetune/augment.js';
+import { pickNativeSize } from '../../src/finetune/native-size.js';
+import { cleanup, DATASETS_DIR, linkSubset, tempDir } from '../helpers.js';
 
 let cacheDir: string;
 let hym40: string;
