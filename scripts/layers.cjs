@@ -8,12 +8,12 @@ const LAYERS = [
   ['features', '^dist/src/features/'],
   // Pure numerics on feature rows: solvers and metrics (the trainers use them; they import nothing above util).
   ['numerics', '^dist/src/(train|eval)/'],
-  // Fine-tuning's machinery: cut, trainable tail, steps, augmentation, plan (not its trainer and checkpoints).
-  ['finetune', '^dist/src/finetune/(?!train[.]js$|checkpoint[.]js$)'],
+  // Fine-tuning's machinery: the cut, the trainable tail, steps, augmentation, plan (not its trainer).
+  ['finetune', '^dist/src/finetune/(?!train[.]js$)'],
   // The classifier both rungs produce: head, bundle, unknown detection, shared types and head policy.
   ['classifier', '^dist/src/classifier/(?!train[.]js$|train-head[.]js$)'],
-  // The two rungs, siblings: rung 1 (a new head) and fine-tuning (rungs 2-3, with its per-epoch checkpoints).
-  ['rungs', '^dist/src/(classifier/train-head|finetune/train|finetune/checkpoint)[.]js$'],
+  // The two rungs, siblings: rung 1 (a new head) and fine-tuning (rungs 2-3).
+  ['rungs', '^dist/src/(classifier/train-head|finetune/train)[.]js$'],
   // trainClassifier: chooses a rung.
   ['dispatcher', '^dist/src/classifier/train[.]js$'],
   ['export', '^dist/src/export/'],

@@ -8,7 +8,6 @@ import { predictProbaBatch } from '../train/softmax-regression.js';
 import type { L2Selection } from '../train/select-l2.js';
 import { trainMlpHead } from '../train/mlp-head.js';
 import { evaluate } from '../eval/metrics.js';
-import { TlError } from '../util/errors.js';
 import { argmax } from '../util/math.js';
 import { headForward, type HeadWeights } from './head.js';
 import { fitSoftmaxHead, sampleWeightsFor } from './head-policy.js';
@@ -48,16 +47,14 @@ export async function trainHeadClassifier(opts: HeadTrainOptions, ctx: RungConte
     if (ownStore) store.close();
   }
   const extractSeconds = (Date.now() - tExtract) / 1000;
-  const { counts, warnings } = ctx.reportUsed(train.labels, val.labels);
-  for (let c = 0; c < dataset.classes.length; c++) {
-    if (!train.labels.includes(c)) {
-      await backbone.dispose();
-      throw new TlError(
-        `class "${dataset.classes[c]}" has no usable training image (all were skipped)`,
-        'Add readable photos to that class folder, or remove the folder.',
-      );
-    }
+  let used: ReturnType<RungContext['reportUsed']>;
+  try {
+    used = ctx.reportUsed(train.labels, val.labels);
+  } catch (err) {
+    await backbone.dispose();
+    throw err;
   }
+  const { counts, warnings } = used;
 
   const tTrain = Date.now();
   const K = dataset.classes.length;

@@ -1,6 +1,7 @@
 // What every rung shares: the options (a union over `strategy`: which fields apply to which rung), the events a
 // training run reports, its result and the config it records in the bundle. The dispatcher (train.ts), rung 1
 // (train-head.ts) and fine-tuning (finetune/train.ts) all import these from here, never from each other.
+import type { CurvePoint } from '../eval/report.js';
 import type { ExtractProgress } from '../features/extract.js';
 import type { FeatureStore } from '../features/store.js';
 import type { Dataset, ClassCount } from '../data/dataset.js';
@@ -83,17 +84,8 @@ export interface AutoTrainOptions extends Omit<HeadTrainOptions, 'strategy'>, Om
 
 export type TrainOptions = HeadTrainOptions | FinetuneTrainOptions | AutoTrainOptions;
 
-export interface HistoryPoint {
-  step: number;
-  trainLoss: number;
-  trainAcc: number;
-  /** On the reported validation split (rung 1's L-BFGS curve only: a display, never a decision). */
-  valLoss?: number;
-  valAcc?: number;
-  /** On the inner validation split carved from train (fine-tuning, MLP head): what the best epoch is chosen on. */
-  innerValLoss?: number;
-  innerValAcc?: number;
-}
+/** One point of a training curve (L-BFGS iteration or epoch): the report's `CurvePoint`. */
+export type HistoryPoint = CurvePoint;
 
 /** Which split every number and decision of a run is on (recorded as `config.splits`; in --json and metrics.json). */
 export interface SplitsUsed {

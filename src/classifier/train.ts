@@ -5,6 +5,7 @@ import { loadDataset, datasetWarnings, usedClassCounts, type Dataset } from '../
 import { planTraining } from '../finetune/plan.js';
 import { finetuneClassifier } from '../finetune/train.js';
 import { trainHeadClassifier } from './train-head.js';
+import { TlError } from '../util/errors.js';
 import {
   DEFAULT_STRATEGY,
   finetuneOptionsOf,
@@ -42,6 +43,15 @@ export async function trainClassifier(data: string | Dataset, opts: TrainOptions
     const counts = usedClassCounts(dataset.classes, trainLabels, valLabels);
     const warnings = datasetWarnings(counts);
     emit({ type: 'dataset', dataset, counts, warnings });
+    // One rule for every rung: a class whose images were all skipped cannot be learned.
+    const used = new Set(Array.from(trainLabels));
+    const empty = dataset.classes.findIndex((_, c) => !used.has(c));
+    if (empty >= 0) {
+      throw new TlError(
+        `class "${dataset.classes[empty]}" has no usable training image (all were skipped)`,
+        'Add readable photos to that class folder, or remove the folder.',
+      );
+    }
     return { counts, warnings };
   };
   const ctx: RungContext = { dataset, reportUsed, emit, t0 };

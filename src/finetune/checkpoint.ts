@@ -29,7 +29,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { env } from '../env.js';
-import type { HistoryPoint } from '../classifier/train-types.js';
+import type { CurvePoint as HistoryPoint } from '../eval/report.js';
 
 type TF = typeof tfjs;
 

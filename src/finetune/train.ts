@@ -193,16 +193,14 @@ export async function finetuneClassifier(opts: FinetuneTrainOptions, ctx: RungCo
     if (ownStore) store.close();
   }
   const extractSeconds = (Date.now() - tExtract) / 1000;
-  const { counts, warnings } = ctx.reportUsed(train.labels, val.labels);
-  for (let c = 0; c < K; c++) {
-    if (!train.labels.includes(c)) {
-      await frozen.dispose();
-      throw new TlError(
-        `class "${dataset.classes[c]}" has no usable training image (all were skipped)`,
-        'Add readable photos to that class folder, or remove the folder.',
-      );
-    }
+  let used: ReturnType<RungContext['reportUsed']>;
+  try {
+    used = ctx.reportUsed(train.labels, val.labels);
+  } catch (err) {
+    await frozen.dispose();
+    throw err;
   }
+  const { counts, warnings } = used;
 
   const tTrain = Date.now();
   const tail = await buildTrainableTail(tf, net, cut, frozen.cutShape, { replace: s.replace, seed });
