@@ -9,6 +9,7 @@ import { sha256File } from '../util/hash.js';
 import type { ModelEntry } from './types.js';
 import { ZOO } from './zoo.js';
 import { isRuntimeFormat, listRuntimes, runtimeFor } from './runtimes/registry.js';
+import { fusedEntry, isFusedSpec, parseFusedSpec } from './fused.js';
 
 const triple = z.tuple([z.number(), z.number(), z.number()]);
 
@@ -79,6 +80,7 @@ export function listModels(): ModelEntry[] {
 }
 
 export function findModel(id: string): ModelEntry {
+  if (isFusedSpec(id)) return findFusedModel(id);
   const all = listModels();
   const m = all.find((e) => e.id === id);
   if (!m)
@@ -87,6 +89,19 @@ export function findModel(id: string): ModelEntry {
       `Known models: ${all.map((e) => e.id).join(', ')}. Register your own with \`tl models add\`.`,
     );
   return m;
+}
+
+/** `a+b`: the fused entry of the named parts (backbone/fused.ts); an unknown part is named in the error. */
+function findFusedModel(spec: string): ModelEntry {
+  const parts = parseFusedSpec(spec).map((id) => {
+    try {
+      return findModel(id);
+    } catch (err) {
+      if (err instanceof TlError) throw new TlError(`${err.message} in fused model "${spec}"`, err.hint);
+      throw err;
+    }
+  });
+  return fusedEntry(parts);
 }
 
 /** Validate and store a user backbone; files on disk are hashed now so later loads can verify them. */

@@ -59,6 +59,8 @@ export interface ModelEntry {
   detected?: string;
   /** Set on a zoo entry whose files were never downloaded and run by the toolkit: why its size/sha256 are trusted. */
   unverified?: string;
+  /** A fused model (`--model a+b`, backbone/fused.ts): the entries whose vectors it concatenates. */
+  parts?: ModelEntry[];
 }
 
 /** What an extractor's vectors are, when not the entry's own features: the feature store keys and encodes by it. */

@@ -1,6 +1,6 @@
 // The library's main object: a backbone plus a trained head. Load a bundle, predict images, save.
 import type { Backbone } from '../backbone/types.js';
-import { loadBackbone, weightsHash } from '../backbone/load.js';
+import { loadFeatureBackbone, weightsHash } from '../backbone/load.js';
 import { findModel } from '../backbone/registry.js';
 import type { ResolveOptions } from '../backbone/resolve.js';
 import { extractFeatures, type ExtractOptions } from '../features/extract.js';
@@ -151,5 +151,5 @@ async function loadMatchingBackbone(data: BundleData, opts: ResolveOptions): Pro
       'Retrain with this version of tl.',
     );
   }
-  return loadBackbone(entry, opts);
+  return loadFeatureBackbone(entry, opts);
 }

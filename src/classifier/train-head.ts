@@ -1,6 +1,6 @@
 // Rung 1: cached backbone features → a new head (all pretrained layers frozen) → metrics. trainClassifier (train.ts)
 // dispatches here for strategy 'head'.
-import { loadBackbone } from '../backbone/load.js';
+import { loadFeatureBackbone } from '../backbone/load.js';
 import { DEFAULT_MODEL_ID } from '../backbone/zoo.js';
 import { FeatureStore } from '../features/store.js';
 import { fitStandardizer, applyStandardizerAll } from '../train/standardize.js';
@@ -33,7 +33,7 @@ export const MLP_DEFAULT_L2 = 1e-4;
 export async function trainHeadClassifier(opts: HeadTrainOptions, ctx: RungContext): Promise<TrainResult> {
   const { dataset, emit } = ctx;
   const seed = opts.seed ?? 0;
-  const backbone = await loadBackbone(opts.model ?? DEFAULT_MODEL_ID, { path: opts.modelPath });
+  const backbone = await loadFeatureBackbone(opts.model ?? DEFAULT_MODEL_ID, { path: opts.modelPath });
   emit({ type: 'backbone', id: backbone.id, featureDim: backbone.featureDim });
   const ownStore = !opts.store;
   const store = opts.store ?? FeatureStore.open();

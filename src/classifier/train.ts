@@ -6,6 +6,7 @@ import { planTraining } from '../finetune/plan.js';
 import { finetuneClassifier } from '../finetune/train.js';
 import { trainHeadClassifier } from './train-head.js';
 import { TlError } from '../util/errors.js';
+import { isFusedSpec } from '../backbone/fused.js';
 import {
   DEFAULT_STRATEGY,
   finetuneOptionsOf,
@@ -57,7 +58,8 @@ export async function trainClassifier(data: string | Dataset, opts: TrainOptions
   const ctx: RungContext = { dataset, reportUsed, emit, t0 };
 
   let strategy = opts.strategy ?? DEFAULT_STRATEGY;
-  if (opts.strategy === undefined || opts.strategy === 'auto') {
+  // A fused model (--model a+b) has only rung 1: fine-tuning needs one backbone, so there is nothing to plan.
+  if ((opts.strategy === undefined || opts.strategy === 'auto') && !isFusedSpec(opts.model)) {
     const plan = await planTraining(dataset, {
       model: opts.model,
       modelPath: opts.modelPath,

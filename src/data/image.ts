@@ -142,5 +142,13 @@ export function rgbToTensor(rgb: Buffer, spec: InputSpec): Float32Array {
 
 /** Decode + preprocess: path or bytes in, backbone input out. */
 export async function preprocess(input: Buffer | string, spec: InputSpec): Promise<Float32Array> {
+  // A fused model (backbone/fused.ts): each part's own tensor, one after the other.
+  if (spec.parts) return concatFloats(await Promise.all(spec.parts.map((p) => preprocess(input, p))));
   return rgbToTensor(await decodeToRgb(input, spec), spec);
+}
+
+function concatFloats(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  parts.reduce((offset, p) => (out.set(p, offset), offset + p.length), 0);
+  return out;
 }

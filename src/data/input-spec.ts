@@ -13,4 +13,6 @@ export interface InputSpec {
   /** Per-channel (RGB) mean and std applied to pixel/255: x = (p/255 - mean) / std. */
   mean: [number, number, number];
   std: [number, number, number];
+  /** A fused model's input (backbone/fused.ts): each part's own spec; the tensor is their tensors concatenated. */
+  parts?: InputSpec[];
 }

@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import type * as tfType from '@tensorflow/tfjs';
 import { Classifier } from '../classifier/classifier.js';
 import { runtimeFor } from '../backbone/runtimes/registry.js';
+import { fusedExportError } from '../backbone/fused.js';
 import type { InputSpec } from '../backbone/types.js';
 import { documentedPreprocessing } from './preprocessing-doc.js';
 import { tfWasm } from '../backbone/tfjs-runtime.js';
@@ -113,6 +114,7 @@ export async function exportClassifier(bundleDir: string, opts: ExportOptions): 
 export async function exportLoaded(clf: Classifier, opts: ExportOptions): Promise<ExportResult> {
   const data = clf.data;
   const entry = clf.backbone.entry;
+  if (entry.parts) throw fusedExportError(entry.id);
   const quantize = opts.quantize ?? 'none';
   const dir = resolve(opts.out);
   await mkdir(dir, { recursive: true });

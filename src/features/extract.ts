@@ -3,6 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import type { Backbone } from '../backbone/types.js';
+import { fuseVectors, isFusedBackbone, type FusedBackbone } from '../backbone/fused.js';
 import { preprocess, readErrorReason } from '../data/image.js';
 import type { SkippedFile } from '../data/files.js';
 import { sha256 } from '../util/hash.js';
@@ -50,6 +51,68 @@ export async function extractFeatures(
   paths: string[],
   opts: ExtractOptions = {},
 ): Promise<ExtractResult> {
+  return isFusedBackbone(backbone) ? extractFused(backbone, paths, opts) : extractOne(backbone, paths, opts);
+}
+
+/**
+ * A fused model: each part extracted (and cached) under its own key, one after the other, then the vectors fused.
+ * Progress counts vectors (images x parts); a file unreadable for one part is skipped for all.
+ */
+async function extractFused(backbone: FusedBackbone, paths: string[], opts: ExtractOptions): Promise<ExtractResult> {
+  const ownStore = !opts.store;
+  const store = opts.store ?? FeatureStore.open();
+  const start = Date.now();
+  const results: ExtractResult[] = [];
+  const skippedPaths = new Set<string>();
+  const total = paths.length * backbone.parts.length;
+  let before = { done: 0, embedded: 0, cached: 0 };
+  try {
+    for (const part of backbone.parts) {
+      if (opts.signal?.aborted) break;
+      const r = await extractOne(part, paths, {
+        ...opts,
+        store,
+        onSkip: (s) => {
+          if (skippedPaths.has(s.path)) return;
+          skippedPaths.add(s.path);
+          opts.onSkip?.(s);
+        },
+        onProgress: (p) =>
+          opts.onProgress?.({
+            total,
+            done: before.done + p.done,
+            embedded: before.embedded + p.embedded,
+            cached: before.cached + p.cached,
+            skipped: skippedPaths.size,
+            elapsedMs: Date.now() - start,
+          }),
+      });
+      results.push(r);
+      before = {
+        done: before.done + paths.length,
+        embedded: before.embedded + r.embedded,
+        cached: before.cached + r.cached,
+      };
+    }
+  } finally {
+    if (ownStore) store.close();
+  }
+  const complete = results.length === backbone.parts.length;
+  const features = paths.map((_, i) =>
+    complete && results.every((r) => r.features[i]) ? fuseVectors(results.map((r) => r.features[i]!)) : undefined,
+  );
+  const first = results[0];
+  return {
+    features,
+    contentHashes: first?.contentHashes ?? new Array(paths.length),
+    skipped: [...new Map(results.flatMap((r) => r.skipped).map((s) => [s.path, s])).values()],
+    embedded: before.embedded,
+    cached: before.cached,
+    elapsedMs: Date.now() - start,
+  };
+}
+
+async function extractOne(backbone: Backbone, paths: string[], opts: ExtractOptions): Promise<ExtractResult> {
   const ownStore = !opts.store;
   const store = opts.store ?? FeatureStore.open();
   const model = modelKeyFor(backbone);

@@ -9,6 +9,7 @@ import { weightsHash } from '../backbone/weights-hash.js';
 import { listModels } from '../backbone/registry.js';
 import { canFineTune, runtimeFor } from '../backbone/runtimes/registry.js';
 import { TlError } from '../util/errors.js';
+import { fusedFineTuneError } from '../backbone/fused.js';
 import { openInputCut } from './input-cut.js';
 import { replaceTail } from './replace-tail.js';
 
@@ -17,6 +18,7 @@ export { trainingTf } from './training-tf.js';
 export { snapshotTail, assignTail, tailHash } from './tail-snapshot.js';
 
 function fineTuningOf(entry: ModelEntry): FineTuning {
+  if (entry.parts) throw fusedFineTuneError(entry.id);
   const ft = runtimeFor(entry.format).fineTuning;
   if (!ft) {
     const ok = listModels()

@@ -1,7 +1,7 @@
 // Pieces several commands share: backbone options, skip warnings.
 import type { Command } from 'commander';
 import { DEFAULT_MODEL_ID } from '../../backbone/zoo.js';
-import type { PretrainedBackbone } from '../../backbone/types.js';
+import type { Backbone, PretrainedBackbone } from '../../backbone/types.js';
 import type { SkippedFile } from '../../data/files.js';
 import type { Unit } from '../../finetune/network.js';
 import { table, formatBytes } from '../output.js';
@@ -13,8 +13,18 @@ export interface BackboneOpts {
 
 export function addBackboneOptions(cmd: Command): Command {
   return cmd
-    .option('-m, --model <id>', 'backbone id (see `tl models list`)', DEFAULT_MODEL_ID)
+    .option(
+      '-m, --model <id>',
+      'backbone id (see `tl models list`); a+b fuses the features of several',
+      DEFAULT_MODEL_ID,
+    )
     .option('--model-path <dir>', "folder holding the backbone's files (skips the models dir, cache and download)");
+}
+
+/** A feature extractor: one backbone or a fused `a+b` (embedding, not ImageNet classification). */
+export async function openFeatureBackbone(opts: BackboneOpts): Promise<Backbone> {
+  const { loadFeatureBackbone } = await import('../../backbone/load.js');
+  return loadFeatureBackbone(opts.model, { path: opts.modelPath });
 }
 
 export async function openBackbone(opts: BackboneOpts): Promise<PretrainedBackbone> {

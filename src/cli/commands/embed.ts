@@ -2,8 +2,9 @@ import type { Command } from 'commander';
 import { expandInputs, type SkippedFile } from '../../data/files.js';
 import { positiveInt } from '../options.js';
 import { progressReporter } from '../progress.js';
-import { addBackboneOptions, openBackbone, warnSkipped, type BackboneOpts } from './common.js';
+import { addBackboneOptions, openFeatureBackbone, warnSkipped, type BackboneOpts } from './common.js';
 import { TlError } from '../../util/errors.js';
+import { isFusedBackbone } from '../../backbone/fused.js';
 
 export function registerEmbedCommand(program: Command): void {
   addBackboneOptions(
@@ -31,9 +32,11 @@ export function registerEmbedCommand(program: Command): void {
         import('../../features/extract.js'),
         import('../../features/store.js'),
       ]);
-      const backbone = await openBackbone(opts);
+      const backbone = await openFeatureBackbone(opts);
       const store = FeatureStore.open();
-      const bar = progressReporter(`embedding (${backbone.id})`, paths.length);
+      // A fused model embeds each part in turn: the bar counts vectors (images x parts).
+      const vectorsPerImage = isFusedBackbone(backbone) ? backbone.parts.length : 1;
+      const bar = progressReporter(`embedding (${backbone.id})`, paths.length * vectorsPerImage);
       const ac = new AbortController();
       const onSigint = () => ac.abort();
       process.once('SIGINT', onSigint);

@@ -4,6 +4,8 @@ import { loadDataset } from '../../data/dataset.js';
 import { fraction, nonNegativeInt, positiveNumber } from '../options.js';
 import { table } from '../output.js';
 import { addBackboneOptions, blockTable, type BackboneOpts } from './common.js';
+import { isFusedSpec } from '../../backbone/fused.js';
+import type { Dataset } from '../../data/dataset.js';
 
 interface PlanCliOpts extends BackboneOpts {
   val: number;
@@ -36,6 +38,7 @@ export function registerPlanCommand(program: Command): void {
     .addHelpText('after', '\nExamples:\n  tl plan my-photos/\n  tl plan data/ --time-budget 1800 --train-last 3')
     .action(async (data: string, opts: PlanCliOpts) => {
       const dataset = loadDataset(data, { valFraction: opts.val, seed: opts.seed });
+      if (isFusedSpec(opts.model)) return planFusedCommand(dataset, opts);
       const [{ findModel }, { planTraining }, { loadNetwork }] = await Promise.all([
         import('../../backbone/registry.js'),
         import('../../finetune/plan.js'),
@@ -77,4 +80,15 @@ export function registerPlanCommand(program: Command): void {
       say(blockTable(net.units));
       say(`\nauto: ${plan.reason}`);
     });
+}
+
+/** A fused model (--model a+b): head only; its parts' extraction and the head fit. */
+async function planFusedCommand(dataset: Dataset, opts: PlanCliOpts): Promise<void> {
+  const [{ findModel }, { planFused, printFusedPlan }] = await Promise.all([
+    import('../../backbone/registry.js'),
+    import('./plan-fused.js'),
+  ]);
+  const plan = await planFused(dataset, findModel(opts.model));
+  if (opts.json) return void process.stdout.write(JSON.stringify(plan, null, 2) + '\n');
+  printFusedPlan(plan, (s) => process.stdout.write(s + '\n'));
 }
