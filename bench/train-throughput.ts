@@ -203,7 +203,7 @@ if (!skipFull) {
     const xs = (tf.randomNormal([fullBatch, s, s, 3]) as tfjs.Tensor4D).dataSync() as Float32Array;
     const ys = Int32Array.from({ length: fullBatch }, (_, i) => i % K);
     const serialOne = async () => {
-      const r = serialStep(st, st.optHead, st.optTail, xs, ys, fullBatch, 0);
+      const r = await serialStep(st, st.optHead, st.optTail, xs, ys, fullBatch, 0);
       tf.dispose([r.loss, r.correct]);
     };
     const par = threads > 1 ? await ParallelSteps.start(st, { net, threads }) : undefined;

@@ -66,7 +66,10 @@ export class TfjsBackbone implements PretrainedBackbone {
     return new TfjsBackbone(entry, weightsHash, tf, full, both);
   }
 
-  private run(batch: InputTensorData[], withHead: boolean): { features: Float32Array[]; scores?: Float32Array[] } {
+  private async run(
+    batch: InputTensorData[],
+    withHead: boolean,
+  ): Promise<{ features: Float32Array[]; scores?: Float32Array[] }> {
     const tf = this.tf;
     const s = this.input.size;
     const per = s * s * 3;
@@ -81,8 +84,9 @@ export class TfjsBackbone implements PretrainedBackbone {
       ];
     });
     try {
-      const features = splitRows(f.dataSync() as Float32Array, batch.length, this.featureDim);
-      const scores = withHead ? splitRows(h.dataSync() as Float32Array, batch.length, h.shape[1]!) : undefined;
+      // Asynchronous reads: the webgpu backend cannot read synchronously under Node (same values on wasm).
+      const features = splitRows((await f.data()) as Float32Array, batch.length, this.featureDim);
+      const scores = withHead ? splitRows((await h.data()) as Float32Array, batch.length, h.shape[1]!) : undefined;
       return { features, scores };
     } finally {
       f.dispose();
@@ -91,11 +95,11 @@ export class TfjsBackbone implements PretrainedBackbone {
   }
 
   async embed(batch: InputTensorData[]): Promise<Float32Array[]> {
-    return this.run(batch, false).features;
+    return (await this.run(batch, false)).features;
   }
 
   async embedAndClassify(batch: InputTensorData[]) {
-    const { features, scores } = this.run(batch, true);
+    const { features, scores } = await this.run(batch, true);
     const probabilities = this.entry.head.activation === 'logits' ? scores!.map(softmaxRows) : scores!;
     return { features, probabilities };
   }

@@ -110,16 +110,16 @@ interface AdamInternals {
   accumulatedSecondMoment: { originalName: string; variable: tfjs.Variable }[];
 }
 
-const copyOf = (t: tfjs.Tensor): Float32Array => Float32Array.from(t.dataSync() as Float32Array);
+// Asynchronous reads: a webgpu tensor cannot be read synchronously under Node.
+const copyOf = async (t: tfjs.Tensor): Promise<Float32Array> => Float32Array.from((await t.data()) as Float32Array);
 
-export function optimizerState(opt: tfjs.Optimizer): OptimizerState {
+export async function optimizerState(opt: tfjs.Optimizer): Promise<OptimizerState> {
   const a = opt as unknown as AdamInternals;
-  const moments = [...a.accumulatedFirstMoment, ...a.accumulatedSecondMoment].map((m) => ({
-    name: m.originalName,
-    shape: m.variable.shape.slice(),
-    data: copyOf(m.variable),
-  }));
-  return { iterations: a.iterations_ ?? 0, accBeta1: copyOf(a.accBeta1), accBeta2: copyOf(a.accBeta2), moments };
+  const moments: OptimizerState['moments'] = [];
+  for (const m of [...a.accumulatedFirstMoment, ...a.accumulatedSecondMoment])
+    moments.push({ name: m.originalName, shape: m.variable.shape.slice(), data: await copyOf(m.variable) });
+  const [accBeta1, accBeta2] = [await copyOf(a.accBeta1), await copyOf(a.accBeta2)];
+  return { iterations: a.iterations_ ?? 0, accBeta1, accBeta2, moments };
 }
 
 /** Puts a saved state into a fresh Adam optimizer (before its first step). */

@@ -61,8 +61,13 @@ export class FinetunedBackbone implements Backbone {
   }
 }
 
-/** Pooled features of the tail for cached activations (no gradients), in batches. */
-export function tailFeatures(tf: TF, tail: TrainableTail, acts: Float32Array[], batch = 64): Float32Array[] {
+/** Pooled features of the tail for cached activations (no gradients), in batches. Reads asynchronously (webgpu). */
+export async function tailFeatures(
+  tf: TF,
+  tail: TrainableTail,
+  acts: Float32Array[],
+  batch = 64,
+): Promise<Float32Array[]> {
   const [h, w, c] = tail.inputShape;
   const per = h * w * c;
   const out: Float32Array[] = [];
@@ -71,7 +76,7 @@ export function tailFeatures(tf: TF, tail: TrainableTail, acts: Float32Array[], 
     const data = new Float32Array(n * per);
     for (let j = 0; j < n; j++) data.set(acts[i + j], j * per);
     const f = tf.tidy(() => tail.apply(tf.tensor4d(data, [n, h, w, c])));
-    out.push(...splitRows(f.dataSync() as Float32Array, n, tail.featureDim));
+    out.push(...splitRows((await f.data()) as Float32Array, n, tail.featureDim));
     f.dispose();
   }
   return out;

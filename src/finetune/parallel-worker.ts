@@ -64,9 +64,9 @@ async function handle(msg: ToWorker): Promise<void> {
     return;
   }
   const t0 = performance.now();
-  const r = shardGrads(model, msg.data, msg.ys, msg.n, msg.norm, 0);
-  const grads = r.grads.map((g: tfjs.Tensor | undefined) =>
-    g ? Float32Array.from(g.dataSync() as Float32Array) : null,
+  const r = await shardGrads(model, msg.data, msg.ys, msg.n, msg.norm, 0);
+  const grads = await Promise.all(
+    r.grads.map(async (g: tfjs.Tensor | undefined) => (g ? Float32Array.from((await g.data()) as Float32Array) : null)),
   );
   model.tf.dispose(r.grads.filter((g): g is tfjs.Tensor => !!g));
   const reply: FromWorker = {

@@ -152,7 +152,8 @@ export function defaultTrainThreads(): number {
 /** How many data-parallel runs started workers in this process (for tests and diagnostics). */
 export const parallelStats = { started: 0 };
 
-const copy = (v: tfjs.Tensor): Float32Array => Float32Array.from(v.dataSync() as Float32Array);
+// Asynchronous reads: a webgpu tensor cannot be read synchronously under Node.
+const copy = async (v: tfjs.Tensor): Promise<Float32Array> => Float32Array.from((await v.data()) as Float32Array);
 
 export class ParallelSteps {
   private nextId = 0;
@@ -180,6 +181,14 @@ export class ParallelSteps {
       const keys = [...s.tail.variables.keys()];
       const tailVars = [...s.tail.variables.values()];
       for (let i = 1; i < threads; i++) channels.push(new Channel(startWorker()));
+      const [tail, W, b, mean, std, sw] = await Promise.all([
+        Promise.all(tailVars.map(copy)),
+        copy(s.Wv),
+        copy(s.bv),
+        copy(s.meanT),
+        copy(s.stdT),
+        s.swT ? copy(s.swT) : undefined,
+      ]);
       const init = (): InitMessage => ({
         type: 'init',
         net: structuredClone(net),
@@ -189,12 +198,12 @@ export class ParallelSteps {
         seed: opts.seed ?? 0,
         K: s.K,
         keys,
-        tail: tailVars.map(copy),
-        W: copy(s.Wv),
-        b: copy(s.bv),
-        mean: copy(s.meanT),
-        std: copy(s.stdT),
-        sw: s.swT ? copy(s.swT) : undefined,
+        tail,
+        W,
+        b,
+        mean,
+        std,
+        sw,
         microBatch: s.microBatch,
       });
       await Promise.all(channels.map((ch) => ch.request(init())));
@@ -215,7 +224,7 @@ export class ParallelSteps {
     const [h, w, c] = tail.inputShape;
     const per = h * w * c;
     const bounds = shardBounds(n, this.threads);
-    const norm = batchNorm(swT, ys, n);
+    const norm = await batchNorm(swT, ys, n);
     const model: ShardModel = {
       tf,
       tail,
@@ -246,7 +255,7 @@ export class ParallelSteps {
       this.nextId++;
     }
     const t0 = performance.now();
-    const mine = shardGrads(model, shardData(0), shardYs(0), bounds[0][1] - bounds[0][0], norm, l2);
+    const mine = await shardGrads(model, shardData(0), shardYs(0), bounds[0][1] - bounds[0][0], norm, l2);
     const parts: ShardResult[] = [mine];
     const t1 = performance.now();
     let workerMs = 0;
@@ -269,7 +278,7 @@ export class ParallelSteps {
       if (!this.local) await this.close();
       this.local = true;
       for (let k = 1; k < this.threads; k++)
-        parts.push(shardGrads(model, shardData(k), shardYs(k), bounds[k][1] - bounds[k][0], norm, 0));
+        parts.push(await shardGrads(model, shardData(k), shardYs(k), bounds[k][1] - bounds[k][0], norm, 0));
     }
     const t2 = performance.now();
     applySummedGrads(model, this.s.optHead, this.s.optTail, parts);
@@ -277,9 +286,9 @@ export class ParallelSteps {
       for (const ch of this.channels) {
         const msg: WeightsMessage = {
           type: 'weights',
-          tail: this.tailVars.map(copy),
-          W: copy(this.s.Wv),
-          b: copy(this.s.bv),
+          tail: await Promise.all(this.tailVars.map(copy)),
+          W: await copy(this.s.Wv),
+          b: await copy(this.s.bv),
         };
         ch.send(msg, [
           ...msg.tail.map((a) => a.buffer as ArrayBuffer),

@@ -38,14 +38,14 @@ export interface ShardResult {
  * Gradients of sum_{i in shard} w_i*CE_i / norm (+ l2/2 ||W||^2 when l2 > 0). The returned tensors are kept (outside
  * any tidy): the caller disposes them.
  */
-export function shardGrads(
+export async function shardGrads(
   m: ShardModel,
   data: Float32Array,
   ys: Int32Array,
   n: number,
   norm: number,
   l2: number,
-): ShardResult {
+): Promise<ShardResult> {
   const micro = m.microBatch && m.microBatch < n ? Math.max(1, Math.floor(m.microBatch)) : n;
   if (micro >= n) return passGrads(m, data, ys, n, norm, l2);
   const per = data.length / n;
@@ -53,7 +53,7 @@ export function shardGrads(
   for (let s = 0; s < n; s += micro) {
     const k = Math.min(micro, n - s);
     // The L2 term once (first pass); every pass divides by the whole batch's norm, so the parts add up.
-    const r = passGrads(m, data.slice(s * per, (s + k) * per), ys.slice(s, s + k), k, norm, s === 0 ? l2 : 0);
+    const r = await passGrads(m, data.slice(s * per, (s + k) * per), ys.slice(s, s + k), k, norm, s === 0 ? l2 : 0);
     sum.grads = r.grads.map((g, i) => {
       const prev = sum.grads[i];
       if (!prev || !g) return prev ?? g;
@@ -68,14 +68,14 @@ export function shardGrads(
 }
 
 /** One forward/backward pass over n images (see shardGrads). */
-function passGrads(
+async function passGrads(
   m: ShardModel,
   data: Float32Array,
   ys: Int32Array,
   n: number,
   norm: number,
   l2: number,
-): ShardResult {
+): Promise<ShardResult> {
   const { tf, tail, Wv, bv, meanT, stdT, swT, K } = m;
   const [h, w, c] = tail.inputShape;
   const vars = [...m.tailVars, Wv, bv];
@@ -100,17 +100,18 @@ function passGrads(
     logitsOut!.dispose();
     return { value, correct, grads: vars.map((v) => grads[v.name]) };
   });
-  const loss = (out.value.dataSync() as Float32Array)[0];
-  const correct = (out.correct.dataSync() as Int32Array)[0];
+  // Asynchronous reads: the webgpu backend cannot read synchronously under Node (same values on wasm/cpu).
+  const loss = ((await out.value.data()) as Float32Array)[0];
+  const correct = ((await out.correct.data()) as Int32Array)[0];
   out.value.dispose();
   out.correct.dispose();
   return { grads: out.grads, loss, correct };
 }
 
 /** sum of the per-sample weights of a batch (n without class weights): the loss normalizer of every shard. */
-export function batchNorm(swT: tfjs.Tensor | undefined, ys: Int32Array, n: number): number {
+export async function batchNorm(swT: tfjs.Tensor | undefined, ys: Int32Array, n: number): Promise<number> {
   if (!swT) return n;
-  const sw = swT.dataSync() as Float32Array;
+  const sw = (await swT.data()) as Float32Array;
   let norm = 0;
   for (let j = 0; j < n; j++) norm += sw[ys[j]];
   return norm;
@@ -146,7 +147,7 @@ export function applySummedGrads(
 }
 
 /** One Adam step on the whole minibatch in this thread. Returns loss * n and the number of argmax hits, as tensors. */
-export function serialStep(
+export async function serialStep(
   m: ShardModel,
   optHead: tfjs.Optimizer,
   optTail: tfjs.Optimizer,
@@ -154,8 +155,8 @@ export function serialStep(
   ys: Int32Array,
   n: number,
   l2: number,
-): { loss: tfjs.Tensor; correct: tfjs.Tensor } {
-  const r = shardGrads(m, data, ys, n, batchNorm(m.swT, ys, n), l2);
+): Promise<{ loss: tfjs.Tensor; correct: tfjs.Tensor }> {
+  const r = await shardGrads(m, data, ys, n, await batchNorm(m.swT, ys, n), l2);
   applySummedGrads(m, optHead, optTail, [r]);
   return { loss: m.tf.scalar(Math.fround(r.loss) * n), correct: m.tf.scalar(r.correct, 'int32') };
 }

@@ -6,7 +6,11 @@ import { sha256 } from '../util/hash.js';
 
 export type { TailSnapshot };
 
-export function snapshotTail(t: TrainableTail, imageSize: number): TailSnapshot {
+/** Reads the variables asynchronously (a webgpu tensor cannot be read synchronously under Node). */
+export async function snapshotTail(t: TrainableTail, imageSize: number): Promise<TailSnapshot> {
+  const variables: TailSnapshot['variables'] = [];
+  for (const [name, v] of t.variables)
+    variables.push({ name, shape: v.shape.slice(), data: Float32Array.from((await v.data()) as Float32Array) });
   return {
     kind: t.kind,
     cut: t.cut,
@@ -14,11 +18,7 @@ export function snapshotTail(t: TrainableTail, imageSize: number): TailSnapshot 
     imageSize,
     featureDim: t.featureDim,
     replace: t.replace,
-    variables: [...t.variables].map(([name, v]) => ({
-      name,
-      shape: v.shape.slice(),
-      data: Float32Array.from(v.dataSync() as Float32Array),
-    })),
+    variables,
   };
 }
 

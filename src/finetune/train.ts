@@ -276,10 +276,10 @@ export async function finetuneClassifier(opts: FinetuneTrainOptions, ctx: RungCo
   });
   const trainSeconds = (Date.now() - tTrain) / 1000;
 
-  const snapshot = snapshotTail(tail, frozen.input.size);
+  const snapshot = await snapshotTail(tail, frozen.input.size);
   const backbone = FinetunedBackbone.create(tf, frozen, tail, snapshot);
   const inferBatch = Math.max(1, Math.min(64, Math.floor(stepMemoryBudget() / (1.5 * fit.stepBytesPerImage))));
-  const trainF = tailFeaturesBatched(tf, tail, train.acts, inferBatch);
+  const trainF = await tailFeaturesBatched(tf, tail, train.acts, inferBatch);
   // Epoch 0 kept (the pretrained tail): the head it stands for is refitted on the whole training split at the chosen
   // L2, so a run that gains nothing ends as rung 1 would, not on 85% of the images.
   const head =
@@ -287,7 +287,7 @@ export async function finetuneClassifier(opts: FinetuneTrainOptions, ctx: RungCo
       ? refitHead(trainF, train.labels, K, fit.l2, opts.classWeights)
       : fit.head;
   // Only now is the reported val split read: once, for the metrics and the unknown flag's measured rate.
-  const valF = tailFeaturesBatched(tf, tail, val.acts, inferBatch);
+  const valF = await tailFeaturesBatched(tf, tail, val.acts, inferBatch);
   const evalSet = valF.length
     ? { f: valF, y: val.labels, paths: val.paths }
     : { f: trainF, y: train.labels, paths: train.paths };
@@ -458,7 +458,7 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
   if (microBatch < s.batchSize)
     emit({ type: 'finetune-batch', requested: s.batchSize, used: microBatch, bytesPerImage: perImage });
   // Head first: the rung-1 softmax on the tail's initial pooled features (standardized; the standardizer stays fixed).
-  const F0 = tailFeatures(tf, tail, train.acts);
+  const F0 = await tailFeatures(tf, tail, train.acts);
   const standardizer = fitStandardizer(F0);
   const X0 = applyStandardizerAll(F0, standardizer);
   const {
@@ -481,7 +481,8 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
     layers: [{ W, b, inputs: D, outputs: K, activation: 'softmax' }],
   });
   // F: the set's tail features when already computed (the tail forward is the cost of scoring).
-  const score = (W: Float32Array, b: Float32Array, set: ActSet, F = tailFeatures(tf, tail, set.acts)) => {
+  const score = async (W: Float32Array, b: Float32Array, set: ActSet, F?: Float32Array[]) => {
+    F ??= await tailFeatures(tf, tail, set.acts);
     const h = head(W, b);
     let loss = 0;
     let ok = 0;
@@ -494,8 +495,8 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
   };
   const useCheck = check.acts.length > 0;
   const evalSet = useCheck ? check : train;
-  const s0 = score(init.W, init.b, evalSet, useCheck ? undefined : F0);
-  const tr0 = useCheck ? score(init.W, init.b, train, F0) : s0;
+  const s0 = await score(init.W, init.b, evalSet, useCheck ? undefined : F0);
+  const tr0 = useCheck ? await score(init.W, init.b, train, F0) : s0;
   const p0: HistoryPoint = {
     step: 0,
     trainLoss: tr0.loss,
@@ -533,7 +534,7 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
     loss: s0.loss,
     W: init.W,
     b: init.b,
-    tail: tailVars.map((v) => Float32Array.from(v.dataSync() as Float32Array)),
+    tail: await readAll(tailVars),
   };
   let sinceBest = 0;
   let startEpoch = 1;
@@ -595,7 +596,7 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
         }
         const { loss, correct } = par
           ? await par.step(data, ys, n)
-          : serialStep(
+          : await serialStep(
               { tf, tail, tailVars, Wv, bv, meanT, stdT, swT, K, microBatch },
               optHead,
               optTail,
@@ -609,9 +610,8 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
         loss.dispose();
         correct.dispose();
       }
-      const Wn = Float32Array.from(Wv.dataSync() as Float32Array);
-      const bn = Float32Array.from(bv.dataSync() as Float32Array);
-      const sv = score(Wn, bn, evalSet);
+      const [Wn, bn] = await readAll([Wv, bv]);
+      const sv = await score(Wn, bn, evalSet);
       const p: HistoryPoint = {
         step: epoch,
         trainLoss: lossSum / order.length,
@@ -635,7 +635,7 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
           loss: sv.loss,
           W: Wn,
           b: bn,
-          tail: tailVars.map((v) => Float32Array.from(v.dataSync() as Float32Array)),
+          tail: await readAll(tailVars),
         };
         sinceBest = 0;
       } else sinceBest++;
@@ -650,10 +650,10 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
             history,
             W: Wn,
             b: bn,
-            tail: tailVars.map((v) => Float32Array.from(v.dataSync() as Float32Array)),
+            tail: await readAll(tailVars),
             best,
-            optHead: optimizerState(optHead),
-            optTail: optimizerState(optTail),
+            optHead: await optimizerState(optHead),
+            optTail: await optimizerState(optTail),
           });
         } catch {
           // A cache that cannot take the checkpoint (full, read-only) costs only the resume, not the run.
@@ -687,6 +687,13 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
     batchSize,
     stepBytesPerImage: perImage,
   };
+}
+
+/** Copies of tensors' values, read asynchronously (a webgpu tensor cannot be read synchronously under Node). */
+async function readAll(ts: tfjs.Tensor[]): Promise<Float32Array<ArrayBuffer>[]> {
+  const out: Float32Array<ArrayBuffer>[] = [];
+  for (const t of ts) out.push(Float32Array.from((await t.data()) as Float32Array));
+  return out;
 }
 
 /** Peak bytes above the baseline of one training step (forward + gradients) on one random input. */

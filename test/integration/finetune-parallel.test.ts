@@ -318,14 +318,14 @@ describe('whole network (rung 3: cut at the input), data-parallel in micro-batch
     const before0 = [...start, Wf, new Float32Array(K)];
     // Serial reference: the whole batch in one forward/backward pass.
     const a = state();
-    const r0 = stepSerial(a, a.optHead, a.optTail, x, y, n, a.l2);
+    const r0 = await stepSerial(a, a.optHead, a.optTail, x, y, n, a.l2);
     const lossSerial = (r0.loss.dataSync() as Float32Array)[0];
     tf.dispose([r0.loss, r0.correct]);
     const serial = fullWeights(a);
     release(a);
     // Serial in micro-batches of 3 (this thread only): gradient accumulation alone.
     const m = state(3);
-    const r1 = stepSerial(m, m.optHead, m.optTail, x, y, n, m.l2);
+    const r1 = await stepSerial(m, m.optHead, m.optTail, x, y, n, m.l2);
     tf.dispose([r1.loss, r1.correct]);
     const micro = fullWeights(m);
     release(m);

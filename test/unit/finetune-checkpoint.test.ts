@@ -107,7 +107,7 @@ test('Adam restored from a checkpoint steps bit for bit like the one saved', asy
     a.applyGradients({ ckpt_v1: g });
     g.dispose();
   }
-  const saved = optimizerState(a);
+  const saved = await optimizerState(a);
   v2.assign(v1);
   const b = tf.train.adam(0.01);
   // The moments are keyed by position in the optimizer, as applyGradients creates them; v2 takes v1's place.

@@ -84,7 +84,7 @@ export async function openCut(net: Network, cut: string, input: InputSpec, weigh
       batch.forEach((x, i) => data.set(x, i * s * s * 3));
       const out = tf.tidy(() => sub.predict(tf.tensor4d(data, [batch.length, s, s, 3])) as tfjs.Tensor);
       try {
-        return splitRows(out.dataSync() as Float32Array, batch.length, dim);
+        return splitRows((await out.data()) as Float32Array, batch.length, dim);
       } finally {
         out.dispose();
       }
