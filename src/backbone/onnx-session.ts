@@ -95,6 +95,9 @@ class WorkerSession implements OnnxSession {
     };
     worker.on('error', fail);
     worker.on('exit', (code) => fail(new Error(`onnxruntime worker exited (code ${code})`)));
+    // An idle worker must not keep the process alive (a caller that forgets dispose() still exits). After the
+    // listeners: on Node 20 adding a 'message' listener refs the worker's port again, undoing an earlier unref().
+    worker.unref();
   }
 
   static async start(init: SessionInit): Promise<WorkerSession> {
@@ -111,8 +114,6 @@ class WorkerSession implements OnnxSession {
       await worker.terminate();
       throw err;
     });
-    // An idle worker must not keep the process alive (a caller that forgets dispose() still exits).
-    worker.unref();
     return new WorkerSession(worker, inputName);
   }
 

@@ -29,14 +29,20 @@ export type Objective = (theta: Float64Array, grad: Float64Array) => number;
  */
 export const WASM_MIN_UNITS = 4e6;
 
+/** TL_HEAD_WASM_MIN_UNITS overrides WASM_MIN_UNITS, so tests can send a small set down the big-set path. */
 export function wasmPays(rows: number, dim: number, classes: number): boolean {
-  return rows * dim * classes >= WASM_MIN_UNITS;
+  const override = Number(process.env.TL_HEAD_WASM_MIN_UNITS);
+  return rows * dim * classes >= (override > 0 ? override : WASM_MIN_UNITS);
 }
 
 let backend: Promise<Tf | undefined> | undefined;
 
-/** TF.js on wasm, started once per thread; undefined when it cannot start (callers fall back to the JS kernel). */
-export function wasmBackend(): Promise<Tf | undefined> {
+/**
+ * TF.js on wasm, started once per thread; undefined when it cannot start, or while another backend (webgpu
+ * fine-tuning) is TF.js's active one: switching it under that engine would strand its tensors (callers fall back to
+ * the JS kernel).
+ */
+export async function wasmBackend(): Promise<Tf | undefined> {
   backend ??= import('../backbone/tfjs-runtime.js')
     .then((m) => m.tfWasm())
     .catch((error: unknown) => {
@@ -44,7 +50,8 @@ export function wasmBackend(): Promise<Tf | undefined> {
         console.error('head kernel: wasm backend unavailable, using the JavaScript kernel:', error);
       return undefined;
     });
-  return backend;
+  const tf = await backend;
+  return tf?.getBackend() === 'wasm' ? tf : undefined;
 }
 
 /**
