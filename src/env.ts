@@ -22,7 +22,7 @@ function positiveNumberVar(name: string): number | undefined {
 }
 
 /** Values assigned from the library win over the environment. */
-const assigned: { trainThreads?: number; finetuneMemoryMB?: number; onnxWorker?: boolean } = {};
+const assigned: { trainThreads?: number; finetuneMemoryMB?: number; onnxWorker?: boolean; device?: string } = {};
 
 export const env = {
   /** TL_MODELS_DIR: a folder holding `<model folder>/` copies of the zoo (like ../shared/models); checked before the user cache. */
@@ -53,6 +53,16 @@ export const env = {
   },
   set onnxWorker(v: boolean) {
     assigned.onnxWorker = v;
+  },
+  /**
+   * TL_DEVICE: where TF.js fine-tuning runs when a run names no device: cpu (the default), webgpu, or auto (a hardware
+   * GPU adapter when there is one, else cpu). Checked where it is used (src/engine/webgpu/device.ts).
+   */
+  get device(): string | undefined {
+    return assigned.device ?? (process.env.TL_DEVICE || undefined);
+  },
+  set device(v: string | undefined) {
+    assigned.device = v;
   },
 };
 

@@ -33,6 +33,8 @@ export interface CommonTrainOptions {
   classWeights?: ClassWeightMode;
   /** Images per backbone forward pass while extracting features. */
   batchSize?: number;
+  /** Where TF.js fine-tuning runs: cpu, webgpu, auto (default env.device, TL_DEVICE, else cpu). */
+  device?: 'cpu' | 'webgpu' | 'auto';
   store?: FeatureStore;
   onEvent?: (e: TrainEvent) => void;
   signal?: AbortSignal;
@@ -126,6 +128,8 @@ export type TrainEvent =
       cut: string;
       trainable: string[];
       backend: string;
+      /** Where training runs: "cpu (wasm)", "webgpu (llvmpipe ..., software)"; and the frozen part when elsewhere. */
+      device?: string;
       note?: string;
       replace?: number[];
       /** the training size picked, and why */ size?: string;

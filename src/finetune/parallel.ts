@@ -173,6 +173,8 @@ export class ParallelSteps {
   static async start(s: ParallelState, opts: ParallelOptions = {}): Promise<ParallelSteps | undefined> {
     const threads = opts.threads ?? defaultTrainThreads();
     if (threads < 2) return undefined;
+    // The workers replicate a wasm engine over CPU cores; a step on another backend (one GPU) stays on this thread.
+    if (s.tf.getBackend() !== 'wasm') return undefined;
     if (opts.batchSize !== undefined && (opts.batchSize < 16 || (opts.images ?? Infinity) < 4 * opts.batchSize))
       return undefined;
     const channels: Channel[] = [];

@@ -143,7 +143,7 @@ export async function finetuneClassifier(opts: FinetuneTrainOptions, ctx: RungCo
       'nothing to fine-tune: every block is frozen',
       'Use --strategy head for that, or --train-last 1 or more.',
     );
-  const { tf, backend, note } = await trainingTf();
+  const { tf, backend, note, device } = await trainingTf(opts.device);
   // Rung 3 trains at the images' own size when it is below the backbone's (native-size.ts); --size overrides.
   const picked =
     s.strategy === 'full' && s.size === undefined
@@ -153,17 +153,18 @@ export async function finetuneClassifier(opts: FinetuneTrainOptions, ctx: RungCo
         )
       : undefined;
   if (picked) s.size = picked.size;
+  const frozen = await openCutBackbone(net, cut, s.size);
   emit({
     type: 'finetune-setup',
     cut,
     trainable: trainable.map((u) => u.label),
     backend,
+    device: frozen.engine ? `${device}; frozen part: ${frozen.engine}` : device,
     note,
     replace: s.replace,
     size: picked?.why,
   });
 
-  const frozen = await openCutBackbone(net, cut, s.size);
   const ownStore = !opts.store;
   const store = opts.store ?? FeatureStore.open();
   const tExtract = Date.now();

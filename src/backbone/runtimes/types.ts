@@ -40,6 +40,8 @@ export interface CutBackbone extends Backbone {
   /** The cut (or `input@SIZE`), float16. */
   readonly vectors: VectorSpec;
   readonly cutShape: [number, number, number];
+  /** Where the frozen part runs when not on the TF.js engine of the run (e.g. 'onnxruntime cpu'): the setup line says it. */
+  readonly engine?: string;
 }
 
 /** Which code runs a tail: a runtime's `fineTuning.tailKind` ('onnx-tail', 'tfjs-layers'), or 'replace' (new units, any runtime). */

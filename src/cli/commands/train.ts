@@ -12,6 +12,7 @@ import { TlError } from '../../util/errors.js';
 import { parseHeadSpec } from '../../classifier/head-spec.js';
 import { DEFAULT_STRATEGY } from '../../classifier/train-types.js';
 import { InvalidArgumentError } from 'commander';
+import { DEVICES, type DeviceRequest } from '../../engine/webgpu/device-request.js';
 
 interface TrainCliOpts extends BackboneOpts {
   out?: string;
@@ -34,6 +35,7 @@ interface TrainCliOpts extends BackboneOpts {
   augment?: boolean;
   augmentCopies?: number;
   finetuneBatch?: number;
+  device?: DeviceRequest;
 }
 
 export function parseReplace(v: string): number[] {
@@ -127,7 +129,7 @@ function eventPrinter(say: (s: string) => void) {
         break;
       case 'finetune-setup':
         say(
-          `fine-tuning: ${e.replace ? `new units ${e.replace.join(',')} after` : `training ${e.trainable.length} block(s): ${e.trainable.join(', ')}; frozen up to`} ${e.cut} (activations cached as float16); engine: tfjs-${e.backend}`,
+          `fine-tuning: ${e.replace ? `new units ${e.replace.join(',')} after` : `training ${e.trainable.length} block(s): ${e.trainable.join(', ')}; frozen up to`} ${e.cut} (activations cached as float16); engine: tfjs-${e.backend}${e.device ? `; device: ${e.device}` : ''}`,
         );
         if (e.note) process.stderr.write(`warning: ${e.note}\n`);
         if (e.size) say(e.size);
@@ -183,6 +185,7 @@ async function runTraining(data: string, opts: TrainCliOpts, modelNamed: boolean
       augment: opts.augment,
       augmentCopies: opts.augmentCopies,
       finetuneBatchSize: opts.finetuneBatch,
+      device: opts.device,
       signal: ac.signal,
       onEvent: eventPrinter(say),
     });
@@ -281,6 +284,11 @@ function addTrainOptions(cmd: Command): Command {
       '--finetune-batch <n>',
       'fine-tuning: minibatch size (default 32; run in passes that fit the wasm heap)',
       positiveInt('--finetune-batch'),
+    )
+    .option(
+      '--device <device>',
+      'fine-tuning: cpu, webgpu (a GPU, or software rendering when none) or auto (a GPU if present, else cpu); default TL_DEVICE or cpu',
+      choice('--device', DEVICES),
     )
     .option(
       '--augment',

@@ -83,6 +83,8 @@ const cache = new Map<string, Promise<OpenedAdapter | undefined>>();
  * undefined when neither exists (or dawn.node cannot load on this platform). Opened once per process.
  */
 export function openAdapter(opts: { allowSoftware: boolean }): Promise<OpenedAdapter | undefined> {
+  // TL_WEBGPU=off: look for no adapter at all, as on a machine without one (tests, or to keep the GPU idle).
+  if (process.env.TL_WEBGPU === 'off') return Promise.resolve(undefined);
   const key = opts.allowSoftware ? 'any' : 'hardware';
   let p = cache.get(key);
   if (!p) {

@@ -45,6 +45,8 @@ export async function openCut(net: Network, cut: string, input: InputSpec, weigh
     entry,
     featureDim: dim,
     cutShape: unit.shape,
+    // onnxruntime's CPU provider: its webgpu provider needs a Vulkan adapter, and a cut runs once per image (cached).
+    engine: 'onnxruntime cpu',
     async embed(batch: InputTensorData[]) {
       const data = new Float32Array(batch.length * per);
       batch.forEach((x, i) => data.set(x, i * per));

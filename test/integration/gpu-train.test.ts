@@ -1,0 +1,93 @@
+// `--device` end to end through the built CLI (issue 16): a small rung-2 run on webgpu (on CI: Mesa's software
+// adapter) saves a bundle that `tl predict` loads, and its first epoch agrees with the same run on the cpu; a bad
+// device word and a missing adapter are one clear error line each. Small on purpose: software rendering is slow.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { assertCleanError, cleanup, DATASETS_DIR, linkSubset, runCli, tempDir } from '../helpers.js';
+import { openAdapter } from '../../src/engine/webgpu/adapter.js';
+
+const NO_ADAPTER = 'no WebGPU adapter here (CI installs Mesa: libegl1 libgles2 libegl-mesa0 libgl1-mesa-dri)';
+let tmp: string;
+let data: string;
+let hasAdapter = false;
+before(async () => {
+  tmp = await tempDir('tl-gpu-train-');
+  data = join(tmp, 'data');
+  // 2 classes x 8 photos; the split holds out 2 per class for val and 1 per class as the inner check set.
+  await linkSubset(join(DATASETS_DIR, 'hymenoptera_data/train'), data, 8);
+  hasAdapter = !!(await openAdapter({ allowSoftware: true }));
+});
+after(async () => {
+  await cleanup(tmp);
+});
+
+// A small TF.js backbone at a small size: its frozen part extracts on the device too.
+const RUN = ['--strategy', 'partial', '--model', 'mobilenet-v1-0.25', '--size', '96', '--epochs', '1', '--seed', '1'];
+
+interface RunJson {
+  history: { step: number; trainLoss: number; innerValLoss?: number }[];
+  config: { backend: string };
+}
+
+async function train(device: string, name: string) {
+  const out = join(tmp, name);
+  // Each run its own cache: the cpu run extracts the cut activations itself rather than reading the webgpu ones.
+  const r = await runCli(['train', data, ...RUN, '--device', device, '--out', out, '--json'], {
+    cacheDir: join(tmp, `cache-${name}`),
+    timeoutMs: 120_000,
+  });
+  assert.equal(r.code, 0, r.stderr);
+  return { out, stderr: r.stderr, json: JSON.parse(r.stdout) as RunJson };
+}
+
+describe('tl train --device (issue 16)', () => {
+  test('rung 2 on webgpu: bundle loads in tl predict; first epoch agrees with --device cpu', async (t) => {
+    if (!hasAdapter) return t.skip(NO_ADAPTER);
+    const gpu = await train('webgpu', 'gpu');
+    assert.match(gpu.stderr, /engine: tfjs-webgpu; device: webgpu \(.+, (software|hardware)\)/);
+    assert.equal(gpu.json.config.backend, 'webgpu');
+    const cpu = await train('cpu', 'cpu');
+    assert.match(cpu.stderr, /device: cpu \(wasm\)/);
+    assert.equal(cpu.json.config.backend, 'wasm');
+    const [g0, g1] = gpu.json.history;
+    const [c0, c1] = cpu.json.history;
+    t.diagnostic(
+      `epoch 0 loss webgpu ${g0.trainLoss} cpu ${c0.trainLoss}; epoch 1 webgpu ${g1.trainLoss} cpu ${c1.trainLoss}; inner val ${g1.innerValLoss} / ${c1.innerValLoss}`,
+    );
+    assert.equal(g1.step, 1);
+    // Float32 on both, different kernels and summation orders, activations cached as float16 by each: close, not equal.
+    const close = (a: number, b: number) => Math.abs(a - b) <= 2e-3 * Math.max(1, Math.abs(b));
+    assert.ok(close(g0.trainLoss, c0.trainLoss), `epoch 0: ${g0.trainLoss} vs ${c0.trainLoss}`);
+    assert.ok(close(g1.trainLoss, c1.trainLoss), `epoch 1: ${g1.trainLoss} vs ${c1.trainLoss}`);
+    assert.ok(close(g1.innerValLoss!, c1.innerValLoss!), `inner val: ${g1.innerValLoss} vs ${c1.innerValLoss}`);
+    // The bundle is the usual one: tl predict (cpu, wasm) loads it and classifies a photo.
+    const p = await runCli(['predict', gpu.out, join(data, 'ants'), '--json'], {
+      cacheDir: join(tmp, 'cache-gpu'),
+      timeoutMs: 60_000,
+    });
+    assert.equal(p.code, 0, p.stderr);
+    const preds = JSON.parse(p.stdout) as { label: string; probability: number }[];
+    assert.equal(preds.length, 8, p.stdout);
+    assert.ok(
+      preds.every((x) => ['ants', 'bees'].includes(x.label) && x.probability >= 0.5),
+      p.stdout,
+    );
+  });
+
+  test('--device bogus and TL_DEVICE=bogus: one clear error line', async () => {
+    const r = await runCli(['train', data, ...RUN, '--device', 'bogus'], { cacheDir: join(tmp, 'cache-err') });
+    assertCleanError(r, /--device must be one of cpu, webgpu, auto/);
+    const e = await runCli(['train', data, ...RUN], { cacheDir: join(tmp, 'cache-err'), env: { TL_DEVICE: 'bogus' } });
+    assertCleanError(e, /TL_DEVICE must be one of cpu, webgpu, auto/);
+  });
+
+  test('--device webgpu without any adapter (TL_WEBGPU=off simulates one): one clear error line', async () => {
+    const r = await runCli(['train', data, ...RUN, '--device', 'webgpu'], {
+      cacheDir: join(tmp, 'cache-err'),
+      env: { TL_WEBGPU: 'off' },
+    });
+    assertCleanError(r, /device webgpu: no WebGPU adapter found/);
+    assert.match(r.stderr, /--device cpu/, 'the hint says how to proceed');
+  });
+});
