@@ -197,6 +197,20 @@ export interface TrainResult {
   warnings: string[];
   timings: { extractSeconds: number; trainSeconds: number; totalSeconds: number };
   config: TrainConfig;
+  /** `auto` only: the plan that picked the rung (its reason and estimates). */
+  plan?: Plan;
+  /** Wall seconds of each stage as run, beside the plan's estimate for the rung that ran (when auto planned). */
+  stages?: StageTimes;
+}
+
+/** Estimated (by auto's plan) and actual seconds of each stage of the run (finetune/plan.ts's StageName). */
+export interface StageTimes {
+  rung: 'head' | 'partial' | 'full';
+  stages: { stage: string; estimatedSeconds?: number; actualSeconds: number }[];
+  estimatedTotalSeconds?: number;
+  actualTotalSeconds: number;
+  /** Fine-tuning: epochs run (early stopping may end before the estimate's maximum) and seconds of each. */
+  epochSeconds?: number[];
 }
 
 /** What the dispatcher hands a rung besides its options: the loaded dataset and the clock. */

@@ -2,7 +2,7 @@
 // (train-head.ts: a new head on frozen features) or to fine-tuning (finetune/train.ts: rungs 2 and 3). The two rungs
 // are siblings: they share types (train-types.ts) and the head policy (head-policy.ts), never each other.
 import { loadDataset, datasetWarnings, usedClassCounts, type Dataset } from '../data/dataset.js';
-import { planTraining } from '../finetune/plan.js';
+import { planTraining, type Plan, type StageName } from '../finetune/plan.js';
 import { finetuneClassifier } from '../finetune/train.js';
 import { trainHeadClassifier } from './train-head.js';
 import { TlError } from '../util/errors.js';
@@ -12,6 +12,8 @@ import {
   finetuneOptionsOf,
   headOptionsOf,
   type RungContext,
+  type StageTimes,
+  type TrainEvent,
   type TrainOptions,
   type TrainResult,
 } from './train-types.js';
@@ -30,6 +32,7 @@ export type {
   TrainConfig,
   HeadConfig,
   FinetuneConfig,
+  StageTimes,
 } from './train-types.js';
 export { DEFAULT_STRATEGY } from './train-types.js';
 
@@ -58,15 +61,19 @@ export async function trainClassifier(data: string | Dataset, opts: TrainOptions
   const ctx: RungContext = { dataset, reportUsed, emit, t0 };
 
   let strategy = opts.strategy ?? DEFAULT_STRATEGY;
+  let plan: Plan | undefined;
+  const tPlan = Date.now();
   // A fused model (--model a+b) has only rung 1: fine-tuning needs one backbone, so there is nothing to plan.
   if ((opts.strategy === undefined || opts.strategy === 'auto') && !isFusedSpec(opts.model)) {
-    const plan = await planTraining(dataset, {
+    plan = await planTraining(dataset, {
       model: opts.model,
       modelPath: opts.modelPath,
       timeBudget: opts.timeBudget,
       trainLast: opts.trainLast,
       freeze: opts.freeze,
       replace: opts.replace,
+      store: opts.store,
+      dataArg: typeof data === 'string' ? data : undefined,
     });
     emit({ type: 'plan', plan });
     strategy = plan.choice;
@@ -74,6 +81,70 @@ export async function trainClassifier(data: string | Dataset, opts: TrainOptions
     if (strategy === 'partial' && plan.recipe)
       opts = { ...opts, trainLast: plan.recipe.trainLast, replace: plan.recipe.replace };
   }
-  if (strategy === 'partial' || strategy === 'full') return finetuneClassifier(finetuneOptionsOf(opts, strategy), ctx);
-  return trainHeadClassifier(headOptionsOf(opts), ctx);
+  const planSeconds = plan ? (Date.now() - tPlan) / 1000 : 0;
+  const clock = stageClock(emit);
+  const timed: RungContext = { ...ctx, emit: clock.emit };
+  const r =
+    strategy === 'partial' || strategy === 'full'
+      ? await finetuneClassifier(finetuneOptionsOf(opts, strategy), timed)
+      : await trainHeadClassifier(headOptionsOf(opts), timed);
+  const rung = strategy === 'partial' || strategy === 'full' ? strategy : 'head';
+  return { ...r, plan, stages: clock.stages(rung, plan, planSeconds) };
+}
+
+/**
+ * Wall seconds of each stage of a run, from the times of its events: extraction ends with the last 'extract-done',
+ * the head fit with the first curve point of fine-tuning (epoch 0) or with 'done' (rung 1), epochs are their own
+ * events' seconds, 'final' (the tail's features of train and val, metrics) runs from the last epoch to 'done'.
+ */
+function stageClock(emit: (e: TrainEvent) => void) {
+  const t0 = Date.now();
+  let extractEnd = t0;
+  let headEnd: number | undefined;
+  let lastEpochEnd: number | undefined;
+  let done: number | undefined;
+  const epochSeconds: number[] = [];
+  return {
+    emit(e: TrainEvent) {
+      const now = Date.now();
+      if (e.type === 'extract-done') extractEnd = now;
+      else if (e.type === 'progress' && e.of !== undefined && e.point.step === 0 && headEnd === undefined)
+        headEnd = now;
+      else if (e.type === 'finetune-epoch') {
+        epochSeconds.push(e.seconds);
+        lastEpochEnd = now;
+      } else if (e.type === 'done') done = now;
+      emit(e);
+    },
+    stages(rung: StageTimes['rung'], plan: Plan | undefined, planSeconds: number): StageTimes {
+      const end = done ?? Date.now();
+      const s = (a: number, b: number) => Math.max(0, (b - a) / 1000);
+      const actual: [StageName, number][] =
+        rung === 'head'
+          ? [
+              ['extract', s(t0, extractEnd)],
+              ['head-fit', s(extractEnd, end)],
+            ]
+          : [
+              ['extract', s(t0, extractEnd)],
+              ['head-fit', s(extractEnd, headEnd ?? extractEnd)],
+              ['epochs', epochSeconds.reduce((a, x) => a + x, 0)],
+              ['final', s(lastEpochEnd ?? headEnd ?? extractEnd, end)],
+            ];
+      const est = plan?.estimates.find((x) => x.rung === rung);
+      const stages = actual.map(([stage, actualSeconds]) => ({
+        stage,
+        estimatedSeconds: est?.stages.find((x) => x.stage === stage)?.seconds,
+        actualSeconds,
+      }));
+      if (plan) stages.unshift({ stage: 'plan', estimatedSeconds: undefined, actualSeconds: planSeconds });
+      return {
+        rung,
+        stages,
+        estimatedTotalSeconds: est?.seconds,
+        actualTotalSeconds: s(t0, end),
+        ...(rung === 'head' ? {} : { epochSeconds }),
+      };
+    },
+  };
 }

@@ -1,39 +1,85 @@
-// `--strategy auto` and `tl plan`: which rung is worth its time, from images per class, a time budget and the
-// training throughput measured on this machine right now (a few minibatches of the tail on random activations).
+// `--strategy auto` and `tl plan`: which rung is worth its time. Every stage's time is estimated from a probe measured
+// here and now (extraction of a few uncached images, the head's gradient evaluation, a few training steps of the
+// partial tail and of the whole network at the size the run would use) and from what the feature cache already holds;
+// each rung's gain over the head from measured priors (auto-rules.ts). The rule itself is auto-rules.ts's decideRung.
+import { readFile } from 'node:fs/promises';
 import type { Dataset } from '../data/dataset.js';
 import { classCounts } from '../data/dataset.js';
 import { findModel } from '../backbone/registry.js';
-import { runtimeFor } from '../backbone/runtimes/registry.js';
+import { loadBackbone } from '../backbone/load.js';
 import { DEFAULT_MODEL_ID } from '../backbone/zoo.js';
 import type { ResolveOptions } from '../backbone/resolve.js';
-import { loadNetwork, resolveFreeze, buildTrainableTail, trainingTf, type Network } from './network.js';
+import type { Backbone } from '../backbone/types.js';
+import { preprocess } from '../data/image.js';
+import { extractFeatures } from '../features/extract.js';
+import { FeatureStore, modelKeyFor } from '../features/store.js';
+import { sha256 } from '../util/hash.js';
+import {
+  loadNetwork,
+  openCutBackbone,
+  resolveFreeze,
+  buildTrainableTail,
+  trainingTf,
+  type Network,
+} from './network.js';
 import { checkDomain, type DomainCheck } from './domain.js';
+import { pickNativeSize } from './native-size.js';
+import { defaultTrainThreads } from './parallel.js';
 import { estimateHeadFitSeconds } from '../train/head-cost.js';
+import { INNER_VAL_FRACTION } from '../classifier/inner-split.js';
+import { DEFAULT_MAX_REFERENCES } from '../classifier/unknown.js';
+import {
+  decideRung,
+  expectedGain,
+  formatSeconds,
+  MIN_GAIN_POINTS,
+  type Domain,
+  type Rung,
+  type RungOption,
+} from './auto-rules.js';
 
-export type Rung = 'head' | 'partial' | 'full';
+export type { Rung } from './auto-rules.js';
+
+/** The stages a run's time is made of (estimated by the plan, measured by the run: TrainResult.stages). */
+export type StageName = 'plan' | 'extract' | 'head-fit' | 'epochs' | 'final';
+
+export interface StageTime {
+  stage: StageName;
+  seconds: number;
+  /** What the number covers, e.g. "1200 uncached images at 0.02 s" or "8 epochs x 21 s". */
+  detail?: string;
+}
 
 export interface RungEstimate {
   rung: Rung;
-  /** Estimated wall time of a first run (frozen part not cached yet), seconds. */
+  /** Estimated wall time of the whole run (sum of the stages), seconds. */
   seconds: number;
-  /** Expected val accuracy change vs the head, in points (a rough prior from our measurements, see README). */
-  expectedGain: number;
+  stages: StageTime[];
+  /** Expected val accuracy change vs the head, in points (measured priors, see auto-rules.ts); null: none measured. */
+  expectedGain: number | null;
   detail: string;
+  /** Fine-tuning: estimated seconds of one epoch, and how many epochs at most. */
+  epochSeconds?: number;
+  epochs?: number;
 }
 
 export interface Plan {
   choice: Rung;
-  /** One line: what was chosen and why. */
+  /** What was chosen and why (and, when only the budget stops a better rung, the command that runs it). */
   reason: string;
   imagesPerClass: number;
   trainImages: number;
   timeBudget: number;
   throughput: { extract: number; partialTrain: number; fullTrain: number; measured: boolean };
   estimates: RungEstimate[];
-  /** How ImageNet-like the training images look to the backbone's own head (when partial was considered). */
+  /** How ImageNet-like the training images look to the backbone's own head (when fine-tuning was considered). */
   domain?: DomainCheck;
   /** The partial recipe auto uses: set when the images are far from ImageNet and no blocks were asked for. */
   recipe?: PartialRecipe;
+  /** A rung expected to gain more than the choice, left out only because of the time budget. */
+  blockedByBudget?: { rung: Rung; seconds: number; gain: number; command: string };
+  /** Rung 3's training size (the images' own when smaller than the backbone's). */
+  fullSize?: number;
 }
 
 /** New units on the deepest cut at 1/16 of the input resolution (MobileNetV2: after block 13, 14x14x96). */
@@ -58,13 +104,17 @@ export function farRecipe(net: Network): PartialRecipe | undefined {
 /** The CLI flags that ask for a recipe by hand. */
 const recipeFlags = (r: PartialRecipe) => `--train-last ${r.trainLast} --replace hidden:${r.replace.join(',')}`;
 
-/** Below this many training images per class, fine-tuning blocks mostly overfits: the head is as good (hymenoptera). */
-export const PARTIAL_MIN_PER_CLASS = 300;
-/** Whole-network fine-tuning is only suggested with this many per class (and never picked by auto under the budget). */
-export const FULL_MIN_PER_CLASS = 1000;
-export const DEFAULT_TIME_BUDGET = 600;
+/**
+ * How long a user waits by default: 15 minutes. bench/auto.ts measured partial fine-tuning gaining ~+2 points on
+ * far-from-ImageNet images in 5-10 min on 2 cores, worth a coffee break; whole-network runs (30-45 min) need asking.
+ */
+export const DEFAULT_TIME_BUDGET = 900;
 const PARTIAL_EPOCHS = 8;
 const FULL_EPOCHS = 5;
+/** Fine-tuning's early-stopping patience (finetune/train.ts's default). */
+const PATIENCE = 3;
+/** The scoring forward (no gradients) costs about a third of a training step per image. */
+const INFER_COST = 1 / 3;
 
 export interface PlanOptions extends ResolveOptions {
   model?: string;
@@ -72,98 +122,216 @@ export interface PlanOptions extends ResolveOptions {
   timeBudget?: number;
   freeze?: number;
   trainLast?: number;
-  /** Skip the probe and use these throughputs (img/s). */
+  /** Skip the probes and use these throughputs (img/s); extraction then assumes nothing is cached. */
   throughput?: { extract: number; partialTrain: number; fullTrain: number };
-  /** Probe even when the images per class already decide (tl plan does). */
+  /** Probe rung 3 even when no prior says it gains (tl plan does). */
   alwaysMeasure?: boolean;
   /** The user's own --replace (then no recipe is picked for them). */
   replace?: number[];
   /** Skip the ImageNet-likeness check and use this one (tests). */
   domain?: DomainCheck | null;
+  /** The cache the run will read (default: the user's). */
+  store?: FeatureStore;
+  /** The data argument as the user typed it (for the printed commands). */
+  dataArg?: string;
 }
 
 export async function planTraining(dataset: Dataset, opts: PlanOptions = {}): Promise<Plan> {
   const counts = classCounts(dataset);
-  const perClass = Math.round(counts.reduce((a, c) => a + c.train, 0) / Math.max(1, counts.length));
+  const K = Math.max(1, counts.length);
+  const perClass = Math.round(counts.reduce((a, c) => a + c.train, 0) / K);
   const N = dataset.train.length;
   const Nval = dataset.val.length;
   const budget = opts.timeBudget ?? DEFAULT_TIME_BUDGET;
   const entry = findModel(opts.model ?? DEFAULT_MODEL_ID);
-  const worthIt = perClass >= PARTIAL_MIN_PER_CLASS;
-  let tp = opts.throughput ? { ...opts.throughput, measured: false } : undefined;
-  let trainable = '';
+  const userChoseBlocks = opts.freeze !== undefined || opts.trainLast !== undefined || opts.replace !== undefined;
+  const net = await loadNetwork(entry, { path: opts.modelPath });
   let domain: DomainCheck | undefined;
   let recipe: PartialRecipe | undefined;
-  const considerPartial = worthIt || opts.alwaysMeasure;
-  const userChoseBlocks = opts.freeze !== undefined || opts.trainLast !== undefined || opts.replace !== undefined;
-  const net = considerPartial ? await loadNetwork(entry, { path: opts.modelPath }) : undefined;
-  if (net && !userChoseBlocks) {
+  if (!userChoseBlocks) {
     domain =
       opts.domain === undefined
         ? await checkDomain(dataset, { model: entry.id, modelPath: opts.modelPath })
         : (opts.domain ?? undefined);
     if (domain?.far) recipe = farRecipe(net);
   }
-  if (!tp) {
-    // Fallback when no probe runs: the runtime's extraction img/s on 2 cores (bench/train-throughput.ts, idle machine).
-    const extract = runtimeFor(entry.format).extractPrior;
-    if (net) {
-      const r = await probe(net, recipe ?? { freeze: opts.freeze, trainLast: opts.trainLast, replace: opts.replace });
-      trainable = r.trainable;
-      tp = { extract, partialTrain: r.partial, fullTrain: r.full, measured: true };
-    } else {
-      tp = { extract, partialTrain: 60, fullTrain: 4, measured: false };
+  const dom: Domain = domain?.far ? 'far' : 'photo';
+  const partialReq = recipe ?? { freeze: opts.freeze, trainLast: opts.trainLast, replace: opts.replace };
+  const gainPartial = expectedGain('partial', perClass, dom);
+  const gainFull = expectedGain('full', perClass, dom);
+  const paths = [...dataset.train, ...dataset.val].map((i) => i.path);
+  const picked = await pickNativeSize(
+    dataset.train.map((i) => i.path),
+    entry.input.size,
+  );
+  const fullSize = picked?.size ?? entry.input.size;
+
+  // Probes: what is cached, and how fast each stage runs here now.
+  const partialCut = resolveFreeze(net, partialReq);
+  const fullCut = resolveFreeze(net, { freeze: 0 });
+  let tp: Plan['throughput'];
+  let uncached = { features: paths.length, partial: paths.length, full: paths.length };
+  let secondsPerImage = { embed: 0, decode: 0 };
+  // Fixed costs the run pays again: reading + hashing every file, loading the backbone (measured here).
+  const fixed = { hash: 0, load: 0 };
+  let trainable = '';
+  let partialTailDim = entry.feature.dim;
+  if (opts.throughput) {
+    tp = { ...opts.throughput, measured: false };
+    secondsPerImage = { embed: 1 / tp.extract, decode: 0.2 / tp.extract };
+  } else {
+    const tHash = performance.now();
+    const hashes = await Promise.all(paths.map(async (p) => sha256(await readFile(p).catch(() => Buffer.alloc(0)))));
+    fixed.hash = (performance.now() - tHash) / 1000;
+    const store = opts.store ?? FeatureStore.open();
+    try {
+      const tLoad = performance.now();
+      const backbone = await loadBackbone(entry, { path: opts.modelPath });
+      fixed.load = (performance.now() - tLoad) / 1000;
+      try {
+        uncached.features = countUncached(store, backbone, hashes);
+        secondsPerImage = await probeExtract(backbone, paths);
+      } finally {
+        await backbone.dispose();
+      }
+      const partialFrozen = await openCutBackbone(net, partialCut.cut);
+      const fullFrozen = await openCutBackbone(net, fullCut.cut, fullSize);
+      try {
+        uncached = {
+          ...uncached,
+          partial: countUncached(store, partialFrozen, hashes),
+          full: countUncached(store, fullFrozen, hashes),
+        };
+      } finally {
+        await partialFrozen.dispose();
+        await fullFrozen.dispose();
+      }
+    } finally {
+      if (!opts.store) store.close();
     }
+    const p = await probeSteps(net, partialReq, undefined, 16);
+    trainable = p.trainable;
+    partialTailDim = p.featureDim;
+    const wantFull = opts.alwaysMeasure || (gainFull !== undefined && gainFull > 0);
+    const f = wantFull ? await probeSteps(net, { freeze: 0 }, fullSize, fullSize <= 96 ? 16 : 4) : undefined;
+    tp = {
+      extract: 1 / secondsPerImage.embed,
+      partialTrain: p.imagesPerSecond,
+      fullTrain: f?.imagesPerSecond ?? p.imagesPerSecond / 12,
+      measured: true,
+    };
   }
-  const extractS = (N + Nval) / tp.extract;
-  // L2 search + final fit, from a gradient evaluation timed now (a few ms) and the evaluation counts measured on real features.
-  const headS =
-    extractS +
-    (await estimateHeadFitSeconds({ trainRows: N, valRows: Nval, dim: entry.feature.dim, classes: counts.length }));
-  const partialS = extractS + PARTIAL_EPOCHS * (N / tp.partialTrain + Nval / (tp.partialTrain * 3));
-  const fullS = FULL_EPOCHS * (N / tp.fullTrain + Nval / (tp.fullTrain * 3));
-  // Priors from bench/finetune-eval.ts (README): reusing the last blocks measured +0 to +0.9 points at 500-1000/class;
-  // new units on a mid-level cut (--train-last 5 --replace hidden:1024) +2.2 on satellite patches, -3 on photos.
-  const gainPartial = perClass >= PARTIAL_MIN_PER_CLASS ? (recipe ? 2 : 1) : perClass >= 100 ? 0.5 : 0;
-  const gainFull = perClass >= FULL_MIN_PER_CLASS ? 4 : perClass >= PARTIAL_MIN_PER_CLASS ? 2 : -1;
+
+  // Rung 1: extraction of what is not cached, then the L2 search + final fit.
+  const extractStage = (n: number, perImage: number, what: string): StageTime => ({
+    stage: 'extract',
+    seconds: fixed.hash + fixed.load + n * perImage,
+    detail: `${n} of ${paths.length} images not cached (${what}, ~${perImage.toFixed(3)} s each), + reading ${paths.length} files and loading the model`,
+  });
+  // After the fit: the unknown flag's leave-one-out nearest-neighbour distances over train (and val's), then metrics.
+  const nnCost = measureDotCost();
+  const refs = Math.min(N, DEFAULT_MAX_REFERENCES);
+  const afterFit = (dim: number) => refs * (refs + Nval) * dim * nnCost;
+  const headFit =
+    (await estimateHeadFitSeconds({ trainRows: N, valRows: Nval, dim: entry.feature.dim, classes: K })) +
+    afterFit(entry.feature.dim);
+  const headStages: StageTime[] = [
+    extractStage(uncached.features, secondsPerImage.embed, 'features'),
+    { stage: 'head-fit', seconds: headFit, detail: 'L2 search by 5-fold CV + final fit' },
+  ];
+  // Rungs 2-3: activations at the cut, the L-BFGS head on the tail's features (85% of train), the epochs (training
+  // steps on the fit rows + scoring the inner val rows), then the tail's features of train and val once for the report.
+  const tuned = (extract: StageTime, imgPerSec: number, dim: number, epochs: number) => {
+    const fitRows = Math.round(N * (1 - INNER_VAL_FRACTION));
+    const epochSeconds = fitRows / imgPerSec + (N - fitRows) / (imgPerSec / INFER_COST);
+    return {
+      epochSeconds,
+      stages: [
+        extract,
+        {
+          stage: 'head-fit' as const,
+          seconds: N / (imgPerSec / INFER_COST),
+          detail: 'tail features + L-BFGS head (search included)',
+        },
+        {
+          stage: 'epochs' as const,
+          seconds: epochs * epochSeconds,
+          detail: `${epochs} epochs (early stopping after ${PATIENCE} without gain)`,
+        },
+        {
+          stage: 'final' as const,
+          seconds: (N + Nval) / (imgPerSec / INFER_COST) + afterFit(dim),
+          detail: 'features of train + val, unknown flag, metrics',
+        },
+      ],
+      dim,
+    };
+  };
+  // Early stopping: a run whose epochs do not beat epoch 0 stops after PATIENCE epochs; one expected to gain runs on.
+  const epochsExpected = (max: number, gain: number | undefined) =>
+    gain !== undefined && gain >= MIN_GAIN_POINTS ? max : Math.min(max, PATIENCE);
+  const partial = tuned(
+    extractStage(uncached.partial, secondsPerImage.embed, 'activations at the cut'),
+    tp.partialTrain,
+    partialTailDim,
+    epochsExpected(PARTIAL_EPOCHS, gainPartial),
+  );
+  const full = tuned(
+    extractStage(uncached.full, secondsPerImage.decode, `decoded at ${fullSize} px`),
+    tp.fullTrain,
+    entry.feature.dim,
+    epochsExpected(FULL_EPOCHS, gainFull),
+  );
+  // The head fit inside fine-tuning runs the same L2 search on the tail's features.
+  const tunedHead = (dim: number) =>
+    estimateHeadFitSeconds({ trainRows: Math.round(N * (1 - INNER_VAL_FRACTION)), valRows: 0, dim, classes: K });
+  partial.stages[1].seconds += await tunedHead(partial.dim);
+  full.stages[1].seconds += await tunedHead(full.dim);
+  const sum = (s: StageTime[]) => s.reduce((a, x) => a + x.seconds, 0);
   const estimates: RungEstimate[] = [
     {
       rung: 'head',
-      seconds: headS,
+      seconds: sum(headStages),
+      stages: headStages,
       expectedGain: 0,
       detail: 'new softmax on frozen features (L-BFGS, L2 by 5-fold CV)',
     },
     {
       rung: 'partial',
-      seconds: partialS,
-      expectedGain: gainPartial,
+      seconds: sum(partial.stages),
+      stages: partial.stages,
+      expectedGain: gainPartial ?? null,
+      epochSeconds: partial.epochSeconds,
+      epochs: epochsExpected(PARTIAL_EPOCHS, gainPartial),
       detail: recipe
         ? `${recipe.replace.join(',')} new units in place of the last ${recipe.trainLast} blocks (${recipeFlags(recipe)}) + softmax on cached activations, ${PARTIAL_EPOCHS} epochs at ~${tp.partialTrain.toFixed(0)} img/s`
         : `last blocks${trainable ? ` (${trainable})` : ''} + softmax on cached activations, ${PARTIAL_EPOCHS} epochs at ~${tp.partialTrain.toFixed(0)} img/s`,
     },
     {
       rung: 'full',
-      seconds: fullS,
-      expectedGain: gainFull,
-      detail: `every layer, ${FULL_EPOCHS} epochs at ~${tp.fullTrain.toFixed(1)} img/s`,
+      seconds: sum(full.stages),
+      stages: full.stages,
+      expectedGain: gainFull ?? null,
+      epochSeconds: full.epochSeconds,
+      epochs: epochsExpected(FULL_EPOCHS, gainFull),
+      detail: `every layer at ${fullSize} px, ${FULL_EPOCHS} epochs at ~${tp.fullTrain.toFixed(1)} img/s`,
     },
   ];
-  const fmt = (s: number) => (s < 90 ? `${Math.round(s)} s` : `${Math.round(s / 60)} min`);
-  let choice: Rung = 'head';
-  let reason: string;
-  if (!worthIt) {
-    reason = `${perClass} images/class: head only; partial fine-tuning would cost ~${fmt(partialS)} for ~+${gainPartial}% expected (needs >= ${PARTIAL_MIN_PER_CLASS}/class)`;
-  } else if (partialS > budget) {
-    reason = `${perClass} images/class: head only; partial fine-tuning (~+${gainPartial}% expected) would take ~${fmt(partialS)}, over the ${fmt(budget)} time budget (--time-budget)`;
-  } else {
-    choice = 'partial';
-    const far = domain?.far
-      ? `; far from ImageNet (its head's mean top-1 confidence on ${domain.images} training images is ${domain.meanTop1.toFixed(2)}, photos score 0.5-0.8), so ${recipe ? `new units replace the last ${recipe.trainLast} blocks (${recipeFlags(recipe)})` : 'the ImageNet-specific top blocks may not help'}`
-      : '';
-    reason = `${perClass} images/class: partial fine-tuning (last blocks + head), ~${fmt(partialS)} for ~+${gainPartial}% expected over the head (~${fmt(headS)}); full would take ~${fmt(fullS)}${far}`;
-  }
+  const data = opts.dataArg ?? dataset.root;
+  const command = (rung: Rung) =>
+    `tl train ${data} --strategy ${rung}${rung === 'partial' && recipe ? ` ${recipeFlags(recipe)}` : ''}`;
+  const options: RungOption[] = estimates.map((e) => ({
+    rung: e.rung,
+    seconds: e.seconds,
+    gain: e.expectedGain ?? undefined,
+    command: command(e.rung),
+  }));
+  const decision = decideRung(options, { perClass, budget, domain: dom });
+  let reason = decision.reason;
+  if (decision.choice === 'partial' && recipe)
+    reason += `; far from ImageNet (its head's mean top-1 confidence on ${domain!.images} training images is ${domain!.meanTop1.toFixed(2)}, photos score 0.5-0.8), so new units replace the last ${recipe.trainLast} blocks (${recipeFlags(recipe)})`;
   return {
-    choice,
+    choice: decision.choice,
     reason,
     imagesPerClass: perClass,
     trainImages: N,
@@ -172,22 +340,58 @@ export async function planTraining(dataset: Dataset, opts: PlanOptions = {}): Pr
     estimates,
     domain,
     recipe,
+    blockedByBudget: decision.blockedByBudget,
+    fullSize,
   };
 }
 
-/** Training img/s of the default partial tail and (extrapolated by multiply-adds) of the whole network. */
-async function probe(
+/** How many of the images (by content hash) the store lacks for this backbone's vectors. */
+function countUncached(store: FeatureStore, backbone: Backbone, hashes: string[]): number {
+  const { key, dim } = modelKeyFor(backbone);
+  return hashes.filter((h) => !store.get(key, h, dim)).length;
+}
+
+/**
+ * Seconds per image of extraction (read, decode, backbone forward; the real pipeline on an in-memory store) and of
+ * decoding alone (what rung 3 caches), on a few images after a warm-up batch.
+ */
+async function probeExtract(backbone: Backbone, paths: string[]): Promise<{ embed: number; decode: number }> {
+  const sample = paths.filter((_, i) => i % Math.max(1, Math.floor(paths.length / 40)) === 0).slice(0, 40);
+  const warm = sample.slice(0, 8);
+  const timed = sample.slice(8);
+  const mem = FeatureStore.open(':memory:');
+  try {
+    await extractFeatures(backbone, warm, { store: mem, batchSize: 8 });
+    const t0 = performance.now();
+    await extractFeatures(backbone, timed, { store: mem, batchSize: 32 });
+    const embed = (performance.now() - t0) / 1000 / Math.max(1, timed.length);
+    const t1 = performance.now();
+    for (const p of timed.slice(0, 16)) await preprocess(p, backbone.input).catch(() => undefined);
+    const decode = (performance.now() - t1) / 1000 / Math.max(1, Math.min(16, timed.length));
+    return { embed, decode };
+  } finally {
+    mem.close();
+  }
+}
+
+/**
+ * Training img/s of a tail (the partial rung's, or the whole network's at `size` px) from a few steps on random
+ * activations, single-threaded, scaled by the data-parallel speed-up the real run gets (PARALLEL_SPEEDUP).
+ */
+async function probeSteps(
   net: Network,
   req: { freeze?: number; trainLast?: number; replace?: number[] },
-): Promise<{ partial: number; full: number; trainable: string }> {
+  size: number | undefined,
+  B: number,
+): Promise<{ imagesPerSecond: number; trainable: string; featureDim: number }> {
   const { tf } = await trainingTf();
   const { cut, trainable, lastFrozen } = resolveFreeze(net, req);
+  const s = size ?? net.entry.input.size;
   const unitShape =
     lastFrozen >= 0
-      ? net.units[lastFrozen].shape
-      : ([net.entry.input.size, net.entry.input.size, 3] as [number, number, number]);
+      ? scaleShape(net.units[lastFrozen].shape, s / net.entry.input.size)
+      : ([s, s, 3] as [number, number, number]);
   const tail = await buildTrainableTail(tf, net, cut, unitShape, { replace: req.replace });
-  const B = 16;
   const x = tf.randomNormal([B, ...unitShape]) as import('@tensorflow/tfjs').Tensor4D;
   const vars = [...tail.variables.values()];
   const step = () =>
@@ -204,12 +408,40 @@ async function probe(
     const t0 = performance.now();
     const reps = 2;
     for (let i = 0; i < reps; i++) step();
-    const partial = (reps * B) / ((performance.now() - t0) / 1000);
-    // Whole network: cost grows with the multiply-adds; MobileNet's early blocks work on big maps, so parameters
-    // under-count them. A factor measured with bench/train-throughput.ts: full ≈ partial(last 2 blocks) / 12.
-    return { partial, full: partial / 12, trainable: trainable.map((u) => u.label).join(', ') };
+    const single = (reps * B) / ((performance.now() - t0) / 1000);
+    const threads = defaultTrainThreads();
+    return {
+      imagesPerSecond: threads > 1 ? single * PARALLEL_SPEEDUP : single,
+      trainable: trainable.map((u) => u.label).join(', '),
+      featureDim: tail.featureDim,
+    };
   } finally {
     x.dispose();
     tail.dispose();
   }
 }
+
+/** Measured speed-up of data-parallel steps on 2 threads over the single-thread probe (bench/auto.ts). */
+export const PARALLEL_SPEEDUP = 1;
+
+/** Seconds per multiply-add of a float32 dot product in JavaScript (the unknown flag's distances), best of 3. */
+function measureDotCost(): number {
+  const a = Float32Array.from({ length: 1280 }, (_, i) => Math.sin(i));
+  const b = Float32Array.from({ length: 1280 }, (_, i) => Math.cos(i));
+  let best = Infinity;
+  let sink = 0;
+  for (let rep = 0; rep < 3; rep++) {
+    const t0 = performance.now();
+    for (let k = 0; k < 400; k++) for (let i = 0; i < a.length; i++) sink += a[i] * b[i];
+    best = Math.min(best, (performance.now() - t0) / 1000 / (400 * a.length));
+  }
+  return sink === Infinity ? 0 : best;
+}
+
+const scaleShape = (shape: [number, number, number], f: number): [number, number, number] => [
+  Math.max(1, Math.round(shape[0] * f)),
+  Math.max(1, Math.round(shape[1] * f)),
+  shape[2],
+];
+
+export { formatSeconds };

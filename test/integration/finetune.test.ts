@@ -8,7 +8,6 @@ import { join } from 'node:path';
 import { env } from '../../src/env.js';
 import { trainClassifier, type TrainEvent } from '../../src/classifier/train.js';
 import { Classifier } from '../../src/classifier/classifier.js';
-import { loadDataset } from '../../src/data/dataset.js';
 import { findModel } from '../../src/backbone/registry.js';
 import { preprocess } from '../../src/data/image.js';
 import { FeatureStore, modelKeyFor } from '../../src/features/store.js';
@@ -20,7 +19,6 @@ import {
   buildTrainableTail,
   trainingTf,
 } from '../../src/finetune/network.js';
-import { planTraining } from '../../src/finetune/plan.js';
 import { exportClassifier } from '../../src/export/export.js';
 import { cleanup, DATASETS_DIR, linkSubset, runCli, tempDir } from '../helpers.js';
 
@@ -217,33 +215,7 @@ describe('partial fine-tuning, TF.js layers backbone (mobilenet-v1-0.25)', () =>
 });
 
 describe('auto and tl plan', () => {
-  test('hymenoptera (122/class) → head; eurosat (500/class) → partial with new units; cats/dogs → partial reusing blocks', async () => {
-    const h = await planTraining(loadDataset(join(DATASETS_DIR, 'hymenoptera_data')));
-    assert.equal(h.choice, 'head');
-    assert.match(h.reason, /images\/class: head only/);
-    const e = await planTraining(loadDataset(join(DATASETS_DIR, 'eurosat')), { timeBudget: 1e6 });
-    assert.equal(e.choice, 'partial');
-    assert.ok(e.throughput.measured && e.throughput.partialTrain > 0);
-    assert.deepEqual(
-      e.estimates.map((x) => x.rung),
-      ['head', 'partial', 'full'],
-    );
-    // Satellite patches look nothing like ImageNet to its own head: auto's partial rung puts new units on the
-    // 14x14 cut after block 13 (the recipe that measured 0.921 → 0.943 there), and says so.
-    assert.ok(e.domain && e.domain.far && e.domain.meanTop1 < 0.3, JSON.stringify(e.domain));
-    assert.deepEqual(e.recipe, { trainLast: 5, replace: [1024] });
-    assert.match(e.reason, /far from ImageNet .*--train-last 5 --replace hidden:1024/);
-    // Photos (1000/class) are ImageNet-like: partial keeps the pretrained top blocks.
-    const c = await planTraining(loadDataset(join(DATASETS_DIR, 'cats_and_dogs_filtered')), {
-      timeBudget: 1e6,
-      throughput: { extract: 150, partialTrain: 100, fullTrain: 5 },
-    });
-    assert.equal(c.choice, 'partial');
-    assert.ok(c.domain && !c.domain.far && c.domain.meanTop1 > 0.4, JSON.stringify(c.domain));
-    assert.equal(c.recipe, undefined);
-    assert.doesNotMatch(c.reason, /far from ImageNet/);
-  });
-
+  // auto's choices and the recipe it picks: test/integration/plan-auto.test.ts.
   test('CLI: bad rung flags give one clear error line', async () => {
     const data = join(DATASETS_DIR, 'hymenoptera_data');
     for (const [args, re] of [

@@ -38,6 +38,8 @@ export function metricsJson(r: {
   timings?: unknown;
   history?: unknown;
   out?: string;
+  plan?: { choice: string; reason: string; timeBudget: number; estimates: unknown; blockedByBudget?: unknown };
+  stages?: unknown;
 }): string {
   const m = r.metrics;
   return JSON.stringify(
@@ -55,6 +57,17 @@ export function metricsJson(r: {
       splits: r.config?.splits,
       config: r.config,
       timings: r.timings,
+      /** The rung that ran; with auto, why it was chosen and every rung's estimate. */
+      rung: (r.config as { strategy?: string } | undefined)?.strategy ?? 'head',
+      auto: r.plan && {
+        choice: r.plan.choice,
+        reason: r.plan.reason,
+        timeBudget: r.plan.timeBudget,
+        estimates: r.plan.estimates,
+        blockedByBudget: r.plan.blockedByBudget,
+      },
+      /** Estimated and actual seconds of each stage of the run. */
+      stages: r.stages,
       history: r.history,
       bundle: r.out,
     },

@@ -27,7 +27,7 @@ export function registerPlanCommand(program: Command): void {
   )
     .option('--val <fraction>', 'validation fraction when the data has no val/ split', fraction('--val'), 0.2)
     .option('--seed <n>', 'seed of the split', nonNegativeInt('--seed'), 0)
-    .option('--time-budget <seconds>', 'how long training may take (default 600)', positiveNumber('--time-budget'))
+    .option('--time-budget <seconds>', 'how long training may take (default 900)', positiveNumber('--time-budget'))
     .option('--freeze <n>', 'plan partial fine-tuning with the first N blocks frozen', nonNegativeInt('--freeze'))
     .option(
       '--train-last <k>',
@@ -51,6 +51,7 @@ export function registerPlanCommand(program: Command): void {
         freeze: opts.freeze,
         trainLast: opts.trainLast,
         alwaysMeasure: true,
+        dataArg: data,
       });
       if (opts.json) return void process.stdout.write(JSON.stringify(plan, null, 2) + '\n');
       const say = (s: string) => process.stdout.write(s + '\n');
@@ -62,10 +63,11 @@ export function registerPlanCommand(program: Command): void {
           plan.estimates.map((e) => [
             e.rung,
             `~${Math.round(e.seconds)} s`,
-            `${e.expectedGain >= 0 ? '+' : ''}${e.expectedGain}`,
+            e.stages.map((x) => `${x.stage} ${Math.round(x.seconds)}`).join(' + '),
+            e.expectedGain === null ? 'n/a' : `${e.expectedGain >= 0 ? '+' : ''}${e.expectedGain.toFixed(1)}`,
             e.detail,
           ]),
-          ['rung', 'time', 'gain (pts)', 'what'],
+          ['rung', 'time', 'stages (s)', 'gain (pts)', 'what'],
         ),
       );
       if (plan.domain)
@@ -73,7 +75,7 @@ export function registerPlanCommand(program: Command): void {
           `ImageNet-likeness: the backbone's own head is ${plan.domain.meanTop1.toFixed(2)} confident on average on ${plan.domain.images} training images (${plan.domain.far ? 'far from ImageNet' : 'photo-like'}; below 0.30 counts as far)`,
         );
       say(
-        `throughput ${plan.throughput.measured ? 'measured now' : 'assumed'}: frozen part ~${plan.throughput.extract} img/s, partial training ~${plan.throughput.partialTrain.toFixed(0)} img/s, full ~${plan.throughput.fullTrain.toFixed(1)} img/s`,
+        `throughput ${plan.throughput.measured ? 'measured now' : 'assumed'}: frozen part ~${plan.throughput.extract.toFixed(0)} img/s, partial training ~${plan.throughput.partialTrain.toFixed(0)} img/s, full ~${plan.throughput.fullTrain.toFixed(1)} img/s`,
       );
       const net = await loadNetwork(findModel(opts.model), { path: opts.modelPath });
       say(`\nblocks of ${net.entry.id} (--freeze N freezes the first N; --train-last K trains the last K):`);

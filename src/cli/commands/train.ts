@@ -272,7 +272,7 @@ function addTrainOptions(cmd: Command): Command {
     )
     .option(
       '--time-budget <seconds>',
-      'auto: how long training may take (default 600)',
+      'auto: how long training may take (default 900)',
       positiveNumber('--time-budget'),
     )
     .option(

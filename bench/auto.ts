@@ -1,0 +1,352 @@
+// Does `--strategy auto` earn its name? For every shared set, stratified subsets of it (25/50/100/300 images/class)
+// and the domain variants (EuroSAT is far from ImageNet), record auto's plan (choice, reason, each rung's estimated
+// stages), then run every rung that fits the time budget (head always; partial and full where their estimate fits;
+// rung 3 on the big sets may be taken from issue #12's measured runs with --rung3) and record val accuracy and the
+// actual seconds of each stage. `--analyze` (no training) fits the gain table from the runs, checks the rule
+// leave-one-dataset-out (fit on the other sets, decide on the held-out one) and prints the tables.
+// npm run bench:auto -- [--sets eurosat,hymenoptera_data] [--sizes 25,50,100,300] [--budget 900] [--full-max 240]
+//   [--rung3 eurosat=0.961:2400] [--analyze]
+// Writes bench-results/auto.json (merged with earlier runs, keyed by set + variant).
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
+import { trainClassifier, env, loadDataset, planTraining, type Dataset, type TrainOptions } from '../src/index.js';
+import { DEFAULT_TIME_BUDGET } from '../src/finetune/plan.js';
+import {
+  decideRung,
+  fitGainTable,
+  expectedGain,
+  GAIN_PRIORS,
+  type Domain,
+  type GainObservation,
+  type GainTable,
+  type Rung,
+} from '../src/finetune/auto-rules.js';
+import { benchArgs, list } from './args.js';
+
+const args = benchArgs(
+  'npm run bench:auto -- [--sets eurosat,cats_and_dogs_filtered,hymenoptera_data,imagewoof,imagenette] [--sizes 25,50,100,300] ' +
+    '[--budget 900] [--full-max 240] [--rung3 SET=ACC:SECONDS,...] [--analyze]',
+  {
+    sets: 'eurosat,cats_and_dogs_filtered,hymenoptera_data,imagewoof,imagenette',
+    sizes: '25,50,100,300',
+    budget: String(DEFAULT_TIME_BUDGET),
+    'full-max': '240',
+    rung3: '',
+  },
+  ['analyze'],
+);
+const root =
+  [resolve(import.meta.dirname, '..'), resolve(import.meta.dirname, '../..')].find((d) =>
+    existsSync(join(d, 'package.json')),
+  ) ?? process.cwd();
+const datasetsDir = process.env.TL_DATASETS_DIR || resolve(root, '../shared/datasets');
+env.modelsDir ||= resolve(root, '../shared/models');
+const out = resolve(root, 'bench-results/auto.json');
+const budget = Number(args.budget);
+const fullMax = Number(args['full-max']);
+
+interface RunRecord {
+  valAccuracy: number;
+  innerValAccuracy?: number;
+  bestEpoch?: number;
+  actualSeconds: number;
+  estimatedSeconds: number;
+  stages: { stage: string; estimatedSeconds?: number; actualSeconds: number }[];
+  epochSeconds?: number[];
+  estimatedEpochSeconds?: number;
+  /** Where the number comes from when not run here (issue #12's rung-3 runs). */
+  source?: string;
+}
+interface VariantRecord {
+  set: string;
+  variant: string;
+  perClass: number;
+  classes: number;
+  trainImages: number;
+  valImages: number;
+  domain: Domain;
+  meanTop1?: number;
+  budget: number;
+  plan: {
+    choice: Rung;
+    reason: string;
+    seconds: number;
+    estimates: { rung: Rung; seconds: number; expectedGain: number | null; epochSeconds?: number }[];
+  };
+  runs: Partial<Record<Rung, RunRecord | { skipped: string }>>;
+  loadavg: [number, number];
+  when: string;
+}
+
+const records: VariantRecord[] = existsSync(out) ? (JSON.parse(await readFile(out, 'utf8')).variants ?? []) : [];
+const save = async () => {
+  await mkdir(join(root, 'bench-results'), { recursive: true });
+  await writeFile(out, JSON.stringify({ budget, variants: records }, null, 2) + '\n');
+};
+
+/** A stratified subset: `perClass` training images of each class (seeded order), the whole val split. */
+function subset(ds: Dataset, perClass: number): Dataset {
+  const key = (p: string) => createHash('sha256').update(`0:${p}`).digest('hex');
+  const train = ds.classes.flatMap((c) =>
+    ds.train
+      .filter((i) => i.label === c)
+      .sort((a, b) => (key(a.path) < key(b.path) ? -1 : 1))
+      .slice(0, perClass),
+  );
+  return { ...ds, train };
+}
+
+const isRun = (r: RunRecord | { skipped: string } | undefined): r is RunRecord => !!r && 'valAccuracy' in r;
+
+async function runVariant(set: string, variant: string, ds: Dataset): Promise<VariantRecord> {
+  const l0 = loadavg()[0];
+  const t0 = Date.now();
+  const plan = await planTraining(ds, { timeBudget: budget });
+  const planSeconds = (Date.now() - t0) / 1000;
+  console.error(`${set} ${variant}: auto -> ${plan.choice} (${planSeconds.toFixed(0)} s to plan): ${plan.reason}`);
+  const rec: VariantRecord = {
+    set,
+    variant,
+    perClass: plan.imagesPerClass,
+    classes: ds.classes.length,
+    trainImages: ds.train.length,
+    valImages: ds.val.length,
+    domain: plan.domain?.far ? 'far' : 'photo',
+    meanTop1: plan.domain?.meanTop1,
+    budget,
+    plan: {
+      choice: plan.choice,
+      reason: plan.reason,
+      seconds: planSeconds,
+      estimates: plan.estimates.map((e) => ({
+        rung: e.rung,
+        seconds: e.seconds,
+        expectedGain: e.expectedGain,
+        epochSeconds: e.epochSeconds,
+      })),
+    },
+    runs: {},
+    loadavg: [l0, l0],
+    when: new Date().toISOString(),
+  };
+  for (const e of plan.estimates) {
+    if (e.rung === 'partial' && e.seconds > budget) {
+      rec.runs.partial = { skipped: `estimated ${Math.round(e.seconds)} s > budget ${budget} s` };
+      continue;
+    }
+    if (e.rung === 'full' && e.seconds > Math.min(budget, fullMax)) {
+      rec.runs.full = { skipped: `estimated ${Math.round(e.seconds)} s > ${Math.min(budget, fullMax)} s` };
+      continue;
+    }
+    const opts: TrainOptions =
+      e.rung === 'head'
+        ? { strategy: 'head', seed: 0 }
+        : e.rung === 'partial'
+          ? { strategy: 'partial', seed: 0, ...(plan.recipe ?? {}) }
+          : { strategy: 'full', seed: 0 };
+    const r = await trainClassifier(ds, opts);
+    const ft = r.config.strategy === 'partial' || r.config.strategy === 'full' ? r.config : undefined;
+    const run: RunRecord = {
+      valAccuracy: r.metrics.accuracy,
+      innerValAccuracy: r.config.splits.decisions.accuracy,
+      bestEpoch: ft?.bestEpoch,
+      actualSeconds: r.stages!.actualTotalSeconds,
+      estimatedSeconds: e.seconds,
+      stages: r.stages!.stages.map((s) => ({
+        ...s,
+        estimatedSeconds: e.stages.find((x) => x.stage === s.stage)?.seconds,
+      })),
+      epochSeconds: r.stages!.epochSeconds,
+      estimatedEpochSeconds: e.epochSeconds,
+    };
+    rec.runs[e.rung] = run;
+    console.error(
+      `  ${e.rung}: val ${run.valAccuracy.toFixed(4)}, ${run.actualSeconds.toFixed(0)} s (estimated ${e.seconds.toFixed(0)} s)` +
+        ` stages ${run.stages.map((s) => `${s.stage} ${s.actualSeconds.toFixed(0)}/${s.estimatedSeconds?.toFixed(0) ?? '-'}`).join(', ')}`,
+    );
+    await r.classifier.dispose();
+  }
+  rec.loadavg = [l0, loadavg()[0]];
+  return rec;
+}
+
+function applyRung3(): void {
+  // "eurosat=0.961:2400": val accuracy and wall seconds of a rung-3 run measured elsewhere (issue #12).
+  for (const item of list(args.rung3)) {
+    const m = /^([\w-]+)=([\d.]+):([\d.]+)$/.exec(item);
+    if (!m) throw new Error(`--rung3: expected SET=ACC:SECONDS, got ${item}`);
+    const rec = records.find((r) => r.set === m[1] && r.variant === 'all');
+    if (!rec) continue;
+    const est = rec.plan.estimates.find((e) => e.rung === 'full')!;
+    rec.runs.full = {
+      valAccuracy: Number(m[2]),
+      actualSeconds: Number(m[3]),
+      estimatedSeconds: est.seconds,
+      stages: [],
+      source: "issue #12's rung-3 run (/tmp/rung3-measured.md)",
+    };
+  }
+}
+
+if (!args.analyze) {
+  for (const set of list(args.sets)) {
+    const full = loadDataset(join(datasetsDir, set));
+    const perClass = Math.min(...full.classes.map((c) => full.train.filter((i) => i.label === c).length));
+    const variants: [string, Dataset][] = [
+      ...list(args.sizes)
+        .map(Number)
+        .filter((n) => n < perClass)
+        .map((n): [string, Dataset] => [`${n}/class`, subset(full, n)]),
+      ['all', full],
+    ];
+    for (const [variant, ds] of variants) {
+      const rec = await runVariant(set, variant, ds);
+      const i = records.findIndex((r) => r.set === set && r.variant === variant);
+      if (i >= 0) records[i] = rec;
+      else records.push(rec);
+      await save();
+    }
+  }
+}
+applyRung3();
+await save();
+analyze();
+
+/** Best val accuracy among the rungs run whose actual time fit the budget. */
+function bestWithin(rec: VariantRecord): { rung: Rung; acc: number } {
+  let best: { rung: Rung; acc: number } = { rung: 'head', acc: -1 };
+  for (const rung of ['head', 'partial', 'full'] as Rung[]) {
+    const r = rec.runs[rung];
+    if (isRun(r) && (rung === 'head' || r.actualSeconds <= rec.budget) && r.valAccuracy > best.acc)
+      best = { rung, acc: r.valAccuracy };
+  }
+  return best;
+}
+
+function observations(recs: VariantRecord[]): GainObservation[] {
+  const obs: GainObservation[] = [];
+  for (const rec of recs) {
+    const head = rec.runs.head;
+    if (!isRun(head)) continue;
+    for (const rung of ['partial', 'full'] as const) {
+      const r = rec.runs[rung];
+      if (isRun(r))
+        obs.push({
+          rung,
+          perClass: rec.perClass,
+          domain: rec.domain,
+          gain: 100 * (r.valAccuracy - head.valAccuracy),
+          dataset: rec.set,
+        });
+    }
+  }
+  return obs;
+}
+
+/** auto's choice on a record with a given gain table, from the plan's time estimates (as auto would see them). */
+function decide(rec: VariantRecord, table: GainTable): Rung {
+  return decideRung(
+    rec.plan.estimates.map((e) => ({
+      rung: e.rung,
+      seconds: e.seconds,
+      gain: expectedGain(e.rung, rec.perClass, rec.domain, table),
+      command: '',
+    })),
+    { perClass: rec.perClass, budget: rec.budget, domain: rec.domain },
+  ).choice;
+}
+
+function accOf(rec: VariantRecord, rung: Rung): number | undefined {
+  const r = rec.runs[rung];
+  return isRun(r) ? r.valAccuracy : undefined;
+}
+
+function analyze(): void {
+  const f = (x: number | undefined, d = 3) => (x === undefined ? '-' : x.toFixed(d));
+  const recs = records.filter((r) => isRun(r.runs.head));
+  const all = fitGainTable(observations(recs));
+  console.log('\ngain table fitted on every set (points over the head, by images/class bucket):');
+  console.log(JSON.stringify(all));
+  console.log('\nleave-one-dataset-out: the table fitted on the other sets decides the held-out set');
+  const rows: string[][] = [];
+  let worst = 0;
+  for (const rec of recs) {
+    const others = fitGainTable(observations(recs.filter((r) => r.set !== rec.set)));
+    const loo = decide(rec, others);
+    const inSample = decide(rec, all);
+    const shipped = decide(rec, GAIN_PRIORS);
+    const best = bestWithin(rec);
+    // A choice that was not run (over the budget or the full-max cap) counts as the head (what auto would fall back to).
+    const accLoo = accOf(rec, loo) ?? accOf(rec, 'head')!;
+    const accShipped = accOf(rec, shipped) ?? accOf(rec, 'head')!;
+    const regret = 100 * (best.acc - accLoo);
+    worst = Math.max(worst, regret);
+    const est = (rung: Rung) => {
+      const r = rec.runs[rung];
+      return isRun(r)
+        ? `${f(r.valAccuracy)} (${r.source ? 'from #12' : `${Math.round(r.actualSeconds)}/${Math.round(r.estimatedSeconds)} s`})`
+        : r
+          ? 'skipped'
+          : '-';
+    };
+    rows.push([
+      rec.set,
+      rec.variant,
+      rec.domain,
+      `${shipped} ${f(accShipped)}`,
+      `${loo} ${f(accLoo)}`,
+      inSample,
+      `${best.rung} ${f(best.acc)}`,
+      regret.toFixed(1),
+      est('head'),
+      est('partial'),
+      est('full'),
+    ]);
+  }
+  const header = [
+    'set',
+    'variant',
+    'domain',
+    'auto (shipped table)',
+    'auto (leave-one-out)',
+    'auto (in-sample)',
+    'best within budget',
+    'LOO trails by (pts)',
+    'head val (actual/est s)',
+    'partial',
+    'full',
+  ];
+  console.log(
+    [header, header.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n') +
+      `\nworst leave-one-out shortfall: ${worst.toFixed(1)} points`,
+  );
+  console.log('\ntime: actual / estimated per stage (runs here)');
+  const trows: string[][] = [];
+  for (const rec of recs)
+    for (const rung of ['head', 'partial', 'full'] as Rung[]) {
+      const r = rec.runs[rung];
+      if (!isRun(r) || r.source) continue;
+      const ep = r.epochSeconds?.length
+        ? `${f(r.epochSeconds.reduce((a, x) => a + x, 0) / r.epochSeconds.length, 1)}/${f(r.estimatedEpochSeconds, 1)} (${r.epochSeconds.length} ep)`
+        : '-';
+      trows.push([
+        rec.set,
+        rec.variant,
+        rung,
+        `${Math.round(r.actualSeconds)}/${Math.round(r.estimatedSeconds)}`,
+        (r.actualSeconds / r.estimatedSeconds).toFixed(2),
+        ep,
+        r.stages
+          .map(
+            (s) =>
+              `${s.stage} ${Math.round(s.actualSeconds)}/${s.estimatedSeconds === undefined ? '-' : Math.round(s.estimatedSeconds)}`,
+          )
+          .join(', '),
+      ]);
+    }
+  const th = ['set', 'variant', 'rung', 'total s actual/est', 'ratio', 'epoch s actual/est', 'stages actual/est'];
+  console.log([th, th.map(() => '---'), ...trows].map((r) => `| ${r.join(' | ')} |`).join('\n'));
+}

@@ -1,0 +1,153 @@
+// `--strategy auto`'s rule, apart from the probes that feed it (plan.ts): each rung's expected gain over the head comes
+// from a table of measured gains (bench/auto.ts, by images per class and domain), each rung's time from measured
+// probes; auto takes the rung with the largest expected gain that fits the time budget, and says so when the budget
+// alone stops a rung expected to gain more. Pure functions: the benchmark refits the table leaving one dataset out.
+
+export type Rung = 'head' | 'partial' | 'full';
+export type Domain = 'photo' | 'far';
+
+/** One measured point: a rung's val accuracy minus the head's, in points, on a set of `perClass` images/class. */
+export interface GainObservation {
+  rung: 'partial' | 'full';
+  perClass: number;
+  domain: Domain;
+  gain: number;
+  /** The dataset it was measured on (leave-one-dataset-out groups by it). */
+  dataset?: string;
+}
+
+/** Expected gain over the head (points) of a rung from `perClass` images/class on: [lower bound, gain], ascending. */
+export type GainTable = Record<'partial' | 'full', Partial<Record<Domain, [number, number][]>>>;
+
+/** The images/class buckets the table is kept in (the benchmark's subset sizes, then the sets' own sizes). */
+export const PER_CLASS_BUCKETS = [25, 50, 100, 300, 500, 1000];
+
+/** A rung must be expected to gain at least this much (points) to be worth its extra time over the head. */
+export const MIN_GAIN_POINTS = 0.5;
+
+/**
+ * Measured gains (bench/auto.ts on hymenoptera, cats_and_dogs_filtered, imagenette, imagewoof, EuroSAT and their
+ * 25/50/100/300-per-class subsets; bench-results/auto.json; rung 3 from the 45-minute runs of issue #12): the mean
+ * gain of each bucket. README "Which rung auto picks" has the table and the leave-one-dataset-out check.
+ */
+export const GAIN_PRIORS: GainTable = {
+  partial: {
+    photo: [
+      [25, -1],
+      [100, 0],
+      [300, 0],
+    ],
+    far: [
+      [25, 0],
+      [300, 2],
+    ],
+  },
+  full: {
+    photo: [[300, 0]],
+    far: [[300, 3]],
+  },
+};
+
+const bucketOf = (perClass: number) => {
+  let b = PER_CLASS_BUCKETS[0];
+  for (const x of PER_CLASS_BUCKETS) if (perClass >= x) b = x;
+  return b;
+};
+
+/**
+ * The table from observations: the mean gain of each (rung, domain, bucket) measured. A bucket without data takes
+ * nothing (the lookup falls back to the nearest smaller bucket measured, or to the other domain).
+ */
+export function fitGainTable(obs: GainObservation[]): GainTable {
+  const table: GainTable = { partial: {}, full: {} };
+  for (const rung of ['partial', 'full'] as const)
+    for (const domain of ['photo', 'far'] as const) {
+      const rows: [number, number][] = [];
+      for (const b of PER_CLASS_BUCKETS) {
+        const g = obs.filter((o) => o.rung === rung && o.domain === domain && bucketOf(o.perClass) === b);
+        if (g.length) rows.push([b, g.reduce((a, o) => a + o.gain, 0) / g.length]);
+      }
+      if (rows.length) table[rung][domain] = rows;
+    }
+  return table;
+}
+
+/**
+ * Expected gain (points) of `rung` over the head: the table's row at the largest bucket <= perClass, in the domain's
+ * rows (the other domain's when that domain was never measured); undefined below every measured bucket (no evidence).
+ */
+export function expectedGain(
+  rung: Rung,
+  perClass: number,
+  domain: Domain,
+  table: GainTable = GAIN_PRIORS,
+): number | undefined {
+  if (rung === 'head') return 0;
+  const rows = table[rung][domain] ?? table[rung][domain === 'far' ? 'photo' : 'far'];
+  if (!rows) return undefined;
+  let gain: number | undefined;
+  for (const [lo, g] of rows) if (perClass >= lo) gain = g;
+  return gain;
+}
+
+export interface RungOption {
+  rung: Rung;
+  /** Estimated wall seconds of the whole run on this rung. */
+  seconds: number;
+  /** Expected val-accuracy gain over the head, points (undefined: no measurement covers this case). */
+  gain: number | undefined;
+  /** The command that runs this rung explicitly (for the "budget stops it" line). */
+  command: string;
+}
+
+export interface RungDecision {
+  choice: Rung;
+  reason: string;
+  /** Set when a rung expected to gain more was left out only because of the time budget. */
+  blockedByBudget?: { rung: Rung; seconds: number; gain: number; command: string };
+}
+
+export const formatSeconds = (s: number) => (s < 90 ? `${Math.round(s)} s` : `${Math.round(s / 60)} min`);
+const pts = (g: number) => `${g >= 0 ? '+' : ''}${g.toFixed(1)} pts`;
+
+/**
+ * Largest expected gain within the budget, among rungs expected to gain >= MIN_GAIN_POINTS (the head otherwise); ties go
+ * to the cheaper rung. `perClass` and `domain` only word the reason.
+ */
+export function decideRung(
+  options: RungOption[],
+  ctx: { perClass: number; budget: number; domain: Domain },
+): RungDecision {
+  const head = options.find((o) => o.rung === 'head')!;
+  const worth = options.filter((o) => o.rung !== 'head' && o.gain !== undefined && o.gain >= MIN_GAIN_POINTS);
+  const fits = worth.filter((o) => o.seconds <= ctx.budget);
+  const best = [head, ...fits].reduce((a, o) =>
+    (o.gain ?? 0) > (a.gain ?? 0) || ((o.gain ?? 0) === (a.gain ?? 0) && o.seconds < a.seconds) ? o : a,
+  );
+  const blocked = worth
+    .filter((o) => o.seconds > ctx.budget && (o.gain ?? 0) > (best.gain ?? 0))
+    .sort((a, b) => (b.gain ?? 0) - (a.gain ?? 0))[0];
+  const where = `${ctx.perClass} images/class${ctx.domain === 'far' ? ', far from ImageNet' : ''}`;
+  const others = options
+    .filter((o) => o !== best)
+    .map(
+      (o) =>
+        `${o.rung} ~${formatSeconds(o.seconds)}, ${o.gain === undefined ? 'no measured gain at this size' : `expected ${pts(o.gain)}`}`,
+    )
+    .join('; ');
+  let reason =
+    best.rung === 'head'
+      ? `${where}: head (~${formatSeconds(best.seconds)}); no rung is expected to gain >= ${MIN_GAIN_POINTS} pts within the ${formatSeconds(ctx.budget)} budget (${others})`
+      : `${where}: ${best.rung} (~${formatSeconds(best.seconds)}, expected ${pts(best.gain ?? 0)} over the head); ${others}`;
+  let blockedByBudget: RungDecision['blockedByBudget'];
+  if (blocked) {
+    blockedByBudget = {
+      rung: blocked.rung,
+      seconds: blocked.seconds,
+      gain: blocked.gain ?? 0,
+      command: blocked.command,
+    };
+    reason += `. Only the time budget stops ${blocked.rung} (expected ${pts(blocked.gain ?? 0)}, ~${formatSeconds(blocked.seconds)} > ${formatSeconds(ctx.budget)}): ${blocked.command}`;
+  }
+  return { choice: best.rung, reason, blockedByBudget };
+}

@@ -1,0 +1,79 @@
+// auto's rule (finetune/auto-rules.ts): given each rung's estimated seconds and the measured gain table, which rung it
+// picks, why, and the "only the budget stops it" line with the command that runs the better rung.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  decideRung,
+  expectedGain,
+  fitGainTable,
+  MIN_GAIN_POINTS,
+  type GainObservation,
+  type RungOption,
+} from '../../src/finetune/auto-rules.js';
+
+const options = (partial: [number, number | undefined], full: [number, number | undefined]): RungOption[] => [
+  { rung: 'head', seconds: 20, gain: 0, command: 'tl train d --strategy head' },
+  { rung: 'partial', seconds: partial[0], gain: partial[1], command: 'tl train d --strategy partial' },
+  { rung: 'full', seconds: full[0], gain: full[1], command: 'tl train d --strategy full' },
+];
+
+test('auto picks the largest expected gain that fits the budget; ties go to the cheaper rung', () => {
+  const ctx = { perClass: 500, budget: 900, domain: 'far' as const };
+  assert.equal(decideRung(options([300, 2], [2400, 4]), { ...ctx, budget: 3600 }).choice, 'full');
+  assert.equal(decideRung(options([300, 2], [2400, 4]), ctx).choice, 'partial');
+  assert.equal(decideRung(options([300, 2], [800, 2]), ctx).choice, 'partial', 'same gain: the cheaper rung');
+  // Below the minimum gain nothing is worth its time; no measured gain at this size: not a candidate.
+  const head = decideRung(options([60, MIN_GAIN_POINTS / 2], [600, undefined]), { ...ctx, domain: 'photo' });
+  assert.equal(head.choice, 'head');
+  assert.match(head.reason, /^500 images\/class: head \(~20 s\); no rung is expected to gain >= 0\.5 pts/);
+  assert.match(head.reason, /full ~10 min, no measured gain at this size/);
+  assert.equal(head.blockedByBudget, undefined);
+});
+
+test('when only the budget stops a rung expected to gain more, the reason says so and gives its command', () => {
+  const d = decideRung(options([1200, 2.5], [2700, 4]), { perClass: 500, budget: 900, domain: 'far' });
+  assert.equal(d.choice, 'head');
+  assert.deepEqual(d.blockedByBudget, {
+    rung: 'full',
+    seconds: 2700,
+    gain: 4,
+    command: 'tl train d --strategy full',
+  });
+  assert.match(
+    d.reason,
+    /Only the time budget stops full \(expected \+4\.0 pts, ~45 min > 15 min\): tl train d --strategy full$/,
+  );
+  // Partial fits, full does not: partial is chosen and the line still points at full.
+  const p = decideRung(options([600, 2.5], [2700, 4]), { perClass: 500, budget: 900, domain: 'far' });
+  assert.equal(p.choice, 'partial');
+  assert.match(p.reason, /^500 images\/class, far from ImageNet: partial \(~10 min, expected \+2\.5 pts/);
+  assert.equal(p.blockedByBudget?.rung, 'full');
+  // A rung over the budget that is not expected to beat the choice is not mentioned.
+  const q = decideRung(options([600, 2.5], [2700, 1]), { perClass: 500, budget: 900, domain: 'far' });
+  assert.equal(q.blockedByBudget, undefined);
+  assert.doesNotMatch(q.reason, /Only the time budget/);
+});
+
+test('the gain table: mean gain per images/class bucket and domain; lookup by the largest bucket <= images/class', () => {
+  const obs: GainObservation[] = [
+    { rung: 'partial', perClass: 25, domain: 'photo', gain: -3 },
+    { rung: 'partial', perClass: 50, domain: 'photo', gain: -1 },
+    { rung: 'partial', perClass: 60, domain: 'photo', gain: -2 },
+    { rung: 'partial', perClass: 500, domain: 'far', gain: 2.2 },
+    { rung: 'full', perClass: 500, domain: 'far', gain: 4 },
+  ];
+  const t = fitGainTable(obs);
+  assert.deepEqual(t.partial.photo, [
+    [25, -3],
+    [50, -1.5],
+  ]);
+  assert.deepEqual(t.full.far, [[500, 4]]);
+  assert.equal(expectedGain('partial', 30, 'photo', t), -3);
+  assert.equal(expectedGain('partial', 5000, 'photo', t), -1.5);
+  assert.equal(expectedGain('partial', 10, 'photo', t), undefined, 'below every measured size: no evidence');
+  assert.equal(expectedGain('partial', 700, 'far', t), 2.2);
+  // A domain never measured borrows the other domain's rows; a rung never measured has no gain.
+  assert.equal(expectedGain('full', 600, 'photo', t), 4);
+  assert.equal(expectedGain('full', 600, 'photo', fitGainTable(obs.slice(0, 3))), undefined);
+  assert.equal(expectedGain('head', 10, 'photo', t), 0);
+});
