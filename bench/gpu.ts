@@ -1,25 +1,31 @@
-// The GPU path (issue 16) on this machine's WebGPU adapter: rung-3 training images/s (every layer of MobileNetV2 from
-// the input, converted to TF.js ops, Adam on tail + softmax, default 224 px, batch 64) and extraction images/s
-// (forward only: the same TF.js network on webgpu, and onnxruntime's webgpu execution provider on the int8 ONNX
-// model). A software adapter (Mesa llvmpipe, when no GPU exists) is used only with --software, at a small default
-// size, and every number it gives is labelled software: it tests the code path, it says nothing about a GPU.
-// npm run bench:gpu -- [--size 224] [--batch 64] [--steps 3] [--extract-batch 64] [--software] [--no-ort]
+// The GPU path (issue 16) on this machine's WebGPU adapter, through the toolkit's own code paths:
+// - rung-3 training images/s: the engine `tl train --device webgpu` gets (finetune/training-tf.ts), every layer of
+//   MobileNetV2 from the input converted to TF.js ops (buildTrainableTail at the input cut), and the trainer's own
+//   step (finetune/step.ts serialStep: forward + backward + Adam on tail and softmax); default 224 px, batch 64;
+// - extraction images/s: a TF.js backbone loaded as `tl embed --device webgpu` loads it (loadBackbone with
+//   env.device), embedding batches of preprocessed images; the rung-3 network's forward (the trainer's tailFeatures);
+//   and onnxruntime's webgpu execution provider on the int8 ONNX model (needs a Vulkan adapter).
+// A software adapter (Mesa llvmpipe, when no GPU exists) is used only with --software, at small defaults, and every
+// number it gives is labelled software: it tests the code path, it says nothing about a GPU.
+// npm run bench:gpu -- [--size 224] [--batch 64] [--steps 3] [--extract-batch 64] [--extract-model ID] [--software] [--no-ort]
 //   → a table on stdout, bench-results/gpu.json
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type * as tfjs from '@tensorflow/tfjs';
 import { findModel } from '../src/backbone/registry.js';
 import { resolveModel } from '../src/backbone/resolve.js';
-import { loadNetwork, buildTrainableTail } from '../src/finetune/network.js';
+import { loadBackbone } from '../src/backbone/load.js';
+import { loadNetwork, buildTrainableTail, trainingTf } from '../src/finetune/network.js';
+import { tailFeatures } from '../src/finetune/finetuned-backbone.js';
+import { serialStep, type ShardModel } from '../src/finetune/step.js';
 import { openAdapter } from '../src/engine/webgpu/adapter.js';
-import { tfWebgpu } from '../src/engine/webgpu/tf-webgpu.js';
+import { env } from '../src/env.js';
 import { benchArgs } from './args.js';
 
 const args = benchArgs(
-  'npm run bench:gpu -- [--size 224] [--batch 64] [--steps 3] [--extract-batch 64] [--software] [--no-ort]\n' +
-    '  --software: run on a software adapter when no GPU exists (defaults then: --size 64 --batch 4 --steps 1 --extract-batch 4)',
-  { size: undefined, batch: undefined, steps: undefined, 'extract-batch': undefined },
+  'npm run bench:gpu -- [--size 224] [--batch 64] [--steps 3] [--extract-batch 64] [--extract-model ID] [--software] [--no-ort]\n' +
+    '  --software: run on a software adapter when no GPU exists (defaults then: --size 64 --batch 4 --steps 1 --extract-batch 4 --extract-model mobilenet-v1-0.25)',
+  { size: undefined, batch: undefined, steps: undefined, 'extract-batch': undefined, 'extract-model': undefined },
   ['software', 'no-ort'],
 );
 const root = [resolve(import.meta.dirname, '..'), resolve(import.meta.dirname, '../..')].find((d) =>
@@ -41,6 +47,7 @@ const size = num(args.size, 224, 64);
 const B = num(args.batch, 64, 4);
 const steps = num(args.steps, 3, 1);
 const EB = num(args['extract-batch'], 64, 4);
+const extractModel = args['extract-model'] ?? (software ? 'mobilenet-v1-0.25' : 'mobilenet-v1-0.75');
 const K = 10;
 const adapterName = opened.summary.device || opened.summary.description || opened.summary.vendor;
 const label = software
@@ -48,10 +55,10 @@ const label = software
   : `GPU: ${adapterName} (${opened.summary.vendor})`;
 console.error(`adapter: ${label}`);
 
-const tf = await tfWebgpu(opened);
-const net = await loadNetwork(findModel('mobilenet-v2'));
-const tail = await buildTrainableTail(tf, net, net.inputCut, [size, size, 3]);
-const vars = [...tail.variables.values()];
+// The engine `tl train --device webgpu` trains on (a software adapter is only ever taken by an explicit webgpu).
+const engine = await trainingTf('webgpu');
+const { tf } = engine;
+console.error(`engine: tfjs-${engine.backend}, device: ${engine.device}`);
 
 /** Seconds per call of `f` after one warm-up call; `f` ends with an awaited read, so the GPU work is included. */
 async function timeIt(f: () => Promise<void>, n: number): Promise<number> {
@@ -60,52 +67,57 @@ async function timeIt(f: () => Promise<void>, n: number): Promise<number> {
   for (let i = 0; i < n; i++) await f();
   return (performance.now() - t0) / 1000 / n;
 }
+const seq = (n: number, f: (i: number) => number) => Float32Array.from({ length: n }, (_, i) => f(i));
 
-// Rung 3: forward + backward through every layer + Adam on tail and softmax.
-const W = tf.variable(tf.randomNormal([tail.featureDim, K], 0, 0.01));
-const opt = tf.train.adam(1e-4);
-const x = tf.randomNormal([B, size, size, 3]) as tfjs.Tensor4D;
-const y = tf.oneHot(
-  tf.tensor1d(
-    Array.from({ length: B }, (_, i) => i % K),
-    'int32',
-  ),
+// Rung 3: the trainer's step on every layer of MobileNetV2 from the input.
+const net = await loadNetwork(findModel('mobilenet-v2'));
+const tail = await buildTrainableTail(tf, net, net.inputCut, [size, size, 3]);
+const D = tail.featureDim;
+const m: ShardModel = {
+  tf,
+  tail,
+  tailVars: [...tail.variables.values()],
+  Wv: tf.variable(tf.randomNormal([K, D], 0, 0.01)),
+  bv: tf.variable(tf.zeros([K])),
+  meanT: tf.zeros([D]),
+  stdT: tf.ones([D]),
   K,
-);
+};
+const optHead = tf.train.adam(1e-3);
+const optTail = tf.train.adam(1e-4);
+const xs = seq(B * size * size * 3, (i) => Math.sin(0.0007 * i));
+const ys = Int32Array.from({ length: B }, (_, i) => i % K);
 const trainStep = async () => {
-  const loss = tf.tidy(() => {
-    const { value, grads } = tf.variableGrads(() => {
-      const logits = tf.matMul(tail.apply(x), W);
-      return tf.neg(tf.mean(tf.sum(tf.mul(y, tf.sub(logits, tf.logSumExp(logits, 1, true))), 1))) as tfjs.Scalar;
-    }, [...vars, W]);
-    opt.applyGradients(grads as never);
-    return value;
-  });
-  await loss.data(); // webgpu under Node reads asynchronously only
-  loss.dispose();
+  const r = await serialStep(m, optHead, optTail, xs, ys, B, 0); // reads its loss: the GPU work is done
+  tf.dispose([r.loss, r.correct]);
 };
-const trainSeconds = await timeIt(trainStep, steps);
-const trainRate = B / trainSeconds;
-console.error(`train (rung 3, ${size} px, batch ${B}): ${trainRate.toFixed(1)} img/s`);
-tf.dispose([x, y, W]);
-opt.dispose();
+const trainRate = B / (await timeIt(trainStep, steps));
+console.error(`train (rung 3, trainer step, ${size} px, batch ${B}): ${trainRate.toFixed(1)} img/s`);
+optHead.dispose();
+optTail.dispose();
+tf.dispose([m.Wv, m.bv, m.meanT, m.stdT]);
 
-// Extraction with TF.js on webgpu: the same network forward only, pooled features read back.
-const xe = tf.randomNormal([EB, size, size, 3]) as tfjs.Tensor4D;
-const forward = async () => {
-  const f = tf.tidy(() => tail.apply(xe));
-  await f.data();
-  f.dispose();
-};
-const tfjsExtractRate = EB / (await timeIt(forward, steps));
-console.error(`extract (TF.js webgpu, ${size} px, batch ${EB}): ${tfjsExtractRate.toFixed(1)} img/s`);
-xe.dispose();
+// The same network forward only, as the trainer computes features (tailFeatures).
+const acts = Array.from({ length: EB }, (_, k) => xs.subarray(0, size * size * 3).map((v) => v * (1 + k / EB)));
+const rung3ForwardRate =
+  EB / (await timeIt(async () => void (await tailFeatures(tf, tail, acts, EB)), Math.max(1, steps)));
+console.error(`forward (MobileNetV2 converted, ${size} px, batch ${EB}): ${rung3ForwardRate.toFixed(1)} img/s`);
 tail.dispose();
+
+// Extraction as `tl embed --device webgpu` runs a TF.js backbone (at its own input size).
+env.device = 'webgpu';
+const backbone = await loadBackbone(extractModel);
+const es = backbone.input.size;
+const batch = Array.from({ length: EB }, (_, k) => seq(es * es * 3, (i) => Math.cos(0.0009 * i + k)));
+const tfjsExtractRate = EB / (await timeIt(async () => void (await backbone.embed(batch)), Math.max(1, steps)));
+console.error(
+  `extract (${extractModel} on ${backbone.device}, ${es} px, batch ${EB}): ${tfjsExtractRate.toFixed(1)} img/s`,
+);
+await backbone.dispose();
 
 // Extraction with onnxruntime's webgpu execution provider (its own Dawn; needs a Vulkan adapter, fixed 224 px).
 let ortExtractRate: number | string = 'skipped (--no-ort)';
-if (software) ortExtractRate = "n/a on a software adapter (onnxruntime's webgpu EP needs a Vulkan one)";
-else if (!args['no-ort']) {
+if (!args['no-ort']) {
   try {
     const ort = await import('onnxruntime-node');
     const entry = findModel('mobilenet-v2');
@@ -119,16 +131,17 @@ else if (!args['no-ort']) {
     await session.release();
     console.error(`extract (onnxruntime webgpu EP, int8, ${s} px, batch ${EB}): ${ortExtractRate.toFixed(1)} img/s`);
   } catch (e) {
-    const m = (e as Error).message;
-    ortExtractRate = `unavailable: ${/Failed to get a WebGPU adapter[^\n]*/.exec(m)?.[0] ?? m.split('\n')[0].slice(-160)}`;
+    const msg = (e as Error).message;
+    ortExtractRate = `unavailable: ${/Failed to get a WebGPU adapter[^\n]*/.exec(msg)?.[0] ?? msg.split('\n')[0].slice(-160)}`;
     console.error(`extract (onnxruntime webgpu EP): ${ortExtractRate}`);
   }
 }
 
 const fmt = (v: number | string) => (typeof v === 'number' ? `${v.toFixed(1)} img/s` : v);
 const rows: [string, string][] = [
-  [`rung-3 training, MobileNetV2 ${size} px, batch ${B} (TF.js webgpu)`, fmt(trainRate)],
-  [`extraction, MobileNetV2 ${size} px, batch ${EB} (TF.js webgpu)`, fmt(tfjsExtractRate)],
+  [`rung-3 training, MobileNetV2 ${size} px, batch ${B} (trainer step, TF.js webgpu)`, fmt(trainRate)],
+  [`rung-3 forward, MobileNetV2 ${size} px, batch ${EB} (TF.js webgpu)`, fmt(rung3ForwardRate)],
+  [`extraction, ${extractModel} ${es} px, batch ${EB} (TF.js webgpu, tl embed --device webgpu)`, fmt(tfjsExtractRate)],
   [`extraction, MobileNetV2 int8 224 px, batch ${EB} (onnxruntime webgpu EP)`, fmt(ortExtractRate)],
 ];
 console.log(`\n${label}`);
@@ -146,8 +159,9 @@ await writeFile(
       note: software
         ? 'software adapter (CPU rasterizer): these numbers test the code path and are not GPU numbers'
         : undefined,
-      settings: { size, batch: B, steps, extractBatch: EB },
+      settings: { size, batch: B, steps, extractBatch: EB, extractModel, extractSize: es },
       trainImagesPerSecond: trainRate,
+      rung3ForwardImagesPerSecond: rung3ForwardRate,
       extractTfjsImagesPerSecond: tfjsExtractRate,
       extractOrtWebgpu: ortExtractRate,
     },

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type * as tfType from '@tensorflow/tfjs';
 import type { InputTensorData, ModelEntry, PretrainedBackbone } from './types.js';
 import { tfWasm } from './tfjs-runtime.js';
+import { env } from '../env.js';
 import { TlError } from '../util/errors.js';
 import { softmaxRows } from '../util/math.js';
 import { splitRows } from '../util/rows.js';
@@ -29,6 +30,20 @@ export async function loadLayersModelFromDir(
   return tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs, weightData }));
 }
 
+/**
+ * TF.js for a whole model's forward passes: the wasm engine, or a GPU when env.device (TL_DEVICE, or a command's
+ * --device) asks for webgpu, or auto and a hardware adapter exists. The GPU path loads only then.
+ */
+async function extractionTf(): Promise<{ tf: typeof tfType; device?: string }> {
+  // wasm first in every case: a later first call of tfWasm() would switch TF.js's one active backend back to it.
+  const tf = await tfWasm();
+  const request = env.device;
+  if (!request || request === 'cpu') return { tf };
+  const { tfOnGpu } = await import('../engine/webgpu/tf-device.js');
+  const gpu = await tfOnGpu(request, 'TL_DEVICE');
+  return 'why' in gpu ? { tf, device: `cpu (wasm; auto: ${gpu.why})` } : gpu;
+}
+
 export class TfjsBackbone implements PretrainedBackbone {
   readonly id: string;
   readonly input;
@@ -39,6 +54,7 @@ export class TfjsBackbone implements PretrainedBackbone {
     private tf: typeof tfType,
     readonly full: tfType.LayersModel,
     private both: tfType.LayersModel,
+    readonly device?: string,
   ) {
     this.id = entry.id;
     this.input = entry.input;
@@ -46,7 +62,7 @@ export class TfjsBackbone implements PretrainedBackbone {
   }
 
   static async load(entry: ModelEntry, dir: string, weightsHash: string): Promise<TfjsBackbone> {
-    const tf = await tfWasm();
+    const { tf, device } = await extractionTf();
     const full = await loadLayersModelFromDir(tf, dir, entry.entry);
     const layer = (name: string) => {
       try {
@@ -63,7 +79,7 @@ export class TfjsBackbone implements PretrainedBackbone {
       feat = tf.layers.globalAveragePooling2d({ name: 'tl_gap' }).apply(feat) as tfType.SymbolicTensor;
     const head = layer(entry.head.output).output as tfType.SymbolicTensor;
     const both = tf.model({ inputs: full.inputs, outputs: [feat, head] });
-    return new TfjsBackbone(entry, weightsHash, tf, full, both);
+    return new TfjsBackbone(entry, weightsHash, tf, full, both, device);
   }
 
   private async run(

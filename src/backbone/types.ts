@@ -93,6 +93,8 @@ export interface Backbone {
   readonly weightsHash: string;
   /** Set when the vectors are not `entry.feature` as float32 (a cut, a fine-tuned tail, an augmented copy). */
   readonly vectors?: VectorSpec;
+  /** Where its forward passes run when a device was asked for and taken ("webgpu (llvmpipe, software)"); absent: cpu. */
+  readonly device?: string;
   /** Feature vectors for a batch of preprocessed images. */
   embed(batch: InputTensorData[]): Promise<Float32Array[]>;
   dispose(): Promise<void>;

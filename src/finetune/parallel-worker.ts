@@ -35,7 +35,8 @@ port.on('message', (msg: ToWorker) => {
 
 async function handle(msg: ToWorker): Promise<void> {
   if (msg.type === 'init') {
-    const { tf } = await trainingTf();
+    // The workers replicate the wasm engine over CPU cores (parallel.ts starts them only when the run is on wasm).
+    const { tf } = await trainingTf('cpu');
     const tail = await buildTrainableTail(tf, msg.net, msg.cut, msg.cutShape, { replace: msg.replace, seed: msg.seed });
     keys = msg.keys;
     const have = [...tail.variables.keys()];

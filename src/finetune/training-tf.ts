@@ -1,6 +1,7 @@
 // The TF.js engine every trainable tail runs on (whatever runtime runs the frozen part), chosen by device: `cpu` is
-// wasm with our convolution-gradient kernels; `webgpu` is tfjs-backend-webgpu on a WebGPU adapter (src/engine/webgpu);
-// `auto` is webgpu on a hardware adapter, else cpu. The trainer asks for an engine by device and never branches on it.
+// wasm with our convolution-gradient kernels; `webgpu` is tfjs-backend-webgpu on a WebGPU adapter
+// (src/engine/webgpu/tf-device.ts); `auto` is webgpu on a hardware adapter, else cpu. The trainer asks for an engine
+// by device and never branches on it.
 import type * as tfjs from '@tensorflow/tfjs';
 import { tfWasm } from '../backbone/tfjs-runtime.js';
 import { registerWasmGradKernels } from '../engine/wasm-grad-kernels.js';
@@ -23,15 +24,13 @@ export interface TrainingTf {
  */
 export async function trainingTf(device?: DeviceRequest | string): Promise<TrainingTf> {
   const request = device ?? env.device ?? 'cpu';
+  // wasm first in every case: a later first call of tfWasm() (a TF.js model loading) would switch the backend.
   const cpu = await cpuTf();
   if (request === 'cpu') return cpu;
-  // Only a webgpu or auto request loads the GPU path (Dawn, tfjs-backend-webgpu).
-  const { parseDevice, resolveDevice, describeAdapter } = await import('../engine/webgpu/device.js');
-  const resolved = await resolveDevice(parseDevice(request, device === undefined ? 'TL_DEVICE' : '--device'));
-  if (resolved.kind === 'cpu') return { ...cpu, device: `${cpu.device}; auto: ${resolved.why}` };
-  const { tfWebgpu } = await import('../engine/webgpu/tf-webgpu.js');
-  const tf = await tfWebgpu(resolved.opened);
-  return { tf, backend: 'webgpu', device: `webgpu (${describeAdapter(resolved.opened.summary)})` };
+  const { tfOnGpu } = await import('../engine/webgpu/tf-device.js');
+  const gpu = await tfOnGpu(request, device === undefined ? 'TL_DEVICE' : '--device');
+  if ('why' in gpu) return { ...cpu, device: `${cpu.device}; auto: ${gpu.why}` };
+  return { tf: gpu.tf, backend: 'webgpu', device: gpu.device };
 }
 
 /** wasm with the convolution-gradient kernels; 'cpu' only if wasm fails. Made the active backend again if needed. */

@@ -21,6 +21,9 @@ const HEAVY = [
   'zod',
   'onnx-proto',
   'extract-zip',
+  // the GPU path (issue 16): only --device webgpu/auto loads it
+  'webgpu',
+  '@tensorflow/tfjs-backend-webgpu',
 ];
 
 let tmp: string;

@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { assertCleanError, cleanup, DATASETS_DIR, linkSubset, runCli, tempDir } from '../helpers.js';
 import { openAdapter } from '../../src/engine/webgpu/adapter.js';
+import { loadBackbone } from '../../src/backbone/load.js';
+import { env } from '../../src/env.js';
 
 const NO_ADAPTER = 'no WebGPU adapter here (CI installs Mesa: libegl1 libgles2 libegl-mesa0 libgl1-mesa-dri)';
 let tmp: string;
@@ -57,10 +59,11 @@ describe('tl train --device (issue 16)', () => {
     );
     assert.equal(g1.step, 1);
     // Float32 on both, different kernels and summation orders, activations cached as float16 by each: close, not equal.
-    const close = (a: number, b: number) => Math.abs(a - b) <= 2e-3 * Math.max(1, Math.abs(b));
-    assert.ok(close(g0.trainLoss, c0.trainLoss), `epoch 0: ${g0.trainLoss} vs ${c0.trainLoss}`);
-    assert.ok(close(g1.trainLoss, c1.trainLoss), `epoch 1: ${g1.trainLoss} vs ${c1.trainLoss}`);
-    assert.ok(close(g1.innerValLoss!, c1.innerValLoss!), `inner val: ${g1.innerValLoss} vs ${c1.innerValLoss}`);
+    // Measured: training losses within 1e-5, the inner-val loss within 1e-3 (its 2 images weigh each rounding more).
+    const close = (a: number, b: number, tol: number) => Math.abs(a - b) <= tol * Math.max(1, Math.abs(b));
+    assert.ok(close(g0.trainLoss, c0.trainLoss, 1e-3), `epoch 0: ${g0.trainLoss} vs ${c0.trainLoss}`);
+    assert.ok(close(g1.trainLoss, c1.trainLoss, 1e-3), `epoch 1: ${g1.trainLoss} vs ${c1.trainLoss}`);
+    assert.ok(close(g1.innerValLoss!, c1.innerValLoss!, 5e-3), `inner val: ${g1.innerValLoss} vs ${c1.innerValLoss}`);
     // The bundle is the usual one: tl predict (cpu, wasm) loads it and classifies a photo.
     const p = await runCli(['predict', gpu.out, join(data, 'ants'), '--json'], {
       cacheDir: join(tmp, 'cache-gpu'),
@@ -73,6 +76,40 @@ describe('tl train --device (issue 16)', () => {
       preds.every((x) => ['ants', 'bees'].includes(x.label) && x.probability >= 0.5),
       p.stdout,
     );
+  });
+
+  test('extraction: a TF.js backbone with env.device webgpu embeds on the adapter, same features and ImageNet head as cpu', async (t) => {
+    if (!hasAdapter) return t.skip(NO_ADAPTER);
+    const size = 224;
+    const photos = [0, 1].map((k) =>
+      Float32Array.from({ length: size * size * 3 }, (_, i) => Math.sin(0.001 * i * (k + 1)) * 0.9),
+    );
+    // TF.js has one active backend per thread (one device per process): the cpu model runs first, then the device one.
+    env.device = 'cpu';
+    const cpu = await loadBackbone('mobilenet-v1-0.25');
+    const a = await cpu.embedAndClassify(photos);
+    env.device = 'webgpu';
+    const gpu = await loadBackbone('mobilenet-v1-0.25');
+    try {
+      assert.equal(cpu.device, undefined);
+      assert.match(gpu.device ?? '', /^webgpu \(.+, (software|hardware)\)$/);
+      const b = await gpu.embedAndClassify(photos);
+      let worst = 0;
+      a.features.forEach((f, i) =>
+        f.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - b.features[i][j]) / (1e-3 + Math.abs(v))))),
+      );
+      t.diagnostic(`worst relative feature difference webgpu vs cpu: ${worst.toExponential(2)}`);
+      assert.ok(worst < 1e-2, `features differ by ${worst}`);
+      assert.ok(worst > 0, 'two engines ran (identical bits would mean one backend computed both)');
+      a.probabilities.forEach((p, i) => {
+        const top = (q: Float32Array) => q.indexOf(Math.max(...q));
+        assert.equal(top(b.probabilities[i]), top(p), 'same ImageNet top-1');
+      });
+    } finally {
+      env.device = undefined;
+      await gpu.dispose();
+      await cpu.dispose();
+    }
   });
 
   test('--device bogus and TL_DEVICE=bogus: one clear error line', async () => {

@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { expandInputs, type SkippedFile } from '../../data/files.js';
-import { positiveInt } from '../options.js';
+import { choice, positiveInt } from '../options.js';
+import { DEVICES, type DeviceRequest } from '../../engine/webgpu/device-request.js';
+import { env } from '../../env.js';
 import { progressReporter } from '../progress.js';
 import { addBackboneOptions, openFeatureBackbone, warnSkipped, type BackboneOpts } from './common.js';
 import { TlError } from '../../util/errors.js';
@@ -15,11 +17,17 @@ export function registerEmbedCommand(program: Command): void {
   )
     .option('-b, --batch <n>', 'images per forward pass', positiveInt('--batch'), 32)
     .option('--json', 'print a JSON summary')
+    .option(
+      '--device <device>',
+      'TF.js models: cpu, webgpu (a GPU, or software rendering when none) or auto (a GPU if present); default TL_DEVICE or cpu',
+      choice('--device', DEVICES),
+    )
     .addHelpText(
       'after',
       '\nExamples:\n  tl embed my-photos/\n  tl embed data/train data/val --model mobilenet-v1-0.75',
     )
-    .action(async (data: string[], opts: BackboneOpts & { batch: number; json?: boolean }) => {
+    .action(async (data: string[], opts: BackboneOpts & { batch: number; json?: boolean; device?: DeviceRequest }) => {
+      if (opts.device) env.device = opts.device;
       const skipped: SkippedFile[] = [];
       const paths = expandInputs(data, skipped);
       skipped.forEach(warnSkipped);
@@ -33,6 +41,10 @@ export function registerEmbedCommand(program: Command): void {
         import('../../features/store.js'),
       ]);
       const backbone = await openFeatureBackbone(opts);
+      if (env.device && env.device !== 'cpu')
+        process.stderr.write(
+          `device: ${backbone.device ?? `cpu (${backbone.id} runs on onnxruntime's cpu provider: its webgpu provider needs a Vulkan adapter; --device applies to TF.js models)`}\n`,
+        );
       const store = FeatureStore.open();
       // A fused model embeds each part in turn: the bar counts vectors (images x parts).
       const vectorsPerImage = isFusedBackbone(backbone) ? backbone.parts.length : 1;

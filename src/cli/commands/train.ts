@@ -165,6 +165,8 @@ async function runTraining(data: string, opts: TrainCliOpts, modelNamed: boolean
     // --model has a default (the zoo's best); rung 3 takes FULL_DEFAULT_MODEL (finetune/train.ts) unless one is named.
     // Training (tfjs, ONNX Runtime, sharp, SQLite) loads when it runs: `tl --help` and `tl predict` never pay for it.
     const { trainClassifier } = await import('../../classifier/train.js');
+    // --device also moves a TF.js backbone's extraction (rung 1 too) onto the device: it is the process's TF.js device.
+    if (opts.device) (await import('../../env.js')).env.device = opts.device;
     const r = await trainClassifier(data, {
       model: rungFromFlags(opts) === 'full' && !modelNamed ? undefined : opts.model,
       modelPath: opts.modelPath,
