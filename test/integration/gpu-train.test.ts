@@ -49,6 +49,7 @@ describe('tl train --device (issue 16)', () => {
     const gpu = await train('webgpu', 'gpu');
     assert.match(gpu.stderr, /engine: tfjs-webgpu; device: webgpu \(.+, (software|hardware)\)/);
     assert.equal(gpu.json.config.backend, 'webgpu');
+    assert.doesNotMatch(gpu.stderr, /Chrome|timestamp-query/, "no browser-only advice from tfjs-webgpu's profiler");
     const cpu = await train('cpu', 'cpu');
     assert.match(cpu.stderr, /device: cpu \(wasm\)/);
     assert.equal(cpu.json.config.backend, 'wasm');

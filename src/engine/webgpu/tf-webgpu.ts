@@ -42,7 +42,12 @@ function register(opened: OpenedAdapter): Promise<typeof tfjs> {
       },
     });
     if (tf.findBackendFactory('webgpu')) tf.removeBackend('webgpu');
-    tf.registerBackend('webgpu', () => new WebGPUBackend(device as never, adapter.info as never));
+    tf.registerBackend('webgpu', () => {
+      const backend = new WebGPUBackend(device as never, adapter.info as never);
+      // Its tf.profile warning (no timestamp-query) asks to restart Chrome with a flag: nothing a Node user can do.
+      (backend as unknown as { hasTimestampQueryWarned: boolean }).hasTimestampQueryWarned = true;
+      return backend;
+    });
     return tf;
   })();
   return registered;
