@@ -50,18 +50,19 @@ export async function imageToTensor(blob, input) {
   return new ort.Tensor('float32', x, layout === 'NCHW' ? [1, 3, size, size] : [1, size, size, 3]);
 }
 
-/** Cosine distance of a feature vector to the nearest L2-normalized reference row. */
-function nearestDistance(feature, refs, dim) {
+/** Mean cosine distance of a feature vector to its k nearest L2-normalized reference rows (k absent: 1). */
+function nearestDistance(feature, refs, dim, k = 1) {
   let norm = 0;
   for (const v of feature) norm += v * v;
   norm = Math.sqrt(norm) || 1;
-  let best = Infinity;
+  const distances = [];
   for (let r = 0; r * dim < refs.length; r++) {
     let dot = 0;
     for (let i = 0; i < dim; i++) dot += refs[r * dim + i] * feature[i];
-    best = Math.min(best, 1 - dot / norm);
+    distances.push(1 - dot / norm);
   }
-  return best;
+  const nearest = distances.sort((a, b) => a - b).slice(0, k);
+  return nearest.reduce((a, b) => a + b, 0) / nearest.length;
 }
 
 async function main() {
@@ -91,7 +92,9 @@ async function main() {
       const names = [meta.outputs.probabilities.name, ...(refs ? [meta.outputs.features.name] : [])];
       const out = await session.run({ [meta.input.name]: input }, names);
       const probs = Array.from(out[meta.outputs.probabilities.name].data);
-      const distance = refs ? nearestDistance(out[meta.outputs.features.name].data, refs, meta.unknown.dim) : null;
+      const distance = refs
+        ? nearestDistance(out[meta.outputs.features.name].data, refs, meta.unknown.dim, meta.unknown.k)
+        : null;
       const unknown = distance !== null && distance > meta.unknown.threshold;
       const order = probs.map((p, k) => k).sort((a, b) => probs[b] - probs[a]);
       const ms = performance.now() - t0;

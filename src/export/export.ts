@@ -70,9 +70,13 @@ export interface ExportMetadata {
     features: { name: string; shape: (number | null)[]; how: string } | null;
   };
   unknown: {
-    method: 'nearest-cosine' | 'centroid-cosine';
-    /** Flag an image as unknown when its cosine distance (1 - cos) to the nearest reference row exceeds this. */
+    method: 'knn-cosine' | 'nearest-cosine' | 'centroid-cosine';
+    /**
+     * Flag an image as unknown when its distance exceeds this: the mean cosine distance (1 - cos) to its `k` nearest
+     * reference rows (k absent: 1, the nearest row).
+     */
     threshold: number;
+    k?: number;
     falseUnknownRate: number;
     dim: number;
     /** float32 little-endian, rows x dim, L2-normalized. */
@@ -246,6 +250,7 @@ export async function exportLoaded(clf: Classifier, opts: ExportOptions): Promis
     unknown: {
       method: u.method,
       threshold: u.threshold,
+      ...(u.k === undefined ? {} : { k: u.k }),
       falseUnknownRate: u.falseUnknownRate,
       dim: u.dim,
       references: { file: UNKNOWN_REFERENCES_FILE, rows },

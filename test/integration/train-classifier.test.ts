@@ -304,7 +304,7 @@ describe('unknown images', () => {
 
   test('few hymenoptera val photos are flagged; most satellite patches and everyday photos are', async () => {
     const det = hym.classifier.data.unknown;
-    assert.equal(det.method, 'nearest-cosine');
+    assert.equal(det.method, 'knn-cosine');
     assert.ok(det.threshold > 0 && det.threshold < 1, `threshold ${det.threshold}`);
 
     const val = await unknownRate(hym.dataset.val.map((x) => x.path));
