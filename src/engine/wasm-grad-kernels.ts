@@ -17,6 +17,7 @@
 // ReLU6 clamps' gradient, see clip.ts) and an Identity that shares the buffer instead of copying it
 // (the engine clones every tensor it saves for the backward pass).
 import type * as TF from '@tensorflow/tfjs';
+import { dwFilterGradFor } from './simd/dw-filter-grad.js';
 
 type Tf = typeof TF;
 type DataType = TF.DataType;
@@ -32,7 +33,13 @@ interface WasmBackend {
   dataIdMap: { get(dataId: object): { id: number; memoryOffset: number } | undefined };
   makeOutput(shape: number[], dtype: DataType): TI;
   disposeData(dataId: object, force?: boolean): boolean;
-  wasm: { HEAPU8: Uint8Array };
+  wasm: {
+    HEAPU8: Uint8Array;
+    _malloc(bytes: number): number;
+    _free(ptr: number): void;
+    /** The Emscripten module's exports, including its memory. */
+    asm?: { memory?: WebAssembly.Memory };
+  };
 }
 
 type ConvInfo = TF.backend_util.Conv2DInfo;
@@ -491,6 +498,29 @@ function depthwiseBackpropFilter(tf: Tf, args: KernelArgs): TI {
   const left = info.padInfo.left;
   const be = args.backend;
   const out = be.makeOutput([kh, kw, C, 1], 'float32');
+  const simd = C % 4 === 0 ? dwFilterGradFor(be.wasm.asm?.memory) : undefined;
+  if (simd) {
+    // The SIMD loop (simd/dw-filter-grad.ts): scratch buffers in the heap, freed before returning.
+    const T = kh * kw * C;
+    const accP = be.wasm._malloc(T * 8 + 16);
+    const tmpP = be.wasm._malloc(T * 4 + 16);
+    try {
+      const acc8 = (accP + 7) & ~7;
+      const tmp16 = (tmpP + 15) & ~15;
+      const u8 = be.wasm.HEAPU8; // after the mallocs: the heap may have grown
+      u8.fill(0, acc8, acc8 + T * 8);
+      u8.fill(0, tmp16, tmp16 + T * 4);
+      const xo = be.dataIdMap.get(x.dataId)!.memoryOffset;
+      const dyo = be.dataIdMap.get(dy.dataId)!.memoryOffset;
+      simd.dwFilterGrad(xo, dyo, acc8, tmp16, N, H, W, C, OH, OW, kh, kw, sh, sw, top, left);
+      const buf = be.wasm.HEAPU8.buffer;
+      new Float32Array(buf, be.dataIdMap.get(out.dataId)!.memoryOffset, T).set(new Float64Array(buf, acc8, T));
+    } finally {
+      be.wasm._free(accP);
+      be.wasm._free(tmpP);
+    }
+    return out;
+  }
   const acc = new Float64Array(kh * kw * C);
   const heap = new Float32Array(be.wasm.HEAPU8.buffer); // after makeOutput: the heap may have grown
   const xs = be.dataIdMap.get(x.dataId)!.memoryOffset / 4;

@@ -136,6 +136,10 @@ describe('wasm convolution gradient kernels', () => {
   cases.push({ kind: 'conv', n: 2, h: 8, w: 8, cin: 16, cout: 24, k: 1, s: 2, pad: 'same' });
   cases.push({ kind: 'depthwise', n: 2, h: 14, w: 14, cin: 37, cout: 37, k: 3, s: 2, pad: 'same' });
   cases.push({ kind: 'depthwise', n: 2, h: 11, w: 11, cin: 10, cout: 10, k: 5, s: 2, pad: 'same' });
+  // Channels a multiple of 4: the wasm SIMD filter gradient (simd/dw-filter-grad.ts); other counts keep the JS loop.
+  cases.push({ kind: 'depthwise', n: 2, h: 13, w: 12, cin: 32, cout: 32, k: 3, s: 2, pad: 'same' });
+  cases.push({ kind: 'depthwise', n: 1, h: 9, w: 9, cin: 8, cout: 8, k: 5, s: 1, pad: 'valid' });
+  cases.push({ kind: 'depthwise', n: 3, h: 7, w: 8, cin: 96, cout: 96, k: 3, s: 1, pad: 2 });
 
   test(`match the cpu backend (${cases.length} configurations, rel. error < 1e-4)`, async () => {
     let seed = 1;
