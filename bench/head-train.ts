@@ -58,6 +58,7 @@ async function curvePoint(n: number, file: string): Promise<void> {
   const fit = await trainSoftmaxFast(rows, labels, K, { l2: selection.best, init: selection.warmStart });
   const [t2, c2] = [performance.now(), cpu()];
   const fits = selection.curve.length;
+  const torch = args['no-torch'] ? undefined : torchFit(rows, labels, K, selection.best);
   // CPU seconds (all threads) beside wall: on a shared machine the wall time measures the other users too.
   console.log(
     JSON.stringify({
@@ -73,8 +74,52 @@ async function curvePoint(n: number, file: string): Promise<void> {
       finalCpuSeconds: c2 - c1,
       finalIterations: fit.iterations,
       peakRssMB: mb(process.resourceUsage().maxRSS * 1024),
+      torchFinalSeconds: torch?.softmaxFitSeconds,
+      torchFinalEvaluations: torch?.softmaxFitEvaluations,
+      torchError: torch?.error,
     }),
   );
+}
+
+/**
+ * PyTorch's full fit of the same rows at the same l2 (torch.optim.LBFGS to 1e-5, from zero, Float64): the peer of the
+ * curve's final fit (PyTorch has no L2 search of its own). Runs after tl's timings, so the two never share the cores.
+ */
+function torchFit(
+  rows: Float32Array[],
+  labels: Int32Array,
+  K: number,
+  l2: number,
+): { softmaxFitSeconds?: number; softmaxFitEvaluations?: number; error?: string } {
+  const file = join(tmpdir(), `tl-head-bench-point-${process.pid}`);
+  writeFileSync(`${file}.x`, flattenRows(rows).data);
+  writeFileSync(`${file}.y`, labels);
+  try {
+    const py = spawnSync(
+      '/usr/bin/python3',
+      [
+        join(root, 'bench/peer_torch_head.py'),
+        `x=${file}.x`,
+        `y=${file}.y`,
+        `n=${rows.length}`,
+        `d=${rows[0].length}`,
+        `k=${K}`,
+        `threads=${threads}`,
+        `l2=${l2}`,
+        'fit_only=1',
+      ],
+      { encoding: 'utf8' },
+    );
+    return py.status === 0
+      ? (JSON.parse(py.stdout.trim().split('\n').at(-1)!) as {
+          softmaxFitSeconds: number;
+          softmaxFitEvaluations: number;
+          error?: string;
+        })
+      : { error: py.stderr.slice(-300) };
+  } finally {
+    for (const ext of ['x', 'y']) spawnSync('rm', ['-f', `${file}.${ext}`]);
+  }
 }
 
 function readRows(file: string) {
@@ -193,6 +238,7 @@ if (args['curve-point'] !== undefined) {
         file,
         '--threads',
         String(threads),
+        ...(args['no-torch'] ? ['--no-torch'] : []),
       ],
       { encoding: 'utf8', cwd: root },
     );
@@ -221,13 +267,13 @@ if (args['curve-point'] !== undefined) {
   );
   row(`mlp ${hidden} hidden, Adam batch 32`, ours.mlpSamplesPerS, torch.mlpSamplesPerS);
   console.log(
-    `\nrung-1 head fit (5-fold L2 search + final fit) against vectors\n${'vectors'.padStart(8)} ${'search s'.padStart(9)} ${'final s'.padStart(8)} ${'total s'.padStart(8)} ${'peak MB'.padStart(8)} ${'l2'.padStart(7)}`,
+    `\nrung-1 head fit (5-fold L2 search + final fit) against vectors (above ${n}: synthetic, a real row + noise)\n${'vectors'.padStart(8)} ${'search s'.padStart(9)} ${'final s'.padStart(8)} ${'total s'.padStart(8)} ${'peak MB'.padStart(8)} ${'l2'.padStart(7)} ${'torch fit s'.padStart(12)}`,
   );
   for (const p of curve)
     console.log(
       p.error
         ? `${String(p.n).padStart(8)} failed`
-        : `${String(p.n).padStart(8)} ${p.searchSeconds.toFixed(1).padStart(9)} ${p.finalSeconds.toFixed(1).padStart(8)} ${p.totalSeconds.toFixed(1).padStart(8)} ${String(p.peakRssMB).padStart(8)} ${p.best.toPrecision(2).padStart(7)}`,
+        : `${String(p.n).padStart(8)} ${p.searchSeconds.toFixed(1).padStart(9)} ${p.finalSeconds.toFixed(1).padStart(8)} ${p.totalSeconds.toFixed(1).padStart(8)} ${String(p.peakRssMB).padStart(8)} ${p.best.toPrecision(2).padStart(7)} ${(p.torchFinalSeconds === undefined ? '-' : p.torchFinalSeconds.toFixed(1)).padStart(12)}`,
     );
   const result = {
     when: new Date().toISOString(),

@@ -12,6 +12,7 @@ args = dict(a.split('=', 1) for a in sys.argv[1:])
 threads = int(args.get('threads', 2)); n = int(args['n']); d = int(args['d']); K = int(args['k'])
 l2 = float(args.get('l2', 1.0)); evals = int(args.get('evals', 10)); hidden = int(args.get('hidden', 256))
 batch = int(args.get('batch', 32)); epochs = int(args.get('epochs', 1))
+fit_only = args.get('fit_only') == '1'  # the size curve: only the full fit, at the l2 tl's search chose
 torch.set_num_threads(threads); torch.manual_seed(0)
 X = torch.from_numpy(np.fromfile(args['x'], dtype=np.float32).reshape(n, d))
 y = torch.from_numpy(np.fromfile(args['y'], dtype=np.int32).astype(np.int64))
@@ -24,10 +25,11 @@ def objective():
 def grad_eval():
     W.grad = None; b.grad = None
     loss = objective(); loss.backward(); return loss
-grad_eval()  # warm-up
-t0 = time.perf_counter()
-for _ in range(evals): grad_eval()
-out['softmaxGradSamplesPerS'] = n * evals / (time.perf_counter() - t0)
+if not fit_only:
+    grad_eval()  # warm-up
+    t0 = time.perf_counter()
+    for _ in range(evals): grad_eval()
+    out['softmaxGradSamplesPerS'] = n * evals / (time.perf_counter() - t0)
 
 # Full fit to a gradient infinity-norm of 1e-5 (tl's final-fit tolerance), from zero, in float64 like tl's solver.
 X64 = X.double(); W = torch.zeros(K, d, dtype=torch.float64, requires_grad=True); b = torch.zeros(K, dtype=torch.float64, requires_grad=True)
@@ -38,6 +40,8 @@ def closure():
     loss = ce(X64 @ W.T + b, y) + 0.5 * l2 * (W * W).sum(); loss.backward(); return loss
 t0 = time.perf_counter(); opt.step(closure)
 out['softmaxFitSeconds'] = time.perf_counter() - t0; out['softmaxFitEvaluations'] = calls[0]
+if fit_only:
+    print(json.dumps(out)); sys.exit(0)
 
 torch.manual_seed(0)
 mlp = torch.nn.Sequential(torch.nn.Linear(d, hidden), torch.nn.ReLU(), torch.nn.Dropout(0.2), torch.nn.Linear(hidden, K))

@@ -4,13 +4,12 @@ import { loadFeatureBackbone } from '../backbone/load.js';
 import { DEFAULT_MODEL_ID } from '../backbone/zoo.js';
 import { FeatureStore } from '../features/store.js';
 import { fitStandardizer, applyStandardizerAll } from '../train/standardize.js';
-import { predictProbaBatch } from '../train/softmax-regression.js';
+import { CurveScorer, onCurve } from '../train/curve-scorer.js';
 import type { L2Selection } from '../train/select-l2.js';
 import { trainMlpHead } from '../train/mlp-head.js';
 import { evaluate } from '../eval/metrics.js';
-import { argmax } from '../util/math.js';
 import { headForward, type HeadWeights } from './head.js';
-import { fitSoftmaxHead, sampleWeightsFor } from './head-policy.js';
+import { fitSoftmaxHead, sampleWeightsFor, type SoftmaxHeadFit } from './head-policy.js';
 import { fitUnknownOnTrain, splitsUsed } from './splits-used.js';
 import { innerSplit } from './inner-split.js';
 import { Classifier } from './classifier.js';
@@ -71,20 +70,26 @@ export async function trainHeadClassifier(opts: HeadTrainOptions, ctx: RungConte
   let decisions: SplitsUsed['decisions'];
 
   if (headSpec.kind === 'linear') {
-    const fit = await fitSoftmaxHead(Xtr, train.labels, K, {
-      l2: opts.l2,
-      seed,
-      classWeights: opts.classWeights,
-      onSelected: (s, seconds) => emit({ type: 'select-l2', selection: s, seconds }),
-      onIteration: (info) => {
-        // Scoring every row costs about one objective evaluation, so a long fit would spend half its time drawing
-        // its own curve: score every iteration up to 20, then every 2nd, 4th, 8th... (~50 points for 150).
-        if (!onCurve(info.iteration)) return;
-        const p = progressPoint(info, K, Xtr, train.labels, Xva, val.labels);
-        history.push(p);
-        emit({ type: 'progress', point: p });
-      },
-    });
+    const scorer = await CurveScorer.start(Xtr, train.labels, Xva, val.labels, K);
+    let fit: SoftmaxHeadFit;
+    try {
+      fit = await fitSoftmaxHead(Xtr, train.labels, K, {
+        l2: opts.l2,
+        seed,
+        classWeights: opts.classWeights,
+        onSelected: (s, seconds) => emit({ type: 'select-l2', selection: s, seconds }),
+        onIteration: (info) => {
+          // Scoring every row costs about one objective evaluation, so a long fit would spend half its time drawing
+          // its own curve: score every iteration up to 20, then every 2nd, 4th, 8th... (~50 points for 150).
+          if (!onCurve(info.iteration)) return;
+          const p = progressPoint(info, scorer);
+          history.push(p);
+          emit({ type: 'progress', point: p });
+        },
+      });
+    } finally {
+      scorer.dispose();
+    }
     ({ l2, selection, selectedBy: l2SelectedBy, sampleWeights } = fit);
     const cv = selection?.curve.find((p) => p.l2 === selection!.best);
     decisions = cv
@@ -202,38 +207,21 @@ export async function trainHeadClassifier(opts: HeadTrainOptions, ctx: RungConte
   };
 }
 
-/** Loss/accuracy on train and val for the current L-BFGS iterate (cheap next to the fit itself). */
-/** Iterations the training curve scores: all of the first 20, then a stride that doubles every decade-ish. */
-export function onCurve(iteration: number): boolean {
-  return iteration <= 20 || iteration % 2 ** Math.floor(Math.log2(iteration / 10)) === 0;
-}
+/** Iterations the training curve scores (curve-scorer.ts; re-exported for the curve's tests). */
+export { onCurve };
 
+/** Loss/accuracy on train and val for the current L-BFGS iterate (cheap next to the fit itself; see CurveScorer). */
 function progressPoint(
   info: { iteration: number; loss: number; W?: Float64Array | Float32Array; b?: Float64Array | Float32Array },
-  K: number,
-  Xtr: Float32Array[],
-  ytr: Int32Array,
-  Xva: Float32Array[],
-  yva: Int32Array,
+  scorer: CurveScorer,
 ): HistoryPoint {
   const p: HistoryPoint = { step: info.iteration, trainLoss: info.loss, trainAcc: NaN };
   if (!info.W || !info.b) return p;
-  const model = { numClasses: K, dim: Xtr[0].length, W: Float32Array.from(info.W), b: Float32Array.from(info.b) };
-  const score = (X: Float32Array[], y: Int32Array) => {
-    const probs = predictProbaBatch(model, X);
-    let loss = 0;
-    let ok = 0;
-    probs.forEach((pr, i) => {
-      loss -= Math.log(Math.max(1e-12, pr[y[i]]));
-      if (argmax(pr) === y[i]) ok++;
-    });
-    return { loss: loss / Math.max(1, X.length), acc: ok / Math.max(1, X.length) };
-  };
-  p.trainAcc = score(Xtr, ytr).acc;
-  if (Xva.length) {
-    const v = score(Xva, yva);
-    p.valLoss = v.loss;
-    p.valAcc = v.acc;
+  const { train, val } = scorer.score(info.W, info.b);
+  p.trainAcc = train.acc;
+  if (val) {
+    p.valLoss = val.loss;
+    p.valAcc = val.acc;
   }
   return p;
 }

@@ -1,12 +1,14 @@
 /**
  * How long rung 1's head fit will take here (the L2 search plus the final fit), for `tl plan` and `--strategy auto`:
  * the cost of one gradient evaluation is measured now on this machine (probes of a few milliseconds on synthetic rows
- * of the real width: the wasm kernel of the fits, the JavaScript scoring of the progress curve), then multiplied by the evaluation counts the search and the final fit measured on real
- * features (EuroSAT, hymenoptera; see bench/head-train.ts).
+ * of the real width: the wasm kernel of the fits, the JavaScript kernel of small sets and their progress curve), then
+ * multiplied by the evaluation counts the search and the final fit measured on real features (EuroSAT, imagewoof,
+ * imagenette, hymenoptera; see bench/head-train.ts).
  */
 import { availableParallelism } from 'node:os';
 import { flattenRows, softmaxObjective } from './softmax-regression.js';
 import { wasmBackend, wasmPays, wasmSoftmaxObjective } from './wasm-objective.js';
+import { curvePoints } from './curve-scorer.js';
 
 /**
  * Gradient evaluations per fold over the whole coarse-to-fine walk, on 1000 training rows: measured on real
@@ -16,10 +18,12 @@ import { wasmBackend, wasmPays, wasmSoftmaxObjective } from './wasm-objective.js
 export const CV_EVALUATIONS_PER_FOLD_AT_1000 = 95;
 const CV_EVALUATIONS_GROWTH = 0.45;
 /**
- * Final fit from the folds' mean solution, on 1000 rows (imagewoof 29, imagenette 23; EuroSAT's 5000 rows at l2 0.01
- * took 147: weaker chosen l2 on bigger sets), never under 20 (hymenoptera 21).
+ * Final fit from the folds' mean solution at the one-standard-error pick, on 1000 rows (imagewoof 30 iterations at
+ * l2 3.16, imagenette 26 at 10); EuroSAT's 5000 rows took 88 at 0.032 (weaker picks on bigger sets), hence the growth
+ * as rows^0.7; never under 20 (hymenoptera 12).
  */
-export const FINAL_EVALUATIONS_AT_1000 = 25;
+export const FINAL_EVALUATIONS_AT_1000 = 28;
+const FINAL_EVALUATIONS_GROWTH = 0.7;
 /** Worker start-up, JIT warm-up and the fold rounds (hymenoptera's whole search: ~1.7 CPU-s), seconds; plus starting TF.js on wasm. */
 const FIXED_SECONDS = 1.5;
 const WASM_START_SECONDS = 1.5;
@@ -104,15 +108,23 @@ export interface HeadFitShape {
 export async function estimateHeadFitSeconds(shape: HeadFitShape, costs?: EvaluationCosts): Promise<number> {
   const { search, scoring } = costs ?? (await measureEvaluationCosts(shape.dim, shape.classes, shape.trainRows));
   const folds = shape.folds ?? 5;
+  const wasm = wasmPays(shape.trainRows, shape.dim, shape.classes);
   const threads = Math.max(1, Math.min(folds, shape.threads ?? availableParallelism()));
   const unit = search * shape.classes * shape.dim;
   const scoringUnit = scoring * shape.classes * shape.dim;
   // Folds run in waves of `threads`: 5 folds on 2 threads take 3 waves.
   const perFold = CV_EVALUATIONS_PER_FOLD_AT_1000 * (shape.trainRows / 1000) ** CV_EVALUATIONS_GROWTH;
   const cv = Math.ceil(folds / threads) * perFold * unit * shape.trainRows * (1 - 1 / folds);
-  const finalEvaluations = Math.max(20, FINAL_EVALUATIONS_AT_1000 * (shape.trainRows / 1000) ** 1.1);
-  // Each final iteration also scores train and val for the progress curve (in JavaScript): about half an evaluation.
-  const final = finalEvaluations * (unit * shape.trainRows + scoringUnit * 0.5 * (shape.trainRows + shape.valRows));
-  const start = FIXED_SECONDS + (wasmPays(shape.trainRows, shape.dim, shape.classes) ? WASM_START_SECONDS : 0);
+  const finalEvaluations = Math.max(
+    20,
+    FINAL_EVALUATIONS_AT_1000 * (shape.trainRows / 1000) ** FINAL_EVALUATIONS_GROWTH,
+  );
+  // The curve scores train and val at some iterations (curve-scorer.ts): one product, about half an evaluation, on the
+  // fits' kernel (wasm) for big sets, in JavaScript for small ones.
+  const pointUnit = wasm ? unit : scoringUnit;
+  const final =
+    finalEvaluations * unit * shape.trainRows +
+    curvePoints(Math.round(finalEvaluations)) * pointUnit * 0.5 * (shape.trainRows + shape.valRows);
+  const start = FIXED_SECONDS + (wasm ? WASM_START_SECONDS : 0);
   return start + cv + final;
 }

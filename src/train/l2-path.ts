@@ -36,6 +36,8 @@ export interface PathPointScore {
   /** Weighted sum of -log p(true class). */
   logLossSum: number;
   iterations: number;
+  /** 1 where the held-out row (in heldOutIndex order) is classified right: lets the CV compare two l2 values row by row. */
+  correct: Uint8Array;
 }
 
 export interface PathStep {
@@ -59,7 +61,9 @@ export function scoreHeldOut(
   let correctWeight = 0;
   let totalWeight = 0;
   let logLossSum = 0;
-  for (const i of index) {
+  const correct = new Uint8Array(index.length);
+  for (let r = 0; r < index.length; r++) {
+    const i = index[r];
     let best = 0;
     const xOff = i * d;
     for (let k = 0; k < K; k++) {
@@ -73,10 +77,13 @@ export function scoreHeldOut(
     for (let k = 0; k < K; k++) sum += Math.exp(z[k] - z[best]);
     const w = weights ? weights[i] : 1;
     totalWeight += w;
-    if (best === y[i]) correctWeight += w;
+    if (best === y[i]) {
+      correctWeight += w;
+      correct[r] = 1;
+    }
     logLossSum += w * (z[best] + Math.log(sum) - z[y[i]]);
   }
-  return { correctWeight, totalWeight, logLossSum };
+  return { correctWeight, totalWeight, logLossSum, correct };
 }
 
 /**
