@@ -46,7 +46,7 @@ export function replaceTail(
           y = tf.relu(tf.add(tf.conv2d(y, l.w as tfjs.Tensor4D, 1, 'valid'), l.b)) as tfjs.Tensor4D;
         return tf.mean(y, [1, 2]) as tfjs.Tensor2D;
       }),
-    frozenWeights: () => new Map(),
+    frozenWeights: async () => new Map(),
     dispose: () => variables.forEach((v) => v.dispose()),
   };
 }

@@ -194,10 +194,10 @@ describe('partial fine-tuning, TF.js layers backbone (mobilenet-v1-0.25)', () =>
         );
         // BatchNorm moving statistics (inside the trained blocks) are frozen: bit-identical after training.
         assert.ok(snap.variables.every((v) => !/moving_/.test(v.name)));
-        const trained = (
-          r.classifier.backbone as unknown as { tail: { frozenWeights(): Map<string, Float32Array> } }
+        const trained = await (
+          r.classifier.backbone as unknown as { tail: { frozenWeights(): Promise<Map<string, Float32Array>> } }
         ).tail.frozenWeights();
-        const initial = fresh.frozenWeights();
+        const initial = await fresh.frozenWeights();
         assert.ok(initial.size >= 4, `BN statistics in the tail: ${[...initial.keys()]}`);
         for (const [name, w] of initial) assert.deepEqual(trained.get(name), w, name);
         // A layer before the cut (frozen, in the cached part) is not part of the trained tail at all.

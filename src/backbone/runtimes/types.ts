@@ -61,8 +61,8 @@ export interface TrainableTail {
   variables: Map<string, tfjs.Variable>;
   /** Activation → pooled features [N, featureDim]; BatchNorm always uses its frozen statistics. */
   apply(x: tfjs.Tensor4D): tfjs.Tensor2D;
-  /** Weights of the tail that never train (BatchNorm moving statistics), by name. */
-  frozenWeights(): Map<string, Float32Array>;
+  /** Weights of the tail that never train (BatchNorm moving statistics), by name (read asynchronously: webgpu). */
+  frozenWeights(): Promise<Map<string, Float32Array>>;
   dispose(): void;
 }
 

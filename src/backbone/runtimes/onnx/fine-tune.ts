@@ -80,7 +80,7 @@ export async function buildTail(
     inferBatch: cutShape[2] === 3 ? 4 : 32,
     variables: new Map(Object.entries(tail.variables)),
     apply: (x) => tail.apply(x, false),
-    frozenWeights: () => new Map(),
+    frozenWeights: async () => new Map(),
     dispose: () => tail.dispose(),
   };
 }

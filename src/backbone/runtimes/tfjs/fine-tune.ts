@@ -126,13 +126,12 @@ export async function buildTail(
         () =>
           (tailModel.apply(x, { training: false }) as tfjs.Tensor).reshape([x.shape[0], featureDim]) as tfjs.Tensor2D,
       ),
-    frozenWeights: () =>
-      new Map(
-        tailModel.nonTrainableWeights.map((w) => [
-          w.originalName,
-          Float32Array.from(w.read().dataSync() as Float32Array),
-        ]),
-      ),
+    frozenWeights: async () => {
+      const out = new Map<string, Float32Array>();
+      for (const w of tailModel.nonTrainableWeights)
+        out.set(w.originalName, Float32Array.from((await w.read().data()) as Float32Array));
+      return out;
+    },
     dispose: () => model.dispose(),
   };
 }
