@@ -49,6 +49,7 @@ import {
 } from './network.js';
 import { FinetunedBackbone, tailFeatures as tailFeaturesBatched } from './finetuned-backbone.js';
 import { pickNativeSize } from './native-size.js';
+import { rateFactor, type RateSchedule } from './schedule.js';
 import {
   runKey,
   loadCheckpoint,
@@ -80,6 +81,8 @@ export interface FinetuneSettings {
   augment: boolean;
   /** partial + augment: cache this many augmented copies per image; epochs cycle through them. */
   augmentCopies?: number;
+  /** After the first epoch's warm-up: the full rates (rung 2) or a cosine decay over the epochs (rung 3). */
+  schedule: RateSchedule;
 }
 
 /**
@@ -112,14 +115,18 @@ export function finetuneDefaults(opts: FinetuneTrainOptions): FinetuneSettings {
     freeze: strategy === 'full' ? 0 : opts.freeze,
     trainLast: strategy === 'full' ? undefined : opts.trainLast,
     replace,
-    epochs: opts.epochs ?? (strategy === 'full' ? 5 : 8),
+    epochs: opts.epochs ?? (strategy === 'full' ? 6 : 8),
     batchSize: opts.finetuneBatchSize ?? 32,
     lr,
-    tailLr: opts.tailLr ?? (replace ? lr : lr / 10),
+    // Rung 3: a fifth (the whole network under a cosine decay; at a tenth it still underfit after 2 EuroSAT epochs:
+    // train accuracy 91%).
+    tailLr: opts.tailLr ?? (replace ? lr : strategy === 'full' ? lr / 5 : lr / 10),
     patience: opts.patience ?? 3,
     size: opts.size,
-    augment: !!opts.augment || opts.augmentCopies !== undefined,
+    // Rung 3 augments by default (fresh draws each epoch cost no extra forward there; --no-augment turns it off).
+    augment: opts.augment ?? (strategy === 'full' || opts.augmentCopies !== undefined),
     augmentCopies: strategy === 'full' ? undefined : opts.augmentCopies,
+    schedule: strategy === 'full' ? 'cosine' : 'constant',
   };
 }
 
@@ -516,9 +523,9 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
   const tailVars = [...tail.variables.values()];
   const optHead = tf.train.adam(s.lr);
   const optTail = tf.train.adam(s.tailLr);
-  // Linear warm-up of both rates over the first epoch (common fine-tuning practice): Adam's first steps move every
-  // weight by about the full rate whatever its gradient, and after the L-BFGS head the gradients are tiny.
+  // Warm-up over the first epoch, then the settings' schedule (schedule.ts).
   const warmupSteps = Math.ceil(train.acts.length / batchSize);
+  const totalSteps = warmupSteps * s.epochs;
   let stepIndex = 0;
   const setRates = (f: number) => {
     // tfjs reads learningRate on every applyGradients; it has no schedule API.
@@ -586,7 +593,8 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
       let okSum = 0;
       for (let i = 0; i < order.length; i += batchSize) {
         if (opts.signal?.aborted) break;
-        if (stepIndex < warmupSteps) setRates((stepIndex + 1) / warmupSteps);
+        if (stepIndex < warmupSteps || s.schedule !== 'constant')
+          setRates(rateFactor(s.schedule, stepIndex, warmupSteps, totalSteps));
         stepIndex++;
         const n = Math.min(batchSize, order.length - i);
         const data = new Float32Array(n * per);

@@ -19,7 +19,7 @@ import {
   trainingTf,
 } from '../../src/finetune/network.js';
 import { augmentImage, augmentedCut } from '../../src/finetune/augment.js';
-import { pickNativeSize } from '../../src/finetune/native-size.js';
+import { pickNativeSize, MIN_TRAIN_SIZE } from '../../src/finetune/native-size.js';
 import { cleanup, DATASETS_DIR, linkSubset, tempDir } from '../helpers.js';
 
 let cacheDir: string;
@@ -277,7 +277,32 @@ describe('--augment', () => {
   });
 });
 
-describe("rung 3 training size: the images' own size when below the backbone's", () => {
+describe('rung 3 recipe defaults over 5 epochs', () => {
+  test('augmentation on, rates warm up then decay (cosine), tf.memory() after epoch 5 == after epoch 1', async () => {
+    const ev: TrainEvent[] = [];
+    const r = await trainClassifier(hym4, {
+      model: 'mobilenet-v1-0.25',
+      strategy: 'full',
+      size: 64,
+      epochs: 5,
+      patience: 100,
+      restoreBest: false,
+      finetuneBatchSize: 4,
+      l2: 1,
+      seed: 3,
+      onEvent: (e) => ev.push(e),
+    });
+    await r.classifier.dispose();
+    assert.equal((r.config.augment as { fresh: boolean } | null)?.fresh, true, 'augmented by default');
+    assert.equal(r.config.tailLr, r.config.lr / 5);
+    const ep = epochsOf(ev);
+    assert.equal(ep.length, 5);
+    assert.ok(ep[0].memory.numTensors > 0);
+    assert.deepEqual(ep[4].memory, ep[0].memory, 'no tensor or wasm buffer left behind per epoch');
+  });
+});
+
+describe("rung 3 training size: the images' own size when below the backbone's, not below 128 px", () => {
   let euro: string;
   before(async () => {
     euro = await tempDir('tl-ftf-euro-');
@@ -286,7 +311,7 @@ describe("rung 3 training size: the images' own size when below the backbone's",
   });
   after(() => cleanup(euro));
 
-  test("pickNativeSize: EuroSAT (64 px photos) -> 64; hymenoptera (photos over 224 px) -> the backbone's size", async () => {
+  test("pickNativeSize: EuroSAT (64 px photos) -> 128 (the floor); hymenoptera (over 224 px) -> the backbone's size", async () => {
     const eu = await pickNativeSize(
       [
         join(DATASETS_DIR, 'eurosat/train/Forest/Forest_1.jpg'),
@@ -294,13 +319,16 @@ describe("rung 3 training size: the images' own size when below the backbone's",
       ],
       224,
     );
-    assert.equal(eu?.size, 64);
-    assert.match(eu!.why, /64 px.*224 px/);
+    assert.equal(eu?.size, MIN_TRAIN_SIZE);
+    assert.equal(MIN_TRAIN_SIZE, 128);
+    assert.match(eu!.why, /128 px.*64 px.*upsampled.*224 px/);
+    // A backbone smaller than the floor trains at its own size; one between the native size and the floor too.
+    assert.equal(await pickNativeSize([join(DATASETS_DIR, 'eurosat/train/Forest/Forest_1.jpg')], 96), undefined);
     const hy = await linkSubset(join(DATASETS_DIR, 'hymenoptera_data/val'), join(euro, 'hy'), 3);
     assert.equal(await pickNativeSize(hy, 224), undefined);
   });
 
-  test('a rung-3 run without --size trains at 64 px on EuroSAT and says so; --size overrides', async () => {
+  test('a rung-3 run without --size trains at 128 px on EuroSAT and says so; --size overrides', async () => {
     const ev: TrainEvent[] = [];
     const r = await trainClassifier(euro, {
       model: 'mobilenet-v2',
@@ -313,9 +341,9 @@ describe("rung 3 training size: the images' own size when below the backbone's",
       onEvent: (e) => ev.push(e),
     });
     await r.classifier.dispose();
-    assert.equal(r.config.imageSize, 64);
+    assert.equal(r.config.imageSize, 128);
     const setup = ev.find((e) => e.type === 'finetune-setup');
-    assert.ok(setup?.type === 'finetune-setup' && /training at 64 px/.test(setup.size ?? ''), JSON.stringify(setup));
+    assert.ok(setup?.type === 'finetune-setup' && /training at 128 px/.test(setup.size ?? ''), JSON.stringify(setup));
     const r2 = await trainClassifier(euro, {
       model: 'mobilenet-v2',
       strategy: 'full',

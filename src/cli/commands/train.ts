@@ -294,8 +294,9 @@ function addTrainOptions(cmd: Command): Command {
     )
     .option(
       '--augment',
-      'fine-tuning: random resized crop, flip, brightness/contrast jitter on training images (seeded)',
+      'fine-tuning: random resized crop, flip, brightness/contrast jitter on training images (seeded; on by default with --strategy full)',
     )
+    .option('--no-augment', 'full: train on the images as they are')
     .option(
       '--augment-copies <k>',
       'partial + augment: cache K augmented copies per image (K x disk, frozen part runs once); without it the frozen part reruns every epoch',
