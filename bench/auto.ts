@@ -31,7 +31,7 @@ const args = benchArgs(
     '[--budget 900] [--full-max 240] [--rung3 SET=ACC:SECONDS,...] [--analyze]',
   {
     sets: 'eurosat,cats_and_dogs_filtered,hymenoptera_data,imagewoof,imagenette',
-    sizes: '25,50,100,300',
+    sizes: '25,100,300,50',
     budget: String(DEFAULT_TIME_BUDGET),
     'full-max': '240',
     rung3: '',
@@ -101,7 +101,10 @@ function subset(ds: Dataset, perClass: number): Dataset {
 
 const isRun = (r: RunRecord | { skipped: string } | undefined): r is RunRecord => !!r && 'valAccuracy' in r;
 
-async function runVariant(set: string, variant: string, ds: Dataset): Promise<VariantRecord> {
+type PlanOf = Awaited<ReturnType<typeof planTraining>>;
+
+/** Plans, then runs the head and partial where it fits; rung 3 waits for the second pass (runFull). */
+async function runVariant(set: string, variant: string, ds: Dataset): Promise<[VariantRecord, PlanOf]> {
   const l0 = loadavg()[0];
   const t0 = Date.now();
   const plan = await planTraining(ds, { timeBudget: budget });
@@ -137,40 +140,53 @@ async function runVariant(set: string, variant: string, ds: Dataset): Promise<Va
       rec.runs.partial = { skipped: `estimated ${Math.round(e.seconds)} s > budget ${budget} s` };
       continue;
     }
-    if (e.rung === 'full' && e.seconds > Math.min(budget, fullMax)) {
-      rec.runs.full = { skipped: `estimated ${Math.round(e.seconds)} s > ${Math.min(budget, fullMax)} s` };
+    if (e.rung === 'full') {
+      // Run in the second pass (runFull) when it fits.
+      if (e.seconds > Math.min(budget, fullMax))
+        rec.runs.full = { skipped: `estimated ${Math.round(e.seconds)} s > ${Math.min(budget, fullMax)} s` };
       continue;
     }
-    const opts: TrainOptions =
-      e.rung === 'head'
-        ? { strategy: 'head', seed: 0 }
-        : e.rung === 'partial'
-          ? { strategy: 'partial', seed: 0, ...(plan.recipe ?? {}) }
-          : { strategy: 'full', seed: 0 };
-    const r = await trainClassifier(ds, opts);
-    const ft = r.config.strategy === 'partial' || r.config.strategy === 'full' ? r.config : undefined;
-    const run: RunRecord = {
-      valAccuracy: r.metrics.accuracy,
-      innerValAccuracy: r.config.splits.decisions.accuracy,
-      bestEpoch: ft?.bestEpoch,
-      actualSeconds: r.stages!.actualTotalSeconds,
-      estimatedSeconds: e.seconds,
-      stages: r.stages!.stages.map((s) => ({
-        ...s,
-        estimatedSeconds: e.stages.find((x) => x.stage === s.stage)?.seconds,
-      })),
-      epochSeconds: r.stages!.epochSeconds,
-      estimatedEpochSeconds: e.epochSeconds,
-    };
-    rec.runs[e.rung] = run;
-    console.error(
-      `  ${e.rung}: val ${run.valAccuracy.toFixed(4)}, ${run.actualSeconds.toFixed(0)} s (estimated ${e.seconds.toFixed(0)} s)` +
-        ` stages ${run.stages.map((s) => `${s.stage} ${s.actualSeconds.toFixed(0)}/${s.estimatedSeconds?.toFixed(0) ?? '-'}`).join(', ')}`,
-    );
-    await r.classifier.dispose();
+    rec.runs[e.rung] = await runRung(ds, plan, e.rung);
   }
   rec.loadavg = [l0, loadavg()[0]];
-  return rec;
+  return [rec, plan];
+}
+
+/** Rung 3 where its estimate is within the budget and --full-max. */
+async function runFull(rec: VariantRecord, ds: Dataset, plan: PlanOf): Promise<void> {
+  const e = plan.estimates.find((x) => x.rung === 'full')!;
+  if (e.seconds <= Math.min(budget, fullMax)) rec.runs.full = await runRung(ds, plan, 'full');
+}
+
+async function runRung(ds: Dataset, plan: PlanOf, rung: Rung): Promise<RunRecord> {
+  const e = plan.estimates.find((x) => x.rung === rung)!;
+  const opts: TrainOptions =
+    e.rung === 'head'
+      ? { strategy: 'head', seed: 0 }
+      : e.rung === 'partial'
+        ? { strategy: 'partial', seed: 0, ...(plan.recipe ?? {}) }
+        : { strategy: 'full', seed: 0 };
+  const r = await trainClassifier(ds, opts);
+  const ft = r.config.strategy === 'partial' || r.config.strategy === 'full' ? r.config : undefined;
+  const run: RunRecord = {
+    valAccuracy: r.metrics.accuracy,
+    innerValAccuracy: r.config.splits.decisions.accuracy,
+    bestEpoch: ft?.bestEpoch,
+    actualSeconds: r.stages!.actualTotalSeconds,
+    estimatedSeconds: e.seconds,
+    stages: r.stages!.stages.map((s) => ({
+      ...s,
+      estimatedSeconds: e.stages.find((x) => x.stage === s.stage)?.seconds,
+    })),
+    epochSeconds: r.stages!.epochSeconds,
+    estimatedEpochSeconds: e.epochSeconds,
+  };
+  console.error(
+    `  ${e.rung}: val ${run.valAccuracy.toFixed(4)}, ${run.actualSeconds.toFixed(0)} s (estimated ${e.seconds.toFixed(0)} s)` +
+      ` stages ${run.stages.map((s) => `${s.stage} ${s.actualSeconds.toFixed(0)}/${s.estimatedSeconds?.toFixed(0) ?? '-'}`).join(', ')}`,
+  );
+  await r.classifier.dispose();
+  return run;
 }
 
 function applyRung3(): void {
@@ -192,27 +208,37 @@ function applyRung3(): void {
 }
 
 if (!args.analyze) {
-  for (const set of list(args.sets)) {
-    const full = loadDataset(join(datasetsDir, set));
-    const perClass = Math.min(...full.classes.map((c) => full.train.filter((i) => i.label === c).length));
-    const variants: [string, Dataset][] = [
-      ...list(args.sizes)
-        .map(Number)
-        .filter((n) => n < perClass)
-        .map((n): [string, Dataset] => [`${n}/class`, subset(full, n)]),
-      ['all', full],
-    ];
-    for (const [variant, ds] of variants) {
-      const rec = await runVariant(set, variant, ds);
-      const i = records.findIndex((r) => r.set === set && r.variant === variant);
-      if (i >= 0) records[i] = rec;
-      else records.push(rec);
-      await save();
-    }
+  // Every set whole first, then each subset size across the sets (--sizes order): a run cut short still covers
+  // every set for the leave-one-dataset-out check. Rung 3 last.
+  const sets = list(args.sets).map((set) => {
+    const ds = loadDataset(join(datasetsDir, set));
+    return { set, ds, perClass: Math.min(...ds.classes.map((c) => ds.train.filter((i) => i.label === c).length)) };
+  });
+  const variants: { set: string; variant: string; ds: Dataset }[] = [
+    ...sets.map(({ set, ds }) => ({ set, variant: 'all', ds })),
+    ...list(args.sizes)
+      .map(Number)
+      .flatMap((n) =>
+        sets.filter((x) => n < x.perClass).map(({ set, ds }) => ({ set, variant: `${n}/class`, ds: subset(ds, n) })),
+      ),
+  ];
+  const planned: { rec: VariantRecord; ds: Dataset; plan: PlanOf }[] = [];
+  for (const { set, variant, ds } of variants) {
+    const [rec, plan] = await runVariant(set, variant, ds);
+    const i = records.findIndex((r) => r.set === set && r.variant === variant);
+    if (i >= 0) records[i] = rec;
+    else records.push(rec);
+    planned.push({ rec, ds, plan });
+    await save();
+  }
+  for (const { rec, ds, plan } of planned) {
+    await runFull(rec, ds, plan);
+    await save();
   }
 }
 applyRung3();
-await save();
+// --analyze alone only reads (a training run may be writing the same file).
+if (!args.analyze || args.rung3) await save();
 analyze();
 
 /** Best val accuracy among the rungs run whose actual time fit the budget. */
@@ -349,4 +375,71 @@ function analyze(): void {
     }
   const th = ['set', 'variant', 'rung', 'total s actual/est', 'ratio', 'epoch s actual/est', 'stages actual/est'];
   console.log([th, th.map(() => '---'), ...trows].map((r) => `| ${r.join(' | ')} |`).join('\n'));
+  calibration(recs);
+}
+
+/**
+ * Each stage's factor (median actual/estimated over runs, by rung and stage; seconds under 3 s are too noisy to count)
+ * fitted on every set (what plan.ts ships as STAGE_CALIBRATION) and, to check it, leave-one-dataset-out.
+ */
+function calibration(recs: VariantRecord[]): void {
+  type Pt = { set: string; rung: Rung; stage: string; est: number; act: number };
+  const pts: Pt[] = [];
+  const runs: { set: string; variant: string; rung: Rung; run: RunRecord }[] = [];
+  for (const rec of recs)
+    for (const rung of ['head', 'partial', 'full'] as Rung[]) {
+      const r = rec.runs[rung];
+      if (!isRun(r) || r.source) continue;
+      runs.push({ set: rec.set, variant: rec.variant, rung, run: r });
+      for (const s of r.stages)
+        if (s.estimatedSeconds !== undefined && s.estimatedSeconds > 0 && s.actualSeconds >= 3)
+          pts.push({ set: rec.set, rung, stage: s.stage, est: s.estimatedSeconds, act: s.actualSeconds });
+    }
+  const median = (xs: number[]) => {
+    const v = [...xs].sort((a, b) => a - b);
+    return v.length ? v[Math.floor(v.length / 2)] : 1;
+  };
+  const factors = (ps: Pt[]) => {
+    const f: Record<string, number> = {};
+    for (const p of ps)
+      f[`${p.rung}:${p.stage}`] ??= median(
+        ps.filter((q) => q.rung === p.rung && q.stage === p.stage).map((q) => q.act / q.est),
+      );
+    return f;
+  };
+  console.log('\nstage factors (median actual/estimated) on every set:', JSON.stringify(factors(pts)));
+  let within = 0;
+  let n = 0;
+  const rows: string[][] = [];
+  for (const { set, variant, rung, run } of runs) {
+    const f = factors(pts.filter((p) => p.set !== set));
+    const calibrated = run.stages.reduce((a, s) => a + (s.estimatedSeconds ?? 0) * (f[`${rung}:${s.stage}`] ?? 1), 0);
+    const ratio = run.actualSeconds / calibrated;
+    // Within ±30%, or within 5 s where the whole run is a few seconds (start-up noise).
+    const ok = Math.abs(ratio - 1) <= 0.3 || Math.abs(run.actualSeconds - calibrated) <= 5;
+    within += ok ? 1 : 0;
+    n++;
+    rows.push([
+      set,
+      variant,
+      rung,
+      run.actualSeconds.toFixed(0),
+      run.estimatedSeconds.toFixed(0),
+      calibrated.toFixed(0),
+      ratio.toFixed(2),
+      ok ? 'yes' : 'no',
+    ]);
+  }
+  const h = [
+    'set',
+    'variant',
+    'rung',
+    'actual s',
+    'raw estimate',
+    'calibrated (LOO)',
+    'actual/calibrated',
+    'within ±30% (or 5 s)',
+  ];
+  console.log([h, h.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n'));
+  console.log(`${within} of ${n} runs within ±30% (or 5 s) of the leave-one-dataset-out calibrated estimate`);
 }
