@@ -287,6 +287,16 @@ export async function planTraining(dataset: Dataset, opts: PlanOptions = {}): Pr
     estimateHeadFitSeconds({ trainRows: Math.round(N * (1 - INNER_VAL_FRACTION)), valRows: 0, dim, classes: K });
   partial.stages[1].seconds += await tunedHead(partial.dim);
   full.stages[1].seconds += await tunedHead(full.dim);
+  // Each probe times the stage's kernel; the run adds what the probe leaves out (Adam, scoring, checkpoints, worker
+  // hand-offs): measured factors per rung and stage (bench/auto.ts).
+  for (const [rung, stages] of [
+    ['head', headStages],
+    ['partial', partial.stages],
+    ['full', full.stages],
+  ] as const)
+    for (const st of stages) st.seconds *= STAGE_CALIBRATION[`${rung}:${st.stage}`] ?? 1;
+  partial.epochSeconds *= STAGE_CALIBRATION['partial:epochs'] ?? 1;
+  full.epochSeconds *= STAGE_CALIBRATION['full:epochs'] ?? 1;
   const sum = (s: StageTime[]) => s.reduce((a, x) => a + x.seconds, 0);
   const estimates: RungEstimate[] = [
     {
@@ -420,6 +430,12 @@ async function probeSteps(
     tail.dispose();
   }
 }
+
+/**
+ * Actual / probed seconds of each stage, by rung (median over bench/auto.ts's runs on every shared set and subset;
+ * checked leave-one-dataset-out there).
+ */
+export const STAGE_CALIBRATION: Record<string, number> = {};
 
 /** Measured speed-up of data-parallel steps on 2 threads over the single-thread probe (bench/auto.ts). */
 export const PARALLEL_SPEEDUP = 1;
