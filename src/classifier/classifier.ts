@@ -26,7 +26,7 @@ export interface Prediction {
   top: LabelProbability[];
   /** True when the image is far from every class seen in training (see README: "Unknown images"). */
   unknown: boolean;
-  /** Cosine distance to the nearest training image the bundle keeps (older bundles: class centroid); compared with the bundle's threshold. */
+  /** Mean cosine distance to the 5 nearest training images the bundle keeps (older bundles: the nearest image, or class centroid); compared with the bundle's threshold. */
   distance: number;
 }
 
