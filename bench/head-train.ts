@@ -246,7 +246,7 @@ if (args['curve-point'] !== undefined) {
       r.status === 0 ? JSON.parse(r.stdout.trim().split('\n').at(-1)!) : { n: size, error: r.stderr.slice(-300) };
     curve.push(point);
     console.error(
-      `curve n=${size}: ${point.error ?? `${point.totalSeconds.toFixed(1)} s (search ${point.searchSeconds.toFixed(1)} + final ${point.finalSeconds.toFixed(1)}), peak ${point.peakRssMB} MB`}`,
+      `curve n=${size}: ${point.error ?? `${point.totalSeconds.toFixed(1)} s (search ${point.searchSeconds.toFixed(1)} + final ${point.finalSeconds.toFixed(1)}), peak ${point.peakRssMB} MB, l2 ${point.best}; PyTorch fit ${point.torchFinalSeconds?.toFixed(1) ?? point.torchError ?? '-'} s`}`,
     );
   }
   for (const ext of ['json', 'x', 'y']) spawnSync('rm', ['-f', `${file}.${ext}`]);
