@@ -14,6 +14,7 @@ import { FeatureStore } from '../../src/features/store.js';
 import { fitUnknownDetector, unknownDistance, type UnknownDetector } from '../../src/classifier/unknown.js';
 import { trainClassifier } from '../../src/classifier/train.js';
 import { Classifier } from '../../src/classifier/classifier.js';
+import { exportClassifier, readExportMetadata } from '../../src/export/export.js';
 import { cleanup, cosine, DATASETS_DIR, tempDir } from '../helpers.js';
 
 const WOOF = join(DATASETS_DIR, 'imagewoof');
@@ -115,7 +116,7 @@ describe('bundles', () => {
       }
   });
 
-  test('a new bundle keeps k; one written before the k-NN rule still loads and flags by the nearest image', async () => {
+  test('a new bundle and its ONNX export keep k; one written before the k-NN rule still loads and flags by the nearest image', async () => {
     const { classifier } = await trainClassifier(data, { store, seed: 1 });
     const dir = join(tmp, 'bundle');
     try {
@@ -127,6 +128,12 @@ describe('bundles', () => {
     const manifest = JSON.parse(await readFile(manifestPath, 'utf8'));
     assert.equal(manifest.unknown.method, 'knn-cosine');
     assert.equal(manifest.unknown.k, 5);
+    // An ONNX export tells its consumers the rule: method and k beside the threshold.
+    const exported = join(tmp, 'onnx');
+    await exportClassifier(dir, { format: 'onnx', out: exported });
+    const meta = await readExportMetadata(exported);
+    assert.deepEqual([meta.unknown.method, meta.unknown.k], ['knn-cosine', 5]);
+    assert.equal(meta.unknown.threshold, manifest.unknown.threshold);
     const photo = (await files(join(WOOF, 'val', NEAR[0]), 1))[0];
     const fresh = await Classifier.load(dir);
     const now = await fresh.predict(photo);
