@@ -13,7 +13,7 @@ export function parseDevice(v: string, source = '--device'): DeviceRequest {
   throw new TlError(`${source} must be one of ${DEVICES.join(', ')}, got "${v}"`, 'cpu is the default.');
 }
 
-/** How a setup line names an adapter: "llvmpipe (LLVM 15.0.6, 256 bits), software". */
+/** How a setup line names an adapter: "llvmpipe-llvm-15-0-6-256-bits, software", "NVIDIA H100, hardware". */
 export function describeAdapter(s: GpuAdapterSummary): string {
   // Dawn's GLES backend slugs Mesa's renderer name: 'llvmpipe-llvm-15-0-6-256-bits-'.
   const name = (s.device || s.description || s.vendor || 'unknown adapter').replace(/-+$/, '');
