@@ -23,7 +23,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Rng } from '../util/random.js';
-import { runPath, type PathJob, type PathPointScore } from './l2-path.js';
+import { runPath, type PathJob, type PathPointScore, type PathStep } from './l2-path.js';
 import { PathPool } from './path-pool.js';
 import { flattenRows, type FlatMatrix } from './softmax-regression.js';
 import { wasmPays } from './wasm-objective.js';
@@ -214,6 +214,52 @@ function meanTheta(thetas: Float64Array[], K: number, d: number): { W: Float64Ar
   return { W: mean.slice(0, K * d), b: mean.slice(K * d) };
 }
 
+/**
+ * The coarse walk: every fold fits grid[positions[0]], then grid[positions[1]] warm-started from its own previous
+ * solution, and so on. A fold that finishes a value may start its next one while other folds still fit this one (at
+ * most one value ahead of the last complete one), so no core idles at the end of a value. `complete(k, steps)` gets
+ * each value's steps (in fold order) as soon as all folds have it, in order, and returns whether to go on; after a
+ * `false`, the fits already started past it are ignored and the queued ones dropped. Each fold's chain of fits is the
+ * same whatever the timing, so the result is too.
+ */
+async function walk(
+  pool: PathPool,
+  positions: number[],
+  folds: number,
+  job: (g: number, f: number, from?: Float64Array) => PathJob,
+  complete: (k: number, steps: PathStep[]) => boolean,
+): Promise<void> {
+  const done: PathStep[][] = positions.map(() => []);
+  const next = new Array<number>(folds).fill(0); // next position each fold has not started
+  let last = positions.length - 1; // the walk ends at this position (earlier once complete() says stop)
+  let decided = -1; // positions 0..decided are complete
+  // Run ahead only where another thread can use the time; in this thread it would only delay the walk.
+  const ahead = pool.threads > 1 ? 2 : 1;
+  await new Promise<void>((resolve, reject) => {
+    const pump = () => {
+      while (decided < last && done[decided + 1].filter(Boolean).length === folds) {
+        decided++;
+        if (!complete(decided, done[decided])) last = decided;
+      }
+      if (decided >= last) {
+        pool.dropQueued();
+        return resolve();
+      }
+      for (let f = 0; f < folds; f++) {
+        const k = next[f];
+        if (k > last || k > decided + ahead || (k > 0 && !done[k - 1][f])) continue;
+        next[f]++;
+        pool.submit(job(positions[k], f, k > 0 ? done[k - 1][f].theta : undefined)).then((s) => {
+          if (k > last) return; // past where the walk stopped
+          done[k][f] = s;
+          pump();
+        }, reject);
+      }
+    };
+    pump();
+  });
+}
+
 export async function selectL2(
   X: readonly Float32Array[],
   y: Int32Array,
@@ -246,40 +292,38 @@ export async function selectL2(
           )[0],
       );
   const pool = PathPool.start(Math.min(parallel, folds));
-  /** Fits every fold at each grid index, warm-started from the given solutions (one pool round for all of them). */
+  /** Fold f's fit at grid index g, warm-started from `from` (a solution of the same fold). */
+  const job = (g: number, f: number, from?: Float64Array): PathJob => ({
+    X: flat,
+    y,
+    numClasses,
+    trainIndex: trainIndex[f],
+    heldOutIndex: heldOutIndex[f],
+    grid: [grid[g]],
+    sampleWeights: opts.sampleWeights,
+    tol: opts.tol ?? 1e-3,
+    tolFloor: opts.tolFloor,
+    maxIter: opts.maxIter ?? 500,
+    init: from,
+    wasm: kernel === 'wasm',
+  });
+  const record = (g: number, steps: PathStep[]) => {
+    fitted.set(g, { scores: steps.map((s) => s.scores[0]), thetas: steps.map((s) => s.theta) });
+    opts.onPoint?.(curve());
+  };
+  /** Fits every fold at each grid index, warm-started from the given solutions (all queued at once). */
   const fit = async (points: { g: number; from?: Float64Array[] }[]) => {
-    const jobs: PathJob[] = points.flatMap(({ g, from }) =>
-      trainIndex.map((index, f) => ({
-        X: flat,
-        y,
-        numClasses,
-        trainIndex: index,
-        heldOutIndex: heldOutIndex[f],
-        grid: [grid[g]],
-        sampleWeights: opts.sampleWeights,
-        tol: opts.tol ?? 1e-3,
-        tolFloor: opts.tolFloor,
-        maxIter: opts.maxIter ?? 500,
-        init: from?.[f],
-        wasm: kernel === 'wasm',
-      })),
-    );
-    const steps = await pool.run(jobs);
-    points.forEach(({ g }, p) => {
-      const mine = steps.slice(p * folds, (p + 1) * folds);
-      fitted.set(g, { scores: mine.map((s) => s.scores[0]), thetas: mine.map((s) => s.theta) });
-      opts.onPoint?.(curve());
-    });
+    const steps = await pool.run(points.flatMap(({ g, from }) => trainIndex.map((_, f) => job(g, f, from?.[f]))));
+    points.forEach(({ g }, p) => record(g, steps.slice(p * folds, (p + 1) * folds)));
   };
   try {
     // Coarse walk, strong to weak, each value warm-started from the one before, until clearly past the peak.
     const step = stop ? stop.coarseStep : 1;
-    let previous: Float64Array[] | undefined;
-    for (let g = 0; g < grid.length; g += step) {
-      await fit([{ g, from: previous }]);
-      previous = fitted.get(g)!.thetas;
-      if (stop && pastThePeak(curve(), stop)) break;
-    }
+    const coarse = Array.from({ length: Math.ceil(grid.length / step) }, (_, k) => k * step);
+    await walk(pool, coarse, folds, job, (k, steps) => {
+      record(coarse[k], steps);
+      return !(stop && pastThePeak(curve(), stop));
+    });
     // Fine: the values skipped on either side of the coarse peak, warm-started from it.
     const coarseBest = grid.indexOf(highest(curve()).l2);
     const from = fitted.get(coarseBest)!.thetas;

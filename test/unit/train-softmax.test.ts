@@ -359,6 +359,8 @@ test('coarse-to-fine search with early stop picks what the full grid picks, with
   const grid = [10, 3, 1, 0.3, 0.1, 0.03, 0.01, 3e-3, 1e-3, 3e-4, 1e-4];
   const full = await selectL2(X, y, 3, { grid, seed: 2, parallel: 1, stop: false });
   const fast = await selectL2(X, y, 3, { grid, seed: 2, parallel: 1 });
+  // Two threads run folds ahead of the others and drop what lies past the stop: the same walk, bit for bit.
+  assert.deepEqual(await selectL2(X, y, 3, { grid, seed: 2, parallel: 2 }), fast);
   assert.deepEqual(
     full.curve.map((p) => p.l2),
     grid,
