@@ -112,9 +112,10 @@ export async function estimateHeadFitSeconds(shape: HeadFitShape, costs?: Evalua
   const threads = Math.max(1, Math.min(folds, shape.threads ?? availableParallelism()));
   const unit = search * shape.classes * shape.dim;
   const scoringUnit = scoring * shape.classes * shape.dim;
-  // Folds run in waves of `threads`: 5 folds on 2 threads take 3 waves.
+  // The folds' fits share the threads without waiting for each other (select-l2.ts walks them ahead), so the search
+  // takes folds / threads fold-walks of wall time.
   const perFold = CV_EVALUATIONS_PER_FOLD_AT_1000 * (shape.trainRows / 1000) ** CV_EVALUATIONS_GROWTH;
-  const cv = Math.ceil(folds / threads) * perFold * unit * shape.trainRows * (1 - 1 / folds);
+  const cv = (folds / threads) * perFold * unit * shape.trainRows * (1 - 1 / folds);
   const finalEvaluations = Math.max(
     20,
     FINAL_EVALUATIONS_AT_1000 * (shape.trainRows / 1000) ** FINAL_EVALUATIONS_GROWTH,
