@@ -26,8 +26,6 @@ import { checkDomain, type DomainCheck } from './domain.js';
 import { pickNativeSize } from './native-size.js';
 import { defaultTrainThreads } from './parallel.js';
 import { estimateHeadFitSeconds } from '../train/head-cost.js';
-import { INNER_VAL_FRACTION } from '../classifier/inner-split.js';
-import { DEFAULT_MAX_REFERENCES } from '../classifier/unknown.js';
 import {
   decideRung,
   expectedGain,
@@ -109,10 +107,22 @@ const recipeFlags = (r: PartialRecipe) => `--train-last ${r.trainLast} --replace
  * far-from-ImageNet images in 5-10 min on 2 cores, worth a coffee break; whole-network runs (30-45 min) need asking.
  */
 export const DEFAULT_TIME_BUDGET = 900;
-const PARTIAL_EPOCHS = 8;
-const FULL_EPOCHS = 5;
-/** Fine-tuning's early-stopping patience (finetune/train.ts's default). */
-const PATIENCE = 3;
+/**
+ * What the run will do, as the layers above decide it (this layer may not import them; test/unit/plan-rules.test.ts
+ * checks these equal finetune/train.ts's defaults, classifier/inner-split.ts's fraction and unknown.ts's cap).
+ */
+export const RUN_SHAPE = {
+  partialEpochs: 8,
+  fullEpochs: 6,
+  patience: 3,
+  innerValFraction: 0.15,
+  unknownReferences: 1000,
+};
+const PARTIAL_EPOCHS = RUN_SHAPE.partialEpochs;
+const FULL_EPOCHS = RUN_SHAPE.fullEpochs;
+const PATIENCE = RUN_SHAPE.patience;
+const INNER_VAL_FRACTION = RUN_SHAPE.innerValFraction;
+const DEFAULT_MAX_REFERENCES = RUN_SHAPE.unknownReferences;
 /** The scoring forward (no gradients) costs about a third of a training step per image. */
 const INFER_COST = 1 / 3;
 
@@ -435,7 +445,10 @@ async function probeSteps(
  * Actual / probed seconds of each stage, by rung (median over bench/auto.ts's runs on every shared set and subset;
  * checked leave-one-dataset-out there).
  */
-export const STAGE_CALIBRATION: Record<string, number> = {};
+export const STAGE_CALIBRATION: Record<string, number> = {
+  // hymenoptera, 25/class (serial steps) and 122/class (data-parallel): 2.3/1.2 and 11.4/6.3 s per epoch (x1.9, x1.8).
+  'partial:epochs': 1.9,
+};
 
 /** Measured speed-up of data-parallel steps on 2 threads over the single-thread probe (bench/auto.ts). */
 export const PARALLEL_SPEEDUP = 1;

@@ -10,6 +10,10 @@ import {
   type GainObservation,
   type RungOption,
 } from '../../src/finetune/auto-rules.js';
+import { RUN_SHAPE } from '../../src/finetune/plan.js';
+import { finetuneDefaults } from '../../src/finetune/train.js';
+import { INNER_VAL_FRACTION } from '../../src/classifier/inner-split.js';
+import { DEFAULT_MAX_REFERENCES } from '../../src/classifier/unknown.js';
 
 const options = (partial: [number, number | undefined], full: [number, number | undefined]): RungOption[] => [
   { rung: 'head', seconds: 20, gain: 0, command: 'tl train d --strategy head' },
@@ -72,8 +76,45 @@ test('the gain table: mean gain per images/class bucket and domain; lookup by th
   assert.equal(expectedGain('partial', 5000, 'photo', t), -1.5);
   assert.equal(expectedGain('partial', 10, 'photo', t), undefined, 'below every measured size: no evidence');
   assert.equal(expectedGain('partial', 700, 'far', t), 2.2);
-  // A domain never measured borrows the other domain's rows; a rung never measured has no gain.
-  assert.equal(expectedGain('full', 600, 'photo', t), 4);
-  assert.equal(expectedGain('full', 600, 'photo', fitGainTable(obs.slice(0, 3))), undefined);
+  // A domain or a rung never measured has no gain: nothing is extrapolated from satellite patches to photos.
+  assert.equal(expectedGain('full', 600, 'photo', t), undefined);
+  assert.equal(expectedGain('full', 600, 'far', fitGainTable(obs.slice(0, 3))), undefined);
   assert.equal(expectedGain('head', 10, 'photo', t), 0);
+});
+
+test('shipped table: EuroSAT (500/class, far) picks rung 3 at --time-budget 3600, not at the default; hymenoptera never', () => {
+  const eurosat = (budget: number) =>
+    decideRung(
+      [
+        { rung: 'head', seconds: 45, gain: 0, command: 'tl train eurosat --strategy head' },
+        { rung: 'partial', seconds: 400, gain: expectedGain('partial', 500, 'far'), command: 'p' },
+        {
+          rung: 'full',
+          seconds: 1800,
+          gain: expectedGain('full', 500, 'far'),
+          command: 'tl train eurosat --strategy full',
+        },
+      ],
+      { perClass: 500, budget, domain: 'far' },
+    );
+  assert.equal(eurosat(3600).choice, 'full');
+  const dflt = eurosat(900);
+  assert.equal(dflt.choice, 'head');
+  assert.match(
+    dflt.reason,
+    /Only the time budget stops full \(expected \+4\.7 pts, ~30 min > 15 min\): tl train eurosat --strategy full$/,
+  );
+  for (const perClass of [25, 122])
+    assert.equal(expectedGain('full', perClass, 'photo'), undefined, 'no measured rung-3 gain on small photo sets');
+});
+
+test("the plan's picture of a run matches the trainer's defaults (epochs, patience, inner val, unknown references)", () => {
+  const partial = finetuneDefaults({ strategy: 'partial' });
+  assert.deepEqual(RUN_SHAPE, {
+    partialEpochs: partial.epochs,
+    fullEpochs: finetuneDefaults({ strategy: 'full' }).epochs,
+    patience: partial.patience,
+    innerValFraction: INNER_VAL_FRACTION,
+    unknownReferences: DEFAULT_MAX_REFERENCES,
+  });
 });
