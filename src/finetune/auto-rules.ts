@@ -28,7 +28,7 @@ export const MIN_GAIN_POINTS = 0.5;
 /**
  * Measured gains, val accuracy points over the head with every decision on the inner val split (README "Which rung
  * auto picks"): partial reusing the last blocks on photos, hymenoptera 25/class -2.6 (0.928 vs 0.954), 122/class 0.0
- * (0.961 both), cats/dogs 1000/class 0.0 (best epoch 0 = the head); rung 3 on EuroSAT (500/class, far from ImageNet,
+ * (0.961 both); rung 3 on EuroSAT (500/class, far from ImageNet,
  * issue #12's run at 128 px, 6 epochs, 30 min) 0.965 vs the head's 0.918: +4.7. Domains and sizes without a
  * measurement have no entry, so auto never extrapolates a gain to them. `npm run bench:auto` measures the rest
  * (every shared set and its 25/50/100/300-per-class subsets) and prints the table to put here.

@@ -223,7 +223,7 @@ export async function planTraining(dataset: Dataset, opts: PlanOptions = {}): Pr
     trainable = p.trainable;
     partialTailDim = p.featureDim;
     const wantFull = opts.alwaysMeasure || (gainFull !== undefined && gainFull > 0);
-    const f = wantFull ? await probeSteps(net, { freeze: 0 }, fullSize, fullSize <= 96 ? 16 : 4) : undefined;
+    const f = wantFull ? await probeSteps(net, { freeze: 0 }, fullSize, fullSize <= 128 ? 8 : 4) : undefined;
     tp = {
       extract: 1 / secondsPerImage.embed,
       partialTrain: p.imagesPerSecond,
@@ -376,14 +376,16 @@ function countUncached(store: FeatureStore, backbone: Backbone, hashes: string[]
  * decoding alone (what rung 3 caches), on a few images after a warm-up batch.
  */
 async function probeExtract(backbone: Backbone, paths: string[]): Promise<{ embed: number; decode: number }> {
-  const sample = paths.filter((_, i) => i % Math.max(1, Math.floor(paths.length / 40)) === 0).slice(0, 40);
-  const warm = sample.slice(0, 8);
-  const timed = sample.slice(8);
+  const sample = paths.filter((_, i) => i % Math.max(1, Math.floor(paths.length / 64)) === 0).slice(0, 64);
+  // The warm-up batch has the timed batch's shape: a runtime plans its memory per input shape on the first call.
+  const half = Math.max(1, Math.floor(sample.length / 2));
+  const warm = sample.slice(0, half);
+  const timed = sample.slice(half, 2 * half);
   const mem = FeatureStore.open(':memory:');
   try {
-    await extractFeatures(backbone, warm, { store: mem, batchSize: 8 });
+    await extractFeatures(backbone, warm, { store: mem, batchSize: half });
     const t0 = performance.now();
-    await extractFeatures(backbone, timed, { store: mem, batchSize: 32 });
+    await extractFeatures(backbone, timed, { store: mem, batchSize: half });
     const embed = (performance.now() - t0) / 1000 / Math.max(1, timed.length);
     const t1 = performance.now();
     for (const p of timed.slice(0, 16)) await preprocess(p, backbone.input).catch(() => undefined);
