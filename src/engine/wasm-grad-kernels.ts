@@ -17,7 +17,7 @@
 // ReLU6 clamps' gradient, see clip.ts) and an Identity that shares the buffer instead of copying it
 // (the engine clones every tensor it saves for the backward pass).
 import type * as TF from '@tensorflow/tfjs';
-import { dwFilterGradFor } from './simd/dw-filter-grad.js';
+import { simdKernelsFor } from './simd/kernels.js';
 
 type Tf = typeof TF;
 type DataType = TF.DataType;
@@ -498,9 +498,9 @@ function depthwiseBackpropFilter(tf: Tf, args: KernelArgs): TI {
   const left = info.padInfo.left;
   const be = args.backend;
   const out = be.makeOutput([kh, kw, C, 1], 'float32');
-  const simd = C % 4 === 0 ? dwFilterGradFor(be.wasm.asm?.memory) : undefined;
+  const simd = C % 4 === 0 ? simdKernelsFor(be.wasm.asm?.memory) : undefined;
   if (simd) {
-    // The SIMD loop (simd/dw-filter-grad.ts): scratch buffers in the heap, freed before returning.
+    // The SIMD loop (simd/kernels.ts): scratch buffers in the heap, freed before returning.
     const T = kh * kw * C;
     const accP = be.wasm._malloc(T * 8 + 16);
     const tmpP = be.wasm._malloc(T * 4 + 16);
@@ -583,6 +583,11 @@ function clipGradWasm(args: KernelArgs): TI {
   const ds = be.dataIdMap.get(dy.dataId)!.memoryOffset / 4;
   const os = be.dataIdMap.get(out.dataId)!.memoryOffset / 4;
   const n = sizeOf(dy.shape);
+  const simd = simdKernelsFor(be.wasm.asm?.memory);
+  if (simd) {
+    simd.clipGrad(xs * 4, ds * 4, os * 4, n, lo, hi);
+    return out;
+  }
   const xv = heap.subarray(xs, xs + n);
   const dv = heap.subarray(ds, ds + n);
   const ov = heap.subarray(os, os + n);

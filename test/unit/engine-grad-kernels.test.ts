@@ -277,8 +277,17 @@ describe('wasm convolution gradient kernels', () => {
 });
 
 describe('one-pass wasm kernels of a whole-network training step', () => {
-  test('clamp gradient (TlClipGrad) = tfjs clipByValue gradient on cpu, boundary values included', async () => {
-    const shape = [2, 5, 6, 7];
+  // 420 values: the SIMD loop only (4 at a time); 105: its one-by-one remainder too (simd/kernels.ts).
+  for (const shape of [
+    [2, 5, 6, 7],
+    [3, 5, 7],
+  ])
+    test(`clamp gradient (TlClipGrad) = tfjs clipByValue gradient on cpu, boundary values included, [${shape}]`, () =>
+      checkClipGrad(shape));
+});
+
+async function checkClipGrad(shape: number[]): Promise<void> {
+  {
     const lo = 0;
     const hi = 0.5;
     const xs = rand(size(shape), 21);
@@ -288,6 +297,7 @@ describe('one-pass wasm kernels of a whole-network training step', () => {
     xs[2] = -0;
     xs[3] = hi + 1e-7;
     xs[4] = lo - 1e-7;
+    xs[xs.length - 1] = hi; // in the remainder when the count is not a multiple of 4
     const dys = rand(size(shape), 22);
     const grad = async (backend: 'cpu' | 'wasm', f: (x: TF.Tensor) => TF.Tensor) => {
       await tf.setBackend(backend);
@@ -313,8 +323,10 @@ describe('one-pass wasm kernels of a whole-network training step', () => {
     const yWant = xs.map((v) => Math.min(hi, Math.max(lo, v)));
     assert.ok(relErr((await y.data()) as Float32Array, yWant) < 1e-7);
     y.dispose();
-  });
+  }
+}
 
+describe('one-pass wasm kernels of a whole-network training step (sums)', () => {
   test('Sum over all leading axes (bias gradients) matches cpu; other reductions unchanged', async () => {
     const cases: { shape: number[]; axis: number[]; keepDims: boolean }[] = [
       { shape: [2, 5, 6, 7], axis: [0, 1, 2], keepDims: false },

@@ -1,5 +1,6 @@
 (module
   (import "env" "memory" (memory 1))
+  ;; Gradient kernels on the TF.js wasm heap (see kernels.ts). Byte offsets into the imported memory.
   ;; Depthwise conv filter gradient, NHWC, channel multiplier 1, C a multiple of 4. Byte offsets into memory.
   ;; acc: f64[kh*kw*C] (caller zeroes), tmp: f32[kh*kw*C] scratch (caller zeroes): each output row (n, oh) sums
   ;; into tmp in f32 (at most OW terms per element), then tmp is added into acc in f64 and cleared.
@@ -76,5 +77,36 @@
         (br $ohLoop)))
       (local.set $n (i32.add (local.get $n) (i32.const 1)))
       (br $nLoop)))
+  )
+
+  ;; The clamp's gradient (engine/clip.ts): out = dy where lo <= x <= hi, else +0; n floats, 4 at a time, then the
+  ;; remainder one by one. A NaN x compares false: 0, as the JavaScript kernel gives.
+  (func (export "clipGrad")
+    (param $x i32) (param $dy i32) (param $out i32) (param $n i32) (param $lo f32) (param $hi f32)
+    (local $i i32) (local $end i32) (local $bytes i32) (local $vlo v128) (local $vhi v128) (local $v v128) (local $s f32)
+    (local.set $bytes (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $end (i32.and (local.get $bytes) (i32.const -16)))
+    (local.set $vlo (f32x4.splat (local.get $lo)))
+    (local.set $vhi (f32x4.splat (local.get $hi)))
+    (local.set $i (i32.const 0))
+    (block $done (loop $vec
+      (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
+      (local.set $v (v128.load align=4 (i32.add (local.get $x) (local.get $i))))
+      (v128.store align=4 (i32.add (local.get $out) (local.get $i))
+        (v128.and
+          (v128.and (f32x4.ge (local.get $v) (local.get $vlo)) (f32x4.le (local.get $v) (local.get $vhi)))
+          (v128.load align=4 (i32.add (local.get $dy) (local.get $i)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 16)))
+      (br $vec)))
+    (block $done2 (loop $one
+      (br_if $done2 (i32.ge_u (local.get $i) (local.get $bytes)))
+      (local.set $s (f32.load (i32.add (local.get $x) (local.get $i))))
+      (f32.store (i32.add (local.get $out) (local.get $i))
+        (select
+          (f32.load (i32.add (local.get $dy) (local.get $i)))
+          (f32.const 0)
+          (i32.and (f32.ge (local.get $s) (local.get $lo)) (f32.le (local.get $s) (local.get $hi)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 4)))
+      (br $one)))
   )
 )
