@@ -293,7 +293,7 @@ async function runSplit(knownIdx: number[]) {
     return Math.exp(z[K] - lse(z));
   };
   const methods: Record<string, (f: Float32Array) => number> = {
-    'nearest-neighbour cosine (k = 1, today)': (f) => kth(f, 1),
+    'nearest-neighbour cosine (k = 1, the former rule)': (f) => kth(f, 1),
     'k-th nearest cosine distance, k tuned leave-one-class-out on train': (f) => kth(f, tuned.k),
     [MEAN5]: (f) => meanOf(sortedDistances(norm(f), fitN), 5),
     'mean cosine distance to the k nearest, k tuned leave-one-class-out on train': (f) =>
