@@ -14,6 +14,7 @@ import { preprocess } from '../data/image.js';
 import { extractFeatures } from '../features/extract.js';
 import { FeatureStore, modelKeyFor } from '../features/store.js';
 import { sha256 } from '../util/hash.js';
+import { TlError } from '../util/errors.js';
 import {
   loadNetwork,
   openCutBackbone,
@@ -147,6 +148,47 @@ export interface PlanOptions extends ResolveOptions {
 }
 
 export async function planTraining(dataset: Dataset, opts: PlanOptions = {}): Promise<Plan> {
+  try {
+    return await planAllRungs(dataset, opts);
+  } catch (e) {
+    // A network the fine-tuning engine cannot rebuild (e.g. an op it has no trainable version of) still has rung 1:
+    // auto must not fail over rungs it would not be able to run.
+    if (!(e instanceof TlError)) throw e;
+    return await headOnlyPlan(dataset, opts, e.message);
+  }
+}
+
+async function headOnlyPlan(dataset: Dataset, opts: PlanOptions, why: string): Promise<Plan> {
+  const counts = classCounts(dataset);
+  const K = Math.max(1, counts.length);
+  const N = dataset.train.length;
+  const entry = findModel(opts.model ?? DEFAULT_MODEL_ID);
+  const seconds = await estimateHeadFitSeconds({
+    trainRows: N,
+    valRows: dataset.val.length,
+    dim: entry.feature.dim,
+    classes: K,
+  });
+  return {
+    choice: 'head',
+    reason: `head: fine-tuning is not available for ${entry.id} (${why}); rung 1 needs only its features`,
+    imagesPerClass: Math.round(counts.reduce((a, c) => a + c.train, 0) / K),
+    trainImages: N,
+    timeBudget: opts.timeBudget ?? DEFAULT_TIME_BUDGET,
+    throughput: { extract: 0, partialTrain: 0, fullTrain: 0, measured: false },
+    estimates: [
+      {
+        rung: 'head',
+        seconds,
+        stages: [{ stage: 'head-fit', seconds, detail: 'L2 search by 5-fold CV + final fit' }],
+        expectedGain: 0,
+        detail: 'new softmax on frozen features (L-BFGS, L2 by 5-fold CV)',
+      },
+    ],
+  };
+}
+
+async function planAllRungs(dataset: Dataset, opts: PlanOptions): Promise<Plan> {
   const counts = classCounts(dataset);
   const K = Math.max(1, counts.length);
   const perClass = Math.round(counts.reduce((a, c) => a + c.train, 0) / K);
