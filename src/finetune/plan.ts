@@ -159,9 +159,7 @@ export async function planTraining(dataset: Dataset, opts: PlanOptions = {}): Pr
 }
 
 async function headOnlyPlan(dataset: Dataset, opts: PlanOptions, why: string): Promise<Plan> {
-  const counts = classCounts(dataset);
-  const K = Math.max(1, counts.length);
-  const N = dataset.train.length;
+  const { K, perClass, N } = sizeOf(dataset);
   const entry = findModel(opts.model ?? DEFAULT_MODEL_ID);
   const seconds = await estimateHeadFitSeconds({
     trainRows: N,
@@ -172,7 +170,7 @@ async function headOnlyPlan(dataset: Dataset, opts: PlanOptions, why: string): P
   return {
     choice: 'head',
     reason: `head: fine-tuning is not available for ${entry.id} (${why}); rung 1 needs only its features`,
-    imagesPerClass: Math.round(counts.reduce((a, c) => a + c.train, 0) / K),
+    imagesPerClass: perClass,
     trainImages: N,
     timeBudget: opts.timeBudget ?? DEFAULT_TIME_BUDGET,
     throughput: { extract: 0, partialTrain: 0, fullTrain: 0, measured: false },
@@ -188,11 +186,15 @@ async function headOnlyPlan(dataset: Dataset, opts: PlanOptions, why: string): P
   };
 }
 
-async function planAllRungs(dataset: Dataset, opts: PlanOptions): Promise<Plan> {
+/** Classes, mean training images per class, training images. */
+function sizeOf(dataset: Dataset) {
   const counts = classCounts(dataset);
   const K = Math.max(1, counts.length);
-  const perClass = Math.round(counts.reduce((a, c) => a + c.train, 0) / K);
-  const N = dataset.train.length;
+  return { K, perClass: Math.round(counts.reduce((a, c) => a + c.train, 0) / K), N: dataset.train.length };
+}
+
+async function planAllRungs(dataset: Dataset, opts: PlanOptions): Promise<Plan> {
+  const { K, perClass, N } = sizeOf(dataset);
   const Nval = dataset.val.length;
   const budget = opts.timeBudget ?? DEFAULT_TIME_BUDGET;
   const entry = findModel(opts.model ?? DEFAULT_MODEL_ID);

@@ -172,6 +172,13 @@ export async function finetuneClassifier(opts: FinetuneTrainOptions, ctx: RungCo
     size: picked?.why,
   });
 
+  // The frozen part's outputs on augmentation `copy` of each image of `set`, all of them or a clear error.
+  const augmentedActs = async (into: FeatureStore, set: ActSet, copy: number, lost: string): Promise<ActSet> => {
+    const items = set.paths.map((path, i) => ({ path, label: dataset.classes[set.labels[i]] }));
+    const c = await actsFor(augmentedCut(frozen, { seed, copy }), into, items, dataset.classes, 'train', emit, opts);
+    if (c.acts.length !== set.acts.length) throw new TlError(lost, 'Run again.');
+    return c;
+  };
   const ownStore = !opts.store;
   const store = opts.store ?? FeatureStore.open();
   const tExtract = Date.now();
@@ -182,21 +189,10 @@ export async function finetuneClassifier(opts: FinetuneTrainOptions, ctx: RungCo
     train = await actsFor(frozen, store, dataset.train, dataset.classes, 'train', emit, opts);
     val = await actsFor(frozen, store, dataset.val, dataset.classes, 'val', emit, opts);
     // Cached augmented copies (partial): K frozen forwards per image, once; later runs read them from the store.
-    for (let k = 0; s.augment && s.augmentCopies && k < s.augmentCopies; k++) {
-      const items = train.paths.map((path, i) => ({ path, label: dataset.classes[train.labels[i]] }));
-      const c = await actsFor(
-        augmentedCut(frozen, { seed, copy: k }),
-        store,
-        items,
-        dataset.classes,
-        'train',
-        emit,
-        opts,
+    for (let k = 0; s.augment && s.augmentCopies && k < s.augmentCopies; k++)
+      copies.push(
+        await augmentedActs(store, train, k, 'an image became unreadable while caching its augmented copies'),
       );
-      if (c.acts.length !== train.acts.length)
-        throw new TlError('an image became unreadable while caching its augmented copies', 'Run again.');
-      copies.push(c);
-    }
   } finally {
     if (ownStore) store.close();
   }
@@ -234,19 +230,7 @@ export async function finetuneClassifier(opts: FinetuneTrainOptions, ctx: RungCo
     epochTrain = async (epoch) => {
       const mem = FeatureStore.open(':memory:');
       try {
-        const items = fitSet.paths.map((path, i) => ({ path, label: dataset.classes[fitSet.labels[i]] }));
-        const c = await actsFor(
-          augmentedCut(frozen, { seed, copy: 1_000_000 + epoch }),
-          mem,
-          items,
-          dataset.classes,
-          'train',
-          emit,
-          opts,
-        );
-        if (c.acts.length !== fitSet.acts.length)
-          throw new TlError('an image became unreadable during training', 'Run again.');
-        return c;
+        return await augmentedActs(mem, fitSet, 1_000_000 + epoch, 'an image became unreadable during training');
       } finally {
         mem.close();
       }
