@@ -3,6 +3,8 @@
 // (test/unit: no models; test/integration: real models and photos from ../shared; test/faults: fault injection),
 // loaded through tsx. Arguments name test files or group folders (`npm run test:unit` = `node scripts/test.mjs test/unit`).
 // Models and datasets default to ../shared beside the checkout, as on CI; the darknet test photos are fetched once.
+// `--no-lint` skips ESLint and Prettier (a quick re-run of a few files while timing or fixing them; tsc still runs,
+// since the CLI tests spawn its output). The run ends with the slowest test files (scripts/test-durations.mjs).
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -27,10 +29,14 @@ if (typeErrors)
 // the run at the end.
 // CHECK_FORMAT: the whole tree is in Prettier's layout (`npm run format` fixes it).
 const CHECK_FORMAT = true;
-const linted = spawnSync(process.execPath, [resolve(root, 'scripts/lint.mjs'), ...(CHECK_FORMAT ? ['--format'] : [])], {
-  stdio: 'inherit',
-  cwd: root,
-});
+const args = process.argv.slice(2);
+const skipLint = args.includes('--no-lint');
+const linted = skipLint
+  ? { status: 0 }
+  : spawnSync(process.execPath, [resolve(root, 'scripts/lint.mjs'), ...(CHECK_FORMAT ? ['--format'] : [])], {
+      stdio: 'inherit',
+      cwd: root,
+    });
 const lintErrors = linted.status !== 0;
 process.env.TL_MODELS_DIR ||= resolve(root, '../shared/models');
 process.env.TL_DATASETS_DIR ||= resolve(root, '../shared/datasets');
@@ -39,7 +45,7 @@ process.env.TL_OFFLINE = '1'; // a test never touches the network
 const fetched = spawnSync('bash', [resolve(root, 'scripts/fetch-test-photos.sh')], { stdio: 'inherit' });
 if (fetched.status !== 0) process.exit(fetched.status ?? 1);
 
-const only = process.argv.slice(2);
+const only = args.filter((a) => a !== '--no-lint');
 // test/*.test.ts and one level of groups below it (test/faults/: the fault-injection suite).
 const testFiles = (dir) =>
   readdirSync(resolve(root, dir), { withFileTypes: true }).flatMap((e) =>
@@ -52,10 +58,19 @@ const testFiles = (dir) =>
 const files = only.length
   ? only.flatMap((a) => (statSync(resolve(root, a)).isDirectory() ? testFiles(a.replace(/\/$/, '')).sort() : [a]))
   : testFiles('test').sort();
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files], {
+// The usual reporter (node's default: spec on a terminal, TAP otherwise) plus the per-file durations at the end.
+const reporters = [
+  `--test-reporter=${process.stdout.isTTY ? 'spec' : 'tap'}`,
+  '--test-reporter-destination=stdout',
+  `--test-reporter=${resolve(root, 'scripts/test-durations.mjs')}`,
+  '--test-reporter-destination=stdout',
+];
+const started = Date.now();
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...reporters, ...files], {
   stdio: 'inherit',
   cwd: root,
 });
+console.log(`tests: ${files.length} files in ${((Date.now() - started) / 1000).toFixed(0)} s of wall`);
 if (typeErrors) console.error('failing: tsc reported type errors (see the top of this log)');
 if (lintErrors) console.error('failing: lint reported problems (see the top of this log; `npm run lint` alone)');
 process.exit(typeErrors || lintErrors ? 1 : (r.status ?? 1));
