@@ -2,8 +2,9 @@
 // training step (bench/profile-full-step.ts): the depthwise convolution's filter gradient (f32x4 products, each output
 // row's sums folded into a float64 accumulator; the JS loop was 11-18% of a step) and the ReLU6 clamp's gradient
 // (f32x4 compare + mask). The module imports the TF.js backend's own memory, so it reads its tensors where they lie,
-// with no copy. Source: kernels.wat beside this file; the bytes below are
-// `npx --package wabt@1.0.39 wat2wasm kernels.wat -o k.wasm && base64 -w0 k.wasm` of it (SIMD is on by default).
+// with no copy. Source: kernels.wat beside this file; the bytes below are it compiled by wabt's wat2wasm (the pinned
+// devDependency): after editing the .wat, `npm run build:simd` (scripts/build-simd.mjs) rewrites them, and
+// test/unit/simd-kernels-source.test.ts fails while the two disagree.
 
 const WASM_BASE64 =
   'AGFzbQEAAAABHQJgEH9/f39/f39/f39/f39/f38AYAZ/f39/fX0AAg8BA2VudgZtZW1vcnkCAAEDAwIAAQcbAgxkd0ZpbHRlckdyYWQAAAhjbGlwR3JhZAABCpQFAuUDAxB/AXsBfyAHQQJ0IR4gCiALbCAHbCEdQQAhEAJAA0AgECAETw0BQQAhEQJAA0AgESAITw0BIAEgECAIbCARaiAJbCAebGohGUEAIRICQANAIBIgCk8NASARIAxsIBJqIA5rIRYgFkEATiAWIAVIcQRAIAAgECAFbCAWaiAGbCAebGohGEEAIRMCQANAIBMgC08NASADIBIgC2wgE2ogHmxqIRxBACEUAkADQCAUIAlPDQEgFCANbCATaiAPayEXIBdBAE4gFyAGSHEEQCAYIBcgHmxqIRogGSAUIB5saiEbQQAhFQNAIBwgFWohISAhICH9AAIAIBogFWr9AAIAIBsgFWr9AAIA/eYB/eQB/QsCACAVQRBqIRUgFSAeSQ0ACwsgFEEBaiEUDAALCyATQQFqIRMMAAsLCyASQQFqIRIMAAsLQQAhHwJAA0AgHyAdTw0BIAMgH0ECdGr9AAIAISAgAiAfQQN0aiEhICEgIf0AAwAgIP1f/fAB/QsDACAhICH9AAMQICAgIP0NCAkKCwwNDg8AAQIDBAUGB/1f/fAB/QsDECADIB9BAnRq/QwAAAAAAAAAAAAAAAAAAAAA/QsCACAfQQRqIR8MAAsLIBFBAWohEQwACwsgEEEBaiEQDAALCwuqAQMDfwN7AX0gA0ECdCEIIAhBcHEhByAE/RMhCSAF/RMhCkEAIQYCQANAIAYgB08NASAAIAZq/QACACELIAIgBmogCyAJ/UYgCyAK/UX9TiABIAZq/QACAP1O/QsCACAGQRBqIQYMAAsLAkADQCAGIAhPDQEgACAGaioCACEMIAIgBmogASAGaioCAEMAAAAAIAwgBGAgDCAFX3EbOAIAIAZBBGohBgwACwsL';
