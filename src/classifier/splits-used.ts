@@ -6,8 +6,8 @@ import { fitUnknownDetector, unknownDistance, type UnknownDetector } from './unk
 import type { SplitsUsed } from './train-types.js';
 
 /**
- * Threshold from the training images' leave-one-out nearest-neighbour distances (never from val), then the share of
- * validation images it flags, measured (the stated rate is checked, not assumed).
+ * Threshold from the training images scored leave-one-out (each against the other training features; never from
+ * val), then the share of validation images it flags, measured (the stated rate is checked, not assumed).
  */
 export function fitUnknownOnTrain(
   trainFeatures: Float32Array[],
@@ -36,11 +36,24 @@ export function splitsUsed(
     },
     decisions,
     unknown: {
-      calibratedOn: 'train (leave-one-out nearest-neighbour distances)',
+      calibratedOn: unknownCalibration(unknown.unknown),
       targetFlagRate: unknown.unknown.falseUnknownRate,
       flagRateOnVal: unknown.flagRateOnVal,
     },
   };
+}
+
+/**
+ * The `calibratedOn` text: the detector's actual rule, "train, leave-one-out (mean cosine distance to the 5 nearest
+ * training features)". k comes from the detector, since fitUnknownDetector caps it on tiny training sets.
+ */
+export function unknownCalibration(det: Pick<UnknownDetector, 'k'>): string {
+  const k = det.k ?? 1;
+  const score =
+    k === 1
+      ? 'cosine distance to the nearest training feature'
+      : `mean cosine distance to the ${k} nearest training features`;
+  return `train, leave-one-out (${score})`;
 }
 
 /** "inner val 97.2% (36 images held out of train; chose the best epoch), val 96.1% (153 images; read once, for this report)". */

@@ -105,7 +105,12 @@ export interface SplitsUsed {
   };
   /** The unknown flag: threshold calibrated on training images; the rate it flags measured on val. */
   unknown: {
-    calibratedOn: 'train (leave-one-out nearest-neighbour distances)';
+    /**
+     * What the threshold was calibrated on and the score's rule, for display only (never parsed): "train, leave-one-out
+     * (mean cosine distance to the 5 nearest training features)"; bundles from before the k-NN rule say "train
+     * (leave-one-out nearest-neighbour distances)".
+     */
+    calibratedOn: string;
     targetFlagRate: number;
     flagRateOnVal?: number;
   };

@@ -103,7 +103,10 @@ describe('no decision reads the val split', () => {
     const s = a.r.config.splits;
     assert.equal(s.decisions.split, 'cv-on-train');
     assert.equal(s.reported.split, 'val');
-    assert.equal(s.unknown.calibratedOn, 'train (leave-one-out nearest-neighbour distances)');
+    assert.equal(
+      s.unknown.calibratedOn,
+      'train, leave-one-out (mean cosine distance to the 5 nearest training features)',
+    );
     assert.ok(
       s.unknown.flagRateOnVal !== undefined && s.unknown.flagRateOnVal <= 0.25,
       `flags ${s.unknown.flagRateOnVal} of val`,
@@ -160,7 +163,7 @@ describe('no decision reads the val split', () => {
     );
     assert.match(
       r.stderr,
-      /unknown flag: threshold from train \(leave-one-out nearest-neighbour distances\); flags \d+\.\d% of val/,
+      /unknown flag: threshold from train, leave-one-out \(mean cosine distance to the 5 nearest training features\); flags \d+\.\d% of val/,
     );
     const metrics = JSON.parse(await readFile(join(out, 'metrics.json'), 'utf8'));
     assert.equal(metrics.splits.reported.split, 'val');
