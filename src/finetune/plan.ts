@@ -26,6 +26,7 @@ import {
 import { checkDomain, type DomainCheck } from './domain.js';
 import { pickNativeSize } from './native-size.js';
 import { defaultTrainThreads } from './parallel.js';
+import { probeFullEpoch, fullEpochCost, type FullEpochProbe } from './full-probe.js';
 import { estimateHeadFitSeconds } from '../train/head-cost.js';
 import {
   decideRung,
@@ -79,6 +80,8 @@ export interface Plan {
   blockedByBudget?: { rung: Rung; seconds: number; gain: number; command: string };
   /** Rung 3's training size (the images' own when smaller than the backbone's). */
   fullSize?: number;
+  /** Rung 3's measured epoch parts (when it was probed). */
+  fullEpoch?: FullEpochProbe;
 }
 
 /** New units on the deepest cut at 1/16 of the input resolution (MobileNetV2: after block 13, 14x14x96). */
@@ -118,6 +121,7 @@ export const RUN_SHAPE = {
   patience: 3,
   innerValFraction: 0.15,
   unknownReferences: 1000,
+  fullBatchSize: 32,
 };
 const PARTIAL_EPOCHS = RUN_SHAPE.partialEpochs;
 const FULL_EPOCHS = RUN_SHAPE.fullEpochs;
@@ -230,6 +234,8 @@ async function planAllRungs(dataset: Dataset, opts: PlanOptions): Promise<Plan> 
   const fixed = { hash: 0, load: 0 };
   let trainable = '';
   let partialTailDim = entry.feature.dim;
+  let fullProbe: FullEpochProbe | undefined;
+  const fitRows = Math.round(N * (1 - INNER_VAL_FRACTION));
   if (opts.throughput) {
     tp = { ...opts.throughput, measured: false };
     secondsPerImage = { embed: 1 / tp.extract, decode: 0.2 / tp.extract };
@@ -267,11 +273,16 @@ async function planAllRungs(dataset: Dataset, opts: PlanOptions): Promise<Plan> 
     trainable = p.trainable;
     partialTailDim = p.featureDim;
     const wantFull = opts.alwaysMeasure || (gainFull !== undefined && gainFull > 0);
-    const f = wantFull ? await probeSteps(net, { freeze: 0 }, fullSize, fullSize <= 128 ? 8 : 4) : undefined;
+    // Rung 3: the run's own step (threads, passes, Adam) and per-epoch extras, timed after warm-up (full-probe.ts).
+    fullProbe = wantFull
+      ? await probeFullEpoch(net, fullSize, { batchSize: RUN_SHAPE.fullBatchSize, classes: K, images: fitRows })
+      : undefined;
     tp = {
       extract: 1 / secondsPerImage.embed,
       partialTrain: p.imagesPerSecond,
-      fullTrain: f?.imagesPerSecond ?? p.imagesPerSecond / 12,
+      fullTrain: fullProbe
+        ? 1 / (fullProbe.trainSecondsPerImage + fullProbe.stepSeconds / fullProbe.batchSize)
+        : p.imagesPerSecond / 12,
       measured: true,
     };
   }
@@ -295,44 +306,56 @@ async function planAllRungs(dataset: Dataset, opts: PlanOptions): Promise<Plan> 
   ];
   // Rungs 2-3: activations at the cut, the L-BFGS head on the tail's features (85% of train), the epochs (training
   // steps on the fit rows + scoring the inner val rows), then the tail's features of train and val once for the report.
-  const tuned = (extract: StageTime, imgPerSec: number, dim: number, epochs: number) => {
-    const fitRows = Math.round(N * (1 - INNER_VAL_FRACTION));
-    const epochSeconds = fitRows / imgPerSec + (N - fitRows) / (imgPerSec / INFER_COST);
+  // Cost: an epoch's seconds, one image's scoring forward, and the run's one-time warm-up of its first steps.
+  const tuned = (extract: StageTime, cost: EpochCost, dim: number, epochs: number) => {
+    const { epochSeconds, inferSecondsPerImage: infer, warmupSeconds } = cost;
     return {
       epochSeconds,
       stages: [
         extract,
         {
           stage: 'head-fit' as const,
-          seconds: N / (imgPerSec / INFER_COST),
+          seconds: N * infer,
           detail: 'tail features + L-BFGS head (search included)',
         },
         {
           stage: 'epochs' as const,
-          seconds: epochs * epochSeconds,
+          seconds: epochs * epochSeconds + warmupSeconds,
           detail: `${epochs} epochs (early stopping after ${PATIENCE} without gain)`,
         },
         {
           stage: 'final' as const,
-          seconds: (N + Nval) / (imgPerSec / INFER_COST) + afterFit(dim),
+          seconds: (N + Nval) * infer + afterFit(dim),
           detail: 'features of train + val, unknown flag, metrics',
         },
       ],
       dim,
     };
   };
+  // From a training rate alone (img/s): scoring an image costs INFER_COST of a training step.
+  const costAt = (imgPerSec: number): EpochCost => ({
+    epochSeconds: fitRows / imgPerSec + (N - fitRows) / (imgPerSec / INFER_COST),
+    inferSecondsPerImage: INFER_COST / imgPerSec,
+    warmupSeconds: 0,
+  });
   // Early stopping: a run whose epochs do not beat epoch 0 stops after PATIENCE epochs; one expected to gain runs on.
   const epochsExpected = (max: number, gain: number | undefined) =>
     gain !== undefined && gain >= MIN_GAIN_POINTS ? max : Math.min(max, PATIENCE);
   const partial = tuned(
     extractStage(uncached.partial, secondsPerImage.embed, 'activations at the cut'),
-    tp.partialTrain,
+    costAt(tp.partialTrain),
     partialTailDim,
     epochsExpected(PARTIAL_EPOCHS, gainPartial),
   );
   const full = tuned(
     extractStage(uncached.full, secondsPerImage.decode, `decoded at ${fullSize} px`),
-    tp.fullTrain,
+    fullProbe
+      ? {
+          epochSeconds: fullEpochCost(fullProbe, { fit: fitRows, check: N - fitRows }),
+          inferSecondsPerImage: fullProbe.scoreSecondsPerImage,
+          warmupSeconds: fullProbe.warmupSeconds,
+        }
+      : costAt(tp.fullTrain),
     entry.feature.dim,
     epochsExpected(FULL_EPOCHS, gainFull),
   );
@@ -378,7 +401,7 @@ async function planAllRungs(dataset: Dataset, opts: PlanOptions): Promise<Plan> 
       expectedGain: gainFull ?? null,
       epochSeconds: full.epochSeconds,
       epochs: epochsExpected(FULL_EPOCHS, gainFull),
-      detail: `every layer at ${fullSize} px, ${FULL_EPOCHS} epochs at ~${tp.fullTrain.toFixed(1)} img/s`,
+      detail: `every layer at ${fullSize} px, ${FULL_EPOCHS} epochs at ~${tp.fullTrain.toFixed(1)} img/s${fullProbe ? ` (${fullProbe.threads} thread${fullProbe.threads > 1 ? 's' : ''}, passes of ${fullProbe.microBatch})` : ''}`,
     },
   ];
   const data = opts.dataArg ?? dataset.root;
@@ -406,7 +429,16 @@ async function planAllRungs(dataset: Dataset, opts: PlanOptions): Promise<Plan> 
     recipe,
     blockedByBudget: decision.blockedByBudget,
     fullSize,
+    fullEpoch: fullProbe,
   };
+}
+
+/** A fine-tuning rung's per-epoch and per-image costs (seconds). */
+interface EpochCost {
+  epochSeconds: number;
+  inferSecondsPerImage: number;
+  /** Once per run, added to the epochs stage (the first steps' tier-up and worker start). */
+  warmupSeconds: number;
 }
 
 /** How many of the images (by content hash) the store lacks for this backbone's vectors. */
@@ -441,7 +473,7 @@ async function probeExtract(backbone: Backbone, paths: string[]): Promise<{ embe
 }
 
 /**
- * Training img/s of a tail (the partial rung's, or the whole network's at `size` px) from a few steps on random
+ * Training img/s of a tail (the partial rung's; rung 3 has its own probe, full-probe.ts) from a few steps on random
  * activations, single-threaded, scaled by the data-parallel speed-up the real run gets (PARALLEL_SPEEDUP).
  */
 async function probeSteps(

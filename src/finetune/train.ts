@@ -31,9 +31,11 @@ import type {
 } from '../classifier/train-types.js';
 import { TlError } from '../util/errors.js';
 import { argmax } from '../util/math.js';
-import { env } from '../env.js';
 import { extractLabelled } from '../classifier/labelled-features.js';
 import { serialStep } from './step.js';
+import { stepBytesPerImage, stepMemoryBudget } from './step-memory.js';
+// (the heap budget of a step lives with the probe that must size its passes the same way)
+export { STEP_MEMORY_BUDGET } from './step-memory.js';
 import { Rng } from '../util/random.js';
 import { augmentImage, augmentedCut, AUGMENT_VERSION } from './augment.js';
 import {
@@ -91,18 +93,6 @@ export interface FinetuneSettings {
  * images' native size when they are small. mobilenet-v1-0.25 stays available via --model for speed. --model wins.
  */
 export const FULL_DEFAULT_MODEL = DEFAULT_MODEL_ID;
-
-/**
- * Training steps must fit tfjs-wasm's heap (32-bit: 4 GB at most, and fragmentation makes less usable; a wasm
- * out-of-bounds error leaves the backend unusable, so a failed step cannot be retried at half the batch). The bytes
- * one image needs in a training step are measured (tf.profile of a one-image step) and the batch is capped so that a
- * step stays under this budget with a 1.5x margin. env.finetuneMemoryMB (TL_FT_MEMORY_MB) overrides it.
- */
-export const STEP_MEMORY_BUDGET = 1536 * 2 ** 20;
-
-function stepMemoryBudget(): number {
-  return env.finetuneMemoryMB ? env.finetuneMemoryMB * 2 ** 20 : STEP_MEMORY_BUDGET;
-}
 
 export function finetuneDefaults(opts: FinetuneTrainOptions): FinetuneSettings {
   const strategy = opts.strategy === 'full' ? 'full' : 'partial';
@@ -687,22 +677,6 @@ async function readAll(ts: tfjs.Tensor[]): Promise<Float32Array<ArrayBuffer>[]> 
   const out: Float32Array<ArrayBuffer>[] = [];
   for (const t of ts) out.push(Float32Array.from((await t.data()) as Float32Array));
   return out;
-}
-
-/** Peak bytes above the baseline of one training step (forward + gradients) on one random input. */
-async function stepBytesPerImage(tf: TF, tail: TrainableTail): Promise<number> {
-  const vars = [...tail.variables.values()];
-  const x = tf.randomUniform([1, ...tail.inputShape], -1, 1) as tfjs.Tensor4D;
-  try {
-    const base = tf.memory().numBytes;
-    const info = await tf.profile(() => {
-      const { value, grads } = tf.variableGrads(() => tf.mean(tf.square(tail.apply(x))) as tfjs.Scalar, vars);
-      tf.dispose([value, ...Object.values(grads)]);
-    });
-    return Math.max(1, info.peakBytes - base);
-  } finally {
-    x.dispose();
-  }
 }
 
 export type { Network };

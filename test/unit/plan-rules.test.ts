@@ -116,5 +116,6 @@ test("the plan's picture of a run matches the trainer's defaults (epochs, patien
     patience: partial.patience,
     innerValFraction: INNER_VAL_FRACTION,
     unknownReferences: DEFAULT_MAX_REFERENCES,
+    fullBatchSize: finetuneDefaults({ strategy: 'full' }).batchSize,
   });
 });

@@ -1,0 +1,171 @@
+// The plan's rung-3 probe: times, here and now, the parts a whole-network epoch is made of, with the machinery the run
+// uses (parallel.ts's data-parallel step over the run's threads, passes sized by step-memory.ts like the run's, Adam
+// and the weights sent back to the workers), then the scoring forward of the inner val split and the augmentation
+// drawn afresh for every training image each epoch. fullEpochCost turns the probe into an epoch's seconds.
+//
+// Measured on this 2-core machine (EuroSAT at 128 px, MobileNetV2): a single-thread probe of 3 steps of 8 images,
+// the first untimed, said 219 s per epoch against the run's 153 s: it missed the second thread, and its second step
+// still ran ~1.5x slower than the steady ones (wasm code tiering up and the heap growing), so it timed a warm-up step.
+import { buildTrainableTail, resolveFreeze, trainingTf, type Network } from './network.js';
+import { startParallelSteps } from './parallel.js';
+import { shardGrads, applySummedGrads, batchNorm, type ShardModel, type ShardResult } from './step.js';
+import { stepBytesPerImage, passSizes } from './step-memory.js';
+import { tailFeatures } from './finetuned-backbone.js';
+import { augmentImage } from './augment.js';
+
+/** What one whole-network epoch costs here, per part (seconds). */
+export interface FullEpochProbe {
+  /** Shards per step (this thread + workers), as the run will use. */
+  threads: number;
+  /** The run's optimizer batch and images per forward/backward pass. */
+  batchSize: number;
+  microBatch: number;
+  /** Forward + backward of one training image, wall time with every thread working (steady state). */
+  trainSecondsPerImage: number;
+  /** Per optimizer step: summing the shards' gradients, Adam, sending the weights to the workers. */
+  stepSeconds: number;
+  /** Scoring forward of one image (the inner val split each epoch; the final features), on this thread. */
+  scoreSecondsPerImage: number;
+  /** Drawing one training image's augmentation (JavaScript, this thread, every epoch). */
+  augmentSecondsPerImage: number;
+  /** Once per run: the first steps' extra time over the steady rate (wasm tier-up, heap growth, worker start). */
+  warmupSeconds: number;
+}
+
+/** Untimed steps before the timed ones: the 2nd step still ran ~1.5x the steady time (see the top of this file). */
+export const PROBE_WARMUP_STEPS = 2;
+export const PROBE_TIMED_STEPS = 2;
+
+/** One timed probe step: images, forward/backward wall ms (all shards), the per-step rest (sum, Adam, hand-off) ms. */
+export interface ProbeStepSample {
+  n: number;
+  computeMs: number;
+  applyMs: number;
+}
+
+/**
+ * Steady per-image and per-step costs from the probe's steps: the first `warmup` are left out of the rates (their
+ * excess over the steady rate is the run's one-time warm-up).
+ */
+export function steadyStepCost(samples: ProbeStepSample[], warmup = PROBE_WARMUP_STEPS) {
+  if (samples.length <= warmup) throw new Error(`need more than ${warmup} probe steps, got ${samples.length}`);
+  const timed = samples.slice(warmup);
+  const images = timed.reduce((a, s) => a + s.n, 0);
+  const trainSecondsPerImage = timed.reduce((a, s) => a + s.computeMs, 0) / 1000 / images;
+  const stepSeconds = timed.reduce((a, s) => a + s.applyMs, 0) / 1000 / timed.length;
+  const steady = (s: ProbeStepSample) => s.n * trainSecondsPerImage + stepSeconds;
+  const warmupSeconds = samples
+    .slice(0, warmup)
+    .reduce((a, s) => a + Math.max(0, (s.computeMs + s.applyMs) / 1000 - steady(s)), 0);
+  return { trainSecondsPerImage, stepSeconds, warmupSeconds };
+}
+
+/**
+ * Seconds of one epoch: the optimizer steps over the fit rows (the last one partial), the augmentation drawn for each
+ * fit row, and the scoring forward of the inner val rows. (The checkpoint write is left out: ~1 s of a 150 s epoch.)
+ */
+export function fullEpochCost(p: FullEpochProbe, rows: { fit: number; check: number }): number {
+  const steps = Math.ceil(rows.fit / p.batchSize);
+  return (
+    rows.fit * (p.trainSecondsPerImage + p.augmentSecondsPerImage) +
+    steps * p.stepSeconds +
+    rows.check * p.scoreSecondsPerImage
+  );
+}
+
+/** Probes the whole network at `size` px with K classes and the run's batch (see the top of this file). */
+export async function probeFullEpoch(
+  net: Network,
+  size: number,
+  opts: { batchSize: number; classes: number; images: number },
+): Promise<FullEpochProbe> {
+  const { tf } = await trainingTf();
+  const { cut } = resolveFreeze(net, { freeze: 0 });
+  const tail = await buildTrainableTail(tf, net, cut, [size, size, 3]);
+  const K = Math.max(2, opts.classes);
+  const D = tail.featureDim;
+  const Wv = tf.variable(tf.randomNormal([K, D], 0, 0.01), true);
+  const bv = tf.variable(tf.zeros([K]), true);
+  const meanT = tf.zeros([D]);
+  const stdT = tf.ones([D]);
+  const optHead = tf.train.adam(1e-4);
+  const optTail = tf.train.adam(1e-5);
+  const tailVars = [...tail.variables.values()];
+  const { microBatch, inferBatch } = passSizes(opts.batchSize, await stepBytesPerImage(tf, tail));
+  const model: ShardModel = { tf, tail, tailVars, Wv, bv, meanT, stdT, K, microBatch };
+  const tStart = performance.now();
+  const par = await startParallelSteps(
+    { tf, tail, K, l2: 0, Wv, bv, meanT, stdT, optHead, optTail, microBatch },
+    { net, images: opts.images, batchSize: opts.batchSize },
+  );
+  const startMs = performance.now() - tStart;
+  const threads = par?.threads ?? 1;
+  try {
+    // One pass per shard per step (the run's batch when smaller): per-image compute and per-step costs are measured
+    // apart, so a smaller probe batch than the run's costs no accuracy, only less probe time.
+    const n = Math.min(opts.batchSize, threads * microBatch);
+    const per = size * size * 3;
+    const images = randomImages(n, per, 1);
+    const ys = Int32Array.from({ length: n }, (_, i) => i % K);
+    const samples: ProbeStepSample[] = [];
+    for (let i = 0; i < PROBE_WARMUP_STEPS + PROBE_TIMED_STEPS; i++) {
+      const t0 = performance.now();
+      if (par) {
+        const r = await par.step(images.slice(), ys.slice(), n);
+        await r.loss.data();
+        tf.dispose([r.loss, r.correct]);
+        const { applyMs } = par.lastTimings;
+        samples.push({ n, computeMs: performance.now() - t0 - applyMs, applyMs });
+      } else {
+        const part: ShardResult = await shardGrads(model, images, ys, n, await batchNorm(undefined, ys, n), 0);
+        const t1 = performance.now();
+        applySummedGrads(model, optHead, optTail, [part]);
+        await tailVars[0].data();
+        samples.push({ n, computeMs: t1 - t0, applyMs: performance.now() - t1 });
+      }
+    }
+    const steady = steadyStepCost(samples);
+    // Scoring: the run's inference passes, on this thread (kernels already warm from the steps).
+    const scoreN = Math.min(inferBatch, 16);
+    const scoreImages = randomImages(scoreN, per, 2);
+    const rows = Array.from({ length: scoreN }, (_, i) => scoreImages.subarray(i * per, (i + 1) * per));
+    const t0 = performance.now();
+    await tailFeatures(tf, tail, rows, inferBatch);
+    const scoreSecondsPerImage = (performance.now() - t0) / 1000 / scoreN;
+    return {
+      threads,
+      batchSize: opts.batchSize,
+      microBatch,
+      ...steady,
+      warmupSeconds: steady.warmupSeconds + startMs / 1000,
+      scoreSecondsPerImage,
+      augmentSecondsPerImage: timeAugment(net, rows, size),
+    };
+  } finally {
+    await par?.close();
+    optHead.dispose();
+    optTail.dispose();
+    tf.dispose([Wv, bv, meanT, stdT]);
+    tail.dispose();
+  }
+}
+
+/** n preprocessed-looking images (values in [-2, 2]), deterministic. */
+function randomImages(n: number, per: number, seed: number): Float32Array {
+  const out = new Float32Array(n * per);
+  let s = seed * 2654435761;
+  for (let i = 0; i < out.length; i++) {
+    s = (s * 1103515245 + 12345) >>> 0;
+    out[i] = (s / 2 ** 32) * 4 - 2;
+  }
+  return out;
+}
+
+/** Seconds per image of the run's per-epoch augmentation draw (after one untimed draw). */
+function timeAugment(net: Network, rows: Float32Array[], size: number): number {
+  const spec = net.entry.input;
+  augmentImage(rows[0], spec, size, 'NHWC', { seed: 0, copy: 0 });
+  const t0 = performance.now();
+  for (const [i, r] of rows.entries()) augmentImage(r, spec, size, 'NHWC', { seed: 0, copy: i + 1 });
+  return (performance.now() - t0) / 1000 / rows.length;
+}
