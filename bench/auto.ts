@@ -4,14 +4,18 @@
 // rung 3 on the big sets may be taken from issue #12's measured runs with --rung3) and record val accuracy and the
 // actual seconds of each stage. `--analyze` (no training) fits the gain table from the runs, checks the rule
 // leave-one-dataset-out (fit on the other sets, decide on the held-out one) and prints the tables.
-// npm run bench:auto -- [--sets eurosat,hymenoptera_data] [--sizes 25,50,100,300] [--budget 900] [--full-max 240]
-//   [--rung3 eurosat=0.961:2400] [--analyze]
+// npm run bench:auto -- [--sets eurosat,hymenoptera_data] [--sizes all,25,50,100,300] [--grey imagewoof:100]
+//   [--budget 900] [--full-max 240] [--rung3 eurosat=0.961:2400] [--analyze]
+// --sizes: 'all' is each set whole, a number a stratified subset of that many training images/class. --grey SET:N:
+// greyscale copies of N training images/class and the whole val split (written under /tmp, never into the sets),
+// a domain the backbone was not trained on (variant 'grey-N/class').
 // Writes bench-results/auto.json (merged with earlier runs, keyed by set + variant).
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { loadavg } from 'node:os';
-import { join, resolve } from 'node:path';
+import { loadavg, tmpdir } from 'node:os';
+import sharp from 'sharp';
+import { basename, join, resolve } from 'node:path';
 import { trainClassifier, env, loadDataset, planTraining, type Dataset, type TrainOptions } from '../src/index.js';
 import { DEFAULT_TIME_BUDGET } from '../src/finetune/plan.js';
 import {
@@ -27,11 +31,12 @@ import {
 import { benchArgs, list } from './args.js';
 
 const args = benchArgs(
-  'npm run bench:auto -- [--sets eurosat,cats_and_dogs_filtered,hymenoptera_data,imagewoof,imagenette] [--sizes 25,50,100,300] ' +
-    '[--budget 900] [--full-max 240] [--rung3 SET=ACC:SECONDS,...] [--analyze]',
+  'npm run bench:auto -- [--sets eurosat,cats_and_dogs_filtered,hymenoptera_data,imagewoof,imagenette] ' +
+    '[--sizes all,25,100,300,50] [--grey SET:N,...] [--budget 900] [--full-max 240] [--rung3 SET=ACC:SECONDS,...] [--analyze]',
   {
     sets: 'eurosat,cats_and_dogs_filtered,hymenoptera_data,imagewoof,imagenette',
-    sizes: '25,100,300,50',
+    sizes: 'all,25,100,300,50',
+    grey: '',
     budget: String(DEFAULT_TIME_BUDGET),
     'full-max': '240',
     rung3: '',
@@ -97,6 +102,27 @@ function subset(ds: Dataset, perClass: number): Dataset {
       .slice(0, perClass),
   );
   return { ...ds, train };
+}
+
+/**
+ * Greyscale copies (3 equal channels, JPEG) of `perClass` training images/class (the same stratified pick as subset)
+ * and of the whole val split, under the temp folder; files already written are kept, so a rerun reuses the cache.
+ */
+async function greyVariant(ds: Dataset, set: string, perClass: number): Promise<Dataset> {
+  const dir = join(tmpdir(), 'tl-bench-auto-grey', `${set}-${perClass}`);
+  const copy = async (split: 'train' | 'val', items: Dataset['train']) =>
+    Promise.all(
+      items.map(async (i) => {
+        const path = join(dir, split, i.label, basename(i.path).replace(/\.[^.]+$/, '.jpg'));
+        if (!existsSync(path)) {
+          await mkdir(join(dir, split, i.label), { recursive: true });
+          await sharp(i.path).greyscale().toColourspace('srgb').jpeg({ quality: 90 }).toFile(path);
+        }
+        return { path, label: i.label };
+      }),
+    );
+  const sub = subset(ds, perClass);
+  return { ...ds, root: dir, train: await copy('train', sub.train), val: await copy('val', ds.val), skipped: [] };
 }
 
 const isRun = (r: RunRecord | { skipped: string } | undefined): r is RunRecord => !!r && 'valAccuracy' in r;
@@ -214,14 +240,19 @@ if (!args.analyze) {
     const ds = loadDataset(join(datasetsDir, set));
     return { set, ds, perClass: Math.min(...ds.classes.map((c) => ds.train.filter((i) => i.label === c).length)) };
   });
-  const variants: { set: string; variant: string; ds: Dataset }[] = [
-    ...sets.map(({ set, ds }) => ({ set, variant: 'all', ds })),
-    ...list(args.sizes)
-      .map(Number)
-      .flatMap((n) =>
-        sets.filter((x) => n < x.perClass).map(({ set, ds }) => ({ set, variant: `${n}/class`, ds: subset(ds, n) })),
-      ),
-  ];
+  const variants: { set: string; variant: string; ds: Dataset }[] = list(args.sizes).flatMap((size) =>
+    size === 'all'
+      ? sets.map(({ set, ds }) => ({ set, variant: 'all', ds }))
+      : sets
+          .filter((x) => Number(size) < x.perClass)
+          .map(({ set, ds }) => ({ set, variant: `${size}/class`, ds: subset(ds, Number(size)) })),
+  );
+  for (const item of list(args.grey)) {
+    const m = /^([\w-]+):(\d+)$/.exec(item);
+    if (!m) throw new Error(`--grey: expected SET:N, got ${item}`);
+    const ds = loadDataset(join(datasetsDir, m[1]));
+    variants.push({ set: m[1], variant: `grey-${m[2]}/class`, ds: await greyVariant(ds, m[1], Number(m[2])) });
+  }
   const planned: { rec: VariantRecord; ds: Dataset; plan: PlanOf }[] = [];
   for (const { set, variant, ds } of variants) {
     const [rec, plan] = await runVariant(set, variant, ds);
