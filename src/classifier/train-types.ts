@@ -61,6 +61,8 @@ export interface FinetuneTrainOptions extends CommonTrainOptions {
   lr?: number;
   /** Adam rate of the unfrozen blocks (default: a tenth of lr for reused blocks, lr itself for new replace units). */
   tailLr?: number;
+  /** Decoupled (AdamW) weight decay of kernels and the head's W, not biases/BatchNorm (default 0). */
+  weightDecay?: number;
   /** Epochs (default 8 partial, 5 full); early stopping keeps the best. */
   epochs?: number;
   /** Minibatch size (default 32, capped to fit the wasm heap). */

@@ -129,6 +129,8 @@ export interface ParallelState {
   optTail: tfjs.Optimizer;
   /** Images per forward/backward pass in each shard (every thread has its own wasm heap); default: the whole shard. */
   microBatch?: number;
+  /** Decoupled weight decay, applied here after the summed step (see ShardModel.weightDecay). */
+  weightDecay?: number;
 }
 
 export interface ParallelOptions {
@@ -238,6 +240,7 @@ export class ParallelSteps {
       swT,
       K: this.s.K,
       microBatch: this.s.microBatch,
+      weightDecay: this.s.weightDecay,
     };
     const shardData = (k: number) => data.slice(bounds[k][0] * per, bounds[k][1] * per);
     const shardYs = (k: number) => ys.slice(bounds[k][0], bounds[k][1]);

@@ -24,6 +24,12 @@ export interface ShardModel {
    * BatchNorm is folded, so nothing depends on the batch), with a fraction of the activation memory.
    */
   microBatch?: number;
+  /**
+   * Decoupled weight decay (AdamW): after each Adam step a weight w moves by -rate*weightDecay*w (its value before
+   * the step, the optimizer's current rate). Only on kernels and the head's W: biases and BatchNorm's scale/shift
+   * (every rank-1 variable) are left alone. Applied where the optimizers step (this thread); default 0.
+   */
+  weightDecay?: number;
 }
 
 export interface ShardResult {
@@ -119,13 +125,14 @@ export async function batchNorm(swT: tfjs.Tensor | undefined, ys: Int32Array, n:
 
 /** Sums shard gradients in shard order and steps the head and tail optimizers; disposes the shard gradients. */
 export function applySummedGrads(
-  m: Pick<ShardModel, 'tf' | 'tailVars' | 'Wv' | 'bv'>,
+  m: Pick<ShardModel, 'tf' | 'tailVars' | 'Wv' | 'bv' | 'weightDecay'>,
   optHead: tfjs.Optimizer,
   optTail: tfjs.Optimizer,
   parts: ShardResult[],
 ): void {
   const { tf, tailVars, Wv, bv } = m;
   const nVars = tailVars.length + 2;
+  const decay = m.weightDecay ? decayDeltas(m, optHead, optTail, m.weightDecay) : [];
   tf.tidy(() => {
     const sum = Array.from({ length: nVars }, (_, i) => {
       let g: tfjs.Tensor | undefined;
@@ -144,6 +151,26 @@ export function applySummedGrads(
     if (Object.keys(tailGrads).length) optTail.applyGradients(tailGrads as never);
   });
   for (const p of parts) tf.dispose(p.grads.filter((g): g is tfjs.Tensor => !!g));
+  for (const [v, delta] of decay) {
+    tf.tidy(() => v.assign(tf.sub(v, delta)));
+    delta.dispose();
+  }
+}
+
+/** rate*decay*w of each decayed variable, from its value before the Adam step (AdamW's decoupled decay). */
+function decayDeltas(
+  m: Pick<ShardModel, 'tf' | 'tailVars' | 'Wv'>,
+  optHead: tfjs.Optimizer,
+  optTail: tfjs.Optimizer,
+  weightDecay: number,
+): [tfjs.Variable, tfjs.Tensor][] {
+  // tfjs's Adam keeps its (scheduled) rate in a public field; it has no getter.
+  const rate = (o: tfjs.Optimizer) => (o as unknown as { learningRate: number }).learningRate;
+  const decayed: [tfjs.Variable, number][] = [
+    ...m.tailVars.filter((v) => v.rank > 1).map((v): [tfjs.Variable, number] => [v, rate(optTail)]),
+    [m.Wv, rate(optHead)],
+  ];
+  return decayed.map(([v, r]) => [v, m.tf.mul(v, r * weightDecay)]);
 }
 
 /** One Adam step on the whole minibatch in this thread. Returns loss * n and the number of argmax hits, as tensors. */

@@ -85,6 +85,8 @@ export interface FinetuneSettings {
   augmentCopies?: number;
   /** After the first epoch's warm-up: the full rates (rung 2) or a cosine decay over the epochs (rung 3). */
   schedule: RateSchedule;
+  /** Decoupled weight decay (step.ts); 0: none. */
+  weightDecay: number;
 }
 
 /**
@@ -117,6 +119,8 @@ export function finetuneDefaults(opts: FinetuneTrainOptions): FinetuneSettings {
     augment: opts.augment ?? (strategy === 'full' || opts.augmentCopies !== undefined),
     augmentCopies: strategy === 'full' ? undefined : opts.augmentCopies,
     schedule: strategy === 'full' ? 'cosine' : 'constant',
+    // No default decay: no measured run has shown one helps yet (AdamW-style, see step.ts).
+    weightDecay: opts.weightDecay ?? 0,
   };
 }
 
@@ -547,7 +551,7 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
   const par = await (
     await import('./parallel.js')
   ).startParallelSteps(
-    { tf, tail, K, l2, Wv, bv, meanT, stdT, swT, optHead, optTail, microBatch },
+    { tf, tail, K, l2, Wv, bv, meanT, stdT, swT, optHead, optTail, microBatch, weightDecay: s.weightDecay },
     {
       model: opts.model ?? (s.strategy === 'full' ? FULL_DEFAULT_MODEL : DEFAULT_MODEL_ID),
       modelPath: opts.modelPath,
@@ -580,7 +584,7 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
         const { loss, correct } = par
           ? await par.step(data, ys, n)
           : await serialStep(
-              { tf, tail, tailVars, Wv, bv, meanT, stdT, swT, K, microBatch },
+              { tf, tail, tailVars, Wv, bv, meanT, stdT, swT, K, microBatch, weightDecay: s.weightDecay },
               optHead,
               optTail,
               data,

@@ -30,6 +30,7 @@ interface TrainCliOpts extends BackboneOpts {
   reuse?: boolean;
   replace?: number[];
   lr?: number;
+  weightDecay?: number;
   timeBudget?: number;
   size?: number;
   augment?: boolean;
@@ -182,6 +183,7 @@ async function runTraining(data: string, opts: TrainCliOpts, modelNamed: boolean
       trainLast: opts.trainLast,
       replace: opts.replace,
       lr: opts.lr,
+      weightDecay: opts.weightDecay,
       timeBudget: opts.timeBudget,
       size: opts.size,
       augment: opts.augment,
@@ -271,6 +273,11 @@ function addTrainOptions(cmd: Command): Command {
       '--lr <rate>',
       'fine-tuning: Adam learning rate of the head (default 1e-3; 1e-4 with --replace); reused blocks get a tenth, new --replace units the same',
       positiveNumber('--lr'),
+    )
+    .option(
+      '--weight-decay <w>',
+      'fine-tuning: decoupled (AdamW) weight decay of the kernels and the head, not biases/BatchNorm (default 0)',
+      positiveNumber('--weight-decay'),
     )
     .option(
       '--time-budget <seconds>',
