@@ -30,6 +30,8 @@ export interface FullEpochProbe {
   augmentSecondsPerImage: number;
   /** Once per run: the first steps' extra time over the steady rate (wasm tier-up, heap growth, worker start). */
   warmupSeconds: number;
+  /** Every probe step as measured, warm-up steps first (for `tl plan --json`). */
+  steps: ProbeStepSample[];
 }
 
 /** Untimed steps before the timed ones: the 2nd step still ran ~1.5x the steady time (see the top of this file). */
@@ -140,6 +142,7 @@ export async function probeFullEpoch(
       warmupSeconds: steady.warmupSeconds + startMs / 1000,
       scoreSecondsPerImage,
       augmentSecondsPerImage: timeAugment(net, rows, size),
+      steps: samples,
     };
   } finally {
     await par?.close();

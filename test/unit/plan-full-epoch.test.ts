@@ -46,6 +46,7 @@ test('epoch cost: steps over the fit rows (per-step cost per optimizer step), au
     scoreSecondsPerImage: 0.012,
     augmentSecondsPerImage: 0.004,
     warmupSeconds: 15,
+    steps: [],
   };
   // EuroSAT: 5000 training images, 85% fit (4250 = 133 steps of 32, the last partial), 750 inner val.
   const s = fullEpochCost(p, { fit: 4250, check: 750 });
@@ -68,5 +69,6 @@ test("the probe times the run's step: its threads, passes sized like the run's, 
   for (const k of ['trainSecondsPerImage', 'stepSeconds', 'scoreSecondsPerImage', 'augmentSecondsPerImage'] as const)
     assert.ok(Number.isFinite(p[k]) && p[k] > 0, `${k} = ${p[k]}`);
   assert.ok(p.warmupSeconds >= 0);
+  assert.equal(p.steps.length, PROBE_WARMUP_STEPS + 2);
   assert.ok(performance.now() - t0 < 60_000, 'a probe at 32 px takes seconds');
 });
