@@ -28,9 +28,9 @@ after(async () => {
 });
 
 const tl = (args: string[]) => runCli(args, { cacheDir, cwd: tmp, timeoutMs: 180_000 });
-// --l2 fixed: no CV, the save is what these tests are about.
+// Rung 1 and --l2 fixed: no auto plan, no CV; the save is what these tests are about.
 const train = (out: string, ...more: string[]) =>
-  tl(['train', photos, '--out', out, '--val', '0.34', '--l2', '1', ...more]);
+  tl(['train', photos, '--out', out, '--val', '0.34', '--strategy', 'head', '--l2', '1', ...more]);
 
 /** Every file under a folder, relative, sorted (symlinks listed, not followed). */
 async function tree(dir: string): Promise<string[]> {
