@@ -24,7 +24,7 @@ before(async () => {
   const photos = join(tmp, 'photos');
   [photo] = await linkSubset(join(DATASETS_DIR, 'hymenoptera_data/train'), photos, 5);
   source = join(tmp, 'source-clf');
-  const r = await runCli(['train', photos, '--out', source, '--val', '0.4', '--l2', '1'], {
+  const r = await runCli(['train', photos, '--out', source, '--val', '0.4', '--strategy', 'head', '--l2', '1'], {
     cacheDir,
     cwd: tmp,
     timeoutMs: 180_000,

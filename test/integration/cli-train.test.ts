@@ -107,7 +107,21 @@ describe('tl train / eval / predict', () => {
 
   test('train without --json: the report on stdout; a second run reads every feature from the cache', async () => {
     const out = join(tmp, 'text-bundle');
-    const r = await tl(['train', HYM, '--out', out, '--seed', '1', '--head', 'mlp:32,dropout=0.1', '--epochs', '20']);
+    // Rung 1 named (the first test covers the default, auto): the report and the cache are what this checks.
+    const r = await tl([
+      'train',
+      HYM,
+      '--out',
+      out,
+      '--strategy',
+      'head',
+      '--seed',
+      '1',
+      '--head',
+      'mlp:32,dropout=0.1',
+      '--epochs',
+      '20',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^features train: 0 embedded, 244 from cache, 0 skipped/m);
     assert.match(r.stdout, /^features val: 0 embedded, 153 from cache, 0 skipped/m);

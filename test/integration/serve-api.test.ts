@@ -154,7 +154,7 @@ before(async () => {
   // One small classifier per file, trained with the library, served as --bundle.
   const subset = join(work, 'subset');
   await linkSubset(join(HYM, 'train'), subset, 20);
-  const r = await trainClassifier(subset, { seed: 0 });
+  const r = await trainClassifier(subset, { seed: 0, strategy: 'head' }); // no auto plan: a setup
   bundleDir = join(work, 'hymenoptera-bundle');
   await r.classifier.save(bundleDir);
   await r.classifier.dispose();

@@ -117,7 +117,7 @@ describe('bundles', () => {
   });
 
   test('a new bundle and its ONNX export keep k; one written before the k-NN rule still loads and flags by the nearest image', async () => {
-    const { classifier } = await trainClassifier(data, { store, seed: 1 });
+    const { classifier } = await trainClassifier(data, { store, seed: 1, strategy: 'head' }); // no auto plan
     const dir = join(tmp, 'bundle');
     try {
       await classifier.save(dir);
