@@ -142,6 +142,8 @@ export type TrainEvent =
       /** the training size picked, and why */ size?: string;
     }
   | { type: 'finetune-batch'; requested: number; used: number; bytesPerImage: number }
+  /** After each training step of an epoch: images done of the epoch's total. */
+  | { type: 'finetune-step'; epoch: number; of: number; done: number; total: number }
   /** A checkpoint of this same run was found: training continues after its last finished epoch. */
   | { type: 'finetune-resume'; epoch: number; of: number; dir: string }
   | {

@@ -14,6 +14,8 @@ export function progressReporter(
   label: string,
   total: number,
   stream: NodeJS.WriteStream = process.stderr,
+  /** Not a terminal: at most one line per this many ms (and one at the end). */
+  lineEveryMs = 2000,
 ): ProgressReporter {
   const start = Date.now();
   if (stream.isTTY) {
@@ -39,7 +41,7 @@ export function progressReporter(
       },
     };
   }
-  // Not a terminal: one line at most every 2 s (and at the end), so logs stay readable.
+  // Not a terminal: one line at most every lineEveryMs (and at the end), so logs stay readable.
   let lastPrint = 0;
   let lastDone = -1;
   const print = (done: number, extra: string) => {
@@ -54,7 +56,7 @@ export function progressReporter(
   };
   return {
     update(done, extra = '') {
-      if (Date.now() - lastPrint >= 2000 || (done === total && lastDone !== done)) print(done, extra);
+      if (Date.now() - lastPrint >= lineEveryMs || (done === total && lastDone !== done)) print(done, extra);
     },
     stop() {},
   };

@@ -596,6 +596,8 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
         okSum += (await correct.data())[0];
         loss.dispose();
         correct.dispose();
+        // Within-epoch progress: a rung-3 epoch can take minutes.
+        emit({ type: 'finetune-step', epoch, of: s.epochs, done: i + n, total: order.length });
       }
       const [Wn, bn] = await readAll([Wv, bv]);
       const sv = await score(Wn, bn, evalSet);

@@ -52,6 +52,8 @@ describe('tl train --device (issue 16)', () => {
     assert.doesNotMatch(gpu.stderr, /Chrome|timestamp-query/, "no browser-only advice from tfjs-webgpu's profiler");
     const cpu = await train('cpu', 'cpu');
     assert.match(cpu.stderr, /device: cpu \(wasm\)/);
+    // Within-epoch progress (a rung-3 epoch takes minutes): a plain line, not a terminal, ends at 100%.
+    assert.match(cpu.stderr, /^epoch 1\/1: (\d+)\/\1 \(100%\) [\d.]+ img\/s ETA 0s/m);
     assert.equal(cpu.json.config.backend, 'wasm');
     const [g0, g1] = gpu.json.history;
     const [c0, c1] = cpu.json.history;

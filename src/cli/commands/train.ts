@@ -73,6 +73,8 @@ function parseHead(v: string): HeadSpec {
 function eventPrinter(say: (s: string) => void) {
   let bar: ProgressReporter | undefined;
   let lastCurvePrint = 0;
+  let stepBar: ProgressReporter | undefined;
+  let stepEpoch = -1;
   return (e: TrainEvent) => {
     switch (e.type) {
       case 'dataset':
@@ -113,6 +115,8 @@ function eventPrinter(say: (s: string) => void) {
         break;
       }
       case 'progress':
+        stepBar?.stop();
+        stepBar = undefined;
         // Live line on a terminal; the whole curve is printed as a table at the end.
         if (process.stderr.isTTY && Date.now() - lastCurvePrint > 100) {
           lastCurvePrint = Date.now();
@@ -143,7 +147,18 @@ function eventPrinter(say: (s: string) => void) {
       case 'finetune-resume':
         say(`resuming from epoch ${e.epoch} of ${e.of} (checkpoint of this same run in ${e.dir})`);
         break;
+      case 'finetune-step':
+        if (e.done <= 0 || !stepBar || stepEpoch !== e.epoch) {
+          stepBar?.stop();
+          // Plain lines every 15 s: an epoch's steps take seconds each.
+          stepBar = progressReporter(`epoch ${e.epoch}/${e.of}`, e.total, process.stderr, 15_000);
+          stepEpoch = e.epoch;
+        }
+        stepBar.update(e.done);
+        break;
       case 'finetune-epoch':
+        stepBar?.stop();
+        stepBar = undefined;
         if (process.stderr.isTTY) process.stderr.write('\n');
         say(`epoch ${e.epoch}: ${e.seconds.toFixed(1)} s (${(e.images / e.seconds).toFixed(1)} img/s)`);
         break;
