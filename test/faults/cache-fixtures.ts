@@ -105,7 +105,10 @@ export async function makeCacheWorld(prefix: string): Promise<CacheWorld> {
   const tl = (args: string[], cacheDir: string, env?: Record<string, string | undefined>) =>
     runCli(args, { cacheDir, env, cwd: tmp, timeoutMs: 180_000 });
   const classifier = join(tmp, 'clf');
-  assertOk(await tl(['train', photos, '--out', classifier, '--val', '0.25', '--l2', '1'], filledCache));
+  // Rung 1 named: a setup, so no auto plan (the tests' own `tl train` runs keep the default).
+  assertOk(
+    await tl(['train', photos, '--out', classifier, '--val', '0.25', '--strategy', 'head', '--l2', '1'], filledCache),
+  );
   assert.equal(storeRows(join(filledCache, 'features.sqlite')), paths.length);
   return {
     tmp,
