@@ -1,15 +1,37 @@
 #!/usr/bin/env node
-// The test command (`npm test`): lint, then node's own test runner over test/*.test.ts and one level of groups below
-// (test/unit: no models; test/integration: real models and photos from ../shared; test/faults: fault injection),
+// The test command (`npm test`): tsc, lint, and node's own test runner over test/*.test.ts and one level of groups
+// below (test/unit: no models; test/integration: real models and photos from ../shared; test/faults: fault injection),
 // loaded through tsx. Arguments name test files or group folders (`npm run test:unit` = `node scripts/test.mjs test/unit`).
 // Models and datasets default to ../shared beside the checkout, as on CI; the darknet test photos are fetched once.
 // `--no-lint` skips ESLint and Prettier (a quick re-run of a few files while timing or fixing them; tsc still runs,
 // since the CLI tests spawn its output). The run ends with the slowest test files (scripts/test-durations.mjs).
-import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..');
+
+// ESLint and Prettier's layout (`npm run lint`, `npm run format:check`) run beside the build and the tests (about
+// 25 s of one core that the tests, at ~1.2 cores busy, leave free); their output is printed after the tests', and
+// violations fail the run at the end.
+// CHECK_FORMAT: the whole tree is in Prettier's layout (`npm run format` fixes it).
+const CHECK_FORMAT = true;
+const args = process.argv.slice(2);
+const skipLint = args.includes('--no-lint');
+const lintLog = join(tmpdir(), `tl-test-lint-${process.pid}.log`);
+let lint;
+const linting = skipLint
+  ? Promise.resolve(0)
+  : new Promise((resolveLint) => {
+      const out = openSync(lintLog, 'w');
+      lint = spawn(process.execPath, [resolve(root, 'scripts/lint.mjs'), ...(CHECK_FORMAT ? ['--format'] : [])], {
+        stdio: ['ignore', out, out],
+        cwd: root,
+      });
+      lint.on('error', () => resolveLint(1));
+      lint.on('close', (code) => resolveLint(code ?? 1));
+    });
 
 // The CLI tests spawn the built CLI (dist/src/cli/main.js): build first so they never run stale JavaScript.
 // tsc emits even when it reports type errors; those fail the run at the end (after the tests), not silently.
@@ -19,31 +41,22 @@ const built = spawnSync(process.execPath, [resolve(root, 'node_modules/typescrip
 });
 if (built.error || !existsSync(resolve(root, 'dist/src/cli/main.js'))) {
   console.error('build failed: dist/src/cli/main.js was not produced');
+  lint?.kill();
   process.exit(1);
 }
 const typeErrors = built.status !== 0;
 if (typeErrors)
   console.error('warning: tsc reported type errors (above); the tests run against the emitted JavaScript');
 
-// ESLint and Prettier's layout (`npm run lint`, `npm run format:check`): violations are printed here and fail
-// the run at the end.
-// CHECK_FORMAT: the whole tree is in Prettier's layout (`npm run format` fixes it).
-const CHECK_FORMAT = true;
-const args = process.argv.slice(2);
-const skipLint = args.includes('--no-lint');
-const linted = skipLint
-  ? { status: 0 }
-  : spawnSync(process.execPath, [resolve(root, 'scripts/lint.mjs'), ...(CHECK_FORMAT ? ['--format'] : [])], {
-      stdio: 'inherit',
-      cwd: root,
-    });
-const lintErrors = linted.status !== 0;
 process.env.TL_MODELS_DIR ||= resolve(root, '../shared/models');
 process.env.TL_DATASETS_DIR ||= resolve(root, '../shared/datasets');
 process.env.TL_OFFLINE = '1'; // a test never touches the network
 
 const fetched = spawnSync('bash', [resolve(root, 'scripts/fetch-test-photos.sh')], { stdio: 'inherit' });
-if (fetched.status !== 0) process.exit(fetched.status ?? 1);
+if (fetched.status !== 0) {
+  lint?.kill();
+  process.exit(fetched.status ?? 1);
+}
 
 const only = args.filter((a) => a !== '--no-lint');
 // test/*.test.ts and one level of groups below it (test/faults/: the fault-injection suite).
@@ -74,6 +87,11 @@ const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', concurrency,
   cwd: root,
 });
 console.log(`tests: ${files.length} files in ${((Date.now() - started) / 1000).toFixed(0)} s of wall`);
+const lintErrors = (await linting) !== 0;
+if (!skipLint) {
+  process.stdout.write(`lint (ran beside the tests):\n${readFileSync(lintLog, 'utf8')}`);
+  rmSync(lintLog, { force: true });
+}
 if (typeErrors) console.error('failing: tsc reported type errors (see the top of this log)');
-if (lintErrors) console.error('failing: lint reported problems (see the top of this log; `npm run lint` alone)');
+if (lintErrors) console.error('failing: lint reported problems (printed above; `npm run lint` alone)');
 process.exit(typeErrors || lintErrors ? 1 : (r.status ?? 1));
