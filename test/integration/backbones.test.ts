@@ -124,12 +124,15 @@ describe('zoo backbones', () => {
 
 describe('preprocessing exactness: ImageNet top-1 of the original head on Imagenette val', () => {
   const valDir = join(DATASETS_DIR, 'imagenette/val');
-  const minimum: [string, number][] = [
-    ['mobilenet-v2', 0.72],
-    ['mobilenet-v1-0.75', 0.75],
+  // [model, minimum top-1, val images per class]. v1-0.75 (TF.js, ~15 images/s) reads the first 25 of each class's
+  // 50: 0.760 there (0.774 on all 500); at 0.74 these 250 give the verdicts all 500 give at 0.75 on the bugs tried:
+  // ImageNet mean/std 0.668 (all 0.686) and pixels in [0, 1] 0.728 (all 0.742) fail; a 0.875 crop passes both.
+  const minimum: [string, number, number][] = [
+    ['mobilenet-v2', 0.72, 50],
+    ['mobilenet-v1-0.75', 0.74, 25],
   ];
-  for (const [id, min] of minimum) {
-    test(`${id} top-1 >= ${min}`, async () => {
+  for (const [id, min, perClass] of minimum) {
+    test(`${id} top-1 >= ${min} (${perClass} val images per class)`, async () => {
       const b = await loadBackbone(id);
       try {
         const synsetsInHead = new Set(headSynsets(b.entry.head));
@@ -138,12 +141,12 @@ describe('preprocessing exactness: ImageNet top-1 of the original head on Imagen
         for (const wnid of (await readdir(valDir)).sort()) {
           if (!/^n\d{8}$/.test(wnid)) continue;
           assert.ok(synsetsInHead.has(wnid), `${wnid} is one of the head's classes`);
-          for (const f of (await readdir(join(valDir, wnid))).sort()) {
+          for (const f of (await readdir(join(valDir, wnid))).sort().slice(0, perClass)) {
             paths.push(join(valDir, wnid, f));
             truth.push(wnid);
           }
         }
-        assert.ok(paths.length >= 400, `Imagenette val has ${paths.length} images`);
+        assert.equal(paths.length, 10 * perClass, `Imagenette val: ${perClass} images of each of its 10 classes`);
         const { results, skipped } = await classifyImagenet(b, paths, { top: 1, batchSize: 32 });
         assert.equal(skipped.length, 0, `skipped: ${skipped.map((s) => s.path).join(', ')}`);
         assert.equal(results.length, paths.length);
