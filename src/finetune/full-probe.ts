@@ -5,7 +5,8 @@
 //
 // Measured on this 2-core machine (EuroSAT at 128 px, MobileNetV2): a single-thread probe of 3 steps of 8 images,
 // the first untimed, said 219 s per epoch against the run's 153 s: it missed the second thread, and its second step
-// still ran ~1.5x slower than the steady ones (wasm code tiering up and the heap growing), so it timed a warm-up step.
+// still ran ~1.2-1.5x the steady ones (wasm code tiering up, the heap growing), so it timed a warm-up step. This probe
+// said 141 s there (README, "Rung 3").
 import { buildTrainableTail, resolveFreeze, trainingTf, type Network } from './network.js';
 import { startParallelSteps } from './parallel.js';
 import { shardGrads, applySummedGrads, batchNorm, type ShardModel, type ShardResult } from './step.js';
@@ -34,7 +35,7 @@ export interface FullEpochProbe {
   steps: ProbeStepSample[];
 }
 
-/** Untimed steps before the timed ones: the 2nd step still ran ~1.5x the steady time (see the top of this file). */
+/** Untimed steps before the timed ones: the 2nd step still ran ~1.2-1.5x the steady time (see the top of this file). */
 export const PROBE_WARMUP_STEPS = 2;
 export const PROBE_TIMED_STEPS = 2;
 
@@ -64,7 +65,8 @@ export function steadyStepCost(samples: ProbeStepSample[], warmup = PROBE_WARMUP
 
 /**
  * Seconds of one epoch: the optimizer steps over the fit rows (the last one partial), the augmentation drawn for each
- * fit row, and the scoring forward of the inner val rows. (The checkpoint write is left out: ~1 s of a 150 s epoch.)
+ * fit row, and the scoring forward of the inner val rows. (The checkpoint write after it is left out, as the run's own
+ * per-epoch seconds leave it out.)
  */
 export function fullEpochCost(p: FullEpochProbe, rows: { fit: number; check: number }): number {
   const steps = Math.ceil(rows.fit / p.batchSize);
