@@ -216,15 +216,17 @@ describe('help', () => {
     assert.equal(top.code, 0, top.stderr);
     const groups = commandsIn(top.stdout);
     for (const c of ['models', 'classify', 'embed', 'cache']) assert.ok(groups.includes(c), `tl --help lists ${c}`);
-    const paths: string[][] = [];
-    for (const g of groups) {
-      const r = await tl([g, '--help']);
-      assert.equal(r.code, 0, `tl ${g} --help: ${r.stderr}`);
-      paths.push([g]);
-      for (const sub of commandsIn(r.stdout)) paths.push([g, sub]);
+    // Each group's help is read once (at the same time, as the subcommands' are): for its subcommands and its checks.
+    const help = (p: string[]) => tl([...p, '--help']).then((r) => ({ p, r }));
+    const groupHelp = await Promise.all(groups.map((g) => help([g])));
+    const subcommands: string[][] = [];
+    for (const { p, r } of groupHelp) {
+      assert.equal(r.code, 0, `tl ${p[0]} --help: ${r.stderr}`);
+      for (const sub of commandsIn(r.stdout)) subcommands.push([p[0], sub]);
     }
+    const paths = [...groupHelp.map((h) => h.p), ...subcommands];
     assert.ok(paths.length >= 12, `commands found: ${paths.map((p) => p.join(' ')).join(', ')}`);
-    const results = await Promise.all(paths.map(async (p) => ({ p, r: await tl([...p, '--help']) })));
+    const results = [...groupHelp, ...(await Promise.all(subcommands.map(help)))];
     const missing: string[] = [];
     for (const { p, r } of results) {
       assert.equal(r.code, 0, `tl ${p.join(' ')} --help exits 0: ${r.stderr}`);
