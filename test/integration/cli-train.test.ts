@@ -217,24 +217,20 @@ describe('tl demo', () => {
 
 describe('refusals', () => {
   test('bad flags and a bad data path each give one clear error line, exit 1, no stack trace', async () => {
-    assertCleanError(await tl(['train', HYM, '--val', '2']), /--val must be a number between 0 and 1, got "2"/);
-    assertCleanError(
-      await tl(['train', HYM, '--head', 'mlp:x']),
-      /--head must be "linear" or "mlp\[:UNITS\]\[,dropout=P\]".*got "mlp:x"/,
-    );
-    assertCleanError(await tl(['train', HYM, '--head', 'mlp:64,dropout=1.5']), /dropout must be in \[0, 1\)/);
-    assertCleanError(await tl(['train', HYM, '--seed', '-1']), /--seed must be a non-negative integer, got "-1"/);
-    assertCleanError(
-      await tl(['train', HYM, '--class-weights', 'foo']),
-      /--class-weights must be one of auto, balanced, none, got "foo"/,
-    );
-    assertCleanError(await tl(['train', HYM, '--l2', '0']), /--l2 must be a positive number/);
-    assertCleanError(await tl(['train', join(tmp, 'no-such-data')]), /^error: dataset not found: .*no-such-data$/);
-    assertCleanError(await tl(['eval', join(tmp, 'no-bundle'), HYM]), /not a classifier bundle/);
-    assertCleanError(
-      await tl(['predict', join(tmp, 'no-bundle'), join(tmp, 'nope.jpg')]),
-      /no such file or folder: .*nope\.jpg/,
-    );
+    const cases: [string[], RegExp][] = [
+      [['train', HYM, '--val', '2'], /--val must be a number between 0 and 1, got "2"/],
+      [['train', HYM, '--head', 'mlp:x'], /--head must be "linear" or "mlp\[:UNITS\]\[,dropout=P\]".*got "mlp:x"/],
+      [['train', HYM, '--head', 'mlp:64,dropout=1.5'], /dropout must be in \[0, 1\)/],
+      [['train', HYM, '--seed', '-1'], /--seed must be a non-negative integer, got "-1"/],
+      [['train', HYM, '--class-weights', 'foo'], /--class-weights must be one of auto, balanced, none, got "foo"/],
+      [['train', HYM, '--l2', '0'], /--l2 must be a positive number/],
+      [['train', join(tmp, 'no-such-data')], /^error: dataset not found: .*no-such-data$/],
+      [['eval', join(tmp, 'no-bundle'), HYM], /not a classifier bundle/],
+      [['predict', join(tmp, 'no-bundle'), join(tmp, 'nope.jpg')], /no such file or folder: .*nope\.jpg/],
+    ];
+    // Independent refusals: run at once (each is a CLI start-up), checked in order.
+    const results = await Promise.all(cases.map(([args]) => tl(args)));
+    cases.forEach(([, pattern], i) => assertCleanError(results[i], pattern));
   });
 
   test('a single-class folder is refused: a classifier needs at least two classes', async () => {
