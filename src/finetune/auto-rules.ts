@@ -26,19 +26,21 @@ export const PER_CLASS_BUCKETS = [25, 50, 100, 300, 500, 1000];
 export const MIN_GAIN_POINTS = 0.5;
 
 /**
- * Measured gains, val accuracy points over the head with every decision on the inner val split (README "Which rung
- * auto picks"): partial reusing the last blocks on photos, hymenoptera 25/class -2.6 (0.928 vs 0.954), 122/class 0.0
- * (0.961 both); rung 3 on EuroSAT (500/class, far from ImageNet,
- * issue #12's run at 128 px, 6 epochs, 30 min) 0.965 vs the head's 0.918: +4.7. Domains and sizes without a
- * measurement have no entry, so auto never extrapolates a gain to them. `npm run bench:auto` measures the rest
- * (every shared set and its 25/50/100/300-per-class subsets) and prints the table to put here.
+ * Measured gains, val accuracy points over the head with every decision on the inner val split: the table
+ * `npm run bench:auto -- --analyze --rung3 eurosat=0.965:1799` fits on every run (README "Which rung auto picks").
+ * Partial reusing the last blocks on photos: hymenoptera 25/class -2.6 (0.928 vs 0.954) and its greyscale copy 0.0
+ * (25 bucket: -1.3); hymenoptera 122/class 0.0, greyscale imagewoof 100/class -0.4, greyscale cats/dogs 100/class 0.0
+ * (100 bucket: -0.1). Partial with the far recipe on EuroSAT (500/class, far from ImageNet): 0.931 vs 0.918, +1.3
+ * (261 s). Rung 3 on EuroSAT (issue #12's run at 128 px, 6 epochs, 30 min): 0.965, +4.7. Domains and sizes without
+ * a measurement have no entry, so auto never extrapolates a gain to them.
  */
 export const GAIN_PRIORS: GainTable = {
   partial: {
     photo: [
-      [25, -2.6],
-      [100, 0],
+      [25, -1.3],
+      [100, -0.1],
     ],
+    far: [[500, 1.3]],
   },
   full: {
     far: [[500, 4.7]],
