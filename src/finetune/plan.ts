@@ -524,14 +524,14 @@ async function probeSteps(
  * checked leave-one-dataset-out there).
  */
 export const STAGE_CALIBRATION: Record<string, number> = {
-  // bench:auto 12:00-12:22 UTC under the heavy-run lock (EuroSAT whole, imagewoof and cats/dogs grey-100/class):
-  // median actual/estimated times the factor then shipped. The extraction probe runs slower than the batched run; the
-  // per-epoch probe (x1.9 fitted at load 11) was 2.3x high on a quiet machine: 20.6 vs 47.8 s per EuroSAT epoch.
+  // bench:auto 12:00-12:44 UTC under the heavy-run lock (every shared set whole, 25/100/300 per class, greyscale
+  // copies): median actual/estimated times the factor then shipped. The extraction and head-fit probes overestimate
+  // the batched run; the partial epoch probe (x1.9 fitted at load 11) was 2.6x high on a quieter machine.
   'head:extract': 0.76,
-  'head:head-fit': 0.84,
-  'partial:extract': 0.65,
-  'partial:head-fit': 1.19,
-  'partial:epochs': 0.82,
+  'head:head-fit': 0.78,
+  'partial:extract': 0.85,
+  'partial:head-fit': 0.94,
+  'partial:epochs': 0.72,
 };
 
 /** Measured speed-up of data-parallel steps on 2 threads over the single-thread probe (bench/auto.ts). */

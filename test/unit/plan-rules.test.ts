@@ -107,7 +107,7 @@ test('shipped table: EuroSAT (500/class, far) picks rung 3 at --time-budget 3600
   );
   for (const perClass of [25, 122])
     assert.equal(expectedGain('full', perClass, 'photo'), undefined, 'no measured rung-3 gain on small photo sets');
-  // Partial reusing the last blocks never gained on photos (25-122/class, colour or greyscale): never worth its time.
+  // Partial reusing the last blocks never gained enough on photos (25-1000/class, colour or grey): not worth its time.
   for (const perClass of [25, 100, 122, 1000]) assert.ok(expectedGain('partial', perClass, 'photo')! < MIN_GAIN_POINTS);
 });
 
