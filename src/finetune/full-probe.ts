@@ -13,6 +13,7 @@ import { shardGrads, applySummedGrads, batchNorm, type ShardModel, type ShardRes
 import { stepBytesPerImage, passSizes } from './step-memory.js';
 import { tailFeatures } from './finetuned-backbone.js';
 import { augmentImage } from './augment.js';
+import { Rng } from '../util/random.js';
 
 /** What one whole-network epoch costs here, per part (seconds). */
 export interface FullEpochProbe {
@@ -157,13 +158,8 @@ export async function probeFullEpoch(
 
 /** n preprocessed-looking images (values in [-2, 2]), deterministic. */
 function randomImages(n: number, per: number, seed: number): Float32Array {
-  const out = new Float32Array(n * per);
-  let s = seed * 2654435761;
-  for (let i = 0; i < out.length; i++) {
-    s = (s * 1103515245 + 12345) >>> 0;
-    out[i] = (s / 2 ** 32) * 4 - 2;
-  }
-  return out;
+  const rng = new Rng(seed);
+  return Float32Array.from({ length: n * per }, () => rng.next() * 4 - 2);
 }
 
 /** Seconds per image of the run's per-epoch augmentation draw (after one untimed draw). */

@@ -33,9 +33,7 @@ import { TlError } from '../util/errors.js';
 import { argmax } from '../util/math.js';
 import { extractLabelled } from '../classifier/labelled-features.js';
 import { serialStep } from './step.js';
-import { stepBytesPerImage, stepMemoryBudget } from './step-memory.js';
-// (the heap budget of a step lives with the probe that must size its passes the same way)
-export { STEP_MEMORY_BUDGET } from './step-memory.js';
+import { passSizes, stepBytesPerImage, stepMemoryBudget } from './step-memory.js';
 import { Rng } from '../util/random.js';
 import { augmentImage, augmentedCut, AUGMENT_VERSION } from './augment.js';
 import {
@@ -264,7 +262,7 @@ export async function finetuneClassifier(opts: FinetuneTrainOptions, ctx: RungCo
 
   const snapshot = await snapshotTail(tail, frozen.input.size);
   const backbone = FinetunedBackbone.create(tf, frozen, tail, snapshot);
-  const inferBatch = Math.max(1, Math.min(64, Math.floor(stepMemoryBudget() / (1.5 * fit.stepBytesPerImage))));
+  const { inferBatch } = passSizes(1, fit.stepBytesPerImage);
   const trainF = await tailFeaturesBatched(tf, tail, train.acts, inferBatch);
   // Epoch 0 kept (the pretrained tail): the head it stands for is refitted on the whole training split at the chosen
   // L2, so a run that gains nothing ends as rung 1 would, not on 85% of the images.
@@ -432,14 +430,10 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
   const seed = opts.seed ?? 0;
   const history: HistoryPoint[] = [];
   const perImage = await stepBytesPerImage(tf, tail);
-  const budget = stepMemoryBudget();
-  const fits = Math.max(1, Math.floor(budget / (1.5 * perImage)));
   // The optimizer step keeps the requested batch; what the heap bounds is one forward/backward pass (micro-batches,
   // gradients summed: see step.ts), and with data-parallel steps each thread's own heap holds its shard's passes.
   const batchSize = s.batchSize;
-  const microBatch = Math.min(s.batchSize, fits);
-  // Inference keeps less (no gradients) but tail.apply's tidy holds every intermediate until it returns.
-  const inferBatch = Math.max(1, Math.min(64, fits));
+  const { microBatch, inferBatch } = passSizes(s.batchSize, perImage);
   const tailFeatures = (tf: TF, t: TrainableTail, acts: Float32Array[]) => tailFeaturesBatched(tf, t, acts, inferBatch);
   if (microBatch < s.batchSize)
     emit({ type: 'finetune-batch', requested: s.batchSize, used: microBatch, bytesPerImage: perImage });

@@ -73,8 +73,8 @@ function parseHead(v: string): HeadSpec {
 function eventPrinter(say: (s: string) => void) {
   let bar: ProgressReporter | undefined;
   let lastCurvePrint = 0;
+  // One bar per epoch: 'progress' and 'finetune-epoch' end it.
   let stepBar: ProgressReporter | undefined;
-  let stepEpoch = -1;
   return (e: TrainEvent) => {
     switch (e.type) {
       case 'dataset':
@@ -148,12 +148,8 @@ function eventPrinter(say: (s: string) => void) {
         say(`resuming from epoch ${e.epoch} of ${e.of} (checkpoint of this same run in ${e.dir})`);
         break;
       case 'finetune-step':
-        if (e.done <= 0 || !stepBar || stepEpoch !== e.epoch) {
-          stepBar?.stop();
-          // Plain lines every 15 s: an epoch's steps take seconds each.
-          stepBar = progressReporter(`epoch ${e.epoch}/${e.of}`, e.total, process.stderr, 15_000);
-          stepEpoch = e.epoch;
-        }
+        // Plain lines every 15 s: an epoch's steps take seconds each.
+        stepBar ??= progressReporter(`epoch ${e.epoch}/${e.of}`, e.total, process.stderr, 15_000);
         stepBar.update(e.done);
         break;
       case 'finetune-epoch':
