@@ -22,8 +22,8 @@ import {
   decideRung,
   fitGainTable,
   expectedGain,
+  expectsToTrainOn,
   GAIN_PRIORS,
-  MIN_GAIN_POINTS,
   type Domain,
   type GainObservation,
   type GainTable,
@@ -307,7 +307,10 @@ function observations(recs: VariantRecord[]): GainObservation[] {
   return obs;
 }
 
-/** auto's choice on a record with a given gain table, from the plan's time estimates (as auto would see them). */
+/**
+ * auto's choice on a record with a given gain table, from the plan's time estimates (as auto would see them): the
+ * product's own expectedGain + decideRung (incl. trying partial on a far domain the table has not measured).
+ */
 function decide(rec: VariantRecord, table: GainTable): Rung {
   return decideRung(
     rec.plan.estimates.map((e) => ({
@@ -456,10 +459,11 @@ function calibration(recs: VariantRecord[], table: GainTable): void {
   const rows: string[][] = [];
   for (const { set, variant, rung, run, rec } of runs) {
     const f = factors(pts.filter((p) => p.set !== set));
-    // Epochs as the plan counts them with the shipped table: all of them when a gain is expected, else patience's.
+    // Epochs as the plan counts them with the shipped table: all of them when a gain is expected or partial is tried
+    // unmeasured on a far domain, else patience's.
     const gain = expectedGain(rung, rec.perClass, rec.domain, table);
     const max = rung === 'full' ? RUN_SHAPE.fullEpochs : RUN_SHAPE.partialEpochs;
-    const epochs = gain !== undefined && gain >= MIN_GAIN_POINTS ? max : Math.min(max, RUN_SHAPE.patience);
+    const epochs = expectsToTrainOn(rung, gain, rec.domain) ? max : Math.min(max, RUN_SHAPE.patience);
     const calibrated = run.stages.reduce(
       (a, s) =>
         a +

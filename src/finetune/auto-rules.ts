@@ -81,7 +81,7 @@ export function fitGainTable(obs: GainObservation[]): GainTable {
 /**
  * Expected gain (points) of `rung` over the head: the table's row at the largest bucket <= perClass, in the domain's
  * rows; undefined below every measured bucket or in a domain never measured (no evidence: photos' gains say nothing
- * about satellite patches, and the reverse).
+ * about satellite patches, and the reverse; triesUnmeasured says what auto does then on a far domain).
  */
 export function expectedGain(
   rung: Rung,
@@ -95,6 +95,23 @@ export function expectedGain(
   let gain: number | undefined;
   for (const [lo, g] of rows) if (perClass >= lo) gain = g;
   return gain;
+}
+
+/**
+ * Far from ImageNet with no measured set like it at this size (no far rows, or the size is below every far bucket):
+ * auto tries partial anyway. No evidence is not evidence of no gain: features of the top layers transfer worst as
+ * tasks grow apart (Yosinski et al. 2014, "How transferable are features in deep neural networks?"), and the
+ * Keras/fastai guides unfreeze more layers for far domains; every far set measured gained, most at the smallest size
+ * (EuroSAT +1.2 to +2.8, README "Which rung auto picks"). Trying costs time more than accuracy: rung 2 keeps epoch 0
+ * unless the inner split says a later epoch beats it. Photos keep their measured rows (partial does not pay there).
+ */
+export function triesUnmeasured(rung: Rung, gain: number | undefined, domain: Domain): boolean {
+  return rung === 'partial' && domain === 'far' && gain === undefined;
+}
+
+/** Whether a rung is expected to run all its epochs (a measured gain, or tried unmeasured), for its time estimate. */
+export function expectsToTrainOn(rung: Rung, gain: number | undefined, domain: Domain): boolean {
+  return (gain !== undefined && gain >= MIN_GAIN_POINTS) || triesUnmeasured(rung, gain, domain);
 }
 
 export interface RungOption {
@@ -118,8 +135,9 @@ export const formatSeconds = (s: number) => (s < 90 ? `${Math.round(s)} s` : `${
 const pts = (g: number) => `${g >= 0 ? '+' : ''}${g.toFixed(1)} pts`;
 
 /**
- * Largest expected gain within the budget, among rungs expected to gain >= MIN_GAIN_POINTS (the head otherwise); ties go
- * to the cheaper rung. `perClass` and `domain` only word the reason.
+ * Largest expected gain within the budget, among rungs expected to gain >= MIN_GAIN_POINTS; ties go to the cheaper
+ * rung. When that is the head, a rung tried unmeasured (triesUnmeasured: far domain, no far measurement at this size)
+ * that fits the budget is chosen instead. `perClass` words the reason.
  */
 export function decideRung(
   options: RungOption[],
@@ -142,6 +160,20 @@ export function decideRung(
         `${o.rung} ~${formatSeconds(o.seconds)}, ${o.gain === undefined ? 'no measured gain at this size' : `expected ${pts(o.gain)}`}`,
     )
     .join('; ');
+  const tried = best.rung === 'head' ? options.find((o) => triesUnmeasured(o.rung, o.gain, ctx.domain)) : undefined;
+  if (tried && tried.seconds <= ctx.budget) {
+    const rest = options
+      .filter((o) => o !== tried)
+      .map((o) => `${o.rung} ~${formatSeconds(o.seconds)}${o.gain === undefined ? '' : `, expected ${pts(o.gain)}`}`)
+      .join('; ');
+    return {
+      choice: tried.rung,
+      reason:
+        `${ctx.perClass} images/class: ${tried.rung} (~${formatSeconds(tried.seconds)}): far from ImageNet and no measured set like it: ` +
+        `trying ${tried.rung} (top layers transfer worst to far domains); the inner split keeps the head if nothing ` +
+        `gains; ${rest}`,
+    };
+  }
   let reason =
     best.rung === 'head'
       ? `${where}: head (~${formatSeconds(best.seconds)}); no rung is expected to gain >= ${MIN_GAIN_POINTS} pts within the ${formatSeconds(ctx.budget)} budget (${others})`
@@ -155,6 +187,8 @@ export function decideRung(
       command: blocked.command,
     };
     reason += `. Only the time budget stops ${blocked.rung} (expected ${pts(blocked.gain ?? 0)}, ~${formatSeconds(blocked.seconds)} > ${formatSeconds(ctx.budget)}): ${blocked.command}`;
+  } else if (tried) {
+    reason += `. Far from ImageNet and no measured set like it: ${tried.rung} would be tried, but ~${formatSeconds(tried.seconds)} > ${formatSeconds(ctx.budget)}: ${tried.command}`;
   }
   return { choice: best.rung, reason, blockedByBudget };
 }

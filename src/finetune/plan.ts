@@ -31,8 +31,8 @@ import { estimateHeadFitSeconds } from '../train/head-cost.js';
 import {
   decideRung,
   expectedGain,
+  expectsToTrainOn,
   formatSeconds,
-  MIN_GAIN_POINTS,
   type Domain,
   type Rung,
   type RungOption,
@@ -339,13 +339,14 @@ async function planAllRungs(dataset: Dataset, opts: PlanOptions): Promise<Plan> 
     warmupSeconds: 0,
   });
   // Early stopping: a run whose epochs do not beat epoch 0 stops after PATIENCE epochs; one expected to gain runs on.
-  const epochsExpected = (max: number, gain: number | undefined) =>
-    gain !== undefined && gain >= MIN_GAIN_POINTS ? max : Math.min(max, PATIENCE);
+  // A far domain with no measurement is tried on the same footing (auto-rules.ts triesUnmeasured).
+  const epochsExpected = (rung: Rung, max: number, gain: number | undefined) =>
+    expectsToTrainOn(rung, gain, dom) ? max : Math.min(max, PATIENCE);
   const partial = tuned(
     extractStage(uncached.partial, secondsPerImage.embed, 'activations at the cut'),
     costAt(tp.partialTrain),
     partialTailDim,
-    epochsExpected(PARTIAL_EPOCHS, gainPartial),
+    epochsExpected('partial', PARTIAL_EPOCHS, gainPartial),
   );
   const full = tuned(
     extractStage(uncached.full, secondsPerImage.decode, `decoded at ${fullSize} px`),
@@ -357,7 +358,7 @@ async function planAllRungs(dataset: Dataset, opts: PlanOptions): Promise<Plan> 
         }
       : costAt(tp.fullTrain),
     entry.feature.dim,
-    epochsExpected(FULL_EPOCHS, gainFull),
+    epochsExpected('full', FULL_EPOCHS, gainFull),
   );
   // The head fit inside fine-tuning runs the same L2 search on the tail's features.
   const tunedHead = (dim: number) =>
@@ -389,7 +390,7 @@ async function planAllRungs(dataset: Dataset, opts: PlanOptions): Promise<Plan> 
       stages: partial.stages,
       expectedGain: gainPartial ?? null,
       epochSeconds: partial.epochSeconds,
-      epochs: epochsExpected(PARTIAL_EPOCHS, gainPartial),
+      epochs: epochsExpected('partial', PARTIAL_EPOCHS, gainPartial),
       detail: recipe
         ? `${recipe.replace.join(',')} new units in place of the last ${recipe.trainLast} blocks (${recipeFlags(recipe)}) + softmax on cached activations, ${PARTIAL_EPOCHS} epochs at ~${tp.partialTrain.toFixed(0)} img/s`
         : `last blocks${trainable ? ` (${trainable})` : ''} + softmax on cached activations, ${PARTIAL_EPOCHS} epochs at ~${tp.partialTrain.toFixed(0)} img/s`,
@@ -400,7 +401,7 @@ async function planAllRungs(dataset: Dataset, opts: PlanOptions): Promise<Plan> 
       stages: full.stages,
       expectedGain: gainFull ?? null,
       epochSeconds: full.epochSeconds,
-      epochs: epochsExpected(FULL_EPOCHS, gainFull),
+      epochs: epochsExpected('full', FULL_EPOCHS, gainFull),
       detail: `every layer at ${fullSize} px, ${FULL_EPOCHS} epochs at ~${tp.fullTrain.toFixed(1)} img/s${fullProbe ? ` (${fullProbe.threads} thread${fullProbe.threads > 1 ? 's' : ''}, passes of ${fullProbe.microBatch})` : ''}`,
     },
   ];

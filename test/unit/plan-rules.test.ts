@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import {
   decideRung,
   expectedGain,
+  expectsToTrainOn,
   fitGainTable,
   MIN_GAIN_POINTS,
   type GainObservation,
@@ -109,6 +110,55 @@ test('shipped table: EuroSAT (500/class, far) picks rung 3 at --time-budget 3600
     assert.equal(expectedGain('full', perClass, 'photo'), undefined, 'no measured rung-3 gain on small photo sets');
   // Partial reusing the last blocks never gained enough on photos (25-1000/class, colour or grey): not worth its time.
   for (const perClass of [25, 100, 122, 1000]) assert.ok(expectedGain('partial', perClass, 'photo')! < MIN_GAIN_POINTS);
+});
+
+test('far from ImageNet with no far measurement (the table has none, or the size is below them): auto tries partial', () => {
+  // Photos only, as the leave-one-dataset-out check sees the table with EuroSAT held out.
+  const photosOnly = fitGainTable([
+    { rung: 'partial', perClass: 100, domain: 'photo', gain: -0.5 },
+    { rung: 'full', perClass: 25, domain: 'photo', gain: -1 },
+  ]);
+  const far = (table: ReturnType<typeof fitGainTable>, perClass: number, budget = 900) =>
+    decideRung(
+      [
+        { rung: 'head', seconds: 20, gain: 0, command: 'tl train d --strategy head' },
+        { rung: 'partial', seconds: 300, gain: expectedGain('partial', perClass, 'far', table), command: 'tl p' },
+        { rung: 'full', seconds: 2000, gain: expectedGain('full', perClass, 'far', table), command: 'tl f' },
+      ],
+      { perClass, budget, domain: 'far' },
+    );
+  const d = far(photosOnly, 100);
+  assert.equal(d.choice, 'partial');
+  assert.match(
+    d.reason,
+    /^100 images\/class: partial \(~5 min\): far from ImageNet and no measured set like it: trying partial .*the inner split keeps the head if nothing gains; head ~20 s, expected \+0\.0 pts; full ~33 min$/,
+  );
+  assert.equal(d.blockedByBudget, undefined);
+  // Far rows from 25/class up: below them there is no measurement either, so partial is tried too.
+  const farFrom25 = fitGainTable([{ rung: 'partial', perClass: 25, domain: 'far', gain: 2.8 }]);
+  assert.equal(expectedGain('partial', 10, 'far', farFrom25), undefined);
+  assert.equal(far(farFrom25, 10).choice, 'partial');
+  // Where far rows exist, they decide: a measured loss keeps the head.
+  const farLoses = fitGainTable([{ rung: 'partial', perClass: 25, domain: 'far', gain: -1 }]);
+  assert.equal(far(farLoses, 100).choice, 'head');
+  // Over the budget the head stays, and the line says what would have been tried and how to run it.
+  const tight = far(photosOnly, 100, 200);
+  assert.equal(tight.choice, 'head');
+  assert.match(tight.reason, /no measured set like it: partial would be tried, but ~5 min > 3 min: tl p$/);
+  // Photos without a measurement keep the head: photo rows exist elsewhere and say partial does not pay.
+  const photo = decideRung(options([60, undefined], [600, undefined]), { perClass: 10, budget: 900, domain: 'photo' });
+  assert.equal(photo.choice, 'head');
+  // A measured gain that fits still beats an unmeasured try (rung 3 measured, partial not).
+  const measuredFull = decideRung(options([60, undefined], [600, 3]), { perClass: 500, budget: 900, domain: 'far' });
+  assert.equal(measuredFull.choice, 'full');
+});
+
+test('the time estimate counts all epochs for a rung expected to gain or tried unmeasured on a far domain', () => {
+  assert.equal(expectsToTrainOn('partial', undefined, 'far'), true);
+  assert.equal(expectsToTrainOn('partial', undefined, 'photo'), false);
+  assert.equal(expectsToTrainOn('full', undefined, 'far'), false, 'rung 3 is never tried unmeasured');
+  assert.equal(expectsToTrainOn('partial', MIN_GAIN_POINTS, 'photo'), true);
+  assert.equal(expectsToTrainOn('partial', -1, 'far'), false);
 });
 
 test("the plan's picture of a run matches the trainer's defaults (epochs, patience, inner val, unknown references)", () => {
