@@ -463,7 +463,7 @@ function calibration(recs: VariantRecord[], table: GainTable): void {
     // unmeasured on a far domain, else patience's.
     const gain = expectedGain(rung, rec.perClass, rec.domain, table);
     const max = rung === 'full' ? RUN_SHAPE.fullEpochs : RUN_SHAPE.partialEpochs;
-    const epochs = expectsToTrainOn(rung, gain, rec.domain) ? max : Math.min(max, RUN_SHAPE.patience);
+    const epochs = expectsToTrainOn(rung, gain, rec.domain, rec.perClass) ? max : Math.min(max, RUN_SHAPE.patience);
     const calibrated = run.stages.reduce(
       (a, s) =>
         a +

@@ -98,20 +98,28 @@ export function expectedGain(
 }
 
 /**
- * Far from ImageNet with no measured set like it at this size (no far rows, or the size is below every far bucket):
- * auto tries partial anyway. No evidence is not evidence of no gain: features of the top layers transfer worst as
- * tasks grow apart (Yosinski et al. 2014, "How transferable are features in deep neural networks?"), and the
- * Keras/fastai guides unfreeze more layers for far domains; every far set measured gained, most at the smallest size
- * (EuroSAT +1.2 to +2.8, README "Which rung auto picks"). Trying costs time more than accuracy: rung 2 keeps epoch 0
- * unless the inner split says a later epoch beats it. Photos keep their measured rows (partial does not pay there).
+ * The fewest images/class at which an unmeasured far domain is tried: the smallest size measured. Below it the inner
+ * split holds 1-3 images per class, too few to tell a gaining epoch from a lucky one (rung 3 at 25/class, ~4 per
+ * class: 3 of 5 sets ended below the head), so trying would no longer be safe for accuracy.
  */
-export function triesUnmeasured(rung: Rung, gain: number | undefined, domain: Domain): boolean {
-  return rung === 'partial' && domain === 'far' && gain === undefined;
+export const MIN_TRY_PER_CLASS = PER_CLASS_BUCKETS[0];
+
+/**
+ * Far from ImageNet with no measured set like it at this size (no far rows, or the size is below every far bucket),
+ * from MIN_TRY_PER_CLASS images/class up: auto tries partial anyway. No evidence is not evidence of no gain: the top
+ * layers' features transfer worst as tasks grow apart (Yosinski et al. 2014, "How transferable are features in deep
+ * neural networks?"), and the Keras/fastai guides unfreeze more layers for far domains; every far set measured gained
+ * (EuroSAT +1.2 to +3.6 at 25-500/class, README "Which rung auto picks"). Trying costs time more than accuracy:
+ * rung 2 keeps epoch 0 unless the inner split says a later epoch beats it. Photos keep their measured rows (partial
+ * does not pay there).
+ */
+export function triesUnmeasured(rung: Rung, gain: number | undefined, domain: Domain, perClass: number): boolean {
+  return rung === 'partial' && domain === 'far' && gain === undefined && perClass >= MIN_TRY_PER_CLASS;
 }
 
 /** Whether a rung is expected to run all its epochs (a measured gain, or tried unmeasured), for its time estimate. */
-export function expectsToTrainOn(rung: Rung, gain: number | undefined, domain: Domain): boolean {
-  return (gain !== undefined && gain >= MIN_GAIN_POINTS) || triesUnmeasured(rung, gain, domain);
+export function expectsToTrainOn(rung: Rung, gain: number | undefined, domain: Domain, perClass: number): boolean {
+  return (gain !== undefined && gain >= MIN_GAIN_POINTS) || triesUnmeasured(rung, gain, domain, perClass);
 }
 
 export interface RungOption {
@@ -160,7 +168,8 @@ export function decideRung(
         `${o.rung} ~${formatSeconds(o.seconds)}, ${o.gain === undefined ? 'no measured gain at this size' : `expected ${pts(o.gain)}`}`,
     )
     .join('; ');
-  const tried = best.rung === 'head' ? options.find((o) => triesUnmeasured(o.rung, o.gain, ctx.domain)) : undefined;
+  const tried =
+    best.rung === 'head' ? options.find((o) => triesUnmeasured(o.rung, o.gain, ctx.domain, ctx.perClass)) : undefined;
   if (tried && tried.seconds <= ctx.budget) {
     const rest = options
       .filter((o) => o !== tried)

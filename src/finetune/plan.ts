@@ -341,7 +341,7 @@ async function planAllRungs(dataset: Dataset, opts: PlanOptions): Promise<Plan> 
   // Early stopping: a run whose epochs do not beat epoch 0 stops after PATIENCE epochs; one expected to gain runs on.
   // A far domain with no measurement is tried on the same footing (auto-rules.ts triesUnmeasured).
   const epochsExpected = (rung: Rung, max: number, gain: number | undefined) =>
-    expectsToTrainOn(rung, gain, dom) ? max : Math.min(max, PATIENCE);
+    expectsToTrainOn(rung, gain, dom, perClass) ? max : Math.min(max, PATIENCE);
   const partial = tuned(
     extractStage(uncached.partial, secondsPerImage.embed, 'activations at the cut'),
     costAt(tp.partialTrain),

@@ -8,6 +8,7 @@ import {
   expectsToTrainOn,
   fitGainTable,
   MIN_GAIN_POINTS,
+  MIN_TRY_PER_CLASS,
   type GainObservation,
   type RungOption,
 } from '../../src/finetune/auto-rules.js';
@@ -112,7 +113,7 @@ test('shipped table: EuroSAT (500/class, far) picks rung 3 at --time-budget 3600
   for (const perClass of [25, 100, 122, 1000]) assert.ok(expectedGain('partial', perClass, 'photo')! < MIN_GAIN_POINTS);
 });
 
-test('far from ImageNet with no far measurement (the table has none, or the size is below them): auto tries partial', () => {
+test('far from ImageNet, no far measurement at its size (none, or below the far rows), >= 25/class: auto tries partial', () => {
   // Photos only, as the leave-one-dataset-out check sees the table with EuroSAT held out.
   const photosOnly = fitGainTable([
     { rung: 'partial', perClass: 100, domain: 'photo', gain: -0.5 },
@@ -134,10 +135,13 @@ test('far from ImageNet with no far measurement (the table has none, or the size
     /^100 images\/class: partial \(~5 min\): far from ImageNet and no measured set like it: trying partial .*the inner split keeps the head if nothing gains; head ~20 s, expected \+0\.0 pts; full ~33 min$/,
   );
   assert.equal(d.blockedByBudget, undefined);
-  // Far rows from 25/class up: below them there is no measurement either, so partial is tried too.
-  const farFrom25 = fitGainTable([{ rung: 'partial', perClass: 25, domain: 'far', gain: 2.8 }]);
-  assert.equal(expectedGain('partial', 10, 'far', farFrom25), undefined);
-  assert.equal(far(farFrom25, 10).choice, 'partial');
+  // Far rows from 100/class up: below them there is no measurement either, so partial is tried too.
+  const farFrom100 = fitGainTable([{ rung: 'partial', perClass: 100, domain: 'far', gain: 2.2 }]);
+  assert.equal(expectedGain('partial', 50, 'far', farFrom100), undefined);
+  assert.equal(far(farFrom100, 50).choice, 'partial');
+  // Below the smallest size measured anywhere the inner split is too small to guard the try: the head.
+  assert.equal(far(photosOnly, MIN_TRY_PER_CLASS - 1).choice, 'head');
+  assert.equal(far(photosOnly, MIN_TRY_PER_CLASS).choice, 'partial');
   // Where far rows exist, they decide: a measured loss keeps the head.
   const farLoses = fitGainTable([{ rung: 'partial', perClass: 25, domain: 'far', gain: -1 }]);
   assert.equal(far(farLoses, 100).choice, 'head');
@@ -154,11 +158,12 @@ test('far from ImageNet with no far measurement (the table has none, or the size
 });
 
 test('the time estimate counts all epochs for a rung expected to gain or tried unmeasured on a far domain', () => {
-  assert.equal(expectsToTrainOn('partial', undefined, 'far'), true);
-  assert.equal(expectsToTrainOn('partial', undefined, 'photo'), false);
-  assert.equal(expectsToTrainOn('full', undefined, 'far'), false, 'rung 3 is never tried unmeasured');
-  assert.equal(expectsToTrainOn('partial', MIN_GAIN_POINTS, 'photo'), true);
-  assert.equal(expectsToTrainOn('partial', -1, 'far'), false);
+  assert.equal(expectsToTrainOn('partial', undefined, 'far', 100), true);
+  assert.equal(expectsToTrainOn('partial', undefined, 'far', MIN_TRY_PER_CLASS - 1), false);
+  assert.equal(expectsToTrainOn('partial', undefined, 'photo', 100), false);
+  assert.equal(expectsToTrainOn('full', undefined, 'far', 100), false, 'rung 3 is never tried unmeasured');
+  assert.equal(expectsToTrainOn('partial', MIN_GAIN_POINTS, 'photo', 100), true);
+  assert.equal(expectsToTrainOn('partial', -1, 'far', 100), false);
 });
 
 test("the plan's picture of a run matches the trainer's defaults (epochs, patience, inner val, unknown references)", () => {
