@@ -59,7 +59,10 @@ export interface FinetuneTrainOptions extends CommonTrainOptions {
   replace?: number[];
   /** Adam rate of the softmax (default 1e-3; 1e-4 with replace). */
   lr?: number;
-  /** Adam rate of the unfrozen blocks (default: a tenth of lr for reused blocks, lr itself for new replace units). */
+  /**
+   * Adam rate of the unfrozen blocks (default: a tenth of lr for reused blocks, lr itself for new replace units; rung 3:
+   * lr/50 on photos close to ImageNet, lr/5 far from it).
+   */
   tailLr?: number;
   /** Decoupled (AdamW) weight decay of kernels and the head's W, not biases/BatchNorm (default 0). */
   weightDecay?: number;
@@ -140,6 +143,7 @@ export type TrainEvent =
       note?: string;
       replace?: number[];
       /** the training size picked, and why */ size?: string;
+      /** rung 3: the learning rates and why */ rates?: string;
     }
   | { type: 'finetune-batch'; requested: number; used: number; bytesPerImage: number }
   /** After each training step of an epoch: images done of the epoch's total. */

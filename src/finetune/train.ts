@@ -49,6 +49,7 @@ import {
 } from './network.js';
 import { FinetunedBackbone, tailFeatures as tailFeaturesBatched } from './finetuned-backbone.js';
 import { pickNativeSize } from './native-size.js';
+import { checkDomain, type DomainCheck } from './domain.js';
 import { rateFactor, type RateSchedule } from './schedule.js';
 import {
   runKey,
@@ -94,7 +95,21 @@ export interface FinetuneSettings {
  */
 export const FULL_DEFAULT_MODEL = DEFAULT_MODEL_ID;
 
-export function finetuneDefaults(opts: FinetuneTrainOptions): FinetuneSettings {
+/**
+ * Rung 3's rate for the pretrained layers, as a divisor of the head's. Far from ImageNet (EuroSAT) the features must
+ * move: at a fifth EuroSAT reached 0.965, at a tenth it still underfit after 2 epochs (train accuracy 91%). On photos
+ * the features are already right and a fifth wrecks them: cats/dogs' inner val fell from 0.993 (the head) to 0.897
+ * after the first full-rate epoch, and the run ended 0.3 below the head. There the usual fine-tuning rates apply:
+ * Keras' transfer-learning guide unfreezes everything at 1e-5, fastai's fine_tune spreads 1e-5..1e-4 over the body
+ * (head at 1e-3); a fiftieth of ours (2e-5) sits in that range. Unknown domain (no ImageNet head to ask): a fifth.
+ */
+export const FULL_TAIL_DIVISOR = { far: 5, photo: 50 } as const;
+
+export function fullTailDivisor(domain: DomainCheck | undefined): number {
+  return domain && !domain.far ? FULL_TAIL_DIVISOR.photo : FULL_TAIL_DIVISOR.far;
+}
+
+export function finetuneDefaults(opts: FinetuneTrainOptions, domain?: DomainCheck): FinetuneSettings {
   const strategy = opts.strategy === 'full' ? 'full' : 'partial';
   const replace = opts.replace;
   // Measured on EuroSAT: new --replace units learn best at 1e-4 (at 1e-3 they drift below their epoch-0 accuracy);
@@ -108,9 +123,8 @@ export function finetuneDefaults(opts: FinetuneTrainOptions): FinetuneSettings {
     epochs: opts.epochs ?? (strategy === 'full' ? 6 : 8),
     batchSize: opts.finetuneBatchSize ?? 32,
     lr,
-    // Rung 3: a fifth (the whole network under a cosine decay; at a tenth it still underfit after 2 EuroSAT epochs:
-    // train accuracy 91%).
-    tailLr: opts.tailLr ?? (replace ? lr : strategy === 'full' ? lr / 5 : lr / 10),
+    // Rung 3: by domain (fullTailDivisor), under a cosine decay.
+    tailLr: opts.tailLr ?? (replace ? lr : strategy === 'full' ? lr / fullTailDivisor(domain) : lr / 10),
     patience: opts.patience ?? 3,
     size: opts.size,
     // Rung 3 augments by default (fresh draws each epoch cost no extra forward there; --no-augment turns it off).
@@ -122,6 +136,16 @@ export function finetuneDefaults(opts: FinetuneTrainOptions): FinetuneSettings {
   };
 }
 
+/** What rung 3's rates are and why, for the run's log. */
+function fullRatesWhy(s: FinetuneSettings, domain: DomainCheck | undefined): string {
+  const rates = `rates: head ${s.lr.toExponential(0)}, pretrained layers ${s.tailLr.toExponential(0)}`;
+  if (!domain) return `${rates}${s.tailLr === s.lr / FULL_TAIL_DIVISOR.far ? " (the head's / 5)" : ''}`;
+  const seen = `the ImageNet head is ${domain.meanTop1.toFixed(2)} confident on ${domain.images} training images`;
+  return domain.far
+    ? `${rates}: far from ImageNet (${seen}), so the pretrained features must move (the head's / ${FULL_TAIL_DIVISOR.far})`
+    : `${rates}: photos close to ImageNet (${seen}), so its features move little (the head's / ${FULL_TAIL_DIVISOR.photo}; far sets get / ${FULL_TAIL_DIVISOR.far})`;
+}
+
 interface ActSet {
   acts: Float32Array[];
   labels: Int32Array;
@@ -131,10 +155,16 @@ interface ActSet {
 /** Rungs 2-3 end to end; trainClassifier (classifier/train.ts) dispatches here for strategy 'partial' and 'full'. */
 export async function finetuneClassifier(opts: FinetuneTrainOptions, ctx: RungContext): Promise<TrainResult> {
   const { dataset, emit, t0 } = ctx;
-  const s = finetuneDefaults(opts);
+  const full = opts.strategy === 'full';
   const seed = opts.seed ?? 0;
   const K = dataset.classes.length;
-  const entry = findModel(opts.model ?? (s.strategy === 'full' ? FULL_DEFAULT_MODEL : DEFAULT_MODEL_ID));
+  const entry = findModel(opts.model ?? (full ? FULL_DEFAULT_MODEL : DEFAULT_MODEL_ID));
+  // Rung 3's pretrained-layer rate depends on how close the images are to ImageNet (the backbone's own head says).
+  const domain =
+    full && opts.tailLr === undefined && !opts.replace
+      ? await checkDomain(dataset, { model: entry.id, modelPath: opts.modelPath })
+      : undefined;
+  const s = finetuneDefaults(opts, domain);
   const net = await loadNetwork(entry, { path: opts.modelPath });
   const { cut, trainable } = resolveFreeze(net, { freeze: s.freeze, trainLast: s.trainLast });
   if (!trainable.length && !s.replace)
@@ -162,6 +192,7 @@ export async function finetuneClassifier(opts: FinetuneTrainOptions, ctx: RungCo
     note,
     replace: s.replace,
     size: picked?.why,
+    rates: full ? fullRatesWhy(s, domain) : undefined,
   });
 
   // The frozen part's outputs on augmentation `copy` of each image of `set`, all of them or a clear error.

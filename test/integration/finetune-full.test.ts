@@ -67,6 +67,12 @@ describe('full fine-tuning, mobilenet-v1-0.25 at 144 px', () => {
     const setup = events.find((e) => e.type === 'finetune-setup');
     assert.ok(setup?.type === 'finetune-setup');
     assert.equal(setup.cut, 'input_1');
+    // Bees and ants are ImageNet-like photos: the pretrained layers get the photo rate, and the log says why.
+    assert.equal(r.config.tailLr, r.config.lr / 50);
+    assert.match(
+      setup.rates ?? '',
+      /photos close to ImageNet \(the ImageNet head is 0\.\d\d confident on \d+ training/,
+    );
     assert.ok(
       setup.trainable.some((l) => /conv1/.test(l)),
       'the first conv trains',
@@ -294,7 +300,7 @@ describe('rung 3 recipe defaults over 5 epochs', () => {
     });
     await r.classifier.dispose();
     assert.equal((r.config.augment as { fresh: boolean } | null)?.fresh, true, 'augmented by default');
-    assert.equal(r.config.tailLr, r.config.lr / 5);
+    assert.equal(r.config.tailLr, r.config.lr / 50, 'photos: the photo rate');
     const ep = epochsOf(ev);
     assert.equal(ep.length, 5);
     assert.ok(ep[0].memory.numTensors > 0);
@@ -344,6 +350,9 @@ describe("rung 3 training size: the images' own size when below the backbone's, 
     assert.equal(r.config.imageSize, 128);
     const setup = ev.find((e) => e.type === 'finetune-setup');
     assert.ok(setup?.type === 'finetune-setup' && /training at 128 px/.test(setup.size ?? ''), JSON.stringify(setup));
+    // Satellite patches are far from ImageNet: the pretrained layers keep the higher far rate.
+    assert.equal(r.config.tailLr, r.config.lr / 5);
+    assert.match(setup.rates ?? '', /far from ImageNet \(the ImageNet head is 0\.\d\d confident/);
     const r2 = await trainClassifier(euro, {
       model: 'mobilenet-v2',
       strategy: 'full',

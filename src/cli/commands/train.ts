@@ -10,7 +10,7 @@ import { addBackboneOptions, warnSkipped, type BackboneOpts } from './common.js'
 import { humanOut, metricsJson, printMetrics, splitsSummary } from './metrics-output.js';
 import { TlError } from '../../util/errors.js';
 import { parseHeadSpec } from '../../classifier/head-spec.js';
-import { DEFAULT_STRATEGY } from '../../classifier/train-types.js';
+import { DEFAULT_STRATEGY, type HistoryPoint } from '../../classifier/train-types.js';
 import { InvalidArgumentError } from 'commander';
 import { DEVICES, type DeviceRequest } from '../../engine/webgpu/device-request.js';
 
@@ -30,6 +30,7 @@ interface TrainCliOpts extends BackboneOpts {
   reuse?: boolean;
   replace?: number[];
   lr?: number;
+  tailLr?: number;
   weightDecay?: number;
   timeBudget?: number;
   size?: number;
@@ -75,6 +76,9 @@ function eventPrinter(say: (s: string) => void) {
   let lastCurvePrint = 0;
   // One bar per epoch: 'progress' and 'finetune-epoch' end it.
   let stepBar: ProgressReporter | undefined;
+  // A fine-tuning epoch's steps are timed from the end of the previous epoch (the bar starts at its first step).
+  let epochStart = Date.now();
+  let lastPoint: HistoryPoint | undefined;
   return (e: TrainEvent) => {
     switch (e.type) {
       case 'dataset':
@@ -117,6 +121,8 @@ function eventPrinter(say: (s: string) => void) {
       case 'progress':
         stepBar?.stop();
         stepBar = undefined;
+        epochStart = Date.now();
+        lastPoint = e.point;
         // Live line on a terminal; the whole curve is printed as a table at the end.
         if (process.stderr.isTTY && Date.now() - lastCurvePrint > 100) {
           lastCurvePrint = Date.now();
@@ -138,6 +144,7 @@ function eventPrinter(say: (s: string) => void) {
         );
         if (e.note) process.stderr.write(`warning: ${e.note}\n`);
         if (e.size) say(e.size);
+        if (e.rates) say(e.rates);
         break;
       case 'finetune-batch':
         say(
@@ -149,14 +156,18 @@ function eventPrinter(say: (s: string) => void) {
         break;
       case 'finetune-step':
         // Plain lines every 15 s: an epoch's steps take seconds each.
-        stepBar ??= progressReporter(`epoch ${e.epoch}/${e.of}`, e.total, process.stderr, 15_000);
+        stepBar ??= progressReporter(`epoch ${e.epoch}/${e.of}`, e.total, process.stderr, 15_000, epochStart);
         stepBar.update(e.done);
         break;
       case 'finetune-epoch':
         stepBar?.stop();
         stepBar = undefined;
         if (process.stderr.isTTY) process.stderr.write('\n');
-        say(`epoch ${e.epoch}: ${e.seconds.toFixed(1)} s (${(e.images / e.seconds).toFixed(1)} img/s)`);
+        // The epoch's accuracies too: in a log (no live line) this is where a user sees how training goes.
+        say(
+          `epoch ${e.epoch}: ${e.seconds.toFixed(1)} s (${(e.images / e.seconds).toFixed(1)} img/s)${lastPoint?.step === e.epoch ? `; train acc ${pct(lastPoint.trainAcc)}${lastPoint.innerValAcc !== undefined ? `, inner val acc ${pct(lastPoint.innerValAcc)}` : ''}` : ''}`,
+        );
+        epochStart = Date.now();
         break;
     }
   };
@@ -194,6 +205,7 @@ async function runTraining(data: string, opts: TrainCliOpts, modelNamed: boolean
       trainLast: opts.trainLast,
       replace: opts.replace,
       lr: opts.lr,
+      tailLr: opts.tailLr,
       weightDecay: opts.weightDecay,
       timeBudget: opts.timeBudget,
       size: opts.size,
@@ -284,6 +296,11 @@ function addTrainOptions(cmd: Command): Command {
       '--lr <rate>',
       'fine-tuning: Adam learning rate of the head (default 1e-3; 1e-4 with --replace); reused blocks get a tenth, new --replace units the same',
       positiveNumber('--lr'),
+    )
+    .option(
+      '--tail-lr <rate>',
+      'fine-tuning: Adam learning rate of the pretrained blocks (default: --lr / 10; full: / 50 on photos, / 5 far from ImageNet)',
+      positiveNumber('--tail-lr'),
     )
     .option(
       '--weight-decay <w>',
