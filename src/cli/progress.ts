@@ -16,8 +16,9 @@ export function progressReporter(
   stream: NodeJS.WriteStream = process.stderr,
   /** Not a terminal: at most one line per this many ms (and one at the end). */
   lineEveryMs = 2000,
+  /** When the work began (a reporter created at its first update would otherwise time that update as instant). */
+  start = Date.now(),
 ): ProgressReporter {
-  const start = Date.now();
   if (stream.isTTY) {
     const cliProgress = requireCjs('cli-progress') as typeof CliProgress;
     const bar = new cliProgress.SingleBar(

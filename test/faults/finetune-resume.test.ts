@@ -73,6 +73,17 @@ test(
     const r0 = await runCli(args(whole), { cacheDir, timeoutMs: 120_000 });
     assert.equal(r0.code, 0, r0.stderr);
     assert.doesNotMatch(r0.stdout + r0.stderr, /resuming/);
+    // A log (not a terminal) shows each epoch's accuracies as it ends, not only in the final table.
+    assert.match(
+      r0.stdout + r0.stderr,
+      /^epoch 1: [\d.]+ s \([\d.]+ img\/s\); train acc [\d.]+%, inner val acc [\d.]+%$/m,
+    );
+    // Step progress is timed from the epoch's start: the first line's rate is not that of one instant step (it read
+    // 4000 img/s when the bar was timed from its own first update).
+    const rates = [...r0.stderr.matchAll(/^epoch 1\/6: \d+\/(\d+) \(\d+%\) ([\d.]+) img\/s/gm)].map((m) =>
+      Number(m[2]),
+    );
+    assert.ok(rates.length >= 1 && rates[0] <= 2 * rates[rates.length - 1] + 1, `epoch 1 step rates: ${rates}`);
     assert.deepEqual(
       existsSync(checkpoints()) ? readdirSync(checkpoints()) : [],
       [],
