@@ -107,8 +107,9 @@ test('shipped table: EuroSAT (500/class, far) picks rung 3 at --time-budget 3600
     dflt.reason,
     /Only the time budget stops full \(expected \+4\.7 pts, ~30 min > 15 min\): tl train eurosat --strategy full$/,
   );
-  for (const perClass of [25, 122])
-    assert.equal(expectedGain('full', perClass, 'photo'), undefined, 'no measured rung-3 gain on small photo sets');
+  // Rung 3 measured on photos at 25-50/class (-3.1 to +0.2): never expected to gain there.
+  for (const perClass of [25, 50, 122]) assert.ok(expectedGain('full', perClass, 'photo')! < MIN_GAIN_POINTS);
+  assert.equal(expectedGain('full', 10, 'photo'), undefined, 'below every measured size: no evidence');
   // Partial reusing the last blocks never gained enough on photos (25-1000/class, colour or grey): not worth its time.
   for (const perClass of [25, 100, 122, 1000]) assert.ok(expectedGain('partial', perClass, 'photo')! < MIN_GAIN_POINTS);
 });
