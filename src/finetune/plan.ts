@@ -393,6 +393,10 @@ async function planAllRungs(dataset: Dataset, opts: PlanOptions): Promise<Plan> 
       ],
     };
   };
+  const partialRun = ranged('partial', gainPartial, partial.stages, partial.epochSeconds);
+  const fullRun = ranged('full', gainFull, full.stages, full.epochSeconds);
+  const epochsText = (r: ReturnType<typeof ranged>) =>
+    `${r.epochs} of ${r.epochsRange[1]} epochs counted (early stopping: ${formatSeconds(r.secondsRange[0])} to ${formatSeconds(r.secondsRange[1])} in all)`;
   const estimates: RungEstimate[] = [
     {
       rung: 'head',
@@ -407,10 +411,10 @@ async function planAllRungs(dataset: Dataset, opts: PlanOptions): Promise<Plan> 
       stages: partial.stages,
       expectedGain: gainPartial ?? null,
       epochSeconds: partial.epochSeconds,
-      ...ranged('partial', gainPartial, partial.stages, partial.epochSeconds),
+      ...partialRun,
       detail: recipe
-        ? `${recipe.replace.join(',')} new units in place of the last ${recipe.trainLast} blocks (${recipeFlags(recipe)}) + softmax on cached activations, ${PARTIAL_EPOCHS} epochs at ~${tp.partialTrain.toFixed(0)} img/s`
-        : `last blocks${trainable ? ` (${trainable})` : ''} + softmax on cached activations, ${PARTIAL_EPOCHS} epochs at ~${tp.partialTrain.toFixed(0)} img/s`,
+        ? `${recipe.replace.join(',')} new units in place of the last ${recipe.trainLast} blocks (${recipeFlags(recipe)}) + softmax on cached activations at ~${tp.partialTrain.toFixed(0)} img/s, ${epochsText(partialRun)}`
+        : `last blocks${trainable ? ` (${trainable})` : ''} + softmax on cached activations at ~${tp.partialTrain.toFixed(0)} img/s, ${epochsText(partialRun)}`,
     },
     {
       rung: 'full',
@@ -418,8 +422,8 @@ async function planAllRungs(dataset: Dataset, opts: PlanOptions): Promise<Plan> 
       stages: full.stages,
       expectedGain: gainFull ?? null,
       epochSeconds: full.epochSeconds,
-      ...ranged('full', gainFull, full.stages, full.epochSeconds),
-      detail: `every layer at ${fullSize} px, ${FULL_EPOCHS} epochs at ~${tp.fullTrain.toFixed(1)} img/s${fullProbe ? ` (${fullProbe.threads} thread${fullProbe.threads > 1 ? 's' : ''}, passes of ${fullProbe.microBatch})` : ''}`,
+      ...fullRun,
+      detail: `every layer at ${fullSize} px at ~${tp.fullTrain.toFixed(1)} img/s${fullProbe ? ` (${fullProbe.threads} thread${fullProbe.threads > 1 ? 's' : ''}, passes of ${fullProbe.microBatch})` : ''}, ${epochsText(fullRun)}`,
     },
   ];
   const data = opts.dataArg ?? dataset.root;
