@@ -78,14 +78,51 @@ const reporters = [
   `--test-reporter=${resolve(root, 'scripts/test-durations.mjs')}`,
   '--test-reporter-destination=stdout',
 ];
-// Files run one at a time unless TL_TEST_CONCURRENCY says otherwise: on the shared 2-core machine two at a time took
-// test/faults 281 s instead of 307 s (all passing), too small a gain to risk two fine-tuning files' memory at once.
-const concurrency = `--test-concurrency=${process.env.TL_TEST_CONCURRENCY || 1}`;
+// The other files run one at a time unless TL_TEST_CONCURRENCY says otherwise: on the shared 2-core machine two at a
+// time took test/faults 281 s instead of 307 s (all passing), too small a gain to risk two fine-tuning files' memory
+// at once. Files that time nothing and hold no big heap run first, two at a time: most of their wall is their own start-up
+// (tsx, imports), CLI child processes and waits, on one core. Alone under the heavy lock the 16 CLI and fault files
+// below took 162 s one at a time and 117 s two at a time (all passing). test/unit files pair unless UNIT_ALONE names
+// them (they time probes or train); any other file runs one at a time unless it is added here after the same check.
+const PAIRED = new Set([
+  'test/faults/args-symlinks.test.ts',
+  'test/faults/bundle-kill-save.test.ts',
+  'test/faults/bundle-out-dir.test.ts',
+  'test/faults/cache-damaged.test.ts',
+  'test/faults/cache-encoding.test.ts',
+  'test/faults/cache-full.test.ts',
+  'test/faults/cache-readonly.test.ts',
+  'test/faults/dataset-counts.test.ts',
+  'test/faults/dataset-csv.test.ts',
+  'test/faults/npm-config.test.ts',
+  'test/faults/preprocess-crop.test.ts',
+  'test/faults/serve-host-check.test.ts',
+  'test/integration/cli-basics.test.ts',
+  'test/integration/cli-startup.test.ts',
+  'test/integration/dataset.test.ts',
+  'test/integration/zoo.test.ts',
+]);
+const UNIT_ALONE = new Set([
+  'test/unit/one-of-each.test.ts', // trains through the library's default (auto: probes + a real model)
+  'test/unit/plan-full-epoch.test.ts', // probes whole-network steps on a real model, over the training threads
+  'test/unit/train-head-cost.test.ts', // times the head-fit probes
+]);
+const paired = files.filter((f) => PAIRED.has(f) || (f.startsWith('test/unit/') && !UNIT_ALONE.has(f)));
+const lanes = [
+  { files: paired, concurrency: 2 },
+  { files: files.filter((f) => !paired.includes(f)), concurrency: process.env.TL_TEST_CONCURRENCY || 1 },
+].filter((lane) => lane.files.length);
 const started = Date.now();
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', concurrency, ...reporters, ...files], {
-  stdio: 'inherit',
-  cwd: root,
-});
+let status = 0;
+for (const lane of lanes) {
+  console.log(`tests: ${lane.files.length} files, ${lane.concurrency} at a time`);
+  const r = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', '--test', `--test-concurrency=${lane.concurrency}`, ...reporters, ...lane.files],
+    { stdio: 'inherit', cwd: root },
+  );
+  status ||= r.status ?? 1;
+}
 console.log(`tests: ${files.length} files in ${((Date.now() - started) / 1000).toFixed(0)} s of wall`);
 const lintErrors = (await linting) !== 0;
 if (!skipLint) {
@@ -94,4 +131,4 @@ if (!skipLint) {
 }
 if (typeErrors) console.error('failing: tsc reported type errors (see the top of this log)');
 if (lintErrors) console.error('failing: lint reported problems (printed above; `npm run lint` alone)');
-process.exit(typeErrors || lintErrors ? 1 : (r.status ?? 1));
+process.exit(typeErrors || lintErrors ? 1 : status);
