@@ -38,7 +38,12 @@ export interface FullEpochProbe {
 
 /** Untimed steps before the timed ones: the 2nd step still ran ~1.2-1.5x the steady time (see the top of this file). */
 export const PROBE_WARMUP_STEPS = 2;
-export const PROBE_TIMED_STEPS = 2;
+/**
+ * Timed steps; the rate is the fastest one's. Steps 3-4 still ran 5-10% slower each than the one before (EuroSAT:
+ * 864, 794, 707 ms) and a burst of another process slows single steps: with the mean of two timed steps the probe said
+ * 212 s for a 144 s quiet epoch. The fastest of four is the steady rate the run settles at.
+ */
+export const PROBE_TIMED_STEPS = 4;
 
 /** One timed probe step: images, forward/backward wall ms (all shards), the per-step rest (sum, Adam, hand-off) ms. */
 export interface ProbeStepSample {
@@ -49,14 +54,16 @@ export interface ProbeStepSample {
 
 /**
  * Steady per-image and per-step costs from the probe's steps: the first `warmup` are left out of the rates (their
- * excess over the steady rate is the run's one-time warm-up).
+ * excess over the steady rate is the run's one-time warm-up); of the timed ones, the fastest per image and the median
+ * per-step rest (see PROBE_TIMED_STEPS).
  */
 export function steadyStepCost(samples: ProbeStepSample[], warmup = PROBE_WARMUP_STEPS) {
   if (samples.length <= warmup) throw new Error(`need more than ${warmup} probe steps, got ${samples.length}`);
   const timed = samples.slice(warmup);
-  const images = timed.reduce((a, s) => a + s.n, 0);
-  const trainSecondsPerImage = timed.reduce((a, s) => a + s.computeMs, 0) / 1000 / images;
-  const stepSeconds = timed.reduce((a, s) => a + s.applyMs, 0) / 1000 / timed.length;
+  const trainSecondsPerImage = Math.min(...timed.map((s) => s.computeMs / s.n)) / 1000;
+  const applies = timed.map((s) => s.applyMs).sort((a, b) => a - b);
+  const mid = applies.length >> 1;
+  const stepSeconds = (applies.length % 2 ? applies[mid] : (applies[mid - 1] + applies[mid]) / 2) / 1000;
   const steady = (s: ProbeStepSample) => s.n * trainSecondsPerImage + stepSeconds;
   const warmupSeconds = samples
     .slice(0, warmup)
