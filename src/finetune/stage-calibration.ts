@@ -17,8 +17,8 @@ export interface StageCalibration {
  * Fitted by `npm run bench:auto -- --analyze` on the 50 locked bench:auto runs of 2026-11-30 (the probes' own times
  * recovered from the factors shipped when each ran): median actual/probed per stage (stages under 3 s are too noisy to
  * count), the epoch per epoch; extraction: the per-image term from the runs that found everything cached, the factor
- * from the rest. The probes overestimate extraction and the partial epoch (x0.65, x0.73) and underestimate rung 3's
- * epoch (x1.14: Adam and the inner val scoring at the run's size).
+ * from the rest. The probes overestimate extraction and the partial epoch (x0.65, x0.73); rung 3's epoch is the
+ * exception (below).
  */
 export const SHIPPED_CALIBRATION: StageCalibration = {
   factors: {
