@@ -166,7 +166,7 @@ describe('tl export (mobilenet-v2, ONNX)', () => {
     assert.ok(j.check.top1Agreement >= 0.95, JSON.stringify(j.check));
     assert.match(q.stderr, /int8 accuracy cost: -?\d+\.\d points/);
 
-    for (const [args, pattern] of [
+    const refusals = [
       [['export', bundle, '--format', 'coreml'], /--format must be one of onnx, tfjs, got "coreml"/],
       [['export', bundle, '--quantize', 'int4'], /--quantize must be one of none, float16, int8, got "int4"/],
       [
@@ -175,15 +175,20 @@ describe('tl export (mobilenet-v2, ONNX)', () => {
       ],
       [['export', join(work, 'nope')], /is not a classifier bundle/],
       [['export', bundle, '--limit', '0'], /--limit must be a positive integer/],
-    ] as const) {
-      const r = await runCli([...args], { cacheDir });
+    ] as const;
+    // Independent refusals (each a CLI start-up) and the help: run at once, checked in order.
+    const [help, ...refused] = await Promise.all([
+      runCli(['export', '--help'], { cacheDir }),
+      ...refusals.map(([args]) => runCli([...args], { cacheDir })),
+    ]);
+    for (const [i, [args, pattern]] of refusals.entries()) {
+      const r = refused[i];
       assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
       assert.deepEqual(stackLines(r.stderr), []);
       const errors = r.stderr.split('\n').filter((l) => l.startsWith('error:'));
       assert.equal(errors.length, 1, r.stderr);
       assert.match(errors[0], pattern);
     }
-    const help = await runCli(['export', '--help'], { cacheDir });
     assert.equal(help.code, 0);
     assert.match(help.stdout, /^Examples:$/m);
     assert.match(help.stdout, /tl export cats-classifier --format onnx --out cats-onnx/);
