@@ -85,29 +85,33 @@ const reporters = [
 // below took 162 s one at a time and 117 s two at a time (all passing). test/unit files pair unless UNIT_ALONE names
 // them (they time probes or train); any other file runs one at a time unless it is added here after the same check.
 const PAIRED = new Set([
-  'test/faults/args-symlinks.test.ts',
-  'test/faults/bundle-kill-save.test.ts',
-  'test/faults/bundle-out-dir.test.ts',
-  'test/faults/cache-damaged.test.ts',
-  'test/faults/cache-encoding.test.ts',
-  'test/faults/cache-full.test.ts',
-  'test/faults/cache-readonly.test.ts',
+  // Longest first (seconds alone, quiet machine), so that the last to finish is not a long one beside an idle core.
+  'test/faults/bundle-kill-save.test.ts', // 36
+  'test/integration/cli-basics.test.ts', // 19
+  'test/faults/bundle-out-dir.test.ts', // 18
+  'test/faults/cache-damaged.test.ts', // 16
+  'test/faults/cache-readonly.test.ts', // 13
+  'test/faults/cache-full.test.ts', // 10
+  'test/faults/preprocess-crop.test.ts', // 10
+  'test/faults/args-symlinks.test.ts', // 8
+  'test/integration/cli-startup.test.ts', // 6
+  'test/integration/zoo.test.ts', // 4
+  'test/integration/dataset.test.ts', // 4
   'test/faults/dataset-counts.test.ts',
   'test/faults/dataset-csv.test.ts',
-  'test/faults/npm-config.test.ts',
-  'test/faults/preprocess-crop.test.ts',
+  'test/faults/cache-encoding.test.ts',
   'test/faults/serve-host-check.test.ts',
-  'test/integration/cli-basics.test.ts',
-  'test/integration/cli-startup.test.ts',
-  'test/integration/dataset.test.ts',
-  'test/integration/zoo.test.ts',
+  'test/faults/npm-config.test.ts',
 ]);
 const UNIT_ALONE = new Set([
   'test/unit/one-of-each.test.ts', // trains through the library's default (auto: probes + a real model)
   'test/unit/plan-full-epoch.test.ts', // probes whole-network steps on a real model, over the training threads
   'test/unit/train-head-cost.test.ts', // times the head-fit probes
 ]);
-const paired = files.filter((f) => PAIRED.has(f) || (f.startsWith('test/unit/') && !UNIT_ALONE.has(f)));
+const paired = [
+  ...[...PAIRED].filter((f) => files.includes(f)),
+  ...files.filter((f) => f.startsWith('test/unit/') && !UNIT_ALONE.has(f)),
+];
 const lanes = [
   { files: paired, concurrency: 2 },
   { files: files.filter((f) => !paired.includes(f)), concurrency: process.env.TL_TEST_CONCURRENCY || 1 },
