@@ -163,7 +163,8 @@ describe('feature store (CLI processes)', () => {
 
   test('SIGKILL mid-run leaves a sound store; the rerun embeds only what is missing', async () => {
     const data = join(dir, 'kill-data');
-    const paths = await linkSubset(CATS_DOGS_TRAIN, data, 300); // 600 images
+    // 300 images: the kill comes after 48 rows (3 batches); the other 252 leave the run seconds to go, as 600 did.
+    const paths = await linkSubset(CATS_DOGS_TRAIN, data, 150);
     const distinct = await distinctHashes(paths);
     const cacheDir = join(dir, 'kill-cache');
     const storePath = join(cacheDir, 'features.sqlite');
