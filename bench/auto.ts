@@ -17,7 +17,7 @@ import { loadavg, tmpdir } from 'node:os';
 import sharp from 'sharp';
 import { basename, join, resolve } from 'node:path';
 import { trainClassifier, env, loadDataset, planTraining, type Dataset, type TrainOptions } from '../src/index.js';
-import { DEFAULT_TIME_BUDGET, epochsExpected } from '../src/finetune/plan.js';
+import { DEFAULT_TIME_BUDGET, epochsExpected, secondsRange } from '../src/finetune/plan.js';
 import {
   calibratedStageSeconds,
   probedStageSeconds,
@@ -416,7 +416,7 @@ function analyze(): void {
     'full',
   ];
   console.log(
-    [header, header.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n') +
+    md(header, rows) +
       `\nworst leave-one-out shortfall: ${worst.toFixed(1)} points; in sample (the table fitted on every set): ${worstInSample.toFixed(1)}`,
   );
   console.log('\ntime: actual / estimated per stage (runs here)');
@@ -444,8 +444,13 @@ function analyze(): void {
       ]);
     }
   const th = ['set', 'variant', 'rung', 'total s actual/est', 'ratio', 'epoch s actual/est', 'stages actual/est'];
-  console.log([th, th.map(() => '---'), ...trows].map((r) => `| ${r.join(' | ')} |`).join('\n'));
+  console.log(md(th, trows));
   calibration(recs);
+}
+
+/** A markdown table. */
+function md(header: string[], rows: string[][]): string {
+  return [header, header.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
 }
 
 function contended(rec: VariantRecord): boolean {
@@ -580,8 +585,7 @@ function calibration(recs: VariantRecord[]): void {
       t.rec.perClass,
     );
     const est = estimateRun(t, cal, ep.expected);
-    const lo = t.epoch ? est.total - (ep.expected - ep.fewest) * est.perEpoch : est.total;
-    const hi = t.epoch ? est.total + (ep.most - ep.expected) * est.perEpoch : est.total;
+    const [lo, hi] = t.epoch ? secondsRange(est.total, ep, est.perEpoch) : [est.total, est.total];
     const recorded = (t.rec.runs[t.rung] as RunRecord).estimatedSeconds;
     // Within ±30%, or within 5 s where the whole run is a few seconds (start-up noise); the range likewise ±5 s.
     const ok = Math.abs(t.actual / est.total - 1) <= 0.3 || Math.abs(t.actual - est.total) <= 5;
@@ -623,8 +627,6 @@ function calibration(recs: VariantRecord[]): void {
       cause,
     ]);
   }
-  const md = (h: string[], r: string[][]) =>
-    [h, h.map(() => '---'), ...r].map((x) => `| ${x.join(' | ')} |`).join('\n');
   console.log(
     md(
       [

@@ -12,6 +12,7 @@ import type { Classifier } from './classifier.js';
 import type { HeadSpec } from './head-spec.js';
 import type { ClassWeightMode, L2Source } from './head-policy.js';
 import type { Plan } from '../finetune/plan.js';
+import type { DomainCheck } from '../finetune/domain.js';
 
 export type { HeadSpec } from './head-spec.js';
 
@@ -237,6 +238,8 @@ export interface RungContext {
   emit: (e: TrainEvent) => void;
   /** Date.now() when trainClassifier started (the result's totalSeconds count from it). */
   t0: number;
+  /** auto's ImageNet-likeness check of this dataset, when its plan ran one (rung 3 reuses it for its rates). */
+  domain?: DomainCheck;
 }
 
 /** The fine-tuning rung's view of any options (an auto run that picked partial carries extra head fields; ignored). */

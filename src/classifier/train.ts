@@ -83,7 +83,7 @@ export async function trainClassifier(data: string | Dataset, opts: TrainOptions
   }
   const planSeconds = plan ? (Date.now() - tPlan) / 1000 : 0;
   const clock = stageClock(emit);
-  const timed: RungContext = { ...ctx, emit: clock.emit };
+  const timed: RungContext = { ...ctx, emit: clock.emit, domain: plan?.domain };
   const r =
     strategy === 'partial' || strategy === 'full'
       ? await finetuneClassifier(finetuneOptionsOf(opts, strategy), timed)

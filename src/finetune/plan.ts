@@ -37,7 +37,7 @@ import {
   type Rung,
   type RungOption,
 } from './auto-rules.js';
-import { calibratedStageSeconds, SHIPPED_CALIBRATION } from './stage-calibration.js';
+import { calibratedStageSeconds } from './stage-calibration.js';
 
 export type { Rung } from './auto-rules.js';
 
@@ -345,12 +345,13 @@ async function planAllRungs(dataset: Dataset, opts: PlanOptions): Promise<Plan> 
     inferSecondsPerImage: INFER_COST / imgPerSec,
     warmupSeconds: 0,
   });
-  const epochsOf = (rung: Rung, gain: number | undefined) => epochsExpected(rung, gain, dom, perClass);
+  const partialEpochs = epochsExpected('partial', gainPartial, dom, perClass);
+  const fullEpochs = epochsExpected('full', gainFull, dom, perClass);
   const partial = tuned(
     extractStage(uncached.partial, secondsPerImage.embed, 'activations at the cut'),
     costAt(tp.partialTrain),
     partialTailDim,
-    epochsOf('partial', gainPartial).expected,
+    partialEpochs.expected,
   );
   const full = tuned(
     extractStage(uncached.full, secondsPerImage.decode, `decoded at ${fullSize} px`),
@@ -362,7 +363,7 @@ async function planAllRungs(dataset: Dataset, opts: PlanOptions): Promise<Plan> 
         }
       : costAt(tp.fullTrain),
     entry.feature.dim,
-    epochsOf('full', gainFull).expected,
+    fullEpochs.expected,
   );
   // The head fit inside fine-tuning runs the same L2 search on the tail's features.
   const tunedHead = (dim: number) =>
@@ -381,20 +382,13 @@ async function planAllRungs(dataset: Dataset, opts: PlanOptions): Promise<Plan> 
   full.epochSeconds = calibratedStageSeconds('full', 'epochs', full.epochSeconds, paths.length);
   const sum = (s: StageTime[]) => s.reduce((a, x) => a + x.seconds, 0);
   // The epoch count is early stopping's: the estimate counts the expected one, the range the fewest and the most.
-  const ranged = (rung: Rung, gain: number | undefined, stages: StageTime[], epochSeconds: number) => {
-    const e = epochsOf(rung, gain);
-    const total = sum(stages);
-    return {
-      epochs: e.expected,
-      epochsRange: [e.fewest, e.most] as [number, number],
-      secondsRange: [total - (e.expected - e.fewest) * epochSeconds, total + (e.most - e.expected) * epochSeconds] as [
-        number,
-        number,
-      ],
-    };
-  };
-  const partialRun = ranged('partial', gainPartial, partial.stages, partial.epochSeconds);
-  const fullRun = ranged('full', gainFull, full.stages, full.epochSeconds);
+  const ranged = (e: EpochCount, stages: StageTime[], epochSeconds: number) => ({
+    epochs: e.expected,
+    epochsRange: [e.fewest, e.most] as [number, number],
+    secondsRange: secondsRange(sum(stages), e, epochSeconds),
+  });
+  const partialRun = ranged(partialEpochs, partial.stages, partial.epochSeconds);
+  const fullRun = ranged(fullEpochs, full.stages, full.epochSeconds);
   const epochsText = (r: ReturnType<typeof ranged>) =>
     `${r.epochs} of ${r.epochsRange[1]} epochs counted (early stopping: ${formatSeconds(r.secondsRange[0])} to ${formatSeconds(r.secondsRange[1])} in all)`;
   const estimates: RungEstimate[] = [
@@ -541,9 +535,6 @@ async function probeSteps(
   }
 }
 
-/** Actual / probed seconds of each stage, by rung (stage-calibration.ts; the extract stage also has a per-image term). */
-export const STAGE_CALIBRATION: Record<string, number> = SHIPPED_CALIBRATION.factors;
-
 /**
  * Epochs of a fine-tuning run as early stopping decides them: at least PATIENCE (nothing beats epoch 0), at most all.
  * The estimate counts all of them when a gain is expected (or a far domain is tried unmeasured, auto-rules.ts
@@ -551,15 +542,21 @@ export const STAGE_CALIBRATION: Record<string, number> = SHIPPED_CALIBRATION.fac
  * 19, the mean epochs run per rung/domain/size (leave-one-dataset-out) on 8: early stopping's count does not follow
  * the size or domain, so the plan gives the range too.
  */
-export function epochsExpected(
-  rung: Rung,
-  gain: number | undefined,
-  domain: Domain,
-  perClass: number,
-): { expected: number; fewest: number; most: number } {
+export interface EpochCount {
+  expected: number;
+  fewest: number;
+  most: number;
+}
+
+export function epochsExpected(rung: Rung, gain: number | undefined, domain: Domain, perClass: number): EpochCount {
   const most = rung === 'full' ? FULL_EPOCHS : PARTIAL_EPOCHS;
   const fewest = Math.min(most, PATIENCE);
   return { expected: expectsToTrainOn(rung, gain, domain, perClass) ? most : fewest, fewest, most };
+}
+
+/** A run's seconds if it stops after the fewest epochs and after the most, from its estimate counting `expected`. */
+export function secondsRange(total: number, e: EpochCount, epochSeconds: number): [number, number] {
+  return [total - (e.expected - e.fewest) * epochSeconds, total + (e.most - e.expected) * epochSeconds];
 }
 
 /** Measured speed-up of data-parallel steps on 2 threads over the single-thread probe (bench/auto.ts). */

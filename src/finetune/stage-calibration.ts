@@ -39,6 +39,14 @@ export const SHIPPED_CALIBRATION: StageCalibration = {
   cachedReadSeconds: { head: 0.00027, partial: 0.00075, full: 0.00758 },
 };
 
+/** A stage's correction: estimated = probed x factor + images x perImage (the per-image term: extraction only). */
+function terms(rung: Rung, stage: string, cal: StageCalibration) {
+  return {
+    factor: cal.factors[`${rung}:${stage}`] ?? 1,
+    perImage: stage === 'extract' ? (cal.cachedReadSeconds[rung] ?? 0) : 0,
+  };
+}
+
 /** A stage's estimated seconds from its probed seconds; `images`: train + val images the run reads. */
 export function calibratedStageSeconds(
   rung: Rung,
@@ -47,8 +55,7 @@ export function calibratedStageSeconds(
   images: number,
   cal: StageCalibration = SHIPPED_CALIBRATION,
 ): number {
-  const factor = cal.factors[`${rung}:${stage}`] ?? 1;
-  const perImage = stage === 'extract' ? (cal.cachedReadSeconds[rung] ?? 0) : 0;
+  const { factor, perImage } = terms(rung, stage, cal);
   return probedSeconds * factor + images * perImage;
 }
 
@@ -60,6 +67,6 @@ export function probedStageSeconds(
   images: number,
   cal: StageCalibration,
 ): number {
-  const perImage = stage === 'extract' ? (cal.cachedReadSeconds[rung] ?? 0) : 0;
-  return Math.max(0, estimatedSeconds - images * perImage) / (cal.factors[`${rung}:${stage}`] ?? 1);
+  const { factor, perImage } = terms(rung, stage, cal);
+  return Math.max(0, estimatedSeconds - images * perImage) / factor;
 }

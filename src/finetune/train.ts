@@ -161,10 +161,11 @@ export async function finetuneClassifier(opts: FinetuneTrainOptions, ctx: RungCo
   const entry = findModel(opts.model ?? (full ? FULL_DEFAULT_MODEL : DEFAULT_MODEL_ID));
   // First: a backbone that cannot be fine-tuned (fused, no graph) is refused before any other work.
   const net = await loadNetwork(entry, { path: opts.modelPath });
-  // Rung 3's pretrained-layer rate depends on how close the images are to ImageNet (the backbone's own head says).
+  // Rung 3's pretrained-layer rate depends on how close the images are to ImageNet (the backbone's own head says;
+  // auto's plan already asked it: the same sample and backbone, since rung 3's default backbone is the plan's).
   const domain =
     full && opts.tailLr === undefined && !opts.replace
-      ? await checkDomain(dataset, { model: entry.id, modelPath: opts.modelPath })
+      ? (ctx.domain ?? (await checkDomain(dataset, { model: entry.id, modelPath: opts.modelPath })))
       : undefined;
   const s = finetuneDefaults(opts, domain);
   const { cut, trainable } = resolveFreeze(net, { freeze: s.freeze, trainLast: s.trainLast });
