@@ -26,10 +26,24 @@ module.exports = {
     ...upward,
     {
       name: 'rungs-are-siblings',
-      comment: 'rung 1 and fine-tuning share classifier/ modules, never each other',
+      comment: 'rung 1 (training/head) and fine-tuning (training/finetune*) share lower modules, never each other',
       severity: 'error',
-      from: { path: '^dist/src/(classifier/train-head|finetune/train)[.]js$' },
-      to: { path: '^dist/src/(classifier/train-head|finetune/train)[.]js$' },
+      from: { path: '^dist/src/training/head[.]js$' },
+      to: { path: '^dist/src/training/finetune' },
+    },
+    {
+      name: 'rungs-are-siblings-back',
+      comment: 'fine-tuning (training/finetune*) never imports rung 1 (training/head)',
+      severity: 'error',
+      from: { path: '^dist/src/training/finetune' },
+      to: { path: '^dist/src/training/head[.]js$' },
+    },
+    {
+      name: 'rungs-below-dispatcher',
+      comment: 'trainClassifier (training/train) chooses a rung: no rung imports it',
+      severity: 'error',
+      from: { path: '^dist/src/training/', pathNot: '^dist/src/training/train[.]js$' },
+      to: { path: '^dist/src/training/train[.]js$' },
     },
   ],
   options: {

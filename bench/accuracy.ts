@@ -3,9 +3,9 @@
 // Features come from the feature cache (TL_CACHE_DIR), so a re-run only trains heads.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { trainClassifier } from '../src/classifier/train.js';
+import { trainClassifier } from '../src/training/train.js';
 import { ZOO } from '../src/backbone/zoo.js';
-import { env } from '../src/env.js';
+import { env } from '../src/util/env.js';
 import { benchArgs, list } from './args.js';
 
 const args = benchArgs('npm run bench:accuracy -- [--models a,b] [--datasets x,y]', {

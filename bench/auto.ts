@@ -17,13 +17,13 @@ import { loadavg, tmpdir } from 'node:os';
 import sharp from 'sharp';
 import { basename, join, resolve } from 'node:path';
 import { trainClassifier, env, loadDataset, planTraining, type Dataset, type TrainOptions } from '../src/index.js';
-import { DEFAULT_TIME_BUDGET, epochsExpected, secondsRange } from '../src/finetune/plan.js';
+import { DEFAULT_TIME_BUDGET, epochsExpected, secondsRange } from '../src/plan/plan.js';
 import {
   calibratedStageSeconds,
   probedStageSeconds,
   SHIPPED_CALIBRATION,
   type StageCalibration,
-} from '../src/finetune/stage-calibration.js';
+} from '../src/plan/stage-calibration.js';
 import {
   decideRung,
   fitGainTable,
@@ -33,7 +33,7 @@ import {
   type GainObservation,
   type GainTable,
   type Rung,
-} from '../src/finetune/auto-rules.js';
+} from '../src/plan/auto-rules.js';
 import { benchArgs, list } from './args.js';
 
 const args = benchArgs(

@@ -10,7 +10,7 @@
 // the 224x224 row). Also prints the wasm backend's own
 // Conv2DBackpropInput, which this module replaces.
 import type * as TF from '@tensorflow/tfjs';
-import { tfWasm } from '../src/backbone/tfjs-runtime.js';
+import { tfWasm } from '../src/backbone/runtimes/tfjs/tfjs.js';
 import { registerWasmGradKernels } from '../src/engine/wasm-grad-kernels.js';
 import { benchArgs } from './args.js';
 

@@ -18,7 +18,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { env } from '../src/env.js';
+import { env } from '../src/util/env.js';
 import { loadBackbone } from '../src/backbone/load.js';
 import { ZOO } from '../src/backbone/zoo.js';
 import { listImages } from '../src/data/files.js';

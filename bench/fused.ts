@@ -5,18 +5,18 @@
 // A dataset is a name under TL_DATASETS_DIR or a folder (e.g. a stratified subset made of symlinks).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
-import { trainClassifier } from '../src/classifier/train.js';
+import { trainClassifier } from '../src/training/train.js';
 import { loadDataset } from '../src/data/dataset.js';
 import { loadFeatureBackbone } from '../src/backbone/load.js';
 import { isFusedSpec, parseFusedSpec } from '../src/backbone/fused.js';
 import { extractFeatures } from '../src/features/extract.js';
 import { FeatureStore } from '../src/features/store.js';
 import { fitSoftmaxHead } from '../src/classifier/head-policy.js';
-import { applyStandardizerAll, fitStandardizer } from '../src/train/standardize.js';
-import { predictProbaBatch } from '../src/train/softmax-regression.js';
-import type { L2Selection } from '../src/train/select-l2.js';
+import { applyStandardizerAll, fitStandardizer } from '../src/solvers/standardize.js';
+import { predictProbaBatch } from '../src/solvers/softmax-regression.js';
+import type { L2Selection } from '../src/solvers/select-l2.js';
 import { argmax } from '../src/util/math.js';
-import { env } from '../src/env.js';
+import { env } from '../src/util/env.js';
 import { benchArgs, list } from './args.js';
 
 const args = benchArgs('npm run bench:fused -- [--models a,b,a+b] [--datasets x,y] [--out fused]', {

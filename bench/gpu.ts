@@ -19,7 +19,7 @@ import { loadNetwork, buildTrainableTail, trainingTf } from '../src/finetune/net
 import { tailFeatures } from '../src/finetune/finetuned-backbone.js';
 import { serialStep, type ShardModel } from '../src/finetune/step.js';
 import { openAdapter } from '../src/engine/webgpu/adapter.js';
-import { env } from '../src/env.js';
+import { env } from '../src/util/env.js';
 import { benchArgs } from './args.js';
 
 const args = benchArgs(

@@ -10,11 +10,11 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Rng } from '../src/util/random.js';
-import { fitStandardizer, applyStandardizerAll } from '../src/train/standardize.js';
-import { flattenRows, softmaxObjective } from '../src/train/softmax-regression.js';
-import { selectL2 } from '../src/train/select-l2.js';
-import { trainMlpHead } from '../src/train/mlp-head.js';
-import { trainSoftmaxFast, wasmBackend, wasmSoftmaxObjective } from '../src/train/wasm-objective.js';
+import { fitStandardizer, applyStandardizerAll } from '../src/solvers/standardize.js';
+import { flattenRows, softmaxObjective } from '../src/solvers/softmax-regression.js';
+import { selectL2 } from '../src/solvers/select-l2.js';
+import { trainMlpHead } from '../src/solvers/mlp-head.js';
+import { trainSoftmaxFast, wasmBackend, wasmSoftmaxObjective } from '../src/solvers/wasm-objective.js';
 import { benchArgs, list } from './args.js';
 
 const args = benchArgs(
@@ -135,7 +135,7 @@ async function realFeatures(data: string) {
   const { loadDataset } = await import('../src/data/dataset.js');
   const { loadBackbone } = await import('../src/backbone/load.js');
   const { FeatureStore } = await import('../src/features/store.js');
-  const { extractLabelled } = await import('../src/classifier/labelled-features.js');
+  const { extractLabelled } = await import('../src/training/labelled-features.js');
   const dataset = loadDataset(data, { seed: 0 });
   const backbone = await loadBackbone('mobilenet-v2', {});
   const store = FeatureStore.open();

@@ -34,11 +34,11 @@ async function main(): Promise<void> {
   let child: ChildProcess | undefined;
   try {
     if (!bundle) {
-      const { env } = await import('../src/env.js');
+      const { env } = await import('../src/util/env.js');
       env.modelsDir = modelsDir;
       env.cacheDir = childEnv.TL_CACHE_DIR;
       env.allowDownloads = false;
-      const { trainClassifier } = await import('../src/classifier/train.js');
+      const { trainClassifier } = await import('../src/training/train.js');
       const subset = join(work, 'subset');
       for (const cls of ['ants', 'bees']) {
         mkdirSync(join(subset, cls), { recursive: true });

@@ -16,7 +16,7 @@ import { benchArgs } from './args.js';
 import { loadBackbone } from '../src/backbone/load.js';
 import { extractFeatures } from '../src/features/extract.js';
 import { FeatureStore } from '../src/features/store.js';
-import { fitStandardizer, applyStandardizerAll } from '../src/train/standardize.js';
+import { fitStandardizer, applyStandardizerAll } from '../src/solvers/standardize.js';
 import { fitSoftmaxHead } from '../src/classifier/head-policy.js';
 import { fitUnknownDetector, unknownDistance, DEFAULT_FALSE_UNKNOWN_RATE } from '../src/classifier/unknown.js';
 import { innerSplit } from '../src/classifier/inner-split.js';

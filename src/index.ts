@@ -1,5 +1,5 @@
 // The library API: what the README documents ("From TypeScript"), no more. The `tl` CLI is built on the same modules.
-export { env } from './env.js';
+export { env } from './util/env.js';
 export { TlError } from './util/errors.js';
 
 // Train (every rung) and use a classifier
@@ -17,9 +17,9 @@ export {
   type HeadSpec,
   type Strategy,
   type TrainConfig,
-} from './classifier/train.js';
+} from './training/train.js';
 export { Classifier, type Prediction, type FilePrediction } from './classifier/classifier.js';
-export { planTraining, type Plan, type RungEstimate } from './finetune/plan.js';
+export { planTraining, type Plan, type RungEstimate } from './plan/plan.js';
 export { evaluate, type Metrics } from './eval/metrics.js';
 
 // Backbones

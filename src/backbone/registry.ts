@@ -3,7 +3,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, writeFile, rename } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
-import { env } from '../env.js';
+import { env } from '../util/env.js';
 import { TlError } from '../util/errors.js';
 import { sha256File } from '../util/hash.js';
 import type { ModelEntry } from './types.js';

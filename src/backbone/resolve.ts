@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { isAbsolute, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { env, modelCacheDir } from '../env.js';
+import { env, modelCacheDir } from '../util/env.js';
 import { TlError } from '../util/errors.js';
 import { sha256File } from '../util/hash.js';
 import type { ModelEntry, ModelFile } from './types.js';

@@ -8,7 +8,7 @@ import type { InputSpec, FeatureSpec } from '../backbone/types.js';
 import type { HeadWeights } from './head.js';
 import type { UnknownDetector } from './unknown.js';
 import { TlError } from '../util/errors.js';
-import { VERSION } from '../version.js';
+import { VERSION } from '../util/version.js';
 import type { TailSnapshot } from '../backbone/runtimes/types.js';
 import { tailRuns } from '../backbone/runtimes/registry.js';
 import { recoverDir, replaceDir } from '../util/atomic-dir.js';

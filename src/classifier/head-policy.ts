@@ -1,8 +1,8 @@
 // How a softmax head is fitted on feature rows, the one policy for rung 1 (frozen backbone features) and for the
 // head that fine-tuning starts from (the tail's initial features): class weights, CV folds, L2 strength, L-BFGS.
-import { classWeights, type SoftmaxFit, type SoftmaxOptions } from '../train/softmax-regression.js';
-import { selectL2, type L2Selection } from '../train/select-l2.js';
-import { trainSoftmaxFast } from '../train/wasm-objective.js';
+import { classWeights, type SoftmaxFit, type SoftmaxOptions } from '../solvers/softmax-regression.js';
+import { selectL2, type L2Selection } from '../solvers/select-l2.js';
+import { trainSoftmaxFast } from '../solvers/wasm-objective.js';
 
 export type ClassWeightMode = 'auto' | 'balanced' | 'none';
 

@@ -2,7 +2,7 @@
 // and the CLI never cast `Record<string, unknown>`. Every field is optional: older bundles lack some, and a project's
 // bundle records its data folder relative to the project.
 import { z } from 'zod';
-import type { TrainConfig } from './train-types.js';
+import type { TrainConfig } from './config.js';
 
 const SavedConfig = z
   .object({

@@ -3,7 +3,7 @@
 // split each number is on.
 import type { Metrics } from '../eval/metrics.js';
 import { fitUnknownDetector, unknownDistance, type UnknownDetector } from './unknown.js';
-import type { SplitsUsed } from './train-types.js';
+import type { SplitsUsed } from './config.js';
 
 /**
  * Threshold from the training images scored leave-one-out (each against the other training features; never from

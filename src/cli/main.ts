@@ -12,7 +12,7 @@ import { registerPredictCommand } from './commands/predict.js';
 import { registerPlanCommand } from './commands/plan.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerExportCommand } from './commands/export.js';
-import { VERSION } from '../version.js';
+import { VERSION } from '../util/version.js';
 
 const program = new Command('tl')
   .description(

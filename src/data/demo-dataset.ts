@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import extractZip from 'extract-zip';
-import { env, datasetCacheDir } from '../env.js';
+import { env, datasetCacheDir } from '../util/env.js';
 import { assetPath } from '../util/assets.js';
 import { sha256File } from '../util/hash.js';
 import { TlError } from '../util/errors.js';

@@ -10,12 +10,12 @@ import { runtimeFor } from '../backbone/runtimes/registry.js';
 import { fusedExportError } from '../backbone/fused.js';
 import type { InputSpec } from '../backbone/types.js';
 import { documentedPreprocessing } from './preprocessing-doc.js';
-import { tfWasm } from '../backbone/tfjs-runtime.js';
+import { tfWasm } from '../backbone/runtimes/tfjs/tfjs.js';
 import { TlError } from '../util/errors.js';
-import { VERSION } from '../version.js';
-import { exportOnnxFromOnnxBackbone, exportOnnxFromTfjsBackbone } from './onnx-export.js';
-import { checkOnnxModel } from './onnx-check.js';
-import { FEATURES_OUTPUT, PROBABILITIES_OUTPUT, type WeightQuantization } from './onnx-head.js';
+import { VERSION } from '../util/version.js';
+import { exportOnnxFromOnnxBackbone, exportOnnxFromTfjsBackbone } from './onnx/export.js';
+import { checkOnnxModel } from './onnx/check.js';
+import { FEATURES_OUTPUT, PROBABILITIES_OUTPUT, type WeightQuantization } from './onnx/head.js';
 import { buildTfjsClassifier, buildTfjsReplaceClassifier, saveTfjsModel, TFJS_WEIGHTS_FILE } from './tfjs-export.js';
 import { exportOnnxFinetuned, finetunedInput, writeTailWeights } from './finetuned-export.js';
 

@@ -8,12 +8,12 @@
 //   then converted like a rung-1 TF.js backbone (tfjs-to-onnx.ts), or saved as TF.js.
 // - 'replace': the frozen part (either runtime), then 1x1 Conv + Relu per hidden size, GlobalAveragePool.
 import type * as tfType from '@tensorflow/tfjs';
-import { decodeModel } from '../backbone/onnx-graph.js';
-import { tfWasm } from '../backbone/tfjs-runtime.js';
+import { decodeModel } from '../backbone/runtimes/onnx/graph.js';
+import { tfWasm } from '../backbone/runtimes/tfjs/tfjs.js';
 import { runtimeFor } from '../backbone/runtimes/registry.js';
 import type { InputSpec, ModelEntry } from '../backbone/types.js';
 import type { TailSnapshot } from '../backbone/runtimes/types.js';
-import { analyzeGraph, attrs, cutOutputName, exposeCuts, outputQuant } from '../engine/onnx-tail/graph.js';
+import { analyzeGraph, attrs, cutOutputName, exposeCuts, outputQuant } from '../backbone/runtimes/onnx/tail/graph.js';
 import type { HeadWeights } from '../classifier/head.js';
 import { TlError } from '../util/errors.js';
 import {
@@ -27,10 +27,10 @@ import {
   type OnnxModel,
   type OnnxNode,
   type OnnxTensor,
-} from './onnx-build.js';
-import { appendHeadNodes, FEATURES_OUTPUT, PROBABILITIES_OUTPUT, type WeightQuantization } from './onnx-head.js';
-import { exportOnnxFromTfjsBackbone, finishOnnxModel, type OnnxExport, type OnnxExportOptions } from './onnx-export.js';
-import { tfjsLayersToOnnx } from './tfjs-to-onnx.js';
+} from './onnx/build.js';
+import { appendHeadNodes, FEATURES_OUTPUT, PROBABILITIES_OUTPUT, type WeightQuantization } from './onnx/head.js';
+import { exportOnnxFromTfjsBackbone, finishOnnxModel, type OnnxExport, type OnnxExportOptions } from './onnx/export.js';
+import { tfjsLayersToOnnx } from './onnx/from-tfjs.js';
 
 type Vars = Map<string, { shape: number[]; data: Float32Array }>;
 

@@ -2,11 +2,11 @@
 // tf.io.fromMemory), and measures it against the bundle on the bundle's validation images.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import '../backbone/ort-env.js';
+import '../backbone/runtimes/onnx/ort-env.js';
 import ort from 'onnxruntime-node';
 import type * as tfType from '@tensorflow/tfjs';
 import { loadDataset } from '../data/dataset.js';
-import { tfWasm } from '../backbone/tfjs-runtime.js';
+import { tfWasm } from '../backbone/runtimes/tfjs/tfjs.js';
 import type { Classifier } from '../classifier/classifier.js';
 import { TlError } from '../util/errors.js';
 import { argmax } from '../util/math.js';

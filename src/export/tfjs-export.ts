@@ -8,9 +8,9 @@ import type { ModelEntry } from '../backbone/types.js';
 import type { HeadWeights } from '../classifier/head.js';
 import type { TailSnapshot } from '../backbone/runtimes/types.js';
 import { TlError } from '../util/errors.js';
-import { VERSION } from '../version.js';
+import { VERSION } from '../util/version.js';
 import { toFloat16 } from '../util/f16.js';
-import { foldStandardization, type WeightQuantization } from './onnx-head.js';
+import { foldStandardization, type WeightQuantization } from './onnx/head.js';
 
 export const TFJS_WEIGHTS_FILE = 'weights.bin';
 

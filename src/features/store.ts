@@ -2,7 +2,7 @@
 // Why SQLite: one file, transactions make every batch all-or-nothing (a SIGKILL leaves no partial row), WAL lets
 // several processes read while one writes, and it ships as a prebuilt npm addon that works on Node 20.
 import type Database from 'better-sqlite3';
-import { featureStorePath } from '../env.js';
+import { featureStorePath } from '../util/env.js';
 import { sha256 } from '../util/hash.js';
 import { PREPROCESS_RULE_VERSION } from '../data/preprocess-rule.js';
 import { TlError } from '../util/errors.js';

@@ -28,7 +28,7 @@ import {
   statSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { env } from '../env.js';
+import { env } from '../util/env.js';
 import type { CurvePoint as HistoryPoint } from '../eval/report.js';
 
 type TF = typeof tfjs;

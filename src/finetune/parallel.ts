@@ -15,7 +15,7 @@
 import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { startModuleWorker } from '../util/worker.js';
-import { env } from '../env.js';
+import { env } from '../util/env.js';
 import type * as tfjs from '@tensorflow/tfjs';
 import { findModel } from '../backbone/registry.js';
 import { DEFAULT_MODEL_ID } from '../backbone/zoo.js';

@@ -1,7 +1,7 @@
 // How many images one forward/backward pass may hold: the run (train.ts) and the plan's rung-3 probe (full-probe.ts)
 // size their passes by the same measurement, so the probe times the passes the run will make.
 import type * as tfjs from '@tensorflow/tfjs';
-import { env } from '../env.js';
+import { env } from '../util/env.js';
 import type { TrainableTail } from './network.js';
 
 type TF = typeof tfjs;

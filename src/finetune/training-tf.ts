@@ -3,10 +3,10 @@
 // (src/engine/webgpu/tf-device.ts); `auto` is webgpu on a hardware adapter, else cpu. The trainer asks for an engine
 // by device and never branches on it.
 import type * as tfjs from '@tensorflow/tfjs';
-import { tfWasm } from '../backbone/tfjs-runtime.js';
+import { tfWasm } from '../backbone/runtimes/tfjs/tfjs.js';
 import { registerWasmGradKernels } from '../engine/wasm-grad-kernels.js';
 import type { DeviceRequest } from '../engine/webgpu/device-request.js';
-import { env } from '../env.js';
+import { env } from '../util/env.js';
 
 export interface TrainingTf {
   tf: typeof tfjs;
@@ -20,7 +20,7 @@ export interface TrainingTf {
 /**
  * TF.js with the backend of `device` active (default: env.device, TL_DEVICE, else cpu). TF.js has one engine per
  * thread with one active backend, so a webgpu engine stays active for the rest of the run: the TF.js frozen part
- * (extraction) runs there too, and the rung-1 head kernel (src/train/wasm-objective.ts) then uses its JavaScript kernel.
+ * (extraction) runs there too, and the rung-1 head kernel (src/solvers/wasm-objective.ts) then uses its JavaScript kernel.
  */
 export async function trainingTf(device?: DeviceRequest | string): Promise<TrainingTf> {
   const request = device ?? env.device ?? 'cpu';

@@ -8,7 +8,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import { TlError } from '../util/errors.js';
-import { VERSION } from '../version.js';
+import { VERSION } from '../util/version.js';
 import { COMMON_ERRORS, COMPONENT_SCHEMAS, errorResponses } from './api-schemas.js';
 import type { BatcherOptions } from './batcher.js';
 import type { ServeContext } from './context.js';

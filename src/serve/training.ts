@@ -2,7 +2,7 @@
 // progress turned into job events, the bundle saved under bundles/<timestamp>/ with its HTML report, the curve and
 // every misclassified validation image.
 import { basename, dirname, join, relative, sep } from 'node:path';
-import { trainClassifier, type HeadSpec, type TrainEvent } from '../classifier/train.js';
+import { trainClassifier, type HeadSpec, type TrainEvent } from '../training/train.js';
 import { parseHeadSpec } from '../classifier/head-spec.js';
 import type { Classifier } from '../classifier/classifier.js';
 import { renderHtmlReport } from '../eval/report.js';

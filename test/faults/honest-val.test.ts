@@ -7,8 +7,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readFile, readdir, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { env } from '../../src/env.js';
-import { trainClassifier, type TrainOptions, type TrainResult } from '../../src/classifier/train.js';
+import { env } from '../../src/util/env.js';
+import { trainClassifier, type TrainOptions, type TrainResult } from '../../src/training/train.js';
 import { innerSplit } from '../../src/classifier/inner-split.js';
 import { cleanup, DATASETS_DIR, linkSubset, runCli, tempDir } from '../helpers.js';
 

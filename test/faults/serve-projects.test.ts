@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { cp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { env } from '../../src/env.js';
+import { env } from '../../src/util/env.js';
 import { startServer, type TlServer } from '../../src/serve/server.js';
 import { cleanup, DATASETS_DIR, MODELS_DIR, sleep, tempDir } from '../helpers.js';
 

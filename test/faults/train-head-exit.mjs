@@ -2,8 +2,8 @@
 // (dist/) and never disposes the classifiers, then simply ends. Prints one JSON line per fit:
 // {"fit":N,"accuracy":A,"wasm":true|false}, where wasm says whether the fit was big enough for the wasm head kernel.
 // Usage: node train-head-exit.mjs DATA
-import { trainClassifier } from '../../dist/src/classifier/train.js';
-import { wasmPays } from '../../dist/src/train/wasm-objective.js';
+import { trainClassifier } from '../../dist/src/training/train.js';
+import { wasmPays } from '../../dist/src/solvers/wasm-objective.js';
 
 const [data] = process.argv.slice(2);
 for (const fit of [1, 2]) {

@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { detectOnnxBackbone } from '../../src/backbone/runtimes/onnx/detect.js';
-import { exposeFeatures, FEATURE_OUTPUT } from '../../src/backbone/onnx-graph.js';
+import { exposeFeatures, FEATURE_OUTPUT } from '../../src/backbone/runtimes/onnx/graph.js';
 import { ZOO } from '../../src/backbone/zoo.js';
 import { runtimeFor } from '../../src/backbone/runtimes/registry.js';
 import { cleanup, DATASETS_DIR, DOG, linkSubset, MODELS_DIR, ROOT, runCli, tempDir } from '../helpers.js';

@@ -8,7 +8,7 @@ import { readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { cleanup, DATASETS_DIR, DOG, linkSubset, ROOT, runCli, tempDir } from '../helpers.js';
-import { VERSION } from '../../src/version.js';
+import { VERSION } from '../../src/util/version.js';
 
 const TRACER = pathToFileURL(resolve(ROOT, 'scripts/trace-modules.mjs')).href;
 const HEAVY = [

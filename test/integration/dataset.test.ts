@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import { copyFile, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { loadDataset, classCounts, datasetWarnings, type Dataset } from '../../src/data/dataset.js';
-import { trainClassifier } from '../../src/classifier/train.js';
+import { trainClassifier } from '../../src/training/train.js';
 import { FeatureStore } from '../../src/features/store.js';
-import { env } from '../../src/env.js';
+import { env } from '../../src/util/env.js';
 import { TlError } from '../../src/util/errors.js';
 import { cleanup, DATASETS_DIR, filesIn, linkSubset, tempDir } from '../helpers.js';
 

@@ -6,12 +6,12 @@ import assert from 'node:assert/strict';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { tfWasm } from '../../src/backbone/tfjs-runtime.js';
+import { tfWasm } from '../../src/backbone/runtimes/tfjs/tfjs.js';
 import { ZOO } from '../../src/backbone/zoo.js';
 import { headSynsets } from '../../src/backbone/labels.js';
-import { OnnxBackbone } from '../../src/backbone/onnx-backbone.js';
+import { OnnxBackbone } from '../../src/backbone/runtimes/onnx/backbone.js';
 import { preprocess } from '../../src/data/image.js';
-import { buildTail, CutRunner, listCuts, type CutRun, type Tail } from '../../src/engine/onnx-tail/index.js';
+import { buildTail, CutRunner, listCuts, type CutRun, type Tail } from '../../src/backbone/runtimes/onnx/tail/index.js';
 import { DATASETS_DIR, MODELS_DIR } from '../helpers.js';
 
 const entry = ZOO.find((e) => e.id === 'mobilenet-v2')!;

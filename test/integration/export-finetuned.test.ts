@@ -8,13 +8,13 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { env } from '../../src/env.js';
-import { trainClassifier } from '../../src/classifier/train.js';
-import type { TrainOptions } from '../../src/classifier/train-types.js';
+import { env } from '../../src/util/env.js';
+import { trainClassifier } from '../../src/training/train.js';
+import type { TrainOptions } from '../../src/training/types.js';
 import { Classifier } from '../../src/classifier/classifier.js';
 import { exportLoaded, type ExportFormat } from '../../src/export/export.js';
 import { checkExport } from '../../src/export/run-export.js';
-import { decodeModel } from '../../src/backbone/onnx-graph.js';
+import { decodeModel } from '../../src/backbone/runtimes/onnx/graph.js';
 import { cleanup, DATASETS_DIR, linkSubset, runCli, tempDir } from '../helpers.js';
 
 let cacheDir: string;

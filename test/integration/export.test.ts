@@ -11,12 +11,12 @@ import { chromium } from 'playwright-core';
 import { trainClassifier } from '../../src/index.js';
 import { Classifier } from '../../src/classifier/classifier.js';
 import { preprocess } from '../../src/data/image.js';
-import { tfWasm } from '../../src/backbone/tfjs-runtime.js';
-import { checkOnnxModel } from '../../src/export/onnx-check.js';
+import { tfWasm } from '../../src/backbone/runtimes/tfjs/tfjs.js';
+import { checkOnnxModel } from '../../src/export/onnx/check.js';
 import { exportClassifier, inputSpecOf, readExportMetadata } from '../../src/export/export.js';
 import { tfjsArtifactsFromFiles } from '../../src/export/tfjs-export.js';
 import { preprocessAsDocumented } from '../../src/export/outside-preprocess.js';
-import { decodeModel } from '../../src/backbone/onnx-graph.js';
+import { decodeModel } from '../../src/backbone/runtimes/onnx/graph.js';
 import { cleanup, DATASETS_DIR, filesIn, ROOT, runCli, stackLines, tempDir } from '../helpers.js';
 
 const DATA = join(DATASETS_DIR, 'hymenoptera_data');

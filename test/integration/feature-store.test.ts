@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import sharp from 'sharp';
-import { env } from '../../src/env.js';
+import { env } from '../../src/util/env.js';
 import { loadBackbone } from '../../src/backbone/load.js';
 import type { Backbone } from '../../src/backbone/types.js';
 import { extractFeatures } from '../../src/features/extract.js';

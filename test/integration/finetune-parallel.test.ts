@@ -1,6 +1,6 @@
 // Data-parallel fine-tuning steps (src/finetune/parallel.ts): one step split over this thread + a worker gives the
 // same updated weights as the serial full-batch step (plain and class-weighted loss), a few steps lower the loss,
-// no tensor leaks on this thread, and `tl train --strategy partial` through src/finetune/train.ts gives the same
+// no tensor leaks on this thread, and `tl train --strategy partial` through src/training/finetune.ts gives the same
 // history with 1 thread (serial step) as with 2 (data-parallel).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,8 +18,8 @@ import {
 import { ParallelSteps, parallelStats, shardBounds, type ParallelState } from '../../src/finetune/parallel.js';
 import { serialStep as stepSerial } from '../../src/finetune/step.js';
 import { join } from 'node:path';
-import { env } from '../../src/env.js';
-import { trainClassifier, type TrainEvent } from '../../src/classifier/train.js';
+import { env } from '../../src/util/env.js';
+import { trainClassifier, type TrainEvent } from '../../src/training/train.js';
 import { cleanup, DATASETS_DIR, linkSubset, tempDir } from '../helpers.js';
 import { Rng } from '../../src/util/random.js';
 
@@ -78,7 +78,7 @@ function release(s: ParallelState): void {
   s.swT?.dispose();
 }
 
-/** The serial step of src/finetune/train.ts (kept in sync by hand). */
+/** The serial step of src/training/finetune.ts (kept in sync by hand). */
 function serialStep(s: ParallelState, n: number): number {
   const [h, w, c] = tail.inputShape;
   const tailVars = [...tail.variables.values()];

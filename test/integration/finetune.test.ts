@@ -5,8 +5,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { env } from '../../src/env.js';
-import { trainClassifier, type TrainEvent } from '../../src/classifier/train.js';
+import { env } from '../../src/util/env.js';
+import { trainClassifier, type TrainEvent } from '../../src/training/train.js';
 import { Classifier } from '../../src/classifier/classifier.js';
 import { findModel } from '../../src/backbone/registry.js';
 import { preprocess } from '../../src/data/image.js';
@@ -179,7 +179,7 @@ describe('partial fine-tuning, TF.js layers backbone (mobilenet-v1-0.25)', () =>
     try {
       const frozen = await openCutBackbone(net, cut);
       const fresh = await buildTrainableTail(tf, net, cut, frozen.cutShape);
-      const { loadLayersModelFromDir } = await import('../../src/backbone/tfjs-backbone.js');
+      const { loadLayersModelFromDir } = await import('../../src/backbone/runtimes/tfjs/backbone.js');
       const model = await loadLayersModelFromDir(tf, net.dir, net.entry.entry);
       try {
         const snap = r.classifier.data.tail!;

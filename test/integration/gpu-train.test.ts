@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { assertCleanError, cleanup, DATASETS_DIR, linkSubset, runCli, tempDir } from '../helpers.js';
 import { openAdapter } from '../../src/engine/webgpu/adapter.js';
 import { loadBackbone } from '../../src/backbone/load.js';
-import { env } from '../../src/env.js';
+import { env } from '../../src/util/env.js';
 
 const NO_ADAPTER = 'no WebGPU adapter here (CI installs Mesa: libegl1 libgles2 libegl-mesa0 libgl1-mesa-dri)';
 let tmp: string;

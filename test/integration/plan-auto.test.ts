@@ -4,10 +4,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { env } from '../../src/env.js';
+import { env } from '../../src/util/env.js';
 import { loadDataset } from '../../src/data/dataset.js';
-import { planTraining, type Plan } from '../../src/finetune/plan.js';
-import { decideRung, expectedGain } from '../../src/finetune/auto-rules.js';
+import { planTraining, type Plan } from '../../src/plan/plan.js';
+import { decideRung, expectedGain } from '../../src/plan/auto-rules.js';
 import { cleanup, DATASETS_DIR, linkSubset, runCli, tempDir } from '../helpers.ts';
 
 let cacheDir: string;

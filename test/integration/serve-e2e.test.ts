@@ -9,7 +9,7 @@ import { copyFile, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/pro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { env } from '../../src/env.js';
+import { env } from '../../src/util/env.js';
 import { startServer, type TlServer } from '../../src/serve/server.js';
 import { cleanup, DATASETS_DIR, MODELS_DIR, ROOT, tempDir } from '../helpers.js';
 

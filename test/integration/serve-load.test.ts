@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { env } from '../../src/env.js';
-import { trainClassifier } from '../../src/classifier/train.js';
+import { env } from '../../src/util/env.js';
+import { trainClassifier } from '../../src/training/train.js';
 import { runLoad, startServeChild, stopChild } from '../../src/serve/load-check.js';
 import { cleanup, DATASETS_DIR, linkSubset, MODELS_DIR, tempDir } from '../helpers.js';
 

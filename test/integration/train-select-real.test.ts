@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { loadBackbone } from '../../src/backbone/load.js';
 import { extractFeatures } from '../../src/features/extract.js';
 import { FeatureStore } from '../../src/features/store.js';
-import { fitStandardizer, applyStandardizerAll } from '../../src/train/standardize.js';
-import { argmax, predictProba, trainSoftmax } from '../../src/train/softmax-regression.js';
-import { selectL2 } from '../../src/train/select-l2.js';
+import { fitStandardizer, applyStandardizerAll } from '../../src/solvers/standardize.js';
+import { argmax, predictProba, trainSoftmax } from '../../src/solvers/softmax-regression.js';
+import { selectL2 } from '../../src/solvers/select-l2.js';
 import { DATASETS_DIR, cleanup, tempDir } from '../helpers.ts';
 
 async function features(split: string, perClass: number, store: FeatureStore) {

@@ -13,7 +13,7 @@ import { DETECT_FROM_GRAPH, type ModelEntry } from '../../src/backbone/types.js'
 import { resolveModel, verifyFiles } from '../../src/backbone/resolve.js';
 import { loadBackbone } from '../../src/backbone/load.js';
 import { preprocess } from '../../src/data/image.js';
-import { env } from '../../src/env.js';
+import { env } from '../../src/util/env.js';
 import { sha256File } from '../../src/util/hash.js';
 import { TlError } from '../../src/util/errors.js';
 import { cleanup, DOG, MODELS_DIR, runCli, tempDir } from '../helpers.js';

@@ -60,6 +60,17 @@ function layerOf(srcFile: string): number {
   return LAYERS.findIndex(([, p]) => new RegExp(p).test(emitted));
 }
 
+test('the layers are folders: every src/ module falls in exactly one layer', async () => {
+  const files = (await tsFiles(join(ROOT, 'src'))).map((f) => relative(ROOT, f));
+  const wrong = files.filter(
+    (f) => LAYERS.filter(([, p]) => new RegExp(p).test(join('dist', f).replace(/\.ts$/, '.js'))).length !== 1,
+  );
+  assert.deepEqual(wrong, []);
+  // Folder-only rules: each pattern names folders (or the library's one root file), no look-aheads on file names.
+  for (const [name, pattern] of LAYERS)
+    assert.match(pattern, /^\^dist\/src\/(\([\w|]+\)\/|index\[\.\]js\$)$/, `layer ${name}: ${pattern}`);
+});
+
 test('type-only imports (erased by tsc, so not in the cruised graph) keep the layer order too', async () => {
   const upward: string[] = [];
   for (const file of await tsFiles(join(ROOT, 'src'))) {

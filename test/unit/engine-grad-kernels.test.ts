@@ -3,7 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type * as TF from '@tensorflow/tfjs';
-import { tfWasm } from '../../src/backbone/tfjs-runtime.js';
+import { tfWasm } from '../../src/backbone/runtimes/tfjs/tfjs.js';
 import { registerWasmGradKernels, WASM_GRAD_KERNELS } from '../../src/engine/wasm-grad-kernels.js';
 import { clipWithFastGrad } from '../../src/engine/clip.js';
 

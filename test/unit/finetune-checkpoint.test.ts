@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as TF from '@tensorflow/tfjs';
-import { tfWasm } from '../../src/backbone/tfjs-runtime.js';
-import { env } from '../../src/env.js';
+import { tfWasm } from '../../src/backbone/runtimes/tfjs/tfjs.js';
+import { env } from '../../src/util/env.js';
 import {
   checkpointDir,
   loadCheckpoint,

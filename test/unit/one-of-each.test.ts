@@ -8,7 +8,7 @@ import { parseHeadSpec } from '../../src/classifier/head-spec.js';
 import { sampleWeightsFor, chooseL2, L2_WITHOUT_CV } from '../../src/classifier/head-policy.js';
 import { formatBytes } from '../../src/util/format.js';
 import { softmaxRows, argmax } from '../../src/util/math.js';
-import { env } from '../../src/env.js';
+import { env } from '../../src/util/env.js';
 import { readSavedConfig } from '../../src/classifier/saved-config.js';
 import { parseTrainRequest } from '../../src/serve/training.js';
 import { cleanup, DATASETS_DIR, linkSubset, runCli, tempDir } from '../helpers.js';

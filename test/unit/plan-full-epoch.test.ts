@@ -1,4 +1,4 @@
-// tl plan's rung-3 epoch estimate (src/finetune/full-probe.ts). The old probe timed single-thread steps of 8 images
+// tl plan's rung-3 epoch estimate (src/plan/full-probe.ts). The old probe timed single-thread steps of 8 images
 // with the second (still warming up) step among the timed ones and no parallel speed-up: 219 s per EuroSAT epoch
 // against the run's 153 s (+43%). Now the rate comes from the run's own data-parallel step after warm-up, the
 // per-step Adam/hand-off cost is counted per step, and the epoch adds the augmentation draw and the inner-val scoring.
@@ -14,7 +14,7 @@ import {
   PROBE_WARMUP_STEPS,
   PROBE_TIMED_STEPS,
   type FullEpochProbe,
-} from '../../src/finetune/full-probe.js';
+} from '../../src/plan/full-probe.js';
 
 test('probe steps: warm-up steps left out and counted once; the rate is the fastest timed step, the rest the median', () => {
   assert.equal(PROBE_WARMUP_STEPS, 2);

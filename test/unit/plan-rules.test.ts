@@ -1,4 +1,4 @@
-// auto's rule (finetune/auto-rules.ts): given each rung's estimated seconds and the measured gain table, which rung it
+// auto's rule (plan/auto-rules.ts): given each rung's estimated seconds and the measured gain table, which rung it
 // picks, why, and the "only the budget stops it" line with the command that runs the better rung.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,9 +11,9 @@ import {
   MIN_TRY_PER_CLASS,
   type GainObservation,
   type RungOption,
-} from '../../src/finetune/auto-rules.js';
-import { RUN_SHAPE } from '../../src/finetune/plan.js';
-import { finetuneDefaults } from '../../src/finetune/train.js';
+} from '../../src/plan/auto-rules.js';
+import { RUN_SHAPE } from '../../src/plan/plan.js';
+import { finetuneDefaults } from '../../src/training/finetune.js';
 import { INNER_VAL_FRACTION } from '../../src/classifier/inner-split.js';
 import { DEFAULT_MAX_REFERENCES } from '../../src/classifier/unknown.js';
 

@@ -1,13 +1,9 @@
-// The plan's time estimate per stage (finetune/stage-calibration.ts, fitted by bench:auto): measured runs' probe
+// The plan's time estimate per stage (plan/stage-calibration.ts, fitted by bench:auto): measured runs' probe
 // times must come out within ±30% of what the runs took, where the old per-stage factors alone missed by 2-10x.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  calibratedStageSeconds,
-  probedStageSeconds,
-  SHIPPED_CALIBRATION,
-} from '../../src/finetune/stage-calibration.js';
-import { epochsExpected } from '../../src/finetune/plan.js';
+import { calibratedStageSeconds, probedStageSeconds, SHIPPED_CALIBRATION } from '../../src/plan/stage-calibration.js';
+import { epochsExpected } from '../../src/plan/plan.js';
 
 const within30 = (estimate: number, actual: number) => Math.abs(estimate / actual - 1) <= 0.3;
 

@@ -1,8 +1,8 @@
 // The rung-1 training curve scores a thinning subset of L-BFGS iterations (each scoring costs about one evaluation).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { onCurve } from '../../src/classifier/train-head.js';
-import { CurveScorer, curvePoints } from '../../src/train/curve-scorer.js';
+import { onCurve } from '../../src/training/head.js';
+import { CurveScorer, curvePoints } from '../../src/solvers/curve-scorer.js';
 import { Rng } from '../../src/util/random.js';
 
 test('the curve keeps every one of the first 20 iterations, then a doubling stride (~50 points for 150)', () => {

@@ -1,9 +1,9 @@
 // tl plan's rung-1 estimate: probes of the kernels the head fit really uses, and a cost that includes the L2 search.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { estimateHeadFitSeconds, measureEvaluationCosts } from '../../src/train/head-cost.js';
-import { pathTolerance } from '../../src/train/l2-path.js';
-import { wasmPays } from '../../src/train/wasm-objective.js';
+import { estimateHeadFitSeconds, measureEvaluationCosts } from '../../src/solvers/head-cost.js';
+import { pathTolerance } from '../../src/solvers/l2-path.js';
+import { wasmPays } from '../../src/solvers/wasm-objective.js';
 
 test('head-cost probes: the wasm kernel of the fits is timed (cheaper per unit than the JavaScript scoring), in milliseconds', async () => {
   const t0 = performance.now();

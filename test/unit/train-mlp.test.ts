@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../src/util/random.js';
-import { trainMlpHead, predictProbaMlp, type EpochInfo } from '../../src/train/mlp-head.js';
-import { argmax, predictProba, trainSoftmax } from '../../src/train/softmax-regression.js';
+import { trainMlpHead, predictProbaMlp, type EpochInfo } from '../../src/solvers/mlp-head.js';
+import { argmax, predictProba, trainSoftmax } from '../../src/solvers/softmax-regression.js';
 
 /** XOR: four clusters at (+-1, +-1), label 1 where the signs differ. No line separates it. */
 function xor(n: number, seed: number) {

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../src/util/random.js';
-import { fitStandardizer, applyStandardizer } from '../../src/train/standardize.js';
-import { minimizeLbfgs } from '../../src/train/lbfgs.js';
+import { fitStandardizer, applyStandardizer } from '../../src/solvers/standardize.js';
+import { minimizeLbfgs } from '../../src/solvers/lbfgs.js';
 import {
   argmax,
   classWeights,
@@ -11,15 +11,15 @@ import {
   softmaxObjective,
   trainSoftmax,
   trainSoftmaxFlat,
-} from '../../src/train/softmax-regression.js';
-import { wasmBackend, wasmSoftmaxObjective } from '../../src/train/wasm-objective.js';
+} from '../../src/solvers/softmax-regression.js';
+import { wasmBackend, wasmSoftmaxObjective } from '../../src/solvers/wasm-objective.js';
 import {
   chooseOneStdErr,
   pairedStdErr,
   selectL2,
   selectL2OnValidation,
   stratifiedFolds,
-} from '../../src/train/select-l2.js';
+} from '../../src/solvers/select-l2.js';
 
 /** Gaussian blobs: class k centred at `separation` * e_k (plus noise dims). */
 function blobs(n: number, dim: number, numClasses: number, separation: number, seed: number) {

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fitUnknownDetector } from '../../src/classifier/unknown.js';
 import { unknownCalibration } from '../../src/classifier/splits-used.js';
-import type { SplitsUsed } from '../../src/classifier/train-types.js';
+import type { SplitsUsed } from '../../src/training/types.js';
 import { splitsSummary } from '../../src/cli/commands/metrics-output.js';
 import { evaluate } from '../../src/eval/metrics.js';
 import { renderHtmlReport } from '../../src/eval/report.js';

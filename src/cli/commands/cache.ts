@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { table, formatBytes } from '../output.js';
 import { positiveNumber } from '../options.js';
-import { featureStorePath } from '../../env.js';
+import { featureStorePath } from '../../util/env.js';
 import { TlError } from '../../util/errors.js';
 
 export function registerCacheCommands(program: Command): void {

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { expandInputs, type SkippedFile } from '../../data/files.js';
 import { choice, positiveInt } from '../options.js';
 import { DEVICES, type DeviceRequest } from '../../engine/webgpu/device-request.js';
-import { env } from '../../env.js';
+import { env } from '../../util/env.js';
 import { progressReporter } from '../progress.js';
 import { addBackboneOptions, openFeatureBackbone, warnSkipped, type BackboneOpts } from './common.js';
 import { TlError } from '../../util/errors.js';

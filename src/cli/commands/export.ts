@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { basename, resolve } from 'node:path';
 import type { ExportFormat } from '../../export/export.js';
-import type { WeightQuantization } from '../../export/onnx-head.js';
+import type { WeightQuantization } from '../../export/onnx/head.js';
 import { choice, positiveInt } from '../options.js';
 import { formatBytes, pct } from '../output.js';
 

@@ -3,7 +3,7 @@ import type { Metrics } from '../../eval/metrics.js';
 import { formatConfusionMatrix, formatPerClass } from '../../eval/report.js';
 import { pct } from '../output.js';
 import { formatSplits } from '../../classifier/splits-used.js';
-import type { SplitsUsed } from '../../classifier/train-types.js';
+import type { SplitsUsed } from '../../training/types.js';
 
 /** Human output goes to stderr when --json owns stdout. */
 export function humanOut(json?: boolean): (s: string) => void {

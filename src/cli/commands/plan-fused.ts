@@ -6,7 +6,7 @@ import type { ModelEntry } from '../../backbone/types.js';
 import { weightsHash } from '../../backbone/weights-hash.js';
 import { runtimeFor } from '../../backbone/runtimes/registry.js';
 import { FeatureStore, modelKeyFor } from '../../features/store.js';
-import { estimateHeadFitSeconds } from '../../train/head-cost.js';
+import { estimateHeadFitSeconds } from '../../solvers/head-cost.js';
 import { sha256 } from '../../util/hash.js';
 import { table } from '../output.js';
 

@@ -41,7 +41,7 @@ export function registerPlanCommand(program: Command): void {
       if (isFusedSpec(opts.model)) return planFusedCommand(dataset, opts);
       const [{ findModel }, { planTraining }, { loadNetwork }] = await Promise.all([
         import('../../backbone/registry.js'),
-        import('../../finetune/plan.js'),
+        import('../../plan/plan.js'),
         import('../../finetune/network.js'),
       ]);
       const plan = await planTraining(dataset, {

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { env } from '../../env.js';
+import { env } from '../../util/env.js';
 import { nonNegativeInt, positiveInt, positiveNumber } from '../options.js';
 import { TlError } from '../../util/errors.js';
 

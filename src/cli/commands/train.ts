@@ -1,7 +1,7 @@
 // `tl train DATA` and `tl demo`: train a classifier (any rung), print its curve and metrics, save the bundle.
 import type { Command } from 'commander';
 import { basename, resolve, join } from 'node:path';
-import type { TrainEvent, TrainResult, HeadSpec } from '../../classifier/train.js';
+import type { TrainEvent, TrainResult, HeadSpec } from '../../training/train.js';
 import { formatCurve, renderHtmlReport } from '../../eval/report.js';
 import { choice, fraction, nonNegativeInt, positiveInt, positiveNumber } from '../options.js';
 import { progressReporter, type ProgressReporter } from '../progress.js';
@@ -10,7 +10,7 @@ import { addBackboneOptions, warnSkipped, type BackboneOpts } from './common.js'
 import { humanOut, metricsJson, printMetrics, splitsSummary } from './metrics-output.js';
 import { TlError } from '../../util/errors.js';
 import { parseHeadSpec } from '../../classifier/head-spec.js';
-import { DEFAULT_STRATEGY, type HistoryPoint } from '../../classifier/train-types.js';
+import { DEFAULT_STRATEGY, type HistoryPoint } from '../../training/types.js';
 import { InvalidArgumentError } from 'commander';
 import { DEVICES, type DeviceRequest } from '../../engine/webgpu/device-request.js';
 
@@ -187,9 +187,9 @@ async function runTraining(data: string, opts: TrainCliOpts, modelNamed: boolean
   try {
     // --model has a default (the zoo's best); rung 3 takes FULL_DEFAULT_MODEL (finetune/train.ts) unless one is named.
     // Training (tfjs, ONNX Runtime, sharp, SQLite) loads when it runs: `tl --help` and `tl predict` never pay for it.
-    const { trainClassifier } = await import('../../classifier/train.js');
+    const { trainClassifier } = await import('../../training/train.js');
     // --device also moves a TF.js backbone's extraction (rung 1 too) onto the device: it is the process's TF.js device.
-    if (opts.device) (await import('../../env.js')).env.device = opts.device;
+    if (opts.device) (await import('../../util/env.js')).env.device = opts.device;
     const r = await trainClassifier(data, {
       model: rungFromFlags(opts) === 'full' && !modelNamed ? undefined : opts.model,
       modelPath: opts.modelPath,

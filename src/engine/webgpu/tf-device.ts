@@ -1,5 +1,5 @@
 // TF.js on a GPU by device word: the one place `webgpu` and `auto` turn into an engine. Fine-tuning
-// (src/finetune/training-tf.ts) and TF.js extraction (src/backbone/tfjs-backbone.ts) ask here; `cpu` never does, so
+// (src/finetune/training-tf.ts) and TF.js extraction (src/backbone/runtimes/tfjs/backbone.ts) ask here; `cpu` never does, so
 // the GPU path (Dawn, tfjs-backend-webgpu) loads only when a run asks for it.
 import type * as tfjs from '@tensorflow/tfjs';
 import { describeAdapter, parseDevice, resolveDevice } from './device.js';

@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { listModels } from '../../backbone/registry.js';
 import { DEFAULT_MODEL_ID } from '../../backbone/zoo.js';
-import { VERSION } from '../../version.js';
+import { VERSION } from '../../util/version.js';
 import { errorResponses, json, pathParams, ref } from '../api-schemas.js';
 import { servedModel, type RouteOptions } from '../context.js';
 

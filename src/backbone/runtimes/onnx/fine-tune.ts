@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import type * as tfjs from '@tensorflow/tfjs';
 import type { InputSpec, InputTensorData, ModelEntry } from '../../types.js';
 import type { CutBackbone, Network, TrainableTail, Unit } from '../types.js';
-import { buildTail as convertTail, CutRunner, listCuts } from '../../../engine/onnx-tail/index.js';
-import { decodeOnnx } from '../../../engine/onnx-tail/graph.js';
+import { buildTail as convertTail, CutRunner, listCuts } from './tail/index.js';
+import { decodeOnnx } from './tail/graph.js';
 import { TlError } from '../../../util/errors.js';
 import { splitRows } from '../../../util/rows.js';
 

@@ -12,7 +12,7 @@ export const onnxRuntime: BackboneRuntime = {
   registerByUrl: true,
   modelFiles: async (entryPath) => [entryPath.split(/[\\/]/).pop()!],
   async load(entry, dir, weightsHash) {
-    const { OnnxBackbone } = await import('../../onnx-backbone.js');
+    const { OnnxBackbone } = await import('./backbone.js');
     return OnnxBackbone.load(entry, dir, weightsHash);
   },
   async detect(entryPath) {
@@ -20,7 +20,7 @@ export const onnxRuntime: BackboneRuntime = {
     return detectOnnxBackbone(await readFile(entryPath));
   },
   async describeLayers(entry, dir): Promise<LayerInfo[]> {
-    const { decodeModel } = await import('../../onnx-graph.js');
+    const { decodeModel } = await import('./graph.js');
     const model = decodeModel(await readFile(join(dir, entry.entry)));
     const sizes = new Map<string, number>();
     for (const t of model.graph!.initializer ?? [])

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as tfType from '@tensorflow/tfjs';
 import { resolveModel } from '../../resolve.js';
-import { tfWasm } from '../../tfjs-runtime.js';
+import { tfWasm } from './tfjs.js';
 import type { ModelEntry } from '../../types.js';
 
 /** The model's TF.js layers model at `size` px (the InputLayer's batch shape rewritten: convs and pools follow). */

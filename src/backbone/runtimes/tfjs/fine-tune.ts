@@ -3,8 +3,8 @@
 import type * as tfjs from '@tensorflow/tfjs';
 import type { InputSpec, InputTensorData, ModelEntry } from '../../types.js';
 import type { CutBackbone, Network, TrainableTail, Unit } from '../types.js';
-import { tfWasm } from '../../tfjs-runtime.js';
-import { loadLayersModelFromDir } from '../../tfjs-backbone.js';
+import { tfWasm } from './tfjs.js';
+import { loadLayersModelFromDir } from './backbone.js';
 import { TlError } from '../../../util/errors.js';
 import { splitRows } from '../../../util/rows.js';
 

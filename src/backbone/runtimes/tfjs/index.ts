@@ -16,15 +16,12 @@ export const tfjsRuntime: BackboneRuntime = {
     return [basename(entryPath), ...(json.weightsManifest ?? []).flatMap((g) => g.paths)];
   },
   async load(entry, dir, weightsHash) {
-    const { TfjsBackbone } = await import('../../tfjs-backbone.js');
+    const { TfjsBackbone } = await import('./backbone.js');
     return TfjsBackbone.load(entry, dir, weightsHash);
   },
   detect: async (entryPath) => (await import('./detect.js')).detectTfjsLayersFile(entryPath),
   async describeLayers(entry, dir): Promise<LayerInfo[]> {
-    const [{ tfWasm }, { loadLayersModelFromDir }] = await Promise.all([
-      import('../../tfjs-runtime.js'),
-      import('../../tfjs-backbone.js'),
-    ]);
+    const [{ tfWasm }, { loadLayersModelFromDir }] = await Promise.all([import('./tfjs.js'), import('./backbone.js')]);
     const model = await loadLayersModelFromDir(await tfWasm(), dir, entry.entry);
     const out = model.layers.map((l, index) => ({
       index,
@@ -52,7 +49,7 @@ export const tfjsRuntime: BackboneRuntime = {
         model: await (await import('./at-size.js')).loadTfjsAtSize(entry, size),
         owned: true,
       };
-    const { TfjsBackbone } = await import('../../tfjs-backbone.js');
+    const { TfjsBackbone } = await import('./backbone.js');
     if (!(backbone instanceof TfjsBackbone))
       throw new TlError(`backbone ${backbone?.id ?? entry.id} is not a loaded TF.js model`);
     return { kind: 'tfjs-layers', model: backbone.full, owned: false };

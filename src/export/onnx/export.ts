@@ -5,14 +5,14 @@
 // - TF.js backbones: the layers up to the feature layer converted to ONNX ops (tfjs-to-onnx.ts), NCHW input.
 // Outputs: `probabilities` [N, classes] and (unless turned off) `features` [N, dim], the vector the unknown check uses.
 import type * as tfType from '@tensorflow/tfjs';
-import { decodeModel, exposeFeatures, FEATURE_OUTPUT } from '../backbone/onnx-graph.js';
-import type { ModelEntry } from '../backbone/types.js';
-import type { HeadWeights } from '../classifier/head.js';
-import { TlError } from '../util/errors.js';
-import { VERSION } from '../version.js';
-import { onnx, pruneGraph, valueInfo, node, type OnnxModel } from './onnx-build.js';
-import { appendHeadNodes, FEATURES_OUTPUT, PROBABILITIES_OUTPUT, type WeightQuantization } from './onnx-head.js';
-import { tfjsLayersToOnnx } from './tfjs-to-onnx.js';
+import { decodeModel, exposeFeatures, FEATURE_OUTPUT } from '../../backbone/runtimes/onnx/graph.js';
+import type { ModelEntry } from '../../backbone/types.js';
+import type { HeadWeights } from '../../classifier/head.js';
+import { TlError } from '../../util/errors.js';
+import { VERSION } from '../../util/version.js';
+import { onnx, pruneGraph, valueInfo, node, type OnnxModel } from './build.js';
+import { appendHeadNodes, FEATURES_OUTPUT, PROBABILITIES_OUTPUT, type WeightQuantization } from './head.js';
+import { tfjsLayersToOnnx } from './from-tfjs.js';
 
 export interface OnnxExportOptions {
   quantize?: WeightQuantization;

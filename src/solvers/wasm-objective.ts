@@ -44,7 +44,7 @@ let backend: Promise<Tf | undefined> | undefined;
  * the JS kernel).
  */
 export async function wasmBackend(): Promise<Tf | undefined> {
-  backend ??= import('../backbone/tfjs-runtime.js')
+  backend ??= import('../backbone/runtimes/tfjs/tfjs.js')
     .then((m) => m.tfWasm())
     .catch((error: unknown) => {
       if (process.env.TL_DEBUG)

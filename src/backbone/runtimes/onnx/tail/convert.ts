@@ -4,9 +4,9 @@
 // quantized output's representable range [scale*(qmin-zp), scale*(qmax-zp)] becomes a clamp: for the uint8 outputs
 // with zero point 0 that is the fused ReLU6 (its top is the calibrated maximum, not 6).
 import type * as tfjs from '@tensorflow/tfjs';
-import { TlError } from '../../util/errors.js';
-import { registerWasmGradKernels } from '../wasm-grad-kernels.js';
-import { clipWithFastGrad } from '../clip.js';
+import { TlError } from '../../../../util/errors.js';
+import { registerWasmGradKernels } from '../../../../engine/wasm-grad-kernels.js';
+import { clipWithFastGrad } from '../../../../engine/clip.js';
 import {
   analyzeGraph,
   attrs,

@@ -1,7 +1,7 @@
 // Worker-thread entry of onnx-session.ts: one onnxruntime session; runs requests in arrival order.
 import { parentPort, workerData } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
-import { sessionOptions, type FromSessionWorker, type SessionInit, type ToSessionWorker } from './onnx-session.js';
+import { sessionOptions, type FromSessionWorker, type SessionInit, type ToSessionWorker } from './session.js';
 
 if (!parentPort) throw new Error('onnx-session-worker must run in a worker thread');
 const port = parentPort;

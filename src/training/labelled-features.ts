@@ -1,10 +1,10 @@
 // Feature vectors (or cut activations) for labelled images, through the cache, reporting progress as train events.
-// Shared by rung 1 (src/classifier/train.ts) and rungs 2-3 (src/finetune/train.ts).
+// Shared by rung 1 (src/training/train.ts) and rungs 2-3 (src/training/finetune.ts).
 import type { Backbone } from '../backbone/types.js';
 import { extractFeatures } from '../features/extract.js';
 import type { FeatureStore } from '../features/store.js';
 import type { LabeledImage } from '../data/dataset.js';
-import type { CommonTrainOptions, TrainEvent } from './train-types.js';
+import type { CommonTrainOptions, TrainEvent } from './types.js';
 
 export interface LabelledFeatures {
   features: Float32Array[];

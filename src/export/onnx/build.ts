@@ -1,7 +1,7 @@
 // Small helpers to build ONNX graph pieces with the onnx-proto bindings: tensors, nodes, attributes, value infos,
 // float16 tensors (util/f16.ts), and pruning a graph to what its outputs need.
 import onnxProto from 'onnx-proto';
-import { toFloat16 } from '../util/f16.js';
+import { toFloat16 } from '../../util/f16.js';
 
 const { onnx } = onnxProto;
 export type OnnxModel = InstanceType<typeof onnx.ModelProto>;

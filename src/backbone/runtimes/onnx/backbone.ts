@@ -3,12 +3,12 @@
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import type { InputTensorData, ModelEntry, PretrainedBackbone } from './types.js';
-import { decodeModel, exposeFeatures, FEATURE_OUTPUT } from './onnx-graph.js';
-import { DETECT_FROM_GRAPH, detectInGraph } from './runtimes/onnx/detect.js';
-import { softmaxRows } from '../util/math.js';
-import { splitRows } from '../util/rows.js';
-import { createSession, type OnnxSession } from './onnx-session.js';
+import type { InputTensorData, ModelEntry, PretrainedBackbone } from '../../types.js';
+import { decodeModel, exposeFeatures, FEATURE_OUTPUT } from './graph.js';
+import { DETECT_FROM_GRAPH, detectInGraph } from './detect.js';
+import { softmaxRows } from '../../../util/math.js';
+import { splitRows } from '../../../util/rows.js';
+import { createSession, type OnnxSession } from './session.js';
 
 export class OnnxBackbone implements PretrainedBackbone {
   readonly id: string;

@@ -1,9 +1,9 @@
 // Reads a QOperator-quantized ONNX CNN (QuantizeLinear → QLinearConv/QLinearAdd/... → DequantizeLinear, as in the ONNX
 // Model Zoo's mobilenetv2-12-int8) as a chain of blocks one can cut at: which tensors every path passes through, the
 // activation shape there, and the parameters after it. Also edits the graph so that a cut tensor becomes a float output.
-import { decodeModel } from '../../backbone/onnx-graph.js';
+import { decodeModel } from '../graph.js';
 import onnxProto from 'onnx-proto';
-import { TlError } from '../../util/errors.js';
+import { TlError } from '../../../../util/errors.js';
 
 const { onnx } = onnxProto;
 export type OnnxModel = InstanceType<typeof onnx.ModelProto>;

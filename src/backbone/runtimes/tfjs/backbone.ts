@@ -2,12 +2,12 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as tfType from '@tensorflow/tfjs';
-import type { InputTensorData, ModelEntry, PretrainedBackbone } from './types.js';
-import { tfWasm } from './tfjs-runtime.js';
-import { env } from '../env.js';
-import { TlError } from '../util/errors.js';
-import { softmaxRows } from '../util/math.js';
-import { splitRows } from '../util/rows.js';
+import type { InputTensorData, ModelEntry, PretrainedBackbone } from '../../types.js';
+import { tfWasm } from './tfjs.js';
+import { env } from '../../../util/env.js';
+import { TlError } from '../../../util/errors.js';
+import { softmaxRows } from '../../../util/math.js';
+import { splitRows } from '../../../util/rows.js';
 
 interface WeightsManifestGroup {
   paths: string[];
@@ -39,7 +39,7 @@ async function extractionTf(): Promise<{ tf: typeof tfType; device?: string }> {
   const tf = await tfWasm();
   const request = env.device;
   if (!request || request === 'cpu') return { tf };
-  const { tfOnGpu } = await import('../engine/webgpu/tf-device.js');
+  const { tfOnGpu } = await import('../../../engine/webgpu/tf-device.js');
   const gpu = await tfOnGpu(request, 'TL_DEVICE');
   return 'why' in gpu ? { tf, device: `cpu (wasm; auto: ${gpu.why})` } : gpu;
 }

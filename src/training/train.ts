@@ -2,9 +2,9 @@
 // (train-head.ts: a new head on frozen features) or to fine-tuning (finetune/train.ts: rungs 2 and 3). The two rungs
 // are siblings: they share types (train-types.ts) and the head policy (head-policy.ts), never each other.
 import { loadDataset, datasetWarnings, usedClassCounts, type Dataset } from '../data/dataset.js';
-import { planTraining, type Plan, type StageName } from '../finetune/plan.js';
-import { finetuneClassifier } from '../finetune/train.js';
-import { trainHeadClassifier } from './train-head.js';
+import { planTraining, type Plan, type StageName } from '../plan/plan.js';
+import { finetuneClassifier } from './finetune.js';
+import { trainHeadClassifier } from './head.js';
 import { TlError } from '../util/errors.js';
 import { isFusedSpec } from '../backbone/fused.js';
 import {
@@ -16,7 +16,7 @@ import {
   type TrainEvent,
   type TrainOptions,
   type TrainResult,
-} from './train-types.js';
+} from './types.js';
 
 export type {
   TrainOptions,
@@ -33,8 +33,8 @@ export type {
   HeadConfig,
   FinetuneConfig,
   StageTimes,
-} from './train-types.js';
-export { DEFAULT_STRATEGY } from './train-types.js';
+} from './types.js';
+export { DEFAULT_STRATEGY } from './types.js';
 
 export async function trainClassifier(data: string | Dataset, opts: TrainOptions = {}): Promise<TrainResult> {
   const t0 = Date.now();

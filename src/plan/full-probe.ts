@@ -7,12 +7,12 @@
 // the first untimed, said 219 s per epoch against the run's 153 s: it missed the second thread, and its second step
 // still ran ~1.2-1.5x the steady ones (wasm code tiering up, the heap growing), so it timed a warm-up step. This probe
 // said 185 s before a 175 s epoch in the same lock hold, where the old one said 329 s (README, "Rung 3").
-import { buildTrainableTail, resolveFreeze, trainingTf, type Network } from './network.js';
-import { startParallelSteps } from './parallel.js';
-import { shardGrads, applySummedGrads, batchNorm, type ShardModel, type ShardResult } from './step.js';
-import { stepBytesPerImage, passSizes } from './step-memory.js';
-import { tailFeatures } from './finetuned-backbone.js';
-import { augmentImage } from './augment.js';
+import { buildTrainableTail, resolveFreeze, trainingTf, type Network } from '../finetune/network.js';
+import { startParallelSteps } from '../finetune/parallel.js';
+import { shardGrads, applySummedGrads, batchNorm, type ShardModel, type ShardResult } from '../finetune/step.js';
+import { stepBytesPerImage, passSizes } from '../finetune/step-memory.js';
+import { tailFeatures } from '../finetune/finetuned-backbone.js';
+import { augmentImage } from '../finetune/augment.js';
 import { Rng } from '../util/random.js';
 
 /** What one whole-network epoch costs here, per part (seconds). */

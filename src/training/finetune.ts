@@ -11,9 +11,9 @@ import type { LabeledImage } from '../data/dataset.js';
 import { findModel } from '../backbone/registry.js';
 import { DEFAULT_MODEL_ID } from '../backbone/zoo.js';
 import { FeatureStore } from '../features/store.js';
-import { fitStandardizer, applyStandardizerAll } from '../train/standardize.js';
-import { trainSoftmax } from '../train/softmax-regression.js';
-import type { L2Selection } from '../train/select-l2.js';
+import { fitStandardizer, applyStandardizerAll } from '../solvers/standardize.js';
+import { trainSoftmax } from '../solvers/softmax-regression.js';
+import type { L2Selection } from '../solvers/select-l2.js';
 import { evaluate } from '../eval/metrics.js';
 import { headForward, type HeadWeights } from '../classifier/head.js';
 import { fitSoftmaxHead, sampleWeightsFor } from '../classifier/head-policy.js';
@@ -28,14 +28,14 @@ import type {
   TrainResult,
   HistoryPoint,
   RungContext,
-} from '../classifier/train-types.js';
+} from './types.js';
 import { TlError } from '../util/errors.js';
 import { argmax } from '../util/math.js';
-import { extractLabelled } from '../classifier/labelled-features.js';
-import { serialStep } from './step.js';
-import { passSizes, stepBytesPerImage, stepMemoryBudget } from './step-memory.js';
+import { extractLabelled } from './labelled-features.js';
+import { serialStep } from '../finetune/step.js';
+import { passSizes, stepBytesPerImage, stepMemoryBudget } from '../finetune/step-memory.js';
 import { Rng } from '../util/random.js';
-import { augmentImage, augmentedCut, AUGMENT_VERSION } from './augment.js';
+import { augmentImage, augmentedCut, AUGMENT_VERSION } from '../finetune/augment.js';
 import {
   loadNetwork,
   resolveFreeze,
@@ -46,11 +46,11 @@ import {
   assignTail,
   type Network,
   type TrainableTail,
-} from './network.js';
-import { FinetunedBackbone, tailFeatures as tailFeaturesBatched } from './finetuned-backbone.js';
-import { pickNativeSize } from './native-size.js';
-import { checkDomain, type DomainCheck } from './domain.js';
-import { rateFactor, type RateSchedule } from './schedule.js';
+} from '../finetune/network.js';
+import { FinetunedBackbone, tailFeatures as tailFeaturesBatched } from '../finetune/finetuned-backbone.js';
+import { pickNativeSize } from '../finetune/native-size.js';
+import { checkDomain, type DomainCheck } from '../plan/domain.js';
+import { rateFactor, type RateSchedule } from '../finetune/schedule.js';
 import {
   runKey,
   loadCheckpoint,
@@ -59,7 +59,7 @@ import {
   optimizerState,
   restoreOptimizer,
   checkpointDir,
-} from './checkpoint.js';
+} from '../finetune/checkpoint.js';
 
 type TF = typeof tfjs;
 
@@ -274,7 +274,7 @@ export async function finetuneClassifier(opts: FinetuneTrainOptions, ctx: RungCo
       classWeights: opts.classWeights ?? null,
       restoreBest: opts.restoreBest ?? true,
       classes: dataset.classes,
-      threads: (await import('./parallel.js')).defaultTrainThreads(),
+      threads: (await import('../finetune/parallel.js')).defaultTrainThreads(),
       stepMemory: stepMemoryBudget(),
     },
     [...fitSet.acts, fitSet.labels, ...checkSet.acts, checkSet.labels],
@@ -576,7 +576,7 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
   let canCheckpoint = !!checkpointKey;
   // Data-parallel steps over worker threads (src/finetune/parallel.ts); undefined = the serial step.
   const par = await (
-    await import('./parallel.js')
+    await import('../finetune/parallel.js')
   ).startParallelSteps(
     { tf, tail, K, l2, Wv, bv, meanT, stdT, swT, optHead, optTail, microBatch, weightDecay: s.weightDecay },
     {

@@ -1,8 +1,8 @@
 // The trained head as ONNX nodes: standardization folded into the first dense layer, Gemm (+ Relu) per layer, and a
 // Softmax that makes `probabilities`. Weights can be stored as float32, float16 (Cast back to float) or int8 with a
 // per-row scale (Cast + Mul): the arithmetic stays float32 either way.
-import type { HeadWeights, DenseLayer } from '../classifier/head.js';
-import { DT, float16Tensor, floatTensor, int8Tensor, node, quantizeInt8Rows, type OnnxModel } from './onnx-build.js';
+import type { HeadWeights, DenseLayer } from '../../classifier/head.js';
+import { DT, float16Tensor, floatTensor, int8Tensor, node, quantizeInt8Rows, type OnnxModel } from './build.js';
 
 export type WeightQuantization = 'none' | 'int8' | 'float16';
 

@@ -2,8 +2,8 @@
 // version and the default-domain opset; every node input is a graph input, an initializer or the output of an
 // earlier node (topological order); no tensor is produced twice; every graph output is produced; inputs and outputs
 // are typed tensors; initializers hold as many bytes as their dims say.
-import { decodeModel } from '../backbone/onnx-graph.js';
-import { DT, type OnnxModel } from './onnx-build.js';
+import { decodeModel } from '../../backbone/runtimes/onnx/graph.js';
+import { DT, type OnnxModel } from './build.js';
 
 const BYTES: Record<number, number> = {
   [DT.FLOAT]: 4,

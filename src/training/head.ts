@@ -3,26 +3,19 @@
 import { loadFeatureBackbone } from '../backbone/load.js';
 import { DEFAULT_MODEL_ID } from '../backbone/zoo.js';
 import { FeatureStore } from '../features/store.js';
-import { fitStandardizer, applyStandardizerAll } from '../train/standardize.js';
-import { CurveScorer, onCurve } from '../train/curve-scorer.js';
-import type { L2Selection } from '../train/select-l2.js';
-import { trainMlpHead } from '../train/mlp-head.js';
+import { fitStandardizer, applyStandardizerAll } from '../solvers/standardize.js';
+import { CurveScorer, onCurve } from '../solvers/curve-scorer.js';
+import type { L2Selection } from '../solvers/select-l2.js';
+import { trainMlpHead } from '../solvers/mlp-head.js';
 import { evaluate } from '../eval/metrics.js';
-import { headForward, type HeadWeights } from './head.js';
-import { fitSoftmaxHead, sampleWeightsFor, type SoftmaxHeadFit } from './head-policy.js';
-import { fitUnknownOnTrain, splitsUsed } from './splits-used.js';
-import { innerSplit } from './inner-split.js';
-import { Classifier } from './classifier.js';
-import { newBundleStamp } from './bundle.js';
+import { headForward, type HeadWeights } from '../classifier/head.js';
+import { fitSoftmaxHead, sampleWeightsFor, type SoftmaxHeadFit } from '../classifier/head-policy.js';
+import { fitUnknownOnTrain, splitsUsed } from '../classifier/splits-used.js';
+import { innerSplit } from '../classifier/inner-split.js';
+import { Classifier } from '../classifier/classifier.js';
+import { newBundleStamp } from '../classifier/bundle.js';
 import { extractLabelled, type LabelledFeatures } from './labelled-features.js';
-import type {
-  HeadConfig,
-  HeadTrainOptions,
-  HistoryPoint,
-  RungContext,
-  SplitsUsed,
-  TrainResult,
-} from './train-types.js';
+import type { HeadConfig, HeadTrainOptions, HistoryPoint, RungContext, SplitsUsed, TrainResult } from './types.js';
 
 /** Epochs of the MLP head when not given. */
 export const MLP_DEFAULT_EPOCHS = 100;

@@ -22,12 +22,12 @@ import {
   buildTrainableTail,
   trainingTf,
   type Network,
-} from './network.js';
+} from '../finetune/network.js';
 import { checkDomain, type DomainCheck } from './domain.js';
-import { pickNativeSize } from './native-size.js';
-import { defaultTrainThreads } from './parallel.js';
+import { pickNativeSize } from '../finetune/native-size.js';
+import { defaultTrainThreads } from '../finetune/parallel.js';
 import { probeFullEpoch, fullEpochCost, type FullEpochProbe } from './full-probe.js';
-import { estimateHeadFitSeconds } from '../train/head-cost.js';
+import { estimateHeadFitSeconds } from '../solvers/head-cost.js';
 import {
   decideRung,
   expectedGain,

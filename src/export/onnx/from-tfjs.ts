@@ -3,9 +3,9 @@
 // LeakyReLU, ZeroPadding2D, MaxPooling2D / AveragePooling2D, GlobalAveragePooling2D, Reshape (to a vector), Flatten,
 // Dropout, Dense, Add. TF's "same" padding (extra pixel at the bottom/right) becomes explicit asymmetric ONNX pads.
 import type * as tfType from '@tensorflow/tfjs';
-import { TlError } from '../util/errors.js';
-import { DT, float16Tensor, floatTensor, int64Tensor, node, type OnnxNode, type OnnxTensor } from './onnx-build.js';
-import type { WeightQuantization } from './onnx-head.js';
+import { TlError } from '../../util/errors.js';
+import { DT, float16Tensor, floatTensor, int64Tensor, node, type OnnxNode, type OnnxTensor } from './build.js';
+import type { WeightQuantization } from './head.js';
 
 export interface ConvertedGraph {
   nodes: OnnxNode[];

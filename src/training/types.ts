@@ -6,15 +6,17 @@ import type { ExtractProgress } from '../features/extract.js';
 import type { FeatureStore } from '../features/store.js';
 import type { Dataset, ClassCount } from '../data/dataset.js';
 import type { SkippedFile } from '../data/files.js';
-import type { L2Selection } from '../train/select-l2.js';
+import type { L2Selection } from '../solvers/select-l2.js';
 import type { Metrics } from '../eval/metrics.js';
-import type { Classifier } from './classifier.js';
-import type { HeadSpec } from './head-spec.js';
-import type { ClassWeightMode, L2Source } from './head-policy.js';
-import type { Plan } from '../finetune/plan.js';
-import type { DomainCheck } from '../finetune/domain.js';
+import type { Classifier } from '../classifier/classifier.js';
+import type { HeadSpec } from '../classifier/head-spec.js';
+import type { ClassWeightMode } from '../classifier/head-policy.js';
+import type { Plan } from '../plan/plan.js';
+import type { DomainCheck } from '../plan/domain.js';
 
-export type { HeadSpec } from './head-spec.js';
+export type { HeadSpec } from '../classifier/head-spec.js';
+export type { SplitsUsed, HeadConfig, FinetuneConfig, TrainConfig } from '../classifier/config.js';
+import type { TrainConfig } from '../classifier/config.js';
 
 export type Strategy = 'head' | 'partial' | 'full' | 'auto';
 /** The library's and the CLI's one default: pick the rung from images per class, time budget and measured speed. */
@@ -95,33 +97,6 @@ export type TrainOptions = HeadTrainOptions | FinetuneTrainOptions | AutoTrainOp
 /** One point of a training curve (L-BFGS iteration or epoch): the report's `CurvePoint`. */
 export type HistoryPoint = CurvePoint;
 
-/** Which split every number and decision of a run is on (recorded as `config.splits`; in --json and metrics.json). */
-export interface SplitsUsed {
-  /** The reported metrics: the validation split, read once after every decision was made. */
-  reported: { split: 'val' | 'train (no validation images)'; images: number; accuracy: number };
-  /** The held-out part of the TRAINING split the run's decisions were made on. */
-  decisions: {
-    split: 'inner-val' | 'cv-on-train' | 'none';
-    /** What was decided there, e.g. 'L2 strength', 'best epoch'. */
-    decided: string[];
-    /** Images held out (inner-val) or cross-validated (cv-on-train). */
-    images: number;
-    /** The kept model's accuracy on the inner val split, or the CV accuracy at the chosen L2. */
-    accuracy?: number;
-  };
-  /** The unknown flag: threshold calibrated on training images; the rate it flags measured on val. */
-  unknown: {
-    /**
-     * What the threshold was calibrated on and the score's rule, for display only (never parsed): "train, leave-one-out
-     * (mean cosine distance to the 5 nearest training features)"; bundles from before the k-NN rule say "train
-     * (leave-one-out nearest-neighbour distances)".
-     */
-    calibratedOn: string;
-    targetFlagRate: number;
-    flagRateOnVal?: number;
-  };
-}
-
 export type TrainEvent =
   /** Once the images are read: counts and warnings on the images used (unreadable files already skipped). */
   | { type: 'dataset'; dataset: Dataset; counts: ClassCount[]; warnings: string[] }
@@ -158,48 +133,6 @@ export type TrainEvent =
       images: number;
       memory: { numTensors: number; numBytes: number; numDataIds: number };
     };
-
-/** What every rung records in classifier.json's `config`. */
-type CommonConfig = {
-  data: string;
-  split: Dataset['splitSource'];
-  model: string;
-  seed: number;
-  l2: number;
-  l2SelectedBy: L2Source;
-  trainImages: number;
-  valImages: number;
-  evaluatedOn: 'val' | 'train (no validation images)';
-  splits: SplitsUsed;
-};
-
-export type HeadConfig = CommonConfig & {
-  /** Absent in bundles written before the config was typed: those are all rung 1. */
-  strategy?: 'head';
-  head: HeadSpec;
-  classWeights: 'balanced' | 'none';
-};
-
-export type FinetuneConfig = CommonConfig & {
-  strategy: 'partial' | 'full';
-  cut: string;
-  trainable: string[];
-  replace: number[] | null;
-  imageSize: number;
-  head: { kind: 'linear' };
-  epochs: number;
-  bestEpoch: number;
-  lr: number;
-  tailLr: number;
-  batchSize: number;
-  requestedBatchSize: number;
-  augment: { recipe: string; copies: number | null; fresh: boolean } | null;
-  backend: string;
-  /** Epoch 0 (the L-BFGS head on the pretrained tail) on the inner val split: what the kept epoch had to beat. */
-  headOnlyInnerValAccuracy: number;
-};
-
-export type TrainConfig = HeadConfig | FinetuneConfig;
 
 export interface TrainResult {
   classifier: Classifier;

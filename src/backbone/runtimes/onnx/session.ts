@@ -5,8 +5,8 @@
 import './ort-env.js';
 import ort from 'onnxruntime-node';
 import type { Worker } from 'node:worker_threads';
-import { startModuleWorker } from '../util/worker.js';
-import { env } from '../env.js';
+import { startModuleWorker } from '../../../util/worker.js';
+import { env } from '../../../util/env.js';
 
 export interface SessionInit {
   bytes: Uint8Array;
@@ -101,7 +101,7 @@ class WorkerSession implements OnnxSession {
   }
 
   static async start(init: SessionInit): Promise<WorkerSession> {
-    const worker = startModuleWorker(import.meta.url, 'onnx-session-worker', { workerData: init });
+    const worker = startModuleWorker(import.meta.url, 'session-worker', { workerData: init });
     const inputName = await new Promise<string>((resolve, reject) => {
       worker.once('message', (m: FromSessionWorker) =>
         m.type === 'ready'

@@ -1,8 +1,8 @@
 // Runs the int8 ONNX model in onnxruntime-node with extra float outputs: the dequantized activation at one or more
 // cut tensors (for feeding a TF.js tail), the pooled features `tl_features` and the original logits (for checking it).
 import { availableParallelism } from 'node:os';
-import { createSession, type OnnxSession } from '../../backbone/onnx-session.js';
-import { exposeFeatures, FEATURE_OUTPUT, type FeatureEdit } from '../../backbone/onnx-graph.js';
+import { createSession, type OnnxSession } from '../session.js';
+import { exposeFeatures, FEATURE_OUTPUT, type FeatureEdit } from '../graph.js';
 import { cutOutputName, decodeOnnx, encodeOnnx, exposeCuts } from './graph.js';
 
 export interface CutRun {

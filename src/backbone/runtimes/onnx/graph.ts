@@ -2,8 +2,8 @@
 // copies are shipped. Quantized (uint8/int8) tensors get a DequantizeLinear node with the scale and zero point of the
 // QLinear op that consumes them; 4-D maps can be global-average-pooled and flattened.
 import onnxProto from 'onnx-proto';
-import { TlError } from '../util/errors.js';
-import { DETECT_FROM_GRAPH, detectInGraph } from './runtimes/onnx/detect.js';
+import { TlError } from '../../../util/errors.js';
+import { DETECT_FROM_GRAPH, detectInGraph } from './detect.js';
 
 const { onnx } = onnxProto;
 type Model = InstanceType<typeof onnx.ModelProto>;
