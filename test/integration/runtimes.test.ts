@@ -107,14 +107,35 @@ describe('backbone runtime registry', () => {
       .filter((e) => e.isFile() && e.name.endsWith('.ts'))
       .map((e) => join(e.parentPath, e.name))
       .filter((f) => !relative(src, f).startsWith('backbone/runtimes/'));
-    // `entry.format === 'onnx'`, `m.format !== 'tfjs-layers'`, `TABLE[entry.format]`: what the registry replaces.
-    const pattern = /\b(?:entry|m|model|e)\.format\s*[!=]==\s*'|\[\s*(?:entry|m|model|e)\.format\s*\]/;
+    // Any receiver: `x.format === 'onnx'`, `'tfjs-layers' !== y.format`, `TABLE[z.format]`, `case 'tfjs-layers':`,
+    // `switch (w.format)`: what the registry replaces. The model formats are the registered runtimes' own.
+    const formats = listRuntimes()
+      .map((r) => r.format.replace(/[-]/g, '[-]'))
+      .join('|');
+    const patterns = [
+      new RegExp(`([\\w$]+)\\.format\\s*[!=]==?\\s*['"\`](?:${formats})['"\`]`),
+      new RegExp(`['"\`](?:${formats})['"\`]\\s*[!=]==?\\s*([\\w$]+)\\.format\\b`),
+      /\[\s*[\w$.]+\.format\s*\]/,
+      new RegExp(`\\bcase\\s+['"\`](?:${formats})['"\`]\\s*:`),
+      /\bswitch\s*\(\s*[\w$.]+\.format\s*\)/,
+    ];
+    // `tl export --format onnx|tfjs` is the OUTPUT format of an export (ExportOptions.format, always named `opts`
+    // there), not a model's format: those comparisons are allowed in the export command and module only.
+    const exportFormat = (file: string, receiver: string | undefined) =>
+      receiver === 'opts' && /^src\/(export\/export|cli\/commands\/export)\.ts$/.test(file);
     const found: string[] = [];
     for (const f of files) {
+      const file = relative(ROOT, f);
       (await readFile(f, 'utf8')).split('\n').forEach((line, i) => {
-        if (pattern.test(line)) found.push(`${relative(ROOT, f)}:${i + 1}: ${line.trim()}`);
+        for (const p of patterns) {
+          const m = p.exec(line);
+          if (m && !exportFormat(file, m[1])) found.push(`${file}:${i + 1}: ${line.trim()}`);
+        }
       });
     }
     assert.deepEqual(found, []);
+    // The check has teeth: it catches a switch written with any variable name.
+    const planted = ["if (spec.format === 'onnx') run();", "const f = KIND[backbone.entry.format];"];
+    for (const line of planted) assert.ok(patterns.some((p) => p.test(line)), line);
   });
 });
