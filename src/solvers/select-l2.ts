@@ -53,6 +53,11 @@ export interface L2Selection {
   curve: CvPoint[];
   /** Mean of the folds' solutions at `best`: a start for the final fit that saves most of its iterations. */
   warmStart?: { W: Float64Array; b: Float64Array };
+  /**
+   * Every training row's logits at `best` from the fold model that did not see it (n x K, rows in the input's order):
+   * what a temperature is fitted on (temperature.ts). Only from the k-fold search.
+   */
+  heldOutLogits?: Float64Array;
 }
 
 /**
@@ -345,7 +350,29 @@ export async function selectL2(
     );
   const correctAt = (l2: number) => concat(fitted.get(grid.indexOf(l2))!.scores.map((s) => s.correct));
   const best = chooseOneStdErr(final, correctAt, pooledWeights);
-  return { best, curve: final, warmStart: meanTheta(fitted.get(grid.indexOf(best))!.thetas, numClasses, flat.cols) };
+  const thetas = fitted.get(grid.indexOf(best))!.thetas;
+  return {
+    best,
+    curve: final,
+    warmStart: meanTheta(thetas, numClasses, flat.cols),
+    heldOutLogits: outOfFoldLogits(flat, heldOutIndex, thetas, numClasses),
+  };
+}
+
+/** Each row's logits from the fold model that held it out, theta = [W (K x d), b (K)] per fold. */
+function outOfFoldLogits(X: FlatMatrix, heldOut: Int32Array[], thetas: Float64Array[], K: number): Float64Array {
+  const { data, cols: d, rows } = X;
+  const out = new Float64Array(rows * K);
+  heldOut.forEach((index, f) => {
+    const theta = thetas[f];
+    for (const i of index)
+      for (let k = 0; k < K; k++) {
+        let z = theta[K * d + k];
+        for (let j = 0; j < d; j++) z += theta[k * d + j] * data[i * d + j];
+        out[i * K + k] = z;
+      }
+  });
+  return out;
 }
 
 /** Same path and rule, scored on a given validation set (cvAccuracy/cvLoss then mean validation accuracy/loss). */

@@ -135,7 +135,11 @@ describe('backbone runtime registry', () => {
     }
     assert.deepEqual(found, []);
     // The check has teeth: it catches a switch written with any variable name.
-    const planted = ["if (spec.format === 'onnx') run();", "const f = KIND[backbone.entry.format];"];
-    for (const line of planted) assert.ok(patterns.some((p) => p.test(line)), line);
+    const planted = ["if (spec.format === 'onnx') run();", 'const f = KIND[backbone.entry.format];'];
+    for (const line of planted)
+      assert.ok(
+        patterns.some((p) => p.test(line)),
+        line,
+      );
   });
 });
