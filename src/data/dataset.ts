@@ -4,6 +4,7 @@ import { existsSync, readdirSync, readFileSync, statSync, type Dirent } from 'no
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { TlError } from '../util/errors.js';
 import { isImageFile, listImages, type SkippedFile } from './files.js';
+import { specialFileReason } from './image-file.js';
 import { Rng } from '../util/random.js';
 
 export interface LabeledImage {
@@ -175,9 +176,13 @@ function loadCsv(file: string, skipped: SkippedFile[], opts: LoadDatasetOptions)
   });
   const unique = withoutRepeats(rows, name, skipped);
   const present = unique.filter((r) => {
-    if (existsSync(r.path)) return true;
-    skipped.push({ path: r.path, reason: 'listed in the CSV but missing on disk' });
-    return false;
+    if (!existsSync(r.path)) {
+      skipped.push({ path: r.path, reason: 'listed in the CSV but missing on disk' });
+      return false;
+    }
+    const special = specialFileReason(r.path);
+    if (special) skipped.push({ path: r.path, reason: special });
+    return !special;
   });
   if (present.some((r) => r.split)) {
     const pick = (names: string[]) =>
