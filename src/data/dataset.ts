@@ -1,7 +1,7 @@
 // Labelled datasets: ImageFolder (<root>/<class>/*), pre-split folders (<root>/{train,val|validation,test}/<class>/*),
 // or a CSV manifest (path,label[,split]). Without a given split, a stratified seeded split is made.
-import { existsSync, readdirSync, readFileSync, statSync, type Dirent } from 'node:fs';
-import { basename, dirname, extname, join, resolve } from 'node:path';
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync, type Dirent } from 'node:fs';
+import { basename, dirname, extname, join, resolve, sep } from 'node:path';
 import { TlError } from '../util/errors.js';
 import { isImageFile, listImages, type SkippedFile } from './files.js';
 import { specialFileReason } from './image-file.js';
@@ -28,6 +28,12 @@ export interface LoadDatasetOptions {
   /** Fraction held out for validation when the data has no split of its own. */
   valFraction?: number;
   seed?: number;
+  /**
+   * A CSV manifest may list files outside its own folder (`--allow-outside`). Off by default: a manifest from elsewhere
+   * must not make tl read /etc/shadow or someone's photos. The check is on the path as written (`..` resolved); a
+   * symbolic link inside the folder is the folder owner's choice, as it is for folder datasets.
+   */
+  allowOutside?: boolean;
 }
 
 const VAL_NAMES = ['val', 'validation', 'valid'];
@@ -174,6 +180,7 @@ function loadCsv(file: string, skipped: SkippedFile[], opts: LoadDatasetOptions)
     if (!path || !label) throw new TlError(`${name} line ${line}: expected path,label`);
     return { path: resolve(base, path), label, split: si >= 0 ? cells[si]?.trim().toLowerCase() : undefined, line };
   });
+  if (!opts.allowOutside) refuseOutside(rows, base, name);
   const unique = withoutRepeats(rows, name, skipped);
   const present = unique.filter((r) => {
     if (!existsSync(r.path)) {
@@ -206,6 +213,28 @@ function loadCsv(file: string, skipped: SkippedFile[], opts: LoadDatasetOptions)
     splitSource: 'random',
     skipped,
   };
+}
+
+function realFolder(dir: string): string {
+  try {
+    return realpathSync(dir);
+  } catch {
+    return dir;
+  }
+}
+
+/** Rows whose path (as written, `..` resolved) leads out of the CSV's folder are refused unless allowed. */
+function refuseOutside(rows: { path: string; line: number }[], base: string, name: string): void {
+  // The CSV's folder as reached (lexically) and as it really is: an absolute row may be written either way.
+  const folders = [...new Set([base, realFolder(base)])].map((f) => (f.endsWith(sep) ? f : f + sep));
+  const outside = rows.filter((r) => !folders.some((f) => r.path.startsWith(f)));
+  if (!outside.length) return;
+  const shown = outside.slice(0, 3).map((r) => `line ${r.line}: ${r.path}`);
+  const more = outside.length > 3 ? `; and ${outside.length - 3} more` : '';
+  throw new TlError(
+    `${name}: ${outside.length} row(s) point outside the CSV's folder ${base} (${shown.join('; ')}${more})`,
+    "Move the images (or the CSV) so the files sit under the CSV's folder, or pass --allow-outside (library: allowOutside: true) to read them where they are.",
+  );
 }
 
 /**

@@ -40,7 +40,10 @@ export async function trainClassifier(data: string | Dataset, opts: TrainOptions
   const t0 = Date.now();
   const emit = opts.onEvent ?? (() => {});
   const seed = opts.seed ?? 0;
-  const dataset = typeof data === 'string' ? loadDataset(data, { valFraction: opts.val, seed }) : data;
+  const dataset =
+    typeof data === 'string'
+      ? loadDataset(data, { valFraction: opts.val, seed, allowOutside: opts.allowOutside })
+      : data;
   for (const s of dataset.skipped) emit({ type: 'skip', file: s });
   // Counts and "too few images" warnings describe the images used, so they wait until unreadable files are skipped.
   const reportUsed = (trainLabels: ArrayLike<number>, valLabels: ArrayLike<number>) => {
