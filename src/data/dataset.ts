@@ -5,6 +5,7 @@ import { basename, dirname, extname, join, resolve, sep } from 'node:path';
 import { TlError } from '../util/errors.js';
 import { isImageFile, listImages, type SkippedFile } from './files.js';
 import { specialFileReason } from './image-file.js';
+import { crossClassDuplicates, duplicatesWarning } from './duplicates.js';
 import { Rng } from '../util/random.js';
 
 export interface LabeledImage {
@@ -22,6 +23,8 @@ export interface Dataset {
   test: LabeledImage[];
   splitSource: 'folders' | 'csv' | 'random';
   skipped: SkippedFile[];
+  /** Things about the data itself to show before trusting a result (e.g. one photo under two classes). */
+  warnings?: string[];
 }
 
 export interface LoadDatasetOptions {
@@ -127,7 +130,8 @@ export function loadDataset(input: string, opts: LoadDatasetOptions = {}): Datas
     throw new TlError(
       `validation images of classes not in training: ${[...new Set(unknownInVal.map((x) => x.label))].join(', ')}`,
     );
-  return { ...ds, classes };
+  const duplicates = duplicatesWarning(crossClassDuplicates([...ds.train, ...ds.val, ...ds.test]), dirOf(ds.root));
+  return { ...ds, classes, warnings: duplicates ? [duplicates] : [] };
 }
 
 /** Per class, shuffle with the seed and hold out `valFraction` (at least one image when the class has two or more). */
@@ -145,6 +149,11 @@ function stratifiedSplit(
     const list = byClass.get(label)!;
     rng.shuffle(list);
     const nVal = list.length >= 2 ? Math.max(1, Math.round(list.length * frac)) : 0;
+    if (nVal >= list.length)
+      throw new TlError(
+        `validation fraction ${frac} (--val) leaves class "${label}" with no training image: all ${list.length} of its images would go to validation`,
+        `Use a smaller --val (the default is 0.2), or add images to "${label}".`,
+      );
     val.push(...list.slice(0, nVal));
     train.push(...list.slice(nVal));
   }
@@ -221,6 +230,11 @@ function realFolder(dir: string): string {
   } catch {
     return dir;
   }
+}
+
+/** The folder a dataset's paths are shown relative to: the folder itself, or a CSV's folder. */
+function dirOf(root: string): string {
+  return extname(root).toLowerCase() === '.csv' ? dirname(root) : root;
 }
 
 /** Rows whose path (as written, `..` resolved) leads out of the CSV's folder are refused unless allowed. */

@@ -48,7 +48,7 @@ export async function trainClassifier(data: string | Dataset, opts: TrainOptions
   // Counts and "too few images" warnings describe the images used, so they wait until unreadable files are skipped.
   const reportUsed = (trainLabels: ArrayLike<number>, valLabels: ArrayLike<number>) => {
     const counts = usedClassCounts(dataset.classes, trainLabels, valLabels);
-    const warnings = datasetWarnings(counts);
+    const warnings = [...datasetWarnings(counts), ...(dataset.warnings ?? [])];
     emit({ type: 'dataset', dataset, counts, warnings });
     // One rule for every rung: a class whose images were all skipped cannot be learned.
     const used = new Set(Array.from(trainLabels));
