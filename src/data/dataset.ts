@@ -1,9 +1,11 @@
 // Labelled datasets: ImageFolder (<root>/<class>/*), pre-split folders (<root>/{train,val|validation,test}/<class>/*),
 // or a CSV manifest (path,label[,split]). Without a given split, a stratified seeded split is made.
-import { existsSync, readdirSync, readFileSync, statSync, type Dirent } from 'node:fs';
-import { basename, dirname, extname, join, resolve } from 'node:path';
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync, type Dirent } from 'node:fs';
+import { basename, dirname, extname, join, resolve, sep } from 'node:path';
 import { TlError } from '../util/errors.js';
 import { isImageFile, listImages, type SkippedFile } from './files.js';
+import { specialFileReason } from './image-file.js';
+import { crossClassDuplicates, duplicatesWarning } from './duplicates.js';
 import { Rng } from '../util/random.js';
 
 export interface LabeledImage {
@@ -21,12 +23,20 @@ export interface Dataset {
   test: LabeledImage[];
   splitSource: 'folders' | 'csv' | 'random';
   skipped: SkippedFile[];
+  /** Things about the data itself to show before trusting a result (e.g. one photo under two classes). */
+  warnings?: string[];
 }
 
 export interface LoadDatasetOptions {
   /** Fraction held out for validation when the data has no split of its own. */
   valFraction?: number;
   seed?: number;
+  /**
+   * A CSV manifest may list files outside its own folder (`--allow-outside`). Off by default: a manifest from elsewhere
+   * must not make tl read /etc/shadow or someone's photos. The check is on the path as written (`..` resolved); a
+   * symbolic link inside the folder is the folder owner's choice, as it is for folder datasets.
+   */
+  allowOutside?: boolean;
 }
 
 const VAL_NAMES = ['val', 'validation', 'valid'];
@@ -120,7 +130,8 @@ export function loadDataset(input: string, opts: LoadDatasetOptions = {}): Datas
     throw new TlError(
       `validation images of classes not in training: ${[...new Set(unknownInVal.map((x) => x.label))].join(', ')}`,
     );
-  return { ...ds, classes };
+  const duplicates = duplicatesWarning(crossClassDuplicates([...ds.train, ...ds.val, ...ds.test]), dirOf(ds.root));
+  return { ...ds, classes, warnings: duplicates ? [duplicates] : [] };
 }
 
 /** Per class, shuffle with the seed and hold out `valFraction` (at least one image when the class has two or more). */
@@ -138,6 +149,11 @@ function stratifiedSplit(
     const list = byClass.get(label)!;
     rng.shuffle(list);
     const nVal = list.length >= 2 ? Math.max(1, Math.round(list.length * frac)) : 0;
+    if (nVal >= list.length)
+      throw new TlError(
+        `validation fraction ${frac} (--val) leaves class "${label}" with no training image: all ${list.length} of its images would go to validation`,
+        `Use a smaller --val (the default is 0.2), or add images to "${label}".`,
+      );
     val.push(...list.slice(0, nVal));
     train.push(...list.slice(nVal));
   }
@@ -173,11 +189,16 @@ function loadCsv(file: string, skipped: SkippedFile[], opts: LoadDatasetOptions)
     if (!path || !label) throw new TlError(`${name} line ${line}: expected path,label`);
     return { path: resolve(base, path), label, split: si >= 0 ? cells[si]?.trim().toLowerCase() : undefined, line };
   });
+  if (!opts.allowOutside) refuseOutside(rows, base, name);
   const unique = withoutRepeats(rows, name, skipped);
   const present = unique.filter((r) => {
-    if (existsSync(r.path)) return true;
-    skipped.push({ path: r.path, reason: 'listed in the CSV but missing on disk' });
-    return false;
+    if (!existsSync(r.path)) {
+      skipped.push({ path: r.path, reason: 'listed in the CSV but missing on disk' });
+      return false;
+    }
+    const special = specialFileReason(r.path);
+    if (special) skipped.push({ path: r.path, reason: special });
+    return !special;
   });
   if (present.some((r) => r.split)) {
     const pick = (names: string[]) =>
@@ -201,6 +222,33 @@ function loadCsv(file: string, skipped: SkippedFile[], opts: LoadDatasetOptions)
     splitSource: 'random',
     skipped,
   };
+}
+
+function realFolder(dir: string): string {
+  try {
+    return realpathSync(dir);
+  } catch {
+    return dir;
+  }
+}
+
+/** The folder a dataset's paths are shown relative to: the folder itself, or a CSV's folder. */
+function dirOf(root: string): string {
+  return extname(root).toLowerCase() === '.csv' ? dirname(root) : root;
+}
+
+/** Rows whose path (as written, `..` resolved) leads out of the CSV's folder are refused unless allowed. */
+function refuseOutside(rows: { path: string; line: number }[], base: string, name: string): void {
+  // The CSV's folder as reached (lexically) and as it really is: an absolute row may be written either way.
+  const folders = [...new Set([base, realFolder(base)])].map((f) => (f.endsWith(sep) ? f : f + sep));
+  const outside = rows.filter((r) => !folders.some((f) => r.path.startsWith(f)));
+  if (!outside.length) return;
+  const shown = outside.slice(0, 3).map((r) => `line ${r.line}: ${r.path}`);
+  const more = outside.length > 3 ? `; and ${outside.length - 3} more` : '';
+  throw new TlError(
+    `${name}: ${outside.length} row(s) point outside the CSV's folder ${base} (${shown.join('; ')}${more})`,
+    "Move the images (or the CSV) so the files sit under the CSV's folder, or pass --allow-outside (library: allowOutside: true) to read them where they are.",
+  );
 }
 
 /**

@@ -2,6 +2,7 @@
 import { lstatSync, readdirSync, statSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
 import { TlError } from '../util/errors.js';
+import { specialFileReason } from './image-file.js';
 
 /** Extensions treated as photos (case-insensitive). GIFs are left out on purpose: in photo folders they are usually
  * placeholders ("image not found") or animations, and torchvision's ImageFolder skips them too. */
@@ -38,7 +39,7 @@ export function listImages(root: string, skipped: SkippedFile[] = []): string[] 
       if (e.name.startsWith('.')) continue;
       const p = join(dir, e.name);
       if (e.isDirectory()) walk(p);
-      else if (isImageFile(e.name)) out.push(p);
+      else if (isImageFile(e.name)) keepReadable(p, e.isFile(), out, skipped);
       else if (extname(e.name).toLowerCase() === '.gif')
         skipped.push({ path: p, reason: 'GIF skipped (placeholder or animation, not a photo)' });
       else if (e.isFile() && !/\.(txt|md|csv|json)$/i.test(e.name))
@@ -60,9 +61,20 @@ export function expandInputs(inputs: string[], skipped: SkippedFile[] = []): str
     const p = resolve(input);
     if (!entryExists(p)) throw new TlError(`no such file or folder: ${input}`);
     if (isFolder(p)) out.push(...listImages(p, skipped));
-    else out.push(p);
+    else keepReadable(p, false, out, skipped);
   }
   return out;
+}
+
+/**
+ * A FIFO, device or socket named like a photo (or a link to one, such as /dev/zero) is skipped here with a named
+ * warning: reading it would hang or never end. A plain file needs no stat; a dangling link is kept so decoding names
+ * it.
+ */
+function keepReadable(p: string, regular: boolean, out: string[], skipped: SkippedFile[]): void {
+  const reason = regular ? undefined : specialFileReason(p);
+  if (reason) skipped.push({ path: p, reason });
+  else out.push(p);
 }
 
 /** lstat: true for a link even when its target is missing or loops (existsSync follows links and says false). */

@@ -1,10 +1,11 @@
 // The one preprocessing function used by embedding, training and prediction alike, so they can never disagree.
-import { lstatSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import type { InputSpec } from './input-spec.js';
 import { TlError } from '../util/errors.js';
 import { resizeAndCrop, RESIZE_KERNEL } from './preprocess-rule.js';
+import { readImageBytes } from './image-file.js';
+
+export { readErrorReason } from './image-file.js';
 
 // Decoding giant images would exhaust memory; 100 megapixels is far above any camera photo people train on.
 export const MAX_INPUT_PIXELS = 100_000_000;
@@ -19,7 +20,7 @@ export async function decodeToRgb(
   input: Buffer | string,
   spec: Pick<InputSpec, 'size' | 'resize' | 'cropFraction'>,
 ): Promise<Buffer> {
-  const bytes = typeof input === 'string' ? await readImageFile(input) : input;
+  const bytes = typeof input === 'string' ? await readImageBytes(input) : input;
   if (bytes.length === 0) throw new TlError('empty file (0 bytes)');
   try {
     // Header only: cheap, and lets us reject giant images with their real size and pick the colour path.
@@ -52,32 +53,6 @@ export async function decodeToRgb(
   } catch (err) {
     if (err instanceof TlError) throw err;
     throw new TlError(describeDecodeError(err));
-  }
-}
-
-async function readImageFile(path: string): Promise<Buffer> {
-  try {
-    return await readFile(path);
-  } catch (err) {
-    throw new TlError(readErrorReason(path, err));
-  }
-}
-
-/** Why an image file could not be read, in words (no bare Node error code). */
-export function readErrorReason(path: string, err: unknown): string {
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return isLink(path) ? 'broken symbolic link (its target does not exist)' : 'file not found';
-  if (code === 'ELOOP') return 'symbolic link loop (the link leads back to itself)';
-  if (code === 'EISDIR') return 'is a directory, not an image file';
-  if (code === 'EACCES' || code === 'EPERM') return 'permission denied reading the file';
-  return `cannot read file (${firstLine(err instanceof Error ? err.message : String(err))})`;
-}
-
-function isLink(path: string): boolean {
-  try {
-    return lstatSync(path).isSymbolicLink();
-  } catch {
-    return false;
   }
 }
 

@@ -2,6 +2,7 @@
 // stated kernel, sizes and crop formulas), deliberately not calling src/data/image.ts: the export check runs the
 // exported model on these inputs, so it catches a metadata.json that says something other than what `tl predict` does.
 import sharp, { type KernelEnum } from 'sharp';
+import { readImageBytes } from '../data/image-file.js';
 import type { ExportMetadata } from './export.js';
 
 type Input = ExportMetadata['input'];
@@ -21,11 +22,12 @@ export function documentedGeometry(
 
 /** One image file → the model's float32 input for one image, following metadata.json's preprocessing steps. */
 export async function preprocessAsDocumented(path: string, input: Input): Promise<Float32Array> {
-  const head = await sharp(path).metadata();
+  const bytes = await readImageBytes(path); // regular files only, size-capped, like every image read
+  const head = await sharp(bytes).metadata();
   const oriented = head.autoOrient ?? head;
   const g = documentedGeometry(oriented.width, oriented.height, input);
   const kernel = (input.resizeKernel ?? 'lanczos3') as keyof KernelEnum;
-  const { data, info } = await sharp(path)
+  const { data, info } = await sharp(bytes)
     .autoOrient()
     .toColourspace('srgb')
     .flatten({ background: '#ffffff' })

@@ -1,10 +1,10 @@
 // Turns image files into feature vectors with a bounded pipeline: a few workers read, hash and decode files while
 // the backbone runs the previous batch; cache hits skip decoding; each finished batch is committed to the store.
-import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import type { Backbone } from '../backbone/types.js';
 import { fuseVectors, isFusedBackbone, type FusedBackbone } from '../backbone/fused.js';
-import { preprocess, readErrorReason } from '../data/image.js';
+import { preprocess } from '../data/image.js';
+import { readImageBytes } from '../data/image-file.js';
 import type { SkippedFile } from '../data/files.js';
 import { sha256 } from '../util/hash.js';
 import { roundToF16 } from '../util/f16.js';
@@ -162,9 +162,9 @@ async function extractOne(backbone: Backbone, paths: string[], opts: ExtractOpti
       const index = next++;
       let bytes: Buffer;
       try {
-        bytes = await readFile(paths[index]);
+        bytes = await readImageBytes(paths[index]);
       } catch (err) {
-        skip(index, readErrorReason(paths[index], err));
+        skip(index, (err as Error).message);
         continue;
       }
       const hash = sha256(bytes);

@@ -5,6 +5,7 @@
 // 2x2 map at 64 px (measured on EuroSAT, MobileNetV2's pretrained features: 87.6% CV accuracy at 64 px against 92.1%
 // val at 224). `--size` overrides this.
 import sharp from 'sharp';
+import { readImageBytes } from '../data/image-file.js';
 
 /** How many images' headers are read (evenly spaced over the list): headers only, milliseconds each. */
 const SAMPLE = 32;
@@ -28,7 +29,7 @@ export async function pickNativeSize(paths: string[], backboneSize: number): Pro
   const sides: number[] = [];
   for (let i = 0; i < paths.length && sides.length < SAMPLE; i += step) {
     try {
-      const m = await sharp(paths[i], { limitInputPixels: false }).metadata();
+      const m = await sharp(await readImageBytes(paths[i]), { limitInputPixels: false }).metadata();
       const o = m.autoOrient ?? m;
       if (o.width && o.height) sides.push(Math.min(o.width, o.height));
     } catch {

@@ -2,7 +2,6 @@
 // here and now (extraction of a few uncached images, the head's gradient evaluation, a few training steps of the
 // partial tail and of the whole network at the size the run would use) and from what the feature cache already holds;
 // each rung's gain over the head from measured priors (auto-rules.ts). The rule itself is auto-rules.ts's decideRung.
-import { readFile } from 'node:fs/promises';
 import type { Dataset } from '../data/dataset.js';
 import { classCounts } from '../data/dataset.js';
 import { findModel } from '../backbone/registry.js';
@@ -11,6 +10,7 @@ import { DEFAULT_MODEL_ID } from '../backbone/zoo.js';
 import type { ResolveOptions } from '../backbone/resolve.js';
 import type { Backbone } from '../backbone/types.js';
 import { preprocess } from '../data/image.js';
+import { readImageBytes } from '../data/image-file.js';
 import { extractFeatures } from '../features/extract.js';
 import { FeatureStore, modelKeyFor } from '../features/store.js';
 import { sha256 } from '../util/hash.js';
@@ -248,7 +248,9 @@ async function planAllRungs(dataset: Dataset, opts: PlanOptions): Promise<Plan> 
     secondsPerImage = { embed: 1 / tp.extract, decode: 0.2 / tp.extract };
   } else {
     const tHash = performance.now();
-    const hashes = await Promise.all(paths.map(async (p) => sha256(await readFile(p).catch(() => Buffer.alloc(0)))));
+    const hashes = await Promise.all(
+      paths.map(async (p) => sha256(await readImageBytes(p).catch(() => Buffer.alloc(0)))),
+    );
     fixed.hash = (performance.now() - tHash) / 1000;
     const store = opts.store ?? FeatureStore.open();
     try {

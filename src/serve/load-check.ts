@@ -4,6 +4,7 @@
 // assertions) share; not part of the library's exports.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { readImageBytesSync } from '../data/image-file.js';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { packageRoot } from '../util/assets.js';
@@ -72,7 +73,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadReport> {
   const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
   const connections = opts.connections ?? 32;
   const duration = opts.durationSeconds ?? 20;
-  const bodies = opts.images.map((p) => readFileSync(p));
+  const bodies = opts.images.map((p) => readImageBytesSync(p));
   const target = `${opts.url}/v1/models/${encodeURIComponent(opts.model)}/predict`;
   // Warm-up: a few requests so the backbone's first-run costs are not in the numbers or the RSS baseline.
   for (const b of bodies.slice(0, 4))

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { z } from 'zod';
 import { MAX_INPUT_PIXELS } from '../data/image.js';
+import { readImageBytes } from '../data/image-file.js';
 import { badRequest, conflict, HttpError, notFound, unprocessable } from './errors.js';
 import type { UploadTarget } from './uploads.js';
 
@@ -343,6 +344,16 @@ export class ProjectStore {
     return path;
   }
 
+  /** An image's bytes, read like every image (regular files only, size-capped): a FIFO or /dev/zero is refused. */
+  async readImage(project: string, cls: string, file: string): Promise<Buffer> {
+    const path = await this.imagePath(project, cls, file);
+    try {
+      return await readImageBytes(path);
+    } catch (err) {
+      throw unprocessable(`image "${file}" cannot be read: ${(err as Error).message}`, 'undecodable_image');
+    }
+  }
+
   /** Where a file of this project now lives (classes may have been renamed since a result was computed). */
   async findImage(project: string, file: string): Promise<{ class: string; file: string } | undefined> {
     if (!IMAGE_FILE_RE.test(file)) return undefined;
@@ -391,7 +402,8 @@ export class ProjectStore {
     const key = `${p}/${file}`;
     let job = this.thumbJobs.get(key);
     if (!job) {
-      job = makeThumbnail(src)
+      job = readImageBytes(src)
+        .then(makeThumbnail)
         .then(async (buf) => {
           await this.writeThumb(p, file, buf).catch(() => {});
           return buf;

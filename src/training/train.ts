@@ -40,12 +40,15 @@ export async function trainClassifier(data: string | Dataset, opts: TrainOptions
   const t0 = Date.now();
   const emit = opts.onEvent ?? (() => {});
   const seed = opts.seed ?? 0;
-  const dataset = typeof data === 'string' ? loadDataset(data, { valFraction: opts.val, seed }) : data;
+  const dataset =
+    typeof data === 'string'
+      ? loadDataset(data, { valFraction: opts.val, seed, allowOutside: opts.allowOutside })
+      : data;
   for (const s of dataset.skipped) emit({ type: 'skip', file: s });
   // Counts and "too few images" warnings describe the images used, so they wait until unreadable files are skipped.
   const reportUsed = (trainLabels: ArrayLike<number>, valLabels: ArrayLike<number>) => {
     const counts = usedClassCounts(dataset.classes, trainLabels, valLabels);
-    const warnings = datasetWarnings(counts);
+    const warnings = [...datasetWarnings(counts), ...(dataset.warnings ?? [])];
     emit({ type: 'dataset', dataset, counts, warnings });
     // One rule for every rung: a class whose images were all skipped cannot be learned.
     const used = new Set(Array.from(trainLabels));

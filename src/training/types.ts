@@ -30,6 +30,8 @@ export interface CommonTrainOptions {
   /** Validation fraction when the data has no split of its own. */
   val?: number;
   seed?: number;
+  /** A CSV manifest may list files outside its folder (loadDataset's allowOutside; CLI --allow-outside). */
+  allowOutside?: boolean;
   /** L2 strength of the softmax; chosen by 5-fold CV on the training split when not set. */
   l2?: number;
   /** 'balanced' reweights classes by inverse frequency; 'auto' does so only when imbalanced (max/min >= 1.5). */

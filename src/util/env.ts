@@ -22,7 +22,13 @@ function positiveNumberVar(name: string): number | undefined {
 }
 
 /** Values assigned from the library win over the environment. */
-const assigned: { trainThreads?: number; finetuneMemoryMB?: number; onnxWorker?: boolean; device?: string } = {};
+const assigned: {
+  trainThreads?: number;
+  finetuneMemoryMB?: number;
+  onnxWorker?: boolean;
+  device?: string;
+  maxImageBytes?: number;
+} = {};
 
 export const env = {
   /** TL_MODELS_DIR: a folder holding `<model folder>/` copies of the zoo (like ../shared/models); checked before the user cache. */
@@ -63,6 +69,16 @@ export const env = {
   },
   set device(v: string | undefined) {
     assigned.device = v;
+  },
+  /**
+   * TL_MAX_IMAGE_BYTES: the largest image file read from disk, in bytes (default 64 MiB: a 100-megapixel JPEG is far
+   * smaller); a larger file is skipped with a warning instead of filling memory.
+   */
+  get maxImageBytes(): number {
+    return assigned.maxImageBytes ?? positiveIntVar('TL_MAX_IMAGE_BYTES') ?? 64 * 1024 * 1024;
+  },
+  set maxImageBytes(v: number | undefined) {
+    assigned.maxImageBytes = v;
   },
 };
 

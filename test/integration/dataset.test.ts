@@ -242,19 +242,19 @@ describe('CSV manifest', () => {
       lines.push(`ants,${split},${ants[i]}`, `bees,${split === 'val' ? 'Validation' : split},${bees[i]}`);
     }
     await writeFile(join(root, 'm.csv'), lines.join('\n') + '\n');
-    const ds = loadDataset(join(root, 'm.csv'));
+    const ds = loadDataset(join(root, 'm.csv'), { allowOutside: true }); // the shared photos, where they are
     assert.equal(ds.splitSource, 'csv');
     assert.deepEqual([ds.train.length, ds.val.length, ds.test.length], [12, 4, 4]);
     assert.deepEqual(paths(ds.val), [ants[6], ants[7], bees[6], bees[7]].sort());
 
     await writeFile(join(root, 'tt.csv'), lines.filter((l) => !/,(val|Validation),/.test(l)).join('\n'));
-    const tt = loadDataset(join(root, 'tt.csv'));
+    const tt = loadDataset(join(root, 'tt.csv'), { allowOutside: true });
     assert.equal(tt.splitSource, 'csv');
     assert.deepEqual(paths(tt.val), [ants[8], ants[9], bees[8], bees[9]].sort());
     assert.deepEqual(tt.test, []);
 
     await writeFile(join(root, 'trainonly.csv'), lines.filter((l) => /,train,|split/.test(l)).join('\n'));
-    const only = loadDataset(join(root, 'trainonly.csv'), { valFraction: 0.5 });
+    const only = loadDataset(join(root, 'trainonly.csv'), { valFraction: 0.5, allowOutside: true });
     assert.equal(only.splitSource, 'random');
     assert.deepEqual(
       classCounts(only).map((c) => c.val),

@@ -33,7 +33,13 @@ export async function openBackbone(opts: BackboneOpts): Promise<PretrainedBackbo
 }
 
 export function warnSkipped(s: SkippedFile): void {
-  process.stderr.write(`warning: skipped ${s.path}: ${s.reason}\n`);
+  process.stderr.write(`warning: skipped ${printableName(s.path)}: ${s.reason}\n`);
+}
+
+/** A file name with a newline or other control character is printed JSON-quoted, so each message stays one line. */
+export function printableName(path: string): string {
+  // eslint-disable-next-line no-control-regex
+  return /[\u0000-\u001f\u007f]/.test(path) ? JSON.stringify(path) : path;
 }
 
 /** The blocks `--freeze N` / `--train-last K` count: cut tensor, activation shape, parameters, float16 cache per image. */

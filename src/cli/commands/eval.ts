@@ -19,12 +19,13 @@ export function registerEvalCommand(program: Command): void {
     .description('evaluate a saved classifier on labelled images')
     .option('--json', 'print the metrics as one JSON object on stdout')
     .option('--report <file>', 'also write a self-contained HTML report')
+    .option('--allow-outside', "a CSV manifest may list images outside the CSV's folder")
     .addHelpText('after', '\nExamples:\n  tl eval cats-classifier more-photos/\n  tl eval cats-classifier data/ --json')
-    .action(async (bundle: string, data: string, opts: { json?: boolean; report?: string }) => {
+    .action(async (bundle: string, data: string, opts: { json?: boolean; report?: string; allowOutside?: boolean }) => {
       const say = humanOut(opts.json);
       const { Classifier } = await import('../../classifier/classifier.js');
       const clf = await Classifier.load(bundle);
-      const items = labelledItemsForEval(data);
+      const items = labelledItemsForEval(data, { allowOutside: opts.allowOutside });
       const unknownLabels = [...new Set(items.map((x) => x.label))].filter((l) => !clf.labels.includes(l));
       if (unknownLabels.length) {
         throw new TlError(
@@ -65,14 +66,14 @@ function probsFromPrediction(clf: Classifier, top: { label: string; probability:
 }
 
 /** A folder with a val/ (validation/, test/) split is evaluated on that split; anything else on all its images. */
-function labelledItemsForEval(data: string): { path: string; label: string }[] {
+function labelledItemsForEval(data: string, opts: { allowOutside?: boolean }): { path: string; label: string }[] {
   const p = resolve(data);
   if (!existsSync(p)) throw new TlError(`no such file or folder: ${data}`);
   const isSplitFolder = statSync(p).isDirectory() && ['val', 'validation', 'test'].some((d) => existsSync(join(p, d)));
   if (isSplitFolder) {
-    const ds = loadDataset(p);
+    const ds = loadDataset(p, opts);
     return ds.val;
   }
-  const ds = loadDataset(p, { valFraction: 0.5 });
+  const ds = loadDataset(p, { ...opts, valFraction: 0.5 });
   return [...ds.train, ...ds.val];
 }

@@ -10,6 +10,7 @@ import type { Dataset } from '../../data/dataset.js';
 interface PlanCliOpts extends BackboneOpts {
   val: number;
   seed: number;
+  allowOutside?: boolean;
   timeBudget?: number;
   freeze?: number;
   trainLast?: number;
@@ -27,6 +28,7 @@ export function registerPlanCommand(program: Command): void {
   )
     .option('--val <fraction>', 'validation fraction when the data has no val/ split', fraction('--val'), 0.2)
     .option('--seed <n>', 'seed of the split', nonNegativeInt('--seed'), 0)
+    .option('--allow-outside', "a CSV manifest may list images outside the CSV's folder")
     .option('--time-budget <seconds>', 'how long training may take (default 900)', positiveNumber('--time-budget'))
     .option('--freeze <n>', 'plan partial fine-tuning with the first N blocks frozen', nonNegativeInt('--freeze'))
     .option(
@@ -37,7 +39,7 @@ export function registerPlanCommand(program: Command): void {
     .option('--json', 'print the plan as JSON')
     .addHelpText('after', '\nExamples:\n  tl plan my-photos/\n  tl plan data/ --time-budget 1800 --train-last 3')
     .action(async (data: string, opts: PlanCliOpts) => {
-      const dataset = loadDataset(data, { valFraction: opts.val, seed: opts.seed });
+      const dataset = loadDataset(data, { valFraction: opts.val, seed: opts.seed, allowOutside: opts.allowOutside });
       if (isFusedSpec(opts.model)) return planFusedCommand(dataset, opts);
       const [{ findModel }, { planTraining }, { loadNetwork }] = await Promise.all([
         import('../../backbone/registry.js'),

@@ -4,7 +4,7 @@ import { expandInputs, type SkippedFile } from '../../data/files.js';
 import { positiveInt } from '../options.js';
 import { progressReporter } from '../progress.js';
 import { pct } from '../output.js';
-import { warnSkipped } from './common.js';
+import { printableName, warnSkipped } from './common.js';
 import { TlError } from '../../util/errors.js';
 
 export function registerPredictCommand(program: Command): void {
@@ -38,7 +38,7 @@ export function registerPredictCommand(program: Command): void {
       for (const p of predictions) {
         const tops = p.top.map((t) => `${t.label} ${pct(t.probability)}`).join(' | ');
         process.stdout.write(
-          `${p.path}\n  ${p.unknown ? `UNKNOWN (unlike the training images; nearest: ${tops})` : tops}\n`,
+          `${printableName(p.path)}\n  ${p.unknown ? `UNKNOWN (unlike the training images; nearest: ${tops})` : tops}\n`,
         );
       }
       if (!predictions.length) process.exitCode = 1;

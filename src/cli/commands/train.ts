@@ -18,6 +18,7 @@ interface TrainCliOpts extends BackboneOpts {
   out?: string;
   val: number;
   seed: number;
+  allowOutside?: boolean;
   l2?: number;
   head: HeadSpec;
   classWeights: 'auto' | 'balanced' | 'none';
@@ -195,6 +196,7 @@ async function runTraining(data: string, opts: TrainCliOpts, modelNamed: boolean
       modelPath: opts.modelPath,
       val: opts.val,
       seed: opts.seed,
+      allowOutside: opts.allowOutside,
       l2: opts.l2,
       head: opts.head,
       classWeights: opts.classWeights,
@@ -247,6 +249,7 @@ function addTrainOptions(cmd: Command): Command {
   return addBackboneOptions(cmd)
     .option('-o, --out <dir>', 'where to save the classifier bundle (default: ./<data>-classifier)')
     .option('--val <fraction>', 'validation fraction when the data has no val/ split', fraction('--val'), 0.2)
+    .option('--allow-outside', "a CSV manifest may list images outside the CSV's folder")
     .option(
       '--seed <n>',
       'seed for the split, CV folds and init: same seed, byte-identical head',

@@ -1,5 +1,4 @@
 // A project's photos: list, upload (all or nothing per request), the original, its thumbnail, delete.
-import { createReadStream } from 'node:fs';
 import { extname } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import {
@@ -148,7 +147,7 @@ export async function imageRoutes(app: FastifyInstance, { ctx }: RouteOptions): 
     },
   );
 
-  const fileErrors = errorResponses(...PROJECT_ERRORS, 'class_not_found', 'image_not_found');
+  const fileErrors = errorResponses(...PROJECT_ERRORS, 'class_not_found', 'image_not_found', 'undecodable_image');
   app.get<PCF>(
     '/v1/projects/:project/classes/:class/images/:file',
     {
@@ -159,11 +158,11 @@ export async function imageRoutes(app: FastifyInstance, { ctx }: RouteOptions): 
       },
     },
     async (req, reply) => {
-      const path = await store.imagePath(req.params.project, req.params.class, req.params.file);
+      const bytes = await store.readImage(req.params.project, req.params.class, req.params.file);
       reply
         .header('cache-control', 'private, max-age=3600')
-        .type(IMAGE_TYPES[extname(path).slice(1)] ?? 'application/octet-stream');
-      return reply.send(createReadStream(path));
+        .type(IMAGE_TYPES[extname(req.params.file).slice(1)] ?? 'application/octet-stream');
+      return reply.send(bytes);
     },
   );
   app.get<PCF>(
