@@ -8,7 +8,7 @@ import { TlError } from '../util/errors.js';
 import type { InputSpec, ModelEntry } from './types.js';
 import type { DetectedBackbone } from './runtimes/types.js';
 import { runtimeFor } from './runtimes/registry.js';
-import { registerModel, type CustomModel } from './registry.js';
+import { checkModelId, registerModel, type CustomModel } from './registry.js';
 import { resolveModel, type ResolveProgress } from './resolve.js';
 import { findPreset } from './presets.js';
 
@@ -26,6 +26,8 @@ export interface AddModelOptions {
   size?: number;
   /** Detect and describe, register nothing. */
   dryRun?: boolean;
+  /** Replace a model registered under the same id (otherwise refused). */
+  replace?: boolean;
   /** Called while a URL downloads. */
   onProgress?: (p: ResolveProgress) => void;
 }
@@ -94,6 +96,8 @@ export async function addModelFile(opts: AddModelOptions): Promise<AddModelResul
     throw new TlError(`the ${format} runtime cannot read a model's structure; register it with a JSON description`);
   const norm = normalisation(opts);
   const id = opts.id ?? defaultId(opts.source);
+  // Before any download or detection: an id in use is refused unless --replace.
+  if (!opts.dryRun) checkModelId(id, opts.replace);
   let path: string;
   if (isUrl(opts.source)) {
     if (!opts.sha256 || !/^[0-9a-f]{64}$/.test(opts.sha256)) {
@@ -133,7 +137,7 @@ export async function addModelFile(opts: AddModelOptions): Promise<AddModelResul
     detected: detected.how,
   };
   if (opts.dryRun) return { detected, description };
-  return { detected, description, model: await registerModel(description) };
+  return { detected, description, model: await registerModel(description, { replace: opts.replace }) };
 }
 
 function pickSize(d: DetectedBackbone, given: number | undefined): number {

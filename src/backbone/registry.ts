@@ -9,6 +9,7 @@ import { sha256File } from '../util/hash.js';
 import type { ModelEntry } from './types.js';
 import { ZOO } from './zoo.js';
 import { isRuntimeFormat, listRuntimes, runtimeFor } from './runtimes/registry.js';
+import { weightsHash } from './weights-hash.js';
 import { fusedEntry, isFusedSpec, parseFusedSpec } from './fused.js';
 
 const triple = z.tuple([z.number(), z.number(), z.number()]);
@@ -104,8 +105,31 @@ function findFusedModel(spec: string): ModelEntry {
   return fusedEntry(parts);
 }
 
+export interface RegisterOptions {
+  /** Replace a model already registered under this id (otherwise that is refused). */
+  replace?: boolean;
+  /** The folder a relative `path` is resolved against: the description file's (default: the current folder). */
+  baseDir?: string;
+  /**
+   * Load the model and run one blank image through it before registering (default true): a file that is not a model
+   * of its format, a missing tensor or a wrong `feature.dim` is refused now rather than on first use.
+   */
+  probe?: boolean;
+}
+
+/** Refuse an id that names a built-in model, or (without `replace`) one the user registered already. */
+export function checkModelId(id: string, replace = false): void {
+  if (ZOO.some((e) => e.id === id)) throw new TlError(`"${id}" is a built-in model id; choose another id`);
+  const existing = readCustom().find((e) => e.id === id);
+  if (existing && !replace)
+    throw new TlError(
+      `a model "${id}" is registered already (${existing.source})`,
+      `Classifiers trained on it would stop loading if it changed: choose another id, or give --replace to register this one instead.`,
+    );
+}
+
 /** Validate and store a user backbone; files on disk are hashed now so later loads can verify them. */
-export async function registerModel(input: CustomModel): Promise<ModelEntry> {
+export async function registerModel(input: CustomModel, opts: RegisterOptions = {}): Promise<ModelEntry> {
   // A missing field reads "feature: required", not zod's "expected object, received undefined".
   const parsed = CustomModelSchema.safeParse(input, {
     error: (iss) => (iss.input === undefined ? 'required' : undefined),
@@ -116,17 +140,23 @@ export async function registerModel(input: CustomModel): Promise<ModelEntry> {
     );
   }
   const m = parsed.data;
-  if (ZOO.some((e) => e.id === m.id)) throw new TlError(`"${m.id}" is a built-in model id; choose another id`);
+  checkModelId(m.id, opts.replace);
   if (!m.path && !(m.url && m.sha256)) throw new TlError('give either "path" (a local file) or "url" with "sha256"');
   let folder: string;
   let entry: string;
   let files: ModelEntry['files'];
-  if (m.path) {
-    const p = resolve(m.path);
+  const localPath = m.path ? resolve(opts.baseDir ?? '.', m.path) : undefined;
+  if (localPath) {
+    const p = localPath;
     if (!existsSync(p)) throw new TlError(`model file not found: ${p}`);
+    if (!statSync(p).isFile()) throw new TlError(`model path ${p} is not a file`);
     folder = dirname(p);
     entry = basename(p);
-    const names = await runtimeFor(m.format).modelFiles(p);
+    const names = await runtimeFor(m.format)
+      .modelFiles(p)
+      .catch((err: unknown) => {
+        throw notAModel(p, m.format, err);
+      });
     files = await Promise.all(
       names.map(async (name) => ({
         name,
@@ -157,10 +187,12 @@ export async function registerModel(input: CustomModel): Promise<ModelEntry> {
     imagenetTop1: NaN,
     params: NaN,
     license: m.license,
-    source: m.path ? resolve(m.path) : m.url!,
+    source: localPath ?? m.url!,
     custom: true,
+    registeredAt: new Date().toISOString(),
     ...(m.detected ? { detected: m.detected } : {}),
   };
+  if (localPath && opts.probe !== false) await probeModel(model, localPath);
   const all = readCustom().filter((e) => e.id !== m.id);
   all.push(model);
   await mkdir(env.cacheDir, { recursive: true });
@@ -168,6 +200,35 @@ export async function registerModel(input: CustomModel): Promise<ModelEntry> {
   await writeFile(tmp, JSON.stringify(all, null, 2));
   await rename(tmp, customRegistryPath());
   return model;
+}
+
+/** A TlError for a file its runtime cannot read as a model (what the parser said, in one line). */
+function notAModel(path: string, format: string, err: unknown): TlError {
+  if (err instanceof TlError) return err;
+  const why = String((err as Error)?.message ?? err).split('\n')[0];
+  const what =
+    format === 'onnx' ? 'an ONNX model' : format === 'tfjs-layers' ? 'a TF.js layers model.json' : `a ${format} model`;
+  return new TlError(
+    `${path} is not ${what} (${why})`,
+    'Check "path" and "format" in the description: "onnx" takes an .onnx file, "tfjs-layers" a model.json with its weight files beside it. Nothing was registered.',
+  );
+}
+
+/** Load the model and embed one blank image: the file, the feature tensor and feature.dim are checked before registering. */
+async function probeModel(model: ModelEntry, path: string): Promise<void> {
+  const runtime = runtimeFor(model.format);
+  const backbone = await runtime.load(model, model.folder, weightsHash(model)).catch((err: unknown) => {
+    throw notAModel(path, model.format, err);
+  });
+  try {
+    const side = model.input.size;
+    await backbone.embed([new Float32Array(side * side * 3)]);
+  } catch (err) {
+    if (err instanceof TlError) throw new TlError(err.message, 'Fix the model description; nothing was registered.');
+    throw notAModel(path, model.format, err);
+  } finally {
+    await backbone.dispose();
+  }
 }
 
 export async function unregisterModel(id: string): Promise<boolean> {

@@ -79,6 +79,12 @@ export async function verifyFiles(dir: string, entry: ModelEntry): Promise<void>
 }
 
 function checksumError(entry: ModelEntry, f: ModelFile, path: string, actual: string): TlError {
+  // A model registered from a local file: that file may be the only copy, so never advise deleting it.
+  if (f.url.startsWith('file://'))
+    return new TlError(
+      `${path} (model ${entry.id}) is not the file that was registered: its sha256 is ${actual}, registered ${f.sha256}`,
+      `Copy the original file back to ${path} (from your backup or where it came from), or, if it was changed on purpose, register it again with \`tl models add ${path} --id ${entry.id} --replace\` (classifiers trained on the old file then need retraining).`,
+    );
   return new TlError(
     `checksum mismatch for ${path} (model ${entry.id}): expected sha256 ${f.sha256}, got ${actual}`,
     `Delete the file and run \`tl models pull ${entry.id}\` to fetch it again from ${f.url}, ` +

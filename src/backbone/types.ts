@@ -55,6 +55,8 @@ export interface ModelEntry {
   source: string;
   /** Registered by the user, not shipped in the zoo. */
   custom?: boolean;
+  /** When a user model was registered (ISO time): a bundle trained before a replacement says so. */
+  registeredAt?: string;
   /** How the feature tensor was found in the file (`tl models add model.onnx`), for `tl models info`. */
   detected?: string;
   /** Set on a zoo entry whose files were never downloaded and run by the toolkit: why its size/sha256 are trusted. */

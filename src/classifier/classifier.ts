@@ -1,6 +1,7 @@
 // The library's main object: a backbone plus a trained head. Load a bundle, predict images, save.
 import type { Backbone } from '../backbone/types.js';
-import { loadFeatureBackbone, weightsHash } from '../backbone/load.js';
+import { loadFeatureBackbone } from '../backbone/load.js';
+import { backboneMismatch } from '../backbone/mismatch.js';
 import { findModel } from '../backbone/registry.js';
 import type { ResolveOptions } from '../backbone/resolve.js';
 import { extractFeatures, type ExtractOptions } from '../features/extract.js';
@@ -136,20 +137,7 @@ async function loadMatchingBackbone(data: BundleData, opts: ResolveOptions): Pro
       `Register it with \`tl models add\` (weights sha256 must give hash ${ref.weightsHash.slice(0, 16)}...).`,
     );
   }
-  if (weightsHash(entry) !== ref.weightsHash) {
-    throw new TlError(
-      `backbone "${ref.id}" here has other weights than the one this classifier was trained on (hash ${weightsHash(entry).slice(0, 16)}... vs ${ref.weightsHash.slice(0, 16)}...)`,
-      'Its features would not match the head. Use the backbone files the bundle was trained with, or retrain.',
-    );
-  }
-  if (
-    JSON.stringify(entry.input) !== JSON.stringify(ref.input) ||
-    JSON.stringify(entry.feature) !== JSON.stringify(ref.feature)
-  ) {
-    throw new TlError(
-      `backbone "${ref.id}" here preprocesses or cuts differently than when this classifier was trained`,
-      'Retrain with this version of tl.',
-    );
-  }
+  const mismatch = backboneMismatch(entry, ref, data.createdAt);
+  if (mismatch) throw mismatch;
   return loadFeatureBackbone(entry, opts);
 }

@@ -1,7 +1,7 @@
 // `tl export`: a trained classifier bundle → one deployable model (ONNX or TF.js layers) + metadata.json describing
 // how to feed it and read it, + the unknown detector's reference vectors. Optionally measured on the bundle's
 // validation images against the bundle itself (what `tl predict` computes).
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type * as tfType from '@tensorflow/tfjs';
@@ -19,14 +19,19 @@ import { FEATURES_OUTPUT, PROBABILITIES_OUTPUT, type WeightQuantization } from '
 import { buildTfjsClassifier, buildTfjsReplaceClassifier, saveTfjsModel, TFJS_WEIGHTS_FILE } from './tfjs-export.js';
 import { exportOnnxFinetuned, finetunedInput, writeTailWeights } from './finetuned-export.js';
 
+import { checkExportTarget, EXPORT_FORMAT, writeExportDir } from './export-dir.js';
+
+export { EXPORT_FORMAT };
 export type ExportFormat = 'onnx' | 'tfjs';
-export const EXPORT_FORMAT = 'tl-export';
 export const EXPORT_VERSION = 1;
 export const UNKNOWN_REFERENCES_FILE = 'unknown-references.bin';
 
 export interface ExportOptions {
   format: ExportFormat;
-  /** Output folder (created; files in it are overwritten). */
+  /**
+   * Output folder: created, or replaced as a whole once the new export is complete when it holds a previous export
+   * (anything else there is refused; see export-dir.ts).
+   */
   out: string;
   quantize?: WeightQuantization;
   /** ONNX only: also output the feature vector `features` (default true). */
@@ -121,12 +126,11 @@ export async function exportLoaded(clf: Classifier, opts: ExportOptions): Promis
   if (entry.parts) throw fusedExportError(entry.id);
   const quantize = opts.quantize ?? 'none';
   const dir = resolve(opts.out);
-  await mkdir(dir, { recursive: true });
-  const files: ExportResult['files'] = [];
-  const put = async (name: string, bytes: Uint8Array | string) => {
-    await writeFile(join(dir, name), bytes);
-    files.push({ name, bytes: typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.byteLength });
-  };
+  // Refused before any work; checked again just before the swap.
+  await checkExportTarget(dir);
+  // Built in memory, then written as one folder (writeExportDir).
+  const pending: { name: string; bytes: Uint8Array | string }[] = [];
+  const put = async (name: string, bytes: Uint8Array | string) => void pending.push({ name, bytes });
   const K = data.labels.length;
   const headDesc = data.head.layers.map((l) => `${l.inputs}→${l.outputs} ${l.activation}`).join(', ');
   let problems: string[] = [];
@@ -280,6 +284,11 @@ export async function exportLoaded(clf: Classifier, opts: ExportOptions): Promis
     ...(opset ? { opset } : {}),
   };
   await put('metadata.json', JSON.stringify(metadata, null, 2) + '\n');
+  await writeExportDir(dir, pending);
+  const files = pending.map(({ name, bytes }) => ({
+    name,
+    bytes: typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.byteLength,
+  }));
   return { dir, metadata, files, problems };
 }
 

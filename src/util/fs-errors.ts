@@ -14,6 +14,8 @@ const REASONS: Record<string, string> = {
   ENAMETOOLONG: 'the path is too long',
   EMFILE: 'too many open files',
   EIO: 'an input/output error (a failing disk?)',
+  EEXIST: 'another file or folder appeared there meanwhile',
+  ENOTEMPTY: 'another file or folder appeared there meanwhile',
 };
 
 const HINTS: Record<string, string> = {
@@ -22,6 +24,8 @@ const HINTS: Record<string, string> = {
   EROFS: 'Choose a folder on a writable disk.',
   EACCES: 'Choose a folder you may write to, or fix its permissions.',
   EPERM: 'Choose a folder you may write to, or fix its permissions.',
+  EEXIST: 'Is another tl writing there at the same time? Run the command again, or choose another folder.',
+  ENOTEMPTY: 'Is another tl writing there at the same time? Run the command again, or choose another folder.',
 };
 
 export function errnoCode(err: unknown): string | undefined {

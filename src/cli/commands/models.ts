@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import type { Unit } from '../../finetune/network.js';
 import { DEFAULT_MODEL_ID } from '../../backbone/zoo.js';
 import { table, formatBytes, pct } from '../output.js';
@@ -195,6 +196,7 @@ export function registerModelsCommands(program: Command): void {
     .option('--sha256 <hex>', 'sha256 of the file at the URL (required for a URL)')
     .option('--size <px>', 'input side, only when the graph does not fix it', (v: string) => Number.parseInt(v, 10))
     .option('--dry-run', 'show what was detected, register nothing')
+    .option('--replace', 'replace a model already registered under this id (classifiers trained on it stop loading)')
     .addHelpText(
       'after',
       '\nExamples:\n  tl models add resnet50.onnx --preset imagenet-torch\n  tl models add https://example.org/m.onnx --sha256 HEX --preset inception --id my-net\n  tl models add my-model.json\n\n  where my-model.json holds:\n  {"id":"resnet18","format":"onnx","path":"./resnet18.onnx",\n   "input":{"size":224,"layout":"NCHW","mean":[0.485,0.456,0.406],"std":[0.229,0.224,0.225]},\n   "feature":{"tensor":"resnetv15_pool1_fwd","dim":512,"pool":"none"},\n   "head":{"output":"resnetv15_dense0_fwd","activation":"logits"}}',
@@ -210,7 +212,8 @@ export function registerModelsCommands(program: Command): void {
         throw new TlError(`cannot read ${file}: ${(err as Error).message}`);
       }
       const { registerModel } = await import('../../backbone/registry.js');
-      const m = await registerModel(json as never);
+      // A relative "path" is relative to the description file, wherever tl runs from.
+      const m = await registerModel(json as never, { replace: opts.replace, baseDir: dirname(resolve(file)) });
       process.stdout.write(
         `registered ${m.id} (${m.format}, ${m.files.length} file(s), feature ${m.feature.tensor} ${m.feature.dim}-d)\n`,
       );
@@ -236,6 +239,7 @@ interface AddOptions {
   sha256?: string;
   size?: number;
   dryRun?: boolean;
+  replace?: boolean;
 }
 
 function triple(v: string): [number, number, number] {

@@ -3,7 +3,8 @@
 // libvulkan1 and its ICD file). Without one, Mesa's software OpenGL ES (llvmpipe) runs the same WebGPU code slowly:
 // useful to test the GPU path on CI, never what `auto` picks.
 /// <reference types="@webgpu/types" />
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export interface GpuAdapterSummary {
@@ -40,8 +41,32 @@ export function isSoftwareAdapter(info: {
 type DawnModule = typeof import('webgpu');
 let dawn: Promise<DawnModule | undefined> | undefined;
 
+/** Whether XDG_RUNTIME_DIR names a folder only this user may use, as the XDG spec (and libwayland) requires. */
+function usableRuntimeDir(dir: string | undefined): boolean {
+  if (!dir) return false;
+  try {
+    const st = statSync(dir);
+    return st.isDirectory() && (st.mode & 0o077) === 0 && st.uid === process.getuid?.();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Mesa's EGL may try the Wayland platform while Dawn looks for adapters; libwayland then prints "error:
+ * XDG_RUNTIME_DIR is invalid or not set in the environment." on stderr, even on runs that succeed (ssh, sudo, CI: no
+ * session folder). A private empty folder for this process makes it fail quietly instead (no compositor socket there).
+ */
+export function ensureRuntimeDir(): void {
+  if (process.platform !== 'linux' || usableRuntimeDir(process.env.XDG_RUNTIME_DIR)) return;
+  const dir = mkdtempSync(join(tmpdir(), 'tl-xdg-runtime-'));
+  process.env.XDG_RUNTIME_DIR = dir;
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+}
+
 /** dawn.node, with its WebGPU globals (GPUBufferUsage, ...) installed for tfjs-backend-webgpu; undefined if it does not load. */
 function loadDawn(): Promise<DawnModule | undefined> {
+  if (!dawn) ensureRuntimeDir();
   dawn ??= import('webgpu').then(
     (m) => {
       Object.assign(globalThis, m.globals);

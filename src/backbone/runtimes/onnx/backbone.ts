@@ -9,6 +9,7 @@ import { DETECT_FROM_GRAPH, detectInGraph } from './detect.js';
 import { softmaxRows } from '../../../util/math.js';
 import { splitRows } from '../../../util/rows.js';
 import { createSession, type OnnxSession } from './session.js';
+import { checkFeatureWidth } from '../../feature-width.js';
 
 export class OnnxBackbone implements PretrainedBackbone {
   readonly id: string;
@@ -51,12 +52,14 @@ export class OnnxBackbone implements PretrainedBackbone {
   async embed(batch: InputTensorData[]): Promise<Float32Array[]> {
     const { data, dims } = this.feed(batch);
     const [features] = await this.session.run(data, dims, [FEATURE_OUTPUT]);
+    checkFeatureWidth(this.entry, features.data.length, batch.length);
     return splitRows(features.data, batch.length, this.featureDim);
   }
 
   async embedAndClassify(batch: InputTensorData[]) {
     const { data, dims } = this.feed(batch);
     const [features, scores] = await this.session.run(data, dims, [FEATURE_OUTPUT, this.entry.head.output]);
+    checkFeatureWidth(this.entry, features.data.length, batch.length);
     const probs = splitRows(scores.data, batch.length, scores.data.length / batch.length);
     return {
       features: splitRows(features.data, batch.length, this.featureDim),

@@ -8,6 +8,7 @@ import { env } from '../../../util/env.js';
 import { TlError } from '../../../util/errors.js';
 import { softmaxRows } from '../../../util/math.js';
 import { splitRows } from '../../../util/rows.js';
+import { checkFeatureWidth } from '../../feature-width.js';
 
 interface WeightsManifestGroup {
   paths: string[];
@@ -77,6 +78,20 @@ export class TfjsBackbone implements PretrainedBackbone {
     let feat = layer(entry.feature.tensor).output as tfType.SymbolicTensor;
     if (entry.feature.pool === 'gap')
       feat = tf.layers.globalAveragePooling2d({ name: 'tl_gap' }).apply(feat) as tfType.SymbolicTensor;
+    // A width the graph fixes is checked now; one it leaves open, on each forward pass (run).
+    const width = feat.shape.slice(1);
+    if (width.every((d) => typeof d === 'number')) {
+      try {
+        checkFeatureWidth(
+          entry,
+          width.reduce((a, b) => a! * b!, 1)!,
+          1,
+        );
+      } catch (err) {
+        full.dispose();
+        throw err;
+      }
+    }
     const head = layer(entry.head.output).output as tfType.SymbolicTensor;
     const both = tf.model({ inputs: full.inputs, outputs: [feat, head] });
     return new TfjsBackbone(entry, weightsHash, tf, full, both, device);
@@ -94,6 +109,7 @@ export class TfjsBackbone implements PretrainedBackbone {
     const [f, h] = tf.tidy(() => {
       const x = tf.tensor4d(data, [batch.length, s, s, 3]);
       const [feat, head] = this.both.predict(x) as tfType.Tensor[];
+      checkFeatureWidth(this.entry, feat.size, batch.length);
       return [
         feat.reshape([batch.length, this.featureDim]),
         withHead ? head.reshape([batch.length, -1]) : tf.scalar(0),
