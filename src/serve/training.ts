@@ -5,7 +5,7 @@ import { basename, dirname, join, relative, sep } from 'node:path';
 import { trainClassifier, type HeadSpec, type TrainEvent, type TrainOptions } from '../training/train.js';
 import { parseTrainRequestBody, trainRequestSchema } from '../options/train-schema.js';
 import { normaliseStrategy } from '../options/normalise.js';
-import type { TrainRequestBody } from '../options/train-options.js';
+import { TRAIN_OPTIONS, type TrainRequestBody } from '../options/train-options.js';
 import { parseHeadSpec } from '../classifier/head-spec.js';
 import type { Classifier } from '../classifier/classifier.js';
 import { renderHtmlReport } from '../eval/report.js';
@@ -16,7 +16,7 @@ import type { ProjectStore } from './projects.js';
 import { badRequest } from './errors.js';
 
 /** A training request: the option table's API keys (options/train-options.ts), the head parsed. */
-export type TrainRequest = Omit<TrainRequestBody, 'head'> & { head?: HeadSpec };
+export type TrainRequest = Omit<TrainRequestBody, 'head'> & { head: HeadSpec };
 
 /** The server's schema: the web app trains the head it asks for, so strategy defaults to head here (auto elsewhere). */
 export const TRAIN_REQUEST_SCHEMA = trainRequestSchema({ strategy: 'head' });
@@ -43,14 +43,12 @@ export function parseTrainRequest(body: unknown): TrainRequest {
     if (e instanceof TlError) throw badRequest(e.message, 'invalid_option');
     throw e;
   }
-  // The library's one head-spec parser: the same syntax as the CLI's --head.
-  let head: HeadSpec | undefined;
-  if (b.head !== undefined) {
-    try {
-      head = parseHeadSpec(b.head);
-    } catch (e) {
-      throw badRequest((e as Error).message, 'invalid_option');
-    }
+  // The library's one head-spec parser: the same syntax as the CLI's --head; the table's default when not given.
+  let head: HeadSpec;
+  try {
+    head = parseHeadSpec(b.head ?? TRAIN_OPTIONS.head.default);
+  } catch (e) {
+    throw badRequest((e as Error).message, 'invalid_option');
   }
   if (b.model !== undefined && !listModels().some((m) => m.id === b.model))
     throw badRequest(

@@ -79,7 +79,7 @@ describe('a cancel that comes too late (issue 22 item 7)', () => {
     const job = jobs.create('late');
     let stateAfterCancel: string | undefined;
     let savingAtCancel: boolean | undefined;
-    await runProjectTraining(job, store, { seed: 1 }, async (_stamp, _dir, classifier) => {
+    await runProjectTraining(job, store, { seed: 1, head: { kind: 'linear' } }, async (_stamp, _dir, classifier) => {
       jobs.cancel(job.id);
       stateAfterCancel = job.state;
       savingAtCancel = job.saving;
