@@ -4,6 +4,7 @@
 const folder = (...names) => `^dist/src/(${names.join('|')})/`;
 const LAYERS = [
   ['util', folder('util')],
+  ['options', folder('options')],
   ['data', folder('data')],
   ['engine', folder('engine')],
   ['backbone', folder('backbone')],

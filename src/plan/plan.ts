@@ -38,6 +38,13 @@ import {
   type RungOption,
 } from './auto-rules.js';
 import { calibratedStageSeconds } from './stage-calibration.js';
+import {
+  DEFAULT_TIME_BUDGET as TABLE_TIME_BUDGET,
+  FINETUNE_BATCH_SIZE,
+  FINETUNE_PATIENCE,
+  FULL_EPOCHS as FULL_EPOCHS_DEFAULT,
+  PARTIAL_EPOCHS as PARTIAL_EPOCHS_DEFAULT,
+} from '../options/train-options.js';
 
 export type { Rung } from './auto-rules.js';
 
@@ -117,18 +124,18 @@ const recipeFlags = (r: PartialRecipe) => `--train-last ${r.trainLast} --replace
  * How long a user waits by default: 15 minutes. bench/auto.ts measured partial fine-tuning gaining ~+2 points on
  * far-from-ImageNet images in 5-10 min on 2 cores, worth a coffee break; whole-network runs (30-45 min) need asking.
  */
-export const DEFAULT_TIME_BUDGET = 900;
+export const DEFAULT_TIME_BUDGET = TABLE_TIME_BUDGET;
 /**
  * What the run will do, as the layers above decide it (this layer may not import them; test/unit/plan-rules.test.ts
  * checks these equal finetune/train.ts's defaults, classifier/inner-split.ts's fraction and unknown.ts's cap).
  */
 export const RUN_SHAPE = {
-  partialEpochs: 8,
-  fullEpochs: 6,
-  patience: 3,
+  partialEpochs: PARTIAL_EPOCHS_DEFAULT,
+  fullEpochs: FULL_EPOCHS_DEFAULT,
+  patience: FINETUNE_PATIENCE,
   innerValFraction: 0.15,
   unknownReferences: 1000,
-  fullBatchSize: 32,
+  fullBatchSize: FINETUNE_BATCH_SIZE,
 };
 const PARTIAL_EPOCHS = RUN_SHAPE.partialEpochs;
 const FULL_EPOCHS = RUN_SHAPE.fullEpochs;

@@ -2,6 +2,7 @@
 // document at /v1/openapi.json. The schemas describe; the handlers check (zod bodies, validateName, parseTop), so
 // the error messages stay the API's own. server.ts turns schema validation and schema serialization off.
 import { z } from 'zod';
+import { TRAIN_REQUEST_SCHEMA } from './training.js';
 
 /** Every error code the API sends, with its status and what it means (one place, so routes only name codes). */
 export const ERROR_CODES = {
@@ -11,7 +12,7 @@ export const ERROR_CODES = {
   invalid_body: [400, 'the JSON body has the wrong shape'],
   invalid_name: [400, 'a project or class name with characters not allowed, or a reserved class name'],
   duplicate_class: [400, 'two classes that differ only in case'],
-  invalid_option: [400, 'a training option out of range, or an unknown head or backbone'],
+  invalid_option: [400, 'an unknown training option, one out of range, or an unknown head or backbone'],
   invalid_top: [400, '?top is not a positive integer'],
   no_files: [400, 'a multipart body without a file part'],
   malformed_multipart: [400, 'a malformed or truncated multipart body (nothing is stored)'],
@@ -29,6 +30,8 @@ export const ERROR_CODES = {
   class_exists: [409, 'a class of that name exists'],
   project_busy: [409, 'the project is training'],
   already_training: [409, 'the project is already training'],
+  job_finished: [409, 'the job has already finished (its state is in the message); nothing to cancel'],
+  job_saving: [409, 'the job has finished training and is saving its classifier: it will end done'],
   payload_too_large: [413, 'the body, or one file, is over the size limit'],
   too_many_parts: [413, 'too many files or fields in one request (nothing is stored)'],
   unsupported_media_type: [415, 'a body that is not an image (or not the expected type)'],
@@ -217,22 +220,8 @@ export const COMPONENT_SCHEMAS = [
       activeJob: { description: 'GET /v1/projects/{project} only: the running job, or null' },
     },
   },
-  {
-    $id: 'TrainOptions',
-    type: 'object',
-    properties: {
-      seed: { type: 'integer', default: 0 },
-      val: { type: 'number', default: 0.2, description: 'validation fraction' },
-      l2: { type: 'number', description: 'default: chosen by 5-fold CV' },
-      head: {
-        description:
-          '"linear" (default), "mlp", "mlp:UNITS", "mlp:UNITS,dropout=P" or {kind:"mlp", hidden, dropout} (the syntax of tl train --head)',
-      },
-      model: { type: 'string', description: 'backbone id (GET /v1/backbones)' },
-      classWeights: { enum: ['auto', 'balanced', 'none'] },
-      epochs: { type: 'integer', description: 'MLP head only' },
-    },
-  },
+  // Generated from the option table (src/options/train-options.ts), as the handler parses it.
+  { $id: 'TrainOptions', ...zodBody(TRAIN_REQUEST_SCHEMA) },
   {
     $id: 'Job',
     type: 'object',

@@ -31,6 +31,8 @@ export class Job {
   finishedAt: Date | null = null;
   error: string | null = null;
   bundle: string | null = null;
+  /** Training is over and its bundle is being saved: a cancel can no longer stop it (the job will end done). */
+  saving = false;
   readonly events: JobEvent[] = [];
   private listeners = new Set<(e: JobEvent) => void>();
   private lastByType = new Map<string, JobEvent>();
@@ -145,9 +147,10 @@ export class JobManager {
     return [...this.jobs.values()];
   }
 
+  /** Cancel a running job; a finished job, or one saving its bundle, is returned as it is (its state says why). */
   cancel(id: string): Job | undefined {
     const job = this.jobs.get(id);
-    if (job && job.state === 'running') {
+    if (job && job.state === 'running' && !job.saving) {
       job.state = 'cancelling';
       job.emit('state', { state: 'cancelling' });
       job.controller.abort();

@@ -2,7 +2,10 @@
 // progress turned into job events, the bundle saved under bundles/<timestamp>/ with its HTML report, the curve and
 // every misclassified validation image.
 import { basename, dirname, join, relative, sep } from 'node:path';
-import { trainClassifier, type HeadSpec, type TrainEvent } from '../training/train.js';
+import { trainClassifier, type HeadSpec, type TrainEvent, type TrainOptions } from '../training/train.js';
+import { parseTrainRequestBody, trainRequestSchema } from '../options/train-schema.js';
+import { normaliseStrategy } from '../options/normalise.js';
+import { TRAIN_OPTIONS, type TrainRequestBody } from '../options/train-options.js';
 import { parseHeadSpec } from '../classifier/head-spec.js';
 import type { Classifier } from '../classifier/classifier.js';
 import { renderHtmlReport } from '../eval/report.js';
@@ -12,15 +15,12 @@ import type { Job } from './jobs.js';
 import type { ProjectStore } from './projects.js';
 import { badRequest } from './errors.js';
 
-export interface TrainRequest {
-  seed: number;
-  val: number;
-  l2?: number;
-  head: HeadSpec;
-  model?: string;
-  classWeights: 'auto' | 'balanced' | 'none';
-  epochs?: number;
-}
+/** A training request: the option table's API keys (options/train-options.ts), the head parsed. */
+export type TrainRequest = Omit<TrainRequestBody, 'head'> & { head: HeadSpec };
+
+/** The server's schema: the web app trains the head it asks for, so strategy defaults to head here (auto elsewhere). */
+export const TRAIN_REQUEST_SCHEMA = trainRequestSchema({ strategy: 'head' });
+const SERVER_STRATEGY = 'head';
 
 export interface Misclassified {
   /** <class>/<file> inside the project's images folder, when training ran. */
@@ -31,44 +31,33 @@ export interface Misclassified {
   probabilities: Record<string, number>;
 }
 
-/** Validate a JSON body into training options (400 on anything odd). */
+/**
+ * Validate a JSON body into training options: the table's schema (unknown keys and values out of range are a 400
+ * naming them), the library's one strategy rule, the head's one parser, a known backbone.
+ */
 export function parseTrainRequest(body: unknown): TrainRequest {
-  const b = (body && typeof body === 'object' ? body : {}) as Record<string, unknown>;
-  const num = (k: string, ok: (n: number) => boolean, what: string): number | undefined => {
-    if (b[k] === undefined || b[k] === null || b[k] === '') return undefined;
-    const n = Number(b[k]);
-    if (!Number.isFinite(n) || !ok(n))
-      throw badRequest(`${k} must be ${what}, got ${JSON.stringify(b[k])}`, 'invalid_option');
-    return n;
-  };
-  const seed = num('seed', (n) => Number.isInteger(n) && n >= 0, 'a non-negative integer') ?? 0;
-  const val = num('val', (n) => n > 0 && n < 1, 'a fraction between 0 and 1') ?? 0.2;
-  const l2 = num('l2', (n) => n > 0, 'a positive number');
-  const epochs = num('epochs', (n) => Number.isInteger(n) && n > 0 && n <= 10_000, 'a positive integer');
-  // The library's one head-spec parser: the same syntax as the CLI's --head.
-  let head: HeadSpec = { kind: 'linear' };
-  if (b.head !== undefined && b.head !== null && b.head !== '') {
-    try {
-      head = parseHeadSpec(b.head);
-    } catch (e) {
-      throw badRequest((e as Error).message, 'invalid_option');
-    }
+  let b: TrainRequestBody;
+  try {
+    b = normaliseStrategy(parseTrainRequestBody(body, TRAIN_REQUEST_SCHEMA), 'key');
+  } catch (e) {
+    if (e instanceof TlError) throw badRequest(e.message, 'invalid_option');
+    throw e;
   }
-  const classWeights = (b.classWeights ?? 'auto') as TrainRequest['classWeights'];
-  if (!['auto', 'balanced', 'none'].includes(classWeights))
-    throw badRequest('classWeights must be auto, balanced or none', 'invalid_option');
-  let model: string | undefined;
-  if (b.model !== undefined && b.model !== null && b.model !== '') {
-    model = String(b.model);
-    if (!listModels().some((m) => m.id === model))
-      throw badRequest(
-        `unknown backbone "${model}"; known: ${listModels()
-          .map((m) => m.id)
-          .join(', ')}`,
-        'invalid_option',
-      );
+  // The library's one head-spec parser: the same syntax as the CLI's --head; the table's default when not given.
+  let head: HeadSpec;
+  try {
+    head = parseHeadSpec(b.head ?? TRAIN_OPTIONS.head.default);
+  } catch (e) {
+    throw badRequest((e as Error).message, 'invalid_option');
   }
-  return { seed, val, l2, head, model, classWeights, epochs };
+  if (b.model !== undefined && !listModels().some((m) => m.id === b.model))
+    throw badRequest(
+      `unknown backbone "${b.model}"; known: ${listModels()
+        .map((m) => m.id)
+        .join(', ')}`,
+      'invalid_option',
+    );
+  return { ...b, head };
 }
 
 /**
@@ -171,23 +160,19 @@ export async function runProjectTraining(
   job.emit('state', { state: 'running' });
   try {
     const r = await trainClassifier(imagesDir, {
+      ...req,
       // The web app trains the head it was asked for (linear or MLP); `tl train` and the library default to auto.
-      strategy: 'head',
-      seed: req.seed,
-      val: req.val,
-      l2: req.l2,
-      head: req.head,
-      model: req.model,
-      classWeights: req.classWeights,
-      epochs: req.epochs,
+      strategy: req.strategy ?? SERVER_STRATEGY,
       signal: job.controller.signal,
       onEvent: (e) => toJobEvent(job, imagesDir, e),
-    });
+    } as TrainOptions);
     if (job.controller.signal.aborted) {
       await r.classifier.dispose();
       job.finish('cancelled');
       return;
     }
+    // From here the job ends done: a cancel now is refused (409) rather than answered "cancelling" and then ignored.
+    job.saving = true;
     // Every misclassified evaluation image with its probabilities (the metrics keep only the 10 worst); the features
     // come from the feature cache, so this costs no backbone pass.
     const evalItems = r.config.evaluatedOn === 'val' ? r.dataset.val : r.dataset.train;

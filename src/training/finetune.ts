@@ -60,6 +60,14 @@ import {
   restoreOptimizer,
   checkpointDir,
 } from '../finetune/checkpoint.js';
+import {
+  FINETUNE_BATCH_SIZE,
+  FINETUNE_LR,
+  FINETUNE_PATIENCE,
+  FULL_EPOCHS,
+  PARTIAL_EPOCHS,
+  REPLACE_LR,
+} from '../options/train-options.js';
 
 type TF = typeof tfjs;
 
@@ -114,18 +122,18 @@ export function finetuneDefaults(opts: FinetuneTrainOptions, domain?: DomainChec
   const replace = opts.replace;
   // Measured on EuroSAT: new --replace units learn best at 1e-4 (at 1e-3 they drift below their epoch-0 accuracy);
   // reused pretrained blocks get a tenth of the head's rate (discriminative rates).
-  const lr = opts.lr ?? (replace ? 1e-4 : 1e-3);
+  const lr = opts.lr ?? (replace ? REPLACE_LR : FINETUNE_LR);
   return {
     strategy,
     freeze: strategy === 'full' ? 0 : opts.freeze,
     trainLast: strategy === 'full' ? undefined : opts.trainLast,
     replace,
-    epochs: opts.epochs ?? (strategy === 'full' ? 6 : 8),
-    batchSize: opts.finetuneBatchSize ?? 32,
+    epochs: opts.epochs ?? (strategy === 'full' ? FULL_EPOCHS : PARTIAL_EPOCHS),
+    batchSize: opts.finetuneBatchSize ?? FINETUNE_BATCH_SIZE,
     lr,
     // Rung 3: by domain (fullTailDivisor), under a cosine decay.
     tailLr: opts.tailLr ?? (replace ? lr : strategy === 'full' ? lr / fullTailDivisor(domain) : lr / 10),
-    patience: opts.patience ?? 3,
+    patience: opts.patience ?? FINETUNE_PATIENCE,
     size: opts.size,
     // Rung 3 augments by default (fresh draws each epoch cost no extra forward there; --no-augment turns it off).
     augment: opts.augment ?? (strategy === 'full' || opts.augmentCopies !== undefined),

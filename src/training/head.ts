@@ -1,5 +1,6 @@
 // Rung 1: cached backbone features → a new head (all pretrained layers frozen) → metrics. trainClassifier (train.ts)
 // dispatches here for strategy 'head'.
+import { MLP_EPOCHS } from '../options/train-options.js';
 import { loadFeatureBackbone } from '../backbone/load.js';
 import { DEFAULT_MODEL_ID } from '../backbone/zoo.js';
 import { FeatureStore } from '../features/store.js';
@@ -18,7 +19,7 @@ import { extractLabelled, type LabelledFeatures } from './labelled-features.js';
 import type { HeadConfig, HeadTrainOptions, HistoryPoint, RungContext, SplitsUsed, TrainResult } from './types.js';
 
 /** Epochs of the MLP head when not given. */
-export const MLP_DEFAULT_EPOCHS = 100;
+export const MLP_DEFAULT_EPOCHS = MLP_EPOCHS;
 /** L2 of the MLP head when not given (it is not cross-validated: each fit is an Adam run, too slow for CV). */
 export const MLP_DEFAULT_L2 = 1e-4;
 

@@ -7,6 +7,7 @@ import { finetuneClassifier } from './finetune.js';
 import { trainHeadClassifier } from './head.js';
 import { TlError } from '../util/errors.js';
 import { isFusedSpec } from '../backbone/fused.js';
+import { normaliseStrategy } from '../options/normalise.js';
 import {
   DEFAULT_STRATEGY,
   finetuneOptionsOf,
@@ -37,6 +38,7 @@ export type {
 export { DEFAULT_STRATEGY } from './types.js';
 
 export async function trainClassifier(data: string | Dataset, opts: TrainOptions = {}): Promise<TrainResult> {
+  opts = normaliseStrategy(opts); // --freeze/--train-last/--replace/--augment-copies mean partial (options/normalise.ts)
   const t0 = Date.now();
   const emit = opts.onEvent ?? (() => {});
   const seed = opts.seed ?? 0;

@@ -71,7 +71,7 @@ export interface FinetuneTrainOptions extends CommonTrainOptions {
   tailLr?: number;
   /** Decoupled (AdamW) weight decay of kernels and the head's W, not biases/BatchNorm (default 0). */
   weightDecay?: number;
-  /** Epochs (default 8 partial, 5 full); early stopping keeps the best. */
+  /** Epochs (default 8 partial, 6 full: PARTIAL_EPOCHS/FULL_EPOCHS in options/train-options.ts); early stopping keeps the best. */
   epochs?: number;
   /** Minibatch size (default 32, capped to fit the wasm heap). */
   finetuneBatchSize?: number;
@@ -90,7 +90,7 @@ export interface FinetuneTrainOptions extends CommonTrainOptions {
 /** 'auto' (the default): the plan picks a rung; the options of the rung it picks apply. */
 export interface AutoTrainOptions extends Omit<HeadTrainOptions, 'strategy'>, Omit<FinetuneTrainOptions, 'strategy'> {
   strategy?: 'auto';
-  /** Seconds the training may take (default 600, DEFAULT_TIME_BUDGET in finetune/plan.ts). */
+  /** Seconds the training may take (default 900: DEFAULT_TIME_BUDGET in options/train-options.ts). */
   timeBudget?: number;
 }
 

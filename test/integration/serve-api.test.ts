@@ -474,7 +474,18 @@ describe('projects', () => {
 
   test('train: 202 + job, SSE progress (extraction with images/s, loss/accuracy per iteration, final metrics), results', async () => {
     expectError(await call(`${P}/results`), 404, /no trained classifier yet/);
-    expectError(await postJson(`${P}/train`, { val: 3 }), 400, /val must be a fraction/);
+    expectError(await postJson(`${P}/train`, { val: 3 }), 400, /val must be a number between 0 and 1, got 3/);
+    // The option table's checks (issue 23, #22 item 7): a range said as a range, unknown keys named, one rung rule.
+    const tooMany = await postJson(`${P}/train`, { epochs: 20_000 });
+    expectError(tooMany, 400, /^epochs must be at most 10000, got 20000$/);
+    assert.equal(tooMany.json.error.code, 'invalid_option');
+    expectError(await postJson(`${P}/train`, { seed: 1, colour: 'red' }), 400, /unknown option "colour"; known: /);
+    expectError(
+      await postJson(`${P}/train`, { strategy: 'head', freeze: 2 }),
+      400,
+      /freeze applies to strategy partial, not head/,
+    );
+    expectError(await postJson(`${P}/train`, { strategy: 'sideways' }), 400, /strategy must be one of head, partial/);
     const t = await postJson(`${P}/train`, { seed: 1 });
     assert.equal(t.status, 202, t.text);
     const jobId = t.json.job.id;
@@ -495,6 +506,8 @@ describe('projects', () => {
     const done = events.find((e) => e.event === 'done')!.data;
     assert.ok(done.accuracy >= 0.8, `accuracy ${done.accuracy}`);
     assert.equal(events.at(-1)!.data.state, 'done');
+    // A cancel now answers the job's real state (it has ended done), not 202 "cancelling".
+    expectError(await call(`/v1/jobs/${jobId}/cancel`, { method: 'POST' }), 409, /has already finished: done/);
     // Ids are sequential: a reconnect with Last-Event-ID gets nothing new, and 204 stops EventSource.
     assert.deepEqual(
       events.map((e) => e.id),
@@ -575,7 +588,8 @@ describe('projects', () => {
     const t = await postJson(`${P}/train`, { seed: 2 });
     assert.equal(t.status, 202);
     const c = await call(`/v1/jobs/${t.json.job.id}/cancel`, { method: 'POST' });
-    assert.ok([200, 202].includes(c.status), c.text);
+    assert.equal(c.status, 202, c.text);
+    assert.equal(c.json.state, 'cancelling');
     const events = await readSse(`/v1/jobs/${t.json.job.id}/events`);
     assert.equal(events.at(-1)!.event, 'end');
     assert.equal(events.at(-1)!.data.state, 'cancelled');

@@ -1,4 +1,8 @@
 // Thin typed client of the tl serve API (same origin).
+// The training request's type is the server's option table itself (type-only: nothing of src/ is bundled).
+import type { TrainRequestBody } from '../../src/options/train-options.js';
+
+export type { TrainRequestBody };
 
 export interface ClassSummary {
   name: string;
@@ -143,7 +147,7 @@ export const api = {
     );
   },
   removeImage: (img: ImageEntry) => call<void>('DELETE', img.url),
-  train: (project: string, options: object) =>
+  train: (project: string, options: TrainRequestBody) =>
     call<{ job: JobSummary; eventsUrl: string }>('POST', `${p(project)}/train`, options),
   cancel: (jobId: string) => call<JobSummary>('POST', `/v1/jobs/${jobId}/cancel`),
   results: (project: string) => call<Results>('GET', `${p(project)}/results`),

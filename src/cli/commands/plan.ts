@@ -1,7 +1,7 @@
 // `tl plan DATA`: what each rung would cost and bring on this data and machine, and what `--strategy auto` picks.
 import type { Command } from 'commander';
 import { loadDataset } from '../../data/dataset.js';
-import { fraction, nonNegativeInt, positiveNumber } from '../options.js';
+import { addTableOptions } from '../options.js';
 import { table } from '../output.js';
 import { addBackboneOptions, blockTable, type BackboneOpts } from './common.js';
 import { isFusedSpec } from '../../backbone/fused.js';
@@ -18,24 +18,26 @@ interface PlanCliOpts extends BackboneOpts {
 }
 
 export function registerPlanCommand(program: Command): void {
-  addBackboneOptions(
-    program
-      .command('plan')
-      .argument('<data>', 'a dataset folder or CSV, as for `tl train`')
-      .description(
-        'estimate time and expected gain of each rung (head, partial, full) without training; list the blocks one can freeze',
-      ),
+  // The options it shares with `tl train` come from the option table (src/options/train-options.ts).
+  addTableOptions(
+    addBackboneOptions(
+      program
+        .command('plan')
+        .argument('<data>', 'a dataset folder or CSV, as for `tl train`')
+        .description(
+          'estimate time and expected gain of each rung (head, partial, full) without training; list the blocks one can freeze',
+        ),
+    ),
+    ['val', 'seed', 'allowOutside', 'timeBudget', 'freeze', 'trainLast'],
+    {
+      help: {
+        seed: 'seed of the split',
+        timeBudget: 'how long training may take, in seconds',
+        freeze: 'plan partial fine-tuning with the first N blocks frozen',
+        trainLast: 'plan partial fine-tuning of the last K blocks',
+      },
+    },
   )
-    .option('--val <fraction>', 'validation fraction when the data has no val/ split', fraction('--val'), 0.2)
-    .option('--seed <n>', 'seed of the split', nonNegativeInt('--seed'), 0)
-    .option('--allow-outside', "a CSV manifest may list images outside the CSV's folder")
-    .option('--time-budget <seconds>', 'how long training may take (default 900)', positiveNumber('--time-budget'))
-    .option('--freeze <n>', 'plan partial fine-tuning with the first N blocks frozen', nonNegativeInt('--freeze'))
-    .option(
-      '--train-last <k>',
-      'plan partial fine-tuning of the last K blocks (default 2)',
-      nonNegativeInt('--train-last'),
-    )
     .option('--json', 'print the plan as JSON')
     .addHelpText('after', '\nExamples:\n  tl plan my-photos/\n  tl plan data/ --time-budget 1800 --train-last 3')
     .action(async (data: string, opts: PlanCliOpts) => {

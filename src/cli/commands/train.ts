@@ -1,66 +1,30 @@
 // `tl train DATA` and `tl demo`: train a classifier (any rung), print its curve and metrics, save the bundle.
 import type { Command } from 'commander';
 import { basename, resolve, join } from 'node:path';
-import type { TrainEvent, TrainResult, HeadSpec } from '../../training/train.js';
+import type { TrainEvent, TrainResult, HeadSpec, TrainOptions, Strategy } from '../../training/train.js';
 import { formatCurve, renderHtmlReport } from '../../eval/report.js';
-import { choice, fraction, nonNegativeInt, positiveInt, positiveNumber } from '../options.js';
+import { addTableOptions, libraryOptions } from '../options.js';
+import { optionRows, type CliOptionName } from '../../options/train-options.js';
+import { normaliseStrategy } from '../../options/normalise.js';
+import { DEFAULT_MODEL_ID } from '../../backbone/zoo.js';
 import { progressReporter, type ProgressReporter } from '../progress.js';
 import { table, pct } from '../output.js';
-import { addBackboneOptions, warnSkipped, type BackboneOpts } from './common.js';
+import { warnSkipped, type BackboneOpts } from './common.js';
 import { humanOut, metricsJson, printMetrics, splitsSummary } from './metrics-output.js';
 import { TlError } from '../../util/errors.js';
 import { parseHeadSpec } from '../../classifier/head-spec.js';
-import { DEFAULT_STRATEGY, type HistoryPoint } from '../../training/types.js';
+import type { HistoryPoint } from '../../training/types.js';
 import { InvalidArgumentError } from 'commander';
-import { DEVICES, type DeviceRequest } from '../../engine/webgpu/device-request.js';
+import type { DeviceRequest } from '../../engine/webgpu/device-request.js';
 
+/** What commander parses: the table's options under their flags' names (--batch → batch), and the CLI's own. */
 interface TrainCliOpts extends BackboneOpts {
   out?: string;
-  val: number;
-  seed: number;
-  allowOutside?: boolean;
-  l2?: number;
-  head: HeadSpec;
-  classWeights: 'auto' | 'balanced' | 'none';
-  epochs?: number;
-  batch: number;
   json?: boolean;
-  strategy: 'head' | 'partial' | 'full' | 'auto';
-  freeze?: number;
-  trainLast?: number;
   reuse?: boolean;
-  replace?: number[];
-  lr?: number;
-  tailLr?: number;
-  weightDecay?: number;
-  timeBudget?: number;
-  size?: number;
-  augment?: boolean;
-  augmentCopies?: number;
-  finetuneBatch?: number;
+  strategy?: Strategy;
   device?: DeviceRequest;
-}
-
-export function parseReplace(v: string): number[] {
-  const m = /^hidden:(\d+(?:,\d+)*)$/.exec(v);
-  const sizes = m ? m[1].split(',').map(Number) : [];
-  if (!m || sizes.some((n) => n < 1))
-    throw new InvalidArgumentError(`--replace must be "hidden:UNITS[,UNITS...]" (e.g. hidden:256), got "${v}"`);
-  return sizes;
-}
-
-/** Flags that ask for a rung explicitly: with any of them, --strategy auto means partial. */
-function rungFromFlags(opts: TrainCliOpts): TrainCliOpts['strategy'] {
-  if (opts.strategy !== 'auto') return opts.strategy;
-  if (
-    opts.freeze !== undefined ||
-    opts.trainLast !== undefined ||
-    opts.reuse ||
-    opts.replace ||
-    opts.augmentCopies !== undefined
-  )
-    return 'partial';
-  return 'auto';
+  [flag: string]: unknown;
 }
 
 /** --head: the library's one head-spec parser (the server accepts the same syntax). */
@@ -175,7 +139,9 @@ function eventPrinter(say: (s: string) => void) {
 }
 
 /** `modelNamed`: --model was given (commander's value source, not its default). */
-async function runTraining(data: string, opts: TrainCliOpts, modelNamed: boolean): Promise<TrainResult> {
+async function runTraining(data: string, cliOpts: TrainCliOpts, modelNamed: boolean): Promise<TrainResult> {
+  // The library's one rule (options/normalise.ts), here too so its refusals name flags and come before any work.
+  const opts = normaliseStrategy(cliOpts, 'flag');
   const say = humanOut(opts.json);
   const out = resolve(opts.out ?? `${basename(resolve(data)).replace(/\.csv$/i, '')}-classifier`);
   // Refuse an --out in the photos or over a folder tl did not write before minutes of training (the save checks again).
@@ -192,32 +158,11 @@ async function runTraining(data: string, opts: TrainCliOpts, modelNamed: boolean
     // --device also moves a TF.js backbone's extraction (rung 1 too) onto the device: it is the process's TF.js device.
     if (opts.device) (await import('../../util/env.js')).env.device = opts.device;
     const r = await trainClassifier(data, {
-      model: rungFromFlags(opts) === 'full' && !modelNamed ? undefined : opts.model,
-      modelPath: opts.modelPath,
-      val: opts.val,
-      seed: opts.seed,
-      allowOutside: opts.allowOutside,
-      l2: opts.l2,
-      head: opts.head,
-      classWeights: opts.classWeights,
-      epochs: opts.epochs,
-      batchSize: opts.batch,
-      strategy: rungFromFlags(opts),
-      freeze: opts.freeze,
-      trainLast: opts.trainLast,
-      replace: opts.replace,
-      lr: opts.lr,
-      tailLr: opts.tailLr,
-      weightDecay: opts.weightDecay,
-      timeBudget: opts.timeBudget,
-      size: opts.size,
-      augment: opts.augment,
-      augmentCopies: opts.augmentCopies,
-      finetuneBatchSize: opts.finetuneBatch,
-      device: opts.device,
+      ...libraryOptions(opts),
+      model: opts.strategy === 'full' && !modelNamed ? undefined : opts.model,
       signal: ac.signal,
       onEvent: eventPrinter(say),
-    });
+    } as TrainOptions);
     if (ac.signal.aborted)
       throw new TlError('interrupted; features computed so far are kept in the cache, so running again resumes');
     say('\ntraining curve:\n' + formatCurve(r.history));
@@ -245,101 +190,17 @@ async function runTraining(data: string, opts: TrainCliOpts, modelNamed: boolean
   }
 }
 
+/** Every table option with a flag (src/options/train-options.ts): names, help, defaults and parsing come from there. */
+const TRAIN_FLAGS = optionRows()
+  .filter((r) => r.row.cli)
+  .map((r) => r.name as CliOptionName);
+
 function addTrainOptions(cmd: Command): Command {
-  return addBackboneOptions(cmd)
-    .option('-o, --out <dir>', 'where to save the classifier bundle (default: ./<data>-classifier)')
-    .option('--val <fraction>', 'validation fraction when the data has no val/ split', fraction('--val'), 0.2)
-    .option('--allow-outside', "a CSV manifest may list images outside the CSV's folder")
-    .option(
-      '--seed <n>',
-      'seed for the split, CV folds and init: same seed, byte-identical head',
-      nonNegativeInt('--seed'),
-      0,
-    )
-    .option(
-      '--l2 <strength>',
-      'L2 regularization of the head (default: chosen by 5-fold CV on train)',
-      positiveNumber('--l2'),
-    )
-    .option('--head <spec>', 'linear (a new softmax) or mlp:UNITS[,dropout=P] (hidden layer + softmax)', parseHead, {
-      kind: 'linear',
-    })
-    .option(
-      '--class-weights <mode>',
-      'auto | balanced | none (auto: balanced when classes are imbalanced)',
-      choice('--class-weights', ['auto', 'balanced', 'none']),
-      'auto',
-    )
-    .option(
-      '--epochs <n>',
-      'epochs of the mlp head or of fine-tuning (early stopping keeps the best)',
-      positiveInt('--epochs'),
-    )
-    .option('-b, --batch <n>', 'images per backbone forward pass', positiveInt('--batch'), 32)
-    .option('--json', 'print the final metrics as one JSON object on stdout')
-    .option(
-      '--strategy <rung>',
-      'head | partial | full | auto (auto: picks by images/class, --time-budget and measured speed; see `tl plan`)',
-      choice('--strategy', ['head', 'partial', 'full', 'auto']),
-      DEFAULT_STRATEGY,
-    )
-    .option(
-      '--freeze <n>',
-      'partial: freeze the first N blocks (list them with `tl plan DATA`)',
-      nonNegativeInt('--freeze'),
-    )
-    .option('--train-last <k>', 'partial: fine-tune the last K blocks (default 2)', nonNegativeInt('--train-last'))
-    .option('--reuse', 'partial: start the unfrozen blocks from their pretrained weights (the default)')
-    .option(
-      '--replace <spec>',
-      'partial: replace the unfrozen blocks by new units hidden:UNITS[,UNITS] (1x1 conv + ReLU each, then average pool)',
-      parseReplace,
-    )
-    .option(
-      '--lr <rate>',
-      'fine-tuning: Adam learning rate of the head (default 1e-3; 1e-4 with --replace); reused blocks get a tenth, new --replace units the same',
-      positiveNumber('--lr'),
-    )
-    .option(
-      '--tail-lr <rate>',
-      'fine-tuning: Adam learning rate of the pretrained blocks (default: --lr / 10; full: / 50 on photos, / 5 far from ImageNet)',
-      positiveNumber('--tail-lr'),
-    )
-    .option(
-      '--weight-decay <w>',
-      'fine-tuning: decoupled (AdamW) weight decay of the kernels and the head, not biases/BatchNorm (default 0)',
-      positiveNumber('--weight-decay'),
-    )
-    .option(
-      '--time-budget <seconds>',
-      'auto: how long training may take (default 900)',
-      positiveNumber('--time-budget'),
-    )
-    .option(
-      '--size <px>',
-      'fine-tuning: input size (e.g. 160; the int8 ONNX model only with --strategy full)',
-      positiveInt('--size'),
-    )
-    .option(
-      '--finetune-batch <n>',
-      'fine-tuning: minibatch size (default 32; run in passes that fit the wasm heap)',
-      positiveInt('--finetune-batch'),
-    )
-    .option(
-      '--device <device>',
-      'fine-tuning: cpu, webgpu (a GPU, or software rendering when none) or auto (a GPU if present, else cpu); default TL_DEVICE or cpu',
-      choice('--device', DEVICES),
-    )
-    .option(
-      '--augment',
-      'fine-tuning: random resized crop, flip, brightness/contrast jitter on training images (seeded; on by default with --strategy full)',
-    )
-    .option('--no-augment', 'full: train on the images as they are')
-    .option(
-      '--augment-copies <k>',
-      'partial + augment: cache K augmented copies per image (K x disk, frozen part runs once); without it the frozen part reruns every epoch',
-      positiveInt('--augment-copies'),
-    );
+  return addTableOptions(cmd, TRAIN_FLAGS, {
+    head: parseHead,
+    // --model names the zoo's best (backbone/zoo.ts, above the table's layer); rung 3 checks whether it was typed.
+    defaults: { model: { value: DEFAULT_MODEL_ID } },
+  });
 }
 
 export function registerTrainCommands(program: Command): void {
@@ -359,17 +220,6 @@ export function registerTrainCommands(program: Command): void {
       '\nExamples:\n  tl train my-photos/                      # Tigger/ Misty/ neither/ inside\n  tl train data/ --out cats.tl --seed 1\n  tl train data/ --model mobilenet-v1-0.75 --head mlp:256 --json',
     )
     .action(async (data: string, opts: TrainCliOpts, cmd: Command) => {
-      if (opts.reuse && opts.replace)
-        throw new TlError(
-          '--reuse and --replace exclude each other',
-          'Reuse the pretrained blocks, or replace them by new units.',
-        );
-      if (
-        (opts.freeze !== undefined || opts.trainLast !== undefined || opts.reuse || opts.replace) &&
-        (opts.strategy === 'head' || opts.strategy === 'full')
-      ) {
-        throw new TlError(`--freeze/--train-last/--reuse/--replace apply to --strategy partial, not ${opts.strategy}`);
-      }
       await runTraining(data, opts, cmd.getOptionValueSource('model') === 'cli');
     });
 

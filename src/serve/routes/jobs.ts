@@ -104,18 +104,24 @@ export async function jobRoutes(app: FastifyInstance, { ctx }: RouteOptions): Pr
     async (req) => getJob(req.params.id).summary(),
   );
 
+  // The answer says what will happen: 202 only when the job will end cancelled; 409 when it has ended or will end done.
   const cancel = async (req: FastifyRequest<J>, reply: FastifyReply) => {
     const job = getJob(req.params.id);
+    if (job.finished) throw conflict(`job ${job.id} has already finished: ${job.state}`, 'job_finished');
+    if (job.saving)
+      throw conflict(
+        `job ${job.id} has finished training and is saving its classifier; it can no longer be cancelled and will end done`,
+        'job_saving',
+      );
     jobs.cancel(job.id);
-    reply.code(job.finished ? 200 : 202).send(job.summary());
+    reply.code(202).send(job.summary());
   };
   const cancelSchema = {
     summary: 'Cancel the job',
     params: pathParams(JOB_ID),
     response: {
-      200: json(ref('Job'), 'the job had already finished'),
-      202: json(ref('Job'), 'cancelling'),
-      ...errorResponses('job_not_found'),
+      202: json(ref('Job'), 'cancelling: the job will end cancelled, saving nothing'),
+      ...errorResponses('job_not_found', 'job_finished', 'job_saving'),
     },
   };
   app.post<J>('/v1/jobs/:id/cancel', { schema: cancelSchema }, cancel);
