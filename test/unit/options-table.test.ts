@@ -65,6 +65,7 @@ const FLAGS_BEFORE = [
   '--size <px>',
   '--finetune-batch <n>',
   '--device <device>',
+  '--allow-outside',
   '--augment',
   '--no-augment',
   '--augment-copies <k>',
@@ -129,13 +130,14 @@ test('flag values are checked by the table type, and ranges are said as ranges',
 test("the server's request schema is the table's API keys: every rung's options, unknown keys refused", () => {
   const schema = trainRequestSchema();
   assert.deepEqual(Object.keys(schema.shape), API_OPTION_NAMES);
-  // Every library option the CLI has is accepted by the server, but the server's own file paths.
+  // Every library option the CLI has is accepted by the server, but the server's own file paths (a project's photos
+  // are its own folder: no model folder, no CSV reaching outside it).
   const cliLibrary = optionRows()
     .filter((r) => r.row.cli && r.row.library)
     .map((r) => r.name);
   assert.deepEqual(
     cliLibrary.filter((n) => !(API_OPTION_NAMES as string[]).includes(n)),
-    ['modelPath'],
+    ['modelPath', 'allowOutside'],
   );
   for (const k of ['strategy', 'freeze', 'trainLast', 'replace', 'timeBudget', 'device', 'augment', 'epochs', 'lr'])
     assert.ok((API_OPTION_NAMES as string[]).includes(k), k);
