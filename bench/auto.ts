@@ -33,7 +33,7 @@ import {
   type GainObservation,
   type GainTable,
   type Rung,
-} from '../src/plan/auto-rules.js';
+} from '../src/plan/decide.js';
 import { benchArgs, list } from './args.js';
 
 const args = benchArgs(
