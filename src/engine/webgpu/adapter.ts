@@ -5,6 +5,7 @@
 /// <reference types="@webgpu/types" />
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { env } from '../../util/env.js';
 
 export interface GpuAdapterSummary {
   vendor: string;
@@ -84,7 +85,7 @@ const cache = new Map<string, Promise<OpenedAdapter | undefined>>();
  */
 export function openAdapter(opts: { allowSoftware: boolean }): Promise<OpenedAdapter | undefined> {
   // TL_WEBGPU=off: look for no adapter at all, as on a machine without one (tests, or to keep the GPU idle).
-  if (process.env.TL_WEBGPU === 'off') return Promise.resolve(undefined);
+  if (!env.webgpu) return Promise.resolve(undefined);
   const key = opts.allowSoftware ? 'any' : 'hardware';
   let p = cache.get(key);
   if (!p) {
