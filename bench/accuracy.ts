@@ -7,6 +7,7 @@ import { trainClassifier } from '../src/training/train.js';
 import { ZOO } from '../src/backbone/zoo.js';
 import { env } from '../src/util/env.js';
 import { benchArgs, list } from './args.js';
+import { availableModels } from './models.js';
 
 const args = benchArgs('npm run bench:accuracy -- [--models a,b] [--datasets x,y]', {
   models: undefined,
@@ -14,7 +15,9 @@ const args = benchArgs('npm run bench:accuracy -- [--models a,b] [--datasets x,y
 });
 const datasetsDir = env.datasetsDir || resolve('../shared/datasets');
 if (!env.modelsDir) env.modelsDir = resolve('../shared/models');
-const models = args.models ? list(args.models) : ZOO.map((m) => m.id);
+// Models not on disk (and not downloadable) get one line each and no column.
+const { ready: models, skipped } = await availableModels(args.models ? list(args.models) : ZOO.map((m) => m.id));
+for (const s of skipped) console.log(s.line);
 const datasets = args.datasets
   ? list(args.datasets)
   : ['hymenoptera_data', 'cats_and_dogs_filtered', 'imagenette', 'imagewoof', 'eurosat'];
@@ -56,4 +59,7 @@ for (const model of models)
       ' |',
   );
 mkdirSync('bench-results', { recursive: true });
-writeFileSync('bench-results/accuracy.json', JSON.stringify({ date: new Date().toISOString(), rows }, null, 2));
+writeFileSync(
+  'bench-results/accuracy.json',
+  JSON.stringify({ date: new Date().toISOString(), rows, skipped }, null, 2),
+);

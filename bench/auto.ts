@@ -33,7 +33,7 @@ import {
   type GainObservation,
   type GainTable,
   type Rung,
-} from '../src/plan/auto-rules.js';
+} from '../src/plan/decide.js';
 import { benchArgs, list } from './args.js';
 
 const args = benchArgs(
@@ -53,7 +53,7 @@ const root =
   [resolve(import.meta.dirname, '..'), resolve(import.meta.dirname, '../..')].find((d) =>
     existsSync(join(d, 'package.json')),
   ) ?? process.cwd();
-const datasetsDir = process.env.TL_DATASETS_DIR || resolve(root, '../shared/datasets');
+const datasetsDir = env.datasetsDir || resolve(root, '../shared/datasets');
 env.modelsDir ||= resolve(root, '../shared/models');
 const out = resolve(root, 'bench-results/auto.json');
 const budget = Number(args.budget);

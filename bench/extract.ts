@@ -14,6 +14,7 @@
 // --no-peer --no-peer-tuned --peer-workers 0,2 --out FILE.
 import { spawn, spawnSync } from 'node:child_process';
 import { benchArgs } from './args.js';
+import { modelUnavailable, type SkippedModel } from './models.js';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -351,10 +352,18 @@ async function main(): Promise<void> {
     cachedVsFirst?: number;
   }
   const rows: Row[] = [];
+  const skipped: SkippedModel[] = [];
   try {
     for (const id of modelIds) {
       const entry = ZOO.find((m) => m.id === id);
       if (!entry) throw new Error(`unknown model ${id}; zoo: ${ZOO.map((m) => m.id).join(', ')}`);
+      // A model that is not here: one line, no row (its three children would each fail with a stack trace).
+      const unavailable = await modelUnavailable(id);
+      if (unavailable) {
+        console.log(unavailable);
+        skipped.push({ model: id, line: unavailable });
+        continue;
+      }
       const n = entry.format === 'onnx' ? files.length : nTfjs;
       const list = n === files.length ? listFile : join(work, `files-${n}.txt`);
       if (list !== listFile) writeFileSync(list, files.slice(0, n).join('\n') + '\n');
@@ -527,6 +536,7 @@ async function main(): Promise<void> {
       tfjsImages: nTfjs,
       peerImages: nPeer,
       rows,
+      skipped,
       peer: peers,
       summary,
       benchSeconds: seconds,

@@ -32,7 +32,7 @@ const arg = (name: string, dflt: string) => ((args as Record<string, unknown>)[n
 const root = [resolve(import.meta.dirname, '..'), resolve(import.meta.dirname, '../..')].find((d) =>
   existsSync(join(d, 'package.json')),
 )!;
-const datasetsDir = process.env.TL_DATASETS_DIR || resolve(root, '../shared/datasets');
+const datasetsDir = env.datasetsDir || resolve(root, '../shared/datasets');
 // env.ts read the environment at import time, so set the library's env directly.
 env.modelsDir ||= resolve(root, '../shared/models');
 const datasets = arg('data', 'eurosat,cats_and_dogs_filtered').split(',');

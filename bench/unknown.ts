@@ -22,6 +22,7 @@ import { fitUnknownDetector, unknownDistance, DEFAULT_FALSE_UNKNOWN_RATE } from 
 import { innerSplit } from '../src/classifier/inner-split.js';
 import { DEFAULT_MODEL_ID } from '../src/backbone/zoo.js';
 import { Rng } from '../src/util/random.js';
+import { env } from '../src/util/env.js';
 
 const args = benchArgs('npm run bench:unknown -- [--model mobilenet-v2] [--partitions 6] [--cc-k 5]', {
   model: DEFAULT_MODEL_ID,
@@ -31,7 +32,7 @@ const args = benchArgs('npm run bench:unknown -- [--model mobilenet-v2] [--parti
 const root = [resolve(import.meta.dirname, '..'), resolve(import.meta.dirname, '../..')].find((d) =>
   existsSync(join(d, 'package.json')),
 )!;
-const datasets = process.env.TL_DATASETS_DIR || resolve(root, '../shared/datasets');
+const datasets = env.datasetsDir || resolve(root, '../shared/datasets');
 const CC_K = Number(args['cc-k']);
 const FLAG_RATE = DEFAULT_FALSE_UNKNOWN_RATE;
 const K_CANDIDATES = [1, 2, 3, 5, 10, 20, 50];

@@ -13,8 +13,10 @@ process.env.TL_MODELS_DIR ||= resolve(root, '../shared/models');
 process.env.TL_DATASETS_DIR ||= resolve(root, '../shared/datasets');
 const DEFAULT_SUITE = ['extract', 'train-throughput', 'head-train'];
 
+// Modules the benchmarks share, not benchmarks themselves.
+const HELPERS = ['args.ts', 'models.ts'];
 const benches = readdirSync(resolve(root, 'bench'))
-  .filter((f) => f.endsWith('.ts') && f !== 'args.ts')
+  .filter((f) => f.endsWith('.ts') && !HELPERS.includes(f))
   .map((f) => f.slice(0, -3));
 const [first, ...rest] = process.argv.slice(2);
 const named = first !== undefined && !first.startsWith('-');

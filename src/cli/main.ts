@@ -2,6 +2,7 @@
 // `tl`: a thin command line over the library. Every command lives in src/cli/commands/.
 import { Command, CommanderError } from 'commander';
 import { TlError } from '../util/errors.js';
+import { env } from '../util/env.js';
 import { registerModelsCommands } from './commands/models.js';
 import { registerClassifyCommand } from './commands/classify.js';
 import { registerEmbedCommand } from './commands/embed.js';
@@ -46,7 +47,7 @@ function fail(err: unknown): never {
     const e = err as Error;
     process.stderr.write(`error: ${e?.message ?? String(err)}\n`);
     // Unexpected errors keep their stack for bug reports, but only on request.
-    if (process.env.TL_DEBUG) process.stderr.write(`${e?.stack}\n`);
+    if (env.debug) process.stderr.write(`${e?.stack}\n`);
     else process.stderr.write('hint: set TL_DEBUG=1 to see where it happened, and please report it.\n');
   }
   process.exit(1);

@@ -1,7 +1,7 @@
 // The plan's rung-3 probe: times, here and now, the parts a whole-network epoch is made of, with the machinery the run
 // uses (parallel.ts's data-parallel step over the run's threads, passes sized by step-memory.ts like the run's, Adam
 // and the weights sent back to the workers), then the scoring forward of the inner val split and the augmentation
-// drawn afresh for every training image each epoch. fullEpochCost turns the probe into an epoch's seconds.
+// drawn afresh for every training image each epoch. estimate.ts's fullEpochCost turns the probe into an epoch's seconds.
 //
 // Measured on this 2-core machine (EuroSAT at 128 px, MobileNetV2): a single-thread probe of 3 steps of 8 images,
 // the first untimed, said 219 s per epoch against the run's 153 s: it missed the second thread, and its second step
@@ -69,20 +69,6 @@ export function steadyStepCost(samples: ProbeStepSample[], warmup = PROBE_WARMUP
     .slice(0, warmup)
     .reduce((a, s) => a + Math.max(0, (s.computeMs + s.applyMs) / 1000 - steady(s)), 0);
   return { trainSecondsPerImage, stepSeconds, warmupSeconds };
-}
-
-/**
- * Seconds of one epoch: the optimizer steps over the fit rows (the last one partial), the augmentation drawn for each
- * fit row, and the scoring forward of the inner val rows. (The checkpoint write after it is left out, as the run's own
- * per-epoch seconds leave it out.)
- */
-export function fullEpochCost(p: FullEpochProbe, rows: { fit: number; check: number }): number {
-  const steps = Math.ceil(rows.fit / p.batchSize);
-  return (
-    rows.fit * (p.trainSecondsPerImage + p.augmentSecondsPerImage) +
-    steps * p.stepSeconds +
-    rows.check * p.scoreSecondsPerImage
-  );
 }
 
 /** Probes the whole network at `size` px with K classes and the run's batch (see the top of this file). */

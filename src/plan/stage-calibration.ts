@@ -1,6 +1,6 @@
 // From a probe's raw stage time to the run's: the measured correction per rung and stage (bench/auto.ts fits it on
 // every bench:auto run and checks it leave-one-dataset-out with these same functions).
-import type { Rung } from './auto-rules.js';
+import type { Rung } from './decide.js';
 
 export interface StageCalibration {
   /** Actual / probed seconds, by `${rung}:${stage}` (1 where absent). */

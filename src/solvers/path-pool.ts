@@ -6,6 +6,7 @@
  */
 import type { Worker } from 'node:worker_threads';
 import { startModuleWorker } from '../util/worker.js';
+import { env } from '../util/env.js';
 import { runPathOnKernel, type PathJob, type PathStep } from './l2-path.js';
 
 type Reply = { id: number; step?: PathStep; error?: string };
@@ -91,7 +92,7 @@ export class PathPool {
     const onFailure = (error: unknown) => {
       cleanup();
       if (this.closed) return; // close() ended a job nobody waits for any more
-      if (process.env.TL_DEBUG) console.error('path pool: a worker failed, its jobs run in this thread:', error);
+      if (env.debug) console.error('path pool: a worker failed, its jobs run in this thread:', error);
       this.workers = this.workers.filter((w) => w !== worker);
       void worker.terminate();
       this.runHere(task);

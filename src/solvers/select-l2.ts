@@ -23,6 +23,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Rng } from '../util/random.js';
+import { env } from '../util/env.js';
 import { runPath, type PathJob, type PathPointScore, type PathStep } from './l2-path.js';
 import { PathPool } from './path-pool.js';
 import { flattenRows, type FlatMatrix } from './softmax-regression.js';
@@ -94,7 +95,7 @@ export interface SelectL2Options {
   /**
    * The folds' fits evaluate on the wasm GEMM kernel (wasm-objective.ts, ~3x faster, Float32 products) or the Float64
    * JavaScript kernel ('js'). Default: wasm when the problem is big enough to repay its start (wasmPays), unless
-   * TL_HEAD_KERNEL=js. Either way the same seed gives the same bits.
+   * env.headKernel is 'js' (TL_HEAD_KERNEL=js). Either way the same seed gives the same bits.
    */
   kernel?: 'wasm' | 'js';
   /** Called after each l2 value, with the curve so far (progress). */
@@ -276,7 +277,7 @@ export async function selectL2(
   if (!(folds >= 2 && folds <= X.length))
     throw new Error(`folds must be between 2 and the number of rows (${X.length}), got ${folds}`);
   const stop = opts.stop ?? DEFAULT_STOP;
-  const jsAsked = process.env.TL_HEAD_KERNEL === 'js';
+  const jsAsked = env.headKernel === 'js';
   const kernel = opts.kernel ?? (jsAsked || !wasmPays(X.length, X[0]?.length ?? 0, numClasses) ? 'js' : 'wasm');
   const parallel = opts.parallel ?? Math.min(folds, availableParallelism());
   const flat: FlatMatrix = flattenRows(X, parallel > 1);

@@ -11,6 +11,7 @@
  * Deterministic: XNNPACK's GEMM sums in a fixed order, so the same inputs give the same bits.
  */
 import type * as TF from '@tensorflow/tfjs';
+import { env } from '../util/env.js';
 import {
   flattenRows,
   trainSoftmax,
@@ -30,10 +31,9 @@ export type Objective = (theta: Float64Array, grad: Float64Array) => number;
  */
 export const WASM_MIN_UNITS = 4e6;
 
-/** TL_HEAD_WASM_MIN_UNITS overrides WASM_MIN_UNITS, so tests can send a small set down the big-set path. */
+/** env.headWasmMinUnits (TL_HEAD_WASM_MIN_UNITS) overrides WASM_MIN_UNITS, so tests can send a small set down the big-set path. */
 export function wasmPays(rows: number, dim: number, classes: number): boolean {
-  const override = Number(process.env.TL_HEAD_WASM_MIN_UNITS);
-  return rows * dim * classes >= (override > 0 ? override : WASM_MIN_UNITS);
+  return rows * dim * classes >= (env.headWasmMinUnits ?? WASM_MIN_UNITS);
 }
 
 let backend: Promise<Tf | undefined> | undefined;
@@ -47,8 +47,7 @@ export async function wasmBackend(): Promise<Tf | undefined> {
   backend ??= import('../backbone/runtimes/tfjs/tfjs.js')
     .then((m) => m.tfWasm())
     .catch((error: unknown) => {
-      if (process.env.TL_DEBUG)
-        console.error('head kernel: wasm backend unavailable, using the JavaScript kernel:', error);
+      if (env.debug) console.error('head kernel: wasm backend unavailable, using the JavaScript kernel:', error);
       return undefined;
     });
   const tf = await backend;

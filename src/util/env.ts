@@ -1,44 +1,133 @@
 // Every setting of the toolkit in one place (the Transformers.js `env` idea): paths, downloads, and the few knobs of
-// the training and inference engines. Each reads its environment variable (README: "Settings") unless the library
-// assigns it on `env`. The paths are read once at start-up; the engine knobs are read when used, so a test or a
-// long-running process can change TL_* between runs.
+// the training and inference engines. Each reads its environment variable (SETTINGS below lists them all; no other
+// module reads a TL_* variable: test/unit/env-settings.test.ts) unless the library assigns it on `env`. The paths are
+// read once at start-up; the engine knobs are read when used, so a test or a long-running process can change TL_*
+// between runs.
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+
+/** One environment variable the toolkit reads: its name, its default, what it does (the docs' settings table). */
+export interface Setting {
+  name: `TL_${string}`;
+  default: string;
+  what: string;
+}
+
+/** Every TL_* variable the toolkit reads, here and nowhere else. */
+export const SETTINGS = [
+  {
+    name: 'TL_MODELS_DIR',
+    default: '(none)',
+    what: 'a folder holding <model folder>/ copies of the zoo (like ../shared/models); checked before the user cache',
+  },
+  {
+    name: 'TL_CACHE_DIR',
+    default: '~/.cache/tl ($XDG_CACHE_HOME/tl)',
+    what: 'the user cache: downloaded models and datasets, the feature store, the web app projects',
+  },
+  {
+    name: 'TL_DATASETS_DIR',
+    default: '(none)',
+    what: 'a folder holding <dataset>/ copies (like ../shared/datasets); checked before downloading a demo dataset',
+  },
+  {
+    name: 'TL_OFFLINE',
+    default: 'unset (downloads allowed)',
+    what: '1 forbids network downloads of models and datasets',
+  },
+  { name: 'TL_FEATURE_STORE', default: '<cache>/features.sqlite', what: "the feature store's file" },
+  {
+    name: 'TL_TRAIN_THREADS',
+    default: 'min(2, cores)',
+    what: 'shards of a fine-tuning step (this thread + workers)',
+  },
+  {
+    name: 'TL_FT_MEMORY_MB',
+    default: '1536',
+    what: 'memory one fine-tuning step may use in the wasm heap, MB; caps the minibatch',
+  },
+  {
+    name: 'TL_ORT_WORKER',
+    default: '1 (a worker thread)',
+    what: '0 runs onnxruntime in the calling thread instead of a worker thread',
+  },
+  {
+    name: 'TL_DEVICE',
+    default: 'cpu',
+    what: 'where TF.js fine-tuning and TF.js models run when a command names no --device: cpu, webgpu, or auto (a GPU if present, else cpu)',
+  },
+  {
+    name: 'TL_MAX_IMAGE_BYTES',
+    default: '67108864 (64 MiB)',
+    what: 'the largest image file read from disk, in bytes; a larger one is skipped with a warning instead of filling memory',
+  },
+  {
+    name: 'TL_WEBGPU',
+    default: 'unset (look for a GPU adapter)',
+    what: 'off: look for no GPU adapter at all, as on a machine without one (tests, or to keep the GPU idle)',
+  },
+  {
+    name: 'TL_HEAD_KERNEL',
+    default: 'unset (wasm on big sets, JavaScript on small ones)',
+    what: "js: the head's L2 search uses the JavaScript kernel even on big sets (the same seed gives the same bits)",
+  },
+  {
+    name: 'TL_HEAD_WASM_MIN_UNITS',
+    default: '4000000',
+    what: "rows x features x classes from which the head's fits use the wasm kernel (tests lower it to send a small set down the big-set path)",
+  },
+  {
+    name: 'TL_DEBUG',
+    default: 'unset',
+    what: 'any value: print the stack of an unexpected error, and why a worker or the wasm head kernel fell back',
+  },
+] as const satisfies readonly Setting[];
+
+export type SettingName = (typeof SETTINGS)[number]['name'];
+
+/** A setting's raw value from the environment (undefined when unset). */
+function read(name: SettingName): string | undefined {
+  return process.env[name];
+}
 
 function xdgCache(): string {
   return process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
 }
 
 /** A positive integer from an environment variable, or undefined when unset or not one. */
-function positiveIntVar(name: string): number | undefined {
-  const n = Number(process.env[name]);
+function positiveIntVar(name: SettingName): number | undefined {
+  const n = Number(read(name));
   return Number.isInteger(n) && n >= 1 ? n : undefined;
 }
 
 /** A positive number from an environment variable, or undefined. */
-function positiveNumberVar(name: string): number | undefined {
-  const n = Number(process.env[name]);
+function positiveNumberVar(name: SettingName): number | undefined {
+  const n = Number(read(name));
   return n > 0 && Number.isFinite(n) ? n : undefined;
 }
 
-/** Values assigned from the library win over the environment. */
+/** Values assigned from the library win over the environment; undefined hands a knob back to it. */
 const assigned: {
   trainThreads?: number;
   finetuneMemoryMB?: number;
   onnxWorker?: boolean;
   device?: string;
   maxImageBytes?: number;
+  webgpu?: boolean;
+  headKernel?: 'js' | 'auto';
+  headWasmMinUnits?: number;
+  debug?: boolean;
 } = {};
 
 export const env = {
   /** TL_MODELS_DIR: a folder holding `<model folder>/` copies of the zoo (like ../shared/models); checked before the user cache. */
-  modelsDir: process.env.TL_MODELS_DIR || '',
+  modelsDir: read('TL_MODELS_DIR') || '',
   /** TL_CACHE_DIR: the user cache: downloaded models and the feature store live here (default ~/.cache/tl). */
-  cacheDir: process.env.TL_CACHE_DIR || join(xdgCache(), 'tl'),
+  cacheDir: read('TL_CACHE_DIR') || join(xdgCache(), 'tl'),
   /** TL_DATASETS_DIR: a folder holding `<dataset>/` copies (like ../shared/datasets); checked before downloading a demo dataset. */
-  datasetsDir: process.env.TL_DATASETS_DIR || '',
+  datasetsDir: read('TL_DATASETS_DIR') || '',
   /** TL_OFFLINE=1 forbids network downloads of models and datasets. */
-  allowDownloads: process.env.TL_OFFLINE !== '1',
+  allowDownloads: read('TL_OFFLINE') !== '1',
   /** TL_TRAIN_THREADS: shards of a fine-tuning step (this thread + workers); default min(2, cores). */
   get trainThreads(): number | undefined {
     return assigned.trainThreads ?? positiveIntVar('TL_TRAIN_THREADS');
@@ -55,7 +144,7 @@ export const env = {
   },
   /** TL_ORT_WORKER=0 runs onnxruntime in the calling thread instead of a worker thread (default: a worker). */
   get onnxWorker(): boolean {
-    return assigned.onnxWorker ?? process.env.TL_ORT_WORKER !== '0';
+    return assigned.onnxWorker ?? read('TL_ORT_WORKER') !== '0';
   },
   set onnxWorker(v: boolean) {
     assigned.onnxWorker = v;
@@ -65,7 +154,7 @@ export const env = {
    * GPU adapter when there is one, else cpu). Checked where it is used (src/engine/webgpu/device.ts).
    */
   get device(): string | undefined {
-    return assigned.device ?? (process.env.TL_DEVICE || undefined);
+    return assigned.device ?? (read('TL_DEVICE') || undefined);
   },
   set device(v: string | undefined) {
     assigned.device = v;
@@ -80,6 +169,39 @@ export const env = {
   set maxImageBytes(v: number | undefined) {
     assigned.maxImageBytes = v;
   },
+  /** TL_WEBGPU=off: look for no GPU adapter at all, as on a machine without one (default: look). */
+  get webgpu(): boolean {
+    return assigned.webgpu ?? read('TL_WEBGPU') !== 'off';
+  },
+  set webgpu(v: boolean | undefined) {
+    assigned.webgpu = v;
+  },
+  /** TL_HEAD_KERNEL=js: the head's L2 search on the JavaScript kernel even on big sets (default auto: wasm on big sets). */
+  get headKernel(): 'js' | 'auto' {
+    return assigned.headKernel ?? (read('TL_HEAD_KERNEL') === 'js' ? 'js' : 'auto');
+  },
+  set headKernel(v: 'js' | 'auto' | undefined) {
+    assigned.headKernel = v;
+  },
+  /**
+   * TL_HEAD_WASM_MIN_UNITS: rows x features x classes from which the head's fits use wasm (default undefined:
+   * solvers/wasm-objective.ts's WASM_MIN_UNITS); tests lower it to send a small set down the big-set path.
+   */
+  get headWasmMinUnits(): number | undefined {
+    if (assigned.headWasmMinUnits !== undefined) return assigned.headWasmMinUnits;
+    const n = Number(read('TL_HEAD_WASM_MIN_UNITS'));
+    return n > 0 ? n : undefined;
+  },
+  set headWasmMinUnits(v: number | undefined) {
+    assigned.headWasmMinUnits = v;
+  },
+  /** TL_DEBUG (any value): stacks of unexpected errors, and why a worker or the wasm head kernel fell back. */
+  get debug(): boolean {
+    return assigned.debug ?? Boolean(read('TL_DEBUG'));
+  },
+  set debug(v: boolean | undefined) {
+    assigned.debug = v;
+  },
 };
 
 export function modelCacheDir(): string {
@@ -87,7 +209,7 @@ export function modelCacheDir(): string {
 }
 /** TL_FEATURE_STORE: the feature store's file (default <cache>/features.sqlite). */
 export function featureStorePath(): string {
-  return process.env.TL_FEATURE_STORE || join(env.cacheDir, 'features.sqlite');
+  return read('TL_FEATURE_STORE') || join(env.cacheDir, 'features.sqlite');
 }
 export function datasetCacheDir(): string {
   return join(env.cacheDir, 'datasets');

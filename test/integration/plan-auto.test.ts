@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { env } from '../../src/util/env.js';
 import { loadDataset } from '../../src/data/dataset.js';
 import { planTraining, type Plan } from '../../src/plan/plan.js';
-import { decideRung, expectedGain } from '../../src/plan/auto-rules.js';
+import { decideRung, expectedGain } from '../../src/plan/decide.js';
 import { cleanup, DATASETS_DIR, linkSubset, runCli, tempDir } from '../helpers.ts';
 
 let cacheDir: string;

@@ -1,4 +1,4 @@
-// tl plan's rung-3 epoch estimate (src/plan/full-probe.ts). The old probe timed single-thread steps of 8 images
+// tl plan's rung-3 epoch estimate (src/plan/full-probe.ts probes, estimate.ts's fullEpochCost adds up). The old probe timed single-thread steps of 8 images
 // with the second (still warming up) step among the timed ones and no parallel speed-up: 219 s per EuroSAT epoch
 // against the run's 153 s (+43%). Now the rate comes from the run's own data-parallel step after warm-up, the
 // per-step Adam/hand-off cost is counted per step, and the epoch adds the augmentation draw and the inner-val scoring.
@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { findModel } from '../../src/backbone/registry.js';
 import { loadNetwork } from '../../src/finetune/network.js';
 import { defaultTrainThreads, parallelStats } from '../../src/finetune/parallel.js';
+import { fullEpochCost } from '../../src/plan/estimate.js';
 import {
-  fullEpochCost,
   probeFullEpoch,
   steadyStepCost,
   PROBE_WARMUP_STEPS,

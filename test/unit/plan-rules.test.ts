@@ -1,4 +1,4 @@
-// auto's rule (plan/auto-rules.ts): given each rung's estimated seconds and the measured gain table, which rung it
+// auto's rule (plan/decide.ts): given each rung's estimated seconds and the measured gain table, which rung it
 // picks, why, and the "only the budget stops it" line with the command that runs the better rung.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,8 +11,8 @@ import {
   MIN_TRY_PER_CLASS,
   type GainObservation,
   type RungOption,
-} from '../../src/plan/auto-rules.js';
-import { RUN_SHAPE } from '../../src/plan/plan.js';
+} from '../../src/plan/decide.js';
+import { RUN_SHAPE } from '../../src/plan/estimate.js';
 import { finetuneDefaults } from '../../src/training/finetune.js';
 import { INNER_VAL_FRACTION } from '../../src/classifier/inner-split.js';
 import { DEFAULT_MAX_REFERENCES } from '../../src/classifier/unknown.js';

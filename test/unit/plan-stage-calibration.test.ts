@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { calibratedStageSeconds, probedStageSeconds, SHIPPED_CALIBRATION } from '../../src/plan/stage-calibration.js';
-import { epochsExpected } from '../../src/plan/plan.js';
+import { epochsExpected } from '../../src/plan/estimate.js';
 
 const within30 = (estimate: number, actual: number) => Math.abs(estimate / actual - 1) <= 0.3;
 

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { onCurve } from '../../src/training/head.js';
 import { CurveScorer, curvePoints } from '../../src/solvers/curve-scorer.js';
 import { Rng } from '../../src/util/random.js';
+import { env } from '../../src/util/env.js';
 
 test('the curve keeps every one of the first 20 iterations, then a doubling stride (~50 points for 150)', () => {
   for (let i = 1; i <= 20; i++) assert.ok(onCurve(i), `iteration ${i}`);
@@ -30,12 +31,12 @@ test('curve scores on the wasm GEMM (big sets) equal the JavaScript scores: same
   const W = Float64Array.from({ length: 4 * 48 }, () => 0.2 * rng.normal());
   const b = Float64Array.from({ length: 4 }, () => 0.1 * rng.normal());
   const js = await CurveScorer.start(Xtr, ytr, Xva, yva, 4); // 300 x 48 x 4: far below the wasm threshold
-  process.env.TL_HEAD_WASM_MIN_UNITS = '1';
+  env.headWasmMinUnits = 1;
   let wasm: CurveScorer;
   try {
     wasm = await CurveScorer.start(Xtr, ytr, Xva, yva, 4);
   } finally {
-    delete process.env.TL_HEAD_WASM_MIN_UNITS;
+    env.headWasmMinUnits = undefined;
   }
   const a = js.score(W, b);
   const c = wasm.score(W, b);

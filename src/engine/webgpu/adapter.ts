@@ -6,6 +6,7 @@
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { env } from '../../util/env.js';
 
 export interface GpuAdapterSummary {
   vendor: string;
@@ -109,7 +110,7 @@ const cache = new Map<string, Promise<OpenedAdapter | undefined>>();
  */
 export function openAdapter(opts: { allowSoftware: boolean }): Promise<OpenedAdapter | undefined> {
   // TL_WEBGPU=off: look for no adapter at all, as on a machine without one (tests, or to keep the GPU idle).
-  if (process.env.TL_WEBGPU === 'off') return Promise.resolve(undefined);
+  if (!env.webgpu) return Promise.resolve(undefined);
   const key = opts.allowSoftware ? 'any' : 'hardware';
   let p = cache.get(key);
   if (!p) {

@@ -1,0 +1,214 @@
+// `--strategy auto`'s decision, apart from the probes (probes.ts) and the time estimate (estimate.ts) that feed it;
+// plan.ts runs the three. Each rung's expected gain over the head comes from a table of measured gains (bench/auto.ts,
+// by images per class and domain), each rung's time from the estimate; auto takes the rung with the largest expected
+// gain that fits the time budget, and says so when the budget alone stops a rung expected to gain more. Pure
+// functions, no I/O (test/unit/plan-modules.test.ts): the benchmark refits the table leaving one dataset out.
+
+export type Rung = 'head' | 'partial' | 'full';
+export type Domain = 'photo' | 'far';
+
+/** One measured point: a rung's val accuracy minus the head's, in points, on a set of `perClass` images/class. */
+export interface GainObservation {
+  rung: 'partial' | 'full';
+  perClass: number;
+  domain: Domain;
+  gain: number;
+  /** The dataset it was measured on (leave-one-dataset-out groups by it). */
+  dataset?: string;
+}
+
+/** Expected gain over the head (points) of a rung from `perClass` images/class on: [lower bound, gain], ascending. */
+export type GainTable = Record<'partial' | 'full', Partial<Record<Domain, [number, number][]>>>;
+
+/** The images/class buckets the table is kept in (the benchmark's subset sizes, then the sets' own sizes). */
+export const PER_CLASS_BUCKETS = [25, 50, 100, 300, 500, 1000];
+
+/** A rung must be expected to gain at least this much (points) to be worth its extra time over the head. */
+export const MIN_GAIN_POINTS = 0.5;
+
+/**
+ * Measured gains, val accuracy points over the head with every decision on the inner val split: the table
+ * `npm run bench:auto -- --analyze --rung3 eurosat=0.965:1799` fits on every run (README "Which rung auto picks"):
+ * the mean over the runs in each images/class bucket. Partial reusing the last blocks on photos (hymenoptera,
+ * cats/dogs, imagewoof, imagenette, whole, 25/50/100/300 per class and greyscale copies): -2.6 to +0.7, never worth
+ * its time. Partial with the far recipe on EuroSAT (far from ImageNet): +2.85 at 25/class, +3.7 at 50, +2.2 at 100,
+ * +1.2 at 300, +1.3 at 500 (0.931 vs 0.918, 261 s). Rung 3 on photos at 25-50/class: -3.1 to +0.2; on EuroSAT -4.85
+ * at 25/class, and +4.7 at 500 (issue #12's run at 128 px, 6 epochs, 30 min: 0.965). A size below a domain's rows, or
+ * a domain never measured, has no entry: no gain is extrapolated to it (triesUnmeasured is auto's rule there).
+ */
+export const GAIN_PRIORS: GainTable = {
+  partial: {
+    photo: [
+      [25, -0.7],
+      [50, -1.0],
+      [100, -0.1],
+      [300, 0.2],
+      [1000, 0],
+    ],
+    far: [
+      [25, 2.8],
+      [50, 3.7],
+      [100, 2.2],
+      [300, 1.2],
+      [500, 1.3],
+    ],
+  },
+  full: {
+    photo: [
+      [25, -1.1],
+      [50, -0.2],
+    ],
+    far: [
+      [25, -4.8],
+      [500, 4.7],
+    ],
+  },
+};
+
+const bucketOf = (perClass: number) => {
+  let b = PER_CLASS_BUCKETS[0];
+  for (const x of PER_CLASS_BUCKETS) if (perClass >= x) b = x;
+  return b;
+};
+
+/**
+ * The table from observations: the mean gain of each (rung, domain, bucket) measured. A bucket without data takes
+ * nothing (the lookup falls back to the nearest smaller bucket measured in that domain).
+ */
+export function fitGainTable(obs: GainObservation[]): GainTable {
+  const table: GainTable = { partial: {}, full: {} };
+  for (const rung of ['partial', 'full'] as const)
+    for (const domain of ['photo', 'far'] as const) {
+      const rows: [number, number][] = [];
+      for (const b of PER_CLASS_BUCKETS) {
+        const g = obs.filter((o) => o.rung === rung && o.domain === domain && bucketOf(o.perClass) === b);
+        if (g.length) rows.push([b, g.reduce((a, o) => a + o.gain, 0) / g.length]);
+      }
+      if (rows.length) table[rung][domain] = rows;
+    }
+  return table;
+}
+
+/**
+ * Expected gain (points) of `rung` over the head: the table's row at the largest bucket <= perClass, in the domain's
+ * rows; undefined below every measured bucket or in a domain never measured (no evidence: photos' gains say nothing
+ * about satellite patches, and the reverse; triesUnmeasured says what auto does then on a far domain).
+ */
+export function expectedGain(
+  rung: Rung,
+  perClass: number,
+  domain: Domain,
+  table: GainTable = GAIN_PRIORS,
+): number | undefined {
+  if (rung === 'head') return 0;
+  const rows = table[rung][domain];
+  if (!rows) return undefined;
+  let gain: number | undefined;
+  for (const [lo, g] of rows) if (perClass >= lo) gain = g;
+  return gain;
+}
+
+/**
+ * The fewest images/class at which an unmeasured far domain is tried: the smallest size measured. Below it the inner
+ * split holds 1-3 images per class, too few to tell a gaining epoch from a lucky one (rung 3 at 25/class, ~4 per
+ * class: 3 of 5 sets ended below the head), so trying would no longer be safe for accuracy.
+ */
+export const MIN_TRY_PER_CLASS = PER_CLASS_BUCKETS[0];
+
+/**
+ * Far from ImageNet with no measured set like it at this size (no far rows, or the size is below every far bucket),
+ * from MIN_TRY_PER_CLASS images/class up: auto tries partial anyway. No evidence is not evidence of no gain: the top
+ * layers' features transfer worst as tasks grow apart (Yosinski et al. 2014, "How transferable are features in deep
+ * neural networks?"), and the Keras/fastai guides unfreeze more layers for far domains; every far set measured gained
+ * (EuroSAT +1.2 to +3.6 at 25-500/class, README "Which rung auto picks"). Trying costs time more than accuracy:
+ * rung 2 keeps epoch 0 unless the inner split says a later epoch beats it. Photos keep their measured rows (partial
+ * does not pay there).
+ */
+export function triesUnmeasured(rung: Rung, gain: number | undefined, domain: Domain, perClass: number): boolean {
+  return rung === 'partial' && domain === 'far' && gain === undefined && perClass >= MIN_TRY_PER_CLASS;
+}
+
+/** Whether a rung is expected to run all its epochs (a measured gain, or tried unmeasured), for its time estimate. */
+export function expectsToTrainOn(rung: Rung, gain: number | undefined, domain: Domain, perClass: number): boolean {
+  return (gain !== undefined && gain >= MIN_GAIN_POINTS) || triesUnmeasured(rung, gain, domain, perClass);
+}
+
+export interface RungOption {
+  rung: Rung;
+  /** Estimated wall seconds of the whole run on this rung. */
+  seconds: number;
+  /** Expected val-accuracy gain over the head, points (undefined: no measurement covers this case). */
+  gain: number | undefined;
+  /** The command that runs this rung explicitly (for the "budget stops it" line). */
+  command: string;
+}
+
+export interface RungDecision {
+  choice: Rung;
+  reason: string;
+  /** Set when a rung expected to gain more was left out only because of the time budget. */
+  blockedByBudget?: { rung: Rung; seconds: number; gain: number; command: string };
+}
+
+export const formatSeconds = (s: number) => (s < 90 ? `${Math.round(s)} s` : `${Math.round(s / 60)} min`);
+const pts = (g: number) => `${g >= 0 ? '+' : ''}${g.toFixed(1)} pts`;
+
+/**
+ * Largest expected gain within the budget, among rungs expected to gain >= MIN_GAIN_POINTS; ties go to the cheaper
+ * rung. When that is the head, a rung tried unmeasured (triesUnmeasured: far domain, no far measurement at this size)
+ * that fits the budget is chosen instead. `perClass` words the reason.
+ */
+export function decideRung(
+  options: RungOption[],
+  ctx: { perClass: number; budget: number; domain: Domain },
+): RungDecision {
+  const head = options.find((o) => o.rung === 'head')!;
+  const worth = options.filter((o) => o.rung !== 'head' && o.gain !== undefined && o.gain >= MIN_GAIN_POINTS);
+  const fits = worth.filter((o) => o.seconds <= ctx.budget);
+  const best = [head, ...fits].reduce((a, o) =>
+    (o.gain ?? 0) > (a.gain ?? 0) || ((o.gain ?? 0) === (a.gain ?? 0) && o.seconds < a.seconds) ? o : a,
+  );
+  const blocked = worth
+    .filter((o) => o.seconds > ctx.budget && (o.gain ?? 0) > (best.gain ?? 0))
+    .sort((a, b) => (b.gain ?? 0) - (a.gain ?? 0))[0];
+  const where = `${ctx.perClass} images/class${ctx.domain === 'far' ? ', far from ImageNet' : ''}`;
+  const others = options
+    .filter((o) => o !== best)
+    .map(
+      (o) =>
+        `${o.rung} ~${formatSeconds(o.seconds)}, ${o.gain === undefined ? 'no measured gain at this size' : `expected ${pts(o.gain)}`}`,
+    )
+    .join('; ');
+  const tried =
+    best.rung === 'head' ? options.find((o) => triesUnmeasured(o.rung, o.gain, ctx.domain, ctx.perClass)) : undefined;
+  if (tried && tried.seconds <= ctx.budget) {
+    const rest = options
+      .filter((o) => o !== tried)
+      .map((o) => `${o.rung} ~${formatSeconds(o.seconds)}${o.gain === undefined ? '' : `, expected ${pts(o.gain)}`}`)
+      .join('; ');
+    return {
+      choice: tried.rung,
+      reason:
+        `${ctx.perClass} images/class: ${tried.rung} (~${formatSeconds(tried.seconds)}): far from ImageNet and no measured set like it: ` +
+        `trying ${tried.rung} (top layers transfer worst to far domains); the inner split keeps the head if nothing ` +
+        `gains; ${rest}`,
+    };
+  }
+  let reason =
+    best.rung === 'head'
+      ? `${where}: head (~${formatSeconds(best.seconds)}); no rung is expected to gain >= ${MIN_GAIN_POINTS} pts within the ${formatSeconds(ctx.budget)} budget (${others})`
+      : `${where}: ${best.rung} (~${formatSeconds(best.seconds)}, expected ${pts(best.gain ?? 0)} over the head); ${others}`;
+  let blockedByBudget: RungDecision['blockedByBudget'];
+  if (blocked) {
+    blockedByBudget = {
+      rung: blocked.rung,
+      seconds: blocked.seconds,
+      gain: blocked.gain ?? 0,
+      command: blocked.command,
+    };
+    reason += `. Only the time budget stops ${blocked.rung} (expected ${pts(blocked.gain ?? 0)}, ~${formatSeconds(blocked.seconds)} > ${formatSeconds(ctx.budget)}): ${blocked.command}`;
+  } else if (tried) {
+    reason += `. Far from ImageNet and no measured set like it: ${tried.rung} would be tried, but ~${formatSeconds(tried.seconds)} > ${formatSeconds(ctx.budget)}: ${tried.command}`;
+  }
+  return { choice: best.rung, reason, blockedByBudget };
+}
