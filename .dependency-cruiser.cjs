@@ -39,6 +39,17 @@ module.exports = {
       to: { path: '^dist/src/training/head[.]js$' },
     },
     {
+      name: 'cli-is-thin',
+      comment:
+        'the CLI parses, calls the library and prints: it never runs a rung, a solver, a plan probe or the fine-tuning machinery itself (trainClassifier and planTraining do)',
+      severity: 'error',
+      from: { path: '^dist/src/cli/' },
+      to: {
+        path: '^dist/src/(solvers/|training/|plan/|finetune/)',
+        pathNot: '^dist/src/(training/train|plan/plan|plan/fused|finetune/network)[.]js$',
+      },
+    },
+    {
       name: 'rungs-below-dispatcher',
       comment: 'trainClassifier (training/train) chooses a rung: no rung imports it',
       severity: 'error',

@@ -20,6 +20,7 @@ export {
 } from './training/train.js';
 export { Classifier, type Prediction, type FilePrediction } from './classifier/classifier.js';
 export { planTraining, type Plan, type RungEstimate } from './plan/plan.js';
+export { planFused, type FusedPlan } from './plan/fused.js';
 export { evaluate, type Metrics } from './eval/metrics.js';
 
 // Backbones

@@ -90,8 +90,9 @@ export function registerPlanCommand(program: Command): void {
 
 /** A fused model (--model a+b): head only; its parts' extraction and the head fit. */
 async function planFusedCommand(dataset: Dataset, opts: PlanCliOpts): Promise<void> {
-  const [{ findModel }, { planFused, printFusedPlan }] = await Promise.all([
+  const [{ findModel }, { planFused }, { printFusedPlan }] = await Promise.all([
     import('../../backbone/registry.js'),
+    import('../../plan/fused.js'),
     import('./plan-fused.js'),
   ]);
   const plan = await planFused(dataset, findModel(opts.model));
