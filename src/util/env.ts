@@ -9,6 +9,8 @@ import { join } from 'node:path';
 /** One environment variable the toolkit reads: its name, its default, what it does (the docs' settings table). */
 export interface Setting {
   name: `TL_${string}`;
+  /** The `env` field the library may assign instead (absent: only the variable, e.g. TL_FEATURE_STORE). */
+  field?: string;
   default: string;
   what: string;
 }
@@ -17,67 +19,80 @@ export interface Setting {
 export const SETTINGS = [
   {
     name: 'TL_MODELS_DIR',
+    field: 'modelsDir',
     default: '(none)',
     what: 'a folder holding <model folder>/ copies of the zoo (like ../shared/models); checked before the user cache',
   },
   {
     name: 'TL_CACHE_DIR',
+    field: 'cacheDir',
     default: '~/.cache/tl ($XDG_CACHE_HOME/tl)',
     what: 'the user cache: downloaded models and datasets, the feature store, the web app projects',
   },
   {
     name: 'TL_DATASETS_DIR',
+    field: 'datasetsDir',
     default: '(none)',
     what: 'a folder holding <dataset>/ copies (like ../shared/datasets); checked before downloading a demo dataset',
   },
   {
     name: 'TL_OFFLINE',
+    field: 'allowDownloads',
     default: 'unset (downloads allowed)',
     what: '1 forbids network downloads of models and datasets',
   },
   { name: 'TL_FEATURE_STORE', default: '<cache>/features.sqlite', what: "the feature store's file" },
   {
     name: 'TL_TRAIN_THREADS',
+    field: 'trainThreads',
     default: 'min(2, cores)',
     what: 'shards of a fine-tuning step (this thread + workers)',
   },
   {
     name: 'TL_FT_MEMORY_MB',
+    field: 'finetuneMemoryMB',
     default: '1536',
     what: 'memory one fine-tuning step may use in the wasm heap, MB; caps the minibatch',
   },
   {
     name: 'TL_ORT_WORKER',
+    field: 'onnxWorker',
     default: '1 (a worker thread)',
     what: '0 runs onnxruntime in the calling thread instead of a worker thread',
   },
   {
     name: 'TL_DEVICE',
+    field: 'device',
     default: 'cpu',
     what: 'where TF.js fine-tuning and TF.js models run when a command names no --device: cpu, webgpu, or auto (a GPU if present, else cpu)',
   },
   {
     name: 'TL_MAX_IMAGE_BYTES',
+    field: 'maxImageBytes',
     default: '67108864 (64 MiB)',
     what: 'the largest image file read from disk, in bytes; a larger one is skipped with a warning instead of filling memory',
   },
   {
     name: 'TL_WEBGPU',
+    field: 'webgpu',
     default: 'unset (look for a GPU adapter)',
     what: 'off: look for no GPU adapter at all, as on a machine without one (tests, or to keep the GPU idle)',
   },
   {
     name: 'TL_HEAD_KERNEL',
+    field: 'headKernel',
     default: 'unset (wasm on big sets, JavaScript on small ones)',
     what: "js: the head's L2 search uses the JavaScript kernel even on big sets (the same seed gives the same bits)",
   },
   {
     name: 'TL_HEAD_WASM_MIN_UNITS',
+    field: 'headWasmMinUnits',
     default: '4000000',
     what: "rows x features x classes from which the head's fits use the wasm kernel (tests lower it to send a small set down the big-set path)",
   },
   {
     name: 'TL_DEBUG',
+    field: 'debug',
     default: 'unset',
     what: 'any value: print the stack of an unexpected error, and why a worker or the wasm head kernel fell back',
   },

@@ -100,3 +100,11 @@ test('the knobs moved into env keep their meaning; a value assigned on env wins 
   }
   assert.equal(env.webgpu, saved[0][1] !== 'off', 'undefined hands the setting back to the environment');
 });
+
+test("docs/settings.md's table is generated from SETTINGS, and each setting's env field exists", async () => {
+  const { settingsTable, withSettingsTable } = await import('../../src/util/settings-markdown.js');
+  const docs = readFileSync(join(ROOT, 'docs/settings.md'), 'utf8');
+  assert.equal(withSettingsTable(docs), docs, 'docs/settings.md is stale: run `npm run docs:tables`');
+  assert.equal(settingsTable().split('\n').length, SETTINGS.length + 2);
+  for (const s of SETTINGS) if ('field' in s) assert.ok(s.field in env, `${s.name}: env.${s.field}`);
+});
