@@ -1,4 +1,4 @@
-// The library API: what the README documents ("From TypeScript"), no more. The `tl` CLI is built on the same modules.
+// The library API: what docs/library.md documents, no more. The `tl` CLI is built on the same modules.
 export { env } from './util/env.js';
 export { TlError } from './util/errors.js';
 

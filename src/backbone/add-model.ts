@@ -52,7 +52,7 @@ async function formatOf(source: string): Promise<string> {
   if (ext === '.json' && !isUrl(source) && (await isTfjsLayersModel(source))) return 'tfjs-layers';
   throw new TlError(
     `cannot detect the feature tensor of ${fileName(source) || source}: detection reads ONNX files (.onnx) and TF.js layers model.json files`,
-    'Otherwise write a JSON description and run `tl models add FILE.json` (README: "Bring your own backbone").',
+    'Otherwise write a JSON description and run `tl models add FILE.json` (docs/backbones.md, "Bring your own backbone").',
   );
 }
 

@@ -281,5 +281,5 @@ export const ZOO: ModelEntry[] = [
   ...ONLINE_ZOO,
 ];
 
-/** Best on the photo sets and ~10x faster than the runner-up (MobileNetV1 0.75); see the README's accuracy table. */
+/** Best on the photo sets and ~10x faster than the runner-up (MobileNetV1 0.75); see docs/backbones.md's accuracy table. */
 export const DEFAULT_MODEL_ID = 'mobilenet-v2';

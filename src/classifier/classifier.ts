@@ -25,7 +25,7 @@ export interface Prediction {
   probability: number;
   /** Top-k classes, most probable first. */
   top: LabelProbability[];
-  /** True when the image is far from every class seen in training (see README: "Unknown images"). */
+  /** True when the image is far from every class seen in training (see docs/unknown.md). */
   unknown: boolean;
   /** Mean cosine distance to the 5 nearest training images the bundle keeps (older bundles: the nearest image, or class centroid); compared with the bundle's threshold. */
   distance: number;

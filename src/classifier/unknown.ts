@@ -5,7 +5,7 @@
 // images. The trainers calibrate it on the training images themselves (each scored against the others, leave one out)
 // and only measure the resulting flag rate on val, so the reported val split decides nothing (issue 13).
 //
-// Chosen on bench/unknown.ts (README "Unknown images": imagewoof, 5 breeds known, the other 5 as near-unknowns,
+// Chosen on bench/unknown.ts (docs/unknown.md: imagewoof, 5 breeds known, the other 5 as near-unknowns,
 // imagenette as far, 8 splits): the mean over 5 neighbours beat the nearest one on near-unknown AUROC on every split
 // (by about 0.01) and on far; class-conditional k-NN, Mahalanobis, energy/max-logit/softmax scores and their
 // combinations did not beat it, and k tuned on train (leave one class out) did worse than a fixed 5.

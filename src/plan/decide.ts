@@ -28,7 +28,7 @@ export const MIN_GAIN_POINTS = 0.5;
 
 /**
  * Measured gains, val accuracy points over the head with every decision on the inner val split: the table
- * `npm run bench:auto -- --analyze --rung3 eurosat=0.965:1799` fits on every run (README "Which rung auto picks"):
+ * `npm run bench:auto -- --analyze --rung3 eurosat=0.965:1799` fits on every run (docs/auto.md):
  * the mean over the runs in each images/class bucket. Partial reusing the last blocks on photos (hymenoptera,
  * cats/dogs, imagewoof, imagenette, whole, 25/50/100/300 per class and greyscale copies): -2.6 to +0.7, never worth
  * its time. Partial with the far recipe on EuroSAT (far from ImageNet): +2.85 at 25/class, +3.7 at 50, +2.2 at 100,
@@ -120,7 +120,7 @@ export const MIN_TRY_PER_CLASS = PER_CLASS_BUCKETS[0];
  * from MIN_TRY_PER_CLASS images/class up: auto tries partial anyway. No evidence is not evidence of no gain: the top
  * layers' features transfer worst as tasks grow apart (Yosinski et al. 2014, "How transferable are features in deep
  * neural networks?"), and the Keras/fastai guides unfreeze more layers for far domains; every far set measured gained
- * (EuroSAT +1.2 to +3.6 at 25-500/class, README "Which rung auto picks"). Trying costs time more than accuracy:
+ * (EuroSAT +1.2 to +3.6 at 25-500/class, docs/auto.md). Trying costs time more than accuracy:
  * rung 2 keeps epoch 0 unless the inner split says a later epoch beats it. Photos keep their measured rows (partial
  * does not pay there).
  */

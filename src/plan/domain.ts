@@ -1,7 +1,7 @@
 // How far a dataset is from ImageNet, judged by the backbone's own 1000-way head on a sample of its training images:
 // on photos it is confident about something (mean top-1 probability 0.50-0.81 on the shared photo sets), on
 // satellite patches it is not (0.15 on EuroSAT). Far from ImageNet, the top blocks' ImageNet-specific features are
-// the wrong thing to start from, and new units on a mid-level cut win (README, "Freeze fewer layers").
+// the wrong thing to start from, and new units on a mid-level cut win (docs/fine-tuning.md).
 import type { Dataset } from '../data/dataset.js';
 import type { ResolveOptions } from '../backbone/resolve.js';
 import { loadBackbone } from '../backbone/load.js';

@@ -6,7 +6,7 @@
 // Measured on this 2-core machine (EuroSAT at 128 px, MobileNetV2): a single-thread probe of 3 steps of 8 images,
 // the first untimed, said 219 s per epoch against the run's 153 s: it missed the second thread, and its second step
 // still ran ~1.2-1.5x the steady ones (wasm code tiering up, the heap growing), so it timed a warm-up step. This probe
-// said 185 s before a 175 s epoch in the same lock hold, where the old one said 329 s (README, "Rung 3").
+// said 185 s before a 175 s epoch in the same lock hold, where the old one said 329 s (docs/auto.md, "Rung 3's time estimate").
 import { buildTrainableTail, resolveFreeze, trainingTf, type Network } from '../finetune/network.js';
 import { startParallelSteps } from '../finetune/parallel.js';
 import { shardGrads, applySummedGrads, batchNorm, type ShardModel, type ShardResult } from '../finetune/step.js';

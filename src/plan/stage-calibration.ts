@@ -32,7 +32,7 @@ export const SHIPPED_CALIBRATION: StageCalibration = {
     'full:head-fit': 0.82,
     // Not the bench's fit (1.14, from eight 25-50/class runs with epochs of 5-50 s, where per-epoch fixed costs weigh
     // and the old two-step probe still timed warm-up): on EuroSAT whole it made a quiet 144 s epoch read 212 s. With
-    // the fastest-of-four probe (full-probe.ts) the step's own rate needs no factor (README, "Rung 3").
+    // the fastest-of-four probe (full-probe.ts) the step's own rate needs no factor (docs/auto.md, "Rung 3's time estimate").
     'full:epochs': 1,
     'full:final': 0.83,
   },

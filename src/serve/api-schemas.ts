@@ -178,7 +178,7 @@ export const COMPONENT_SCHEMAS = [
         type: 'array',
         items: { type: 'object', properties: { label: { type: 'string' }, probability: { type: 'number' } } },
       },
-      unknown: { type: 'boolean', description: 'far from every training image (see README: Unknown images)' },
+      unknown: { type: 'boolean', description: 'far from every training image (see docs/unknown.md)' },
       distance: { type: 'number' },
       timing: {
         type: 'object',

@@ -186,7 +186,7 @@ export function registerModelsCommands(program: Command): void {
     .command('add')
     .argument(
       '<model>',
-      'an ImageNet classifier: .onnx file, https URL or TF.js layers model.json (feature tensor, input size and layout are read from it), or a JSON description (README: "Bring your own backbone")',
+      'an ImageNet classifier: .onnx file, https URL or TF.js layers model.json (feature tensor, input size and layout are read from it), or a JSON description (docs/backbones.md, "Bring your own backbone")',
     )
     .description('register your own ONNX or TF.js image model as a backbone')
     .option('--preset <name>', `its normalisation: ${presetHelp()}`)

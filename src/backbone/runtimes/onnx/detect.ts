@@ -187,7 +187,7 @@ function detectInput(g: GraphIndex, graph: Graph): DetectedBackbone['input'] {
   if (images.length !== 1) {
     throw new TlError(
       `cannot tell the image input of this ONNX graph: ${images.length} four-dimensional inputs (${inputs.map((i) => i.name).join(', ') || 'none'})`,
-      'Register it with a JSON description instead (`tl models add FILE.json`, see README "Bring your own backbone").',
+      'Register it with a JSON description instead (`tl models add FILE.json`, see docs/backbones.md, "Bring your own backbone").',
     );
   }
   const name = images[0].name;

@@ -90,7 +90,7 @@ export function detectTfjsLayers(json: ModelJson): DetectedBackbone {
   }
   throw new TlError(
     `cannot find the classifier in this model.json: walking back from "${output}" reached ${l ? `a ${l.class_name} layer (${l.config.name})` : 'the input'}`,
-    'Register it with a JSON description naming the feature layer (README: "Bring your own backbone").',
+    'Register it with a JSON description naming the feature layer (docs/backbones.md, "Bring your own backbone").',
   );
 }
 
