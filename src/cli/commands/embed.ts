@@ -41,10 +41,8 @@ export function registerEmbedCommand(program: Command): void {
         import('../../features/store.js'),
       ]);
       const backbone = await openFeatureBackbone(opts);
-      if (env.device && env.device !== 'cpu')
-        process.stderr.write(
-          `device: ${backbone.device ?? `cpu (${backbone.id} runs on onnxruntime's cpu provider: its webgpu provider needs a Vulkan adapter; --device applies to TF.js models)`}\n`,
-        );
+      // The backbone says where it runs when a device other than the CPU was asked for (and why not, if it cannot).
+      if (backbone.device) process.stderr.write(`device: ${backbone.device}\n`);
       const store = FeatureStore.open();
       // A fused model embeds each part in turn: the bar counts vectors (images x parts).
       const vectorsPerImage = isFusedBackbone(backbone) ? backbone.parts.length : 1;

@@ -10,6 +10,7 @@ import { softmaxRows } from '../../../util/math.js';
 import { splitRows } from '../../../util/rows.js';
 import { createSession, type OnnxSession } from './session.js';
 import { checkFeatureWidth } from '../../feature-width.js';
+import { env } from '../../../util/env.js';
 
 export class OnnxBackbone implements PretrainedBackbone {
   readonly id: string;
@@ -23,6 +24,17 @@ export class OnnxBackbone implements PretrainedBackbone {
     this.id = entry.id;
     this.input = entry.input;
     this.featureDim = entry.feature.dim;
+  }
+
+  /**
+   * When a command asked for a GPU: why this model stays on the CPU (onnxruntime's webgpu provider needs a Vulkan
+   * adapter, and --device applies to TF.js models). Absent when nothing else was asked for.
+   */
+  get device(): string | undefined {
+    const asked = env.device;
+    return asked && asked !== 'cpu'
+      ? `cpu (${this.id} runs on onnxruntime's cpu provider: its webgpu provider needs a Vulkan adapter; --device applies to TF.js models)`
+      : undefined;
   }
 
   static async load(
