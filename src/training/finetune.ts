@@ -32,6 +32,7 @@ import type {
 import { TlError } from '../util/errors.js';
 import { argmax } from '../util/math.js';
 import { extractLabelled } from './labelled-features.js';
+import { throwIfInterrupted, yieldToEventLoop } from './interrupted.js';
 import { serialStep } from '../finetune/step.js';
 import { passSizes, stepBytesPerImage, stepMemoryBudget } from '../finetune/step-memory.js';
 import { Rng } from '../util/random.js';
@@ -224,6 +225,8 @@ export async function finetuneClassifier(opts: FinetuneTrainOptions, ctx: RungCo
   const extractSeconds = (Date.now() - tExtract) / 1000;
   let used: ReturnType<RungContext['reportUsed']>;
   try {
+    // Stopped while extracting: what was extracted is cached, nothing is trained on a part of the images.
+    throwIfInterrupted(opts.signal);
     used = ctx.reportUsed(train.labels, val.labels);
   } catch (err) {
     await frozen.dispose();
@@ -279,18 +282,25 @@ export async function finetuneClassifier(opts: FinetuneTrainOptions, ctx: RungCo
     },
     [...fitSet.acts, fitSet.labels, ...checkSet.acts, checkSet.labels],
   );
-  const fit = await finetune({
-    tf,
-    tail,
-    train: fitSet,
-    check: checkSet,
-    K,
-    settings: s,
-    opts: { ...opts, seed },
-    emit,
-    epochTrain,
-    checkpointKey,
-  });
+  let fit: FinetuneFit;
+  try {
+    fit = await finetune({
+      tf,
+      tail,
+      train: fitSet,
+      check: checkSet,
+      K,
+      settings: s,
+      opts: { ...opts, seed },
+      emit,
+      epochTrain,
+      checkpointKey,
+    });
+  } catch (err) {
+    tail.dispose();
+    await frozen.dispose();
+    throw err;
+  }
   const trainSeconds = (Date.now() - tTrain) / 1000;
 
   const snapshot = await snapshotTail(tail, frozen.input.size);
@@ -551,6 +561,8 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
   };
   let sinceBest = 0;
   let startEpoch = 1;
+  // The last epoch whose checkpoint is on disk: what an interrupted run leaves for its re-run.
+  let kept = 0;
   const saved = checkpointKey ? loadCheckpoint(checkpointKey) : undefined;
   if (saved) {
     // Resume after the last finished epoch: weights, optimizers, counters; the shuffles are replayed from the seed.
@@ -571,6 +583,7 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
     history.splice(0, history.length, ...saved.history);
     for (let e = 1; e <= saved.epoch; e++) rng.shuffle(order);
     startEpoch = saved.epoch + 1;
+    kept = saved.epoch;
     emit({ type: 'finetune-resume', epoch: saved.epoch, of: saved.of, dir: checkpointDir(saved.key) });
   }
   let canCheckpoint = !!checkpointKey;
@@ -597,6 +610,8 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
       let lossSum = 0;
       let okSum = 0;
       for (let i = 0; i < order.length; i += batchSize) {
+        // Between steps: let a signal handler run (one thread never yields otherwise) and stop when it aborted.
+        await yieldToEventLoop();
         if (opts.signal?.aborted) break;
         if (stepIndex < warmupSteps || s.schedule !== 'constant')
           setRates(rateFactor(s.schedule, stepIndex, warmupSteps, totalSteps));
@@ -626,6 +641,8 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
         // Within-epoch progress: a rung-3 epoch can take minutes.
         emit({ type: 'finetune-step', epoch, of: s.epochs, done: i + n, total: order.length });
       }
+      // A stopped epoch is neither scored nor kept.
+      if (opts.signal?.aborted) break;
       const [Wn, bn] = await readAll([Wv, bv]);
       const sv = await score(Wn, bn, evalSet);
       const p: HistoryPoint = {
@@ -671,6 +688,7 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
             optHead: await optimizerState(optHead),
             optTail: await optimizerState(optTail),
           });
+          kept = epoch;
         } catch {
           // A cache that cannot take the checkpoint (full, read-only) costs only the resume, not the run.
           canCheckpoint = false;
@@ -685,6 +703,11 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
     tf.dispose([Wv, bv, meanT, stdT]);
     swT?.dispose();
   }
+  throwIfInterrupted(opts.signal, {
+    epoch: kept,
+    of: s.epochs,
+    checkpointDir: checkpointKey && kept ? checkpointDir(checkpointKey) : undefined,
+  });
   // Keep the best epoch (epoch 0 = the L-BFGS head on the pretrained tail).
   assignTail(
     tf,

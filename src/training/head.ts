@@ -15,6 +15,7 @@ import { innerSplit } from '../classifier/inner-split.js';
 import { Classifier } from '../classifier/classifier.js';
 import { newBundleStamp } from '../classifier/bundle.js';
 import { extractLabelled, type LabelledFeatures } from './labelled-features.js';
+import { throwIfInterrupted } from './interrupted.js';
 import type { HeadConfig, HeadTrainOptions, HistoryPoint, RungContext, SplitsUsed, TrainResult } from './types.js';
 
 /** Epochs of the MLP head when not given. */
@@ -41,6 +42,8 @@ export async function trainHeadClassifier(opts: HeadTrainOptions, ctx: RungConte
   const extractSeconds = (Date.now() - tExtract) / 1000;
   let used: ReturnType<RungContext['reportUsed']>;
   try {
+    // Stopped while extracting: what was extracted is cached, nothing is trained on a part of the images.
+    throwIfInterrupted(opts.signal);
     used = ctx.reportUsed(train.labels, val.labels);
   } catch (err) {
     await backbone.dispose();

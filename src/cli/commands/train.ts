@@ -13,6 +13,8 @@ import { parseHeadSpec } from '../../classifier/head-spec.js';
 import { DEFAULT_STRATEGY, type HistoryPoint } from '../../training/types.js';
 import { InvalidArgumentError } from 'commander';
 import { DEVICES, type DeviceRequest } from '../../engine/webgpu/device-request.js';
+import { listenForStop } from '../signals.js';
+import { exitTrainingStopped } from './train-stopped.js';
 
 interface TrainCliOpts extends BackboneOpts {
   out?: string;
@@ -181,9 +183,7 @@ async function runTraining(data: string, opts: TrainCliOpts, modelNamed: boolean
   const { checkOutsideData, checkBundleTarget } = await import('../../classifier/bundle-dir.js');
   checkOutsideData(out, data);
   await checkBundleTarget(out);
-  const ac = new AbortController();
-  const onSigint = () => ac.abort();
-  process.once('SIGINT', onSigint);
+  const stop = listenForStop();
   try {
     // --model has a default (the zoo's best); rung 3 takes FULL_DEFAULT_MODEL (finetune/train.ts) unless one is named.
     // Training (tfjs, ONNX Runtime, sharp, SQLite) loads when it runs: `tl --help` and `tl predict` never pay for it.
@@ -213,11 +213,10 @@ async function runTraining(data: string, opts: TrainCliOpts, modelNamed: boolean
       augmentCopies: opts.augmentCopies,
       finetuneBatchSize: opts.finetuneBatch,
       device: opts.device,
-      signal: ac.signal,
+      signal: stop.signal,
       onEvent: eventPrinter(say),
     });
-    if (ac.signal.aborted)
-      throw new TlError('interrupted; features computed so far are kept in the cache, so running again resumes');
+    if (stop.received) exitTrainingStopped(stop.received, undefined, out);
     say('\ntraining curve:\n' + formatCurve(r.history));
     const what =
       r.config.strategy === 'partial' || r.config.strategy === 'full' ? `${r.config.strategy} fine-tuning` : 'head';
@@ -238,8 +237,11 @@ async function runTraining(data: string, opts: TrainCliOpts, modelNamed: boolean
     if (opts.json) process.stdout.write(metricsJson({ ...r, out }) + '\n');
     await r.classifier.dispose();
     return r;
+  } catch (err) {
+    if (stop.received) exitTrainingStopped(stop.received, err, out);
+    throw err;
   } finally {
-    process.off('SIGINT', onSigint);
+    stop.dispose();
   }
 }
 
