@@ -1,22 +1,17 @@
-// Rung 1: cached backbone features → a new head (all pretrained layers frozen) → metrics. trainClassifier (train.ts)
-// dispatches here for strategy 'head'.
-import { MLP_EPOCHS } from '../options/train-options.js';
+// Rung 1: cached backbone features → a new head (all pretrained layers frozen). trainClassifier (train.ts) dispatches
+// here for strategy 'head'; the harness (harness.ts) extracts, evaluates and builds the classifier around its step.
 import { loadFeatureBackbone } from '../backbone/load.js';
 import { DEFAULT_MODEL_ID } from '../backbone/zoo.js';
-import { FeatureStore } from '../features/store.js';
-import { fitStandardizer, applyStandardizerAll } from '../solvers/standardize.js';
+import { fitStandardizer, applyStandardizerAll, type Standardizer } from '../solvers/standardize.js';
 import { CurveScorer, onCurve } from '../solvers/curve-scorer.js';
-import type { L2Selection } from '../solvers/select-l2.js';
 import { trainMlpHead } from '../solvers/mlp-head.js';
-import { evaluate } from '../eval/metrics.js';
-import { headForward, type HeadWeights } from '../classifier/head.js';
+import type { HeadWeights } from '../classifier/head.js';
 import { fitSoftmaxHead, sampleWeightsFor, type SoftmaxHeadFit } from '../classifier/head-policy.js';
-import { fitUnknownOnTrain, splitsUsed } from '../classifier/splits-used.js';
 import { innerSplit } from '../classifier/inner-split.js';
-import { Classifier } from '../classifier/classifier.js';
-import { newBundleStamp } from '../classifier/bundle.js';
-import { extractLabelled, type LabelledFeatures } from './labelled-features.js';
-import type { HeadConfig, HeadTrainOptions, HistoryPoint, RungContext, SplitsUsed, TrainResult } from './types.js';
+import type { LabelledFeatures } from './labelled-features.js';
+import { runRung, type RungFit } from './harness.js';
+import type { HeadSpec, HeadTrainOptions, HistoryPoint, RungContext, TrainEvent, TrainResult } from './types.js';
+import { MLP_EPOCHS } from '../options/train-options.js';
 
 /** Epochs of the MLP head when not given. */
 export const MLP_DEFAULT_EPOCHS = MLP_EPOCHS;
@@ -24,121 +19,160 @@ export const MLP_DEFAULT_EPOCHS = MLP_EPOCHS;
 export const MLP_DEFAULT_L2 = 1e-4;
 
 export async function trainHeadClassifier(opts: HeadTrainOptions, ctx: RungContext): Promise<TrainResult> {
-  const { dataset, emit } = ctx;
-  const seed = opts.seed ?? 0;
   const backbone = await loadFeatureBackbone(opts.model ?? DEFAULT_MODEL_ID, { path: opts.modelPath });
-  emit({ type: 'backbone', id: backbone.id, featureDim: backbone.featureDim });
-  const ownStore = !opts.store;
-  const store = opts.store ?? FeatureStore.open();
-  let train: LabelledFeatures;
-  let val: LabelledFeatures;
-  const tExtract = Date.now();
-  try {
-    train = await extractLabelled(backbone, store, dataset.train, dataset.classes, 'train', emit, opts);
-    val = await extractLabelled(backbone, store, dataset.val, dataset.classes, 'val', emit, opts);
-  } finally {
-    if (ownStore) store.close();
-  }
-  const extractSeconds = (Date.now() - tExtract) / 1000;
-  let used: ReturnType<RungContext['reportUsed']>;
-  try {
-    used = ctx.reportUsed(train.labels, val.labels);
-  } catch (err) {
-    await backbone.dispose();
-    throw err;
-  }
-  const { counts, warnings } = used;
+  ctx.emit({ type: 'backbone', id: backbone.id, featureDim: backbone.featureDim });
+  return runRung(ctx, opts, {
+    extractor: backbone,
+    backboneRef: {
+      id: backbone.id,
+      weightsHash: backbone.weightsHash,
+      input: backbone.input,
+      feature: backbone.entry.feature,
+    },
+    train: async (train, val) => {
+      const K = ctx.dataset.classes.length;
+      const standardizer = fitStandardizer(train.features);
+      const headSpec = opts.head ?? { kind: 'linear' };
+      const fit =
+        headSpec.kind === 'linear'
+          ? await fitLinear(train, val, K, standardizer, opts, ctx.emit)
+          : fitMlp(train, K, standardizer, headSpec, opts, ctx.emit);
+      return {
+        history: fit.history,
+        selection: fit.selection,
+        decisions: fit.decisions,
+        recipe: {
+          head: headSpec,
+          l2: fit.l2,
+          l2SelectedBy: fit.l2SelectedBy,
+          classWeights: fit.sampleWeights ? 'balanced' : 'none',
+        },
+        features: async (set) => set.features,
+        head: () => fit.weights,
+        classifierBackbone: async () => ({ backbone }),
+      };
+    },
+    dispose: () => backbone.dispose(),
+  });
+}
 
-  const tTrain = Date.now();
-  const K = dataset.classes.length;
-  const standardizer = fitStandardizer(train.features);
+/** A head's weights and how they were fitted (the harness's RungFit, less what every head type shares). */
+type HeadFit = Pick<RungFit, 'history' | 'selection' | 'decisions'> &
+  Pick<SoftmaxHeadFit, 'l2' | 'sampleWeights'> & {
+    l2SelectedBy: SoftmaxHeadFit['selectedBy'];
+    weights: HeadWeights;
+  };
+
+/** The softmax by L-BFGS, L2 by CV on train (head-policy.ts); its curve drawn on train and val for the report. */
+async function fitLinear(
+  train: LabelledFeatures,
+  val: LabelledFeatures,
+  K: number,
+  standardizer: Standardizer,
+  opts: HeadTrainOptions,
+  emit: (e: TrainEvent) => void,
+): Promise<HeadFit> {
   const Xtr = applyStandardizerAll(train.features, standardizer);
   const Xva = applyStandardizerAll(val.features, standardizer);
-  const headSpec = opts.head ?? { kind: 'linear' };
   const history: HistoryPoint[] = [];
-  let head: HeadWeights;
-  let selection: L2Selection | undefined;
-  let l2: number;
-  let l2SelectedBy: HeadConfig['l2SelectedBy'];
-  let sampleWeights: Float64Array | undefined;
-  let decisions: SplitsUsed['decisions'];
-
-  if (headSpec.kind === 'linear') {
-    const scorer = await CurveScorer.start(Xtr, train.labels, Xva, val.labels, K);
-    let fit: SoftmaxHeadFit;
-    try {
-      fit = await fitSoftmaxHead(Xtr, train.labels, K, {
-        l2: opts.l2,
-        seed,
-        classWeights: opts.classWeights,
-        onSelected: (s, seconds) => emit({ type: 'select-l2', selection: s, seconds }),
-        onIteration: (info) => {
-          // Scoring every row costs about one objective evaluation, so a long fit would spend half its time drawing
-          // its own curve: score every iteration up to 20, then every 2nd, 4th, 8th... (~50 points for 150).
-          if (!onCurve(info.iteration)) return;
-          const p = progressPoint(info, scorer);
-          history.push(p);
-          emit({ type: 'progress', point: p });
-        },
-      });
-    } finally {
-      scorer.dispose();
-    }
-    ({ l2, selection, selectedBy: l2SelectedBy, sampleWeights } = fit);
-    const cv = selection?.curve.find((p) => p.l2 === selection!.best);
-    decisions = cv
+  const scorer = await CurveScorer.start(Xtr, train.labels, Xva, val.labels, K);
+  let fit: SoftmaxHeadFit;
+  try {
+    fit = await fitSoftmaxHead(Xtr, train.labels, K, {
+      l2: opts.l2,
+      seed: opts.seed ?? 0,
+      classWeights: opts.classWeights,
+      onSelected: (s, seconds) => emit({ type: 'select-l2', selection: s, seconds }),
+      onIteration: (info) => {
+        // Scoring every row costs about one objective evaluation, so a long fit would spend half its time drawing
+        // its own curve: score every iteration up to 20, then every 2nd, 4th, 8th... (~50 points for 150).
+        if (!onCurve(info.iteration)) return;
+        const p = progressPoint(info, scorer);
+        history.push(p);
+        emit({ type: 'progress', point: p });
+      },
+    });
+  } finally {
+    scorer.dispose();
+  }
+  const { l2, selection, selectedBy: l2SelectedBy, sampleWeights } = fit;
+  const cv = selection?.curve.find((p) => p.l2 === selection.best);
+  return {
+    history,
+    selection,
+    decisions: cv
       ? { split: 'cv-on-train', decided: ['L2 strength'], images: Xtr.length, accuracy: cv.cvAccuracy }
-      : { split: 'none', decided: [], images: 0 };
-    head = {
+      : { split: 'none', decided: [], images: 0 },
+    l2,
+    l2SelectedBy,
+    sampleWeights,
+    weights: {
       kind: 'linear',
       mean: standardizer.mean,
       std: standardizer.std,
       layers: [{ W: fit.model.W, b: fit.model.b, inputs: fit.model.dim, outputs: K, activation: 'softmax' }],
-    };
-  } else {
-    // Early stopping watches an inner validation split carved from train (never the reported val split).
-    const inner = innerSplit(train.labels, K, seed);
-    const yFit = Int32Array.from(inner.fit, (i) => train.labels[i]);
-    const yCheck = Int32Array.from(inner.check, (i) => train.labels[i]);
-    sampleWeights = sampleWeightsFor(yFit, K, opts.classWeights);
-    l2 = opts.l2 ?? MLP_DEFAULT_L2;
-    l2SelectedBy = opts.l2 !== undefined ? 'user' : 'default';
-    const epochs = opts.epochs ?? MLP_DEFAULT_EPOCHS;
-    const mlp = trainMlpHead(
-      inner.fit.map((i) => Xtr[i]),
-      yFit,
-      K,
-      {
-        hidden: headSpec.hidden,
-        dropout: headSpec.dropout,
-        l2,
-        epochs,
-        seed,
-        sampleWeights,
-        validation: inner.check.length ? { X: inner.check.map((i) => Xtr[i]), y: yCheck } : undefined,
-        onEpoch: (e) => {
-          const p: HistoryPoint = {
-            step: e.epoch,
-            trainLoss: e.trainLoss,
-            trainAcc: e.trainAcc,
-            innerValLoss: e.valLoss,
-            innerValAcc: e.valAcc,
-          };
-          history.push(p);
-          emit({ type: 'progress', point: p, of: epochs });
-        },
+    },
+  };
+}
+
+/** The MLP head by Adam; early stopping watches an inner validation split carved from train (never val). */
+function fitMlp(
+  train: LabelledFeatures,
+  K: number,
+  standardizer: Standardizer,
+  headSpec: Extract<HeadSpec, { kind: 'mlp' }>,
+  opts: HeadTrainOptions,
+  emit: (e: TrainEvent) => void,
+): HeadFit {
+  const Xtr = applyStandardizerAll(train.features, standardizer);
+  const history: HistoryPoint[] = [];
+  const seed = opts.seed ?? 0;
+  const inner = innerSplit(train.labels, K, seed);
+  const yFit = Int32Array.from(inner.fit, (i) => train.labels[i]);
+  const yCheck = Int32Array.from(inner.check, (i) => train.labels[i]);
+  const sampleWeights = sampleWeightsFor(yFit, K, opts.classWeights);
+  const l2 = opts.l2 ?? MLP_DEFAULT_L2;
+  const epochs = opts.epochs ?? MLP_DEFAULT_EPOCHS;
+  const mlp = trainMlpHead(
+    inner.fit.map((i) => Xtr[i]),
+    yFit,
+    K,
+    {
+      hidden: headSpec.hidden,
+      dropout: headSpec.dropout,
+      l2,
+      epochs,
+      seed,
+      sampleWeights,
+      validation: inner.check.length ? { X: inner.check.map((i) => Xtr[i]), y: yCheck } : undefined,
+      onEpoch: (e) => {
+        const p: HistoryPoint = {
+          step: e.epoch,
+          trainLoss: e.trainLoss,
+          trainAcc: e.trainAcc,
+          innerValLoss: e.valLoss,
+          innerValAcc: e.valAcc,
+        };
+        history.push(p);
+        emit({ type: 'progress', point: p, of: epochs });
       },
-    );
-    const kept = mlp.history.find((e) => e.epoch === mlp.bestEpoch);
-    decisions = inner.check.length
+    },
+  );
+  const kept = mlp.history.find((e) => e.epoch === mlp.bestEpoch);
+  return {
+    history,
+    decisions: inner.check.length
       ? {
           split: 'inner-val',
           decided: ['stopping epoch (lowest inner-val loss)'],
           images: inner.check.length,
           accuracy: kept?.valAcc,
         }
-      : { split: 'none', decided: [], images: 0 };
-    head = {
+      : { split: 'none', decided: [], images: 0 },
+    l2,
+    l2SelectedBy: opts.l2 !== undefined ? 'user' : 'default',
+    sampleWeights,
+    weights: {
       kind: 'mlp',
       mean: standardizer.mean,
       std: standardizer.std,
@@ -146,58 +180,7 @@ export async function trainHeadClassifier(opts: HeadTrainOptions, ctx: RungConte
         { W: mlp.W1, b: mlp.b1, inputs: mlp.dim, outputs: mlp.hidden, activation: 'relu' },
         { W: mlp.W2, b: mlp.b2, inputs: mlp.hidden, outputs: K, activation: 'softmax' },
       ],
-    };
-  }
-  const trainSeconds = (Date.now() - tTrain) / 1000;
-
-  const evalSet = val.features.length ? val : train;
-  const probs = evalSet.features.map((f) => headForward(head, f));
-  const metrics = evaluate(evalSet.labels, probs, dataset.classes, evalSet.paths);
-  const unknownFit = fitUnknownOnTrain(train.features, train.labels, K, val.features);
-  const unknown = unknownFit.unknown;
-  const config: HeadConfig = {
-    data: dataset.root,
-    split: dataset.splitSource,
-    model: backbone.id,
-    seed,
-    head: headSpec,
-    l2,
-    l2SelectedBy,
-    classWeights: sampleWeights ? 'balanced' : 'none',
-    trainImages: train.features.length,
-    valImages: val.features.length,
-    evaluatedOn: val.features.length ? 'val' : 'train (no validation images)',
-    splits: splitsUsed(metrics, val.features.length, decisions, unknownFit),
-  };
-  const classifier = Classifier.fromParts(
-    {
-      backbone: {
-        id: backbone.id,
-        weightsHash: backbone.weightsHash,
-        input: backbone.input,
-        feature: backbone.entry.feature,
-      },
-      labels: dataset.classes,
-      head,
-      unknown,
-      metrics: { ...metrics, splits: config.splits },
-      config,
-      ...newBundleStamp(),
     },
-    backbone,
-  );
-  const totalSeconds = (Date.now() - ctx.t0) / 1000;
-  emit({ type: 'done', metrics, seconds: totalSeconds });
-  return {
-    classifier,
-    metrics,
-    history,
-    selection,
-    dataset,
-    counts,
-    warnings,
-    timings: { extractSeconds, trainSeconds, totalSeconds },
-    config,
   };
 }
 

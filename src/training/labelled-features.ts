@@ -1,5 +1,5 @@
 // Feature vectors (or cut activations) for labelled images, through the cache, reporting progress as train events.
-// Shared by rung 1 (src/training/train.ts) and rungs 2-3 (src/training/finetune.ts).
+// Used by the rung harness (harness.ts: both splits) and fine-tuning's augmented copies (finetune-sets.ts).
 import type { Backbone } from '../backbone/types.js';
 import { extractFeatures } from '../features/extract.js';
 import type { FeatureStore } from '../features/store.js';

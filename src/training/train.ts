@@ -1,6 +1,7 @@
 // trainClassifier: the one entry point for every rung. It loads the dataset, lets `auto` plan, and dispatches to rung 1
-// (train-head.ts: a new head on frozen features) or to fine-tuning (finetune/train.ts: rungs 2 and 3). The two rungs
-// are siblings: they share types (train-types.ts) and the head policy (head-policy.ts), never each other.
+// (head.ts: a new head on frozen features) or to fine-tuning (finetune.ts: rungs 2 and 3). The two rungs are siblings:
+// they share the harness around their training step (harness.ts), types (types.ts) and the head policy
+// (classifier/head-policy.ts), never each other.
 import { loadDataset, datasetWarnings, usedClassCounts, type Dataset } from '../data/dataset.js';
 import { planTraining, type Plan, type StageName } from '../plan/plan.js';
 import { finetuneClassifier } from './finetune.js';

@@ -1,6 +1,6 @@
 // What every rung shares: the options (a union over `strategy`: which fields apply to which rung), the events a
-// training run reports, its result and the config it records in the bundle. The dispatcher (train.ts), rung 1
-// (train-head.ts) and fine-tuning (finetune/train.ts) all import these from here, never from each other.
+// training run reports, its result and the config it records in the bundle. The dispatcher (train.ts), the harness
+// (harness.ts), rung 1 (head.ts) and fine-tuning (finetune*.ts) all import these from here, never from each other.
 import type { CurvePoint } from '../eval/report.js';
 import type { ExtractProgress } from '../features/extract.js';
 import type { FeatureStore } from '../features/store.js';

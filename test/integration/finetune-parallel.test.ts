@@ -78,7 +78,7 @@ function release(s: ParallelState): void {
   s.swT?.dispose();
 }
 
-/** The serial step of src/training/finetune.ts (kept in sync by hand). */
+/** The serial step (src/finetune/step.ts, run by src/training/finetune-epochs.ts), kept in sync by hand. */
 function serialStep(s: ParallelState, n: number): number {
   const [h, w, c] = tail.inputShape;
   const tailVars = [...tail.variables.values()];

@@ -13,7 +13,7 @@ import {
   type RungOption,
 } from '../../src/plan/decide.js';
 import { RUN_SHAPE } from '../../src/plan/estimate.js';
-import { finetuneDefaults } from '../../src/training/finetune.js';
+import { finetuneDefaults } from '../../src/training/finetune-recipe.js';
 import { INNER_VAL_FRACTION } from '../../src/classifier/inner-split.js';
 import { DEFAULT_MAX_REFERENCES } from '../../src/classifier/unknown.js';
 

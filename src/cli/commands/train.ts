@@ -16,6 +16,8 @@ import { parseHeadSpec } from '../../classifier/head-spec.js';
 import type { HistoryPoint } from '../../training/types.js';
 import { InvalidArgumentError } from 'commander';
 import type { DeviceRequest } from '../../engine/webgpu/device-request.js';
+import { listenForStop } from '../signals.js';
+import { exitTrainingStopped } from './train-stopped.js';
 
 /** What commander parses: the table's options under their flags' names (--batch → batch), and the CLI's own. */
 interface TrainCliOpts extends BackboneOpts {
@@ -148,9 +150,7 @@ async function runTraining(data: string, cliOpts: TrainCliOpts, modelNamed: bool
   const { checkOutsideData, checkBundleTarget } = await import('../../classifier/bundle-dir.js');
   checkOutsideData(out, data);
   await checkBundleTarget(out);
-  const ac = new AbortController();
-  const onSigint = () => ac.abort();
-  process.once('SIGINT', onSigint);
+  const stop = listenForStop();
   try {
     // --model has a default (the zoo's best); rung 3 takes FULL_DEFAULT_MODEL (finetune/train.ts) unless one is named.
     // Training (tfjs, ONNX Runtime, sharp, SQLite) loads when it runs: `tl --help` and `tl predict` never pay for it.
@@ -160,11 +160,10 @@ async function runTraining(data: string, cliOpts: TrainCliOpts, modelNamed: bool
     const r = await trainClassifier(data, {
       ...libraryOptions(opts),
       model: opts.strategy === 'full' && !modelNamed ? undefined : opts.model,
-      signal: ac.signal,
+      signal: stop.signal,
       onEvent: eventPrinter(say),
     } as TrainOptions);
-    if (ac.signal.aborted)
-      throw new TlError('interrupted; features computed so far are kept in the cache, so running again resumes');
+    if (stop.received) exitTrainingStopped(stop.received, undefined, out);
     say('\ntraining curve:\n' + formatCurve(r.history));
     const what =
       r.config.strategy === 'partial' || r.config.strategy === 'full' ? `${r.config.strategy} fine-tuning` : 'head';
@@ -185,8 +184,11 @@ async function runTraining(data: string, cliOpts: TrainCliOpts, modelNamed: bool
     if (opts.json) process.stdout.write(metricsJson({ ...r, out }) + '\n');
     await r.classifier.dispose();
     return r;
+  } catch (err) {
+    if (stop.received) exitTrainingStopped(stop.received, err, out);
+    throw err;
   } finally {
-    process.off('SIGINT', onSigint);
+    stop.dispose();
   }
 }
 

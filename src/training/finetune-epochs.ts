@@ -1,0 +1,337 @@
+// Rungs 2-3's epoch loop: the softmax first (L-BFGS on the tail's initial features: the rung-1 head, same CV for L2),
+// then tail + softmax together with Adam on minibatches: a lower rate for the pretrained blocks than for the head,
+// BatchNorm on its frozen statistics, early stopping on the accuracy of the check set (the inner validation split), the
+// best epoch kept. Seeded; checkpointed after each epoch (finetune/checkpoint.ts) so a re-run resumes; between steps it
+// yields to the event loop, so an aborted signal stops it at the next step on any number of threads.
+import type * as tfjs from '@tensorflow/tfjs';
+import { fitStandardizer, applyStandardizerAll } from '../solvers/standardize.js';
+import type { L2Selection } from '../solvers/select-l2.js';
+import { headForward, type HeadWeights } from '../classifier/head.js';
+import { fitSoftmaxHead } from '../classifier/head-policy.js';
+import { argmax } from '../util/math.js';
+import { Rng } from '../util/random.js';
+import { serialStep } from '../finetune/step.js';
+import { passSizes, stepBytesPerImage } from '../finetune/step-memory.js';
+import { assignTail, type TrainableTail } from '../finetune/network.js';
+import { tailFeatures as tailFeaturesBatched } from '../finetune/finetuned-backbone.js';
+import { rateFactor } from '../finetune/schedule.js';
+import {
+  loadCheckpoint,
+  saveCheckpoint,
+  optimizerState,
+  restoreOptimizer,
+  checkpointDir,
+} from '../finetune/checkpoint.js';
+import { finetuneModel, type FinetuneSettings } from './finetune-recipe.js';
+import { throwIfInterrupted, yieldToEventLoop } from './interrupted.js';
+import type { FinetuneConfig, FinetuneTrainOptions, HistoryPoint, TrainEvent } from './types.js';
+
+type TF = typeof tfjs;
+
+/** Rows of cut activations (NHWC, flattened) with their labels and image paths. */
+export interface ActSet {
+  acts: Float32Array[];
+  labels: Int32Array;
+  paths: string[];
+}
+
+export interface FinetuneFit {
+  head: HeadWeights;
+  l2: number;
+  l2SelectedBy: FinetuneConfig['l2SelectedBy'];
+  selection?: L2Selection;
+  history: HistoryPoint[];
+  bestEpoch: number;
+  /** Accuracy on the held-out check set (inner val) of epoch 0 and of the kept epoch. */
+  headOnlyCheckAcc: number;
+  bestCheckAcc: number;
+  /** The minibatch size used (the requested one, capped to fit the wasm heap). */
+  batchSize: number;
+  /** Measured bytes of one image in a training step. */
+  stepBytesPerImage: number;
+}
+
+export interface FinetuneInput {
+  tf: TF;
+  tail: TrainableTail;
+  train: ActSet;
+  /** Held out of `train` for the best epoch and early stopping (the inner val split); empty: decide on train. */
+  check: ActSet;
+  /** Number of classes. */
+  K: number;
+  settings: FinetuneSettings;
+  opts: FinetuneTrainOptions;
+  emit: (e: TrainEvent) => void;
+  /** The training set of each epoch (1-based) when it changes (augmentation); default: `train` every epoch. */
+  epochTrain?: (epoch: number) => Promise<ActSet>;
+  /** Checkpoint after every finished epoch under this key (checkpoint.ts), and resume from one found there. */
+  checkpointKey?: string;
+}
+
+/** Head first (L-BFGS on the tail's initial features), then tail + head with Adam. Restores the best epoch. */
+export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
+  const { tf, tail, train, check, K, settings: s, opts, emit, epochTrain, checkpointKey } = input;
+  const seed = opts.seed ?? 0;
+  const history: HistoryPoint[] = [];
+  const perImage = await stepBytesPerImage(tf, tail);
+  // The optimizer step keeps the requested batch; what the heap bounds is one forward/backward pass (micro-batches,
+  // gradients summed: see step.ts), and with data-parallel steps each thread's own heap holds its shard's passes.
+  const batchSize = s.batchSize;
+  const { microBatch, inferBatch } = passSizes(s.batchSize, perImage);
+  const tailFeatures = (tf: TF, t: TrainableTail, acts: Float32Array[]) => tailFeaturesBatched(tf, t, acts, inferBatch);
+  if (microBatch < s.batchSize)
+    emit({ type: 'finetune-batch', requested: s.batchSize, used: microBatch, bytesPerImage: perImage });
+  // Head first: the rung-1 softmax on the tail's initial pooled features (standardized; the standardizer stays fixed).
+  const F0 = await tailFeatures(tf, tail, train.acts);
+  const standardizer = fitStandardizer(F0);
+  const X0 = applyStandardizerAll(F0, standardizer);
+  const {
+    model: init,
+    l2,
+    selection,
+    selectedBy: l2SelectedBy,
+    sampleWeights: sw,
+  } = await fitSoftmaxHead(X0, train.labels, K, {
+    l2: opts.l2,
+    seed,
+    classWeights: opts.classWeights,
+    onSelected: (sel, seconds) => emit({ type: 'select-l2', selection: sel, seconds }),
+  });
+  const D = tail.featureDim;
+  const head = (W: Float32Array, b: Float32Array): HeadWeights => ({
+    kind: 'linear',
+    mean: standardizer.mean,
+    std: standardizer.std,
+    layers: [{ W, b, inputs: D, outputs: K, activation: 'softmax' }],
+  });
+  // F: the set's tail features when already computed (the tail forward is the cost of scoring).
+  const score = async (W: Float32Array, b: Float32Array, set: ActSet, F?: Float32Array[]) => {
+    F ??= await tailFeatures(tf, tail, set.acts);
+    const h = head(W, b);
+    let loss = 0;
+    let ok = 0;
+    F.forEach((f, i) => {
+      const p = headForward(h, f);
+      loss -= Math.log(Math.max(1e-12, p[set.labels[i]]));
+      if (argmax(p) === set.labels[i]) ok++;
+    });
+    return { loss: loss / Math.max(1, F.length), acc: ok / Math.max(1, F.length) };
+  };
+  const useCheck = check.acts.length > 0;
+  const evalSet = useCheck ? check : train;
+  const s0 = await score(init.W, init.b, evalSet, useCheck ? undefined : F0);
+  const tr0 = useCheck ? await score(init.W, init.b, train, F0) : s0;
+  const p0: HistoryPoint = {
+    step: 0,
+    trainLoss: tr0.loss,
+    trainAcc: tr0.acc,
+    ...(useCheck ? { innerValLoss: s0.loss, innerValAcc: s0.acc } : {}),
+  };
+  history.push(p0);
+  emit({ type: 'progress', point: p0, of: s.epochs });
+
+  // Joint training.
+  const Wv = tf.variable(tf.tensor2d(init.W, [K, D]), true, `tl_ft_head_W_${seed}_${Date.now()}`);
+  const bv = tf.variable(tf.tensor1d(init.b), true, `tl_ft_head_b_${seed}_${Date.now()}`);
+  const meanT = tf.tensor1d(standardizer.mean);
+  const stdT = tf.tensor1d(standardizer.std);
+  const swT = sw ? tf.tensor1d(Float32Array.from(sw)) : undefined;
+  const tailVars = [...tail.variables.values()];
+  const optHead = tf.train.adam(s.lr);
+  const optTail = tf.train.adam(s.tailLr);
+  // Warm-up over the first epoch, then the settings' schedule (schedule.ts).
+  const warmupSteps = Math.ceil(train.acts.length / batchSize);
+  const totalSteps = warmupSteps * s.epochs;
+  let stepIndex = 0;
+  const setRates = (f: number) => {
+    // tfjs reads learningRate on every applyGradients; it has no schedule API.
+    (optHead as unknown as { learningRate: number }).learningRate = s.lr * f;
+    (optTail as unknown as { learningRate: number }).learningRate = s.tailLr * f;
+  };
+  const [h, w, c] = tail.inputShape;
+  const per = h * w * c;
+  const rng = new Rng(seed + 104729);
+  const order = Int32Array.from(train.acts.map((_, i) => i));
+  let best = {
+    epoch: 0,
+    acc: s0.acc,
+    loss: s0.loss,
+    W: init.W,
+    b: init.b,
+    tail: await readAll(tailVars),
+  };
+  let sinceBest = 0;
+  let startEpoch = 1;
+  // The last epoch whose checkpoint is on disk: what an interrupted run leaves for its re-run.
+  let kept = 0;
+  const saved = checkpointKey ? loadCheckpoint(checkpointKey) : undefined;
+  if (saved) {
+    // Resume after the last finished epoch: weights, optimizers, counters; the shuffles are replayed from the seed.
+    const [W1, b1] = [tf.tensor2d(saved.W, [K, D]), tf.tensor1d(saved.b)];
+    Wv.assign(W1);
+    bv.assign(b1);
+    tf.dispose([W1, b1]);
+    assignTail(
+      tf,
+      tail,
+      [...tail.variables.keys()].map((name, i) => ({ name, data: saved.tail[i] })),
+    );
+    await restoreOptimizer(tf, optHead, saved.optHead);
+    await restoreOptimizer(tf, optTail, saved.optTail);
+    stepIndex = saved.stepIndex;
+    sinceBest = saved.sinceBest;
+    best = saved.best;
+    history.splice(0, history.length, ...saved.history);
+    for (let e = 1; e <= saved.epoch; e++) rng.shuffle(order);
+    startEpoch = saved.epoch + 1;
+    kept = saved.epoch;
+    emit({ type: 'finetune-resume', epoch: saved.epoch, of: saved.of, dir: checkpointDir(saved.key) });
+  }
+  let canCheckpoint = !!checkpointKey;
+  // Data-parallel steps over worker threads (src/finetune/parallel.ts); undefined = the serial step.
+  const par = await (
+    await import('../finetune/parallel.js')
+  ).startParallelSteps(
+    { tf, tail, K, l2, Wv, bv, meanT, stdT, swT, optHead, optTail, microBatch, weightDecay: s.weightDecay },
+    {
+      model: finetuneModel(opts),
+      modelPath: opts.modelPath,
+      seed,
+      images: train.acts.length,
+      batchSize,
+    },
+  );
+  try {
+    for (let epoch = startEpoch; epoch <= s.epochs; epoch++) {
+      // (a resumed run whose last checkpoint already ran out of patience)
+      if (opts.signal?.aborted || (opts.restoreBest !== false && sinceBest >= s.patience)) break;
+      const tEpoch = Date.now();
+      rng.shuffle(order);
+      const epochSet = epochTrain ? await epochTrain(epoch) : train;
+      let lossSum = 0;
+      let okSum = 0;
+      for (let i = 0; i < order.length; i += batchSize) {
+        // Between steps: let a signal handler run (one thread never yields otherwise) and stop when it aborted.
+        await yieldToEventLoop();
+        if (opts.signal?.aborted) break;
+        if (stepIndex < warmupSteps || s.schedule !== 'constant')
+          setRates(rateFactor(s.schedule, stepIndex, warmupSteps, totalSteps));
+        stepIndex++;
+        const n = Math.min(batchSize, order.length - i);
+        const data = new Float32Array(n * per);
+        const ys = new Int32Array(n);
+        for (let j = 0; j < n; j++) {
+          data.set(epochSet.acts[order[i + j]], j * per);
+          ys[j] = epochSet.labels[order[i + j]];
+        }
+        const { loss, correct } = par
+          ? await par.step(data, ys, n)
+          : await serialStep(
+              { tf, tail, tailVars, Wv, bv, meanT, stdT, swT, K, microBatch, weightDecay: s.weightDecay },
+              optHead,
+              optTail,
+              data,
+              ys,
+              n,
+              l2,
+            );
+        lossSum += (await loss.data())[0];
+        okSum += (await correct.data())[0];
+        loss.dispose();
+        correct.dispose();
+        // Within-epoch progress: a rung-3 epoch can take minutes.
+        emit({ type: 'finetune-step', epoch, of: s.epochs, done: i + n, total: order.length });
+      }
+      // A stopped epoch is neither scored nor kept.
+      if (opts.signal?.aborted) break;
+      const [Wn, bn] = await readAll([Wv, bv]);
+      const sv = await score(Wn, bn, evalSet);
+      const p: HistoryPoint = {
+        step: epoch,
+        trainLoss: lossSum / order.length,
+        trainAcc: okSum / order.length,
+        ...(useCheck ? { innerValLoss: sv.loss, innerValAcc: sv.acc } : {}),
+      };
+      history.push(p);
+      const mem = tf.memory();
+      emit({ type: 'progress', point: p, of: s.epochs });
+      emit({
+        type: 'finetune-epoch',
+        epoch,
+        seconds: (Date.now() - tEpoch) / 1000,
+        images: order.length,
+        memory: { numTensors: mem.numTensors, numBytes: mem.numBytes, numDataIds: tf.engine().backend.numDataIds() },
+      });
+      if (opts.restoreBest === false || sv.acc > best.acc || (sv.acc === best.acc && sv.loss < best.loss)) {
+        best = {
+          epoch,
+          acc: sv.acc,
+          loss: sv.loss,
+          W: Wn,
+          b: bn,
+          tail: await readAll(tailVars),
+        };
+        sinceBest = 0;
+      } else sinceBest++;
+      if (checkpointKey && canCheckpoint && !opts.signal?.aborted) {
+        try {
+          saveCheckpoint({
+            key: checkpointKey,
+            epoch,
+            of: s.epochs,
+            stepIndex,
+            sinceBest,
+            history,
+            W: Wn,
+            b: bn,
+            tail: await readAll(tailVars),
+            best,
+            optHead: await optimizerState(optHead),
+            optTail: await optimizerState(optTail),
+          });
+          kept = epoch;
+        } catch {
+          // A cache that cannot take the checkpoint (full, read-only) costs only the resume, not the run.
+          canCheckpoint = false;
+        }
+      }
+      if (opts.restoreBest !== false && sinceBest >= s.patience) break;
+    }
+  } finally {
+    await par?.close();
+    optHead.dispose();
+    optTail.dispose();
+    tf.dispose([Wv, bv, meanT, stdT]);
+    swT?.dispose();
+  }
+  throwIfInterrupted(opts.signal, {
+    epoch: kept,
+    of: s.epochs,
+    checkpointDir: checkpointKey && kept ? checkpointDir(checkpointKey) : undefined,
+  });
+  // Keep the best epoch (epoch 0 = the L-BFGS head on the pretrained tail).
+  assignTail(
+    tf,
+    tail,
+    [...tail.variables.keys()].map((name, i) => ({ name, data: best.tail[i] })),
+  );
+  return {
+    head: head(best.W, best.b),
+    l2,
+    l2SelectedBy,
+    selection,
+    history,
+    bestEpoch: best.epoch,
+    headOnlyCheckAcc: s0.acc,
+    bestCheckAcc: best.acc,
+    batchSize,
+    stepBytesPerImage: perImage,
+  };
+}
+
+/** Copies of tensors' values, read asynchronously (a webgpu tensor cannot be read synchronously under Node). */
+async function readAll(ts: tfjs.Tensor[]): Promise<Float32Array<ArrayBuffer>[]> {
+  const out: Float32Array<ArrayBuffer>[] = [];
+  for (const t of ts) out.push(Float32Array.from((await t.data()) as Float32Array));
+  return out;
+}
