@@ -46,7 +46,7 @@ module.exports = {
       from: { path: '^dist/src/cli/' },
       to: {
         path: '^dist/src/(solvers/|training/|plan/|finetune/)',
-        pathNot: '^dist/src/(training/train|plan/plan|plan/fused|finetune/network)[.]js$',
+        pathNot: '^dist/src/(training/train|training/interrupted|plan/plan|plan/fused|finetune/network)[.]js$',
       },
     },
     {

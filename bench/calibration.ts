@@ -13,6 +13,7 @@ import { extractFeatures } from '../src/features/extract.js';
 import { fitStandardizer, applyStandardizerAll } from '../src/solvers/standardize.js';
 import { predictProbaBatch } from '../src/solvers/softmax-regression.js';
 import { fitSoftmaxHead } from '../src/classifier/head-policy.js';
+import { fitTemperature } from '../src/solvers/temperature.js';
 import { evaluate, type Metrics } from '../src/eval/metrics.js';
 import { env } from '../src/util/env.js';
 import { benchArgs, list } from './args.js';
@@ -84,7 +85,13 @@ for (const name of datasets) {
   const Xtr = applyStandardizerAll(train.X, s);
   const Xva = applyStandardizerAll(val.X, s);
   const plain = await fitSoftmaxHead(Xtr, train.y, K, { seed: 0 });
-  const calibrated = await fitSoftmaxHead(Xtr, train.y, K, { seed: 0, calibrate: true });
+  // What the rung harness does (training/harness.ts): the temperature of the L2 search's out-of-fold logits.
+  const temperature = fitTemperature(plain.selection!.heldOutLogits!, train.y, K, plain.sampleWeights);
+  const scaled = {
+    ...plain.model,
+    W: plain.model.W.map((w) => w / temperature.temperature),
+    b: plain.model.b.map((b) => b / temperature.temperature),
+  };
   const score = (m: typeof plain.model) => {
     const p = predictProbaBatch(m, Xva);
     const metrics = evaluate(val.y, p, ds.classes);
@@ -92,15 +99,15 @@ for (const name of datasets) {
     return { metrics, meanTop };
   };
   const b = score(plain.model);
-  const a = score(calibrated.model);
+  const a = score(scaled);
   const pick = (m: Metrics) => ({ accuracy: m.accuracy, logLoss: m.logLoss, ece: m.ece });
   rows.push({
     dataset: name,
     trainImages: train.X.length,
     valImages: val.X.length,
     l2: plain.l2,
-    temperature: calibrated.temperature?.temperature ?? 1,
-    capped: calibrated.temperature?.capped ?? false,
+    temperature: temperature.temperature,
+    capped: temperature.capped,
     before: pick(b.metrics),
     after: pick(a.metrics),
     meanTopBefore: b.meanTop,

@@ -1,6 +1,7 @@
 // The library API: what docs/library.md documents, no more. The `tl` CLI is built on the same modules.
 export { env } from './util/env.js';
 export { TlError } from './util/errors.js';
+export { TrainingInterrupted } from './training/interrupted.js';
 
 // Train (every rung) and use a classifier
 export {

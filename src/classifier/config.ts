@@ -43,6 +43,11 @@ type CommonConfig = {
   valImages: number;
   evaluatedOn: 'val' | 'train (no validation images)';
   splits: SplitsUsed;
+  /**
+   * The temperature folded into the head's last layer, fitted by log loss on held-out training rows (CV out-of-fold
+   * logits, or the inner val split); absent in older bundles and when nothing was held out.
+   */
+  temperature?: number;
 };
 
 export type HeadConfig = CommonConfig & {

@@ -3,7 +3,6 @@
 import { classWeights, type SoftmaxFit, type SoftmaxOptions } from '../solvers/softmax-regression.js';
 import { selectL2, type L2Selection } from '../solvers/select-l2.js';
 import { trainSoftmaxFast } from '../solvers/wasm-objective.js';
-import { fitTemperature, type TemperatureFit } from '../solvers/temperature.js';
 
 export type ClassWeightMode = 'auto' | 'balanced' | 'none';
 
@@ -63,8 +62,6 @@ export async function chooseL2(
 export interface SoftmaxHeadFit extends L2Choice {
   model: SoftmaxFit;
   sampleWeights?: Float64Array;
-  /** `calibrate`: the temperature folded into the model's W and b (absent when no CV ran, so nothing was held out). */
-  temperature?: TemperatureFit;
 }
 
 /** Class weights → L2 → L-BFGS softmax on standardized rows, in that order (so a seed gives the same weights). */
@@ -78,11 +75,6 @@ export async function fitSoftmaxHead(
     classWeights?: ClassWeightMode;
     onSelected?: (selection: L2Selection, seconds: number) => void;
     onIteration?: SoftmaxOptions['onIteration'];
-    /**
-     * Fold a temperature, fitted on the CV's held-out logits at the chosen L2, into the final W and b, so the
-     * probabilities say how often they are right (the argmax, hence accuracy, is unchanged). Rung 1's head.
-     */
-    calibrate?: boolean;
   },
 ): Promise<SoftmaxHeadFit> {
   const sampleWeights = sampleWeightsFor(labels, K, opts.classWeights);
@@ -99,11 +91,5 @@ export async function fitSoftmaxHead(
     init: choice.selection?.warmStart,
     onIteration: opts.onIteration,
   });
-  const heldOut = opts.calibrate ? choice.selection?.heldOutLogits : undefined;
-  if (!heldOut) return { ...choice, model, sampleWeights };
-  const temperature = fitTemperature(heldOut, labels, K, sampleWeights);
-  const scale = 1 / temperature.temperature;
-  for (let i = 0; i < model.W.length; i++) model.W[i] *= scale;
-  for (let i = 0; i < model.b.length; i++) model.b[i] *= scale;
-  return { ...choice, model, sampleWeights, temperature };
+  return { ...choice, model, sampleWeights };
 }

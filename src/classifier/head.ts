@@ -19,8 +19,8 @@ export interface HeadWeights {
   layers: DenseLayer[];
 }
 
-/** Class probabilities for one feature vector. */
-export function headForward(head: HeadWeights, feature: Float32Array): Float32Array {
+/** Class scores before the softmax (logits) for one feature vector. */
+export function headLogits(head: HeadWeights, feature: Float32Array): Float32Array {
   let x = new Float32Array(feature.length);
   for (let i = 0; i < x.length; i++) x[i] = (feature[i] - head.mean[i]) / head.std[i];
   for (const layer of head.layers) {
@@ -32,8 +32,30 @@ export function headForward(head: HeadWeights, feature: Float32Array): Float32Ar
       out[o] = s;
     }
     if (layer.activation === 'relu') for (let o = 0; o < out.length; o++) out[o] = out[o] > 0 ? out[o] : 0;
-    else softmaxInPlace(out);
     x = out;
   }
   return x;
+}
+
+/** The head's logits of feature rows, as one n x K array (a temperature's input). */
+export function logitRows(head: HeadWeights, rows: readonly Float32Array[]): Float64Array {
+  const K = head.layers[head.layers.length - 1].outputs;
+  const out = new Float64Array(rows.length * K);
+  rows.forEach((f, i) => out.set(headLogits(head, f), i * K));
+  return out;
+}
+
+/** Class probabilities for one feature vector. */
+export function headForward(head: HeadWeights, feature: Float32Array): Float32Array {
+  return softmaxInPlace(headLogits(head, feature));
+}
+
+/**
+ * The same head with its logits divided by `temperature` (the last layer's W and b scaled): a calibrated head is an
+ * ordinary head, so bundles, exports and the server need not know (solvers/temperature.ts).
+ */
+export function withTemperature(head: HeadWeights, temperature: number): HeadWeights {
+  const last = head.layers[head.layers.length - 1];
+  const scale = (a: Float32Array) => a.map((v) => v / temperature);
+  return { ...head, layers: [...head.layers.slice(0, -1), { ...last, W: scale(last.W), b: scale(last.b) }] };
 }

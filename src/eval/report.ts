@@ -195,6 +195,35 @@ export function svgLinePlot(opts: {
   );
 }
 
+/**
+ * The reliability diagram: each confidence bin's accuracy against its mean top probability, beside the diagonal that
+ * perfectly calibrated probabilities would follow (the ECE is the rows-weighted gap).
+ */
+function reliabilityPlot(metrics: Metrics): string {
+  if (!metrics.reliability?.length) return '';
+  return `<h2>Calibration</h2>\n${svgLinePlot({
+    title: `Reliability: accuracy by confidence (ECE ${metrics.ece.toFixed(3)})`,
+    xLabel: 'mean top probability of the bin',
+    yLabel: 'accuracy in the bin',
+    series: [
+      {
+        name: 'perfectly calibrated',
+        colour: TRAIN_COLOUR,
+        dashed: true,
+        points: [
+          [0, 0],
+          [1, 1],
+        ],
+      },
+      {
+        name: 'this classifier',
+        colour: VAL_COLOUR,
+        points: metrics.reliability.map((b) => [b.meanConfidence, b.accuracy]),
+      },
+    ],
+  })}`;
+}
+
 function confusionHeatmap(metrics: Metrics): string {
   const labels = metrics.perClass.map((c) => c.label);
   const head = labels
@@ -378,12 +407,13 @@ code { word-break: break-all; }
 </head>
 <body>
 <h1>${title}</h1>
-<p class="summary"><span>accuracy <strong>${(metrics.accuracy * 100).toFixed(2)}%</strong> (${Math.round(metrics.accuracy * metrics.count)}/${metrics.count})</span><span>macro F1 <strong>${metrics.macroF1.toFixed(3)}</strong></span><span>log-loss <strong>${metrics.logLoss.toFixed(4)}</strong></span></p>
+<p class="summary"><span>accuracy <strong>${(metrics.accuracy * 100).toFixed(2)}%</strong> (${Math.round(metrics.accuracy * metrics.count)}/${metrics.count})</span><span>macro F1 <strong>${metrics.macroF1.toFixed(3)}</strong></span><span>log-loss <strong>${metrics.logLoss.toFixed(4)}</strong></span>${metrics.ece !== undefined ? `<span>calibration error (ECE) <strong>${metrics.ece.toFixed(3)}</strong></span>` : ''}</p>
 ${splitsParagraph(input.config.splits)}
 <h2>Training curves</h2>
 <div class="plots">${plots.length ? plots.join('\n') : '<p>No training curve recorded.</p>'}</div>
 <h2>Confusion matrix</h2>
 ${confusionHeatmap(metrics)}
+${reliabilityPlot(metrics)}
 <h2>Per class</h2>
 ${perClassTable(metrics)}
 <h2>Most confidently wrong</h2>

@@ -10,7 +10,7 @@ import { findModel } from '../backbone/registry.js';
 import type { ModelEntry } from '../backbone/types.js';
 import { fitStandardizer, applyStandardizerAll } from '../solvers/standardize.js';
 import { trainSoftmax } from '../solvers/softmax-regression.js';
-import type { HeadWeights } from '../classifier/head.js';
+import { logitRows, type HeadWeights } from '../classifier/head.js';
 import { sampleWeightsFor } from '../classifier/head-policy.js';
 import { innerSplit, pickRows } from '../classifier/inner-split.js';
 import { TlError } from '../util/errors.js';
@@ -34,7 +34,7 @@ import { checkDomain } from '../plan/domain.js';
 import { finetuneDefaults, finetuneModel, fullRatesWhy, type FinetuneSettings } from './finetune-recipe.js';
 import { finetune, type ActSet, type FinetuneFit } from './finetune-epochs.js';
 import { actSet, augmentedActs, epochSets, type AugmentRun } from './finetune-sets.js';
-import { runRung, type RecipeOf, type RungFit } from './harness.js';
+import { runRung, type HeldOutLogits, type RecipeOf, type RungFit } from './harness.js';
 import type { FinetuneConfig, FinetuneTrainOptions, RungContext, TrainResult } from './types.js';
 
 /** Rungs 2-3 end to end; trainClassifier (train.ts) dispatches here for strategy 'partial' and 'full'. */
@@ -106,6 +106,10 @@ export async function finetuneClassifier(opts: FinetuneTrainOptions, ctx: RungCo
           fit.bestEpoch === 0 && inner.check.length
             ? refitHead(trainF, train.labels, K, fit.l2, opts.classWeights)
             : fit.head,
+        heldOut: (head) =>
+          heldOutRows(fit, head, fitSet, inner.check.length ? checkSet : undefined, K, opts, (acts) =>
+            tailFeatures(tf, t, acts, inferBatch),
+          ),
         // Finished (not interrupted): the checkpoint has served its purpose.
         finished: () => {
           if (!opts.signal?.aborted) removeCheckpoint(checkpointKey);
@@ -238,6 +242,29 @@ function recipe({ s, cut, trainable, frozen, backend }: FinetuneSetup, fit: Fine
     FinetuneConfig,
     'data' | 'split' | 'model' | 'seed' | 'trainImages' | 'valImages' | 'evaluatedOn' | 'splits'
   >;
+}
+
+/**
+ * The rows a fine-tuned head's temperature is fitted on: a kept epoch > 0 was chosen on the inner val split but never
+ * trained on it; epoch 0's head is refitted on all of train, so its held-out rows are the L2 search's out-of-fold
+ * logits (on the fit set).
+ */
+async function heldOutRows(
+  fit: FinetuneFit,
+  head: HeadWeights,
+  fitSet: ActSet,
+  checkSet: ActSet | undefined,
+  K: number,
+  opts: FinetuneTrainOptions,
+  features: (acts: Float32Array[]) => Promise<Float32Array[]>,
+): Promise<HeldOutLogits | undefined> {
+  const weights = (labels: Int32Array) => sampleWeightsFor(labels, K, opts.classWeights);
+  if (fit.bestEpoch === 0 || !checkSet) {
+    const logits = fit.selection?.heldOutLogits;
+    return logits && { logits, labels: fitSet.labels, weights: weights(fitSet.labels) };
+  }
+  const f = await features(checkSet.acts);
+  return { logits: logitRows(head, f), labels: checkSet.labels, weights: weights(checkSet.labels) };
 }
 
 /** The L-BFGS softmax on the pretrained tail's features of every training image, at an L2 chosen before. */

@@ -3,13 +3,16 @@
 // opened), stops there when the run was aborted, reports the images used, frees the rung's resources when anything
 // throws, then reads the val split once: the metrics of the trained head (on train when there is no val), the unknown
 // flag calibrated on train and its rate on val, the record of which split decided what; it builds the classifier and
-// emits 'done'. A rung (head.ts: rung 1; finetune.ts: rungs 2-3) brings its extractor, its training step and its
+// emits 'done'. Every rung's probabilities are calibrated the same way: a temperature fitted by log loss on rows the
+// final head did not train on (the rung says which: CV out-of-fold logits, or the inner val split) is folded into the
+// head (solvers/temperature.ts); the argmax, so accuracy, is unchanged. A rung (head.ts: rung 1; finetune.ts: rungs 2-3) brings its extractor, its training step and its
 // recipe (its part of the config).
 import type { Backbone } from '../backbone/types.js';
 import { FeatureStore } from '../features/store.js';
 import type { L2Selection } from '../solvers/select-l2.js';
 import { evaluate } from '../eval/metrics.js';
-import { headForward, type HeadWeights } from '../classifier/head.js';
+import { headForward, withTemperature, type HeadWeights } from '../classifier/head.js';
+import { fitTemperature } from '../solvers/temperature.js';
 import { fitUnknownOnTrain, splitsUsed } from '../classifier/splits-used.js';
 import { Classifier } from '../classifier/classifier.js';
 import { newBundleStamp, type BackboneRef } from '../classifier/bundle.js';
@@ -58,10 +61,22 @@ export interface RungFit {
   features(set: LabelledFeatures): Promise<Float32Array[]>;
   /** The final head, given the training split's features (rungs 2-3 refit epoch 0's head on all of train). */
   head(trainFeatures: Float32Array[]): HeadWeights;
+  /**
+   * Logits of training rows the final head (or a head fitted the same way) did not train on, to fit its temperature:
+   * the L2 search's out-of-fold logits, or the inner val split's. Undefined: nothing was held out (no temperature).
+   */
+  heldOut?(head: HeadWeights): Promise<HeldOutLogits | undefined>;
   /** The classifier's backbone: the extractor (rung 1), or the frozen part + the trained tail and its snapshot. */
   classifierBackbone(): Promise<{ backbone: Backbone; tail?: TailSnapshot }>;
   /** Called once the classifier is built (rungs 2-3: the run finished, its checkpoint goes). */
   finished?(): void;
+}
+
+/** n x K logits (row-major) of held-out training rows, their labels and (class-weighted runs) their weights. */
+export interface HeldOutLogits {
+  logits: Float64Array;
+  labels: Int32Array;
+  weights?: Float64Array;
 }
 
 export async function runRung(ctx: RungContext, opts: CommonTrainOptions, rung: Rung): Promise<TrainResult> {
@@ -91,7 +106,13 @@ export async function runRung(ctx: RungContext, opts: CommonTrainOptions, rung: 
 
     const { backbone, tail } = await fit.classifierBackbone();
     const trainF = await fit.features(train);
-    const head = fit.head(trainF);
+    const fitted = fit.head(trainF);
+    const heldOut = await fit.heldOut?.(fitted);
+    const temperature = heldOut && fitTemperature(heldOut.logits, heldOut.labels, K, heldOut.weights);
+    const head = temperature ? withTemperature(fitted, temperature.temperature) : fitted;
+    const decisions = temperature
+      ? { ...fit.decisions, decided: [...fit.decisions.decided, 'probability temperature'] }
+      : fit.decisions;
     // Only now is the reported val split read: once, for the metrics and the unknown flag's measured rate.
     const valF = await fit.features(val);
     const evalSet = valF.length ? { f: valF, set: val } : { f: trainF, set: train };
@@ -108,10 +129,11 @@ export async function runRung(ctx: RungContext, opts: CommonTrainOptions, rung: 
       model: rung.backboneRef.id,
       seed: opts.seed ?? 0,
       ...fit.recipe,
+      ...(temperature ? { temperature: temperature.temperature } : {}),
       trainImages: train.features.length,
       valImages: val.features.length,
       evaluatedOn: val.features.length ? ('val' as const) : ('train (no validation images)' as const),
-      splits: splitsUsed(metrics, val.features.length, fit.decisions, unknownFit),
+      splits: splitsUsed(metrics, val.features.length, decisions, unknownFit),
     } satisfies TrainConfig;
     const classifier = Classifier.fromParts(
       {

@@ -5,11 +5,11 @@ import { DEFAULT_MODEL_ID } from '../backbone/zoo.js';
 import { fitStandardizer, applyStandardizerAll, type Standardizer } from '../solvers/standardize.js';
 import { CurveScorer, onCurve } from '../solvers/curve-scorer.js';
 import { trainMlpHead } from '../solvers/mlp-head.js';
-import type { HeadWeights } from '../classifier/head.js';
+import { logitRows, type HeadWeights } from '../classifier/head.js';
 import { fitSoftmaxHead, sampleWeightsFor, type SoftmaxHeadFit } from '../classifier/head-policy.js';
 import { innerSplit } from '../classifier/inner-split.js';
 import type { LabelledFeatures } from './labelled-features.js';
-import { runRung, type RungFit } from './harness.js';
+import { runRung, type HeldOutLogits, type RungFit } from './harness.js';
 import type { HeadSpec, HeadTrainOptions, HistoryPoint, RungContext, TrainEvent, TrainResult } from './types.js';
 import { MLP_EPOCHS } from '../options/train-options.js';
 
@@ -49,6 +49,7 @@ export async function trainHeadClassifier(opts: HeadTrainOptions, ctx: RungConte
         },
         features: async (set) => set.features,
         head: () => fit.weights,
+        heldOut: async () => fit.heldOut,
         classifierBackbone: async () => ({ backbone }),
       };
     },
@@ -61,6 +62,8 @@ type HeadFit = Pick<RungFit, 'history' | 'selection' | 'decisions'> &
   Pick<SoftmaxHeadFit, 'l2' | 'sampleWeights'> & {
     l2SelectedBy: SoftmaxHeadFit['selectedBy'];
     weights: HeadWeights;
+    /** Logits of training rows this head's fit did not see, for its temperature (the harness fits it). */
+    heldOut?: HeldOutLogits;
   };
 
 /** The softmax by L-BFGS, L2 by CV on train (head-policy.ts); its curve drawn on train and val for the report. */
@@ -106,6 +109,12 @@ async function fitLinear(
     l2,
     l2SelectedBy,
     sampleWeights,
+    // The L2 search's out-of-fold logits at the chosen L2: each row scored by the fold model that held it out.
+    heldOut: selection?.heldOutLogits && {
+      logits: selection.heldOutLogits,
+      labels: train.labels,
+      weights: sampleWeights,
+    },
     weights: {
       kind: 'linear',
       mean: standardizer.mean,
@@ -159,6 +168,15 @@ function fitMlp(
     },
   );
   const kept = mlp.history.find((e) => e.epoch === mlp.bestEpoch);
+  const weights: HeadWeights = {
+    kind: 'mlp',
+    mean: standardizer.mean,
+    std: standardizer.std,
+    layers: [
+      { W: mlp.W1, b: mlp.b1, inputs: mlp.dim, outputs: mlp.hidden, activation: 'relu' },
+      { W: mlp.W2, b: mlp.b2, inputs: mlp.hidden, outputs: K, activation: 'softmax' },
+    ],
+  };
   return {
     history,
     decisions: inner.check.length
@@ -172,15 +190,18 @@ function fitMlp(
     l2,
     l2SelectedBy: opts.l2 !== undefined ? 'user' : 'default',
     sampleWeights,
-    weights: {
-      kind: 'mlp',
-      mean: standardizer.mean,
-      std: standardizer.std,
-      layers: [
-        { W: mlp.W1, b: mlp.b1, inputs: mlp.dim, outputs: mlp.hidden, activation: 'relu' },
-        { W: mlp.W2, b: mlp.b2, inputs: mlp.hidden, outputs: K, activation: 'softmax' },
-      ],
-    },
+    weights,
+    // The inner val split chose the stopping epoch but was never trained on: its logits fit the temperature.
+    heldOut: inner.check.length
+      ? {
+          logits: logitRows(
+            weights,
+            inner.check.map((i) => train.features[i]),
+          ),
+          labels: yCheck,
+          weights: sampleWeightsFor(yCheck, K, opts.classWeights),
+        }
+      : undefined,
   };
 }
 

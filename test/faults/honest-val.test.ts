@@ -159,7 +159,7 @@ describe('no decision reads the val split', () => {
     assert.ok(Array.isArray(j.history) && j.history.length > 0, 'the curve is in --json');
     assert.match(
       r.stderr,
-      /accuracy by split: CV on train \d+\.\d% \(48 images; chose the L2 strength\), val \d+\.\d% \(24 images; read once, for this report\)/,
+      /accuracy by split: CV on train \d+\.\d% \(48 images; chose the L2 strength and the probability temperature\), val \d+\.\d% \(24 images; read once, for this report\)/,
     );
     assert.match(
       r.stderr,

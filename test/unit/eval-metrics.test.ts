@@ -120,7 +120,8 @@ test('the HTML report is self-contained, has the SVG plots, and escapes labels',
   assert.ok(html.includes('bird &amp; co'));
   assert.ok(html.includes('x/&lt;b&gt;.jpg'));
   assert.ok(!html.includes('<i>'));
-  assert.equal((html.match(/<svg /g) ?? []).length, 4); // loss, accuracy, CV accuracy, CV loss
+  assert.equal((html.match(/<svg /g) ?? []).length, 5); // loss, accuracy, CV accuracy, CV loss, reliability
+  assert.match(html, /aria-label="Reliability: accuracy by confidence \(ECE \d\.\d{3}\)"/);
   assert.ok(html.includes('<polyline'));
   assert.match(html, /<svg[^>]*role="img"[^>]*aria-label="Loss"/);
   assert.ok(html.includes('<title>Accuracy</title>'));

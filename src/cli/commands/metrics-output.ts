@@ -14,6 +14,10 @@ export function printMetrics(m: Metrics, say: (s: string) => void, title = 'vali
   say(
     `\n${title} accuracy: ${pct(m.accuracy)} (${Math.round(m.accuracy * m.count)}/${m.count})  macro F1 ${m.macroF1.toFixed(3)}`,
   );
+  // How far the probabilities can be trusted: log loss, and the expected calibration error (0 = each probability says
+  // exactly how often it is right). Metrics saved by older versions have no ECE.
+  if (m.ece !== undefined)
+    say(`${title} log loss ${m.logLoss.toFixed(3)}, calibration error (ECE, 10 bins) ${m.ece.toFixed(3)}`);
   say('\n' + formatPerClass(m));
   say('\nconfusion matrix (rows = true class, columns = predicted):\n' + formatConfusionMatrix(m));
   if (m.mostConfidentlyWrong.length) {
@@ -48,6 +52,9 @@ export function metricsJson(r: {
       count: m.count,
       macroF1: m.macroF1,
       logLoss: m.logLoss,
+      /** Expected calibration error (10 bins) and its bins (a reliability diagram). */
+      ece: m.ece,
+      reliability: m.reliability,
       perClass: m.perClass,
       confusion: m.confusion,
       labels: m.perClass.map((c) => c.label),
