@@ -129,15 +129,14 @@ export function registerModelsCommands(program: Command): void {
         ['title', m.title],
         ['format', m.format],
         ['input', preprocessing(m)],
-        [
-          'feature',
-          `${m.feature.tensor} ${m.feature.pool === 'gap' ? '(global average pooled) ' : ''}→ ${m.feature.dim}-d`,
-        ],
+        ['feature', `${m.feature.tensor}${poolNote(m.feature.pool)} → ${m.feature.dim}-d`],
         ...(m.detected ? ([['detected', m.detected]] as [string, string][]) : []),
         ...(m.unverified ? ([['not verified offline', m.unverified]] as [string, string][]) : []),
         [
           'original head',
-          `${m.head.output} (${m.head.activation}, ${m.head.synsets === 'darknet-synsets' ? 'darknet class order' : 'standard ImageNet order'})`,
+          m.head.output
+            ? `${m.head.output} (${m.head.activation}, ${m.head.synsets === 'darknet-synsets' ? 'darknet class order' : 'standard ImageNet order'})`
+            : 'none (a feature extractor)',
         ],
         ['ImageNet top-1', known(m.imagenetTop1) ? pct(m.imagenetTop1) : '-'],
         ['parameters', known(m.params) ? m.params.toLocaleString('en') : '-'],
@@ -195,6 +194,10 @@ export function registerModelsCommands(program: Command): void {
     .option('--id <id>', 'model id (default: the file name without .onnx)')
     .option('--sha256 <hex>', 'sha256 of the file at the URL (required for a URL)')
     .option('--size <px>', 'input side, only when the graph does not fix it', (v: string) => Number.parseInt(v, 10))
+    .option(
+      '--pool <rule>',
+      "a transformer's token output as one vector: cls (class token), mean (of the patch tokens), cls+mean (both, DINOv2's linear evaluation); default: image_embeds or pooler_output when the file has one, else cls+mean",
+    )
     .option('--dry-run', 'show what was detected, register nothing')
     .option('--replace', 'replace a model already registered under this id (classifiers trained on it stop loading)')
     .addHelpText(
@@ -231,6 +234,17 @@ export function registerModelsCommands(program: Command): void {
     });
 }
 
+/** How the feature tensor is pooled, in words (empty when it is used as it is). */
+function poolNote(pool: string | undefined): string {
+  const notes: Record<string, string> = {
+    gap: ' (global average pooled)',
+    cls: ' (class token)',
+    mean: ' (mean of the patch tokens)',
+    'cls+mean': ' (class token + mean of the patch tokens)',
+  };
+  return notes[pool ?? ''] ?? '';
+}
+
 interface AddOptions {
   preset?: string;
   mean?: [number, number, number];
@@ -238,6 +252,7 @@ interface AddOptions {
   id?: string;
   sha256?: string;
   size?: number;
+  pool?: string;
   dryRun?: boolean;
   replace?: boolean;
 }
@@ -250,7 +265,7 @@ function triple(v: string): [number, number, number] {
 }
 
 function presetHelp(): string {
-  return 'imagenet-torch (torchvision, timm, ONNX Model Zoo), imagenet-tf ([0,1], TF Hub), inception ([-1,1]: Inception, Keras MobileNet, EfficientNet-Lite)';
+  return 'imagenet-torch (torchvision, timm, ONNX Model Zoo), imagenet-tf ([0,1], TF Hub), inception ([-1,1]: Inception, Keras MobileNet, EfficientNet-Lite), dinov2 (224 px, resize 256 + crop, ImageNet mean/std), clip (224 px, resize 224 + crop, CLIP mean/std)';
 }
 
 /** `tl models add model.onnx|URL`: detect the feature tensor, input and head from the graph, then register. */
@@ -260,8 +275,10 @@ async function addDetected(source: string, opts: AddOptions): Promise<void> {
   const d = r.description;
   const lines = [
     `input: ${d.input.layout} ${d.input.size}px${r.detected.input.size === undefined ? ' (from --size)' : ''}, batch ${r.detected.input.batch}`,
-    `feature: ${d.feature.tensor}${d.feature.pool === 'gap' ? ' (global average pooled)' : ''} -> ${d.feature.dim}-d`,
-    `head: ${r.detected.head.output} (${r.detected.head.classes} classes, ${r.detected.head.activation})`,
+    `feature: ${d.feature.tensor}${poolNote(d.feature.pool)} -> ${d.feature.dim}-d`,
+    r.detected.head
+      ? `head: ${r.detected.head.output} (${r.detected.head.classes} classes, ${r.detected.head.activation})`
+      : 'head: none (a feature extractor)',
     `how: ${r.detected.how}`,
   ];
   process.stdout.write(lines.join('\n') + '\n');
