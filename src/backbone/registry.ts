@@ -32,6 +32,8 @@ export const CustomModelSchema = z.object({
     .string()
     .regex(/^[0-9a-f]{64}$/)
     .optional(),
+  /** The file's size in bytes at the URL (optional): a download of another size is refused before its hash. */
+  size: z.number().int().positive().optional(),
   input: z.object({
     size: z.number().int().min(16).max(1024),
     layout: z.enum(['NCHW', 'NHWC']),
@@ -178,7 +180,7 @@ export async function registerModel(input: CustomModel, opts: RegisterOptions = 
       );
     folder = m.id;
     entry = basename(new URL(m.url!).pathname) || 'model.onnx';
-    files = [{ name: entry, size: 0, sha256: m.sha256!, url: m.url! }];
+    files = [{ name: entry, size: m.size ?? 0, sha256: m.sha256!, url: m.url! }];
   }
   const model: ModelEntry = {
     id: m.id,

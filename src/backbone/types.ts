@@ -71,9 +71,12 @@ export interface ModelEntry {
   imagenetTop1: number;
   /**
    * What `imagenetTop1` measures: 'top-1' = the model's own ImageNet classifier (the default); 'linear' = a linear
-   * classifier trained on its frozen features (self-supervised and image-text encoders have no ImageNet head).
+   * classifier trained on its frozen features (self-supervised and image-text encoders have no ImageNet head);
+   * 'zero-shot' = an image-text model matched against class-name prompts, when no linear probe is published.
    */
-  imagenetMetric?: 'top-1' | 'linear';
+  imagenetMetric?: 'top-1' | 'linear' | 'zero-shot';
+  /** Where a published `imagenetTop1` comes from (paper and table), when it is not the file's model card. */
+  imagenetSource?: string;
   /** Published linear probes on other sets (rung 1's ceiling on such data) and where they are published. */
   linearProbes?: { source: string; results: LinearProbe[] };
   /** One line: what this backbone is good for (`tl models list`). */

@@ -71,14 +71,16 @@ export function registerModelsCommands(program: Command): void {
         m.format,
         `${m.input.size}px`,
         m.feature.dim,
-        known(m.imagenetTop1) ? pct(m.imagenetTop1) : '-',
-        formatBytes(m.files.reduce((s, f) => s + f.size, 0)),
+        imagenet(m),
+        modelSize(m),
         m.license.split(' ')[0],
+        m.goodFor ?? (m.custom ? 'your own model' : '-'),
         // Entries whose download was never run here say so: their size and sha256 come from the publisher.
         (onDisk(m) ? 'yes' : 'no') + (m.unverified ? ' (not verified offline)' : ''),
       ]);
       process.stdout.write(
-        table(rows, ['id', 'format', 'input', 'feature dim', 'ImageNet top-1', 'size', 'licence', 'on disk']) + '\n',
+        table(rows, ['id', 'format', 'input', 'feature dim', 'ImageNet', 'size', 'licence', 'good for', 'on disk']) +
+          '\n',
       );
     });
 
@@ -138,7 +140,16 @@ export function registerModelsCommands(program: Command): void {
             ? `${m.head.output} (${m.head.activation}, ${m.head.synsets === 'darknet-synsets' ? 'darknet class order' : 'standard ImageNet order'})`
             : 'none (a feature extractor)',
         ],
-        ['ImageNet top-1', known(m.imagenetTop1) ? pct(m.imagenetTop1) : '-'],
+        ['ImageNet', imagenet(m) + (m.imagenetSource ? ` (${m.imagenetSource})` : '')],
+        ...(m.linearProbes?.results.length
+          ? ([
+              [
+                'linear probes',
+                `${m.linearProbes.results.map((r) => `${r.dataset} ${pct(r.top1)}`).join(', ')} (${m.linearProbes.source})`,
+              ],
+            ] as [string, string][])
+          : []),
+        ...(m.goodFor ? ([['good for', m.goodFor]] as [string, string][]) : []),
         ['parameters', known(m.params) ? m.params.toLocaleString('en') : '-'],
         ['licence', m.license],
         ['source', m.source],
@@ -166,18 +177,24 @@ export function registerModelsCommands(program: Command): void {
       ]);
       const m = findModel(id);
       let last = 0;
+      let progress = false;
       const r = await resolveModel(m, {
         verify: true,
         onProgress: (p) => {
           if (Date.now() - last > 500 || p.receivedBytes === p.totalBytes) {
             last = Date.now();
+            progress = true;
             process.stderr.write(
               `\rdownloading ${p.file}: ${formatBytes(p.receivedBytes)} / ${formatBytes(p.totalBytes)}   `,
             );
           }
         },
+      }).catch((err: unknown) => {
+        // The error starts on its own line, not after the progress line's carriage return.
+        if (progress) process.stderr.write('\n');
+        throw err;
       });
-      if (r.where === 'download') process.stderr.write('\n');
+      if (progress) process.stderr.write('\n');
       process.stdout.write(`${m.id}: ${m.files.length} files verified in ${r.dir} (${r.where})\n`);
     });
 
@@ -232,6 +249,19 @@ export function registerModelsCommands(program: Command): void {
       if (!(await unregisterModel(id))) throw new TlError(`no user-registered model "${id}"`);
       process.stdout.write(`removed ${id}\n`);
     });
+}
+
+/** ImageNet accuracy and what it measures: the model's own head (top-1), a linear probe, or zero-shot. */
+function imagenet(m: ModelEntry): string {
+  if (!known(m.imagenetTop1)) return '-';
+  const metric = m.imagenetMetric ?? 'top-1';
+  return `${pct(m.imagenetTop1)} ${metric}`;
+}
+
+/** The download size; a model registered by URL without a size says so. */
+function modelSize(m: ModelEntry): string {
+  const bytes = m.files.reduce((s, f) => s + f.size, 0);
+  return bytes > 0 ? formatBytes(bytes) : '?';
 }
 
 /** How the feature tensor is pooled, in words (empty when it is used as it is). */
