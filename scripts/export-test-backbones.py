@@ -10,18 +10,23 @@ exports of DINOv2 and CLIP's vision model (Hugging Face output names): tiny rand
 computes for each pooling rule (cls, mean of the patch tokens, the two concatenated) on the fixed input.
 
 Needs Debian's python3-torch and python3-torchvision (bookworm: torch 1.13, TorchScript exporter, no dynamo).
-Usage: scripts/export-test-backbones.py [OUT_DIR]
+With --bench, also the full-size shapes of DINOv2 ViT-S/14 and CLIP ViT-B/32 (random weights, 88 and 350 MB) for
+the extraction bench (npm run bench:extract; not used by the tests).
+
+Usage: scripts/export-test-backbones.py [OUT_DIR] [--bench]
 """
 import json
 import os
 import sys
 
-OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), '..', 'test-fixtures', 'torchvision')
+BENCH = '--bench' in sys.argv
+ARGS = [a for a in sys.argv[1:] if a != '--bench']
+OUT = ARGS[0] if ARGS else os.path.join(os.path.dirname(__file__), '..', 'test-fixtures', 'torchvision')
 NAMES = ['resnet18', 'mobilenet_v3_large', 'efficientnet_b0', 'convnext_tiny', 'vit_b16_structure', 'regnet_y_400mf',
          'mobilenet_v2', 'squeezenet1_1', 'resnet18_batch1', 'vit_tiny_hidden', 'dinov2_shaped', 'clip_shaped']
 
 # All exported already: done before importing torch (seconds on a busy machine).
-if __name__ == '__main__' and all(os.path.exists(os.path.join(OUT, n + ext)) for n in NAMES for ext in ('.onnx', '.json')):
+if __name__ == '__main__' and not BENCH and all(os.path.exists(os.path.join(OUT, n + ext)) for n in NAMES for ext in ('.onnx', '.json')):
     print(f'torchvision fixtures: {len(NAMES)} in {os.path.normpath(OUT)} (cached)')
     sys.exit(0)
 
@@ -84,6 +89,16 @@ FEATURE_MODELS = {
     'dinov2_shaped': (lambda: TokenOutputs(tiny_vit(14), ['last_hidden_state', 'pooler_output']), 224, 17),
     # CLIP's vision model with projection (Xenova/clip-vit-* vision_model.onnx outputs image_embeds first).
     'clip_shaped': (lambda: TokenOutputs(tiny_vit(16), ['image_embeds', 'last_hidden_state'], 32), 224, 17),
+}
+
+# Full-size shapes for timing only: DINOv2 ViT-S/14 (384 wide, 12 blocks, 6 heads) and CLIP ViT-B/32 (768, 12, 12).
+BENCH_MODELS = {
+    'vit_s14_dinov2_size': (lambda: TokenOutputs(VisionTransformer(
+        image_size=224, patch_size=14, num_layers=12, num_heads=6, hidden_dim=384, mlp_dim=1536),
+        ['last_hidden_state', 'pooler_output']), 224, 17),
+    'vit_b32_clip_size': (lambda: TokenOutputs(VisionTransformer(
+        image_size=224, patch_size=32, num_layers=12, num_heads=12, hidden_dim=768, mlp_dim=3072),
+        ['image_embeds', 'last_hidden_state'], 512), 224, 17),
 }
 
 
@@ -181,7 +196,9 @@ def main():
     torch.set_num_threads(2)
     made = [name for name, spec in MODELS.items() if export(name, *spec)]
     made += [name for name, spec in FEATURE_MODELS.items() if export_features(name, *spec)]
-    total = len(MODELS) + len(FEATURE_MODELS)
+    if BENCH:
+        made += [name for name, spec in BENCH_MODELS.items() if export_features(name, *spec)]
+    total = len(MODELS) + len(FEATURE_MODELS) + (len(BENCH_MODELS) if BENCH else 0)
     print(f'torchvision fixtures: {total} in {os.path.normpath(OUT)}' + (f' (exported {", ".join(made)})' if made else ''))
 
 
