@@ -22,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { env } from '../src/util/env.js';
 import { loadBackbone } from '../src/backbone/load.js';
 import { ZOO } from '../src/backbone/zoo.js';
+import { listModels } from '../src/backbone/registry.js';
 import { listImages } from '../src/data/files.js';
 import { extractFeatures } from '../src/features/extract.js';
 import { FeatureStore } from '../src/features/store.js';
@@ -355,8 +356,14 @@ async function main(): Promise<void> {
   const skipped: SkippedModel[] = [];
   try {
     for (const id of modelIds) {
-      const entry = ZOO.find((m) => m.id === id);
-      if (!entry) throw new Error(`unknown model ${id}; zoo: ${ZOO.map((m) => m.id).join(', ')}`);
+      // A zoo id, or a model registered with `tl models add` (e.g. a random-weight ViT export, for its speed).
+      const entry = listModels().find((m) => m.id === id);
+      if (!entry)
+        throw new Error(
+          `unknown model ${id}; known: ${listModels()
+            .map((m) => m.id)
+            .join(', ')}`,
+        );
       // A model that is not here: one line, no row (its three children would each fail with a stack trace).
       const unavailable = await modelUnavailable(id);
       if (unavailable) {

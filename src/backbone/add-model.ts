@@ -5,7 +5,7 @@ import { basename, dirname, extname, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { TlError } from '../util/errors.js';
-import type { InputSpec, ModelEntry } from './types.js';
+import { isTokenPool, TOKEN_POOLS, type InputSpec, type ModelEntry, type TokenPool } from './types.js';
 import type { DetectedBackbone } from './runtimes/types.js';
 import { runtimeFor } from './runtimes/registry.js';
 import { checkModelId, registerModel, type CustomModel } from './registry.js';
@@ -24,6 +24,8 @@ export interface AddModelOptions {
   std?: InputSpec['std'];
   /** Input side when the graph leaves it open. */
   size?: number;
+  /** How a transformer's token output becomes the feature (cls, mean, cls+mean); default: detected. */
+  pool?: string;
   /** Detect and describe, register nothing. */
   dryRun?: boolean;
   /** Replace a model registered under the same id (otherwise refused). */
@@ -75,16 +77,16 @@ function defaultId(source: string): string {
   return id;
 }
 
-function normalisation(opts: AddModelOptions): Pick<InputSpec, 'mean' | 'std' | 'cropFraction'> {
+function normalisation(opts: AddModelOptions): Pick<InputSpec, 'mean' | 'std' | 'cropFraction'> & { size?: number } {
   if (opts.preset && (opts.mean || opts.std)) throw new TlError('give either --preset or --mean/--std, not both');
   if (opts.preset) {
     const p = findPreset(opts.preset);
-    return { mean: [...p.mean], std: [...p.std], cropFraction: p.cropFraction };
+    return { mean: [...p.mean], std: [...p.std], cropFraction: p.cropFraction, size: p.size };
   }
   if (opts.mean && opts.std) return { mean: opts.mean, std: opts.std, cropFraction: 0.875 };
   throw new TlError(
-    'the normalisation a network was trained with is not in its file: give --preset imagenet-torch|imagenet-tf|inception, or --mean and --std',
-    'torchvision/timm/ONNX Model Zoo models: --preset imagenet-torch; Inception, Keras MobileNet, EfficientNet-Lite: --preset inception; TF Hub modules: --preset imagenet-tf.',
+    'the normalisation a network was trained with is not in its file: give --preset imagenet-torch|imagenet-tf|inception|dinov2|clip, or --mean and --std',
+    'torchvision/timm/ONNX Model Zoo models: --preset imagenet-torch; Inception, Keras MobileNet, EfficientNet-Lite: --preset inception; TF Hub modules: --preset imagenet-tf; DINOv2: --preset dinov2; CLIP / MobileCLIP: --preset clip.',
   );
 }
 
@@ -94,7 +96,8 @@ export async function addModelFile(opts: AddModelOptions): Promise<AddModelResul
   const runtime = runtimeFor(format);
   if (!runtime.detect)
     throw new TlError(`the ${format} runtime cannot read a model's structure; register it with a JSON description`);
-  const norm = normalisation(opts);
+  const { size: presetSize, ...norm } = normalisation(opts);
+  const pool = tokenPool(opts.pool, format);
   const id = opts.id ?? defaultId(opts.source);
   // Before any download or detection: an id in use is refused unless --replace.
   if (!opts.dryRun) checkModelId(id, opts.replace);
@@ -120,8 +123,8 @@ export async function addModelFile(opts: AddModelOptions): Promise<AddModelResul
     path = resolve(opts.source);
     if (!existsSync(path)) throw new TlError(`model file not found: ${path}`);
   }
-  const detected = await runtime.detect(path);
-  const size = pickSize(detected, opts.size);
+  const detected = await runtime.detect(path, { pool });
+  const size = pickSize(detected, opts.size, presetSize);
   const description: CustomModel = {
     id,
     title: opts.title ?? `${id} (${detected.feature.dim}-d features, detected)`,
@@ -131,7 +134,7 @@ export async function addModelFile(opts: AddModelOptions): Promise<AddModelResul
     feature: detected.feature,
     // Only a 1000-way head is in the standard ImageNet order the toolkit's label list has.
     head:
-      detected.head.classes === 1000
+      detected.head?.classes === 1000
         ? { output: detected.head.output, activation: detected.head.activation, synsets: 'imagenet-synsets' }
         : undefined,
     detected: detected.how,
@@ -140,7 +143,19 @@ export async function addModelFile(opts: AddModelOptions): Promise<AddModelResul
   return { detected, description, model: await registerModel(description, { replace: opts.replace }) };
 }
 
-function pickSize(d: DetectedBackbone, given: number | undefined): number {
+function tokenPool(pool: string | undefined, format: string): TokenPool | undefined {
+  if (pool === undefined) return undefined;
+  if (!isTokenPool(pool))
+    throw new TlError(
+      `unknown pooling rule "${pool}"`,
+      `Use one of: ${TOKEN_POOLS.join(', ')} (class token, mean of the patch tokens, both concatenated as in DINOv2's linear evaluation).`,
+    );
+  if (format !== 'onnx') throw new TlError(`--pool applies to ONNX transformer outputs; this is a ${format} model`);
+  return pool;
+}
+
+/** The graph's fixed side; else --size; else the preset's training size (DINOv2 and CLIP exports take any size). */
+function pickSize(d: DetectedBackbone, given: number | undefined, presetSize?: number): number {
   if (d.input.size !== undefined) {
     if (given !== undefined && given !== d.input.size) {
       throw new TlError(
@@ -150,6 +165,7 @@ function pickSize(d: DetectedBackbone, given: number | undefined): number {
     }
     return d.input.size;
   }
+  if (given === undefined && presetSize !== undefined) return presetSize;
   if (given === undefined) {
     throw new TlError(
       `input "${d.input.name}" does not fix its height and width`,

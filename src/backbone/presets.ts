@@ -1,6 +1,7 @@
 // The normalisations a model file cannot state itself (`tl models add model.onnx --preset NAME`): what its training
-// framework fed it. Every preset centre-crops 87.5% of the resized photo (resize 256 -> crop 224), as the ImageNet
-// evaluation of torchvision, timm, the ONNX Model Zoo, TF-slim and Keras does.
+// framework fed it. The ImageNet presets centre-crop 87.5% of the resized photo (resize 256 -> crop 224), as the
+// ImageNet evaluation of torchvision, timm, the ONNX Model Zoo, TF-slim and Keras does; the feature-extractor presets
+// follow their model's published image processor (DINOv2: resize 256, crop 224; CLIP: resize 224, crop 224).
 import type { InputSpec } from './types.js';
 import { TlError } from '../util/errors.js';
 
@@ -8,11 +9,13 @@ export interface Preset {
   mean: InputSpec['mean'];
   std: InputSpec['std'];
   cropFraction: number;
+  /** The input side the model was trained at, used when the graph leaves it open (DINOv2 exports take any size). */
+  size?: number;
   /** Which models use it, for --help and the README. */
   doc: string;
 }
 
-export type PresetName = 'imagenet-torch' | 'imagenet-tf' | 'inception';
+export type PresetName = 'imagenet-torch' | 'imagenet-tf' | 'inception' | 'dinov2' | 'clip';
 
 export const PRESETS: Record<PresetName, Preset> = {
   'imagenet-torch': {
@@ -32,6 +35,22 @@ export const PRESETS: Record<PresetName, Preset> = {
     std: [0.5, 0.5, 0.5],
     cropFraction: 0.875,
     doc: 'Inception, Keras "tf" mode, MobileNet (TF), EfficientNet-Lite: pixels in [-1,1]',
+  },
+  // facebook/dinov2-* preprocessor_config.json: shortest edge 256 (bicubic), centre crop 224, ImageNet mean/std.
+  dinov2: {
+    mean: [0.485, 0.456, 0.406],
+    std: [0.229, 0.224, 0.225],
+    cropFraction: 224 / 256,
+    size: 224,
+    doc: 'DINOv2 (facebook/dinov2-*, onnx-community exports): 224 px, resize 256 + centre crop 224, ImageNet mean/std',
+  },
+  // openai/clip-vit-* preprocessor_config.json: shortest edge 224 (bicubic), centre crop 224, CLIP's own mean/std.
+  clip: {
+    mean: [0.48145466, 0.4578275, 0.40821073],
+    std: [0.26862954, 0.26130258, 0.27577711],
+    cropFraction: 1,
+    size: 224,
+    doc: "CLIP / MobileCLIP image encoders: 224 px, resize 224 + centre crop 224, CLIP's mean/std",
   },
 };
 

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { env } from '../util/env.js';
 import { TlError } from '../util/errors.js';
 import { sha256File } from '../util/hash.js';
-import type { ModelEntry } from './types.js';
+import { isTokenPool, TOKEN_POOLS, type ModelEntry } from './types.js';
 import { ZOO } from './zoo.js';
 import { isRuntimeFormat, listRuntimes, runtimeFor } from './runtimes/registry.js';
 import { weightsHash } from './weights-hash.js';
@@ -32,6 +32,8 @@ export const CustomModelSchema = z.object({
     .string()
     .regex(/^[0-9a-f]{64}$/)
     .optional(),
+  /** The file's size in bytes at the URL (optional): a download of another size is refused before its hash. */
+  size: z.number().int().positive().optional(),
   input: z.object({
     size: z.number().int().min(16).max(1024),
     layout: z.enum(['NCHW', 'NHWC']),
@@ -44,7 +46,8 @@ export const CustomModelSchema = z.object({
   feature: z.object({
     tensor: z.string(),
     dim: z.number().int().positive(),
-    pool: z.enum(['gap', 'none']).default('none'),
+    /** gap: a 4-D map; cls / mean / cls+mean: a transformer's tokens [N, 1+P, D] (ONNX only). */
+    pool: z.enum(['gap', 'none', ...TOKEN_POOLS]).default('none'),
   }),
   head: z
     .object({
@@ -140,6 +143,11 @@ export async function registerModel(input: CustomModel, opts: RegisterOptions = 
     );
   }
   const m = parsed.data;
+  if (isTokenPool(m.feature.pool) && m.format !== 'onnx')
+    throw new TlError(
+      `invalid model description: feature.pool "${m.feature.pool}" pools a transformer's tokens in an ONNX graph; this is a ${m.format} model`,
+      'Use "gap" or "none" for a TF.js model.',
+    );
   checkModelId(m.id, opts.replace);
   if (!m.path && !(m.url && m.sha256)) throw new TlError('give either "path" (a local file) or "url" with "sha256"');
   let folder: string;
@@ -172,7 +180,7 @@ export async function registerModel(input: CustomModel, opts: RegisterOptions = 
       );
     folder = m.id;
     entry = basename(new URL(m.url!).pathname) || 'model.onnx';
-    files = [{ name: entry, size: 0, sha256: m.sha256!, url: m.url! }];
+    files = [{ name: entry, size: m.size ?? 0, sha256: m.sha256!, url: m.url! }];
   }
   const model: ModelEntry = {
     id: m.id,

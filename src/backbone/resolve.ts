@@ -1,6 +1,6 @@
 // Finds a model's files: explicit path → TL_MODELS_DIR copy → user cache → download (sha256-checked, atomic).
 import { createWriteStream, existsSync } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { isAbsolute, join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -99,12 +99,28 @@ async function downloadModel(entry: ModelEntry, dir: string, onProgress?: (p: Re
       `Set TL_MODELS_DIR to a folder holding ${entry.folder}/, or unset TL_OFFLINE to download from ${entry.files[0].url}.`,
     );
   }
+  const created = !existsSync(dir);
   await mkdir(dir, { recursive: true });
-  for (const f of entry.files) {
-    const target = join(dir, f.name);
-    if (existsSync(target) && (await stat(target)).size === f.size && (await sha256File(target)) === f.sha256) continue;
-    await downloadFile(entry, f, target, onProgress);
+  try {
+    for (const f of entry.files) {
+      const target = join(dir, f.name);
+      if (existsSync(target) && (await stat(target)).size === f.size && (await sha256File(target)) === f.sha256)
+        continue;
+      await downloadFile(entry, f, target, onProgress);
+    }
+  } catch (err) {
+    // A failed first download leaves nothing behind: not even the model's empty folder.
+    if (created && (await readdir(dir).catch(() => ['?'])).length === 0) await rmdir(dir).catch(() => undefined);
+    throw err;
   }
+}
+
+/** The bytes a download received are not the registry's file: nothing was kept. */
+function downloadMismatch(entry: ModelEntry, f: ModelFile, what: string): TlError {
+  return new TlError(
+    `download of ${f.name} for model ${entry.id} from ${f.url} is not the registered file (${what}); nothing was kept`,
+    `The server sent other bytes (a changed or tampered file, or an error page). Try again later, or put a copy with sha256 ${f.sha256} in a folder ${entry.folder}/ under TL_MODELS_DIR.`,
+  );
 }
 
 async function downloadFile(
@@ -142,7 +158,9 @@ async function downloadFile(
   try {
     await pipeline(body, createWriteStream(tmp));
     const actual = hash.digest('hex');
-    if (actual !== f.sha256) throw checksumError(entry, f, f.url, actual);
+    // The size first (a truncated or padded file says so plainly), then the sha256; size 0: not recorded.
+    if (f.size > 0 && received !== f.size) throw downloadMismatch(entry, f, `${received} bytes, expected ${f.size}`);
+    if (actual !== f.sha256) throw downloadMismatch(entry, f, `sha256 ${actual}, expected ${f.sha256}`);
     await rename(tmp, target);
   } finally {
     await rm(tmp, { force: true });

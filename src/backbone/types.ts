@@ -13,12 +13,31 @@ export type { InputSpec };
 /** A zoo entry's feature tensor or head output left to detection when its file is loaded (runtimes/onnx/detect.ts). */
 export const DETECT_FROM_GRAPH = '(detected from the graph)';
 
+/**
+ * How a transformer's tokens [N, 1+P, D] (class token first, then P patch tokens) become one vector per image:
+ * 'cls' = the class token (D); 'mean' = the mean of the patch tokens (D); 'cls+mean' = the two concatenated (2D),
+ * DINOv2's linear-evaluation feature. Computed by nodes added to the ONNX graph (runtimes/onnx/token-pool.ts), so
+ * extraction and an exported classifier run the same math.
+ */
+export type TokenPool = 'cls' | 'mean' | 'cls+mean';
+export const TOKEN_POOLS: readonly TokenPool[] = ['cls', 'mean', 'cls+mean'];
+
+export function isTokenPool(pool: string | undefined): pool is TokenPool {
+  return (TOKEN_POOLS as readonly string[]).includes(pool ?? '');
+}
+
 export interface FeatureSpec {
   /** ONNX tensor name or TF.js layer name whose activation is the feature. */
   tensor: string;
   dim: number;
-  /** 'gap' = global average pool a 4-D map; 'none' = the tensor is already [N, dim]. */
-  pool: 'gap' | 'none';
+  /** 'gap' = global average pool a 4-D map; 'none' = the tensor is already [N, dim]; a TokenPool: a token tensor. */
+  pool: 'gap' | 'none' | TokenPool;
+}
+
+/** A published linear-probe accuracy of a backbone's frozen features (what rung 1 trains), with its source. */
+export interface LinearProbe {
+  dataset: string;
+  top1: number;
 }
 
 export interface HeadSpec {
@@ -50,6 +69,18 @@ export interface ModelEntry {
   feature: FeatureSpec;
   head: HeadSpec;
   imagenetTop1: number;
+  /**
+   * What `imagenetTop1` measures: 'top-1' = the model's own ImageNet classifier (the default); 'linear' = a linear
+   * classifier trained on its frozen features (self-supervised and image-text encoders have no ImageNet head);
+   * 'zero-shot' = an image-text model matched against class-name prompts, when no linear probe is published.
+   */
+  imagenetMetric?: 'top-1' | 'linear' | 'zero-shot';
+  /** Where a published `imagenetTop1` comes from (paper and table), when it is not the file's model card. */
+  imagenetSource?: string;
+  /** Published linear probes on other sets (rung 1's ceiling on such data) and where they are published. */
+  linearProbes?: { source: string; results: LinearProbe[] };
+  /** One line: what this backbone is good for (`tl models list`). */
+  goodFor?: string;
   params: number;
   license: string;
   source: string;

@@ -58,6 +58,7 @@ const ONLINE_ZOO: ModelEntry[] = [
     feature: { tensor: DETECT_FROM_GRAPH, dim: 2048, pool: 'none' },
     head: detectedHead,
     imagenetTop1: 0.7477,
+    goodFor: 'a stronger CNN than MobileNetV2 on everyday photos, at 7x the extraction time (int8)',
     params: 25_557_032,
     license: 'Apache-2.0',
     source: 'github.com/onnx/models validated/vision/classification/resnet/model/resnet50-v1-12-int8.onnx (opset 12)',
@@ -79,6 +80,7 @@ const ONLINE_ZOO: ModelEntry[] = [
     feature: { tensor: DETECT_FROM_GRAPH, dim: 2048, pool: 'none' },
     head: detectedHead,
     imagenetTop1: 0.7497,
+    goodFor: 'the reference ImageNet CNN, float; everyday photos',
     params: 25_557_032,
     license: 'Apache-2.0',
     source:
@@ -102,6 +104,7 @@ const ONLINE_ZOO: ModelEntry[] = [
     feature: { tensor: DETECT_FROM_GRAPH, dim: 1280, pool: 'none' },
     head: detectedHead,
     imagenetTop1: 0.7094,
+    goodFor: 'MobileNetV2 without int8 rounding: the float original of the default',
     params: 3_504_872,
     license: 'Apache-2.0',
     source: 'github.com/onnx/models vision/classification/mobilenet/model/mobilenetv2-7.onnx (opset 7)',
@@ -131,6 +134,7 @@ const ONLINE_ZOO: ModelEntry[] = [
     feature: { tensor: DETECT_FROM_GRAPH, dim: 1280, pool: 'none' },
     head: { ...detectedHead, activation: 'probabilities' },
     imagenetTop1: 0.804,
+    goodFor: 'the best ImageNet top-1 of the CNNs here; photos (batch fixed at 1: slower)',
     params: NaN, // not stated on the model card
     license: 'MIT',
     source:
@@ -153,6 +157,7 @@ const ONLINE_ZOO: ModelEntry[] = [
     feature: { tensor: DETECT_FROM_GRAPH, dim: 2048, pool: 'none' },
     head: detectedHead,
     imagenetTop1: 0.7443,
+    goodFor: 'ResNet-50 int8 in the QDQ format (other runtimes)',
     params: 25_557_032,
     license: 'Apache-2.0',
     source: 'github.com/onnx/models validated/vision/classification/resnet/model/resnet50-v1-12-qdq.onnx (opset 12)',
@@ -174,6 +179,7 @@ const ONLINE_ZOO: ModelEntry[] = [
     feature: { tensor: DETECT_FROM_GRAPH, dim: 2048, pool: 'none' },
     head: detectedHead,
     imagenetTop1: 0.7711,
+    goodFor: 'a deeper ResNet: a little better than ResNet-50, 2.3x slower',
     params: 60_192_808,
     license: 'Apache-2.0',
     source: 'github.com/onnx/models validated/vision/classification/resnet/model/resnet152-v1-7.onnx (opset 7)',
@@ -195,10 +201,165 @@ const ONLINE_ZOO: ModelEntry[] = [
     feature: { tensor: DETECT_FROM_GRAPH, dim: 512, pool: 'none' },
     head: detectedHead,
     imagenetTop1: 0.697,
+    goodFor: 'a small float ResNet: quick, weaker than MobileNetV2 on photos',
     params: 11_689_512,
     license: 'Apache-2.0',
     source: 'github.com/onnx/models validated/vision/classification/resnet/model/resnet18-v2-7.onnx (opset 7)',
     unverified: FROM_LFS_POINTER,
+  },
+];
+
+// Feature extractors of this decade (no ImageNet classifier: self-supervised and image-text encoders), exported to
+// ONNX for Transformers.js. URL pinned to a repository revision; size and sha256 are the Git LFS object of that file
+// (its oid and size on Hugging Face), as recorded by the public projects named in each entry's `unverified`, which
+// pin and check the same bytes; never downloaded on the offline build machine. Detection picks the feature output
+// (image_embeds, or last_hidden_state pooled by the entry's rule) on first load, and the entry's dim is checked.
+const hf = (repo: string, revision: string, path: string) =>
+  `https://huggingface.co/${repo}/resolve/${revision}/${path}`;
+const noHead = { output: '', activation: 'logits', synsets: 'imagenet-synsets' } as const;
+const DINOV2_PAPER =
+  'Oquab et al., DINOv2, arXiv 2304.07193: Table 4 (ImageNet linear), Table 8 (linear on other sets)';
+// facebook/dinov2-* preprocessor_config.json: shortest edge 256 (bicubic), centre crop 224, ImageNet mean/std.
+const dinov2Input: InputSpec = {
+  size: 224,
+  layout: 'NCHW',
+  resize: 'cover',
+  cropFraction: 224 / 256,
+  mean: [0.485, 0.456, 0.406],
+  std: [0.229, 0.224, 0.225],
+};
+const DINOV2_LICENSE = 'Apache-2.0 (facebook/dinov2-* model cards; Meta relicensed DINOv2 from CC-BY-NC in 2023)';
+
+const FEATURE_ZOO: ModelEntry[] = [
+  {
+    id: 'dinov2-small',
+    title: 'DINOv2 ViT-S/14, float (Meta, self-supervised; onnx-community/dinov2-small)',
+    format: 'onnx',
+    folder: 'dinov2_small_onnx',
+    entry: 'model.onnx',
+    files: [
+      {
+        name: 'model.onnx',
+        size: 88_532_934,
+        sha256: 'f22797eabf810a75e41de68d378541ebea372122b25c4ce3ef25ff618250c20a',
+        url: hf('onnx-community/dinov2-small', '8b1f705a3a7f6f062f6bdd21986c1583d3ef105d', 'onnx/model.onnx'),
+      },
+    ],
+    input: dinov2Input,
+    // The paper's linear evaluation: class token concatenated with the mean of the patch tokens (2 x 384).
+    feature: { tensor: DETECT_FROM_GRAPH, dim: 768, pool: 'cls+mean' },
+    head: noHead,
+    imagenetTop1: 0.811,
+    imagenetMetric: 'linear',
+    imagenetSource: DINOV2_PAPER,
+    linearProbes: {
+      source: DINOV2_PAPER,
+      results: [
+        { dataset: 'Food-101', top1: 0.891 },
+        { dataset: 'Oxford Pets', top1: 0.951 },
+        { dataset: 'Flowers-102', top1: 0.996 },
+        { dataset: 'Stanford Cars', top1: 0.816 },
+      ],
+    },
+    goodFor:
+      'fine-grained and far-from-ImageNet sets (food, pets, flowers, cars): the strongest frozen features per MB',
+    params: 21e6, // published, rounded
+    license: DINOV2_LICENSE,
+    source: 'huggingface.co/onnx-community/dinov2-small onnx/model.onnx (from facebook/dinov2-small)',
+    unverified:
+      'size and sha256 of the LFS object at revision 8b1f705a, as pinned and checked by public projects (e.g. several GitHub repositories downloading this exact URL); not downloaded or run on the offline build machine',
+  },
+  {
+    id: 'dinov2-base',
+    title: 'DINOv2 ViT-B/14, float (Meta, self-supervised; onnx-community/dinov2-base)',
+    format: 'onnx',
+    folder: 'dinov2_base_onnx',
+    entry: 'model.onnx',
+    files: [
+      {
+        name: 'model.onnx',
+        size: 346_627_111,
+        sha256: '320d1012a6fc65b101fc85ca30ee7a47b2e4f6a2e8bd78fb9d7036def0e30cb0',
+        url: hf('onnx-community/dinov2-base', '31ef06cac16d5d301c5930d147002a058c85a5e4', 'onnx/model.onnx'),
+      },
+    ],
+    input: dinov2Input,
+    feature: { tensor: DETECT_FROM_GRAPH, dim: 1536, pool: 'cls+mean' },
+    head: noHead,
+    imagenetTop1: 0.845,
+    imagenetMetric: 'linear',
+    imagenetSource: DINOV2_PAPER,
+    linearProbes: { source: DINOV2_PAPER, results: [{ dataset: 'Food-101', top1: 0.928 }] },
+    goodFor: 'the same as dinov2-small, a few points higher, at 4x the download and about 4x the extraction time',
+    params: 86e6, // published, rounded
+    license: DINOV2_LICENSE,
+    source: 'huggingface.co/onnx-community/dinov2-base onnx/model.onnx (from facebook/dinov2-base)',
+    unverified:
+      'size and sha256 of the LFS object at revision 31ef06ca, as pinned and checked by public projects downloading this exact URL; not downloaded or run on the offline build machine',
+  },
+  {
+    id: 'clip-vit-b32',
+    title: 'CLIP ViT-B/32 image encoder, float (OpenAI; Xenova/clip-vit-base-patch32 vision_model)',
+    format: 'onnx',
+    folder: 'clip_vit_b32_vision_onnx',
+    entry: 'vision_model.onnx',
+    files: [
+      {
+        name: 'vision_model.onnx',
+        size: 351_685_709,
+        sha256: 'fd6e1402a588279d1723c7534d4bcba5bc0b14b47dfab0e46f8c47b8270d7d40',
+        url: hf('Xenova/clip-vit-base-patch32', 'd15189d7028b43f1d3e65039190477f6af591c2a', 'onnx/vision_model.onnx'),
+      },
+    ],
+    // openai/clip-vit-base-patch32 preprocessor_config.json: shortest edge 224 (bicubic), centre crop 224, CLIP mean/std.
+    input: {
+      size: 224,
+      layout: 'NCHW',
+      resize: 'cover',
+      cropFraction: 1,
+      mean: [0.48145466, 0.4578275, 0.40821073],
+      std: [0.26862954, 0.26130258, 0.27577711],
+    },
+    // The projected image embedding (image_embeds, 512-d): what CLIP's linear probes and zero-shot use.
+    feature: { tensor: DETECT_FROM_GRAPH, dim: 512, pool: 'none' },
+    head: noHead,
+    imagenetTop1: 0.761,
+    imagenetMetric: 'linear',
+    imagenetSource: 'Radford et al., CLIP, arXiv 2103.00020, Table 10 (linear probe, ViT-B/32)',
+    goodFor: 'photos of everyday objects and scenes, text-like concepts; weaker than DINOv2 on fine-grained sets',
+    params: 88e6, // the image tower, published, rounded
+    license: 'MIT (openai/CLIP)',
+    source: 'huggingface.co/Xenova/clip-vit-base-patch32 onnx/vision_model.onnx (from openai/clip-vit-base-patch32)',
+    unverified:
+      'size and sha256 of the LFS object at revision d15189d7, as pinned and checked by public projects downloading this exact URL; not downloaded or run on the offline build machine',
+  },
+  {
+    id: 'mobileclip-s0',
+    title: 'MobileCLIP-S0 image encoder, float (Apple; Xenova/mobileclip_s0 vision_model)',
+    format: 'onnx',
+    folder: 'mobileclip_s0_vision_onnx',
+    entry: 'vision_model.onnx',
+    files: [
+      {
+        name: 'vision_model.onnx',
+        size: 45_543_630,
+        sha256: '17d3c037b1d488c10c50e09f6009ea5a198caef4e0e8f4ea5617b7cb2d067ac0',
+        url: hf('Xenova/mobileclip_s0', '757d59c9c6870a76a4b0306f05f5061bca15c39f', 'onnx/vision_model.onnx'),
+      },
+    ],
+    // Xenova/mobileclip_s0 preprocessor_config.json: 256 px, pixels rescaled to [0,1], no mean/std.
+    input: { size: 256, layout: 'NCHW', resize: 'cover', cropFraction: 1, ...zeroToOne },
+    feature: { tensor: DETECT_FROM_GRAPH, dim: 512, pool: 'none' },
+    head: noHead,
+    imagenetTop1: 0.678,
+    imagenetMetric: 'zero-shot',
+    imagenetSource: 'Vasu et al., MobileCLIP, arXiv 2311.17049 (ImageNet zero-shot, MobileCLIP-S0)',
+    goodFor: 'a small convolutional image-text encoder: CLIP-like features at a mobile cost (46 MB)',
+    params: 11.4e6, // the image tower, published
+    license: 'apple-amlr (Apple ML Research Model licence: research use only)',
+    source: 'huggingface.co/Xenova/mobileclip_s0 onnx/vision_model.onnx (from apple/MobileCLIP-S0, arXiv 2311.17049)',
+    unverified:
+      'size and sha256 of the LFS object at revision 757d59c9, as pinned and checked by public projects downloading this exact URL; not downloaded or run on the offline build machine',
   },
 ];
 
@@ -219,6 +380,7 @@ export const ZOO: ModelEntry[] = [
     feature: { tensor: '472_quantized', dim: 1280, pool: 'none' },
     head: { output: 'output', activation: 'logits', synsets: 'imagenet-synsets' },
     imagenetTop1: 0.683,
+    goodFor: 'everyday photos near ImageNet; the fastest good default, fine-tunable (rungs 2-3)',
     params: 3_524_064,
     license: 'Apache-2.0',
     source: 'github.com/onnx/models validated/vision/classification/mobilenet (onnx.quantize 0.1.0, opset 12)',
@@ -237,6 +399,7 @@ export const ZOO: ModelEntry[] = [
     feature: { tensor: 'global_average_pooling2d_1', dim: 768, pool: 'none' },
     head: { output: 'reshape_2', activation: 'probabilities', synsets: 'imagenet-synsets' },
     imagenetTop1: 0.684,
+    goodFor: 'TF.js backbone: runs in the browser and exports to TF.js; fine-tunable',
     params: 2_601_976,
     license: 'Apache-2.0 (TF-slim weights via Keras, MIT; hosted by tfjs-models)',
     source: 'storage.googleapis.com/tfjs-models/tfjs/mobilenet_v1_0.75_224',
@@ -255,6 +418,7 @@ export const ZOO: ModelEntry[] = [
     feature: { tensor: 'global_average_pooling2d_1', dim: 256, pool: 'none' },
     head: { output: 'reshape_2', activation: 'probabilities', synsets: 'imagenet-synsets' },
     imagenetTop1: 0.506,
+    goodFor: 'the smallest model (2 MB): quick experiments, weak features',
     params: 475_544,
     license: 'Apache-2.0 (TF-slim weights via Keras, MIT; hosted by tfjs-models)',
     source: 'storage.googleapis.com/tfjs-models/tfjs/mobilenet_v1_0.25_224',
@@ -274,11 +438,13 @@ export const ZOO: ModelEntry[] = [
     feature: { tensor: 'leaky_re_lu_15', dim: 128, pool: 'gap' },
     head: { output: 'global_average_pooling2d_1', activation: 'logits', synsets: 'darknet-synsets' },
     imagenetTop1: 0.587,
+    goodFor: 'a tiny TF.js CNN, 128-d features: very small classifiers',
     params: 1_046_488,
     license: 'MIT (ml5-data-and-models); Darknet weights public domain',
     source: 'github.com/ml5js/ml5-data-and-models models/darknetclassifier/darknettiny',
   },
   ...ONLINE_ZOO,
+  ...FEATURE_ZOO,
 ];
 
 /** Best on the photo sets and ~10x faster than the runner-up (MobileNetV1 0.75); see docs/backbones.md's accuracy table. */

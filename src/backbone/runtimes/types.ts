@@ -1,7 +1,15 @@
 // The one interface every backbone runtime implements, and the shapes it hands to the rest of the toolkit: block
 // tables, frozen-part runners and trainable tails (rungs 2-3), and the graph an export extends with a head.
 import type * as tfjs from '@tensorflow/tfjs';
-import type { Backbone, FeatureSpec, InputSpec, ModelEntry, PretrainedBackbone, VectorSpec } from '../types.js';
+import type {
+  Backbone,
+  FeatureSpec,
+  InputSpec,
+  ModelEntry,
+  PretrainedBackbone,
+  TokenPool,
+  VectorSpec,
+} from '../types.js';
 
 /** One layer (TF.js) or node (ONNX) with its output shape and parameter count: `tl models info --layers`. */
 export interface LayerInfo {
@@ -83,8 +91,8 @@ export interface DetectedBackbone {
   /** The image input: layout, and its side when the graph fixes it (undefined: the user gives --size). */
   input: { name: string; layout: 'NCHW' | 'NHWC'; size?: number; batch: number | 'dynamic' };
   feature: FeatureSpec;
-  /** The original classifier: the graph output it feeds, whether a softmax was applied, how many classes. */
-  head: { output: string; activation: 'logits' | 'probabilities'; classes: number };
+  /** The original classifier: the graph output it feeds, whether a softmax was applied, how many classes (absent: a feature extractor). */
+  head?: { output: string; activation: 'logits' | 'probabilities'; classes: number };
   /** One line for `tl models info`: which node was taken as the classifier and what the feature is. */
   how: string;
 }
@@ -126,7 +134,7 @@ export interface BackboneRuntime {
   /** Load the whole pretrained network from its (resolved, checked) folder. */
   load(entry: ModelEntry, dir: string, weightsHash: string): Promise<PretrainedBackbone>;
   /** Reads input spec, feature tensor and original head from the model file itself (formats that support it). */
-  detect?(entryPath: string): Promise<DetectedBackbone>;
+  detect?(entryPath: string, opts?: { pool?: TokenPool }): Promise<DetectedBackbone>;
   /** Every layer / node, for `tl models info --layers`. */
   describeLayers(entry: ModelEntry, dir: string): Promise<LayerInfo[]>;
   /** Present when the runtime's models can be fine-tuned (rungs 2 and 3). */

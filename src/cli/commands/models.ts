@@ -71,14 +71,16 @@ export function registerModelsCommands(program: Command): void {
         m.format,
         `${m.input.size}px`,
         m.feature.dim,
-        known(m.imagenetTop1) ? pct(m.imagenetTop1) : '-',
-        formatBytes(m.files.reduce((s, f) => s + f.size, 0)),
+        imagenet(m),
+        modelSize(m),
         m.license.split(' ')[0],
+        m.goodFor ?? (m.custom ? 'your own model' : '-'),
         // Entries whose download was never run here say so: their size and sha256 come from the publisher.
         (onDisk(m) ? 'yes' : 'no') + (m.unverified ? ' (not verified offline)' : ''),
       ]);
       process.stdout.write(
-        table(rows, ['id', 'format', 'input', 'feature dim', 'ImageNet top-1', 'size', 'licence', 'on disk']) + '\n',
+        table(rows, ['id', 'format', 'input', 'feature dim', 'ImageNet', 'size', 'licence', 'good for', 'on disk']) +
+          '\n',
       );
     });
 
@@ -129,17 +131,25 @@ export function registerModelsCommands(program: Command): void {
         ['title', m.title],
         ['format', m.format],
         ['input', preprocessing(m)],
-        [
-          'feature',
-          `${m.feature.tensor} ${m.feature.pool === 'gap' ? '(global average pooled) ' : ''}→ ${m.feature.dim}-d`,
-        ],
+        ['feature', `${m.feature.tensor}${poolNote(m.feature.pool)} → ${m.feature.dim}-d`],
         ...(m.detected ? ([['detected', m.detected]] as [string, string][]) : []),
         ...(m.unverified ? ([['not verified offline', m.unverified]] as [string, string][]) : []),
         [
           'original head',
-          `${m.head.output} (${m.head.activation}, ${m.head.synsets === 'darknet-synsets' ? 'darknet class order' : 'standard ImageNet order'})`,
+          m.head.output
+            ? `${m.head.output} (${m.head.activation}, ${m.head.synsets === 'darknet-synsets' ? 'darknet class order' : 'standard ImageNet order'})`
+            : 'none (a feature extractor)',
         ],
-        ['ImageNet top-1', known(m.imagenetTop1) ? pct(m.imagenetTop1) : '-'],
+        ['ImageNet', imagenet(m) + (m.imagenetSource ? ` (${m.imagenetSource})` : '')],
+        ...(m.linearProbes?.results.length
+          ? ([
+              [
+                'linear probes',
+                `${m.linearProbes.results.map((r) => `${r.dataset} ${pct(r.top1)}`).join(', ')} (${m.linearProbes.source})`,
+              ],
+            ] as [string, string][])
+          : []),
+        ...(m.goodFor ? ([['good for', m.goodFor]] as [string, string][]) : []),
         ['parameters', known(m.params) ? m.params.toLocaleString('en') : '-'],
         ['licence', m.license],
         ['source', m.source],
@@ -167,18 +177,24 @@ export function registerModelsCommands(program: Command): void {
       ]);
       const m = findModel(id);
       let last = 0;
+      let progress = false;
       const r = await resolveModel(m, {
         verify: true,
         onProgress: (p) => {
           if (Date.now() - last > 500 || p.receivedBytes === p.totalBytes) {
             last = Date.now();
+            progress = true;
             process.stderr.write(
               `\rdownloading ${p.file}: ${formatBytes(p.receivedBytes)} / ${formatBytes(p.totalBytes)}   `,
             );
           }
         },
+      }).catch((err: unknown) => {
+        // The error starts on its own line, not after the progress line's carriage return.
+        if (progress) process.stderr.write('\n');
+        throw err;
       });
-      if (r.where === 'download') process.stderr.write('\n');
+      if (progress) process.stderr.write('\n');
       process.stdout.write(`${m.id}: ${m.files.length} files verified in ${r.dir} (${r.where})\n`);
     });
 
@@ -195,6 +211,10 @@ export function registerModelsCommands(program: Command): void {
     .option('--id <id>', 'model id (default: the file name without .onnx)')
     .option('--sha256 <hex>', 'sha256 of the file at the URL (required for a URL)')
     .option('--size <px>', 'input side, only when the graph does not fix it', (v: string) => Number.parseInt(v, 10))
+    .option(
+      '--pool <rule>',
+      "a transformer's token output as one vector: cls (class token), mean (of the patch tokens), cls+mean (both, DINOv2's linear evaluation); default: image_embeds or pooler_output when the file has one, else cls+mean",
+    )
     .option('--dry-run', 'show what was detected, register nothing')
     .option('--replace', 'replace a model already registered under this id (classifiers trained on it stop loading)')
     .addHelpText(
@@ -231,6 +251,30 @@ export function registerModelsCommands(program: Command): void {
     });
 }
 
+/** ImageNet accuracy and what it measures: the model's own head (top-1), a linear probe, or zero-shot. */
+function imagenet(m: ModelEntry): string {
+  if (!known(m.imagenetTop1)) return '-';
+  const metric = m.imagenetMetric ?? 'top-1';
+  return `${pct(m.imagenetTop1)} ${metric}`;
+}
+
+/** The download size; a model registered by URL without a size says so. */
+function modelSize(m: ModelEntry): string {
+  const bytes = m.files.reduce((s, f) => s + f.size, 0);
+  return bytes > 0 ? formatBytes(bytes) : '?';
+}
+
+/** How the feature tensor is pooled, in words (empty when it is used as it is). */
+function poolNote(pool: string | undefined): string {
+  const notes: Record<string, string> = {
+    gap: ' (global average pooled)',
+    cls: ' (class token)',
+    mean: ' (mean of the patch tokens)',
+    'cls+mean': ' (class token + mean of the patch tokens)',
+  };
+  return notes[pool ?? ''] ?? '';
+}
+
 interface AddOptions {
   preset?: string;
   mean?: [number, number, number];
@@ -238,6 +282,7 @@ interface AddOptions {
   id?: string;
   sha256?: string;
   size?: number;
+  pool?: string;
   dryRun?: boolean;
   replace?: boolean;
 }
@@ -250,7 +295,7 @@ function triple(v: string): [number, number, number] {
 }
 
 function presetHelp(): string {
-  return 'imagenet-torch (torchvision, timm, ONNX Model Zoo), imagenet-tf ([0,1], TF Hub), inception ([-1,1]: Inception, Keras MobileNet, EfficientNet-Lite)';
+  return 'imagenet-torch (torchvision, timm, ONNX Model Zoo), imagenet-tf ([0,1], TF Hub), inception ([-1,1]: Inception, Keras MobileNet, EfficientNet-Lite), dinov2 (224 px, resize 256 + crop, ImageNet mean/std), clip (224 px, resize 224 + crop, CLIP mean/std)';
 }
 
 /** `tl models add model.onnx|URL`: detect the feature tensor, input and head from the graph, then register. */
@@ -260,8 +305,10 @@ async function addDetected(source: string, opts: AddOptions): Promise<void> {
   const d = r.description;
   const lines = [
     `input: ${d.input.layout} ${d.input.size}px${r.detected.input.size === undefined ? ' (from --size)' : ''}, batch ${r.detected.input.batch}`,
-    `feature: ${d.feature.tensor}${d.feature.pool === 'gap' ? ' (global average pooled)' : ''} -> ${d.feature.dim}-d`,
-    `head: ${r.detected.head.output} (${r.detected.head.classes} classes, ${r.detected.head.activation})`,
+    `feature: ${d.feature.tensor}${poolNote(d.feature.pool)} -> ${d.feature.dim}-d`,
+    r.detected.head
+      ? `head: ${r.detected.head.output} (${r.detected.head.classes} classes, ${r.detected.head.activation})`
+      : 'head: none (a feature extractor)',
     `how: ${r.detected.how}`,
   ];
   process.stdout.write(lines.join('\n') + '\n');

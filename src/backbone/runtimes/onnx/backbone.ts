@@ -11,6 +11,7 @@ import { splitRows } from '../../../util/rows.js';
 import { createSession, type OnnxSession } from './session.js';
 import { checkFeatureWidth } from '../../feature-width.js';
 import { env } from '../../../util/env.js';
+import { TlError } from '../../../util/errors.js';
 
 export class OnnxBackbone implements PretrainedBackbone {
   readonly id: string;
@@ -46,8 +47,11 @@ export class OnnxBackbone implements PretrainedBackbone {
     const bytes = await readFile(join(dir, entry.entry));
     // A zoo entry that leaves its head output to detection (the file was not at hand when it was written).
     if (entry.head.output === DETECT_FROM_GRAPH) {
-      const { output, activation } = detectInGraph(decodeModel(bytes)).head;
-      entry = { ...entry, head: { ...entry.head, output, activation } };
+      const head = detectInGraph(decodeModel(bytes)).head;
+      entry = {
+        ...entry,
+        head: { ...entry.head, output: head?.output ?? '', activation: head?.activation ?? 'logits' },
+      };
     }
     const session = await createSession({ bytes: exposeFeatures(bytes, entry.feature), threads });
     return new OnnxBackbone(entry, weightsHash, session);
@@ -69,6 +73,11 @@ export class OnnxBackbone implements PretrainedBackbone {
   }
 
   async embedAndClassify(batch: InputTensorData[]) {
+    if (!this.entry.head.output)
+      throw new TlError(
+        `model ${this.id} has no ImageNet classifier (it is a feature extractor)`,
+        'Train a classifier on its features with `tl train`; `tl classify` needs a model with its ImageNet head.',
+      );
     const { data, dims } = this.feed(batch);
     const [features, scores] = await this.session.run(data, dims, [FEATURE_OUTPUT, this.entry.head.output]);
     checkFeatureWidth(this.entry, features.data.length, batch.length);

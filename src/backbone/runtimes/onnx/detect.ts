@@ -4,9 +4,13 @@
 // feature (average-pooled when it is a spatial map; a ViT's class token when a Gather/Slice on the token axis feeds
 // it). The input size and layout come from the graph input. Quantized graphs keep the int8 tensor: onnx-graph.ts
 // dequantizes it with the scale of the QLinear op that consumes it.
+// Feature extractors (no classifier: DINOv2, CLIP's vision model as exported for Hugging Face / Transformers.js) are
+// found by their output names first: `image_embeds`, then `pooler_output`, then the tokens `last_hidden_state`
+// pooled by a rule (token-pool.ts; default cls+mean, or the one the caller names).
 import onnxProto from 'onnx-proto';
 import { TlError } from '../../../util/errors.js';
 import type { DetectedBackbone } from '../types.js';
+import { TOKEN_POOLS, type TokenPool } from '../../types.js';
 export { DETECT_FROM_GRAPH } from '../../types.js';
 
 type Model = InstanceType<typeof onnxProto.onnx.ModelProto>;
@@ -200,12 +204,19 @@ function detectInput(g: GraphIndex, graph: Graph): DetectedBackbone['input'] {
   return { name, layout, size, batch: typeof n === 'number' && n > 0 ? n : 'dynamic' };
 }
 
-/** Detects input spec, feature tensor (+ pooling) and original head of an ImageNet classifier graph. */
-export function detectInGraph(model: Model): DetectedBackbone {
+export interface DetectOptions {
+  /** Pool the graph's token output by this rule (a feature extractor's `last_hidden_state`), whatever else it has. */
+  pool?: TokenPool;
+}
+
+/** Detects input spec, feature tensor (+ pooling) and original head of an ImageNet classifier or feature-extractor graph. */
+export function detectInGraph(model: Model, opts: DetectOptions = {}): DetectedBackbone {
   const graph = model.graph as Graph | null | undefined;
   if (!graph) throw new TlError('this ONNX file has no graph');
   const g = new GraphIndex(graph);
   const input = detectInput(g, graph);
+  const extractor = detectFeatureOutput(g, graph, opts.pool);
+  if (extractor) return { input, ...extractor };
   const reasons: string[] = [];
   for (const out of graph.output as ValueInfo[]) {
     const w = walkBack(g, out.name);
@@ -280,13 +291,102 @@ function readInt64s(raw: Uint8Array): number[] {
   return Array.from({ length: raw.byteLength / 8 }, (_, i) => Number(view.getBigInt64(i * 8, true)));
 }
 
+// Output names of feature-extraction exports (Hugging Face Optimum, Transformers.js), best feature first.
+const EMBEDDING_OUTPUTS = ['image_embeds', 'pooler_output'];
+const TOKEN_OUTPUT = 'last_hidden_state';
+// Without a named rule, tokens are pooled as DINOv2's linear evaluation does: class token + mean of the patch tokens.
+const DEFAULT_TOKEN_POOL: TokenPool = 'cls+mean';
+
+/**
+ * The feature of a graph with no classifier: an embedding output, or the token output pooled by a rule. Undefined
+ * when the graph has none of these outputs (then it is read as a classifier).
+ */
+function detectFeatureOutput(
+  g: GraphIndex,
+  graph: Graph,
+  pool: TokenPool | undefined,
+): Omit<DetectedBackbone, 'input'> | undefined {
+  const outputs = (graph.output as ValueInfo[]).map((o) => o.name);
+  if (pool) {
+    const rank3 = outputs.filter((o) => g.rank(o) === 3);
+    const tokens = outputs.includes(TOKEN_OUTPUT) ? TOKEN_OUTPUT : rank3.length === 1 ? rank3[0] : undefined;
+    if (!tokens)
+      throw new TlError(
+        `pooling rule "${pool}" needs a token output [N, tokens, dim] ("${TOKEN_OUTPUT}"); this graph's outputs are ${outputs.join(', ')}`,
+        `Leave the pooling rule out for a classifier or an embedding model; ${TOKEN_POOLS.join(', ')} pool a transformer's tokens.`,
+      );
+    return tokenFeature(g, tokens, pool, `pooling rule "${pool}" named`);
+  }
+  const embedding = EMBEDDING_OUTPUTS.find((o) => outputs.includes(o));
+  if (embedding) {
+    const dim = tensorWidth(g, embedding);
+    return {
+      feature: { tensor: embedding, dim: needWidth(embedding, dim), pool: 'none' },
+      how: `feature extractor (no classifier): output "${embedding}" [N, ${dim}] is the feature`,
+    };
+  }
+  if (outputs.includes(TOKEN_OUTPUT))
+    return tokenFeature(g, TOKEN_OUTPUT, DEFAULT_TOKEN_POOL, 'no embedding output; default rule');
+  return undefined;
+}
+
+function tokenFeature(g: GraphIndex, tokens: string, pool: TokenPool, why: string): Omit<DetectedBackbone, 'input'> {
+  const width = needWidth(tokens, tensorWidth(g, tokens));
+  const dim = pool === 'cls+mean' ? 2 * width : width;
+  const rule = {
+    cls: 'the class token',
+    mean: 'the mean of the patch tokens',
+    'cls+mean': 'class token + mean of the patch tokens',
+  }[pool];
+  return {
+    feature: { tensor: tokens, dim, pool },
+    how: `feature extractor (no classifier): output "${tokens}" [N, tokens, ${width}] pooled as ${rule} (${why}) -> ${dim}-d`,
+  };
+}
+
+function needWidth(tensor: string, dim: number | undefined): number {
+  if (dim) return dim;
+  throw new TlError(
+    `cannot tell the width of "${tensor}" from this ONNX graph`,
+    'Register it with a JSON description that gives feature.dim (`tl models add FILE.json`, README "Bring your own backbone").',
+  );
+}
+
+/** The last axis of a tensor: from its declared shape, else from the weights of the op that makes it. */
+function tensorWidth(g: GraphIndex, t: string): number | undefined {
+  for (let hops = 0; hops < 16; hops++) {
+    const last = g.shapes.get(t)?.at(-1);
+    if (typeof last === 'number' && last > 0) return last;
+    const n = g.producer.get(t);
+    if (!n) return undefined;
+    if (n.opType === 'LayerNormalization') return g.weightDims(n.input[1])?.dims.at(-1);
+    const c = asClassifier(g, n);
+    if (c) return c.classes;
+    if (n.opType === 'Add' || n.opType === 'Mul') {
+      // A bias or scale constant of the full width, else follow the data.
+      const k = n.input.find((i) => g.isConstant(i));
+      const kd = k ? g.constants.get(k) : undefined;
+      if (kd && kd.length && kd.at(-1)! > 1) return kd.at(-1);
+    }
+    if (
+      !['Gather', 'Slice', 'Squeeze', 'Unsqueeze', 'Identity', 'Add', 'Mul', 'Div', 'Cast', 'Flatten'].includes(
+        n.opType,
+      )
+    )
+      return undefined;
+    const next = dataInput(g, n) ?? n.input[0];
+    t = next;
+  }
+  return undefined;
+}
+
 /** Detection from the bytes of an .onnx file. */
-export function detectOnnxBackbone(bytes: Uint8Array): DetectedBackbone {
+export function detectOnnxBackbone(bytes: Uint8Array, opts: DetectOptions = {}): DetectedBackbone {
   let model: Model;
   try {
     model = onnxProto.onnx.ModelProto.decode(bytes);
   } catch (err) {
     throw new TlError(`not an ONNX model file: ${(err as Error).message}`);
   }
-  return detectInGraph(model);
+  return detectInGraph(model, opts);
 }

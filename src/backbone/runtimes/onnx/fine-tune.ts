@@ -11,7 +11,9 @@ import { TlError } from '../../../util/errors.js';
 import { splitRows } from '../../../util/rows.js';
 
 export async function listUnits(entry: ModelEntry, dir: string): Promise<{ inputCut: string; units: Unit[] }> {
-  const s = listCuts(await readFile(join(dir, entry.entry)));
+  const bytes = await readFile(join(dir, entry.entry));
+  if (isTransformer(bytes)) throw transformerFineTuneError(entry.id);
+  const s = listCuts(bytes);
   const units: Unit[] = s.cuts
     .filter((c) => c.kind !== 'input' && c.kind !== 'pooled')
     .map((c, i) => ({
@@ -22,6 +24,27 @@ export async function listUnits(entry: ModelEntry, dir: string): Promise<{ input
       params: c.blockParams,
     }));
   return { inputCut: s.cuts[0].tensor, units };
+}
+
+/** A transformer graph: LayerNormalization, or attention (a MatMul of two computed tensors, e.g. Q x K^T). */
+function isTransformer(bytes: Uint8Array): boolean {
+  const graph = decodeOnnx(bytes).graph;
+  // Constants and what is computed from constants only (a shared weight's Identity, a transposed weight): nodes are
+  // in topological order, so one pass finds them.
+  const constants = new Set((graph?.initializer ?? []).map((t) => t.name));
+  for (const n of graph?.node ?? [])
+    if ((n.input ?? []).every((i) => !i || constants.has(i))) for (const o of n.output ?? []) constants.add(o);
+  return (graph?.node ?? []).some(
+    (n) =>
+      n.opType === 'LayerNormalization' || (n.opType === 'MatMul' && (n.input ?? []).every((i) => !constants.has(i))),
+  );
+}
+
+function transformerFineTuneError(id: string): TlError {
+  return new TlError(
+    `${id} is a transformer (attention and LayerNorm blocks): fine-tuning (rungs 2-3) trains the blocks of CNNs only`,
+    'Use --strategy head (rung 1): a new softmax on its frozen features, which is what DINOv2 and CLIP features are made for.',
+  );
 }
 
 export async function openCut(net: Network, cut: string, input: InputSpec, weightsHash: string): Promise<CutBackbone> {

@@ -1,9 +1,12 @@
 // Edits an ONNX graph so the penultimate tensor becomes an output. Works on the original model file: no pre-edited
 // copies are shipped. Quantized (uint8/int8) tensors get a DequantizeLinear node with the scale and zero point of the
-// QLinear op that consumes them; 4-D maps can be global-average-pooled and flattened.
+// QLinear op that consumes them; 4-D maps can be global-average-pooled and flattened; a transformer's tokens pooled by
+// a rule (token-pool.ts: class token, mean of the patch tokens, or both).
 import onnxProto from 'onnx-proto';
 import { TlError } from '../../../util/errors.js';
 import { DETECT_FROM_GRAPH, detectInGraph } from './detect.js';
+import { tokenPoolNodes } from './token-pool.js';
+import { isTokenPool, type FeatureSpec } from '../../types.js';
 
 const { onnx } = onnxProto;
 type Model = InstanceType<typeof onnx.ModelProto>;
@@ -23,11 +26,7 @@ const QLINEAR_FIRST_INPUT_PARAMS: Record<string, [number, number]> = {
   DequantizeLinear: [1, 2],
 };
 
-export interface FeatureEdit {
-  tensor: string;
-  pool: 'gap' | 'none';
-  dim: number;
-}
+export type FeatureEdit = FeatureSpec;
 
 export function decodeModel(bytes: Uint8Array): Model {
   return onnx.ModelProto.decode(bytes);
@@ -74,6 +73,11 @@ export function exposeFeatures(bytes: Uint8Array, edit: FeatureEdit): Uint8Array
       }),
     );
     current = 'tl_features_pooled';
+  } else if (isTokenPool(edit.pool)) {
+    const pooled = tokenPoolNodes(model, current, edit.pool);
+    added.push(...pooled.nodes);
+    graph.initializer!.push(...pooled.initializers);
+    current = pooled.output;
   }
   // Flatten to [N, dim] whatever the tensor's rank (e.g. [N,C,1,1] after pooling).
   added.push(
@@ -109,7 +113,8 @@ export function exposeFeatures(bytes: Uint8Array, edit: FeatureEdit): Uint8Array
 /** A zoo entry whose feature is `DETECT_FROM_GRAPH` gets the detected tensor and pooling; its dim must match. */
 export function resolveDetected(model: Model, edit: FeatureEdit): FeatureEdit {
   if (edit.tensor !== DETECT_FROM_GRAPH) return edit;
-  const found = detectInGraph(model).feature;
+  // An entry that names a token pooling rule (DINOv2: cls+mean) has it applied to the graph's token output.
+  const found = detectInGraph(model, { pool: isTokenPool(edit.pool) ? edit.pool : undefined }).feature;
   if (found.dim !== edit.dim) {
     throw new TlError(
       `the feature detected in this ONNX graph is ${found.dim}-d, the model entry says ${edit.dim}-d`,

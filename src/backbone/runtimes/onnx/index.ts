@@ -15,9 +15,9 @@ export const onnxRuntime: BackboneRuntime = {
     const { OnnxBackbone } = await import('./backbone.js');
     return OnnxBackbone.load(entry, dir, weightsHash);
   },
-  async detect(entryPath) {
+  async detect(entryPath, opts) {
     const { detectOnnxBackbone } = await import('./detect.js');
-    return detectOnnxBackbone(await readFile(entryPath));
+    return detectOnnxBackbone(await readFile(entryPath), opts);
   },
   async describeLayers(entry, dir): Promise<LayerInfo[]> {
     const { decodeModel } = await import('./graph.js');
