@@ -286,7 +286,7 @@ function configTable(config: Record<string, unknown>): string {
   return `<table><caption>Configuration</caption><tbody>${rows}</tbody></table>`;
 }
 
-/** The part of a run's `config.splits` the report states (the shape classifier/train-types.ts SplitsUsed records). */
+/** The part of a run's `config.splits` the report states (the shape classifier/config.ts's SplitsUsed records). */
 interface SplitsShown {
   reported: { split: string; images: number; accuracy: number };
   decisions: { split: string; decided: string[]; images: number; accuracy?: number };

@@ -46,7 +46,7 @@ export const recipeFlags = (r: PartialRecipe) => `--train-last ${r.trainLast} --
 
 /**
  * What the run will do, as the layers above decide it (this layer may not import them; test/unit/plan-rules.test.ts
- * checks these equal finetune/train.ts's defaults, classifier/inner-split.ts's fraction and unknown.ts's cap).
+ * checks these equal training/finetune-recipe.ts's defaults, classifier/inner-split.ts's fraction and unknown.ts's cap).
  */
 export const RUN_SHAPE = {
   partialEpochs: PARTIAL_EPOCHS,

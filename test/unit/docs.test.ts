@@ -190,3 +190,14 @@ test('every table in docs/ with a decimal number names the command that produced
   }
   assert.deepEqual(missing, [], 'put the reproducing command (`npm run bench:...`, `tl train ...`) above the table');
 });
+
+test('every source file README.md, ARCHITECTURE.md and docs/ name exists (they follow the code when it moves)', () => {
+  const texts = ['README.md', 'ARCHITECTURE.md', ...readdirSync(join(ROOT, 'docs')).map((f) => `docs/${f}`)];
+  const missing: string[] = [];
+  for (const file of texts) {
+    const text = readFileSync(join(ROOT, file), 'utf8');
+    for (const m of text.matchAll(/\b((?:src|test|bench|scripts|web)\/[\w./-]+\.(?:ts|mjs|cjs|py|sh))\b/g))
+      if (!existsSync(join(ROOT, m[1]))) missing.push(`${file}: ${m[1]}`);
+  }
+  assert.deepEqual(missing, []);
+});

@@ -152,7 +152,7 @@ async function runTraining(data: string, cliOpts: TrainCliOpts, modelNamed: bool
   await checkBundleTarget(out);
   const stop = listenForStop();
   try {
-    // --model has a default (the zoo's best); rung 3 takes FULL_DEFAULT_MODEL (finetune/train.ts) unless one is named.
+    // --model has a default (the zoo's best); rung 3 takes FULL_DEFAULT_MODEL (training/finetune-recipe.ts) unless one is named.
     // Training (tfjs, ONNX Runtime, sharp, SQLite) loads when it runs: `tl --help` and `tl predict` never pay for it.
     const { trainClassifier } = await import('../../training/train.js');
     // --device also moves a TF.js backbone's extraction (rung 1 too) onto the device: it is the process's TF.js device.
