@@ -4,8 +4,7 @@ import { JSON_BODY_ERRORS, PROJECT_ERRORS, errorResponses, json, noContent, path
 import type { RouteOptions } from '../context.js';
 import { conflict, notFound, unprocessable } from '../errors.js';
 import type { Job } from '../jobs.js';
-import { ServedModel } from '../models.js';
-import { parseTrainRequest, runProjectTraining } from '../training.js';
+import { parseTrainRequest } from '../training.js';
 
 type P = { Params: { project: string } };
 type J = { Params: { id: string } };
@@ -57,9 +56,7 @@ export async function jobRoutes(app: FastifyInstance, { ctx }: RouteOptions): Pr
         );
       }
       const job = jobs.create(s.name);
-      const saved = async (stamp: string, dir: string, classifier: Parameters<typeof ServedModel.wrap>[2]) =>
-        ctx.projectModels.set(s.name, stamp, ServedModel.wrap(s.name, dir, classifier, ctx.batching));
-      const run = runProjectTraining(job, store, options, saved, ctx.log).finally(() => ctx.running.delete(run));
+      const run = ctx.runner.run(job, options).finally(() => ctx.running.delete(run));
       ctx.running.add(run);
       reply
         .code(202)
