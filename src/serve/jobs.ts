@@ -31,6 +31,8 @@ export class Job {
   error: string | null = null;
   bundle: string | null = null;
   private isSaving = false;
+  /** A client asked to cancel (a job stopped by the server closing ends cancelled without it). */
+  cancelRequested = false;
   /** Told when the job starts saving (a training child process forwards it to the server's copy of the job). */
   onSaving?: () => void;
   readonly events: JobEvent[] = [];
@@ -165,6 +167,7 @@ export class JobManager {
     const job = this.jobs.get(id);
     if (job && job.state === 'running' && !job.saving) {
       job.state = 'cancelling';
+      job.cancelRequested = true;
       job.emit('state', { state: 'cancelling' });
       job.controller.abort();
     }

@@ -16,11 +16,13 @@ import { errorBody } from './errors.js';
 import { jsonErrorHandler } from './error-handler.js';
 import { checkRequestHost, isLoopbackName } from './host-check.js';
 import { JobManager } from './jobs.js';
+import { resumePendingJobs } from './job-start.js';
 import { ChildProcessRunner, InProcessRunner } from './job-runner.js';
 import { ServedModel } from './models.js';
 import { ProjectModels } from './project-models.js';
 import { ProjectStore } from './projects.js';
 import { bundleRoutes } from './routes/bundles.js';
+import { exportRoutes } from './routes/exports.js';
 import { imageRoutes } from './routes/images.js';
 import { jobRoutes } from './routes/jobs.js';
 import { modelRoutes, serviceRoutes } from './routes/models.js';
@@ -206,6 +208,7 @@ export async function createServer(opts: ServeOptions): Promise<Omit<TlServer, '
   await app.register(imageRoutes, { ctx });
   await app.register(jobRoutes, { ctx });
   await app.register(bundleRoutes, { ctx });
+  await app.register(exportRoutes, { ctx });
   await app.register(webRoutes, { webDir: opts.webDir === undefined ? defaultWebDir() : opts.webDir });
 
   const close = async () => {
@@ -217,6 +220,9 @@ export async function createServer(opts: ServeOptions): Promise<Omit<TlServer, '
     await projectModels.closeAll();
     await Promise.all([...models.values()].map((m) => m.dispose().catch(() => {})));
   };
+
+  // Jobs a killed or stopped server left running start again (a fine-tuning run from its last checkpoint).
+  await resumePendingJobs(ctx);
 
   return { app, store, jobs, routes, close };
 }
