@@ -25,6 +25,9 @@ export const ERROR_CODES = {
   job_not_found: [404, 'no such job'],
   no_bundle: [404, 'the project has no trained bundle (or not that one)'],
   no_report: [404, 'the bundle has no report.html'],
+  invalid_format: [400, 'an export format other than onnx or tfjs'],
+  no_export: [404, 'the bundle has not been exported in that format (POST .../exports first), or no such file'],
+  export_failed: [422, 'the export could not be made (its message says why, e.g. a fused backbone)'],
   project_damaged: [409, 'the project.json of the project cannot be read; nothing is changed'],
   project_exists: [409, 'a project of that name exists'],
   class_exists: [409, 'a class of that name exists'],
@@ -244,6 +247,25 @@ export const COMPONENT_SCHEMAS = [
       bundle: { type: 'string' },
       createdAt: { type: 'string' },
       backbone: { type: 'string' },
+      rung: { type: 'string', enum: ['head', 'partial', 'full'], description: 'the ladder rung that trained it' },
+      splits: {
+        type: ['object', 'null'],
+        description:
+          'which split every number is on: reported (val), decisions (inner-val or cv-on-train: L2, best epoch), unknown (calibrated on train)',
+      },
+      timings: {
+        type: ['object', 'null'],
+        properties: {
+          totalSeconds: { type: 'number' },
+          extractSeconds: { type: 'number' },
+          trainSeconds: { type: 'number' },
+        },
+      },
+      plan: {
+        type: ['object', 'null'],
+        description: "auto's choice: {choice, reason, timeBudget}",
+      },
+      exportsUrl: { type: 'string', description: 'ONNX / TF.js exports of this bundle' },
       labels: { type: 'array', items: { type: 'string' } },
       evaluatedOn: { type: ['string', 'null'] },
       trainImages: { type: ['integer', 'null'] },

@@ -3,6 +3,7 @@ import type { ServerResponse } from 'node:http';
 import type { BatcherOptions } from './batcher.js';
 import { notFound } from './errors.js';
 import type { JobManager } from './jobs.js';
+import type { TrainingRunner } from './job-runner.js';
 import type { ServedModel } from './models.js';
 import type { ProjectModels } from './project-models.js';
 import type { ProjectStore } from './projects.js';
@@ -10,6 +11,8 @@ import type { ProjectStore } from './projects.js';
 export interface ServeContext {
   store: ProjectStore;
   jobs: JobManager;
+  /** Runs training jobs (a child process each, by default). */
+  runner: TrainingRunner;
   /** Bundles served with --bundle, by name. */
   models: Map<string, ServedModel>;
   /** Project classifiers loaded for prediction. */

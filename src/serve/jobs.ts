@@ -24,21 +24,36 @@ export interface JobSummary {
 const FINISHED: JobState[] = ['done', 'failed', 'cancelled'];
 
 export class Job {
-  readonly id = randomBytes(8).toString('hex');
   readonly controller = new AbortController();
   readonly startedAt = new Date();
   state: JobState = 'running';
   finishedAt: Date | null = null;
   error: string | null = null;
   bundle: string | null = null;
-  /** Training is over and its bundle is being saved: a cancel can no longer stop it (the job will end done). */
-  saving = false;
+  private isSaving = false;
+  /** A client asked to cancel (a job stopped by the server closing ends cancelled without it). */
+  cancelRequested = false;
+  /** Told when the job starts saving (a training child process forwards it to the server's copy of the job). */
+  onSaving?: () => void;
   readonly events: JobEvent[] = [];
   private listeners = new Set<(e: JobEvent) => void>();
   private lastByType = new Map<string, JobEvent>();
   private throttled = new Map<string, { at: number; pending?: JobEvent; timer?: NodeJS.Timeout }>();
 
-  constructor(readonly project: string) {}
+  constructor(
+    readonly project: string,
+    /** A job resumed after a restart keeps the id it was started with. */
+    readonly id: string = randomBytes(8).toString('hex'),
+  ) {}
+
+  /** Training is over and its bundle is being saved: a cancel can no longer stop it (the job will end done). */
+  get saving(): boolean {
+    return this.isSaving;
+  }
+  set saving(v: boolean) {
+    this.isSaving = v;
+    if (v) this.onSaving?.();
+  }
 
   get finished(): boolean {
     return FINISHED.includes(this.state);
@@ -122,8 +137,8 @@ export class JobManager {
   private jobs = new Map<string, Job>();
   private static readonly KEEP_FINISHED = 50;
 
-  create(project: string): Job {
-    const job = new Job(project);
+  create(project: string, id?: string): Job {
+    const job = new Job(project, id);
     this.jobs.set(job.id, job);
     // Forget the oldest finished jobs beyond a bound (their bundles stay on disk).
     const finished = [...this.jobs.values()].filter((j) => j.finished);
@@ -152,6 +167,7 @@ export class JobManager {
     const job = this.jobs.get(id);
     if (job && job.state === 'running' && !job.saving) {
       job.state = 'cancelling';
+      job.cancelRequested = true;
       job.emit('state', { state: 'cancelling' });
       job.controller.abort();
     }

@@ -169,3 +169,109 @@ export function stopChild(child: ChildProcess): Promise<number | null> {
     child.kill('SIGTERM');
   });
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Responsiveness while a job trains (issue 25 item 5): one client asks /v1/health and predicts one photo in turn,
+// with a short pause between requests, first on an idle server, then while a training job on a project runs (its
+// photos embedded with a fresh cache). The p99 of each, idle and during training, says whether training blocks the
+// server's event loop.
+
+export interface LatencyStats {
+  count: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+export interface TrainingLoadReport {
+  idle: { health: LatencyStats; predict: LatencyStats };
+  training: { health: LatencyStats; predict: LatencyStats };
+  /** Seconds the job ran, and how it ended. */
+  jobSeconds: number;
+  jobState: string;
+  /** Requests that did not answer 200 (any phase). */
+  failures: number;
+}
+
+export interface TrainingLoadOptions {
+  url: string;
+  /** A served model (--bundle) to predict with. */
+  model: string;
+  /** JPEG for the predict requests. */
+  image: string;
+  /** A project with photos, and the training request to start on it. */
+  project: string;
+  trainBody: Record<string, unknown>;
+  idleSeconds?: number;
+  /** Pause between two requests of one client. */
+  pauseMs?: number;
+}
+
+export function latencyStats(ms: number[]): LatencyStats {
+  const s = [...ms].sort((a, b) => a - b);
+  const at = (q: number) => (s.length ? s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)] : NaN);
+  const r1 = (v: number) => Math.round(v * 10) / 10;
+  return { count: s.length, p50: r1(at(0.5)), p99: r1(at(0.99)), max: r1(s.at(-1) ?? NaN) };
+}
+
+/** Measure health and predict latencies idle, then while a training job runs; resolves when the job has ended. */
+export async function runTrainingLoad(opts: TrainingLoadOptions): Promise<TrainingLoadReport> {
+  const pause = opts.pauseMs ?? 25;
+  const photo = readImageBytesSync(opts.image);
+  let failures = 0;
+  const timed = async (f: () => Promise<Response>): Promise<number> => {
+    const t = performance.now();
+    const res = await f();
+    await res.arrayBuffer();
+    if (res.status !== 200) failures++;
+    return performance.now() - t;
+  };
+  const health = () => timed(() => fetch(`${opts.url}/v1/health`));
+  const predict = () =>
+    timed(() =>
+      fetch(`${opts.url}/v1/models/${encodeURIComponent(opts.model)}/predict`, {
+        method: 'POST',
+        body: photo,
+        headers: { 'content-type': 'image/jpeg' },
+      }),
+    );
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  /**
+   * One client alternating health and predict until `until` resolves: a health request never waits behind one of
+   * our own predictions (a TF.js forward pass runs on the server's event loop), so each measures what the training
+   * does to it.
+   */
+  const measure = async (until: Promise<unknown>) => {
+    let stop = false;
+    void until.finally(() => (stop = true));
+    const h: number[] = [];
+    const p: number[] = [];
+    while (!stop) {
+      h.push(await health());
+      await sleep(pause);
+      p.push(await predict());
+      await sleep(pause);
+    }
+    return { health: latencyStats(h), predict: latencyStats(p) };
+  };
+  for (let i = 0; i < 5; i++) await predict(); // warm-up: the backbone's first runs are not idle latency
+  failures = 0;
+  const idle = await measure(sleep((opts.idleSeconds ?? 5) * 1000));
+  const t0 = Date.now();
+  const started = await fetch(`${opts.url}/v1/projects/${encodeURIComponent(opts.project)}/train`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(opts.trainBody),
+  });
+  const body = (await started.json()) as { job?: { id: string } };
+  if (started.status !== 202 || !body.job) throw new Error(`training did not start: ${JSON.stringify(body)}`);
+  let jobState = 'running';
+  const ended = (async () => {
+    while (!['done', 'failed', 'cancelled'].includes(jobState)) {
+      await sleep(250);
+      jobState = ((await (await fetch(`${opts.url}/v1/jobs/${body.job!.id}`)).json()) as { state: string }).state;
+    }
+  })();
+  const training = await measure(ended);
+  return { idle, training, jobSeconds: (Date.now() - t0) / 1000, jobState, failures };
+}

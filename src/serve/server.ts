@@ -16,10 +16,13 @@ import { errorBody } from './errors.js';
 import { jsonErrorHandler } from './error-handler.js';
 import { checkRequestHost, isLoopbackName } from './host-check.js';
 import { JobManager } from './jobs.js';
+import { resumePendingJobs } from './job-start.js';
+import { ChildProcessRunner, InProcessRunner } from './job-runner.js';
 import { ServedModel } from './models.js';
 import { ProjectModels } from './project-models.js';
 import { ProjectStore } from './projects.js';
 import { bundleRoutes } from './routes/bundles.js';
+import { exportRoutes } from './routes/exports.js';
 import { imageRoutes } from './routes/images.js';
 import { jobRoutes } from './routes/jobs.js';
 import { modelRoutes, serviceRoutes } from './routes/models.js';
@@ -50,6 +53,11 @@ export interface ServeOptions {
   /** Server-side log lines (errors with stacks, requests when verbose). */
   log?: (line: string) => void;
   verbose?: boolean;
+  /**
+   * Where training jobs run: 'child' (default) a child process each, so training never holds up requests;
+   * 'in-process' the server's own event loop (tests that reach inside a run).
+   */
+  trainIn?: 'child' | 'in-process';
 }
 
 export interface TlServer {
@@ -86,6 +94,8 @@ export async function createServer(opts: ServeOptions): Promise<Omit<TlServer, '
   const running = new Set<Promise<void>>();
   const projectModels = new ProjectModels(store, batching, opts.maxLoadedProjects ?? 4);
   const sseClients = new Set<ServerResponse>();
+  const runnerDeps = { store, projectModels, batching, log };
+  const runner = opts.trainIn === 'in-process' ? new InProcessRunner(runnerDeps) : new ChildProcessRunner(runnerDeps);
 
   // Served bundles, each under its own name.
   const models = new Map<string, ServedModel>();
@@ -180,6 +190,7 @@ export async function createServer(opts: ServeOptions): Promise<Omit<TlServer, '
   const ctx: ServeContext = {
     store,
     jobs,
+    runner,
     models,
     projectModels,
     batching,
@@ -197,19 +208,21 @@ export async function createServer(opts: ServeOptions): Promise<Omit<TlServer, '
   await app.register(imageRoutes, { ctx });
   await app.register(jobRoutes, { ctx });
   await app.register(bundleRoutes, { ctx });
+  await app.register(exportRoutes, { ctx });
   await app.register(webRoutes, { webDir: opts.webDir === undefined ? defaultWebDir() : opts.webDir });
 
   const close = async () => {
-    for (const j of jobs.all()) jobs.cancel(j.id);
     for (const res of sseClients) res.end();
-    // Cancelled jobs stop at their next check; do not wait forever for one stuck in a long step.
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.allSettled([...running]), new Promise((r) => (timer = setTimeout(r, 15_000)))]);
-    clearTimeout(timer);
+    // Runs stop at their next check; one stuck in a long step is killed after 15 s.
+    await runner.close(15_000);
+    await Promise.allSettled([...running]);
     await app.close();
     await projectModels.closeAll();
     await Promise.all([...models.values()].map((m) => m.dispose().catch(() => {})));
   };
+
+  // Jobs a killed or stopped server left running start again (a fine-tuning run from its last checkpoint).
+  await resumePendingJobs(ctx);
 
   return { app, store, jobs, routes, close };
 }

@@ -137,6 +137,55 @@ function toJobEvent(job: Job, imagesDir: string, e: TrainEvent): void {
         valAcc: r4(e.point.valAcc),
       });
       break;
+    case 'plan':
+      // The reason may quote a command naming the images folder: paths relative to the project, as everywhere.
+      job.emit(
+        'plan',
+        withoutProjectDir(
+          {
+            choice: e.plan.choice,
+            reason: e.plan.reason,
+            timeBudget: e.plan.timeBudget,
+            estimates: e.plan.estimates.map((x) => ({
+              rung: x.rung,
+              seconds: r4(x.seconds),
+              expectedGain: x.expectedGain,
+              detail: x.detail,
+            })),
+            blockedByBudget: e.plan.blockedByBudget
+              ? { rung: e.plan.blockedByBudget.rung, seconds: r4(e.plan.blockedByBudget.seconds) }
+              : null,
+          },
+          dirname(imagesDir),
+        ),
+      );
+      break;
+    case 'finetune-setup':
+      job.emit('finetune-setup', {
+        cut: e.cut,
+        trainable: e.trainable,
+        backend: e.backend,
+        device: e.device ?? null,
+        size: e.size ?? null,
+        note: e.note ?? null,
+      });
+      break;
+    case 'finetune-step':
+      job.emitThrottled('finetune-step', 'finetune-step', {
+        epoch: e.epoch,
+        of: e.of,
+        done: e.done,
+        total: e.total,
+      });
+      break;
+    case 'finetune-resume':
+      // The checkpoint's folder is in the server's cache: the client needs the epoch only.
+      job.emit('finetune-resume', { epoch: e.epoch, of: e.of });
+      break;
+    case 'finetune-epoch':
+      job.flush('finetune-step');
+      job.emit('finetune-epoch', { epoch: e.epoch, seconds: r4(e.seconds), images: e.images });
+      break;
     case 'done':
       break;
   }
@@ -217,6 +266,8 @@ export async function runProjectTraining(
               counts: r.counts,
               warnings: r.warnings,
               timings: r.timings,
+              stages: r.stages ?? null,
+              plan: r.plan ? { choice: r.plan.choice, reason: r.plan.reason, timeBudget: r.plan.timeBudget } : null,
               selection: r.selection ? { best: r.selection.best, curve: r.selection.curve } : null,
             },
             projectDir,
@@ -227,6 +278,8 @@ export async function runProjectTraining(
     });
     await onTrained(stamp, dir, r.classifier);
     job.emit('done', {
+      rung: r.config.strategy ?? 'head',
+      backbone: r.config.model,
       accuracy: r4(r.metrics.accuracy),
       macroF1: r4(r.metrics.macroF1),
       count: r.metrics.count,

@@ -74,6 +74,40 @@ export interface Results {
   history: HistoryPoint[];
   downloadUrl: string;
   reportUrl: string;
+  backbone: string;
+  /** The ladder rung that trained it. */
+  rung: 'head' | 'partial' | 'full';
+  splits: Splits | null;
+  timings: { totalSeconds: number; extractSeconds: number; trainSeconds: number } | null;
+  plan: { choice: string; reason: string; timeBudget: number } | null;
+  exportsUrl: string;
+}
+/** Which split every number is on (the bundle's config.splits). */
+export interface Splits {
+  reported: { split: string; images: number; accuracy: number };
+  decisions: { split: string; decided: string[]; images: number; accuracy?: number };
+  unknown: { calibratedOn: string; targetFlagRate: number; flagRateOnVal?: number };
+}
+export type ExportCheck =
+  | {
+      images: number;
+      bundleAccuracy: number;
+      exportAccuracy: number;
+      top1Agreement: number;
+      maxProbDiff: number;
+      source: string;
+    }
+  | { reason: string };
+export interface ExportView {
+  format: 'onnx' | 'tfjs';
+  backbone: string;
+  labels: string[];
+  files: { name: string; bytes: number }[];
+  check: ExportCheck;
+  snippets: { browser: string; node: string };
+  downloadUrl: string;
+  filesUrl: string;
+  exportedAt: string;
 }
 export interface Backbone {
   id: string;
@@ -156,4 +190,6 @@ export const api = {
       'content-type': image.type || 'application/octet-stream',
     }),
   backbones: () => call<Backbone[]>('GET', '/v1/backbones'),
+  exports: (exportsUrl: string) => call<{ exports: ExportView[] }>('GET', exportsUrl).then((r) => r.exports),
+  makeExport: (exportsUrl: string, format: 'onnx' | 'tfjs') => call<ExportView>('POST', exportsUrl, { format }),
 };

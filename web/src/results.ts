@@ -2,6 +2,51 @@
 import { h, pct } from './dom';
 import { curveCharts } from './curves';
 import { plural, state } from './state';
+import { exportSection } from './exports';
+import type { Results } from './api';
+
+const RUNG_NAMES = {
+  head: 'rung 1: a new last layer on the frozen network',
+  partial: 'rung 2: the last blocks fine-tuned',
+  full: 'rung 3: the whole network fine-tuned',
+} as const;
+
+/** Which backbone and rung made it, how long it took, and which split each number is on. */
+function provenance(r: Results): HTMLElement {
+  const s = r.splits;
+  const t = r.timings;
+  const decided =
+    s && s.decisions.split !== 'none'
+      ? `${s.decisions.decided.join(' and ')} chosen on ${s.decisions.split === 'inner-val' ? `${plural(s.decisions.images, 'training photo')} held out of the training split` : `cross-validation over the training split (${plural(s.decisions.images, 'photo')})`}`
+      : '';
+  return h(
+    'ul',
+    { class: 'provenance', 'data-testid': 'provenance' },
+    h(
+      'li',
+      {},
+      'Backbone ',
+      h('strong', { 'data-testid': 'result-backbone' }, r.backbone),
+      `, ${RUNG_NAMES[r.rung] ?? r.rung}`,
+      h('span', { hidden: true, 'data-testid': 'result-rung' }, r.rung),
+      r.plan ? ` (auto: ${r.plan.reason})` : '',
+    ),
+    t
+      ? h(
+          'li',
+          {},
+          `Trained in ${t.totalSeconds.toFixed(1)} s (describing photos ${t.extractSeconds.toFixed(1)} s, training ${t.trainSeconds.toFixed(1)} s).`,
+        )
+      : '',
+    h(
+      'li',
+      {},
+      `Accuracy, per-class numbers and the confusion matrix: on ${r.evaluatedOn === 'val' ? `the ${plural(r.valImages ?? r.count, 'held-out photo')} of the validation split, never used in training` : 'the training photos (no held-out photos: add more)'}; trained on ${plural(r.trainImages ?? 0, 'photo')}.`,
+    ),
+    decided ? h('li', {}, `${decided[0].toUpperCase()}${decided.slice(1)}.`) : '',
+    s ? h('li', {}, `The unknown flag's threshold: calibrated on ${s.unknown.calibratedOn}.`) : '',
+  );
+}
 
 export function renderResults(): void {
   const body = document.getElementById('results-body');
@@ -108,6 +153,7 @@ export function renderResults(): void {
       h('span', { id: 'accuracy', class: 'big', 'data-value': String(r.accuracy) }, pct(r.accuracy)),
       h('span', {}, ` accuracy on ${on}`),
     ),
+    provenance(r),
     h(
       'div',
       { class: 'row wrap' },
@@ -124,6 +170,7 @@ export function renderResults(): void {
       h('div', { class: 'scroll-x' }, perClass),
       h('div', { class: 'scroll-x' }, confusion),
     ),
+    exportSection(r),
     h('h3', {}, `Misclassified photos (${r.misclassified.length})`),
     mistakes,
     r.history.length

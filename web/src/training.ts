@@ -1,5 +1,5 @@
 // Training: the controls, starting and cancelling a job, and its live progress (Server-Sent Events).
-import { api, type Backbone, type HistoryPoint } from './api';
+import { api, type Backbone, type HistoryPoint, type TrainRequestBody } from './api';
 import { h, pct } from './dom';
 import { curveCharts } from './curves';
 import { refreshList } from './project-list';
@@ -68,6 +68,25 @@ export function trainControls(): HTMLElement {
         ),
         h('label', {}, 'Backbone', backboneSelect),
         h(
+          'label',
+          {},
+          'Rung',
+          h(
+            'select',
+            { id: 'opt-rung' },
+            h('option', { value: 'head' }, 'head: a new last layer (seconds)'),
+            h('option', { value: 'partial' }, 'partial: fine-tune the last blocks (minutes)'),
+            h('option', { value: 'full' }, 'full: fine-tune the whole network (longest)'),
+            h('option', { value: 'auto' }, 'auto: the plan picks within the time budget'),
+          ),
+        ),
+        h(
+          'label',
+          {},
+          'Time budget (minutes, auto)',
+          h('input', { id: 'opt-budget', type: 'number', min: 1, max: 1440, step: 1, value: 15 }),
+        ),
+        h(
           'p',
           { class: 'muted' },
           'The regularization strength is chosen by 5-fold cross-validation; the same seed gives the same classifier.',
@@ -117,12 +136,17 @@ function startTraining(): void {
     const num = (id: string) => (document.getElementById(id) as HTMLInputElement).value;
     const head = (document.getElementById('opt-head') as HTMLSelectElement).value;
     const model = (document.getElementById('opt-backbone') as HTMLSelectElement).value || undefined;
+    const strategy = (document.getElementById('opt-rung') as HTMLSelectElement).value as
+      'head' | 'partial' | 'full' | 'auto';
+    // The head applies to rung 1 (and to auto, when it picks rung 1); the budget to auto only (the option table).
     const r = await api.train(state.current.project.name, {
       seed: Number(num('opt-seed') || 0),
       val: Number(num('opt-val') || 0.2),
-      head,
       model,
-    });
+      strategy,
+      ...(strategy === 'head' || strategy === 'auto' ? { head } : {}),
+      ...(strategy === 'auto' ? { timeBudget: Math.round(Number(num('opt-budget') || 15) * 60) } : {}),
+    } as TrainRequestBody);
     followJob(r.job.id);
   });
 }
@@ -207,8 +231,21 @@ export function followJob(jobId: string): void {
       cancel.disabled = true;
     }
   });
-  on('done', (d: { accuracy: number; seconds: number }) =>
-    setPhase(`Done in ${d.seconds.toFixed(1)} s: accuracy ${pct(d.accuracy)}.`),
+  on('plan', (d: { choice: string; reason: string }) => setPhase(`Plan: ${d.choice}. ${d.reason}`));
+  on('resumed', () => say('The server restarted: training goes on where it stopped.', 'info'));
+  on('finetune-resume', (d: { epoch: number; of: number }) =>
+    setPhase(`Fine-tuning resumes after epoch ${d.epoch} of ${d.of}…`),
+  );
+  on('finetune-step', (d: { epoch: number; of: number; done: number; total: number }) => {
+    setPhase(`Fine-tuning: epoch ${d.epoch} of ${d.of}…`);
+    bar.max = Math.max(1, d.total);
+    bar.value = d.done;
+    rate.textContent = `${d.done}/${d.total} photos of this epoch`;
+  });
+  on('done', (d: { accuracy: number; seconds: number; rung?: string; backbone?: string }) =>
+    setPhase(
+      `Done in ${d.seconds.toFixed(1)} s${d.rung ? ` (${d.rung}, ${d.backbone})` : ''}: accuracy ${pct(d.accuracy)}.`,
+    ),
   );
   on('failed', (d: { message: string }) => say(`Training failed: ${d.message}`, 'error'));
   on('end', (d: { state: string }) => {

@@ -70,6 +70,10 @@ export async function bundleRoutes(app: FastifyInstance, { ctx }: RouteOptions):
       });
       const mis = await readJson<Misclassified[]>('misclassified.json', []);
       const history = await readJson<unknown[]>('history.json', []);
+      const training = await readJson<{
+        timings?: { totalSeconds: number; extractSeconds: number; trainSeconds: number };
+        plan?: { choice: string; reason: string; timeBudget: number } | null;
+      }>('training.json', {});
       const misclassified = await Promise.all(
         mis.map(async (m) => {
           const file = m.image.split('/').pop() ?? '';
@@ -82,6 +86,11 @@ export async function bundleRoutes(app: FastifyInstance, { ctx }: RouteOptions):
         bundle: stamp,
         createdAt: manifest.createdAt,
         backbone: manifest.backbone.id,
+        rung: manifest.config.strategy ?? 'head',
+        splits: manifest.config.splits ?? null,
+        timings: training.timings ?? null,
+        plan: training.plan ?? null,
+        exportsUrl: `/v1/projects/${encodeURIComponent(p)}/bundles/${stamp}/exports`,
         labels: manifest.labels,
         evaluatedOn: manifest.config.evaluatedOn ?? null,
         trainImages: manifest.config.trainImages ?? null,

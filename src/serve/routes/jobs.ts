@@ -2,10 +2,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { JSON_BODY_ERRORS, PROJECT_ERRORS, errorResponses, json, noContent, pathParams, ref } from '../api-schemas.js';
 import type { RouteOptions } from '../context.js';
-import { conflict, notFound, unprocessable } from '../errors.js';
+import { conflict, notFound } from '../errors.js';
 import type { Job } from '../jobs.js';
-import { ServedModel } from '../models.js';
-import { parseTrainRequest, runProjectTraining } from '../training.js';
+import { startTrainingJob } from '../job-start.js';
 
 type P = { Params: { project: string } };
 type J = { Params: { id: string } };
@@ -39,28 +38,7 @@ export async function jobRoutes(app: FastifyInstance, { ctx }: RouteOptions): Pr
       },
     },
     async (req, reply) => {
-      const s = await store.summary(req.params.project);
-      const options = parseTrainRequest(req.body);
-      if (jobs.active(s.name))
-        throw conflict(`project "${s.name}" is already training (job ${jobs.active(s.name)!.id})`, 'already_training');
-      if (s.classes.length < 2)
-        throw unprocessable(
-          `a classifier needs at least two classes; "${s.name}" has ${s.classes.length}`,
-          'not_enough_classes',
-        );
-      const empty = s.classes.filter((c) => c.images === 0);
-      if (empty.length) {
-        const names = empty.map((c) => `"${c.name}"`).join(', ');
-        throw unprocessable(
-          `class${empty.length > 1 ? 'es' : ''} without images: ${names}; add photos or remove ${empty.length > 1 ? 'them' : 'it'}`,
-          'empty_class',
-        );
-      }
-      const job = jobs.create(s.name);
-      const saved = async (stamp: string, dir: string, classifier: Parameters<typeof ServedModel.wrap>[2]) =>
-        ctx.projectModels.set(s.name, stamp, ServedModel.wrap(s.name, dir, classifier, ctx.batching));
-      const run = runProjectTraining(job, store, options, saved, ctx.log).finally(() => ctx.running.delete(run));
-      ctx.running.add(run);
+      const job = await startTrainingJob(ctx, req.params.project, req.body);
       reply
         .code(202)
         .header('location', `/v1/jobs/${job.id}`)

@@ -1,0 +1,60 @@
+// An export's own process (exports.ts starts it): `tl export` of one project bundle (exportLoaded) and its agreement
+// check (checkExport) on the project's validation photos. Both run the backbone (TF.js on wasm runs on the calling
+// thread): here they never hold up the server's event loop. Sends one message, then exits.
+import { Classifier } from '../classifier/classifier.js';
+import { exportLoaded, type ExportFormat } from '../export/export.js';
+import { checkExport } from '../export/run-export.js';
+import { TlError } from '../util/errors.js';
+import { applyEnv, type EnvSnapshot } from './child-protocol.js';
+
+export interface ExportRequest {
+  env: EnvSnapshot;
+  bundleDir: string;
+  /** The project's images folder: the bundle's config names it relative to the project. */
+  imagesDir: string;
+  out: string;
+  format: ExportFormat;
+  /** Validation photos the check runs on, at most. */
+  checkLimit: number;
+}
+
+export type ExportReply =
+  | {
+      type: 'result';
+      files: { name: string; bytes: number }[];
+      problems: string[];
+      check:
+        | {
+            images: number;
+            bundleAccuracy: number;
+            exportAccuracy: number;
+            top1Agreement: number;
+            maxProbDiff: number;
+            source: string;
+          }
+        | { reason: string };
+    }
+  | { type: 'error'; message: string; hint: string | null };
+
+async function run(m: ExportRequest): Promise<ExportReply> {
+  applyEnv(m.env);
+  const clf = await Classifier.load(m.bundleDir);
+  try {
+    (clf.data.config as { data?: string }).data = m.imagesDir;
+    const r = await exportLoaded(clf, { format: m.format, out: m.out });
+    const check = await checkExport(clf, r.dir, { limit: m.checkLimit });
+    return { type: 'result', files: r.files, problems: r.problems, check };
+  } finally {
+    await clf.dispose();
+  }
+}
+
+process.once('message', (m: ExportRequest) => {
+  run(m)
+    .catch((err): ExportReply => {
+      if (err instanceof TlError) return { type: 'error', message: err.message, hint: err.hint ?? null };
+      process.stderr.write(`${(err as Error)?.stack ?? String(err)}\n`);
+      return { type: 'error', message: `export failed: ${(err as Error)?.message ?? String(err)}`, hint: null };
+    })
+    .then((reply) => process.send!(reply, undefined, {}, () => process.exit(0)));
+});
