@@ -143,9 +143,9 @@ export async function registerModel(input: CustomModel, opts: RegisterOptions = 
     );
   }
   const m = parsed.data;
-  if (isTokenPool(m.feature.pool) && m.format !== 'onnx')
+  if (isTokenPool(m.feature.pool) && !runtimeFor(m.format).poolsTokens)
     throw new TlError(
-      `invalid model description: feature.pool "${m.feature.pool}" pools a transformer's tokens in an ONNX graph; this is a ${m.format} model`,
+      `invalid model description: feature.pool "${m.feature.pool}" pools a transformer's tokens inside the graph, which the ${m.format} runtime does not do`,
       'Use "gap" or "none" for a TF.js model.',
     );
   checkModelId(m.id, opts.replace);

@@ -127,6 +127,8 @@ export interface BackboneRuntime {
   readonly description: string;
   /** Planning prior for `tl plan` before anything is measured: images/s of feature extraction on 2 cores. */
   readonly extractPrior: number;
+  /** Pools a transformer's token output (`feature.pool` cls, mean, cls+mean) inside its graph. */
+  readonly poolsTokens?: boolean;
   /** Whether a model can be registered by URL (single-file formats). */
   readonly registerByUrl: boolean;
   /** Files a user model registered by path consists of, relative to the entry file's folder (the entry first). */

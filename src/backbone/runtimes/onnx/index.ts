@@ -9,6 +9,7 @@ export const onnxRuntime: BackboneRuntime = {
   format: 'onnx',
   description: 'ONNX models on onnxruntime-node (CPU); fine-tuning converts the int8 layers after the cut to TF.js',
   extractPrior: 150,
+  poolsTokens: true,
   registerByUrl: true,
   modelFiles: async (entryPath) => [entryPath.split(/[\\/]/).pop()!],
   async load(entry, dir, weightsHash) {
