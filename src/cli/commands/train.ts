@@ -11,7 +11,6 @@ import { progressReporter, type ProgressReporter } from '../progress.js';
 import { table, pct } from '../output.js';
 import { warnSkipped, type BackboneOpts } from './common.js';
 import { humanOut, metricsJson, printMetrics, splitsSummary } from './metrics-output.js';
-import { TlError } from '../../util/errors.js';
 import { parseHeadSpec } from '../../classifier/head-spec.js';
 import type { HistoryPoint } from '../../training/types.js';
 import { InvalidArgumentError } from 'commander';
