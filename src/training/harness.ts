@@ -110,6 +110,7 @@ export async function runRung(ctx: RungContext, opts: CommonTrainOptions, rung: 
     const heldOut = await fit.heldOut?.(fitted);
     const temperature = heldOut && fitTemperature(heldOut.logits, heldOut.labels, K, heldOut.weights);
     const head = temperature ? withTemperature(fitted, temperature.temperature) : fitted;
+    if (temperature) emit({ type: 'temperature', ...temperature });
     const decisions = temperature
       ? { ...fit.decisions, decided: [...fit.decisions.decided, 'probability temperature'] }
       : fit.decisions;

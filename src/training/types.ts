@@ -108,6 +108,15 @@ export type TrainEvent =
   | { type: 'extract-done'; split: 'train' | 'val'; embedded: number; cached: number; skipped: number; seconds: number }
   | { type: 'skip'; file: SkippedFile }
   | { type: 'select-l2'; selection: L2Selection; seconds: number }
+  /** The temperature folded into the head (harness.ts), and the held-out training rows it was fitted on. */
+  | {
+      type: 'temperature';
+      temperature: number;
+      rows: number;
+      capped: boolean;
+      logLossBefore: number;
+      logLossAfter: number;
+    }
   | { type: 'progress'; point: HistoryPoint; of?: number }
   | { type: 'done'; metrics: Metrics; seconds: number }
   | { type: 'plan'; plan: Plan }

@@ -77,6 +77,11 @@ function eventPrinter(say: (s: string) => void) {
       case 'skip':
         warnSkipped(e.file);
         break;
+      case 'temperature':
+        say(
+          `probability temperature ${e.temperature.toPrecision(3)}${e.capped ? ' (at its cap: no more confident than the held-out rows allow)' : ''}, by log loss on ${e.rows} held-out training images (${e.logLossBefore.toFixed(3)} -> ${e.logLossAfter.toFixed(3)})`,
+        );
+        break;
       case 'select-l2': {
         const best = e.selection.curve.find((p) => p.l2 === e.selection.best)!;
         say(
