@@ -5,11 +5,12 @@
 import type { Dataset } from '../data/dataset.js';
 import { classCounts } from '../data/dataset.js';
 import { findModel } from '../backbone/registry.js';
-import { DEFAULT_MODEL_ID } from '../backbone/zoo.js';
+import { DEFAULT_MODEL_ID, ZOO } from '../backbone/zoo.js';
 import type { ResolveOptions } from '../backbone/resolve.js';
 import { estimateHeadFitSeconds } from '../solvers/head-cost.js';
 import { TlError } from '../util/errors.js';
 import type { DomainCheck } from './domain.js';
+import { backboneAdvice, type BackboneAdvice } from './backbone-advice.js';
 import type { FullEpochProbe } from './full-probe.js';
 import { runProbes, type ProbeOptions, type ProbeResults } from './probes.js';
 import {
@@ -57,6 +58,8 @@ export interface Plan {
   fullSize?: number;
   /** Rung 3's measured epoch parts (when it was probed). */
   fullEpoch?: FullEpochProbe;
+  /** When a stronger backbone (from the zoo's published linear probes) looks the better lever than a deeper rung. */
+  backboneAdvice?: BackboneAdvice;
 }
 
 /**
@@ -147,6 +150,7 @@ async function planAllRungs(dataset: Dataset, opts: PlanOptions): Promise<Plan> 
     blockedByBudget: decision.blockedByBudget,
     fullSize: probes.fullSize,
     fullEpoch: probes.fullProbe,
+    backboneAdvice: backboneAdvice(findModel(opts.model ?? DEFAULT_MODEL_ID), ZOO, probes.domain),
   };
 }
 

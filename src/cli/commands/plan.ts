@@ -85,6 +85,7 @@ export function registerPlanCommand(program: Command): void {
       say(`\nblocks of ${net.entry.id} (--freeze N freezes the first N; --train-last K trains the last K):`);
       say(blockTable(net.units));
       say(`\nauto: ${plan.reason}`);
+      if (plan.backboneAdvice) say(`\nbackbone: ${plan.backboneAdvice.line}`);
     });
 }
 
