@@ -186,6 +186,27 @@ describe('served bundle', () => {
     assert.ok(o.json.paths['/v1/models/{name}/predict'].post);
   });
 
+  test('backbones: on disk or what it would download, the ImageNet figure and its metric, what it is good for', async () => {
+    const b = await call('/v1/backbones');
+    assert.equal(b.status, 200);
+    const byId = new Map((b.json as { id: string }[]).map((x) => [x.id, x as Record<string, unknown>]));
+    const mobilenet = byId.get('mobilenet-v2')!;
+    assert.equal(mobilenet.default, true);
+    assert.equal(mobilenet.onDisk, true, 'the shared copy (TL_MODELS_DIR)');
+    assert.equal(mobilenet.downloadBytes, 0);
+    assert.equal(mobilenet.canRun, true);
+    assert.deepEqual(mobilenet.imagenet, { value: 0.683, metric: 'top-1' });
+    assert.equal(mobilenet.fineTunable, true);
+    const dino = byId.get('dinov2-small')!;
+    assert.equal(dino.onDisk, false);
+    assert.equal(dino.downloadBytes, 88_532_934);
+    assert.equal(dino.canRun, false, 'offline (TL_OFFLINE=1 in tests): choosing it would fail');
+    assert.deepEqual(dino.imagenet, { value: 0.811, metric: 'linear' });
+    assert.equal(dino.fineTunable, false);
+    assert.equal(dino.unverified, true);
+    assert.match(String(dino.goodFor), /fine-grained/);
+  });
+
   test('predict: raw JPEG body gives top-k labels, probabilities, the unknown flag and timing; ?top=K', async () => {
     const [ant] = await valImages('ants', 1);
     const r = await postImage('/v1/models/hymenoptera/predict', await readFile(ant));

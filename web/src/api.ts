@@ -114,6 +114,13 @@ export interface Backbone {
   title: string;
   featureDim: number;
   default: boolean;
+  onDisk: boolean;
+  downloadBytes: number;
+  canRun: boolean;
+  imagenet: { value: number; metric: 'top-1' | 'linear' | 'zero-shot' };
+  goodFor: string;
+  fineTunable: boolean;
+  unverified: boolean;
 }
 
 export class ApiError extends Error {

@@ -18,11 +18,19 @@ export function trainControls(): HTMLElement {
   const backboneSelect = h('select', { id: 'opt-backbone', name: 'model' });
   const fill = () =>
     backboneSelect.replaceChildren(
+      // Each says whether it is here or what it would download, its ImageNet figure and what it is good for; one that
+      // cannot run (not here, and the server is offline) is listed but cannot be chosen.
       ...backbones.map((b) =>
         h(
           'option',
-          { value: b.id, selected: b.default },
-          `${b.id} (${b.featureDim}-d)${b.default ? ' — default' : ''}`,
+          { value: b.id, selected: b.default, disabled: !b.canRun, title: b.goodFor },
+          `${b.id}${b.default ? ' (default)' : ''} — ${(b.imagenet.value * 100).toFixed(1)}% ImageNet ${b.imagenet.metric} — ${
+            b.onDisk
+              ? 'on disk'
+              : b.canRun
+                ? `download ${(b.downloadBytes / 2 ** 20).toFixed(0)} MiB`
+                : 'not here (offline)'
+          }${b.fineTunable ? '' : ' — rung 1 only'}`,
         ),
       ),
     );

@@ -1,6 +1,9 @@
 // The bundles served with --bundle, and the service routes: health, the API description, the backbones.
 import type { FastifyInstance } from 'fastify';
 import { listModels } from '../../backbone/registry.js';
+import { locateModel } from '../../backbone/resolve.js';
+import { canFineTune } from '../../backbone/runtimes/registry.js';
+import { env } from '../../util/env.js';
 import { DEFAULT_MODEL_ID } from '../../backbone/zoo.js';
 import { VERSION } from '../../util/version.js';
 import { errorResponses, json, pathParams, ref } from '../api-schemas.js';
@@ -37,6 +40,26 @@ export async function serviceRoutes(app: FastifyInstance, { ctx }: RouteOptions)
       title: { type: 'string' },
       featureDim: { type: 'integer' },
       default: { type: 'boolean' },
+      onDisk: { type: 'boolean', description: 'its files are here (TL_MODELS_DIR or the cache): no download' },
+      downloadBytes: { type: 'integer', description: 'what training with it would download first (0 when on disk)' },
+      canRun: {
+        type: 'boolean',
+        description: 'on disk, or downloads are allowed (false offline: choosing it would fail)',
+      },
+      imagenet: {
+        type: 'object',
+        properties: {
+          value: { type: 'number' },
+          metric: { type: 'string', enum: ['top-1', 'linear', 'zero-shot'] },
+        },
+      },
+      goodFor: { type: 'string' },
+      fineTunable: {
+        type: 'boolean',
+        description:
+          'rungs 2-3 can train it (ImageNet CNN classifiers); feature extractors and transformers are rung 1 only',
+      },
+      unverified: { type: 'boolean', description: 'its files were never downloaded and run by the toolkit' },
     },
   };
   app.get(
@@ -48,12 +71,23 @@ export async function serviceRoutes(app: FastifyInstance, { ctx }: RouteOptions)
       },
     },
     async () =>
-      listModels().map((m) => ({
-        id: m.id,
-        title: m.title,
-        featureDim: m.feature.dim,
-        default: m.id === DEFAULT_MODEL_ID,
-      })),
+      listModels().map((m) => {
+        const onDisk = locateModel(m) !== undefined;
+        return {
+          id: m.id,
+          title: m.title,
+          featureDim: m.feature.dim,
+          default: m.id === DEFAULT_MODEL_ID,
+          onDisk,
+          downloadBytes: onDisk ? 0 : m.files.reduce((a, f) => a + f.size, 0),
+          canRun: onDisk || env.allowDownloads,
+          imagenet: { value: m.imagenetTop1, metric: m.imagenetMetric ?? 'top-1' },
+          goodFor: m.goodFor ?? '',
+          // Feature extractors (DINOv2, CLIP: no ImageNet classifier, transformers) are rung 1 only.
+          fineTunable: canFineTune(m) && (m.imagenetMetric ?? 'top-1') === 'top-1',
+          unverified: m.unverified !== undefined,
+        };
+      }),
   );
 }
 
