@@ -28,6 +28,7 @@ const assigned: {
   onnxWorker?: boolean;
   device?: string;
   maxImageBytes?: number;
+  queue?: string;
 } = {};
 
 export const env = {
@@ -79,6 +80,13 @@ export const env = {
   },
   set maxImageBytes(v: number | undefined) {
     assigned.maxImageBytes = v;
+  },
+  /** TL_QUEUE: redis://HOST:PORT of a queue of `tl worker`s (src/queue/); `tl embed` and `tl train` extract there. */
+  get queue(): string | undefined {
+    return assigned.queue ?? (process.env.TL_QUEUE || undefined);
+  },
+  set queue(v: string | undefined) {
+    assigned.queue = v;
   },
 };
 

@@ -8,6 +8,27 @@ import { addBackboneOptions, openFeatureBackbone, warnSkipped, type BackboneOpts
 import { TlError } from '../../util/errors.js';
 import { isFusedBackbone } from '../../backbone/fused.js';
 
+type EmbedCliOpts = BackboneOpts & {
+  batch: number;
+  json?: boolean;
+  device?: DeviceRequest;
+  queue?: string;
+  shipImages?: boolean;
+};
+
+/** The queue's extractor, after saying how many workers are there to take the jobs. */
+async function openQueue(url: string, shipImages: boolean) {
+  const { QueueExtractor } = await import('../../queue/coordinator.js');
+  const { displayUrl } = await import('../../queue/connection.js');
+  const q = await QueueExtractor.connect(url, { shipImages });
+  const workers = await q.workerCount();
+  process.stderr.write(
+    `queue: ${displayUrl(url)} (Redis ${q.redisVersion}), ${workers} worker${workers === 1 ? '' : 's'} connected` +
+      (workers ? '\n' : '; jobs wait until a `tl worker --queue` starts\n'),
+  );
+  return q;
+}
+
 export function registerEmbedCommand(program: Command): void {
   addBackboneOptions(
     program
@@ -22,12 +43,22 @@ export function registerEmbedCommand(program: Command): void {
       'TF.js models: cpu, webgpu (a GPU, or software rendering when none) or auto (a GPU if present); default TL_DEVICE or cpu',
       choice('--device', DEVICES),
     )
+    .option(
+      '--queue <url>',
+      'run the backbone on `tl worker`s behind this Redis queue (redis://HOST:PORT; default TL_QUEUE); the cache stays here',
+    )
+    .option('--ship-images', "with --queue: send the images' bytes in the jobs (workers that do not see these paths)")
     .addHelpText(
       'after',
-      '\nExamples:\n  tl embed my-photos/\n  tl embed data/train data/val --model mobilenet-v1-0.75',
+      '\nExamples:\n  tl embed my-photos/\n  tl embed data/train data/val --model mobilenet-v1-0.75\n  tl embed /shared/photos --queue redis://10.0.0.5:6379',
     )
-    .action(async (data: string[], opts: BackboneOpts & { batch: number; json?: boolean; device?: DeviceRequest }) => {
+    .action(async (data: string[], opts: EmbedCliOpts) => {
       if (opts.device) env.device = opts.device;
+      if (opts.queue) env.queue = opts.queue;
+      if (opts.shipImages && !env.queue)
+        throw new TlError('--ship-images sends images to queue workers', 'Give --queue redis://HOST:PORT too.');
+      // Before any work: a queue that does not answer is one line, and nothing is embedded here instead.
+      const remote = env.queue ? await openQueue(env.queue, !!opts.shipImages) : undefined;
       const skipped: SkippedFile[] = [];
       const paths = expandInputs(data, skipped);
       skipped.forEach(warnSkipped);
@@ -54,11 +85,12 @@ export function registerEmbedCommand(program: Command): void {
       process.once('SIGINT', onSigint);
       const r = await extractFeatures(backbone, paths, {
         store,
+        remote,
         batchSize: opts.batch,
         signal: ac.signal,
         onSkip: warnSkipped,
         onProgress: (p) => bar.update(p.done, `(${p.cached} cached)`),
-      });
+      }).finally(() => remote?.close());
       bar.stop();
       process.off('SIGINT', onSigint);
       await backbone.dispose();
@@ -71,6 +103,7 @@ export function registerEmbedCommand(program: Command): void {
         seconds: r.elapsedMs / 1000,
         imagesPerSecond: r.embedded / Math.max(0.001, r.elapsedMs / 1000),
         store: store.path,
+        ...(remote && { queue: remote.url, reusedJobs: remote.reused }),
       };
       store.close();
       if (opts.json) process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
