@@ -44,6 +44,8 @@ export class QueueExtractor implements RemoteExtractor {
   readonly maxInFlight: number;
   /** Shards whose results came from a job that was already finished or running when submitted (a rerun). */
   reused = 0;
+  /** Shards whose job ran more than once (its worker died, or it failed and was retried): BullMQ's retries. */
+  retried = 0;
   private readonly progress = new Map<string, (done: number) => void>();
   private readonly wake = new Map<string, () => void>();
   private lostError?: TlError;
@@ -168,7 +170,10 @@ export class QueueExtractor implements RemoteExtractor {
       const state = await job.getState();
       if (state === 'completed') {
         const done = await this.queue.getJob(id);
-        if (done?.returnvalue) return done.returnvalue;
+        if (done?.returnvalue) {
+          if (done.attemptsStarted > 1 || done.stalledCounter > 0) this.retried++;
+          return done.returnvalue;
+        }
         job = undefined; // removed between the two reads (another coordinator stored it): run it again
         continue;
       }

@@ -103,7 +103,7 @@ export function registerEmbedCommand(program: Command): void {
         seconds: r.elapsedMs / 1000,
         imagesPerSecond: r.embedded / Math.max(0.001, r.elapsedMs / 1000),
         store: store.path,
-        ...(remote && { queue: remote.url, reusedJobs: remote.reused }),
+        ...(remote && { queue: remote.url, reusedJobs: remote.reused, retriedJobs: remote.retried }),
       };
       store.close();
       if (opts.json) process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
