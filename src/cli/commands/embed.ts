@@ -7,6 +7,7 @@ import { progressReporter } from '../progress.js';
 import { addBackboneOptions, openFeatureBackbone, warnSkipped, type BackboneOpts } from './common.js';
 import { TlError } from '../../util/errors.js';
 import { isFusedBackbone } from '../../backbone/fused.js';
+import { openQueue } from './queue-open.js';
 
 type EmbedCliOpts = BackboneOpts & {
   batch: number;
@@ -15,19 +16,6 @@ type EmbedCliOpts = BackboneOpts & {
   queue?: string;
   shipImages?: boolean;
 };
-
-/** The queue's extractor, after saying how many workers are there to take the jobs. */
-async function openQueue(url: string, shipImages: boolean) {
-  const { QueueExtractor } = await import('../../queue/coordinator.js');
-  const { displayUrl } = await import('../../queue/connection.js');
-  const q = await QueueExtractor.connect(url, { shipImages });
-  const workers = await q.workerCount();
-  process.stderr.write(
-    `queue: ${displayUrl(url)} (Redis ${q.redisVersion}), ${workers} worker${workers === 1 ? '' : 's'} connected` +
-      (workers ? '\n' : '; jobs wait until a `tl worker --queue` starts\n'),
-  );
-  return q;
-}
 
 export function registerEmbedCommand(program: Command): void {
   addBackboneOptions(

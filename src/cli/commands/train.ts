@@ -10,6 +10,7 @@ import { DEFAULT_MODEL_ID } from '../../backbone/zoo.js';
 import { progressReporter, type ProgressReporter } from '../progress.js';
 import { table, pct } from '../output.js';
 import { warnSkipped, type BackboneOpts } from './common.js';
+import { openQueue } from './queue-open.js';
 import { humanOut, metricsJson, printMetrics, splitsSummary } from './metrics-output.js';
 import { TlError } from '../../util/errors.js';
 import { parseHeadSpec } from '../../classifier/head-spec.js';
@@ -148,6 +149,10 @@ async function runTraining(data: string, cliOpts: TrainCliOpts, modelNamed: bool
   const { checkOutsideData, checkBundleTarget } = await import('../../classifier/bundle-dir.js');
   checkOutsideData(out, data);
   await checkBundleTarget(out);
+  // TL_QUEUE (tl train's flags are the option table's; a queue is where the run happens, not a training option).
+  const { env } = await import('../../util/env.js');
+  // Before any work: a queue that does not answer is one line, and nothing is extracted here instead.
+  const remote = env.queue ? await openQueue(env.queue) : undefined;
   const ac = new AbortController();
   const onSigint = () => ac.abort();
   process.once('SIGINT', onSigint);
@@ -161,8 +166,9 @@ async function runTraining(data: string, cliOpts: TrainCliOpts, modelNamed: bool
       ...libraryOptions(opts),
       model: opts.strategy === 'full' && !modelNamed ? undefined : opts.model,
       signal: ac.signal,
+      remote,
       onEvent: eventPrinter(say),
-    } as TrainOptions);
+    } as TrainOptions).finally(() => remote?.close());
     if (ac.signal.aborted)
       throw new TlError('interrupted; features computed so far are kept in the cache, so running again resumes');
     say('\ntraining curve:\n' + formatCurve(r.history));
