@@ -125,6 +125,30 @@ describe('the extraction queue under faults', { timeout: 900_000 }, () => {
     for (const s of stopped) assert.match(s.stderr, /lost Redis .*; reconnecting/);
   });
 
+  test('Redis gone mid-run and not back: one clear line after --queue-wait, what was stored is kept, the rerun completes', async () => {
+    const store = newStore();
+    const workers = await Promise.all([0, 1].map(() => WorkerProcess.start(redis.url, { cacheDir }, ['--batch', '8'])));
+    const coordinator = collect(
+      spawnCli([...embedArgs(), '--queue-wait', '3'], { cacheDir, env: { TL_FEATURE_STORE: store } }),
+      LONG,
+    );
+    await waitForRows(store, 64);
+    await redis.stop('SIGTERM');
+    const r = await coordinator;
+    assertCleanError(r, /^error: lost the queue at redis:\/\/127\.0\.0\.1:\d+: Redis has not answered for 3 s$/, {
+      emptyStdout: true,
+    });
+    assert.match(r.stderr, /hint: Vectors returned so far are stored\. Start Redis again/);
+    const kept = storeRowCount(store);
+    assert.ok(kept >= 64 && kept < N, `stored before Redis went: ${kept}`);
+    await redis.startProcess();
+    const again = await runCli(embedArgs(), { cacheDir, env: { TL_FEATURE_STORE: store }, timeoutMs: LONG });
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(JSON.parse(again.stdout).cached, kept);
+    assertComplete(store);
+    await Promise.all(workers.map((w) => w.stop()));
+  });
+
   test('Redis unreachable: one clear line, nothing embedded here instead', async () => {
     const store = newStore();
     const url = `redis://127.0.0.1:${await freePort()}`;
@@ -171,5 +195,36 @@ describe('the extraction queue under faults', { timeout: 900_000 }, () => {
     assert.equal(again.code, 0, again.stderr);
     assertComplete(store);
     assert.equal(imagesEmbeddedBy(await good.stop()), N);
+  });
+
+  test('a worker whose model has other weights under the same id refuses: the job carries the weights hash', async () => {
+    // The coordinator's "mine" is MobileNet v1 0.25, the worker's "mine" is MobileNet v1 0.75: both load fine.
+    const coordCache = join(dir, 'reg-coordinator');
+    const workerCache = join(dir, 'reg-worker');
+    for (const [cache, folder] of [
+      [coordCache, 'mobilenet_v1_025_tfjs_layers'],
+      [workerCache, 'mobilenet_v1_075_tfjs_layers'],
+    ]) {
+      const add = await runCli(
+        ['models', 'add', join(MODELS_DIR, folder, 'model.json'), '--id', 'mine', '--preset', 'inception'],
+        {
+          cacheDir: cache,
+        },
+      );
+      assert.equal(add.code, 0, add.stderr);
+    }
+    const other = await WorkerProcess.start(redis.url, { cacheDir: workerCache });
+    const store = newStore();
+    const r = await runCli([...embedArgs(), '--model', 'mine'], {
+      cacheDir: coordCache,
+      env: { TL_FEATURE_STORE: store },
+      timeoutMs: LONG,
+    });
+    assertCleanError(
+      r,
+      /failed on the queue: worker \S+ refused it: model mine here has weights hash [0-9a-f]{16}…, the job's is [0-9a-f]{16}… \(different model files or registration\)$/,
+    );
+    assert.equal(storeRowCount(store), 0);
+    assert.match((await other.stop()).stderr, /worker: refused job embed-[0-9a-f]+: model mine here has weights hash/);
   });
 });

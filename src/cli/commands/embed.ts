@@ -15,6 +15,7 @@ type EmbedCliOpts = BackboneOpts & {
   device?: DeviceRequest;
   queue?: string;
   shipImages?: boolean;
+  queueWait: number;
 };
 
 export function registerEmbedCommand(program: Command): void {
@@ -36,6 +37,12 @@ export function registerEmbedCommand(program: Command): void {
       'run the backbone on `tl worker`s behind this Redis queue (redis://HOST:PORT; default TL_QUEUE); the cache stays here',
     )
     .option('--ship-images', "with --queue: send the images' bytes in the jobs (workers that do not see these paths)")
+    .option(
+      '--queue-wait <seconds>',
+      'with --queue: give up (keeping what is stored) when Redis has not answered for this long',
+      positiveInt('--queue-wait'),
+      30,
+    )
     .addHelpText(
       'after',
       '\nExamples:\n  tl embed my-photos/\n  tl embed data/train data/val --model mobilenet-v1-0.75\n  tl embed /shared/photos --queue redis://10.0.0.5:6379',
@@ -46,7 +53,9 @@ export function registerEmbedCommand(program: Command): void {
       if (opts.shipImages && !env.queue)
         throw new TlError('--ship-images sends images to queue workers', 'Give --queue redis://HOST:PORT too.');
       // Before any work: a queue that does not answer is one line, and nothing is embedded here instead.
-      const remote = env.queue ? await openQueue(env.queue, !!opts.shipImages) : undefined;
+      const remote = env.queue
+        ? await openQueue(env.queue, { shipImages: !!opts.shipImages, lostAfterMs: opts.queueWait * 1000 })
+        : undefined;
       const skipped: SkippedFile[] = [];
       const paths = expandInputs(data, skipped);
       skipped.forEach(warnSkipped);
