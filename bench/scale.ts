@@ -6,7 +6,8 @@
 // (the built CLI) with this process as the coordinator. Reports images/s of each, and the coordinator's cost per
 // image: this process's CPU time (read + hash + cache lookup + job submit/poll + decode + store write) and Redis's
 // (INFO cpu), per image, from which follows how many workers one coordinator core can feed.
-// Options: --dataset NAME (default cats_and_dogs_filtered/train) --images N (default 1000) --model ID --out FILE.
+// Options: --dataset NAME (default cats_and_dogs_filtered/train) --images N (default 1000) --model ID --out FILE
+// --worker-concurrency K (jobs each worker holds at once; default 1).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -32,12 +33,13 @@ const datasetsDir = env.datasetsDir || resolve(root, '../shared/datasets');
 const CLI = join(root, 'dist/src/cli/main.js');
 
 const args = benchArgs(
-  'npm run bench:scale -- [--dataset cats_and_dogs_filtered/train] [--images 1000] [--model ID] [--out FILE]',
+  'npm run bench:scale -- [--dataset cats_and_dogs_filtered/train] [--images 1000] [--model ID] [--out FILE] [--worker-concurrency 1]',
   {
     dataset: 'cats_and_dogs_filtered/train',
     images: '1000',
     model: DEFAULT_MODEL_ID,
     out: 'bench-results/scale.json',
+    'worker-concurrency': '1',
   },
 );
 
@@ -103,7 +105,10 @@ async function main(): Promise<void> {
   const measure = async (label: string, workers: number) => {
     const store = FeatureStore.open(join(tmp, `store-${++run}.sqlite`));
     const children = Array.from({ length: workers }, () =>
-      spawn(process.execPath, [CLI, 'worker', '--queue', url], { env: childEnv, stdio: ['ignore', 'ignore', 'pipe'] }),
+      spawn(process.execPath, [CLI, 'worker', '--queue', url, '--concurrency', args['worker-concurrency']], {
+        env: childEnv,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      }),
     );
     await Promise.all(children.map((c) => waitForLine(c, /takes jobs from/)));
     const remote = workers ? await QueueExtractor.connect(url) : undefined;
