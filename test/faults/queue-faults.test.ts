@@ -60,6 +60,7 @@ describe('the extraction queue under faults', { timeout: 900_000 }, () => {
     redis = await RedisServer.start(dir);
   });
   after(async () => {
+    await WorkerProcess.killAll();
     await redis?.stop();
     await cleanup(dir);
   });

@@ -72,9 +72,17 @@ export class RedisServer {
 
 /** A `tl worker` child process, ready (it printed its "takes jobs" line). */
 export class WorkerProcess {
+  /** Workers still running: a test that fails half-way leaves none behind (killAll in `after`). */
+  private static live = new Set<WorkerProcess>();
   readonly done: Promise<CliResult>;
   private constructor(readonly child: ChildProcess) {
     this.done = collect(child, 600_000);
+    WorkerProcess.live.add(this);
+    void this.done.finally(() => WorkerProcess.live.delete(this)).catch(() => {});
+  }
+
+  static async killAll(): Promise<void> {
+    await Promise.all([...WorkerProcess.live].map((w) => w.kill().catch(() => undefined)));
   }
 
   static async start(url: string, opts: CliOptions, extraArgs: string[] = []): Promise<WorkerProcess> {

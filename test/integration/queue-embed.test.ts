@@ -19,6 +19,7 @@ describe('tl embed --queue with two tl workers (cats/dogs train, 2,000 photos)',
     redis = await RedisServer.start(dir);
   });
   after(async () => {
+    await WorkerProcess.killAll();
     await redis?.stop();
     await cleanup(dir);
   });

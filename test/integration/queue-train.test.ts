@@ -23,6 +23,7 @@ describe('TL_QUEUE=redis://... tl train', () => {
     redis = await RedisServer.start(dir);
   });
   after(async () => {
+    await WorkerProcess.killAll();
     await redis?.stop();
     await cleanup(dir);
   });
