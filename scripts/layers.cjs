@@ -15,6 +15,7 @@ const LAYERS = [
   ['plan', folder('plan')],
   ['training', folder('training')],
   ['export', folder('export')],
+  ['queue', folder('queue')],
   ['serve', folder('serve')],
   ['cli', folder('cli')],
   ['library', '^dist/src/index[.]js$'],

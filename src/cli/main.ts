@@ -13,6 +13,7 @@ import { registerPredictCommand } from './commands/predict.js';
 import { registerPlanCommand } from './commands/plan.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerExportCommand } from './commands/export.js';
+import { registerWorkerCommand } from './commands/worker.js';
 import { VERSION } from '../util/version.js';
 
 const program = new Command('tl')
@@ -37,6 +38,7 @@ registerPredictCommand(program);
 registerPlanCommand(program);
 registerServeCommand(program);
 registerExportCommand(program);
+registerWorkerCommand(program);
 
 function fail(err: unknown): never {
   if (err instanceof CommanderError) process.exit(err.exitCode);

@@ -158,7 +158,7 @@ type Assert<T extends true> = T;
 type Equal<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 type KeysOfUnion<T> = T extends unknown ? keyof T : never;
 /** Fields of TrainOptions that are not options: the run's plumbing. */
-type RuntimeOnly = 'store' | 'onEvent' | 'signal';
+type RuntimeOnly = 'store' | 'onEvent' | 'signal' | 'remote';
 export type TableIsTrainOptions = Assert<Equal<LibraryOptionName, Exclude<KeysOfUnion<TrainOptions>, RuntimeOnly>>>;
 export type TableIsFinetuneOptions = Assert<
   Equal<RungOptionName<'partial'> | RungOptionName<'full'>, Exclude<keyof FinetuneTrainOptions, RuntimeOnly>>

@@ -9,6 +9,7 @@ import type { SkippedFile } from '../data/files.js';
 import { sha256 } from '../util/hash.js';
 import { roundToF16 } from '../util/f16.js';
 import { FeatureStore, modelKeyFor } from './store.js';
+import { canExtractRemotely, extractRemote, type RemoteExtractor } from './extract-remote.js';
 
 export interface ExtractProgress {
   total: number;
@@ -31,6 +32,11 @@ export interface ExtractOptions {
   onSkip?: (s: SkippedFile) => void;
   /** Stop early (e.g. Ctrl-C); what was committed stays committed. */
   signal?: AbortSignal;
+  /**
+   * Run the backbone elsewhere (src/queue/: `tl worker`s on a queue): the store and the cache lookups stay here.
+   * Backbone features only; other vectors (rung 2's cut activations) are still extracted here.
+   */
+  remote?: RemoteExtractor;
 }
 
 export interface ExtractResult {
@@ -113,6 +119,7 @@ async function extractFused(backbone: FusedBackbone, paths: string[], opts: Extr
 }
 
 async function extractOne(backbone: Backbone, paths: string[], opts: ExtractOptions): Promise<ExtractResult> {
+  if (opts.remote && canExtractRemotely(backbone)) return extractRemote(backbone, paths, opts.remote, opts);
   const ownStore = !opts.store;
   const store = opts.store ?? FeatureStore.open();
   const model = modelKeyFor(backbone);

@@ -20,7 +20,7 @@ export async function extractLabelled(
   classes: string[],
   split: 'train' | 'val',
   emit: (e: TrainEvent) => void,
-  opts: Pick<CommonTrainOptions, 'batchSize' | 'signal'>,
+  opts: Pick<CommonTrainOptions, 'batchSize' | 'signal' | 'remote'>,
 ): Promise<LabelledFeatures> {
   emit({ type: 'extract-start', split, total: items.length });
   const r = await extractFeatures(
@@ -30,6 +30,7 @@ export async function extractLabelled(
       store,
       batchSize: opts.batchSize,
       signal: opts.signal,
+      remote: opts.remote,
       onProgress: (progress) => emit({ type: 'extract', split, progress }),
       onSkip: (file) => emit({ type: 'skip', file }),
     },

@@ -4,6 +4,7 @@
 import type { CurvePoint } from '../eval/report.js';
 import type { ExtractProgress } from '../features/extract.js';
 import type { FeatureStore } from '../features/store.js';
+import type { RemoteExtractor } from '../features/extract-remote.js';
 import type { Dataset, ClassCount } from '../data/dataset.js';
 import type { SkippedFile } from '../data/files.js';
 import type { L2Selection } from '../solvers/select-l2.js';
@@ -43,6 +44,8 @@ export interface CommonTrainOptions {
   store?: FeatureStore;
   onEvent?: (e: TrainEvent) => void;
   signal?: AbortSignal;
+  /** Run rung 1's feature extraction on a queue of `tl worker`s (src/queue/); cut activations stay local. */
+  remote?: RemoteExtractor;
 }
 
 /** Rung 1: a new head on frozen features. */

@@ -73,6 +73,12 @@ export const SETTINGS = [
     what: 'the largest image file read from disk, in bytes; a larger one is skipped with a warning instead of filling memory',
   },
   {
+    name: 'TL_QUEUE',
+    field: 'queue',
+    default: 'unset (extract in this process)',
+    what: 'redis://HOST:PORT of a queue of `tl worker`s: tl embed and tl train send the images the cache lacks there',
+  },
+  {
     name: 'TL_WEBGPU',
     field: 'webgpu',
     default: 'unset (look for a GPU adapter)',
@@ -132,6 +138,7 @@ const assigned: {
   headKernel?: 'js' | 'auto';
   headWasmMinUnits?: number;
   debug?: boolean;
+  queue?: string;
 } = {};
 
 export const env = {
@@ -216,6 +223,13 @@ export const env = {
   },
   set debug(v: boolean | undefined) {
     assigned.debug = v;
+  },
+  /** TL_QUEUE: redis://HOST:PORT of a queue of `tl worker`s (src/queue/); `tl embed` and `tl train` extract there. */
+  get queue(): string | undefined {
+    return assigned.queue ?? (read('TL_QUEUE') || undefined);
+  },
+  set queue(v: string | undefined) {
+    assigned.queue = v;
   },
 };
 

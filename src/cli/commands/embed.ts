@@ -7,6 +7,16 @@ import { progressReporter } from '../progress.js';
 import { addBackboneOptions, openFeatureBackbone, warnSkipped, type BackboneOpts } from './common.js';
 import { TlError } from '../../util/errors.js';
 import { isFusedBackbone } from '../../backbone/fused.js';
+import { openQueue } from './queue-open.js';
+
+type EmbedCliOpts = BackboneOpts & {
+  batch: number;
+  json?: boolean;
+  device?: DeviceRequest;
+  queue?: string;
+  shipImages?: boolean;
+  queueWait: number;
+};
 
 export function registerEmbedCommand(program: Command): void {
   addBackboneOptions(
@@ -22,12 +32,30 @@ export function registerEmbedCommand(program: Command): void {
       'TF.js models: cpu, webgpu (a GPU, or software rendering when none) or auto (a GPU if present); default TL_DEVICE or cpu',
       choice('--device', DEVICES),
     )
+    .option(
+      '--queue <url>',
+      'run the backbone on `tl worker`s behind this Redis queue (redis://HOST:PORT; default TL_QUEUE); the cache stays here',
+    )
+    .option('--ship-images', "with --queue: send the images' bytes in the jobs (workers that do not see these paths)")
+    .option(
+      '--queue-wait <seconds>',
+      'with --queue: give up (keeping what is stored) when Redis has not answered for this long',
+      positiveInt('--queue-wait'),
+      30,
+    )
     .addHelpText(
       'after',
-      '\nExamples:\n  tl embed my-photos/\n  tl embed data/train data/val --model mobilenet-v1-0.75',
+      '\nExamples:\n  tl embed my-photos/\n  tl embed data/train data/val --model mobilenet-v1-0.75\n  tl embed /shared/photos --queue redis://10.0.0.5:6379',
     )
-    .action(async (data: string[], opts: BackboneOpts & { batch: number; json?: boolean; device?: DeviceRequest }) => {
+    .action(async (data: string[], opts: EmbedCliOpts) => {
       if (opts.device) env.device = opts.device;
+      if (opts.queue) env.queue = opts.queue;
+      if (opts.shipImages && !env.queue)
+        throw new TlError('--ship-images sends images to queue workers', 'Give --queue redis://HOST:PORT too.');
+      // Before any work: a queue that does not answer is one line, and nothing is embedded here instead.
+      const remote = env.queue
+        ? await openQueue(env.queue, { shipImages: !!opts.shipImages, lostAfterMs: opts.queueWait * 1000 })
+        : undefined;
       const skipped: SkippedFile[] = [];
       const paths = expandInputs(data, skipped);
       skipped.forEach(warnSkipped);
@@ -52,11 +80,12 @@ export function registerEmbedCommand(program: Command): void {
       process.once('SIGINT', onSigint);
       const r = await extractFeatures(backbone, paths, {
         store,
+        remote,
         batchSize: opts.batch,
         signal: ac.signal,
         onSkip: warnSkipped,
         onProgress: (p) => bar.update(p.done, `(${p.cached} cached)`),
-      });
+      }).finally(() => remote?.close());
       bar.stop();
       process.off('SIGINT', onSigint);
       await backbone.dispose();
@@ -69,6 +98,7 @@ export function registerEmbedCommand(program: Command): void {
         seconds: r.elapsedMs / 1000,
         imagesPerSecond: r.embedded / Math.max(0.001, r.elapsedMs / 1000),
         store: store.path,
+        ...(remote && { queue: remote.url, reusedJobs: remote.reused, retriedJobs: remote.retried }),
       };
       store.close();
       if (opts.json) process.stdout.write(JSON.stringify(summary, null, 2) + '\n');

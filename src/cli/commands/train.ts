@@ -10,6 +10,7 @@ import { DEFAULT_MODEL_ID } from '../../backbone/zoo.js';
 import { progressReporter, type ProgressReporter } from '../progress.js';
 import { table, pct } from '../output.js';
 import { warnSkipped, type BackboneOpts } from './common.js';
+import { openQueue } from './queue-open.js';
 import { humanOut, metricsJson, printMetrics, splitsSummary } from './metrics-output.js';
 import { parseHeadSpec } from '../../classifier/head-spec.js';
 import type { HistoryPoint } from '../../training/types.js';
@@ -154,19 +155,24 @@ async function runTraining(data: string, cliOpts: TrainCliOpts, modelNamed: bool
   const { checkOutsideData, checkBundleTarget } = await import('../../classifier/bundle-dir.js');
   checkOutsideData(out, data);
   await checkBundleTarget(out);
+  // TL_QUEUE (tl train's flags are the option table's; a queue is where the run happens, not a training option).
+  const { env } = await import('../../util/env.js');
+  // Before any work: a queue that does not answer is one line, and nothing is extracted here instead.
+  const remote = env.queue ? await openQueue(env.queue) : undefined;
   const stop = listenForStop();
   try {
     // --model has a default (the zoo's best); rung 3 takes FULL_DEFAULT_MODEL (training/finetune-recipe.ts) unless one is named.
     // Training (tfjs, ONNX Runtime, sharp, SQLite) loads when it runs: `tl --help` and `tl predict` never pay for it.
     const { trainClassifier } = await import('../../training/train.js');
     // --device also moves a TF.js backbone's extraction (rung 1 too) onto the device: it is the process's TF.js device.
-    if (opts.device) (await import('../../util/env.js')).env.device = opts.device;
+    if (opts.device) env.device = opts.device;
     const r = await trainClassifier(data, {
       ...libraryOptions(opts),
       model: opts.strategy === 'full' && !modelNamed ? undefined : opts.model,
       signal: stop.signal,
+      remote,
       onEvent: eventPrinter(say),
-    } as TrainOptions);
+    } as TrainOptions).finally(() => remote?.close());
     if (stop.received) exitTrainingStopped(stop.received, undefined, out);
     say('\ntraining curve:\n' + formatCurve(r.history));
     const what =
