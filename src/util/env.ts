@@ -243,3 +243,19 @@ export function featureStorePath(): string {
 export function datasetCacheDir(): string {
   return join(env.cacheDir, 'datasets');
 }
+
+/** Every setting's current value by its `env` field (SETTINGS), as plain data: what a child process starts with. */
+export type EnvSnapshot = Record<string, unknown>;
+
+/** The settings as they stand (assigned or from the environment), to hand to a child process (serve's jobs). */
+export function envSnapshot(): EnvSnapshot {
+  const snapshot: EnvSnapshot = {};
+  for (const s of SETTINGS) if ('field' in s) snapshot[s.field] = (env as Record<string, unknown>)[s.field];
+  return snapshot;
+}
+
+/** Applies a parent's snapshot in a child: each field assigned as the library would. */
+export function applyEnv(snapshot: EnvSnapshot): void {
+  for (const s of SETTINGS)
+    if ('field' in s && s.field in snapshot) (env as Record<string, unknown>)[s.field] = snapshot[s.field];
+}
