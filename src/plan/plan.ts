@@ -9,7 +9,7 @@ import { DEFAULT_MODEL_ID } from '../backbone/zoo.js';
 import type { ResolveOptions } from '../backbone/resolve.js';
 import { estimateHeadFitSeconds } from '../solvers/head-cost.js';
 import { TlError } from '../util/errors.js';
-import type { DomainCheck } from './domain.js';
+import { domainSummary, type DomainCheck } from './domain.js';
 import type { FullEpochProbe } from './full-probe.js';
 import { runProbes, type ProbeOptions, type ProbeResults } from './probes.js';
 import {
@@ -57,6 +57,8 @@ export interface Plan {
   fullSize?: number;
   /** Rung 3's measured epoch parts (when it was probed). */
   fullEpoch?: FullEpochProbe;
+  /** After the run (auto): what the fine-tuning try scored against the head on the inner split, and which was kept. */
+  outcome?: string;
 }
 
 /**
@@ -153,5 +155,5 @@ async function planAllRungs(dataset: Dataset, opts: PlanOptions): Promise<Plan> 
 /** Why partial's blocks are new units, when the far recipe was picked. */
 function recipeReason({ recipe, domain }: ProbeResults): string {
   if (!recipe || !domain) return '';
-  return `; far from ImageNet (its head's mean top-1 confidence on ${domain.images} training images is ${domain.meanTop1.toFixed(2)}, photos score 0.5-0.8), so new units replace the last ${recipe.trainLast} blocks (${recipeFlags(recipe)})`;
+  return `; ${domainSummary(domain)}, so new units replace the last ${recipe.trainLast} blocks (${recipeFlags(recipe)})`;
 }
