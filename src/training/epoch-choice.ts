@@ -42,7 +42,9 @@ export function chooseEpoch(head: EpochScore, best: EpochScore, weights?: Float6
   const scores = `epoch 0 (the head) ${(head.acc * 100).toFixed(1)} %, best fine-tuned epoch ${best.epoch} ${(best.acc * 100).toFixed(1)} % on ${head.correct.length} inner-val images`;
   const why = beats
     ? `kept epoch ${best.epoch}: ${scores}; ${pts(gain)} pts > ${KEEP_MARGIN_SE} paired SE (${se.toFixed(1)} pts)`
-    : `kept epoch 0 (the head): ${scores}; ${pts(gain)} pts is within ${KEEP_MARGIN_SE} paired SE (${se.toFixed(1)} pts) of it, so fine-tuning did not show a gain`;
+    : gain <= 0
+      ? `kept epoch 0 (the head): ${scores}; fine-tuning did not beat it (${pts(gain)} pts, paired SE ${se.toFixed(1)} pts)`
+      : `kept epoch 0 (the head): ${scores}; ${pts(gain)} pts is within ${KEEP_MARGIN_SE} paired SE (${se.toFixed(1)} pts) of it, so fine-tuning did not show a gain`;
   return { kept: beats ? best.epoch : 0, bestFinetuned: best.epoch, gainPoints: gain, stdErrPoints: se, why };
 }
 
