@@ -51,6 +51,14 @@ test('a gain larger than the paired SE keeps the fine-tuned epoch; the same rows
     ).kept,
     0,
   );
+  // A loss is worded as one.
+  assert.match(
+    chooseEpoch(
+      head,
+      score(1, 100, (i) => i < 77),
+    ).why,
+    /; fine-tuning did not beat it \(-3\.0 pts, paired SE \d\.\d pts\)$/,
+  );
 });
 
 test('patience counts from the best fine-tuned epoch; only a try stops when clearly behind, and not while improving', () => {
