@@ -82,6 +82,8 @@ interface VariantRecord {
   valImages: number;
   domain: Domain;
   meanTop1?: number;
+  /** The ImageNet-likeness rule's number (plan/domain-rule.ts): distinct ImageNet classes per dataset class. */
+  classesPerClass?: number;
   budget: number;
   plan: {
     choice: Rung;
@@ -178,6 +180,7 @@ async function runVariant(set: string, variant: string, ds: Dataset): Promise<[V
     valImages: ds.val.length,
     domain: plan.domain?.far ? 'far' : 'photo',
     meanTop1: plan.domain?.meanTop1,
+    classesPerClass: plan.domain?.classesPerClass,
     budget,
     plan: {
       choice: plan.choice,

@@ -1,9 +1,9 @@
 // When a stronger backbone is the better lever than a deeper rung (issue 27): frozen features cap rung 1, and on
 // fine-grained sets and sets unlike ImageNet the self-supervised transformers' features are far better than a 2018
 // CNN's (DINOv2 linear probes: Food-101 89.1 %, Flowers 99.6 %, arXiv 2304.07193 Table 8). Pure: from the backbone
-// in use, the zoo, and the ImageNet-likeness check. Only for images the check calls far: its confidence cannot tell a
-// fine-grained set from everyday photos (cats/dogs scored 0.47, blood-cell microscopy 0.45), so advising on it would
-// send cats-and-dogs users to a 25x slower backbone for nothing.
+// in use, the zoo, and the ImageNet-likeness check. Only for images the check calls far (domain-rule.ts: microscopy
+// and satellite patches, not everyday photos): it cannot yet tell a fine-grained photo set from everyday photos, and
+// advising on those would send cats-and-dogs users to a 25x slower backbone for nothing.
 import type { ModelEntry } from '../backbone/types.js';
 import type { DomainCheck } from './domain.js';
 
@@ -30,7 +30,7 @@ export function backboneAdvice(
     .sort((a, b) => size(a) - size(b))[0];
   if (!better) return undefined;
   const probes = better.linearProbes!.results.map((r) => `${r.dataset} ${(r.top1 * 100).toFixed(1)} %`).join(', ');
-  const why = `the images are far from ImageNet: its own head is ${domain.meanTop1.toFixed(2)} confident on them`;
+  const why = `the images are far from ImageNet: its own head sorts them into ${domain.classesPerClass.toFixed(2)} ImageNet classes per class`;
   return {
     model: better.id,
     line:

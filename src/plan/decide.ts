@@ -1,7 +1,8 @@
 // `--strategy auto`'s decision, apart from the probes (probes.ts) and the time estimate (estimate.ts) that feed it;
 // plan.ts runs the three. Each rung's expected gain over the head comes from a table of measured gains (bench/auto.ts,
 // by images per class and domain), each rung's time from the estimate; auto takes the rung with the largest expected
-// gain that fits the time budget, and says so when the budget alone stops a rung expected to gain more. Pure
+// gain that fits the time budget, else tries partial when it fits (the try itself decides, on the inner split, whether
+// it beats the head: training/epoch-choice.ts), and says so when the budget alone stops a rung expected to gain more. Pure
 // functions, no I/O (test/unit/plan-modules.test.ts): the benchmark refits the table leaving one dataset out.
 
 export type Rung = 'head' | 'partial' | 'full';
@@ -116,21 +117,24 @@ export function expectedGain(
 export const MIN_TRY_PER_CLASS = PER_CLASS_BUCKETS[0];
 
 /**
- * Far from ImageNet with no measured set like it at this size (no far rows, or the size is below every far bucket),
- * from MIN_TRY_PER_CLASS images/class up: auto tries partial anyway. No evidence is not evidence of no gain: the top
- * layers' features transfer worst as tasks grow apart (Yosinski et al. 2014, "How transferable are features in deep
- * neural networks?"), and the Keras/fastai guides unfreeze more layers for far domains; every far set measured gained
- * (EuroSAT +1.2 to +3.6 at 25-500/class, docs/auto.md). Trying costs time more than accuracy:
- * rung 2 keeps epoch 0 unless the inner split says a later epoch beats it. Photos keep their measured rows (partial
- * does not pay there).
+ * auto tries partial on the user's data from MIN_TRY_PER_CLASS images/class up, whatever the table expects: the table
+ * was measured on five sets, four of them ImageNet look-alikes, and a new set's gain is best measured on that set.
+ * The head is the try's epoch 0, so trying costs the epochs, not accuracy: a fine-tuned epoch is kept only when a
+ * paired test on the inner split says it beats the head (training/epoch-choice.ts), and a try clearly behind the head
+ * after its first epochs stops. Below MIN_TRY_PER_CLASS the inner split holds 1-3 images per class, too few to tell.
  */
-export function triesUnmeasured(rung: Rung, gain: number | undefined, domain: Domain, perClass: number): boolean {
-  return rung === 'partial' && domain === 'far' && gain === undefined && perClass >= MIN_TRY_PER_CLASS;
+export function triesPartial(rung: Rung, perClass: number): boolean {
+  return rung === 'partial' && perClass >= MIN_TRY_PER_CLASS;
 }
 
-/** Whether a rung is expected to run all its epochs (a measured gain, or tried unmeasured), for its time estimate. */
-export function expectsToTrainOn(rung: Rung, gain: number | undefined, domain: Domain, perClass: number): boolean {
-  return (gain !== undefined && gain >= MIN_GAIN_POINTS) || triesUnmeasured(rung, gain, domain, perClass);
+/** Former name: partial tried where no measured set like this one exists (now: tried whenever triesPartial). */
+export function triesUnmeasured(rung: Rung, _gain: number | undefined, _domain: Domain, perClass: number): boolean {
+  return triesPartial(rung, perClass);
+}
+
+/** Whether a rung is expected to run all its epochs (a measured gain, or a try), for its time estimate. */
+export function expectsToTrainOn(rung: Rung, gain: number | undefined, _domain: Domain, perClass: number): boolean {
+  return (gain !== undefined && gain >= MIN_GAIN_POINTS) || triesPartial(rung, perClass);
 }
 
 export interface RungOption {
@@ -153,10 +157,19 @@ export interface RungDecision {
 export const formatSeconds = (s: number) => (s < 90 ? `${Math.round(s)} s` : `${Math.round(s / 60)} min`);
 const pts = (g: number) => `${g >= 0 ? '+' : ''}${g.toFixed(1)} pts`;
 
+/** What the table says of a rung at this size, for the plan line. */
+const expectation = (o: RungOption) =>
+  o.gain === undefined ? 'no measured set like it' : `measured sets like it: ${pts(o.gain)}`;
+
+/** The promise every fine-tuning choice of auto keeps (its epoch 0 is the head). */
+const KEEPS_HEAD =
+  'the head is its epoch 0: a fine-tuned epoch is kept only if it beats the head on the inner split (paired test)';
+
 /**
- * Largest expected gain within the budget, among rungs expected to gain >= MIN_GAIN_POINTS; ties go to the cheaper
- * rung. When that is the head, a rung tried unmeasured (triesUnmeasured: far domain, no far measurement at this size)
- * that fits the budget is chosen instead. `perClass` words the reason.
+ * Largest expected gain within the budget, among rungs expected to gain >= MIN_GAIN_POINTS (rung 3 is chosen only so);
+ * ties go to the cheaper rung. When that is the head, partial is tried when it fits the budget (triesPartial): the
+ * table orders the tries and sizes the budget, the try's measurement on the inner split decides. `perClass` words the
+ * reason.
  */
 export function decideRung(
   options: RungOption[],
@@ -172,32 +185,27 @@ export function decideRung(
     .filter((o) => o.seconds > ctx.budget && (o.gain ?? 0) > (best.gain ?? 0))
     .sort((a, b) => (b.gain ?? 0) - (a.gain ?? 0))[0];
   const where = `${ctx.perClass} images/class${ctx.domain === 'far' ? ', far from ImageNet' : ''}`;
-  const others = options
-    .filter((o) => o !== best)
-    .map(
-      (o) =>
-        `${o.rung} ~${formatSeconds(o.seconds)}, ${o.gain === undefined ? 'no measured gain at this size' : `expected ${pts(o.gain)}`}`,
-    )
-    .join('; ');
-  const tried =
-    best.rung === 'head' ? options.find((o) => triesUnmeasured(o.rung, o.gain, ctx.domain, ctx.perClass)) : undefined;
-  if (tried && tried.seconds <= ctx.budget) {
-    const rest = options
-      .filter((o) => o !== tried)
-      .map((o) => `${o.rung} ~${formatSeconds(o.seconds)}${o.gain === undefined ? '' : `, expected ${pts(o.gain)}`}`)
+  const others = (chosen: RungOption) =>
+    options
+      .filter((o) => o !== chosen)
+      .map(
+        (o) =>
+          `${o.rung} ~${formatSeconds(o.seconds)}, ${o.gain === undefined ? 'no measured gain at this size' : `expected ${pts(o.gain)}`}`,
+      )
       .join('; ');
+  const tried = best.rung === 'head' ? options.find((o) => triesPartial(o.rung, ctx.perClass)) : undefined;
+  if (tried && tried.seconds <= ctx.budget) {
     return {
       choice: tried.rung,
       reason:
-        `${ctx.perClass} images/class: ${tried.rung} (~${formatSeconds(tried.seconds)}): far from ImageNet and no measured set like it: ` +
-        `trying ${tried.rung} (top layers transfer worst to far domains); the inner split keeps the head if nothing ` +
-        `gains; ${rest}`,
+        `${where}: auto will try ${tried.rung} (~${formatSeconds(tried.seconds)}) and keep it only if it beats the head on ` +
+        `the inner split (paired test), stopping early if it is clearly behind (${expectation(tried)}); ${others(tried)}`,
     };
   }
   let reason =
     best.rung === 'head'
-      ? `${where}: head (~${formatSeconds(best.seconds)}); no rung is expected to gain >= ${MIN_GAIN_POINTS} pts within the ${formatSeconds(ctx.budget)} budget (${others})`
-      : `${where}: ${best.rung} (~${formatSeconds(best.seconds)}, expected ${pts(best.gain ?? 0)} over the head); ${others}`;
+      ? `${where}: head (~${formatSeconds(best.seconds)}); no rung is expected to gain >= ${MIN_GAIN_POINTS} pts within the ${formatSeconds(ctx.budget)} budget (${others(best)})`
+      : `${where}: ${best.rung} (~${formatSeconds(best.seconds)}, expected ${pts(best.gain ?? 0)} over the head; ${KEEPS_HEAD}); ${others(best)}`;
   let blockedByBudget: RungDecision['blockedByBudget'];
   if (blocked) {
     blockedByBudget = {
@@ -208,7 +216,7 @@ export function decideRung(
     };
     reason += `. Only the time budget stops ${blocked.rung} (expected ${pts(blocked.gain ?? 0)}, ~${formatSeconds(blocked.seconds)} > ${formatSeconds(ctx.budget)}): ${blocked.command}`;
   } else if (tried) {
-    reason += `. Far from ImageNet and no measured set like it: ${tried.rung} would be tried, but ~${formatSeconds(tried.seconds)} > ${formatSeconds(ctx.budget)}: ${tried.command}`;
+    reason += `. ${tried.rung} would be tried against the head, but ~${formatSeconds(tried.seconds)} > ${formatSeconds(ctx.budget)}: ${tried.command}`;
   }
   return { choice: best.rung, reason, blockedByBudget };
 }

@@ -9,7 +9,7 @@ import { DEFAULT_MODEL_ID, ZOO } from '../backbone/zoo.js';
 import type { ResolveOptions } from '../backbone/resolve.js';
 import { estimateHeadFitSeconds } from '../solvers/head-cost.js';
 import { TlError } from '../util/errors.js';
-import type { DomainCheck } from './domain.js';
+import { domainSummary, type DomainCheck } from './domain.js';
 import { backboneAdvice, type BackboneAdvice } from './backbone-advice.js';
 import type { FullEpochProbe } from './full-probe.js';
 import { runProbes, type ProbeOptions, type ProbeResults } from './probes.js';
@@ -60,6 +60,8 @@ export interface Plan {
   fullEpoch?: FullEpochProbe;
   /** When a stronger backbone (from the zoo's published linear probes) looks the better lever than a deeper rung. */
   backboneAdvice?: BackboneAdvice;
+  /** After the run (auto): what the fine-tuning try scored against the head on the inner split, and which was kept. */
+  outcome?: string;
 }
 
 /**
@@ -157,5 +159,5 @@ async function planAllRungs(dataset: Dataset, opts: PlanOptions): Promise<Plan> 
 /** Why partial's blocks are new units, when the far recipe was picked. */
 function recipeReason({ recipe, domain }: ProbeResults): string {
   if (!recipe || !domain) return '';
-  return `; far from ImageNet (its head's mean top-1 confidence on ${domain.images} training images is ${domain.meanTop1.toFixed(2)}, photos score 0.5-0.8), so new units replace the last ${recipe.trainLast} blocks (${recipeFlags(recipe)})`;
+  return `; ${domainSummary(domain)}, so new units replace the last ${recipe.trainLast} blocks (${recipeFlags(recipe)})`;
 }

@@ -1,7 +1,8 @@
 // Rungs 2-3's epoch loop: the softmax first (L-BFGS on the tail's initial features: the rung-1 head, same CV for L2),
 // then tail + softmax together with Adam on minibatches: a lower rate for the pretrained blocks than for the head,
-// BatchNorm on its frozen statistics, early stopping on the accuracy of the check set (the inner validation split), the
-// best epoch kept. Seeded; checkpointed after each epoch (finetune/checkpoint.ts) so a re-run resumes; between steps it
+// BatchNorm on its frozen statistics, early stopping on the accuracy of the check set (the inner validation split):
+// patience counts from the best fine-tuned epoch, and that epoch is kept only when a paired test on the check set says
+// it beats epoch 0 (epoch-choice.ts). Seeded; checkpointed after each epoch (finetune/checkpoint.ts) so a re-run resumes; between steps it
 // yields to the event loop, so an aborted signal stops it at the next step on any number of threads.
 import type * as tfjs from '@tensorflow/tfjs';
 import { fitStandardizer, applyStandardizerAll } from '../solvers/standardize.js';
@@ -23,6 +24,8 @@ import {
   checkpointDir,
 } from '../finetune/checkpoint.js';
 import { finetuneModel, type FinetuneSettings } from './finetune-recipe.js';
+import { chooseEpoch, improves, shouldStop, type EpochScore, type EpochVerdict } from './epoch-choice.js';
+import { sampleWeightsFor } from '../classifier/head-policy.js';
 import { throwIfInterrupted, yieldToEventLoop } from './interrupted.js';
 import type { FinetuneConfig, FinetuneTrainOptions, HistoryPoint, TrainEvent } from './types.js';
 
@@ -45,6 +48,10 @@ export interface FinetuneFit {
   /** Accuracy on the held-out check set (inner val) of epoch 0 and of the kept epoch. */
   headOnlyCheckAcc: number;
   bestCheckAcc: number;
+  /** The paired comparison that chose the kept epoch (undefined: no check set, or restoreBest off, or no epoch ran). */
+  verdict?: EpochVerdict;
+  /** Why the epochs stopped before the last: patience since the best fine-tuned epoch, or clearly behind epoch 0. */
+  stopped?: { epoch: number; why: 'patience' | 'behind' };
   /** The minibatch size used (the requested one, capped to fit the wasm heap). */
   batchSize: number;
   /** Measured bytes of one image in a training step. */
@@ -110,16 +117,23 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
     const h = head(W, b);
     let loss = 0;
     let ok = 0;
+    const correct = new Uint8Array(F.length);
     F.forEach((f, i) => {
       const p = headForward(h, f);
       loss -= Math.log(Math.max(1e-12, p[set.labels[i]]));
-      if (argmax(p) === set.labels[i]) ok++;
+      if (argmax(p) === set.labels[i]) {
+        ok++;
+        correct[i] = 1;
+      }
     });
-    return { loss: loss / Math.max(1, F.length), acc: ok / Math.max(1, F.length) };
+    return { loss: loss / Math.max(1, F.length), acc: ok / Math.max(1, F.length), correct };
   };
   const useCheck = check.acts.length > 0;
   const evalSet = useCheck ? check : train;
   const s0 = await score(init.W, init.b, evalSet, useCheck ? undefined : F0);
+  const head0: EpochScore = { epoch: 0, ...s0 };
+  // The paired test weighs the check rows as the head's loss does (class weights).
+  const checkWeights = opts.classWeights ? sampleWeightsFor(evalSet.labels, K, opts.classWeights) : undefined;
   const tr0 = useCheck ? await score(init.W, init.b, train, F0) : s0;
   const p0: HistoryPoint = {
     step: 0,
@@ -152,15 +166,13 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
   const per = h * w * c;
   const rng = new Rng(seed + 104729);
   const order = Int32Array.from(train.acts.map((_, i) => i));
-  let best = {
-    epoch: 0,
-    acc: s0.acc,
-    loss: s0.loss,
-    W: init.W,
-    b: init.b,
-    tail: await readAll(tailVars),
-  };
+  // Epoch 0's weights (the pretrained tail), kept to fall back on when no fine-tuned epoch passes the paired test.
+  const epoch0 = { epoch: 0, acc: s0.acc, loss: s0.loss, W: init.W, b: init.b, tail: await readAll(tailVars) };
+  // The best fine-tuned epoch (epoch 0 until one has run); patience counts from it.
+  let best = epoch0;
+  let bestScore: EpochScore | undefined;
   let sinceBest = 0;
+  let stopped: FinetuneFit['stopped'];
   let startEpoch = 1;
   // The last epoch whose checkpoint is on disk: what an interrupted run leaves for its re-run.
   let kept = 0;
@@ -204,7 +216,7 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
   try {
     for (let epoch = startEpoch; epoch <= s.epochs; epoch++) {
       // (a resumed run whose last checkpoint already ran out of patience)
-      if (opts.signal?.aborted || (opts.restoreBest !== false && sinceBest >= s.patience)) break;
+      if (opts.signal?.aborted || (opts.restoreBest !== false && best.epoch > 0 && sinceBest >= s.patience)) break;
       const tEpoch = Date.now();
       rng.shuffle(order);
       const epochSet = epochTrain ? await epochTrain(epoch) : train;
@@ -262,7 +274,8 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
         images: order.length,
         memory: { numTensors: mem.numTensors, numBytes: mem.numBytes, numDataIds: tf.engine().backend.numDataIds() },
       });
-      if (opts.restoreBest === false || sv.acc > best.acc || (sv.acc === best.acc && sv.loss < best.loss)) {
+      if (opts.restoreBest === false || best.epoch === 0 || improves(sv, best)) {
+        bestScore = { epoch, ...sv };
         best = {
           epoch,
           acc: sv.acc,
@@ -295,7 +308,13 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
           canCheckpoint = false;
         }
       }
-      if (opts.restoreBest !== false && sinceBest >= s.patience) break;
+      if (opts.restoreBest !== false && useCheck) {
+        const stop = shouldStop(head0, bestScore, epoch, sinceBest, s.patience, checkWeights, s.stopWhenBehind);
+        if (stop) {
+          if (epoch < s.epochs) stopped = { epoch, why: stop };
+          break;
+        }
+      } else if (opts.restoreBest !== false && sinceBest >= s.patience) break;
     }
   } finally {
     await par?.close();
@@ -309,7 +328,24 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
     of: s.epochs,
     checkpointDir: checkpointKey && kept ? checkpointDir(checkpointKey) : undefined,
   });
-  // Keep the best epoch (epoch 0 = the L-BFGS head on the pretrained tail).
+  // Keep the best fine-tuned epoch only when the paired test on the check set says it beats epoch 0 (the L-BFGS head on
+  // the pretrained tail); without a check set, the best on train as before. (A resumed run scores its best epoch again:
+  // the checkpoint keeps its weights, not which rows it got right.)
+  let verdict: EpochVerdict | undefined;
+  if (opts.restoreBest !== false && useCheck && best.epoch > 0) {
+    if (!bestScore || bestScore.epoch !== best.epoch) {
+      assignTail(
+        tf,
+        tail,
+        [...tail.variables.keys()].map((name, i) => ({ name, data: best.tail[i] })),
+      );
+      bestScore = { epoch: best.epoch, ...(await score(best.W, best.b, evalSet)) };
+    }
+    verdict = chooseEpoch(head0, bestScore, checkWeights);
+    if (verdict.kept === 0) best = epoch0;
+  } else if (opts.restoreBest !== false && !useCheck && !improves(best, epoch0)) best = epoch0;
+  if (verdict)
+    emit({ type: 'finetune-verdict', kept: verdict.kept, why: verdict.why, ...(stopped ? { stopped } : {}) });
   assignTail(
     tf,
     tail,
@@ -324,6 +360,8 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
     bestEpoch: best.epoch,
     headOnlyCheckAcc: s0.acc,
     bestCheckAcc: best.acc,
+    verdict,
+    stopped,
     batchSize,
     stepBytesPerImage: perImage,
   };

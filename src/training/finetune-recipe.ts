@@ -1,6 +1,6 @@
 // Rungs 2-3's recipe: the settings a fine-tuning run uses when not told otherwise, and why (the rates above all).
 import { DEFAULT_MODEL_ID } from '../backbone/zoo.js';
-import type { DomainCheck } from '../plan/domain.js';
+import { domainSummary, type DomainCheck } from '../plan/domain-rule.js';
 import type { RateSchedule } from '../finetune/schedule.js';
 import type { FinetuneTrainOptions } from './types.js';
 import {
@@ -35,6 +35,8 @@ export interface FinetuneSettings {
   schedule: RateSchedule;
   /** Decoupled weight decay (step.ts); 0: none. */
   weightDecay: number;
+  /** Stop as soon as the run is clearly behind epoch 0 on the inner split (auto's try; epoch-choice.ts). */
+  stopWhenBehind: boolean;
 }
 
 /**
@@ -87,6 +89,7 @@ export function finetuneDefaults(opts: FinetuneTrainOptions, domain?: DomainChec
     schedule: strategy === 'full' ? 'cosine' : 'constant',
     // No default decay: no measured run has shown one helps yet (AdamW-style, see step.ts).
     weightDecay: opts.weightDecay ?? 0,
+    stopWhenBehind: false,
   };
 }
 
@@ -94,8 +97,8 @@ export function finetuneDefaults(opts: FinetuneTrainOptions, domain?: DomainChec
 export function fullRatesWhy(s: FinetuneSettings, domain: DomainCheck | undefined): string {
   const rates = `rates: head ${s.lr.toExponential(0)}, pretrained layers ${s.tailLr.toExponential(0)}`;
   if (!domain) return `${rates}${s.tailLr === s.lr / FULL_TAIL_DIVISOR.far ? " (the head's / 5)" : ''}`;
-  const seen = `the ImageNet head is ${domain.meanTop1.toFixed(2)} confident on ${domain.images} training images`;
+  const seen = domainSummary(domain);
   return domain.far
-    ? `${rates}: far from ImageNet (${seen}), so the pretrained features must move (the head's / ${FULL_TAIL_DIVISOR.far})`
-    : `${rates}: photos close to ImageNet (${seen}), so its features move little (the head's / ${FULL_TAIL_DIVISOR.photo}; far sets get / ${FULL_TAIL_DIVISOR.far})`;
+    ? `${rates}: ${seen}, so the pretrained features must move (the head's / ${FULL_TAIL_DIVISOR.far})`
+    : `${rates}: ${seen}, so its features move little (the head's / ${FULL_TAIL_DIVISOR.photo}; far sets get / ${FULL_TAIL_DIVISOR.far})`;
 }

@@ -148,7 +148,7 @@ async function openFinetune(opts: FinetuneTrainOptions, ctx: RungContext): Promi
     full && opts.tailLr === undefined && !opts.replace
       ? (ctx.domain ?? (await checkDomain(dataset, { model: entry.id, modelPath: opts.modelPath })))
       : undefined;
-  const s = finetuneDefaults(opts, domain);
+  const s = { ...finetuneDefaults(opts, domain), stopWhenBehind: !!ctx.autoTry };
   const { cut, trainable } = resolveFreeze(net, { freeze: s.freeze, trainLast: s.trainLast });
   if (!trainable.length && !s.replace)
     throw new TlError(
@@ -211,7 +211,7 @@ async function runIdentity(
 /** What the inner validation split decided. */
 function decided(fit: FinetuneFit): string[] {
   return [
-    'best epoch',
+    fit.verdict ? `best epoch (${fit.verdict.why})` : 'best epoch',
     ...(fit.l2SelectedBy === 'cv5-on-train' ? ['L2 strength (by CV within the rest of train)'] : []),
   ];
 }

@@ -89,13 +89,41 @@ export async function trainClassifier(data: string | Dataset, opts: TrainOptions
   }
   const planSeconds = plan ? (Date.now() - tPlan) / 1000 : 0;
   const clock = stageClock(emit);
-  const timed: RungContext = { ...ctx, emit: clock.emit, domain: plan?.domain };
+  // auto's fine-tuning rung is a try against the head (its epoch 0): the verdict says which won, on the inner split.
+  let verdict: Extract<TrainEvent, { type: 'finetune-verdict' }> | undefined;
+  const timed: RungContext = {
+    ...ctx,
+    emit: (e) => {
+      if (e.type === 'finetune-verdict') verdict = e;
+      clock.emit(e);
+    },
+    domain: plan?.domain,
+    autoTry: plan !== undefined,
+  };
   const r =
     strategy === 'partial' || strategy === 'full'
       ? await finetuneClassifier(finetuneOptionsOf(opts, strategy), timed)
       : await trainHeadClassifier(headOptionsOf(opts), timed);
   const rung = strategy === 'partial' || strategy === 'full' ? strategy : 'head';
+  if (plan && rung !== 'head') {
+    plan = { ...plan, outcome: tryOutcome(rung, verdict) };
+    emit({ type: 'plan', plan: { ...plan, reason: plan.outcome! } });
+  }
   return { ...r, plan, stages: clock.stages(rung, plan, planSeconds) };
+}
+
+/** auto's line after its try: what was tried, what each scored on the inner split, and why the winner won. */
+function tryOutcome(
+  rung: 'partial' | 'full',
+  v: Extract<TrainEvent, { type: 'finetune-verdict' }> | undefined,
+): string {
+  if (!v) return `tried ${rung}: no inner split to compare it with the head on, so the best epoch on train was kept`;
+  const stop = v.stopped
+    ? v.stopped.why === 'behind'
+      ? `; stopped after epoch ${v.stopped.epoch}, clearly behind the head`
+      : `; stopped after epoch ${v.stopped.epoch}, no better epoch in the patience's epochs`
+    : '';
+  return `tried ${rung}${stop}: ${v.why}`;
 }
 
 /**

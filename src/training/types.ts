@@ -140,6 +140,11 @@ export type TrainEvent =
   | { type: 'finetune-step'; epoch: number; of: number; done: number; total: number }
   /** A checkpoint of this same run was found: training continues after its last finished epoch. */
   | { type: 'finetune-resume'; epoch: number; of: number; dir: string }
+  /**
+   * Fine-tuning's epochs are over: the epoch kept and why (the paired test against epoch 0 on the inner split), and
+   * when they ended before the last, why (patience since the best fine-tuned epoch, or clearly behind epoch 0).
+   */
+  | { type: 'finetune-verdict'; kept: number; why: string; stopped?: { epoch: number; why: 'patience' | 'behind' } }
   | {
       type: 'finetune-epoch';
       epoch: number;
@@ -187,6 +192,8 @@ export interface RungContext {
   t0: number;
   /** auto's ImageNet-likeness check of this dataset, when its plan ran one (rung 3 reuses it for its rates). */
   domain?: DomainCheck;
+  /** auto is trying this rung against the head: stop as soon as it is clearly behind (training/epoch-choice.ts). */
+  autoTry?: boolean;
 }
 
 /** The fine-tuning rung's view of any options (an auto run that picked partial carries extra head fields; ignored). */

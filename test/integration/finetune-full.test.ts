@@ -71,7 +71,7 @@ describe('full fine-tuning, mobilenet-v1-0.25 at 144 px', () => {
     assert.equal(r.config.tailLr, r.config.lr / 50);
     assert.match(
       setup.rates ?? '',
-      /photos close to ImageNet \(the ImageNet head is 0\.\d\d confident on \d+ training/,
+      /: the ImageNet head sorts \d+ training images into \d+\.\d\d distinct ImageNet classes per class \(mean confidence 0\.\d\d\): photo-like \(below 0\.75 counts as far\), so its features move little/,
     );
     assert.ok(
       setup.trainable.some((l) => /conv1/.test(l)),
@@ -352,7 +352,10 @@ describe("rung 3 training size: the images' own size when below the backbone's, 
     assert.ok(setup?.type === 'finetune-setup' && /training at 128 px/.test(setup.size ?? ''), JSON.stringify(setup));
     // Satellite patches are far from ImageNet: the pretrained layers keep the higher far rate.
     assert.equal(r.config.tailLr, r.config.lr / 5);
-    assert.match(setup.rates ?? '', /far from ImageNet \(the ImageNet head is 0\.\d\d confident/);
+    assert.match(
+      setup.rates ?? '',
+      /ImageNet classes per class \(mean confidence 0\.\d\d\): far from ImageNet \(below 0\.75 counts as far\), so the pretrained features must move/,
+    );
     const r2 = await trainClassifier(euro, {
       model: 'mobilenet-v2',
       strategy: 'full',

@@ -77,8 +77,8 @@ test('the estimate is a function of the measurements: every stage from them, the
   // Head fit: the probe's 3 s + the unknown flag's distances (200 refs x 250 rows x 1280 x 1 ns), x0.84.
   assert.ok(Math.abs(head.stages[1].seconds - (3 + 200 * 250 * 1280 * 1e-9) * 0.84) < 1e-9);
   assert.ok(Math.abs(head.seconds - head.stages[0].seconds - head.stages[1].seconds) < 1e-9);
-  // Partial on photos at 100/class: no gain expected, so the patience's 3 of 8 epochs are counted.
-  assert.equal(partial.epochs, 3);
+  // Partial on photos at 100/class: no gain expected, but auto tries it, so all 8 epochs are counted.
+  assert.equal(partial.epochs, 8);
   assert.deepEqual(partial.epochsRange, [3, 8]);
   assert.match(partial.stages[0].detail!, /^0 of 250 images not cached/);
   assert.match(partial.detail, /last blocks \(block 16, head\)/);
@@ -97,5 +97,16 @@ test('the estimate is a function of the measurements: every stage from them, the
     })),
     { perClass: size.perClass, budget: 900, domain: 'photo' },
   );
-  assert.equal(decision.choice, 'head');
+  assert.equal(decision.choice, partial.seconds <= 900 ? 'partial' : 'head');
+  // A budget under partial's estimate: the head.
+  const tight = decideRung(
+    [head, partial, full].map((e) => ({
+      rung: e.rung,
+      seconds: e.seconds,
+      gain: e.expectedGain ?? undefined,
+      command: '',
+    })),
+    { perClass: size.perClass, budget: partial.seconds - 1, domain: 'photo' },
+  );
+  assert.equal(tight.choice, 'head');
 });

@@ -5,6 +5,7 @@ import { addTableOptions } from '../options.js';
 import { table } from '../output.js';
 import { addBackboneOptions, blockTable, type BackboneOpts } from './common.js';
 import { isFusedSpec } from '../../backbone/fused.js';
+import { domainSummary } from '../../plan/domain-rule.js';
 import type { Dataset } from '../../data/dataset.js';
 
 interface PlanCliOpts extends BackboneOpts {
@@ -74,10 +75,7 @@ export function registerPlanCommand(program: Command): void {
           ['rung', 'time', 'stages (s)', 'gain (pts)', 'what'],
         ),
       );
-      if (plan.domain)
-        say(
-          `ImageNet-likeness: the backbone's own head is ${plan.domain.meanTop1.toFixed(2)} confident on average on ${plan.domain.images} training images (${plan.domain.far ? 'far from ImageNet' : 'photo-like'}; below 0.30 counts as far)`,
-        );
+      if (plan.domain) say(`ImageNet-likeness: ${domainSummary(plan.domain)}`);
       say(
         `throughput ${plan.throughput.measured ? 'measured now' : 'assumed'}: frozen part ~${plan.throughput.extract.toFixed(0)} img/s, partial training ~${plan.throughput.partialTrain.toFixed(0)} img/s, full ~${plan.throughput.fullTrain.toFixed(1)} img/s`,
       );

@@ -1,0 +1,75 @@
+// Which epoch of a fine-tuning run to keep, and when to stop it, judged on the inner validation split with a paired
+// test against epoch 0 (the L-BFGS head on the pretrained tail, what rung 1 would have given). The best fine-tuned
+// epoch is the maximum over several noisy epochs, so it beats epoch 0 by a point or two on a small inner split by luck
+// alone: it is kept only when its gain exceeds the paired standard error of the difference on the same rows (the
+// one-standard-error rule select-l2.ts uses for the L2 strength). Patience counts from the best fine-tuned epoch, not
+// from epoch 0, so the dip of the first epochs after unfreezing does not end a run whose inner score still climbs.
+import { pairedStdErr } from '../solvers/select-l2.js';
+
+/** A fine-tuned epoch is kept when it beats epoch 0 by more than this many paired standard errors on the inner split. */
+export const KEEP_MARGIN_SE = 1;
+/** A run is "clearly behind" when its best fine-tuned epoch trails epoch 0 by more than this many paired SEs... */
+export const BEHIND_MARGIN_SE = 2;
+/** ...after at least this many fine-tuned epochs (the first one is the dip after unfreezing)... */
+export const BEHIND_MIN_EPOCHS = 2;
+
+/** One epoch's score on the inner split: accuracy, loss, and which rows it got right (row order fixed). */
+export interface EpochScore {
+  epoch: number;
+  acc: number;
+  loss: number;
+  correct: Uint8Array;
+}
+
+export interface EpochVerdict {
+  /** The epoch kept: the best fine-tuned one when it passes the test, else 0. */
+  kept: number;
+  /** The best fine-tuned epoch and its gain over epoch 0 (points), with the paired standard error (points). */
+  bestFinetuned: number;
+  gainPoints: number;
+  stdErrPoints: number;
+  /** One line: what was compared and why the kept epoch won. */
+  why: string;
+}
+
+const pts = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(1)}`;
+
+/** The paired comparison of the best fine-tuned epoch with epoch 0 on the same inner rows. */
+export function chooseEpoch(head: EpochScore, best: EpochScore, weights?: Float64Array): EpochVerdict {
+  const gain = (best.acc - head.acc) * 100;
+  const se = pairedStdErr(best.correct, head.correct, weights) * 100;
+  const beats = gain > KEEP_MARGIN_SE * se + 1e-9;
+  const scores = `epoch 0 (the head) ${(head.acc * 100).toFixed(1)} %, best fine-tuned epoch ${best.epoch} ${(best.acc * 100).toFixed(1)} % on ${head.correct.length} inner-val images`;
+  const why = beats
+    ? `kept epoch ${best.epoch}: ${scores}; ${pts(gain)} pts > ${KEEP_MARGIN_SE} paired SE (${se.toFixed(1)} pts)`
+    : gain <= 0
+      ? `kept epoch 0 (the head): ${scores}; fine-tuning did not beat it (${pts(gain)} pts, paired SE ${se.toFixed(1)} pts)`
+      : `kept epoch 0 (the head): ${scores}; ${pts(gain)} pts is within ${KEEP_MARGIN_SE} paired SE (${se.toFixed(1)} pts) of it, so fine-tuning did not show a gain`;
+  return { kept: beats ? best.epoch : 0, bestFinetuned: best.epoch, gainPoints: gain, stdErrPoints: se, why };
+}
+
+/**
+ * Whether a run should stop: patience epochs since the best fine-tuned epoch, or (a try, `stopWhenBehind`: auto's)
+ * clearly behind epoch 0: after BEHIND_MIN_EPOCHS epochs the best fine-tuned one trails it by more than
+ * BEHIND_MARGIN_SE paired SEs and the last epoch did not improve on it. `sinceBest` counts epochs since the best
+ * fine-tuned one.
+ */
+export function shouldStop(
+  head: EpochScore,
+  best: EpochScore | undefined,
+  epoch: number,
+  sinceBest: number,
+  patience: number,
+  weights?: Float64Array,
+  stopWhenBehind = false,
+): 'patience' | 'behind' | undefined {
+  if (sinceBest >= patience) return 'patience';
+  if (!stopWhenBehind || !best || epoch < BEHIND_MIN_EPOCHS || sinceBest === 0) return undefined;
+  const gap = head.acc - best.acc;
+  return gap > BEHIND_MARGIN_SE * pairedStdErr(best.correct, head.correct, weights) + 1e-9 ? 'behind' : undefined;
+}
+
+/** Whether epoch `s` beats the best fine-tuned epoch so far (accuracy, then loss). */
+export function improves(s: { acc: number; loss: number }, best: { acc: number; loss: number } | undefined): boolean {
+  return !best || s.acc > best.acc || (s.acc === best.acc && s.loss < best.loss);
+}
