@@ -4,8 +4,10 @@ import { trainClassifier, Classifier } from 'tl-transfer';
 
 const [data = 'my-photos', image = 'photo.jpg', out = 'my-classifier'] = process.argv.slice(2);
 
-// 1. Train a new softmax on frozen MobileNetV2 features (computed once, then read from the disk cache).
+// 1. Train a new softmax on frozen MobileNetV2 features (computed once, then read from the disk cache). Leave
+//    `strategy` out and auto also tries fine-tuning the last blocks when the time budget allows.
 const { classifier, metrics } = await trainClassifier(data, {
+  strategy: 'head',
   seed: 1,
   onEvent: (e) => e.type === 'extract-done' && console.log(`${e.split}: ${e.embedded} embedded, ${e.cached} cached`),
 });
