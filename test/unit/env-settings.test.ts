@@ -108,3 +108,19 @@ test("docs/settings.md's table is generated from SETTINGS, and each setting's en
   assert.equal(settingsTable().split('\n').length, SETTINGS.length + 2);
   for (const s of SETTINGS) if ('field' in s) assert.ok(s.field in env, `${s.name}: env.${s.field}`);
 });
+
+test("a child process's env snapshot carries every setting with an env field, and applyEnv restores it", async () => {
+  const { envSnapshot, applyEnv } = await import('../../src/util/env.js');
+  const fields = SETTINGS.flatMap((s) => ('field' in s ? [s.field] : []));
+  const before = envSnapshot();
+  assert.deepEqual(Object.keys(before).sort(), [...fields].sort());
+  try {
+    applyEnv({ ...before, queue: 'redis://127.0.0.1:1', maxImageBytes: 1234 });
+    assert.equal(env.queue, 'redis://127.0.0.1:1');
+    assert.equal(env.maxImageBytes, 1234);
+  } finally {
+    applyEnv({ ...before, queue: undefined, maxImageBytes: undefined });
+  }
+  assert.equal(env.queue, before.queue);
+  assert.equal(env.maxImageBytes, before.maxImageBytes);
+});
