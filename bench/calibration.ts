@@ -11,7 +11,7 @@ import { DEFAULT_MODEL_ID } from '../src/backbone/zoo.js';
 import { FeatureStore } from '../src/features/store.js';
 import { extractFeatures } from '../src/features/extract.js';
 import { fitStandardizer, applyStandardizerAll } from '../src/solvers/standardize.js';
-import { predictProbaBatch } from '../src/solvers/softmax-regression.js';
+import { headForward, linearHead, withTemperature, type HeadWeights } from '../src/classifier/head.js';
 import { fitSoftmaxHead } from '../src/classifier/head-policy.js';
 import { fitTemperature } from '../src/solvers/temperature.js';
 import { evaluate, type Metrics } from '../src/eval/metrics.js';
@@ -83,23 +83,18 @@ for (const name of datasets) {
   const K = ds.classes.length;
   const s = fitStandardizer(train.X);
   const Xtr = applyStandardizerAll(train.X, s);
-  const Xva = applyStandardizerAll(val.X, s);
   const plain = await fitSoftmaxHead(Xtr, train.y, K, { seed: 0 });
-  // What the rung harness does (training/harness.ts): the temperature of the L2 search's out-of-fold logits.
+  // Rung 1's head as training/head.ts builds it, and the temperature as the rung harness fits and folds it in.
+  const head = linearHead(s, plain.model.W, plain.model.b);
   const temperature = fitTemperature(plain.selection!.heldOutLogits!, train.y, K, plain.sampleWeights);
-  const scaled = {
-    ...plain.model,
-    W: plain.model.W.map((w) => w / temperature.temperature),
-    b: plain.model.b.map((b) => b / temperature.temperature),
-  };
-  const score = (m: typeof plain.model) => {
-    const p = predictProbaBatch(m, Xva);
+  const score = (h: HeadWeights) => {
+    const p = val.X.map((f) => headForward(h, f));
     const metrics = evaluate(val.y, p, ds.classes);
     const meanTop = p.reduce((a, r) => a + Math.max(...r), 0) / Math.max(1, p.length);
     return { metrics, meanTop };
   };
-  const b = score(plain.model);
-  const a = score(scaled);
+  const b = score(head);
+  const a = score(withTemperature(head, temperature.temperature));
   const pick = (m: Metrics) => ({ accuracy: m.accuracy, logLoss: m.logLoss, ece: m.ece });
   rows.push({
     dataset: name,

@@ -19,6 +19,21 @@ export interface HeadWeights {
   layers: DenseLayer[];
 }
 
+/** The linear head (a new softmax) over standardized features: W is K x dim, row-major. */
+export function linearHead(
+  standardizer: { mean: Float32Array; std: Float32Array },
+  W: Float32Array,
+  b: Float32Array,
+): HeadWeights {
+  const K = b.length;
+  return {
+    kind: 'linear',
+    mean: standardizer.mean,
+    std: standardizer.std,
+    layers: [{ W, b, inputs: W.length / K, outputs: K, activation: 'softmax' }],
+  };
+}
+
 /** Class scores before the softmax (logits) for one feature vector. */
 export function headLogits(head: HeadWeights, feature: Float32Array): Float32Array {
   let x = new Float32Array(feature.length);

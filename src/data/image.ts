@@ -5,8 +5,6 @@ import { TlError } from '../util/errors.js';
 import { resizeAndCrop, RESIZE_KERNEL } from './preprocess-rule.js';
 import { readImageBytes } from './image-file.js';
 
-export { readErrorReason } from './image-file.js';
-
 // Decoding giant images would exhaust memory; 100 megapixels is far above any camera photo people train on.
 export const MAX_INPUT_PIXELS = 100_000_000;
 

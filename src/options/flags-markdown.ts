@@ -1,11 +1,11 @@
 // The README's table of `tl train` flags, generated from the option table (`npm run docs:flags` writes it between
 // the <!-- flags:start --> and <!-- flags:end --> markers; test/unit/options-table.test.ts checks it is current).
 import { optionRows, type OptionRow } from './train-options.js';
+import { markdownCell as cell, replaceBetween } from '../util/markdown.js';
 
 export const FLAGS_START = '<!-- flags:start -->';
 export const FLAGS_END = '<!-- flags:end -->';
 
-const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const code = (s: string) => `\`${s}\``;
 
 function defaultCell(row: OptionRow): string {
@@ -32,13 +32,13 @@ export function flagsTable(): string {
 
 /** The text with what lies between the markers replaced by the table; throws when the markers are missing or reversed. */
 export function withFlagsTable(text: string, table = flagsTable()): string {
-  const start = text.indexOf(FLAGS_START);
-  const end = text.indexOf(FLAGS_END);
-  if (start < 0 || end < 0 || end < start)
-    throw new Error(
-      `README.md has no ${FLAGS_START} ... ${FLAGS_END} markers (in that order): add them around the flags table, then run npm run docs:flags again`,
-    );
-  return `${text.slice(0, start + FLAGS_START.length)}\n${table}\n${text.slice(end)}`;
+  return replaceBetween(
+    text,
+    FLAGS_START,
+    FLAGS_END,
+    table,
+    `README.md has no ${FLAGS_START} ... ${FLAGS_END} markers (in that order): add them around the flags table, then run npm run docs:flags again`,
+  );
 }
 
 /** The table between the markers, or undefined when the text has none. */

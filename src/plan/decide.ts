@@ -35,7 +35,7 @@ export const MIN_GAIN_POINTS = 0.5;
  * its time. Partial with the far recipe on EuroSAT (far from ImageNet): +2.85 at 25/class, +3.7 at 50, +2.2 at 100,
  * +1.2 at 300, +1.3 at 500 (0.931 vs 0.918, 261 s). Rung 3 on photos at 25-50/class: -3.1 to +0.2; on EuroSAT -4.85
  * at 25/class, and +4.7 at 500 (issue #12's run at 128 px, 6 epochs, 30 min: 0.965). A size below a domain's rows, or
- * a domain never measured, has no entry: no gain is extrapolated to it (triesUnmeasured is auto's rule there).
+ * a domain never measured, has no entry: no gain is extrapolated to it (triesPartial is auto's rule there).
  */
 export const GAIN_PRIORS: GainTable = {
   partial: {
@@ -93,7 +93,7 @@ export function fitGainTable(obs: GainObservation[]): GainTable {
 /**
  * Expected gain (points) of `rung` over the head: the table's row at the largest bucket <= perClass, in the domain's
  * rows; undefined below every measured bucket or in a domain never measured (no evidence: photos' gains say nothing
- * about satellite patches, and the reverse; triesUnmeasured says what auto does then on a far domain).
+ * about satellite patches, and the reverse; triesPartial says what auto does then).
  */
 export function expectedGain(
   rung: Rung,
@@ -125,11 +125,6 @@ export const MIN_TRY_PER_CLASS = PER_CLASS_BUCKETS[0];
  */
 export function triesPartial(rung: Rung, perClass: number): boolean {
   return rung === 'partial' && perClass >= MIN_TRY_PER_CLASS;
-}
-
-/** Former name: partial tried where no measured set like this one exists (now: tried whenever triesPartial). */
-export function triesUnmeasured(rung: Rung, _gain: number | undefined, _domain: Domain, perClass: number): boolean {
-  return triesPartial(rung, perClass);
 }
 
 /** Whether a rung is expected to run all its epochs (a measured gain, or a try), for its time estimate. */

@@ -113,7 +113,7 @@ export interface Measurements {
 /**
  * Epochs of a fine-tuning run as early stopping decides them: at least the patience (nothing beats epoch 0), at most
  * all. The estimate counts all of them when a gain is expected (or a far domain is tried unmeasured, decide.ts
- * triesUnmeasured), else the patience's: on the 29 locked bench:auto runs this rule was within ±30% of the epochs run
+ * triesPartial), else the patience's: on the 29 locked bench:auto runs this rule was within ±30% of the epochs run
  * on 19, the mean epochs run per rung/domain/size (leave-one-dataset-out) on 8: early stopping's count does not follow
  * the size or domain, so the plan gives the range too.
  */

@@ -115,11 +115,15 @@ export class QueueExtractor implements RemoteExtractor {
     this.watchdog.unref();
   }
 
-  private untilLost(): Promise<never> {
-    return new Promise((_, reject) => {
+  /** Rejects once Redis is lost; `release` takes the waiter back when the shard ends first (no growing set). */
+  private untilLost(): { lost: Promise<never>; release(): void } {
+    let waiter: ((e: Error) => void) | undefined;
+    const lost = new Promise<never>((_, reject) => {
       if (this.lostError) return reject(this.lostError);
+      waiter = reject;
       this.lostWaiters.add(reject);
     });
+    return { lost, release: () => waiter && this.lostWaiters.delete(waiter) };
   }
 
   async embedShard(
@@ -138,11 +142,16 @@ export class QueueExtractor implements RemoteExtractor {
       images: images.map((i) => ({ path: i.path, hash: i.hash, bytes: i.bytes?.toString('base64') })),
     };
     this.progress.set(id, onProgress);
-    const aborted = new Promise<never>((_, reject) =>
-      signal?.addEventListener('abort', () => reject(new TlError('interrupted')), { once: true }),
-    );
+    // One abort listener and one lost-waiter per shard in flight, both taken back when it ends (a long run sends
+    // hundreds of shards through the same signal).
+    let onAbort: (() => void) | undefined;
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => reject(new TlError('interrupted'));
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+    const lost = this.untilLost();
     try {
-      const result = await Promise.race([this.runJob(id, data), this.untilLost(), aborted]);
+      const result = await Promise.race([this.runJob(id, data), lost.lost, aborted]);
       return {
         vectors: decodeVectors(result, images.length, model.dim),
         failures: result.failures,
@@ -153,6 +162,8 @@ export class QueueExtractor implements RemoteExtractor {
     } finally {
       this.progress.delete(id);
       this.wake.delete(id);
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
+      lost.release();
     }
   }
 

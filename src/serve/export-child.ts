@@ -3,7 +3,7 @@
 // thread): here they never hold up the server's event loop. Sends one message, then exits.
 import { Classifier } from '../classifier/classifier.js';
 import { exportLoaded, type ExportFormat } from '../export/export.js';
-import { checkExport } from '../export/run-export.js';
+import { checkExport, type ExportCheck } from '../export/run-export.js';
 import { TlError } from '../util/errors.js';
 import { applyEnv, type EnvSnapshot } from './child-protocol.js';
 
@@ -23,16 +23,7 @@ export type ExportReply =
       type: 'result';
       files: { name: string; bytes: number }[];
       problems: string[];
-      check:
-        | {
-            images: number;
-            bundleAccuracy: number;
-            exportAccuracy: number;
-            top1Agreement: number;
-            maxProbDiff: number;
-            source: string;
-          }
-        | { reason: string };
+      check: ExportCheck | { reason: string };
     }
   | { type: 'error'; message: string; hint: string | null };
 

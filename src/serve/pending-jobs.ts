@@ -3,9 +3,10 @@
 // last finished epoch's checkpoint (the checkpoint is keyed by the run's settings and photos, finetune/checkpoint.ts),
 // a head job trains again from its cached features. The file goes when the job ends done, failed or cancelled.
 import { existsSync } from 'node:fs';
-import { readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { writeFileAtomic } from './projects.js';
 
 export const PENDING_JOB_FILE = 'job.json';
 
@@ -23,10 +24,7 @@ const PendingJobFile = z.object({
 });
 
 export async function savePendingJob(projectDir: string, job: PendingJob): Promise<void> {
-  const path = join(projectDir, PENDING_JOB_FILE);
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, JSON.stringify(job, null, 1) + '\n');
-  await rename(tmp, path);
+  await writeFileAtomic(join(projectDir, PENDING_JOB_FILE), JSON.stringify(job, null, 1) + '\n');
 }
 
 export async function clearPendingJob(projectDir: string): Promise<void> {

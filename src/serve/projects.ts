@@ -106,7 +106,8 @@ class KeyedLock {
   }
 }
 
-async function writeFileAtomic(path: string, data: string | Buffer): Promise<void> {
+/** A file written to a temporary name beside it, then renamed over it: readers see the old or the new, never half. */
+export async function writeFileAtomic(path: string, data: string | Buffer): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   await writeFile(tmp, data);
   await rename(tmp, path);

@@ -7,7 +7,7 @@
 import type * as tfjs from '@tensorflow/tfjs';
 import { fitStandardizer, applyStandardizerAll } from '../solvers/standardize.js';
 import type { L2Selection } from '../solvers/select-l2.js';
-import { headForward, type HeadWeights } from '../classifier/head.js';
+import { headForward, linearHead, type HeadWeights } from '../classifier/head.js';
 import { fitSoftmaxHead } from '../classifier/head-policy.js';
 import { argmax } from '../util/math.js';
 import { Rng } from '../util/random.js';
@@ -105,12 +105,7 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
     onSelected: (sel, seconds) => emit({ type: 'select-l2', selection: sel, seconds }),
   });
   const D = tail.featureDim;
-  const head = (W: Float32Array, b: Float32Array): HeadWeights => ({
-    kind: 'linear',
-    mean: standardizer.mean,
-    std: standardizer.std,
-    layers: [{ W, b, inputs: D, outputs: K, activation: 'softmax' }],
-  });
+  const head = (W: Float32Array, b: Float32Array): HeadWeights => linearHead(standardizer, W, b);
   // F: the set's tail features when already computed (the tail forward is the cost of scoring).
   const score = async (W: Float32Array, b: Float32Array, set: ActSet, F?: Float32Array[]) => {
     F ??= await tailFeatures(tf, tail, set.acts);
@@ -274,6 +269,9 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
         images: order.length,
         memory: { numTensors: mem.numTensors, numBytes: mem.numBytes, numDataIds: tf.engine().backend.numDataIds() },
       });
+      // The tail's weights after this epoch, read once (the best-epoch snapshot and the checkpoint both take them).
+      let tailNow: Float32Array<ArrayBuffer>[] | undefined;
+      const tailWeights = async () => (tailNow ??= await readAll(tailVars));
       if (opts.restoreBest === false || best.epoch === 0 || improves(sv, best)) {
         bestScore = { epoch, ...sv };
         best = {
@@ -282,7 +280,7 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
           loss: sv.loss,
           W: Wn,
           b: bn,
-          tail: await readAll(tailVars),
+          tail: await tailWeights(),
         };
         sinceBest = 0;
       } else sinceBest++;
@@ -297,7 +295,7 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
             history,
             W: Wn,
             b: bn,
-            tail: await readAll(tailVars),
+            tail: await tailWeights(),
             best,
             optHead: await optimizerState(optHead),
             optTail: await optimizerState(optTail),

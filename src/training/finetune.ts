@@ -10,7 +10,7 @@ import { findModel } from '../backbone/registry.js';
 import type { ModelEntry } from '../backbone/types.js';
 import { fitStandardizer, applyStandardizerAll } from '../solvers/standardize.js';
 import { trainSoftmax } from '../solvers/softmax-regression.js';
-import { logitRows, type HeadWeights } from '../classifier/head.js';
+import { linearHead, logitRows, type HeadWeights } from '../classifier/head.js';
 import { sampleWeightsFor } from '../classifier/head-policy.js';
 import { innerSplit, pickRows } from '../classifier/inner-split.js';
 import { TlError } from '../util/errors.js';
@@ -106,9 +106,15 @@ export async function finetuneClassifier(opts: FinetuneTrainOptions, ctx: RungCo
           fit.bestEpoch === 0 && inner.check.length
             ? refitHead(trainF, train.labels, K, fit.l2, opts.classWeights)
             : fit.head,
-        heldOut: (head) =>
-          heldOutRows(fit, head, fitSet, inner.check.length ? checkSet : undefined, K, opts, (acts) =>
-            tailFeatures(tf, t, acts, inferBatch),
+        heldOut: async (head, trainF) =>
+          heldOutRows(
+            fit,
+            head,
+            fitSet,
+            inner.check.length ? { set: checkSet, rows: inner.check } : undefined,
+            trainF,
+            K,
+            opts,
           ),
         // Finished (not interrupted): the checkpoint has served its purpose.
         finished: () => {
@@ -249,22 +255,23 @@ function recipe({ s, cut, trainable, frozen, backend }: FinetuneSetup, fit: Fine
  * trained on it; epoch 0's head is refitted on all of train, so its held-out rows are the L2 search's out-of-fold
  * logits (on the fit set).
  */
-async function heldOutRows(
+function heldOutRows(
   fit: FinetuneFit,
   head: HeadWeights,
   fitSet: ActSet,
-  checkSet: ActSet | undefined,
+  check: { set: ActSet; rows: Int32Array | number[] } | undefined,
+  trainF: Float32Array[],
   K: number,
   opts: FinetuneTrainOptions,
-  features: (acts: Float32Array[]) => Promise<Float32Array[]>,
-): Promise<HeldOutLogits | undefined> {
+): HeldOutLogits | undefined {
   const weights = (labels: Int32Array) => sampleWeightsFor(labels, K, opts.classWeights);
-  if (fit.bestEpoch === 0 || !checkSet) {
+  if (fit.bestEpoch === 0 || !check) {
     const logits = fit.selection?.heldOutLogits;
     return logits && { logits, labels: fitSet.labels, weights: weights(fitSet.labels) };
   }
-  const f = await features(checkSet.acts);
-  return { logits: logitRows(head, f), labels: checkSet.labels, weights: weights(checkSet.labels) };
+  // The check rows' features through the kept tail are already among the training split's (trainF).
+  const f = Array.from(check.rows, (i) => trainF[i]);
+  return { logits: logitRows(head, f), labels: check.set.labels, weights: weights(check.set.labels) };
 }
 
 /** The L-BFGS softmax on the pretrained tail's features of every training image, at an L2 chosen before. */
@@ -278,10 +285,5 @@ function refitHead(
   const standardizer = fitStandardizer(F);
   const X = applyStandardizerAll(F, standardizer);
   const model = trainSoftmax(X, labels, K, { l2, sampleWeights: sampleWeightsFor(labels, K, classWeights) });
-  return {
-    kind: 'linear',
-    mean: standardizer.mean,
-    std: standardizer.std,
-    layers: [{ W: model.W, b: model.b, inputs: model.dim, outputs: K, activation: 'softmax' }],
-  };
+  return linearHead(standardizer, model.W, model.b);
 }

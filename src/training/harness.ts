@@ -65,7 +65,7 @@ export interface RungFit {
    * Logits of training rows the final head (or a head fitted the same way) did not train on, to fit its temperature:
    * the L2 search's out-of-fold logits, or the inner val split's. Undefined: nothing was held out (no temperature).
    */
-  heldOut?(head: HeadWeights): Promise<HeldOutLogits | undefined>;
+  heldOut?(head: HeadWeights, trainFeatures: Float32Array[]): Promise<HeldOutLogits | undefined>;
   /** The classifier's backbone: the extractor (rung 1), or the frozen part + the trained tail and its snapshot. */
   classifierBackbone(): Promise<{ backbone: Backbone; tail?: TailSnapshot }>;
   /** Called once the classifier is built (rungs 2-3: the run finished, its checkpoint goes). */
@@ -107,7 +107,7 @@ export async function runRung(ctx: RungContext, opts: CommonTrainOptions, rung: 
     const { backbone, tail } = await fit.classifierBackbone();
     const trainF = await fit.features(train);
     const fitted = fit.head(trainF);
-    const heldOut = await fit.heldOut?.(fitted);
+    const heldOut = await fit.heldOut?.(fitted, trainF);
     const temperature = heldOut && fitTemperature(heldOut.logits, heldOut.labels, K, heldOut.weights);
     const head = temperature ? withTemperature(fitted, temperature.temperature) : fitted;
     if (temperature) emit({ type: 'temperature', ...temperature });

@@ -5,7 +5,7 @@ import { DEFAULT_MODEL_ID } from '../backbone/zoo.js';
 import { fitStandardizer, applyStandardizerAll, type Standardizer } from '../solvers/standardize.js';
 import { CurveScorer, onCurve } from '../solvers/curve-scorer.js';
 import { trainMlpHead } from '../solvers/mlp-head.js';
-import { logitRows, type HeadWeights } from '../classifier/head.js';
+import { linearHead, logitRows, type HeadWeights } from '../classifier/head.js';
 import { fitSoftmaxHead, sampleWeightsFor, type SoftmaxHeadFit } from '../classifier/head-policy.js';
 import { innerSplit } from '../classifier/inner-split.js';
 import type { LabelledFeatures } from './labelled-features.js';
@@ -115,12 +115,7 @@ async function fitLinear(
       labels: train.labels,
       weights: sampleWeights,
     },
-    weights: {
-      kind: 'linear',
-      mean: standardizer.mean,
-      std: standardizer.std,
-      layers: [{ W: fit.model.W, b: fit.model.b, inputs: fit.model.dim, outputs: K, activation: 'softmax' }],
-    },
+    weights: linearHead(standardizer, fit.model.W, fit.model.b),
   };
 }
 

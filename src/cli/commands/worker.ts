@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { positiveInt } from '../options.js';
 import { env } from '../../util/env.js';
 import { TlError } from '../../util/errors.js';
+import { listenForStop } from '../signals.js';
 
 interface WorkerCliOpts {
   queue?: string;
@@ -48,10 +49,9 @@ export function registerWorkerCommand(program: Command): void {
       });
       await worker.start();
       say(`${worker.name} takes jobs from ${displayUrl(url)} (Redis ${version}); SIGTERM finishes the job in hand`);
-      await new Promise<void>((resolve) => {
-        process.once('SIGTERM', () => resolve());
-        process.once('SIGINT', () => resolve());
-      });
+      // The first SIGTERM/SIGINT finishes the job in hand; a second one ends the process at once (cli/signals.ts).
+      const stop = listenForStop();
+      await new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => resolve(), { once: true }));
       say('stopping after the job in hand');
       const s = await worker.stop();
       say(`stopped: ${s.images} images embedded in ${s.jobs} jobs, ${s.refused} refused`);

@@ -147,7 +147,7 @@ export async function exportRoutes(app: FastifyInstance, { ctx }: RouteOptions):
     async (req, reply) => {
       const { p, stamp, format, dir } = await madeExport(req);
       const name = `${bundleDownloadName(p, stamp)}-${format}`;
-      const stream = await tarFolder(dir, name, (t) => t);
+      const stream = await tarFolder(dir, name);
       reply.header('content-disposition', `attachment; filename="${name}.tar"`).type('application/x-tar');
       return reply.send(stream);
     },
