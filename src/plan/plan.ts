@@ -12,7 +12,7 @@ import { TlError } from '../util/errors.js';
 import { domainSummary, type DomainCheck } from './domain.js';
 import { backboneAdvice, type BackboneAdvice } from './backbone-advice.js';
 import type { FullEpochProbe } from './full-probe.js';
-import { runProbes, type ProbeOptions, type ProbeResults } from './probes.js';
+import { runProbes, type ProbeOptions } from './probes.js';
 import {
   estimateRungs,
   recipeFlags,
@@ -124,40 +124,56 @@ function sizeOf(dataset: Dataset): RunSize {
 /** Probes → estimate → decision. */
 async function planAllRungs(dataset: Dataset, opts: PlanOptions): Promise<Plan> {
   const size = sizeOf(dataset);
-  const budget = opts.timeBudget ?? DEFAULT_TIME_BUDGET;
   const probes = await runProbes(dataset, size, opts);
   const domain: Domain = probes.domain?.far ? 'far' : 'photo';
-  const estimates = estimateRungs(size, probes, domain);
-  const data = opts.dataArg ?? dataset.root;
-  const recipe = probes.recipe;
+  const measured: Plan = {
+    choice: 'head',
+    reason: '',
+    imagesPerClass: size.perClass,
+    trainImages: size.train,
+    timeBudget: 0,
+    throughput: probes.throughput,
+    estimates: estimateRungs(size, probes, domain),
+    domain: probes.domain,
+    recipe: probes.recipe,
+    fullSize: probes.fullSize,
+    fullEpoch: probes.fullProbe,
+    backboneAdvice: backboneAdvice(findModel(opts.model ?? DEFAULT_MODEL_ID), ZOO, probes.domain),
+  };
+  return withTimeBudget(measured, opts.timeBudget ?? DEFAULT_TIME_BUDGET, opts.dataArg ?? dataset.root);
+}
+
+/**
+ * auto's decision on a plan's measurements under a time budget: the probes and the estimates do not depend on the
+ * budget, so a new budget is decided again without measuring again (`tl serve`'s plan panel). `dataArg` is the data
+ * argument the printed commands name.
+ */
+export function withTimeBudget(plan: Plan, budget: number, dataArg: string): Plan {
+  // A plan of rung 1 alone (fine-tuning unavailable for the backbone) keeps its reason: no budget changes it.
+  if (!plan.estimates.some((e) => e.rung !== 'head')) return { ...plan, timeBudget: budget };
+  const domain: Domain = plan.domain?.far ? 'far' : 'photo';
+  const recipe = plan.recipe;
   const command = (rung: Rung) =>
-    `tl train ${data} --strategy ${rung}${rung === 'partial' && recipe ? ` ${recipeFlags(recipe)}` : ''}`;
-  const options = estimates.map((e) => ({
+    `tl train ${dataArg} --strategy ${rung}${rung === 'partial' && recipe ? ` ${recipeFlags(recipe)}` : ''}`;
+  const options = plan.estimates.map((e) => ({
     rung: e.rung,
     seconds: e.seconds,
     gain: e.expectedGain ?? undefined,
     command: command(e.rung),
   }));
-  const decision = decideRung(options, { perClass: size.perClass, budget, domain });
+  const decision = decideRung(options, { perClass: plan.imagesPerClass, budget, domain });
+  const { blockedByBudget: _old, ...rest } = plan;
   return {
+    ...rest,
     choice: decision.choice,
-    reason: decision.reason + (decision.choice === 'partial' ? recipeReason(probes) : ''),
-    imagesPerClass: size.perClass,
-    trainImages: size.train,
+    reason: decision.reason + (decision.choice === 'partial' ? recipeReason(plan) : ''),
     timeBudget: budget,
-    throughput: probes.throughput,
-    estimates,
-    domain: probes.domain,
-    recipe,
-    blockedByBudget: decision.blockedByBudget,
-    fullSize: probes.fullSize,
-    fullEpoch: probes.fullProbe,
-    backboneAdvice: backboneAdvice(findModel(opts.model ?? DEFAULT_MODEL_ID), ZOO, probes.domain),
+    ...(decision.blockedByBudget ? { blockedByBudget: decision.blockedByBudget } : {}),
   };
 }
 
 /** Why partial's blocks are new units, when the far recipe was picked. */
-function recipeReason({ recipe, domain }: ProbeResults): string {
+function recipeReason({ recipe, domain }: Pick<Plan, 'recipe' | 'domain'>): string {
   if (!recipe || !domain) return '';
   return `; ${domainSummary(domain)}, so new units replace the last ${recipe.trainLast} blocks (${recipeFlags(recipe)})`;
 }
