@@ -1,14 +1,13 @@
 // Exports of project bundles (what `tl export` makes): ONNX or TF.js, under <project>/exports/<stamp>/<format>/, with
 // the agreement check beside it (<format>.check.json). Each export runs in a child process (export-child.ts).
 // Concurrent requests for the same export share one run.
-import { fork } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { ExportFormat, ExportMetadata } from '../export/export.js';
 import { readExportMetadata } from '../export/export.js';
 import { envSnapshot } from './child-protocol.js';
+import { callChild } from './child-call.js';
 import { unprocessable } from './errors.js';
 import type { ExportReply, ExportRequest } from './export-child.js';
 import type { ProjectStore } from './projects.js';
@@ -99,27 +98,9 @@ async function runExport(
 }
 
 function inChild(request: ExportRequest): Promise<ExportReply> {
-  const ts = import.meta.url.endsWith('.ts');
-  const child = fork(fileURLToPath(new URL(`./export-child.${ts ? 'ts' : 'js'}`, import.meta.url)), [], {
-    execArgv: ts ? ['--import', 'tsx'] : [],
-    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-    serialization: 'advanced',
-  });
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-2000)));
-  return new Promise((resolve) => {
-    let reply: ExportReply | undefined;
-    child.once('message', (m: ExportReply) => (reply = m));
-    child.on('exit', (code, signal) => {
-      const last = stderr.trim().split('\n').at(-1) ?? '';
-      resolve(
-        reply ?? {
-          type: 'error',
-          message: `the export process ended unexpectedly (${signal ? `signal ${signal}` : `exit code ${code}`})${last ? `: ${last.slice(0, 300)}` : ''}`,
-          hint: null,
-        },
-      );
-    });
-    child.send(request);
-  });
+  return callChild<ExportRequest, ExportReply>('export-child', request, (why) => ({
+    type: 'error',
+    message: `the export process ended unexpectedly (${why})`,
+    hint: null,
+  }));
 }
