@@ -28,6 +28,7 @@ export const ERROR_CODES = {
   invalid_format: [400, 'an export format other than onnx or tfjs'],
   no_export: [404, 'the bundle has not been exported in that format (POST .../exports first), or no such file'],
   export_failed: [422, 'the export could not be made (its message says why, e.g. a fused backbone)'],
+  plan_failed: [422, 'the plan could not be made (its message says why)'],
   project_damaged: [409, 'the project.json of the project cannot be read; nothing is changed'],
   project_exists: [409, 'a project of that name exists'],
   class_exists: [409, 'a class of that name exists'],

@@ -26,6 +26,7 @@ import { exportRoutes } from './routes/exports.js';
 import { imageRoutes } from './routes/images.js';
 import { jobRoutes } from './routes/jobs.js';
 import { modelRoutes, serviceRoutes } from './routes/models.js';
+import { planRoutes } from './routes/plan.js';
 import { predictRoutes } from './routes/predict.js';
 import { projectRoutes } from './routes/projects.js';
 import { defaultWebDir, webRoutes } from './routes/web.js';
@@ -209,6 +210,7 @@ export async function createServer(opts: ServeOptions): Promise<Omit<TlServer, '
   await app.register(jobRoutes, { ctx });
   await app.register(bundleRoutes, { ctx });
   await app.register(exportRoutes, { ctx });
+  await app.register(planRoutes, { ctx });
   await app.register(webRoutes, { webDir: opts.webDir === undefined ? defaultWebDir() : opts.webDir });
 
   const close = async () => {
