@@ -76,6 +76,24 @@ export function stripProjectDir(text: string, projectDir: string): string {
   return text.split(prefix).join('').split(projectDir).join('.');
 }
 
+/** Where each job's current epoch started being timed: its first step event (the setup before it is not a step). */
+const epochClock = new WeakMap<Job, { epoch: number; done: number; at: number; rate: number | null }>();
+
+/**
+ * Fine-tuning's images per second in this epoch, from its step events (the page's ETA divides by it); before a
+ * second step of the epoch, the last epoch's rate (null in the first).
+ */
+function stepRate(job: Job, epoch: number, done: number): number | null {
+  const now = performance.now();
+  const c = epochClock.get(job);
+  if (!c || c.epoch !== epoch) {
+    epochClock.set(job, { epoch, done, at: now, rate: c?.rate ?? null });
+    return c?.rate ?? null;
+  }
+  if (now > c.at && done > c.done) c.rate = Math.round(((done - c.done) / ((now - c.at) / 1000)) * 10) / 10;
+  return c.rate;
+}
+
 const r4 = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? null : Math.round(v * 10_000) / 10_000);
 
 function toJobEvent(job: Job, imagesDir: string, e: TrainEvent): void {
@@ -176,6 +194,7 @@ function toJobEvent(job: Job, imagesDir: string, e: TrainEvent): void {
         of: e.of,
         done: e.done,
         total: e.total,
+        imagesPerSecond: stepRate(job, e.epoch, e.done),
       });
       break;
     case 'finetune-resume':
@@ -222,6 +241,7 @@ export async function runProjectTraining(
     }
     // From here the job ends done: a cancel now is refused (409) rather than answered "cancelling" and then ignored.
     job.saving = true;
+    job.emit('saving', {});
     // Every misclassified evaluation image with its probabilities (the metrics keep only the 10 worst); the features
     // come from the feature cache, so this costs no backbone pass.
     const evalItems = r.config.evaluatedOn === 'val' ? r.dataset.val : r.dataset.train;
