@@ -123,6 +123,33 @@ export interface Backbone {
   unverified: boolean;
 }
 
+/** auto's plan of a project (POST /v1/projects/{project}/plan; the server's src/serve/plans.ts PlanView). */
+export type Rung = 'head' | 'partial' | 'full';
+export interface PlanRung {
+  rung: Rung;
+  trains: string;
+  seconds: number;
+  secondsRange: [number, number] | null;
+  expectedGain: number | null;
+  fitsBudget: boolean;
+  chosen: boolean;
+}
+export interface PlanView {
+  backbone: string;
+  choice: Rung;
+  reason: string;
+  timeBudget: number;
+  imagesPerClass: number;
+  rungs: PlanRung[];
+  overBudget: Rung[];
+  blockedByBudget: { rung: Rung; seconds: number; gain: number } | null;
+  domain: { far: boolean; summary: string } | null;
+  backboneAdvice: string | null;
+  cached: boolean;
+  computeMs: number;
+  ms: number;
+}
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -190,6 +217,7 @@ export const api = {
   removeImage: (img: ImageEntry) => call<void>('DELETE', img.url),
   train: (project: string, options: TrainRequestBody) =>
     call<{ job: JobSummary; eventsUrl: string }>('POST', `${p(project)}/train`, options),
+  plan: (project: string, options: TrainRequestBody) => call<PlanView>('POST', `${p(project)}/plan`, options),
   cancel: (jobId: string) => call<JobSummary>('POST', `/v1/jobs/${jobId}/cancel`),
   results: (project: string) => call<Results>('GET', `${p(project)}/results`),
   predict: (project: string, image: Blob) =>

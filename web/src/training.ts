@@ -1,7 +1,9 @@
 // Training: the controls, starting and cancelling a job, and its live progress (Server-Sent Events).
-import { api, type Backbone, type HistoryPoint, type TrainRequestBody } from './api';
+import { api, type Backbone, type HistoryPoint } from './api';
 import { h, pct } from './dom';
 import { curveCharts } from './curves';
+import { ProgressTracker, type Progress } from './eta';
+import { cancelPlan, planControls, schedulePlan, trainRequest } from './plan';
 import { refreshList } from './project-list';
 import { renderResults } from './results';
 import { guard, plural, say, state } from './state';
@@ -15,7 +17,8 @@ let activeJobId: string | null = null;
 export const following = () => events !== null;
 
 export function trainControls(): HTMLElement {
-  const backboneSelect = h('select', { id: 'opt-backbone', name: 'model' });
+  const replan = () => schedulePlan();
+  const backboneSelect = h('select', { id: 'opt-backbone', name: 'model', onchange: replan });
   const fill = () =>
     backboneSelect.replaceChildren(
       // Each says whether it is here or what it would download, its ImageNet figure and what it is good for; one that
@@ -43,6 +46,7 @@ export function trainControls(): HTMLElement {
   return h(
     'div',
     {},
+    planControls(),
     h(
       'div',
       { class: 'row' },
@@ -56,12 +60,17 @@ export function trainControls(): HTMLElement {
       h(
         'div',
         { class: 'options' },
-        h('label', {}, 'Seed', h('input', { id: 'opt-seed', type: 'number', min: 0, step: 1, value: 0 })),
+        h(
+          'label',
+          {},
+          'Seed',
+          h('input', { id: 'opt-seed', type: 'number', min: 0, step: 1, value: 0, onchange: replan }),
+        ),
         h(
           'label',
           {},
           'Validation fraction',
-          h('input', { id: 'opt-val', type: 'number', min: 0.05, max: 0.5, step: 0.05, value: 0.2 }),
+          h('input', { id: 'opt-val', type: 'number', min: 0.05, max: 0.5, step: 0.05, value: 0.2, onchange: replan }),
         ),
         h(
           'label',
@@ -75,25 +84,6 @@ export function trainControls(): HTMLElement {
           ),
         ),
         h('label', {}, 'Backbone', backboneSelect),
-        h(
-          'label',
-          {},
-          'Rung',
-          h(
-            'select',
-            { id: 'opt-rung' },
-            h('option', { value: 'head' }, 'head: a new last layer (seconds)'),
-            h('option', { value: 'partial' }, 'partial: fine-tune the last blocks (minutes)'),
-            h('option', { value: 'full' }, 'full: fine-tune the whole network (longest)'),
-            h('option', { value: 'auto' }, 'auto: the plan picks within the time budget'),
-          ),
-        ),
-        h(
-          'label',
-          {},
-          'Time budget (minutes, auto)',
-          h('input', { id: 'opt-budget', type: 'number', min: 1, max: 1440, step: 1, value: 15 }),
-        ),
         h(
           'p',
           { class: 'muted' },
@@ -110,6 +100,13 @@ export function trainControls(): HTMLElement {
         { class: 'row' },
         h('progress', { id: 'extract-bar', max: 1, value: 0, 'aria-label': 'Feature extraction progress' }),
         h('span', { id: 'rate', class: 'muted' }),
+      ),
+      h(
+        'p',
+        { class: 'progress-line' },
+        h('span', { id: 'stage', class: 'stage' }),
+        h('span', { id: 'stage-rate', class: 'muted' }),
+        h('span', { id: 'eta', class: 'eta' }),
       ),
       h('div', { id: 'charts', class: 'charts' }),
       h(
@@ -133,6 +130,8 @@ export function renderTrainState(): void {
   else if (classes.some((c) => c.images < 10))
     hint.textContent = 'Tip: 20 or more photos per class give far more reliable results.';
   btn.disabled = !!why || !!activeJobId;
+  // The plan needs photos in two classes, and is not asked for while a job trains (it would measure that job).
+  if (!why && !activeJobId) schedulePlan();
   if (why) hint.textContent = why;
   else if (!classes.some((c) => c.images < 10))
     hint.textContent = `${plural(state.current.project.images, 'photo')} in ${classes.length} classes.`;
@@ -141,20 +140,8 @@ export function renderTrainState(): void {
 function startTraining(): void {
   void guard(async () => {
     if (!state.current) return;
-    const num = (id: string) => (document.getElementById(id) as HTMLInputElement).value;
-    const head = (document.getElementById('opt-head') as HTMLSelectElement).value;
-    const model = (document.getElementById('opt-backbone') as HTMLSelectElement).value || undefined;
-    const strategy = (document.getElementById('opt-rung') as HTMLSelectElement).value as
-      'head' | 'partial' | 'full' | 'auto';
-    // The head applies to rung 1 (and to auto, when it picks rung 1); the budget to auto only (the option table).
-    const r = await api.train(state.current.project.name, {
-      seed: Number(num('opt-seed') || 0),
-      val: Number(num('opt-val') || 0.2),
-      model,
-      strategy,
-      ...(strategy === 'head' || strategy === 'auto' ? { head } : {}),
-      ...(strategy === 'auto' ? { timeBudget: Math.round(Number(num('opt-budget') || 15) * 60) } : {}),
-    } as TrainRequestBody);
+    cancelPlan();
+    const r = await api.train(state.current.project.name, trainRequest());
     followJob(r.job.id);
   });
 }
@@ -179,10 +166,25 @@ export function closeEvents(): void {
   activeJobId = null;
 }
 
+/** Stage, rate and time left under the progress bar. */
+function showProgress(p: Progress): void {
+  const stage = document.getElementById('stage');
+  const rate = document.getElementById('stage-rate');
+  const eta = document.getElementById('eta');
+  if (!stage || !rate || !eta) return;
+  stage.textContent = p.stageText;
+  stage.dataset.stage = p.stage;
+  rate.textContent = p.rateText;
+  eta.textContent = p.etaText;
+}
+
 export function followJob(jobId: string): void {
   closeEvents();
+  cancelPlan();
   activeJobId = jobId;
   renderTrainState();
+  const tracker = new ProgressTracker(state.current?.project.images ?? 0);
+  showProgress(tracker.progress);
   const progress = document.getElementById('progress') as HTMLElement;
   const bar = document.getElementById('extract-bar') as HTMLProgressElement;
   const rate = document.getElementById('rate') as HTMLElement;
@@ -208,19 +210,23 @@ export function followJob(jobId: string): void {
   on('dataset', (d: { counts: { label: string; train: number; val: number }[]; warnings: string[] }) => {
     const train = d.counts.reduce((s, c) => s + c.train, 0);
     const val = d.counts.reduce((s, c) => s + c.val, 0);
+    tracker.dataset(d.counts);
     setPhase(`Training on ${plural(train, 'photo')}, checking on ${val} held-out ${val === 1 ? 'photo' : 'photos'}.`);
     if (d.warnings.length) say(d.warnings.join(' '), 'info');
   });
   on('extract-start', (d: { split: string; total: number }) => {
     setPhase(`Describing the ${d.split === 'train' ? 'training' : 'validation'} photos with the pretrained network…`);
+    showProgress(tracker.extractStart(d.split as 'train' | 'val', d.total));
     bar.max = Math.max(1, d.total);
     bar.value = 0;
   });
-  on('extract', (d: { done: number; total: number; imagesPerSecond: number | null; cached: number }) => {
+  on('extract', (d: { split: string; done: number; total: number; imagesPerSecond: number | null; cached: number }) => {
+    showProgress(tracker.extract(d.split as 'train' | 'val', d.done, d.total, d.imagesPerSecond));
     bar.max = Math.max(1, d.total);
     bar.value = d.done;
     rate.textContent = `${d.done}/${d.total} photos · ${d.imagesPerSecond ?? '–'} images/s${d.cached ? ` · ${d.cached} from cache` : ''}`;
   });
+  on('extract-done', (d: { split: string }) => showProgress(tracker.extractDone(d.split as 'train' | 'val')));
   on('select-l2', (d: { cvAccuracy: number | null }) =>
     setPhase(
       `Fitting the new last layer (cross-validated accuracy ${d.cvAccuracy === null ? '–' : pct(d.cvAccuracy)})…`,
@@ -244,23 +250,31 @@ export function followJob(jobId: string): void {
   on('finetune-resume', (d: { epoch: number; of: number }) =>
     setPhase(`Fine-tuning resumes after epoch ${d.epoch} of ${d.of}…`),
   );
-  on('finetune-step', (d: { epoch: number; of: number; done: number; total: number }) => {
-    setPhase(`Fine-tuning: epoch ${d.epoch} of ${d.of}…`);
-    bar.max = Math.max(1, d.total);
-    bar.value = d.done;
-    rate.textContent = `${d.done}/${d.total} photos of this epoch`;
-  });
-  on('done', (d: { accuracy: number; seconds: number; rung?: string; backbone?: string }) =>
+  on(
+    'finetune-step',
+    (d: { epoch: number; of: number; done: number; total: number; imagesPerSecond?: number | null }) => {
+      setPhase(`Fine-tuning: epoch ${d.epoch} of ${d.of}…`);
+      showProgress(tracker.step(d.epoch, d.of, d.done, d.total, d.imagesPerSecond ?? null));
+      bar.max = Math.max(1, d.total);
+      bar.value = d.done;
+      rate.textContent = `${d.done}/${d.total} photos of this epoch`;
+    },
+  );
+  on('finetune-epoch', (d: { seconds: number }) => showProgress(tracker.epoch(d.seconds)));
+  on('saving', () => showProgress(tracker.saving()));
+  on('done', (d: { accuracy: number; seconds: number; rung?: string; backbone?: string }) => {
+    showProgress(tracker.ended('Done'));
     setPhase(
       `Done in ${d.seconds.toFixed(1)} s${d.rung ? ` (${d.rung}, ${d.backbone})` : ''}: accuracy ${pct(d.accuracy)}.`,
-    ),
-  );
+    );
+  });
   on('failed', (d: { message: string }) => say(`Training failed: ${d.message}`, 'error'));
   on('end', (d: { state: string }) => {
     es.close();
     if (events === es) events = null;
     activeJobId = null;
     cancel.hidden = true;
+    if (d.state !== 'done') showProgress(tracker.ended(d.state === 'cancelled' ? 'Cancelled' : 'Failed'));
     renderTrainState();
     if (d.state === 'cancelled') {
       setPhase('Training cancelled.');
