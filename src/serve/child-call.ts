@@ -12,11 +12,14 @@ export type ChildModule = 'export-child' | 'plan-child';
 export interface ChildCallOptions {
   /** Run the child at this niceness (requests to the server come first on a busy machine). */
   niceness?: number;
+  /** Kill the child when this aborts (nobody waits for the reply any more, or the server closes). */
+  signal?: AbortSignal;
 }
 
 /**
  * Fork `module` (./<module>.js beside this file; .ts under tsx), send it `request` and resolve with its one reply, or
- * with `crashed(why)` when it exits without one (the why names the exit and stderr's last line).
+ * with `crashed(why)` when it exits without one (the why names the exit and stderr's last line; a kill by `signal`
+ * reads "signal SIGKILL").
  */
 export function callChild<Req, Reply>(
   module: ChildModule,
@@ -39,6 +42,10 @@ export function callChild<Req, Reply>(
   }
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-2000)));
+  const kill = () => child.kill('SIGKILL');
+  if (opts.signal?.aborted) kill();
+  else opts.signal?.addEventListener('abort', kill, { once: true });
+  child.on('exit', () => opts.signal?.removeEventListener('abort', kill));
   return new Promise((resolve) => {
     let reply: Reply | undefined;
     child.once('message', (m: Reply) => (reply = m));

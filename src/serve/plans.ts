@@ -16,6 +16,8 @@ import { parseTrainRequest, withoutProjectDir } from './training.js';
 
 /** Plans kept (least recently used dropped first): a few per project is what a user flips between. */
 const CACHE_SIZE = 32;
+/** A measurement nobody has waited for this long is stopped. */
+const ABANDON_MS = 2000;
 /** As a training child: requests to the server come first on a busy machine. */
 const PLAN_NICENESS = 10;
 
@@ -121,16 +123,29 @@ async function photoFingerprint(store: ProjectStore, project: string): Promise<s
   return h.digest('hex');
 }
 
+type Measured = { plan: Plan; ms: number };
+
+/** A measurement under way: the requests waiting for it, and what stops it when none is left. */
+interface InFlight {
+  result: Promise<Measured>;
+  waiters: number;
+  stop: AbortController;
+}
+
 export class ProjectPlans {
-  private cache = new Map<string, { plan: Plan; ms: number }>();
-  private inFlight = new Map<string, Promise<{ plan: Plan; ms: number }>>();
+  private cache = new Map<string, Measured>();
+  private inFlight = new Map<string, InFlight>();
   /** One plan child at a time: each measures this machine, and two at once would measure each other. */
   private queue: Promise<unknown> = Promise.resolve();
+  private closed = new AbortController();
 
   constructor(private store: ProjectStore) {}
 
-  /** The plan of a project for a training request body (400 naming unknown or invalid options). */
-  async plan(project: string, body: unknown): Promise<PlanView> {
+  /**
+   * The plan of a project for a training request body (400 naming unknown or invalid options). `gone` aborts when
+   * the client stops waiting: a measurement nobody waits for any more is stopped (the page asks again when it needs it).
+   */
+  async plan(project: string, body: unknown, gone?: AbortSignal): Promise<PlanView> {
     const t0 = performance.now();
     const req = parseTrainRequest(body);
     const s = await this.store.summary(project);
@@ -152,7 +167,7 @@ export class ProjectPlans {
       this.cache.set(key, measured);
     } else {
       cached = false;
-      measured = await this.measure(key, s.name, inputs);
+      measured = await this.measure(key, s.name, inputs, gone);
     }
     const budgeted = withTimeBudget(measured.plan, req.timeBudget ?? DEFAULT_TIME_BUDGET, 'images');
     const view = planView(budgeted, inputs.model!);
@@ -164,30 +179,59 @@ export class ProjectPlans {
     };
   }
 
-  /** Measure in a child (concurrent requests for the same key share one run). */
-  private measure(key: string, project: string, inputs: PlanInputs): Promise<{ plan: Plan; ms: number }> {
-    let p = this.inFlight.get(key);
-    if (p) return p;
-    const run = async () => {
-      const request: PlanRequest = { env: envSnapshot(), imagesDir: this.store.imagesDir(project), inputs };
-      const reply = await callChild<PlanRequest, PlanReply>(
-        'plan-child',
-        request,
-        (why) => ({ type: 'error', message: `the planning process ended unexpectedly (${why})`, hint: null }),
-        { niceness: PLAN_NICENESS },
-      );
-      if (reply.type === 'error')
-        throw unprocessable(
-          withoutProjectDir(reply.message + (reply.hint ? ` (${reply.hint})` : ''), this.store.dir(project)),
-          'plan_failed',
+  /** Stop every measurement (the server closes). */
+  close(): void {
+    this.closed.abort();
+  }
+
+  /** Measure in a child; concurrent requests for the same key share one run, stopped when none of them waits. */
+  private async measure(key: string, project: string, inputs: PlanInputs, gone?: AbortSignal): Promise<Measured> {
+    let entry = this.inFlight.get(key);
+    if (!entry) {
+      const stop = new AbortController();
+      const signal = AbortSignal.any([stop.signal, this.closed.signal]);
+      const run = async (): Promise<Measured> => {
+        if (signal.aborted) throw unprocessable('the plan was stopped: nobody waits for it', 'plan_failed');
+        const request: PlanRequest = { env: envSnapshot(), imagesDir: this.store.imagesDir(project), inputs };
+        const reply = await callChild<PlanRequest, PlanReply>(
+          'plan-child',
+          request,
+          (why) => ({ type: 'error', message: `the planning process ended unexpectedly (${why})`, hint: null }),
+          { niceness: PLAN_NICENESS, signal },
         );
-      this.cache.set(key, { plan: reply.plan, ms: reply.ms });
-      while (this.cache.size > CACHE_SIZE) this.cache.delete(this.cache.keys().next().value!);
-      return { plan: reply.plan, ms: reply.ms };
+        if (reply.type === 'error')
+          throw unprocessable(
+            withoutProjectDir(reply.message + (reply.hint ? ` (${reply.hint})` : ''), this.store.dir(project)),
+            'plan_failed',
+          );
+        this.cache.set(key, { plan: reply.plan, ms: reply.ms });
+        while (this.cache.size > CACHE_SIZE) this.cache.delete(this.cache.keys().next().value!);
+        return { plan: reply.plan, ms: reply.ms };
+      };
+      const result = this.queue.then(run).finally(() => {
+        if (this.inFlight.get(key) === entry) this.inFlight.delete(key);
+      });
+      this.queue = result.catch(() => {});
+      entry = { result, waiters: 0, stop };
+      this.inFlight.set(key, entry);
+    }
+    const e = entry;
+    e.waiters++;
+    const leave = () => {
+      if (--e.waiters > 0) return;
+      // A page that changes an option drops its request and sends the next one at once: give it a moment to join.
+      setTimeout(() => {
+        if (e.waiters > 0 || e.stop.signal.aborted) return;
+        // A request for the same plan from now on starts a new measurement rather than joining a stopped one.
+        if (this.inFlight.get(key) === e) this.inFlight.delete(key);
+        e.stop.abort();
+      }, ABANDON_MS).unref();
     };
-    p = this.queue.then(run).finally(() => this.inFlight.delete(key));
-    this.queue = p.catch(() => {});
-    this.inFlight.set(key, p);
-    return p;
+    gone?.addEventListener('abort', leave, { once: true });
+    try {
+      return await e.result;
+    } finally {
+      gone?.removeEventListener('abort', leave);
+    }
   }
 }

@@ -6,9 +6,11 @@
 // described the progress line shows the stage and an ETA.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { mkdir, readdir, stat, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { env } from '../../src/util/env.js';
@@ -25,6 +27,8 @@ const CLASSES: Record<string, string> = {
   cats: join(DATASETS_DIR, 'cats_and_dogs_filtered/train/cats'),
 };
 const PROJECT = 'trio';
+/** Screenshots of the Train panel are kept after the run (for people to look at). */
+const SHOTS = join(tmpdir(), 'tl-serve-plan-screenshots');
 
 let work: string;
 let server: TlServer;
@@ -47,6 +51,14 @@ async function ensureWebBuilt(): Promise<void> {
   await build({ root: WEB_SRC, logLevel: 'warn', build: { outDir: WEB_OUT, emptyOutDir: true } });
 }
 
+async function waitFor(ok: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    assert.ok(Date.now() < end, `timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 async function call(method: string, path: string, body?: unknown): Promise<{ status: number; json: any; ms: number }> {
   const t0 = performance.now();
   const res = await fetch(`${server.url}${path}`, {
@@ -63,6 +75,7 @@ before(async () => {
   env.cacheDir = join(work, 'cache');
   env.modelsDir = MODELS_DIR;
   env.allowDownloads = false;
+  await mkdir(SHOTS, { recursive: true });
   await ensureWebBuilt();
   server = await startServer({ port: 0, projectsDir: join(work, 'projects') });
   assert.equal((await call('POST', '/v1/projects', { name: PROJECT })).status, 201);
@@ -155,6 +168,23 @@ test('POST .../plan: rungs and a choice off the event loop, then cached; a new b
   assert.equal(negative.status, 400);
   assert.match(negative.json.error.message, /timeBudget/);
   assert.equal((await call('POST', '/v1/projects/nope/plan', {})).status, 404);
+
+  // Another split (seed 1) is measured anew; the client hangs up: the measurement nobody waits for is stopped.
+  const planChildren = () =>
+    execFileSync('ps', ['-o', 'args=', '--ppid', String(process.pid)], { encoding: 'utf8' })
+      .split('\n')
+      .filter((l) => l.includes('plan-child'));
+  const hangUp = new AbortController();
+  const dropped = fetch(`${server.url}/v1/projects/${PROJECT}/plan`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ seed: 1 }),
+    signal: hangUp.signal,
+  }).catch((e: Error) => e.name);
+  await waitFor(() => planChildren().length === 1, 10_000, 'a plan child for seed 1');
+  hangUp.abort();
+  assert.equal(await dropped, 'AbortError');
+  await waitFor(() => planChildren().length === 0, 10_000, 'the abandoned plan child to be stopped');
 });
 
 test('Chromium: the plan table before Train; the budget refreshes it; "head" trains the head with a stage and an ETA', async () => {
@@ -173,6 +203,16 @@ test('Chromium: the plan table before Train; the budget refreshes it; "head" tra
     assert.match(await page.locator('#plan-reason').innerText(), /^auto picks (head|partial|full): .*images\/class/);
     assert.match(await page.locator('#plan-status').innerText(), /measured earlier/);
     assert.match(await page.locator('#plan-domain').innerText(), /photo-like/);
+    await page.locator('#train').screenshot({ path: join(SHOTS, 'plan-1280.png') });
+    // At 375 px the table scrolls inside its box; the page does not.
+    await page.setViewportSize({ width: 375, height: 800 });
+    const { scrollWidth, innerWidth } = await page.evaluate(() => ({
+      scrollWidth: document.documentElement.scrollWidth,
+      innerWidth: window.innerWidth,
+    }));
+    assert.ok(scrollWidth <= innerWidth, `page is ${scrollWidth}px wide in a ${innerWidth}px window`);
+    await page.locator('#train').screenshot({ path: join(SHOTS, 'plan-375.png') });
+    await page.setViewportSize({ width: 1280, height: 900 });
     // A one-minute budget: the plan is decided again (the caption names the budget).
     await page.locator('#opt-budget').fill('1');
     await page.locator('#plan-table caption', { hasText: '(60 s budget)' }).waitFor();

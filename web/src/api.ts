@@ -164,6 +164,7 @@ async function call<T>(
   url: string,
   body?: BodyInit | object,
   headers: Record<string, string> = {},
+  signal?: AbortSignal,
 ): Promise<T> {
   let payload: BodyInit | undefined;
   if (body instanceof FormData || body instanceof Blob) payload = body;
@@ -173,7 +174,7 @@ async function call<T>(
   }
   let res: Response;
   try {
-    res = await fetch(url, { method, body: payload, headers });
+    res = await fetch(url, { method, body: payload, headers, signal });
   } catch {
     throw new ApiError(0, 'cannot reach the tl server; is `tl serve` still running?');
   }
@@ -217,7 +218,9 @@ export const api = {
   removeImage: (img: ImageEntry) => call<void>('DELETE', img.url),
   train: (project: string, options: TrainRequestBody) =>
     call<{ job: JobSummary; eventsUrl: string }>('POST', `${p(project)}/train`, options),
-  plan: (project: string, options: TrainRequestBody) => call<PlanView>('POST', `${p(project)}/plan`, options),
+  /** `signal` drops the request (the server stops measuring when nobody waits for the plan). */
+  plan: (project: string, options: TrainRequestBody, signal?: AbortSignal) =>
+    call<PlanView>('POST', `${p(project)}/plan`, options, {}, signal),
   cancel: (jobId: string) => call<JobSummary>('POST', `/v1/jobs/${jobId}/cancel`),
   results: (project: string) => call<Results>('GET', `${p(project)}/results`),
   predict: (project: string, image: Blob) =>

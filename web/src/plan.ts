@@ -18,6 +18,8 @@ const DEBOUNCE_MS = 400;
 let timer: number | undefined;
 /** Numbers each request; an answer to an older one than the last is dropped. */
 let asked = 0;
+/** Drops the request on its way (a newer one replaces it, or a job starts). */
+let inFlight: AbortController | undefined;
 
 const input = (id: string) => document.getElementById(id) as HTMLInputElement | HTMLSelectElement | null;
 
@@ -95,6 +97,7 @@ export function schedulePlan(): void {
 export function cancelPlan(): void {
   window.clearTimeout(timer);
   asked++;
+  inFlight?.abort();
 }
 
 async function refreshPlan(): Promise<void> {
@@ -103,10 +106,16 @@ async function refreshPlan(): Promise<void> {
   const body = document.getElementById('plan-body');
   if (!project || !status || !body) return;
   const n = ++asked;
+  inFlight?.abort();
+  const request = (inFlight = new AbortController());
   status.textContent = 'Planning: measuring this machine on your photos (a few seconds the first time)…';
   body.setAttribute('aria-busy', 'true');
   try {
-    const plan = await api.plan(project.name, { ...trainRequest(), timeBudget: budgetSeconds() } as TrainRequestBody);
+    const plan = await api.plan(
+      project.name,
+      { ...trainRequest(), timeBudget: budgetSeconds() } as TrainRequestBody,
+      request.signal,
+    );
     if (n !== asked || state.current?.project.name !== project.name) return;
     status.textContent = plan.cached
       ? `Plan for ${plan.backbone} (measured earlier in ${seconds(plan.computeMs / 1000)}).`

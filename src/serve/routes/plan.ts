@@ -81,6 +81,14 @@ export async function planRoutes(app: FastifyInstance, { ctx }: RouteOptions): P
         },
       },
     },
-    async (req) => plans.plan(req.params.project, req.body),
+    async (req, reply) => {
+      // The client hung up before the answer (the page asks again when it needs one): nobody waits for it any more.
+      const gone = new AbortController();
+      reply.raw.on('close', () => {
+        if (!reply.raw.writableFinished) gone.abort();
+      });
+      return plans.plan(req.params.project, req.body, gone.signal);
+    },
   );
+  app.addHook('onClose', async () => plans.close());
 }
