@@ -112,7 +112,15 @@ describe('fine-tuning jobs through the HTTP API', () => {
     assert.equal(t.status, 202, t.text);
     const ev = await events(t.json.job.id);
     const names = ev.map((e) => e.event);
-    for (const n of ['finetune-setup', 'finetune-step', 'finetune-epoch', 'done']) assert.ok(names.includes(n), n);
+    for (const n of ['finetune-setup', 'finetune-step', 'finetune-epoch', 'saving', 'done'])
+      assert.ok(names.includes(n), n);
+    // The epoch's measured rate, for the page's ETA (null only before an epoch's second step of the first epoch).
+    const rates = ev.filter((e) => e.event === 'finetune-step').map((e) => e.data.imagesPerSecond);
+    assert.ok(
+      rates.some((x) => typeof x === 'number' && x > 0),
+      JSON.stringify(rates),
+    );
+    assert.ok(names.indexOf('saving') < names.indexOf('done'), 'saving before done');
     const done = ev.find((e) => e.event === 'done')!.data;
     assert.equal(done.rung, 'partial');
     assert.equal(done.backbone, MODEL);
