@@ -204,6 +204,13 @@ test('Chromium: the plan table before Train; the budget refreshes it; "head" tra
     assert.match(await page.locator('#plan-status').innerText(), /measured earlier/);
     assert.match(await page.locator('#plan-domain').innerText(), /photo-like/);
     await page.locator('#train').screenshot({ path: join(SHOTS, 'plan-1280.png') });
+    // The panel passes axe-core's WCAG 2 A/AA rules.
+    await page.addScriptTag({ path: join(ROOT, 'node_modules/axe-core/axe.min.js') });
+    const violations: string[] = await page.evaluate(async () => {
+      const r = await (window as any).axe.run('#train', { runOnly: ['wcag2a', 'wcag2aa'] });
+      return r.violations.map((v: any) => `${v.id}: ${v.nodes.map((n: any) => n.target.join(' ')).join(', ')}`);
+    });
+    assert.deepEqual(violations, []);
     // At 375 px the table scrolls inside its box; the page does not.
     await page.setViewportSize({ width: 375, height: 800 });
     const { scrollWidth, innerWidth } = await page.evaluate(() => ({
