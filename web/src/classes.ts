@@ -2,6 +2,7 @@
 import { api, type ImageEntry } from './api';
 import { h } from './dom';
 import { setupDrop } from './drop';
+import { photoGrid } from './photo-grid';
 import { renderList } from './project-list';
 import { guard, isImage, plural, say, state } from './state';
 import { renderTrainState } from './training';
@@ -101,37 +102,7 @@ function classCard(cls: string, index: number, imgs: ImageEntry[]): HTMLElement 
       folderInput,
     ),
     status,
-    imgs.length
-      ? h(
-          'ul',
-          { class: 'thumbs', 'aria-label': `Photos of ${cls}` },
-          ...imgs.map((img, k) =>
-            h(
-              'li',
-              {},
-              h('img', {
-                src: img.thumbnailUrl,
-                alt: `${cls} photo ${k + 1}`,
-                loading: 'lazy',
-                width: 72,
-                height: 72,
-                decoding: 'async',
-              }),
-              h(
-                'button',
-                {
-                  type: 'button',
-                  class: 'remove',
-                  'aria-label': `Remove ${cls} photo ${k + 1}`,
-                  title: 'Remove this photo',
-                  onclick: () => removeImage(img),
-                },
-                '×',
-              ),
-            ),
-          ),
-        )
-      : h('p', { class: 'muted' }, 'No photos yet.'),
+    photoGrid({ id: `${id}-photos`, cls, images: imgs, onRemove: removeImage }),
   );
   setupDrop(card, (files) => upload(cls, files, status));
   return card;
