@@ -1,4 +1,5 @@
 // A project's classes and photos: class cards, rename, remove, upload (files, folders, drops).
+import { guardNear } from './a11y';
 import { api, type ImageEntry } from './api';
 import { h } from './dom';
 import { setupDrop } from './drop';
@@ -25,7 +26,7 @@ export function addClass(e: Event): void {
   e.preventDefault();
   const form = e.target as HTMLFormElement;
   const input = form.elements.namedItem('name') as HTMLInputElement;
-  void guard(async () => {
+  void guardNear('add-class-error', async () => {
     if (!state.current) return;
     await api.addClass(state.current.project.name, input.value.trim());
     say(`Added class “${input.value.trim()}”. Drop photos on it.`, 'ok');
