@@ -6,7 +6,7 @@
 // running and on a waiting job, and an unreachable Redis is one clear line at start.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { cp, mkdir, readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -132,10 +132,8 @@ async function localEvents(request: object): Promise<Ev[]> {
 
 const cliEnv = () => ({ cacheDir: join(work, 'cache'), env: { TL_QUEUE: undefined } });
 
-before(async () => {
-  work = await tempDir('tl-queue-serve-');
-  redis = await RedisServer.start(work);
-  workers.push(await WorkerProcess.start(redis.url, cliEnv()));
+/** Start `tl serve --queue` on the test's projects folder; its stdout once it listens. */
+async function startServe(): Promise<string> {
   server = spawnCli(['serve', '--port', '0', '--projects', join(work, 'projects'), '--queue', redis.url], cliEnv());
   server.stderr!.setEncoding('utf8').on('data', (d: string) => (serverLog += d));
   let out = '';
@@ -148,6 +146,14 @@ before(async () => {
     });
     void serverDone.then((r) => reject(new Error(`tl serve exited: ${r.stderr}`)));
   });
+  return out;
+}
+
+before(async () => {
+  work = await tempDir('tl-queue-serve-');
+  redis = await RedisServer.start(work);
+  workers.push(await WorkerProcess.start(redis.url, cliEnv()));
+  const out = await startServe();
   assert.match(out, /training: on the queue redis:\/\/127\.0\.0\.1:\d+ \(Redis [\d.]+\), 1 worker connected/);
   assert.equal((await postJson('/v1/projects', { name: 'q', classes: ['ants', 'bees'] })).status, 201);
   for (const cls of ['ants', 'bees']) {
@@ -222,38 +228,69 @@ describe('tl serve --queue', () => {
   });
 
   test('a worker SIGKILLed mid-fine-tuning: the other worker takes the job, resumes from the checkpoint, ends done', async () => {
+    workers.push(await WorkerProcess.start(redis.url, cliEnv()));
     const t = await postJson(`${P}/train`, {
       strategy: 'partial',
       model: MODEL,
       trainLast: 1,
-      epochs: 30,
+      epochs: 14,
       patience: 100,
       finetuneBatchSize: 4,
       seed: 3,
     });
     assert.equal(t.status, 202, t.text);
-    const first = workers[0];
-    let killed = false;
+    const runsOn = (pid: number) =>
+      new RegExp(`training job ${t.json.job.id} of q runs on worker ${hostname()}:${pid}`);
+    let killed: WorkerProcess | undefined;
     const ev = await follow(t.json.job.id, (e) => {
-      // After the second finished epoch (its checkpoint is on the shared cache): a second worker, then kill the first.
+      // After the second finished epoch (its checkpoint is in the shared cache), SIGKILL whichever worker has the job.
       if (!killed && e.event === 'finetune-epoch' && e.data.epoch >= 2) {
-        killed = true;
-        void WorkerProcess.start(redis.url, cliEnv()).then((w) => {
-          workers.push(w);
-          first.child.kill('SIGKILL');
-        });
+        killed = workers.find((w) => runsOn(w.child.pid!).test(serverLog))!;
+        killed.child.kill('SIGKILL');
       }
     });
-    assert.ok(killed, 'the job reached its second epoch on the first worker');
-    const second = workers[1];
+    assert.ok(killed, 'the job reached its second epoch before the kill');
+    const other = workers.find((w) => w !== killed)!;
     assert.equal(ev.at(-1)!.data.state, 'done', JSON.stringify(ev.slice(-3)));
+    assert.match(serverLog, runsOn(other.child.pid!), 'the other worker took the job');
     const resume = ev.find((e) => e.event === 'finetune-resume');
     assert.ok(resume && resume.data.epoch >= 2, `resumed from the checkpoint: ${JSON.stringify(resume)}`);
-    assert.match(
-      serverLog,
-      new RegExp(`training job ${t.json.job.id} of q runs on worker ${hostname()}:${second.child.pid}`),
-    );
+    assert.ok(resume.data.epoch < 14, 'the kill came mid-run');
     assert.equal(ev.find((e) => e.event === 'done')!.data.rung, 'partial');
+    await killed!.done;
+    workers.splice(workers.indexOf(killed!), 1);
+  });
+
+  test('a server stopped mid-job: the job goes on on its worker, and the restarted server rejoins it', async () => {
+    const t = await postJson(`${P}/train`, {
+      strategy: 'partial',
+      model: MODEL,
+      trainLast: 1,
+      epochs: 20,
+      patience: 100,
+      finetuneBatchSize: 4,
+      seed: 6,
+    });
+    assert.equal(t.status, 202, t.text);
+    const id = t.json.job.id;
+    let stopping: Promise<CliResult> | undefined;
+    await follow(id, (e) => {
+      if (!stopping && e.event === 'finetune-epoch') {
+        server.kill('SIGTERM');
+        stopping = serverDone;
+      }
+    });
+    assert.equal((await stopping!).code, 0);
+    assert.ok(existsSync(join(work, 'projects', 'q', 'job.json')), 'the request is kept for the restart');
+    await startServe();
+    assert.equal((await call(`/v1/jobs/${id}`)).status, 200, 'the job is back under its own id');
+    const ev = await follow(id);
+    assert.equal(ev[0].event, 'resumed');
+    assert.equal(ev.at(-1)!.data.state, 'done', JSON.stringify(ev.slice(-3)));
+    // It was never restarted: the worker trained on while the server was away (no resume from a checkpoint).
+    assert.ok(!ev.some((e) => e.event === 'finetune-resume' || e.event === 'dataset'));
+    const results = await call(`${P}/results`);
+    assert.equal(results.json.bundle, ev.at(-1)!.data.bundle);
   });
 
   test('cancel: a running job stops at its next check, a waiting one leaves the queue', async () => {
