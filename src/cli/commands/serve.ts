@@ -120,7 +120,9 @@ export function registerServeCommand(program: Command): void {
         );
       await new Promise<void>((done) => {
         const stop = (signal: string) => {
-          process.stderr.write(`\n${signal}: shutting down (cancelling running training jobs)...\n`);
+          process.stderr.write(
+            `\n${signal}: shutting down (${server.queue ? 'training jobs go on on their workers' : 'cancelling running training jobs'})...\n`,
+          );
           process.off('SIGINT', onInt);
           process.off('SIGTERM', onTerm);
           server.close().then(done, (err) => {
