@@ -8,7 +8,9 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startServer, type TlServer } from '../../src/serve/server.js';
 import { cleanup, DATASETS_DIR, filesIn, sleep, tempDir } from '../helpers.js';
-import { RedisServer } from './queue-fixtures.js';
+import { TrainQueue } from '../../src/queue/train-queue.js';
+import { TRAIN_JOB_VERSION } from '../../src/queue/train-jobs.js';
+import { RedisServer, WorkerProcess } from './queue-fixtures.js';
 
 const HYM = join(DATASETS_DIR, 'hymenoptera_data');
 
@@ -41,6 +43,7 @@ before(async () => {
 });
 
 after(async () => {
+  await WorkerProcess.killAll();
   await server?.close();
   await redis?.stop();
   await cleanup(work);
@@ -61,6 +64,35 @@ async function ended(id: string, ms = 20_000): Promise<any> {
     await sleep(100);
   }
 }
+
+test('a worker that cannot see the projects folder refuses the job: it fails with that reason, not retried', async () => {
+  const worker = await WorkerProcess.start(redis.url, { cacheDir: join(work, 'cache') });
+  const q = await TrainQueue.connect(redis.url);
+  try {
+    const ac = new AbortController();
+    const missing = join(work, 'not-shared');
+    const end = await q.run(
+      'ffffffffffffffff',
+      { v: TRAIN_JOB_VERSION, projectsDir: missing, project: 'q', request: {} },
+      { onMessage: () => assert.fail('no training ran'), cancel: ac.signal },
+    );
+    assert.notEqual(end, 'detached');
+    if (end === 'detached') return;
+    assert.equal(end.state, 'failed');
+    assert.equal(end.queueFailure, true);
+    assert.match(
+      end.error!,
+      new RegExp(
+        `^training failed on the queue: worker [^ ]+:${worker.child.pid} refused it: cannot see the project folder ${join(missing, 'q')} here \\(workers that train for tl serve --queue must see the server's projects folder at the same path\\)$`,
+      ),
+    );
+    const out = await worker.stop();
+    assert.match(out.stderr, /refused training job train-ffffffffffffffff: cannot see the project folder/);
+    assert.match(out.stderr, /0 training jobs run/);
+  } finally {
+    await q.close();
+  }
+});
 
 test('Redis lost mid-run: the job fails with one line, the server stays up, and takes queue jobs again later', async () => {
   const t = await train();
