@@ -118,7 +118,11 @@ export class TrainQueue {
     const stopped = new Promise<TrainJobEnd | 'detached'>((resolve) => (stop = resolve));
     const onLost = (message: string) => stop!({ state: 'failed', error: message, bundle: null, queueFailure: true });
     const onDetach = () => stop!('detached');
-    const onCancel = () => void this.cancel(id).then((removed) => removed && this.wake.get(id)?.());
+    const onCancel = () =>
+      void this.cancel(id).then(
+        (removed) => removed && this.wake.get(id)?.(),
+        () => {}, // Redis away: the run ends by the watchdog or when the server closes
+      );
     if (this.lostMessage) onLost(this.lostMessage);
     this.lostWaiters.add(onLost);
     this.detachWaiters.add(onDetach);
@@ -149,6 +153,8 @@ export class TrainQueue {
       if (!job) {
         if (cancel.aborted) return cancelled();
         job = await this.submit(id, data);
+        // A cancel that came while the job was being added found nothing to flag: flag it now.
+        if (cancel.aborted) await this.cancel(id);
       }
       const state = await job.getState();
       if (state === 'completed' || state === 'failed') {
