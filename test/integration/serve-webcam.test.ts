@@ -5,7 +5,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, statSync } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import sharp from 'sharp';
@@ -18,6 +19,8 @@ const WEB_SRC = join(ROOT, 'web');
 const WEB_OUT = join(ROOT, 'dist/web');
 /** The upload batch of classes.ts: a hold of more frames than this makes more than one request, never one a frame. */
 const BATCH = 16;
+/** Screenshots are kept after the run (for people to look at), beside serve-e2e's. */
+const SHOTS = join(tmpdir(), 'tl-serve-e2e-screenshots');
 
 let work: string;
 let server: TlServer;
@@ -122,6 +125,7 @@ before(async () => {
   env.cacheDir = join(work, 'cache');
   env.modelsDir = MODELS_DIR;
   env.allowDownloads = false;
+  await mkdir(SHOTS, { recursive: true });
   await ensureWebBuilt();
   server = await startServer({ port: 0, projectsDir: join(work, 'projects') });
   // The fake camera, but no fake permission prompt: a context is allowed the camera only if the test grants it.
@@ -219,6 +223,26 @@ test('hold to record: the frames shown are the photos stored, JPEGs of the camer
     assert.equal(uploads.length, 1 + Math.ceil(second / BATCH), `batched: ${uploads.length} requests in all`);
     assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Hold to record', 'focus kept');
 
+    // A screen reader's activation is a plain click: it toggles recording.
+    await record(page, 'ants').evaluate((b: HTMLButtonElement) => b.click());
+    assert.equal(await record(page, 'ants').getAttribute('aria-pressed'), 'true');
+    await page.waitForFunction(() => /^[1-9]/.test(document.querySelector('[data-testid=webcam-count]')!.textContent!));
+    await record(page, 'ants').evaluate((b: HTMLButtonElement) => b.click());
+    assert.equal(await record(page, 'ants').getAttribute('aria-pressed'), 'false');
+    const third = await shownFrames(page, 'ants');
+    await card(page, 'ants')
+      .getByTestId('class-count')
+      .filter({ hasText: `${first + second + third} photos` })
+      .waitFor();
+
+    // The open panel fits a 375 px wide phone.
+    await card(page, 'ants').screenshot({ path: join(SHOTS, 'webcam-panel-1280.png') });
+    await page.setViewportSize({ width: 375, height: 800 });
+    await card(page, 'ants').screenshot({ path: join(SHOTS, 'webcam-panel-375.png') });
+    const widths = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+    assert.ok(widths[0] <= widths[1], `page ${widths[0]}px wide in a ${widths[1]}px window`);
+    await page.setViewportSize({ width: 1280, height: 900 });
+
     // Closing the panel stops the camera.
     await stashStream(page, 'ants', 'antsStream');
     await card(page, 'ants').locator('.webcam-panel').getByRole('button', { name: 'Close webcam' }).click();
@@ -248,6 +272,7 @@ test('hold to record: the frames shown are the photos stored, JPEGs of the camer
       document.dispatchEvent(new Event('visibilitychange'));
     });
     assert.equal(await streamEnded(page, 'beesStream'), true, 'a hidden page stops the camera');
+    await card(page, 'bees').screenshot({ path: join(SHOTS, 'webcam-closed-1280.png') });
     assert.equal(await card(page, 'bees').locator('.webcam-panel').count(), 0);
     assert.equal((await classImages(name, 'bees')).length, 0, 'opening and closing uploads nothing');
     assert.deepEqual(pageErrors, [], 'no JavaScript errors on the page');
@@ -267,6 +292,7 @@ test('a denied camera is said beside the Webcam button, and nothing is uploaded'
     await message.waitFor();
     assert.match(await message.innerText(), /^Camera access was denied\. Allow the camera for this site/);
     assert.equal(await message.getAttribute('role'), 'alert');
+    await card(page, 'ants').screenshot({ path: join(SHOTS, 'webcam-denied-1280.png') });
     const describedBy = await toggle(page, 'ants').getAttribute('aria-describedby');
     assert.equal(describedBy, await message.getAttribute('id'), 'the button is described by the message');
     assert.equal(await toggle(page, 'ants').getAttribute('aria-expanded'), 'false');

@@ -52,7 +52,7 @@ export function webcamControls(cls: string, upload: UploadFrames): { button: HTM
   const button = h(
     'button',
     { type: 'button', class: 'subtle webcam-toggle', 'aria-expanded': open ? 'true' : 'false' },
-    open ? 'Close webcam' : 'Webcam',
+    'Webcam',
   );
   const area = h('div', { class: 'webcam-area' });
   if (failure && failure.project === project && failure.cls === cls) {
@@ -103,7 +103,6 @@ async function openWebcam(
   const p = buildPanel(project, cls, toggle, area, upload);
   panel = p;
   area.append(p.el);
-  toggle.textContent = 'Close webcam';
   toggle.setAttribute('aria-expanded', 'true');
   let stream: MediaStream | null;
   try {
@@ -144,7 +143,6 @@ function closePanel(p: Panel): void {
   const hadFocus = p.el.contains(document.activeElement);
   p.video.srcObject = null;
   p.el.remove();
-  p.toggle.textContent = 'Webcam';
   p.toggle.setAttribute('aria-expanded', 'false');
   if (hadFocus && p.toggle.isConnected) p.toggle.focus();
 }
