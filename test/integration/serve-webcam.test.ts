@@ -265,6 +265,16 @@ test('hold to record: the frames shown are the photos stored, JPEGs of the camer
     });
     assert.deepEqual(violations, [], 'axe violations in the class card with its webcam open');
 
+    // Leaving the project stops the camera; back on it, the panel is closed.
+    await stashStream(page, 'bees', 'beesStream1');
+    await page.evaluate(() => (location.hash = '#'));
+    await page.getByRole('heading', { name: /Teach the computer/ }).waitFor();
+    assert.equal(await streamEnded(page, 'beesStream1'), true, 'leaving the project stops the camera');
+    await page.evaluate((n) => (location.hash = `#/p/${encodeURIComponent(n)}`), name);
+    await card(page, 'bees').waitFor();
+    assert.equal(await page.locator('.webcam-panel').count(), 0);
+    await openWebcam(page, 'bees');
+
     // A hidden page keeps no camera.
     await stashStream(page, 'bees', 'beesStream');
     await page.evaluate(() => {
