@@ -4,77 +4,46 @@
 // hides; a denied camera says so beside the button and uploads nothing.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, statSync } from 'node:fs';
-import { mkdir, readdir, stat } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import sharp from 'sharp';
-import { env } from '../../src/util/env.js';
-import { startServer, type TlServer } from '../../src/serve/server.js';
-import { cleanup, MODELS_DIR, ROOT, tempDir } from '../helpers.js';
+import { ROOT } from '../helpers.js';
+import {
+  CHROMIUM,
+  LAUNCH_ARGS,
+  projectPath,
+  startServeBrowser,
+  watchPage,
+  type ServeBrowser,
+} from './serve-browser.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const WEB_SRC = join(ROOT, 'web');
-const WEB_OUT = join(ROOT, 'dist/web');
 /** The upload batch of classes.ts: a hold of more frames than this makes more than one request, never one a frame. */
 const BATCH = 16;
 /** Screenshots are kept after the run (for people to look at), beside serve-e2e's. */
 const SHOTS = join(tmpdir(), 'tl-serve-e2e-screenshots');
 
-let work: string;
-let server: TlServer;
+let sb: ServeBrowser;
+/** The fake camera, but no fake permission prompt: a context is allowed the camera only if the test grants it. */
 let browser: Browser;
 
-async function newestMtime(dir: string): Promise<number> {
-  let newest = 0;
-  for (const e of await readdir(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    newest = Math.max(newest, e.isDirectory() ? await newestMtime(p) : (await stat(p)).mtimeMs);
-  }
-  return newest;
-}
-
-/** Build the web app with Vite unless dist/web is newer than every source file. */
-async function ensureWebBuilt(): Promise<void> {
-  const index = join(WEB_OUT, 'index.html');
-  if (existsSync(index) && statSync(index).mtimeMs >= (await newestMtime(WEB_SRC))) return;
-  const { build } = await import('vite');
-  await build({ root: WEB_SRC, logLevel: 'warn', build: { outDir: WEB_OUT, emptyOutDir: true } });
-}
-
-async function apiCall<T = any>(method: string, path: string, body?: object): Promise<T> {
-  const res = await fetch(`${server.url}${path}`, {
-    method,
-    body: body ? JSON.stringify(body) : undefined,
-    headers: body ? { 'content-type': 'application/json' } : {},
-  });
-  const text = await res.text();
-  assert.ok(res.ok, `${method} ${path}: ${res.status} ${text.slice(0, 300)}`);
-  return (text ? JSON.parse(text) : undefined) as T;
-}
-
-const projectPath = (name: string) => `/v1/projects/${encodeURIComponent(name)}`;
 const classImages = async (project: string, cls: string) =>
-  (await apiCall<{ images: { file: string; url: string }[] }>('GET', `${projectPath(project)}/images?class=${cls}`))
+  (await sb.api<{ images: { file: string; url: string }[] }>('GET', `${projectPath(project)}/images?class=${cls}`))
     .images;
-
-async function setupProject(name: string, classes: string[]): Promise<void> {
-  await apiCall('POST', '/v1/projects', { name });
-  for (const cls of classes) await apiCall('POST', `${projectPath(name)}/classes`, { name: cls });
-}
+const setupProject = (name: string, classes: string[]) =>
+  sb.setupProject(name, Object.fromEntries(classes.map((c) => [c, []])));
 
 /** The page on a project, with its JavaScript errors and the photo uploads it sends (per class). */
 async function openPage(context: BrowserContext, project: string) {
   const page = await context.newPage();
-  const pageErrors: string[] = [];
+  const pageErrors = watchPage(page);
   const uploads: string[] = [];
-  page.on('pageerror', (e) => pageErrors.push(e.message));
   page.on('request', (r) => {
     const m = /\/classes\/([^/]+)\/images$/.exec(new URL(r.url()).pathname);
     if (r.method() === 'POST' && m) uploads.push(decodeURIComponent(m[1]));
   });
-  await page.goto(`${server.url}/#/p/${encodeURIComponent(project)}`);
+  await page.goto(`${sb.server.url}/#/p/${encodeURIComponent(project)}`);
   await page.locator('#project-title', { hasText: project }).waitFor();
   return { page, pageErrors, uploads };
 }
@@ -120,32 +89,24 @@ const streamEnded = (page: Page, key: string) =>
   }, key);
 
 before(async () => {
-  assert.ok(existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
-  work = await tempDir('tl-serve-webcam-');
-  env.cacheDir = join(work, 'cache');
-  env.modelsDir = MODELS_DIR;
-  env.allowDownloads = false;
+  sb = await startServeBrowser('tl-serve-webcam-');
   await mkdir(SHOTS, { recursive: true });
-  await ensureWebBuilt();
-  server = await startServer({ port: 0, projectsDir: join(work, 'projects') });
-  // The fake camera, but no fake permission prompt: a context is allowed the camera only if the test grants it.
   browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--use-fake-device-for-media-stream'],
+    args: [...LAUNCH_ARGS, '--use-fake-device-for-media-stream'],
   });
 });
 
 after(async () => {
   await browser?.close();
-  await server?.close();
-  await cleanup(work);
+  await sb?.close();
 });
 
 test('hold to record: the frames shown are the photos stored, JPEGs of the camera size, uploaded in batches', async (t) => {
   const name = 'Webcam capture';
   await setupProject(name, ['ants', 'bees']);
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  await context.grantPermissions(['camera'], { origin: server.url });
+  await context.grantPermissions(['camera'], { origin: sb.server.url });
   const { page, pageErrors, uploads } = await openPage(context, name);
   try {
     await openWebcam(page, 'ants');
@@ -191,7 +152,7 @@ test('hold to record: the frames shown are the photos stored, JPEGs of the camer
 
     // Each frame is a JPEG of the camera's size, in the camera's own orientation (the mirroring is the preview's).
     for (const img of stored) {
-      const bytes = Buffer.from(await (await fetch(`${server.url}${img.url}`)).arrayBuffer());
+      const bytes = Buffer.from(await (await fetch(`${sb.server.url}${img.url}`)).arrayBuffer());
       const meta = await sharp(bytes).metadata();
       assert.equal(meta.format, 'jpeg', img.file);
       assert.deepEqual({ width: meta.width, height: meta.height }, size, img.file);

@@ -81,7 +81,7 @@ export function renderTry(): void {
       } catch (err) {
         if (!(err instanceof CameraError)) throw err;
         // Said here, beside the button, not in the page's status line far above.
-        result.replaceChildren(h('p', { class: 'camera-error', role: 'alert' }, err.message));
+        result.replaceChildren(h('p', { class: 'field-error camera-error', role: 'alert' }, err.message));
         return;
       }
       if (!stream) return;

@@ -57,7 +57,7 @@ export function webcamControls(cls: string, upload: UploadFrames): { button: HTM
   const area = h('div', { class: 'webcam-area' });
   if (failure && failure.project === project && failure.cls === cls) {
     const id = `webcam-error-${Math.random().toString(36).slice(2)}`;
-    area.append(h('p', { class: 'camera-error', role: 'alert', id }, failure.message));
+    area.append(h('p', { class: 'field-error camera-error', role: 'alert', id }, failure.message));
     button.setAttribute('aria-describedby', id);
   }
   if (open) {
@@ -113,7 +113,7 @@ async function openWebcam(
     failure = { project, cls, message };
     // The area of this class card as it is now (a redraw during the wait replaced the one the button was in).
     const id = `webcam-error-${Math.random().toString(36).slice(2)}`;
-    p.area.prepend(h('p', { class: 'camera-error', role: 'alert', id }, message));
+    p.area.prepend(h('p', { class: 'field-error camera-error', role: 'alert', id }, message));
     p.toggle.setAttribute('aria-describedby', id);
     return;
   }
