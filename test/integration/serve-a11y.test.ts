@@ -176,6 +176,9 @@ test('photo grid: one tab stop, arrows move, Delete removes (server count drops)
     await page.keyboard.press('Tab');
     assert.equal(await page.evaluate(() => document.activeElement?.id), 'class-0-folder');
     assert.deepEqual([await ringOf('class-0-files'), await ringOf('class-0-folder')], ['none', 'solid']);
+    await page.keyboard.press('Tab'); // the class's Webcam button (webcam.ts)
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Webcam');
+    assert.deepEqual([await ringOf('class-0-files'), await ringOf('class-0-folder')], ['none', 'none']);
 
     // The grid is one tab stop: Tab enters at the first photo, the next Tab leaves it.
     const files = await options.evaluateAll((els) => els.map((e) => e.getAttribute('data-file')!));
