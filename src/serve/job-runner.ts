@@ -1,12 +1,10 @@
 // Who runs a training job. The server hands a job and its request to a TrainingRunner and learns everything else
-// from the job (its events, its end); a queue-backed runner (BullMQ, `tl serve --queue`) can replace these two.
+// from the job (its events, its end); with `tl serve --queue` a QueueRunner (queue-jobs.ts) replaces these two.
 //   ChildProcessRunner (the default): one child process per job (train-child.ts), so training and feature extraction
 //     never block the server's event loop; events arrive over IPC; a cancel is an IPC message; the child runs at a
 //     lower CPU priority, so requests keep their latency while it trains.
 //   InProcessRunner: runProjectTraining in the server's own process (tests that need to reach inside a run).
-import { fork, type ChildProcess } from 'node:child_process';
-import { setPriority } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
 import type { Classifier } from '../classifier/classifier.js';
 import type { BatcherOptions } from './batcher.js';
 import { envSnapshot, type FromChild, type ToChild } from './child-protocol.js';
@@ -15,6 +13,7 @@ import { ServedModel } from './models.js';
 import type { ProjectModels } from './project-models.js';
 import type { ProjectStore } from './projects.js';
 import { runProjectTraining, stripProjectDir, type TrainRequest } from './training.js';
+import { forkTrainChild } from './train-process.js';
 
 export interface TrainingRunner {
   /** Run the job to its end; its events and final state say how it went. A cancel arrives as job.controller's abort. */
@@ -29,9 +28,6 @@ export interface RunnerDeps {
   batching: BatcherOptions;
   log: (line: string) => void;
 }
-
-/** Niceness of a training child: requests to the server come first on a busy machine. */
-const CHILD_NICENESS = 10;
 
 export class InProcessRunner implements TrainingRunner {
   private running = new Set<Promise<void>>();
@@ -68,16 +64,7 @@ export class ChildProcessRunner implements TrainingRunner {
     const { store, projectModels, log } = this.deps;
     const project = job.project;
     store.busy.add(project);
-    const child = fork(childEntry(), [], {
-      execArgv: import.meta.url.endsWith('.ts') ? ['--import', 'tsx'] : [],
-      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-      serialization: 'advanced',
-    });
-    try {
-      if (child.pid) setPriority(child.pid, CHILD_NICENESS);
-    } catch {
-      // not allowed here (some containers): the child runs at the server's priority
-    }
+    const child = forkTrainChild();
     let stderr = '';
     child.stderr!.setEncoding('utf8').on('data', (d: string) => {
       stderr = (stderr + d).slice(-4000);
@@ -136,11 +123,6 @@ export class ChildProcessRunner implements TrainingRunner {
     if (!(await settleWithin(left, ms))) for (const child of this.children.keys()) child.kill('SIGKILL');
     await Promise.allSettled(left);
   }
-}
-
-function childEntry(): string {
-  const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
-  return fileURLToPath(new URL(`./train-child.${ext}`, import.meta.url));
 }
 
 /** Whether every promise settled within `ms`. */

@@ -17,7 +17,8 @@ import { jsonErrorHandler } from './error-handler.js';
 import { checkRequestHost, isLoopbackName } from './host-check.js';
 import { JobManager } from './jobs.js';
 import { resumePendingJobs } from './job-start.js';
-import { ChildProcessRunner, InProcessRunner } from './job-runner.js';
+import { ChildProcessRunner, InProcessRunner, type TrainingRunner } from './job-runner.js';
+import { QueueRunner, type QueueServeOptions } from './queue-jobs.js';
 import { ServedModel } from './models.js';
 import { ProjectModels } from './project-models.js';
 import { ProjectStore } from './projects.js';
@@ -59,6 +60,11 @@ export interface ServeOptions {
    * 'in-process' the server's own event loop (tests that reach inside a run).
    */
   trainIn?: 'child' | 'in-process';
+  /**
+   * Run training jobs on `tl worker`s through this BullMQ queue instead (overrides trainIn). Workers must see the
+   * projects folder at the same path: they train on its images and save the bundle into it.
+   */
+  queue?: QueueServeOptions;
 }
 
 export interface TlServer {
@@ -69,6 +75,8 @@ export interface TlServer {
   jobs: JobManager;
   /** Every route registered (method, URL), as the OpenAPI document should list them. */
   routes: { method: string; url: string }[];
+  /** With `queue`: the training queue (its Redis version, the workers connected). */
+  queue?: { redisVersion: string; workerCount(): Promise<number> };
   close(): Promise<void>;
 }
 
@@ -96,7 +104,11 @@ export async function createServer(opts: ServeOptions): Promise<Omit<TlServer, '
   const projectModels = new ProjectModels(store, batching, opts.maxLoadedProjects ?? 4);
   const sseClients = new Set<ServerResponse>();
   const runnerDeps = { store, projectModels, batching, log };
-  const runner = opts.trainIn === 'in-process' ? new InProcessRunner(runnerDeps) : new ChildProcessRunner(runnerDeps);
+  const runner: TrainingRunner = opts.queue
+    ? await QueueRunner.connect(opts.queue, runnerDeps)
+    : opts.trainIn === 'in-process'
+      ? new InProcessRunner(runnerDeps)
+      : new ChildProcessRunner(runnerDeps);
 
   // Served bundles, each under its own name.
   const models = new Map<string, ServedModel>();
@@ -110,6 +122,7 @@ export async function createServer(opts: ServeOptions): Promise<Omit<TlServer, '
     }
   } catch (err) {
     await Promise.all([...models.values()].map((m) => m.dispose()));
+    await runner.close(0);
     throw err;
   }
 
@@ -226,7 +239,7 @@ export async function createServer(opts: ServeOptions): Promise<Omit<TlServer, '
   // Jobs a killed or stopped server left running start again (a fine-tuning run from its last checkpoint).
   await resumePendingJobs(ctx);
 
-  return { app, store, jobs, routes, close };
+  return { app, store, jobs, routes, close, queue: runner instanceof QueueRunner ? runner.queue : undefined };
 }
 
 /** Create the server and listen; resolves with its URL once it accepts connections. */

@@ -75,8 +75,8 @@ export const SETTINGS = [
   {
     name: 'TL_QUEUE',
     field: 'queue',
-    default: 'unset (extract in this process)',
-    what: 'redis://HOST:PORT of a queue of `tl worker`s: tl embed and tl train send the images the cache lacks there',
+    default: 'unset (extract and train in this process)',
+    what: 'redis://HOST:PORT of a queue of `tl worker`s: tl embed and tl train send the images the cache lacks there; tl serve runs its training jobs there',
   },
   {
     name: 'TL_WEBGPU',
@@ -224,7 +224,7 @@ export const env = {
   set debug(v: boolean | undefined) {
     assigned.debug = v;
   },
-  /** TL_QUEUE: redis://HOST:PORT of a queue of `tl worker`s (src/queue/); `tl embed` and `tl train` extract there. */
+  /** TL_QUEUE: redis://HOST:PORT of a queue of `tl worker`s (src/queue/); `tl embed` and `tl train` extract there, `tl serve` trains there. */
   get queue(): string | undefined {
     return assigned.queue ?? (read('TL_QUEUE') || undefined);
   },

@@ -260,7 +260,7 @@ test('drag and drop, folder upload, remove a photo, rename and remove classes', 
     );
 
     // Remove a wrong photo.
-    await page.getByRole('button', { name: 'Remove ants photo 2' }).click();
+    await page.locator('article[data-class="ants"] [role=option]').nth(1).locator('.remove').click();
     await countOf(page, 'ants').filter({ hasText: '2 photos' }).waitFor();
     assert.equal(await page.locator('article[data-class="ants"] .thumbs img').count(), 2);
     const antImages = await apiCall<{ images: unknown[] }>('GET', `${projectPath(name)}/images?class=ants`);

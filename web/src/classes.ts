@@ -1,10 +1,13 @@
 // A project's classes and photos: class cards, rename, remove, upload (files, folders, drops).
+import { guardNear } from './a11y';
 import { api, type ImageEntry } from './api';
 import { h } from './dom';
 import { setupDrop } from './drop';
+import { photoGrid } from './photo-grid';
 import { renderList } from './project-list';
 import { guard, isImage, plural, say, state } from './state';
 import { renderTrainState } from './training';
+import { syncWebcam, webcamControls } from './webcam';
 
 /** Reload the open project after a change to its classes or photos, and redraw what shows them. */
 export async function reloadProject(): Promise<void> {
@@ -24,7 +27,7 @@ export function addClass(e: Event): void {
   e.preventDefault();
   const form = e.target as HTMLFormElement;
   const input = form.elements.namedItem('name') as HTMLInputElement;
-  void guard(async () => {
+  void guardNear('add-class-error', async () => {
     if (!state.current) return;
     await api.addClass(state.current.project.name, input.value.trim());
     say(`Added class “${input.value.trim()}”. Drop photos on it.`, 'ok');
@@ -34,6 +37,11 @@ export function addClass(e: Event): void {
 }
 
 export function renderClasses(): void {
+  drawClasses();
+  syncWebcam();
+}
+
+function drawClasses(): void {
   const list = document.getElementById('class-list');
   if (!list || !state.current) return;
   const { project, images } = state.current;
@@ -78,6 +86,7 @@ function classCard(cls: string, index: number, imgs: ImageEntry[]): HTMLElement 
   };
   filesInput.addEventListener('change', onPick(filesInput));
   folderInput.addEventListener('change', onPick(folderInput));
+  const webcam = webcamControls(cls, (frames, st) => upload(cls, frames, st));
   const title = h('h3', { id: `${id}-h` }, cls);
   const head = h(
     'div',
@@ -99,41 +108,13 @@ function classCard(cls: string, index: number, imgs: ImageEntry[]): HTMLElement 
       filesInput,
       h('label', { for: `${id}-folder`, class: 'button subtle' }, 'Choose a folder'),
       folderInput,
+      webcam.button,
     ),
+    webcam.area,
     status,
-    imgs.length
-      ? h(
-          'ul',
-          { class: 'thumbs', 'aria-label': `Photos of ${cls}` },
-          ...imgs.map((img, k) =>
-            h(
-              'li',
-              {},
-              h('img', {
-                src: img.thumbnailUrl,
-                alt: `${cls} photo ${k + 1}`,
-                loading: 'lazy',
-                width: 72,
-                height: 72,
-                decoding: 'async',
-              }),
-              h(
-                'button',
-                {
-                  type: 'button',
-                  class: 'remove',
-                  'aria-label': `Remove ${cls} photo ${k + 1}`,
-                  title: 'Remove this photo',
-                  onclick: () => removeImage(img),
-                },
-                '×',
-              ),
-            ),
-          ),
-        )
-      : h('p', { class: 'muted' }, 'No photos yet.'),
+    photoGrid({ id: `${id}-photos`, cls, images: imgs, onRemove: removeImage }),
   );
-  setupDrop(card, (files) => upload(cls, files, status));
+  setupDrop(card, async (files) => void (await upload(cls, files, status)));
   return card;
 }
 
@@ -178,19 +159,18 @@ function removeImage(img: ImageEntry): void {
   });
 }
 
-async function upload(cls: string, files: File[], status: HTMLElement): Promise<void> {
-  if (!state.current) return;
+/** Upload files to a class (also the webcam's frames); resolves to the summary it showed. */
+async function upload(cls: string, files: File[], status: HTMLElement): Promise<string> {
+  if (!state.current) return '';
   const project = state.current.project.name;
   const images = files.filter(isImage);
   const ignored = files.length - images.length;
   if (!images.length) {
-    say(
-      files.length
-        ? `None of the ${plural(files.length, 'file')} is a photo (JPEG, PNG, WebP, TIFF, AVIF).`
-        : 'No files.',
-      'error',
-    );
-    return;
+    const message = files.length
+      ? `None of the ${plural(files.length, 'file')} is a photo (JPEG, PNG, WebP, TIFF, AVIF).`
+      : 'No files.';
+    say(message, 'error');
+    return message;
   }
   let done = 0;
   let added = 0;
@@ -216,6 +196,8 @@ async function upload(cls: string, files: File[], status: HTMLElement): Promise<
   if (ignored) parts.push(`${ignored} non-image ${ignored === 1 ? 'file' : 'files'} ignored`);
   if (problems.length)
     parts.push(`${problems.length} refused: ${problems.slice(0, 3).join('; ')}${problems.length > 3 ? '…' : ''}`);
-  say(parts.join(', ') + '.', problems.length && !added ? 'error' : 'ok');
+  const summary = parts.join(', ') + '.';
+  say(summary, problems.length && !added ? 'error' : 'ok');
   await reloadProject();
+  return summary;
 }

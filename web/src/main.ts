@@ -1,6 +1,7 @@
 // The tl web app: projects → classes and photos → train (live progress) → results → try it → download.
 // This module routes (#/p/NAME opens a project) and shows the home page; each part of a project has its own module.
 import './style.css';
+import { guardNear } from './a11y';
 import { api } from './api';
 import { h } from './dom';
 import { openProject } from './project-view';
@@ -54,7 +55,7 @@ function showHome(): void {
 $newProject.addEventListener('submit', (e) => {
   e.preventDefault();
   const input = $newProject.elements.namedItem('name') as HTMLInputElement;
-  void guard(async () => {
+  void guardNear('new-project-error', async () => {
     const p = await api.createProject(input.value.trim());
     input.value = '';
     await refreshList();

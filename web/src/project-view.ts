@@ -1,6 +1,7 @@
 // One project's page: its sections (classes and photos, train, results, try it), opening and deleting it.
 import { api } from './api';
 import { h } from './dom';
+import { focusOn } from './a11y';
 import { addClass, renderClasses } from './classes';
 import { refreshList, renderList } from './project-list';
 import { renderResults } from './results';
@@ -18,11 +19,46 @@ export async function openProject(name: string): Promise<void> {
   state.current = { project, images, results };
   renderList();
   renderProject();
+  focusOn('project-title');
   if (project.activeJob && !following()) followJob(project.activeJob.id);
 }
 
 function section(id: string, title: string, ...body: (Node | string)[]): HTMLElement {
-  return h('section', { class: 'card', id, 'aria-labelledby': `${id}-h` }, h('h2', { id: `${id}-h` }, title), ...body);
+  return h(
+    'section',
+    { class: 'card', id, 'aria-labelledby': `${id}-h` },
+    h('h2', { id: `${id}-h`, tabindex: -1 }, title),
+    ...body,
+  );
+}
+
+const SECTIONS = [
+  ['classes', 'Classes'],
+  ['train', 'Train'],
+  ['results', 'Results'],
+  ['try', 'Try it'],
+] as const;
+
+/** Links to the sections, so that the keyboard reaches Train or Results in a few Tabs past any number of classes. */
+function sectionNav(): HTMLElement {
+  return h(
+    'nav',
+    { class: 'section-nav', 'aria-label': 'Project sections' },
+    SECTIONS.map(([id, label]) =>
+      h(
+        'a',
+        {
+          // The hash is the router's (#/p/NAME): the link moves focus itself instead of changing it.
+          href: `#${id}`,
+          onclick: (e: Event) => {
+            e.preventDefault();
+            focusOn(`${id}-h`);
+          },
+        },
+        label,
+      ),
+    ),
+  );
 }
 
 function renderProject(): void {
@@ -32,7 +68,8 @@ function renderProject(): void {
     h(
       'div',
       { class: 'project-head' },
-      h('h1', { id: 'project-title' }, p.name),
+      h('h1', { id: 'project-title', tabindex: -1 }, p.name),
+      sectionNav(),
       h('button', { type: 'button', class: 'danger subtle', onclick: () => deleteProject(p.name) }, 'Delete project'),
     ),
     section(
@@ -55,6 +92,7 @@ function renderProject(): void {
           }),
           h('button', { type: 'submit' }, 'Add class'),
         ),
+        h('p', { id: 'add-class-error', class: 'field-error', role: 'alert' }),
       ),
       h('div', { id: 'class-list', class: 'class-list' }),
     ),

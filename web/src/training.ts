@@ -2,6 +2,7 @@
 import { api, type Backbone, type HistoryPoint } from './api';
 import { h, pct } from './dom';
 import { curveCharts } from './curves';
+import { focusIfIdle, focusOn, guardNear } from './a11y';
 import { ProgressTracker, type Progress } from './eta';
 import { cancelPlan, planControls, schedulePlan, trainRequest } from './plan';
 import { refreshList } from './project-list';
@@ -53,6 +54,7 @@ export function trainControls(): HTMLElement {
       h('button', { type: 'button', id: 'train-button', class: 'primary', onclick: () => startTraining() }, 'Train'),
       h('span', { id: 'train-hint', class: 'muted' }),
     ),
+    h('p', { id: 'train-error', class: 'field-error', role: 'alert' }),
     h(
       'details',
       { class: 'advanced' },
@@ -93,7 +95,8 @@ export function trainControls(): HTMLElement {
     ),
     h(
       'div',
-      { id: 'progress', class: 'progress', hidden: true },
+      // Takes focus when training starts; only the phase line is live (not each photo's tick).
+      { id: 'progress', class: 'progress', hidden: true, role: 'region', 'aria-label': 'Training', tabindex: -1 },
       h('p', { id: 'phase', 'aria-live': 'polite' }),
       h(
         'div',
@@ -138,11 +141,12 @@ export function renderTrainState(): void {
 }
 
 function startTraining(): void {
-  void guard(async () => {
+  void guardNear('train-error', async () => {
     if (!state.current) return;
     cancelPlan();
     const r = await api.train(state.current.project.name, trainRequest());
     followJob(r.job.id);
+    focusOn('progress');
   });
 }
 
@@ -268,7 +272,11 @@ export function followJob(jobId: string): void {
       `Done in ${d.seconds.toFixed(1)} s${d.rung ? ` (${d.rung}, ${d.backbone})` : ''}: accuracy ${pct(d.accuracy)}.`,
     );
   });
-  on('failed', (d: { message: string }) => say(`Training failed: ${d.message}`, 'error'));
+  on('failed', (d: { message: string }) => {
+    say(`Training failed: ${d.message}`, 'error');
+    const alert = document.getElementById('train-error');
+    if (alert) alert.textContent = `Training failed: ${d.message}`;
+  });
   on('end', (d: { state: string }) => {
     es.close();
     if (events === es) events = null;
@@ -288,6 +296,7 @@ export function followJob(jobId: string): void {
         state.current.project = await api.project(state.current.project.name);
         renderResults();
         renderTry();
+        focusIfIdle('results-h', 'train');
         await refreshList();
       });
     }

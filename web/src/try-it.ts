@@ -1,10 +1,20 @@
 // Try it: classify a chosen or dropped photo, or webcam frames, with the project's latest bundle.
 import { api, type Prediction } from './api';
+import { CameraError, cameraSupported, openCamera, stopCamera } from './camera';
 import { h, pct } from './dom';
 import { setupDrop } from './drop';
 import { guard, isImage, state } from './state';
 
-let webcam: { stream: MediaStream; timer: number | undefined; busy: boolean } | null = null;
+/** Set while Try it holds the page's camera (camera.ts); its onStop clears it. */
+let webcam: { timer: number | undefined; busy: boolean } | null = null;
+
+/** Stop the page's camera, whoever holds it (Try it or a class's webcam panel): on leaving the project. */
+export const stopWebcam = stopCamera;
+
+/** Stop the camera only if Try it holds it (a class panel recording elsewhere on the page keeps its camera). */
+function stopTryWebcam(): void {
+  if (webcam) stopCamera();
+}
 
 export function tryControls(): HTMLElement {
   const wrap = h('div', { id: 'try-body' });
@@ -15,7 +25,7 @@ export function tryControls(): HTMLElement {
 export function renderTry(): void {
   const body = document.getElementById('try-body');
   if (!body || !state.current) return;
-  stopWebcam();
+  stopTryWebcam();
   if (!state.current.project.latestBundle) {
     body.replaceChildren(h('p', { class: 'muted' }, 'Train first, then test the classifier on new photos here.'));
     return;
@@ -31,7 +41,7 @@ export function renderTry(): void {
     'aria-label': 'Webcam view',
   });
   const result = h('div', { id: 'try-result', class: 'try-result', 'aria-live': 'polite' });
-  const canUseCamera = !!navigator.mediaDevices?.getUserMedia;
+  const canUseCamera = cameraSupported();
   const camButton = h(
     'button',
     { type: 'button', id: 'webcam-button', class: 'subtle', hidden: !canUseCamera },
@@ -52,7 +62,7 @@ export function renderTry(): void {
     const f = input.files?.[0];
     input.value = '';
     if (!f) return;
-    stopWebcam();
+    stopTryWebcam();
     video.hidden = true;
     preview.src = URL.createObjectURL(f);
     preview.hidden = false;
@@ -61,16 +71,25 @@ export function renderTry(): void {
   });
   camButton.addEventListener('click', () => {
     if (webcam) {
-      stopWebcam();
+      stopCamera();
       return;
     }
     void guard(async () => {
-      const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false });
+      let stream: MediaStream | null;
+      try {
+        stream = await openCamera(resetTryWebcam);
+      } catch (err) {
+        if (!(err instanceof CameraError)) throw err;
+        // Said here, beside the button, not in the page's status line far above.
+        result.replaceChildren(h('p', { class: 'field-error camera-error', role: 'alert' }, err.message));
+        return;
+      }
+      if (!stream) return;
       video.srcObject = stream;
       video.hidden = false;
       preview.hidden = true;
       camButton.textContent = 'Stop webcam';
-      webcam = { stream, timer: undefined, busy: false };
+      webcam = { timer: undefined, busy: false };
       const canvas = document.createElement('canvas');
       const tick = () => {
         if (!webcam) return;
@@ -104,7 +123,7 @@ export function renderTry(): void {
   setupDrop(drop, (files) => {
     const f = files.find(isImage);
     if (!f) return;
-    stopWebcam();
+    stopTryWebcam();
     preview.src = URL.createObjectURL(f);
     preview.hidden = false;
     void classify(f);
@@ -139,10 +158,10 @@ function showPrediction(el: HTMLElement, p: Prediction): void {
   );
 }
 
-export function stopWebcam(): void {
+/** Try it's clean-up when its camera stops (camera.ts has stopped the tracks). */
+function resetTryWebcam(): void {
   if (!webcam) return;
   clearTimeout(webcam.timer);
-  for (const t of webcam.stream.getTracks()) t.stop();
   webcam = null;
   const btn = document.getElementById('webcam-button');
   if (btn) btn.textContent = 'Use webcam';

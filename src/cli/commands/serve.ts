@@ -16,6 +16,7 @@ interface ServeCliOpts {
   batchSize: number;
   batchWaitMs: number;
   verbose?: boolean;
+  queue?: string;
 }
 
 function port(v: string): number {
@@ -54,6 +55,10 @@ export function registerServeCommand(program: Command): void {
       nonNegativeInt('--batch-wait-ms'),
       4,
     )
+    .option(
+      '--queue <url>',
+      'run training jobs on `tl worker`s through this Redis queue (default TL_QUEUE); workers must see the projects folder at the same path',
+    )
     .option('-v, --verbose', 'log every request to stderr')
     .addHelpText(
       'after',
@@ -63,6 +68,7 @@ export function registerServeCommand(program: Command): void {
         '  tl serve                                   # web app at http://127.0.0.1:8765/',
         '  tl serve --bundle cats-classifier --port 9000',
         '  tl serve --bundle a-classifier b-classifier --name cats dogs --projects ~/tl-projects',
+        '  tl serve --projects /shared/tl-projects --queue redis://10.0.0.5:6379   # training on `tl worker`s',
         '  curl -s --data-binary @photo.jpg -H "Content-Type: image/jpeg" "http://127.0.0.1:8765/v1/models/cats-classifier/predict?top=2"',
         '',
         'API: GET /v1/health, GET /v1/models, POST /v1/models/<name>/predict, /v1/projects/... (see /v1/openapi.json)',
@@ -83,6 +89,8 @@ export function registerServeCommand(program: Command): void {
       const bundles = dirs.map((dir, i) => ({ name: opts.name?.[i] ?? modelNameFor(dir), dir: resolve(dir) }));
       const projectsDir = resolve(opts.projects ?? defaultProjectsDir());
       const log = (line: string) => process.stderr.write(`${line}\n`);
+      if (opts.queue) env.queue = opts.queue;
+      const queueUrl = env.queue;
       const server = await startServer({
         host: opts.host,
         port: opts.port,
@@ -92,19 +100,29 @@ export function registerServeCommand(program: Command): void {
         batch: { maxBatch: opts.batchSize, maxWaitMs: opts.batchWaitMs },
         log,
         verbose: opts.verbose,
+        queue: queueUrl ? { url: queueUrl } : undefined,
       });
       process.stdout.write(`tl serve: listening on ${server.url}\n`);
       process.stdout.write(
         `  web app:  ${server.url}/\n  API:      ${server.url}/v1/health  (${server.url}/v1/openapi.json)\n  projects: ${projectsDir}\n`,
       );
       for (const b of bundles) process.stdout.write(`  model:    ${b.name}  ←  ${b.dir}\n`);
+      if (server.queue) {
+        const { displayUrl } = await import('../../queue/connection.js');
+        const workers = await server.queue.workerCount();
+        process.stdout.write(
+          `  training: on the queue ${displayUrl(queueUrl!)} (Redis ${server.queue.redisVersion}), ${workers} worker${workers === 1 ? '' : 's'} connected${workers ? '' : '; jobs wait until a `tl worker --queue` starts'}\n`,
+        );
+      }
       if (!['127.0.0.1', 'localhost', '::1'].includes(opts.host))
         process.stderr.write(
           `warning: listening on ${opts.host} without authentication: anyone who can reach this port can use and change your projects\n`,
         );
       await new Promise<void>((done) => {
         const stop = (signal: string) => {
-          process.stderr.write(`\n${signal}: shutting down (cancelling running training jobs)...\n`);
+          process.stderr.write(
+            `\n${signal}: shutting down (${server.queue ? 'training jobs go on on their workers' : 'cancelling running training jobs'})...\n`,
+          );
           process.off('SIGINT', onInt);
           process.off('SIGTERM', onTerm);
           server.close().then(done, (err) => {

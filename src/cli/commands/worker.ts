@@ -15,7 +15,7 @@ export function registerWorkerCommand(program: Command): void {
   program
     .command('worker')
     .description(
-      'take extraction jobs from a Redis queue (see `tl embed --queue`) until stopped; workers must see the same image paths unless the coordinator ships the bytes',
+      "take extraction jobs (`tl embed --queue`) and training jobs (`tl serve --queue`) from a Redis queue until stopped; workers must see the same image paths unless the coordinator ships the bytes, and the server's projects folder at the same path to train",
     )
     .option('--queue <url>', 'the queue: redis://HOST:PORT (default TL_QUEUE)')
     .option('-b, --batch <n>', 'images per forward pass', positiveInt('--batch'), 32)
@@ -34,9 +34,11 @@ export function registerWorkerCommand(program: Command): void {
       if (opts.queue) env.queue = opts.queue;
       const url = env.queue;
       if (!url) throw new TlError('tl worker needs a queue', 'Give --queue redis://HOST:PORT (or set TL_QUEUE).');
-      const [{ probeRedis, displayUrl }, { EmbedWorker }] = await Promise.all([
+      const [{ probeRedis, displayUrl }, { EmbedWorker }, { TrainWorker }, { runTrainChild }] = await Promise.all([
         import('../../queue/connection.js'),
         import('../../queue/worker.js'),
+        import('../../queue/train-worker.js'),
+        import('../../serve/train-process.js'),
       ]);
       const { version } = await probeRedis(url);
       const say = (line: string) => process.stderr.write(`worker: ${line}\n`);
@@ -47,13 +49,23 @@ export function registerWorkerCommand(program: Command): void {
         lockDurationMs: opts.lockMs,
         log: say,
       });
-      await worker.start();
+      // Training jobs run in the training child process `tl serve` itself uses (serve/train-process.ts).
+      const trainer = new TrainWorker({
+        url,
+        lockDurationMs: opts.lockMs,
+        log: say,
+        run: (data, report, signal) =>
+          runTrainChild(data, report, signal, (line) => say(`training ${data.project}: ${line}`)),
+      });
+      await Promise.all([worker.start(), trainer.start()]);
       say(`${worker.name} takes jobs from ${displayUrl(url)} (Redis ${version}); SIGTERM finishes the job in hand`);
       // The first SIGTERM/SIGINT finishes the job in hand; a second one ends the process at once (cli/signals.ts).
       const stop = listenForStop();
       await new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => resolve(), { once: true }));
       say('stopping after the job in hand');
-      const s = await worker.stop();
-      say(`stopped: ${s.images} images embedded in ${s.jobs} jobs, ${s.refused} refused`);
+      const [s] = await Promise.all([worker.stop(), trainer.stop()]);
+      say(
+        `stopped: ${s.images} images embedded in ${s.jobs} jobs, ${s.refused} refused; ${trainer.jobs} training jobs run`,
+      );
     });
 }
