@@ -7,6 +7,7 @@ import { Job } from './jobs.js';
 import { ProjectStore } from './projects.js';
 import { runProjectTraining } from './training.js';
 import { applyEnv, type FromChild, type ToChild } from './child-protocol.js';
+import { env } from '../util/env.js';
 
 const send = (m: FromChild): Promise<void> =>
   new Promise((resolve) => {
@@ -24,7 +25,14 @@ async function start(m: Extract<ToChild, { type: 'start' }>): Promise<void> {
   const local = job;
   let sent = Promise.resolve();
   const queue = (msg: FromChild) => (sent = sent.then(() => send(msg)));
-  local.onSaving = () => void queue({ type: 'saving' });
+  local.onSaving = () => {
+    const ms = env.testSaveDelayMs;
+    if (ms) {
+      process.stderr.write(`decided to save; waiting ${ms} ms (TL_TEST_SAVE_DELAY_MS)\n`);
+      sent = sent.then(() => new Promise((r) => setTimeout(r, ms)));
+    }
+    void queue({ type: 'saving' });
+  };
   local.subscribe((e) => {
     if (e.event === 'end') return;
     void queue({ type: 'event', event: e.event, data: e.data });
