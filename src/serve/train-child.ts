@@ -16,6 +16,8 @@ const send = (m: FromChild): Promise<void> =>
   });
 
 let job: Job | undefined;
+/** Resolves the pending 'saving' question with the server's answer. */
+let saveAnswer: ((ok: boolean) => void) | undefined;
 
 async function start(m: Extract<ToChild, { type: 'start' }>): Promise<void> {
   applyEnv(m.env);
@@ -25,13 +27,17 @@ async function start(m: Extract<ToChild, { type: 'start' }>): Promise<void> {
   const local = job;
   let sent = Promise.resolve();
   const queue = (msg: FromChild) => (sent = sent.then(() => send(msg)));
-  local.onSaving = () => {
+  // Ask the server before saving: a cancel it has already answered 202 wins, and nothing is saved.
+  local.confirmSaving = async () => {
     const ms = env.testSaveDelayMs;
     if (ms) {
       process.stderr.write(`decided to save; waiting ${ms} ms (TL_TEST_SAVE_DELAY_MS)\n`);
-      sent = sent.then(() => new Promise((r) => setTimeout(r, ms)));
+      await new Promise((r) => setTimeout(r, ms));
     }
-    void queue({ type: 'saving' });
+    if (!process.connected) return false;
+    const answer = new Promise<boolean>((resolve) => (saveAnswer = resolve));
+    await queue({ type: 'saving' });
+    return answer;
   };
   local.subscribe((e) => {
     if (e.event === 'end') return;
@@ -66,9 +72,14 @@ process.on('message', (m: ToChild) => {
       process.exit(1);
     });
   } else if (m.type === 'cancel') job?.controller.abort();
+  else if (m.type === 'save') {
+    saveAnswer?.(m.ok);
+    saveAnswer = undefined;
+  }
 });
 // The server is gone: stop training (a fine-tuning run keeps its checkpoint), then exit.
 process.on('disconnect', () => {
+  saveAnswer?.(false);
   if (job && !job.finished) {
     job.controller.abort();
     setTimeout(() => process.exit(0), 30_000).unref();
