@@ -40,7 +40,8 @@ const Manifest = z.object({
   createdAt: z.string().optional(),
   exportedAt: z.string(),
   classes: z.array(z.string()).max(10_000),
-  photos: z.array(FileEntry.extend({ class: z.string() })).max(2_000_000),
+  /** addedAt: when the photo was added (its file's time: photos are listed in that order); tar keeps only seconds. */
+  photos: z.array(FileEntry.extend({ class: z.string(), addedAt: z.iso.datetime().optional() })).max(2_000_000),
   bundles: z
     .array(
       z.object({
@@ -113,7 +114,13 @@ export async function projectArchive(store: ProjectStore, project: string): Prom
     createdAt: meta.createdAt,
     exportedAt: new Date().toISOString(),
     classes: meta.classes,
-    photos: photos.map(({ path, class: cls, sha256: hash, bytes }) => ({ path, class: cls, sha256: hash, bytes })),
+    photos: photos.map(({ path, class: cls, sha256: hash, bytes, mtime }) => ({
+      path,
+      class: cls,
+      sha256: hash,
+      bytes,
+      addedAt: mtime.toISOString(),
+    })),
     bundles: bundles.map((b) => ({
       stamp: b.stamp,
       files: b.files.map((f) => ({ name: f.name, path: f.path, sha256: sha256(f.data), bytes: f.data.length })),
@@ -199,6 +206,8 @@ interface Expected {
   /** Where it goes in the staging folder. */
   dest: string;
   kind: 'photo' | 'bundle';
+  /** The file's time to restore (the manifest's, to the millisecond; else the tar header's). */
+  time?: Date;
   seen: boolean;
 }
 
@@ -229,7 +238,13 @@ function expectedFiles(m: ArchiveManifest, staging: string, maxImageBytes: numbe
         `archive photo ${p.path.slice(0, 120)} is larger than the ${formatBytes(maxImageBytes)} limit of one image; nothing was imported`,
       );
     // Staged under its index; named by content (as an upload is) once its type is known.
-    add(p.path, { sha256: p.sha256, bytes: p.bytes, dest: join(staging, 'incoming', String(i)), kind: 'photo' });
+    add(p.path, {
+      sha256: p.sha256,
+      bytes: p.bytes,
+      dest: join(staging, 'incoming', String(i)),
+      kind: 'photo',
+      time: p.addedAt ? new Date(p.addedAt) : undefined,
+    });
   });
   const stamps = new Set<string>();
   for (const b of m.bundles) {
@@ -357,7 +372,8 @@ export async function importProjectArchive(
           throw badRequest(`tar entry "${path.slice(0, 120)}" appears twice; nothing was imported`, 'archive_invalid');
         want.seen = true;
         await receive(path, body, entry.size, want);
-        await utimes(want.dest, entry.mtime, entry.mtime); // photos keep their upload order (by time added)
+        const time = want.time ?? entry.mtime;
+        await utimes(want.dest, time, time); // photos keep their upload order (by time added)
       }
     } catch (err) {
       if (err instanceof TarFormatError)
