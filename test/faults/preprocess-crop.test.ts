@@ -4,9 +4,11 @@
 // and the browser example compute the same geometry, and the export check preprocesses from metadata.json alone.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { symlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { decodeToRgb, preprocess } from '../../src/data/image.ts';
 import { resizeAndCrop, PREPROCESS_RULE_VERSION } from '../../src/data/preprocess-rule.ts';
@@ -52,6 +54,31 @@ async function documentedInput(spec: InputSpec): Promise<ExportMetadata['input']
     std: spec.std,
     channels: 'RGB',
   };
+}
+
+/** A head trained on 12 hymenoptera photos per class and exported as ONNX (`tl export --json`), made once. */
+let exported:
+  | Promise<{
+      dir: string;
+      metadata: ExportMetadata;
+      check: { images: number; top1Agreement: number; maxProbDiff: number };
+    }>
+  | undefined;
+function onnxExport() {
+  exported ??= (async () => {
+    const data = join(tmp, 'hym');
+    await linkSubset(join(HYM, 'train'), join(data, 'train'), 12);
+    await symlink(join(HYM, 'val'), join(data, 'val'));
+    const cacheDir = join(tmp, 'cache');
+    const tl = (args: string[]) => runCli(args, { cacheDir, cwd: tmp, timeoutMs: 300_000 });
+    const bundle = join(tmp, 'bundle');
+    const t = await tl(['train', data, '--out', bundle, '--strategy', 'head']); // no auto plan: export is tested
+    assert.equal(t.code, 0, t.stderr.slice(-2000));
+    const r = await tl(['export', bundle, '--format', 'onnx', '--out', join(tmp, 'onnx'), '--json']);
+    assert.equal(r.code, 0, r.stderr.slice(-2000));
+    return { dir: join(tmp, 'onnx'), ...JSON.parse(r.stdout) };
+  })();
+  return exported;
 }
 
 describe('one crop rule (toolkit, metadata.json, examples/browser)', () => {
@@ -121,20 +148,7 @@ describe('one crop rule (toolkit, metadata.json, examples/browser)', () => {
   });
 
   test('tl export: metadata.json states offsets, rounding and kernel; the check (metadata-only preprocessing) agrees >= 0.99 on hymenoptera val', async () => {
-    const data = join(tmp, 'hym');
-    await linkSubset(join(HYM, 'train'), join(data, 'train'), 12);
-    await symlink(join(HYM, 'val'), join(data, 'val'));
-    const cacheDir = join(tmp, 'cache');
-    const tl = (args: string[]) => runCli(args, { cacheDir, cwd: tmp, timeoutMs: 300_000 });
-    const bundle = join(tmp, 'bundle');
-    const t = await tl(['train', data, '--out', bundle, '--strategy', 'head']); // no auto plan: export is tested
-    assert.equal(t.code, 0, t.stderr.slice(-2000));
-    const r = await tl(['export', bundle, '--format', 'onnx', '--out', join(tmp, 'onnx'), '--json']);
-    assert.equal(r.code, 0, r.stderr.slice(-2000));
-    const out = JSON.parse(r.stdout) as {
-      metadata: ExportMetadata;
-      check: { images: number; top1Agreement: number; maxProbDiff: number };
-    };
+    const out = await onnxExport();
     const i = out.metadata.input;
     assert.equal(i.resizeTo, 256);
     assert.equal(i.resizeKernel, 'lanczos3');
@@ -149,5 +163,68 @@ describe('one crop rule (toolkit, metadata.json, examples/browser)', () => {
     );
     assert.equal(out.check.images, 153);
     assert.ok(out.check.top1Agreement >= 0.99, `top-1 agreement ${out.check.top1Agreement}`);
+  });
+
+  test("the export snippets' resize + crop is the rule, for every resize mode (cover, fill) and every size", async () => {
+    const { geometrySource } = await import('../../src/serve/export-snippets.ts');
+    for (const spec of [MOBILENET_V2, TFJS, { ...MOBILENET_V2, resize: 'fill' as const }]) {
+      const input = await documentedInput(spec);
+      const snippetRule = new Function(`${geometrySource(input)}; return resizeAndCrop;`)() as (
+        w: number,
+        h: number,
+      ) => ReturnType<Geometry>;
+      for (let w = 120; w <= 1200; w += 7)
+        for (const h of [150, 224, 256, 333, 375, 480, 500, 641, 1000])
+          assert.deepEqual(snippetRule(w, h), resizeAndCrop(w, h, spec), `${spec.resize} ${w}x${h}`);
+    }
+  });
+
+  test("the Node export snippet gives tl predict's top-1 and probability, for a cover and a fill model and an EXIF-rotated photo", async () => {
+    // The snippet as the page shows it (GET .../exports), run by node beside the export's files; the reference is the
+    // toolkit's own preprocess() fed to the same model.onnx. A 'fill' model is the same network with metadata.json
+    // saying fill (registration allows it), preprocessed by the toolkit with resize 'fill'.
+    const { exportSnippets } = await import('../../src/serve/export-snippets.ts');
+    const { dir, metadata } = await onnxExport();
+    const photos = [
+      ...(await filesIn(join(HYM, 'val/ants'))).slice(0, 2),
+      ...(await filesIn(join(HYM, 'val/bees'))).slice(0, 2),
+    ];
+    // Copies stored sideways (or upside down, or mirrored) with an EXIF orientation: shown, and preprocessed by tl,
+    // turned upright.
+    for (const [k, orientation] of [6, 8, 3, 5].entries()) {
+      const rotated = join(tmp, `exif-${orientation}-${basename(photos[k])}`);
+      await sharp(photos[k]).withMetadata({ orientation }).jpeg({ quality: 95 }).toFile(rotated);
+      assert.equal((await sharp(rotated).metadata()).orientation, orientation);
+      photos.push(rotated);
+    }
+    const session = await ort.InferenceSession.create(join(dir, metadata.model));
+    const failures: string[] = [];
+    try {
+      for (const resize of ['cover', 'fill'] as const) {
+        const folder = join(tmp, `snippet-${resize}`);
+        await mkdir(folder, { recursive: true });
+        await symlink(join(dir, metadata.model), join(folder, metadata.model));
+        await symlink(join(ROOT, 'node_modules'), join(folder, 'node_modules')); // onnxruntime-node and sharp
+        const m = { ...metadata, input: { ...metadata.input, resize } };
+        await writeFile(join(folder, 'classify.mjs'), exportSnippets(m).node);
+        const spec: InputSpec = { ...MOBILENET_V2, resize };
+        for (const photo of photos) {
+          const x = await preprocess(photo, spec);
+          const out = await session.run({
+            [metadata.input.name]: new ort.Tensor('float32', x, [1, 3, spec.size, spec.size]),
+          });
+          const probs = Array.from(out[metadata.outputs.probabilities.name].data as Float32Array);
+          const best = probs.indexOf(Math.max(...probs));
+          const want = `${metadata.labels[best]} ${(probs[best] * 100).toFixed(1)} %`;
+          const r = spawnSync(process.execPath, ['classify.mjs', photo], { cwd: folder, encoding: 'utf8' });
+          assert.equal(r.status, 0, r.stderr);
+          const got = r.stdout.trim();
+          if (got !== want) failures.push(`${resize} ${basename(photo)}: snippet "${got}", tl predict "${want}"`);
+        }
+      }
+    } finally {
+      await session.release();
+    }
+    assert.deepEqual(failures, [], 'the snippet preprocesses as tl predict does');
   });
 });
