@@ -5,13 +5,42 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
+import { existsSync, statSync } from 'node:fs';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { chromium } from 'playwright-core';
 import { env } from '../../src/util/env.js';
 import { startServer, type TlServer } from '../../src/serve/server.js';
-import { cleanup, DATASETS_DIR, filesIn, MODELS_DIR, sleep, tempDir } from '../helpers.js';
+import { cleanup, DATASETS_DIR, filesIn, MODELS_DIR, ROOT, sleep, tempDir } from '../helpers.js';
 
 const HYM = join(DATASETS_DIR, 'hymenoptera_data');
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const WEB_SRC = join(ROOT, 'web');
+const WEB_OUT = join(ROOT, 'dist/web');
+
+/** The archive the first test exported (the page test imports it). */
+let exportedArchive: Buffer | undefined;
+
+async function newestMtime(dir: string): Promise<number> {
+  let newest = 0;
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    newest = Math.max(newest, e.isDirectory() ? await newestMtime(p) : (await stat(p)).mtimeMs);
+  }
+  return newest;
+}
+
+async function ensureWebBuilt(): Promise<void> {
+  const index = join(WEB_OUT, 'index.html');
+  if (existsSync(index) && statSync(index).mtimeMs >= (await newestMtime(WEB_SRC))) return;
+  const { build } = await import('vite');
+  await build({ root: WEB_SRC, logLevel: 'warn', build: { outDir: WEB_OUT, emptyOutDir: true } });
+}
+
+/** The manifest of a project archive (its first entry). */
+function manifestOf(tar: Buffer): any {
+  return JSON.parse(tar.subarray(512, 512 + parseInt(tar.subarray(124, 136).toString('ascii'), 8)).toString('utf8'));
+}
 
 let work: string;
 let a: TlServer;
@@ -93,9 +122,8 @@ test('export a trained project, import it under a new name on another server: sa
   assert.equal(archive.status, 200, archive.text);
   assert.equal(archive.headers.get('content-type'), 'application/x-tar');
   assert.match(archive.headers.get('content-disposition') ?? '', /attachment; filename="bugs\.tl-project\.tar"/);
-  const manifest = JSON.parse(
-    archive.buf.subarray(512, 512 + parseInt(archive.buf.subarray(124, 136).toString('ascii'), 8)).toString('utf8'),
-  );
+  exportedArchive = archive.buf;
+  const manifest = manifestOf(archive.buf);
   assert.equal(manifest.format, 'tl-project');
   assert.equal(manifest.formatVersion, 1);
   assert.match(manifest.tlVersion, /^\d+\.\d+\.\d+/);
@@ -155,4 +183,60 @@ test('export a trained project, import it under a new name on another server: sa
   }
   // Nothing is left of the import's staging folders.
   assert.deepEqual((await readdir(join(work, 'machine-b'))).sort(), ['bugs again', 'bugs moved']);
+});
+
+test('the page: "Import a project" (file + new name) opens the imported project; its "Download project (.tar)" gives the same photos', async () => {
+  assert.ok(exportedArchive, 'the first test exported an archive');
+  assert.ok(existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}`);
+  await ensureWebBuilt();
+  const web = await startServer({ port: 0, projectsDir: join(work, 'machine-c') });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] });
+  try {
+    const tarPath = join(work, 'bugs.tl-project.tar');
+    await writeFile(tarPath, exportedArchive);
+    const context = await browser.newContext({ acceptDownloads: true });
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(web.url);
+    await page.getByRole('heading', { name: 'Import a project' }).waitFor();
+    await page.getByLabel('Project file (.tar)').setInputFiles(tarPath);
+    await page.getByLabel('Name (optional)').fill('Bugs from elsewhere');
+    await page.getByRole('button', { name: 'Import' }).click();
+    await page.waitForURL(/#\/p\/Bugs%20from%20elsewhere$/);
+    await page.locator('#project-title', { hasText: 'Bugs from elsewhere' }).waitFor();
+    assert.match(
+      (await page.locator('#status').textContent()) ?? '',
+      /Imported project “Bugs from elsewhere”: 20 photos, 1 trained classifier\./,
+    );
+    await page.locator('#project-list a', { hasText: 'Bugs from elsewhere' }).waitFor();
+    // An import under a name that exists is refused with the server's message, and nothing changes.
+    await page.getByLabel('Project file (.tar)').setInputFiles(tarPath);
+    await page.getByLabel('Name (optional)').fill('Bugs from elsewhere');
+    await page.getByRole('button', { name: 'Import' }).click();
+    await page.locator('#status[data-kind=error]', { hasText: 'already exists' }).waitFor();
+    assert.deepEqual(await readdir(join(work, 'machine-c')), ['Bugs from elsewhere']);
+
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('link', { name: 'Download project (.tar)' }).click(),
+    ]);
+    assert.equal(download.suggestedFilename(), 'Bugs_from_elsewhere.tl-project.tar');
+    const again = await readFile((await download.path())!);
+    const [before, after] = [manifestOf(exportedArchive), manifestOf(again)];
+    assert.equal(after.project, 'Bugs from elsewhere');
+    assert.deepEqual(after.classes, before.classes);
+    const hashes = (m: { photos: { class: string; sha256: string }[] }) =>
+      m.photos.map((p) => `${p.class} ${p.sha256}`).sort();
+    assert.deepEqual(hashes(after), hashes(before));
+    assert.deepEqual(
+      after.bundles.map((b: { stamp: string }) => b.stamp),
+      before.bundles.map((b: { stamp: string }) => b.stamp),
+    );
+    assert.deepEqual(errors, []);
+    await context.close();
+  } finally {
+    await browser.close();
+    await web.close();
+  }
 });
