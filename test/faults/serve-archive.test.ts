@@ -6,12 +6,13 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
 import { dirname, join, relative } from 'node:path';
 import { env } from '../../src/util/env.js';
 import { startServer, type TlServer } from '../../src/serve/server.js';
 import { tarHeader } from '../../src/serve/tar.js';
-import { cleanup, DATASETS_DIR, filesIn, MODELS_DIR, tempDir } from '../helpers.js';
+import { cleanup, DATASETS_DIR, filesIn, MODELS_DIR, sleep, tempDir } from '../helpers.js';
 
 const HYM_TRAIN = join(DATASETS_DIR, 'hymenoptera_data/train');
 
@@ -262,5 +263,59 @@ describe('importing a bad project archive (issue 25): a clear 4xx, nothing creat
       before,
     );
     await expectRefused(await importTar(Buffer.alloc(0), 'empty'), 400, 'archive_truncated', /truncated/, before);
+  });
+
+  test('a client that goes away half-way, and a server killed during an import: nothing is left', async () => {
+    const before = await listing();
+    // Half the archive, then the connection is dropped.
+    await new Promise<void>((resolve, reject) => {
+      const req = request(`${server.url}/v1/projects/import?name=dropped`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-tar', 'content-length': archive.length },
+      });
+      req.on('error', () => resolve());
+      req.on('response', () => reject(new Error('the server answered a request that was never finished')));
+      req.write(archive.subarray(0, archive.length >> 1), () => setTimeout(() => req.destroy(), 300));
+    });
+    for (let i = 0; i < 50 && (await listing()).some((p) => p.startsWith('.importing-')); i++) await sleep(100);
+    assert.deepEqual(await listing(), before, 'the staging folder of the dropped import is gone');
+    // A kill leaves its staging folder (never listed: not a project name); the next start removes it.
+    await mkdir(join(projectsDir, '.importing-0123456789abcdef', 'incoming'), { recursive: true });
+    await writeFile(join(projectsDir, '.importing-0123456789abcdef', 'incoming', '0'), 'half a photo');
+    assert.deepEqual(
+      (await call('/v1/projects')).json.projects.map((p: { name: string }) => p.name),
+      ['bugs'],
+    );
+    await server.close();
+    server = await startServer({ port: 0, projectsDir, webDir: null });
+    // (a start also empties each project's upload staging folder, tmp/)
+    assert.deepEqual(
+      await listing(),
+      before.filter((p) => p !== 'bugs/tmp'),
+    );
+  });
+
+  test('multipart: a refused archive is answered (the rest of the upload is read), not a reset connection', async () => {
+    const before = await listing();
+    const form = new FormData();
+    form.append('name', 'bugs');
+    form.append('file', new Blob([archive], { type: 'application/x-tar' }), 'bugs.tl-project.tar');
+    await expectRefused(
+      await call('/v1/projects/import', { method: 'POST', body: form }),
+      409,
+      'project_exists',
+      /"bugs" already exists/,
+      before,
+    );
+    const truncated = new FormData();
+    truncated.append('name', 'cut');
+    truncated.append('file', new Blob([archive.subarray(0, 5000)]), 'cut.tar');
+    await expectRefused(
+      await call('/v1/projects/import', { method: 'POST', body: truncated }),
+      400,
+      'archive_truncated',
+      /truncated/,
+      before,
+    );
   });
 });
