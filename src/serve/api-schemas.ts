@@ -222,6 +222,10 @@ export const COMPONENT_SCHEMAS = [
       images: { type: 'integer' },
       latestBundle: { type: ['string', 'null'] },
       activeJob: { description: 'GET /v1/projects/{project} only: the running job, or null' },
+      model: {
+        description:
+          'GET /v1/projects/{project} only: the latest model, or null: {bundle, stale (its classes or photos changed since it was trained: train again), changes {classesAdded, classesRemoved, classesRenamed [{from, to}], photosAdded, photosRemoved}, photosKnown, summary}',
+      },
     },
   },
   // Generated from the option table (src/options/train-options.ts), as the handler parses it.
