@@ -1,40 +1,84 @@
-// The project's live stream (GET /v1/projects/{project}/events) and "retrain needed", over HTTP: class, photo and job
-// events arrive in order with the project's new counts; the model is marked stale when a class or photo changes after
-// training and fresh again after retraining; closing the server with streams open is quick.
+// The project's live stream (GET /v1/projects/{project}/events), "retrain needed" and the page staying current.
+// Over HTTP: class, photo and job events arrive in order with the project's new counts; the model is marked stale
+// when a class or photo changes after training and fresh again after retraining; closing the server with streams open
+// is quick. In Chromium (playwright-core + Debian's /usr/bin/chromium): two tabs on one project follow each other's
+// changes without a reload; a `tl serve` killed mid-training shows the "can't reach" banner, and once restarted the
+// page re-attaches to the resumed job with nothing lost and no control left pending.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { env } from '../../src/util/env.js';
 import { startServer, type TlServer } from '../../src/serve/server.js';
-import { cleanup, DATASETS_DIR, filesIn, MODELS_DIR, tempDir } from '../helpers.js';
+import { cleanup, DATASETS_DIR, filesIn, MODELS_DIR, ROOT, spawnCli, tempDir } from '../helpers.js';
 
 const HYM = join(DATASETS_DIR, 'hymenoptera_data');
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const WEB_SRC = join(ROOT, 'web');
+const WEB_OUT = join(ROOT, 'dist/web');
+const LAUNCH_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
 
 let work: string;
 let server: TlServer;
+let browser: Browser | undefined;
+
+async function newestMtime(dir: string): Promise<number> {
+  let newest = 0;
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    newest = Math.max(newest, e.isDirectory() ? await newestMtime(p) : (await stat(p)).mtimeMs);
+  }
+  return newest;
+}
+
+/** Build the web app with Vite unless dist/web is newer than every source file (as serve-e2e does). */
+async function ensureWebBuilt(): Promise<void> {
+  const index = join(WEB_OUT, 'index.html');
+  if (existsSync(index) && statSync(index).mtimeMs >= (await newestMtime(WEB_SRC))) return;
+  const { build } = await import('vite');
+  await build({ root: WEB_SRC, logLevel: 'warn', build: { outDir: WEB_OUT, emptyOutDir: true } });
+}
+
+async function chromiumBrowser(): Promise<Browser> {
+  assert.ok(existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
+  browser ??= await chromium.launch({ executablePath: CHROMIUM, args: LAUNCH_ARGS });
+  return browser;
+}
 
 before(async () => {
   work = await tempDir('tl-serve-live-');
   env.cacheDir = join(work, 'cache');
   env.modelsDir = MODELS_DIR;
   env.allowDownloads = false;
-  server = await startServer({ port: 0, projectsDir: join(work, 'projects'), webDir: null });
+  await ensureWebBuilt();
+  server = await startServer({ port: 0, projectsDir: join(work, 'projects') });
 });
 
 after(async () => {
+  await browser?.close();
   await server?.close();
   await cleanup(work);
 });
 
-async function apiCall<T = any>(method: string, path: string, body?: object | FormData): Promise<T> {
+async function apiCall<T = any>(method: string, path: string, body?: object | FormData, base?: string): Promise<T> {
   const init: RequestInit = { method };
   if (body instanceof FormData) init.body = body;
   else if (body) {
     init.body = JSON.stringify(body);
     init.headers = { 'content-type': 'application/json' };
   }
-  const res = await fetch(`${server.url}${path}`, init);
+  const res = await fetch(`${base ?? server.url}${path}`, init);
   const text = await res.text();
   assert.ok(res.ok, `${method} ${path}: ${res.status} ${text.slice(0, 300)}`);
   return (text ? JSON.parse(text) : undefined) as T;
@@ -42,10 +86,13 @@ async function apiCall<T = any>(method: string, path: string, body?: object | Fo
 
 const P = '/v1/projects/Live';
 
-async function upload(cls: string, paths: string[]): Promise<void> {
-  const form = new FormData();
-  for (const f of paths) form.append('file', new Blob([await readFile(f)], { type: 'image/jpeg' }), f.split('/').pop());
-  await apiCall('POST', `${P}/classes/${encodeURIComponent(cls)}/images`, form);
+async function upload(cls: string, paths: string[], project = P, base?: string): Promise<void> {
+  for (let i = 0; i < paths.length; i += 50) {
+    const form = new FormData();
+    for (const f of paths.slice(i, i + 50))
+      form.append('file', new Blob([await readFile(f)], { type: 'image/jpeg' }), f.split('/').pop());
+    await apiCall('POST', `${project}/classes/${encodeURIComponent(cls)}/images`, form, base);
+  }
 }
 
 interface Sse {
@@ -214,23 +261,19 @@ test('the project stream: class, photo and job events in order; the model goes s
   });
   assert.equal((await stale()).stale, true);
 
-  // Retraining makes it fresh.
-  await apiCall('POST', `${P}/train`, { seed: 0, val: 0.25 });
+  // Retraining makes it fresh. A stream opened meanwhile (a page opened mid-training) gets the running job in its
+  // hello, and the job's events from the first.
+  const retrain = (await apiCall<{ job: { id: string } }>('POST', `${P}/train`, { seed: 0, val: 0.25 })).job;
+  const late = openStream(`${P}/events`);
+  const lateHello = await late.next();
+  assert.equal(lateHello.data.project.activeJob?.id, retrain.id);
+  const firstJobEvent = await late.next();
+  assert.deepEqual([firstJobEvent.event, firstJobEvent.data.job, firstJobEvent.data.id], ['job', retrain.id, 0]);
+  late.close();
+  await late.done;
   const again = await s.next((e) => e.event === 'model', 120_000);
   assert.equal(again.data.project.model.stale, false);
   assert.equal((await stale()).stale, false);
-  s.close();
-  await s.done;
-});
-
-test('a page opened mid-training gets the running job in hello and its events so far', async () => {
-  const { job } = await apiCall<{ job: { id: string } }>('POST', `${P}/train`, { seed: 1, val: 0.25 });
-  const s = openStream(`${P}/events`);
-  const hello = await s.next();
-  assert.equal(hello.data.project.activeJob?.id, job.id);
-  const first = await s.next();
-  assert.deepEqual([first.event, first.data.job, first.data.id], ['job', job.id, 0], 'replayed from its first event');
-  await s.next((e) => e.event === 'job' && e.data.event === 'end', 120_000);
   s.close();
   await s.done;
 });
@@ -288,5 +331,235 @@ test('closing the server with event streams open takes under 2 s', async (t) => 
     }
   } finally {
     await cleanup(dir);
+  }
+});
+
+/** Open the project in a new tab of `context`; JavaScript errors and console errors are collected. */
+async function openTab(page: Page, base: string, project: string) {
+  const errors: string[] = [];
+  const consoleErrors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  const network: string[] = [];
+  // Chromium's own line for each failed request ("Failed to load resource: …") is the browser's, not the app's.
+  page.on('console', (m) => {
+    if (m.type() === 'error') (/^Failed to load resource/.test(m.text()) ? network : consoleErrors).push(m.text());
+  });
+  page.on('dialog', (d) => void d.accept());
+  await page.goto(`${base}/#/p/${encodeURIComponent(project)}`);
+  await page.locator('#project-title', { hasText: project }).waitFor();
+  return { errors, consoleErrors, network };
+}
+
+const countOf = (page: Page, cls: string) => page.locator(`article[data-class="${cls}"] [data-testid=class-count]`);
+
+/** Wait for a project's job to end (through the API); its summary. */
+async function trained(project: string, base?: string): Promise<void> {
+  for (let i = 0; ; i++) {
+    const p = await apiCall('GET', project, undefined, base);
+    if (p.latestBundle && !p.activeJob) return;
+    assert.ok(i < 1200, 'training finished within 120 s');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+test('two tabs on one project: a change in one shows in the other within 2 s, without a reload', async (t) => {
+  // The project of the first test: ants (8 photos) and honeybees, its model fresh.
+  const name = 'Live';
+  const TP = P;
+  await trained(TP);
+  assert.equal((await apiCall('GET', TP)).model.stale, false);
+  const ants = (await filesIn(join(HYM, 'train', 'ants'))).slice(0, 12);
+
+  const context = await (await chromiumBrowser()).newContext({ viewport: { width: 1280, height: 800 } });
+  try {
+    const a = await context.newPage();
+    const b = await context.newPage();
+    const aLog = await openTab(a, server.url, name);
+    const bLog = await openTab(b, server.url, name);
+    await a.locator('#accuracy').waitFor();
+    await b.locator('#accuracy').waitFor();
+    assert.equal(await b.locator('#results-stale').isHidden(), true, 'a fresh model: no notice');
+    const seen: Record<string, number> = {};
+    const within2s = async (what: string, wait: () => Promise<unknown>) => {
+      const t0 = Date.now();
+      await wait();
+      seen[what] = Date.now() - t0;
+      assert.ok(seen[what] < 2000, `${what}: ${seen[what]} ms`);
+    };
+
+    // Tab A uploads two photos with its file picker: tab B's count and the "Retrain needed" notices follow.
+    await a
+      .locator('article[data-class="ants"] input[type=file]:not([webkitdirectory])')
+      .setInputFiles(ants.slice(10, 12));
+    await countOf(a, 'ants').filter({ hasText: '10 photos' }).waitFor();
+    await within2s('photos', () => countOf(b, 'ants').filter({ hasText: '10 photos' }).waitFor({ timeout: 2000 }));
+    await b.locator('#results-stale', { hasText: 'Retrain needed: 2 photos added' }).waitFor({ timeout: 2000 });
+    await b.locator('#try-stale', { hasText: 'Retrain needed' }).waitFor({ timeout: 2000 });
+    assert.equal(await b.locator('article[data-class="ants"] .thumbs img').count(), 10);
+
+    // Tab A adds a class, then renames it.
+    await a.getByLabel('New class').fill('wasps');
+    await a.getByRole('button', { name: 'Add class' }).click();
+    await within2s('class added', () => b.locator('article[data-class="wasps"]').waitFor({ timeout: 2000 }));
+    await b.locator('#results-stale', { hasText: 'class “wasps” added' }).waitFor({ timeout: 2000 });
+    await a.locator('article[data-class="wasps"]').getByRole('button', { name: 'Rename' }).click();
+    await a.getByLabel('New name for wasps').fill('hornets');
+    await a.getByRole('button', { name: 'Save' }).click();
+    await within2s('class renamed', () => b.locator('article[data-class="hornets"]').waitFor({ timeout: 2000 }));
+    assert.equal(await b.locator('article[data-class="wasps"]').count(), 0);
+    assert.match(await b.locator('#train-hint').innerText(), /Add photos to “hornets”/);
+
+    // An error is said next to the control that caused it, not only at the top of the page.
+    await a.getByLabel('New class').fill('ants');
+    await a.getByRole('button', { name: 'Add class' }).click();
+    const inline = a.locator('#add-class-error[role=alert]');
+    await inline.filter({ hasText: 'already exists' }).waitFor();
+    assert.doesNotMatch(await a.locator('#status').innerText(), /already exists/);
+
+    // Removing a photo: gone in both tabs at once, and Undo puts the same photo back.
+    await a.locator('article[data-class="hornets"]').getByRole('button', { name: 'Remove', exact: true }).click();
+    await b.locator('article[data-class="hornets"]').waitFor({ state: 'detached', timeout: 2000 });
+    await a.locator('article[data-class="ants"] [role=option]').first().locator('.remove').click();
+    await within2s('photo removed', () =>
+      countOf(b, 'ants').filter({ hasText: '9 photos' }).waitFor({ timeout: 2000 }),
+    );
+    await a.locator('.toast', { hasText: 'Removed a photo from “ants”' }).getByRole('button', { name: 'Undo' }).click();
+    await within2s('photo restored', () =>
+      countOf(b, 'ants').filter({ hasText: '10 photos' }).waitFor({ timeout: 2000 }),
+    );
+    await a.locator('.toast').waitFor({ state: 'detached' });
+    assert.equal((await apiCall('GET', `${TP}/images?class=ants`)).images.length, 10, 'the server has it back');
+
+    // Tab B trains: tab A follows the job's progress from its own stream; the notice goes once it is done.
+    await b.locator('#train-button').click();
+    await a.locator('#progress:not([hidden])').waitFor({ timeout: 2000 });
+    await a.locator('#phase', { hasText: /^Done in/ }).waitFor({ timeout: 60_000 });
+    await a.locator('#results-stale').waitFor({ state: 'hidden', timeout: 5000 });
+    await b.locator('#results-stale').waitFor({ state: 'hidden', timeout: 5000 });
+    assert.equal(await a.locator('#train-button').isDisabled(), false);
+    t.diagnostic(`tab B saw tab A's change after (ms): ${JSON.stringify(seen)}`);
+    assert.deepEqual([...aLog.errors, ...bLog.errors], [], 'no JavaScript errors');
+    assert.deepEqual(
+      [...aLog.consoleErrors, ...bLog.consoleErrors],
+      [],
+      'no console errors (but the browser’s 409 line)',
+    );
+  } finally {
+    await context.close();
+  }
+});
+
+/** A free TCP port on 127.0.0.1 (for a server that must come back on the same one). */
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** `tl serve` as its own process (as a user runs it); resolves once it answers. */
+async function startCliServer(port: number, projectsDir: string, cacheDir: string): Promise<ChildProcess> {
+  const child = spawnCli(['serve', '--port', String(port), '--projects', projectsDir], { cacheDir });
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d));
+  child.stderr!.on('data', (d: Buffer) => (output += d));
+  for (let i = 0; ; i++) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/v1/health`)).ok) return child;
+    } catch {
+      // not yet
+    }
+    assert.ok(i < 300 && child.exitCode === null, `tl serve did not start: ${output}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+test('tl serve killed mid-training: banner, then back on the same port: the job resumes, nothing lost or stuck', async (t) => {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const projectsDir = join(work, 'cli-projects');
+  const cacheDir = join(work, 'cli-cache'); // a cold feature cache: training takes a while
+  let child = await startCliServer(port, projectsDir, cacheDir);
+  const name = 'Outage';
+  const OP = `/v1/projects/${name}`;
+  const counts: Record<string, number> = {};
+  const setupAt = Date.now();
+  try {
+    await apiCall('POST', '/v1/projects', { name, classes: ['ants', 'bees'] }, base);
+    for (const cls of ['ants', 'bees']) {
+      const paths = [...(await filesIn(join(HYM, 'train', cls))), ...(await filesIn(join(HYM, 'val', cls)))];
+      counts[cls] = paths.length;
+      await upload(cls, paths, OP, base);
+    }
+    const setupMs = Date.now() - setupAt;
+    const context = await (await chromiumBrowser()).newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    const log = await openTab(page, base, name);
+    await page.locator('#train-button').click();
+    await page.locator('#rate', { hasText: 'photos' }).waitFor({ timeout: 30_000 });
+
+    // Reload mid-training: the page re-attaches to the running job's progress.
+    await page.reload();
+    await page.locator('#project-title', { hasText: name }).waitFor();
+    await page.locator('#progress:not([hidden])').waitFor({ timeout: 5000 });
+    await page.locator('#rate', { hasText: 'photos' }).waitFor({ timeout: 10_000 });
+    assert.equal(await page.locator('#train-button').isDisabled(), true, 'no second job while one runs');
+    const job = (await apiCall('GET', OP, undefined, base)).activeJob;
+    assert.equal(job?.state, 'running', 'still training when the server is killed');
+
+    // The server dies: the banner says so within a few seconds.
+    const killedAt = Date.now();
+    child.kill('SIGKILL');
+    await page
+      .locator('#server-banner:not([hidden])', { hasText: `Can't reach the tl server at 127.0.0.1:${port}` })
+      .waitFor({ timeout: 5000 });
+    const bannerMs = Date.now() - killedAt;
+    // A control used during the outage does not stay pending (its request fails; the banner already says why).
+    await page.getByLabel('New class').fill('wasps');
+    await page.getByRole('button', { name: 'Add class' }).click();
+    await page.waitForTimeout(300);
+
+    // Back on the same port and data folder: the banner goes, the job resumes (same id) and the page follows it.
+    child = await startCliServer(port, projectsDir, cacheDir);
+    const restartedAt = Date.now();
+    await page.locator('#server-banner').waitFor({ state: 'hidden', timeout: 15_000 });
+    const backMs = Date.now() - restartedAt;
+    await page.locator('#accuracy').waitFor({ timeout: 90_000 });
+    const doneMs = Date.now() - restartedAt;
+    const after = await apiCall('GET', OP, undefined, base);
+    assert.equal(after.activeJob, null);
+    assert.ok(after.latestBundle, 'the resumed job saved its model');
+    assert.deepEqual(
+      after.classes.map((c: { name: string; images: number }) => [c.name, c.images]),
+      [
+        ['ants', counts.ants],
+        ['bees', counts.bees],
+      ],
+      'every photo and class is still there',
+    );
+    for (const cls of ['ants', 'bees']) assert.equal(await countOf(page, cls).innerText(), `${counts[cls]} photos`);
+    assert.match(await page.locator('#status').innerText(), /server restarted|Training finished/);
+    // Nothing left pending or disabled.
+    assert.equal(await page.locator('#train-button').isDisabled(), false, 'Train is enabled again');
+    assert.equal(await page.locator('#cancel-button').isHidden(), true);
+    assert.equal(await page.getByRole('button', { name: 'Add class' }).isDisabled(), false);
+    const text = await page.locator('#view').innerText();
+    assert.doesNotMatch(text, /Cancelling…|Classifying…|Uploading \d|Starting…/);
+    assert.deepEqual(log.errors, [], 'no JavaScript errors');
+    assert.deepEqual(
+      log.consoleErrors,
+      [`tl: cannot reach the server at 127.0.0.1:${port}; retrying until it answers`],
+      'one console error for the outage',
+    );
+    t.diagnostic(
+      `${counts.ants + counts.bees} photos (set up in ${setupMs} ms); banner ${bannerMs} ms after the kill, gone ${backMs} ms after the restart, done ${doneMs} ms after it; ${log.network.length} failed requests logged by Chromium during the outage`,
+    );
+    await context.close();
+  } finally {
+    child.kill('SIGKILL');
   }
 });
