@@ -271,6 +271,10 @@ export const COMPONENT_SCHEMAS = [
         description: "auto's choice: {choice, reason, timeBudget}",
       },
       exportsUrl: { type: 'string', description: 'ONNX / TF.js exports of this bundle' },
+      model: {
+        description:
+          'the latest bundle only (else null): {bundle, stale, changes, photosKnown, summary}, as GET /v1/projects/{project} has it',
+      },
       labels: { type: 'array', items: { type: 'string' } },
       evaluatedOn: { type: ['string', 'null'] },
       trainImages: { type: ['integer', 'null'] },

@@ -233,6 +233,7 @@ test('the project stream: class, photo and job events in order; the model goes s
   assert.equal(added.data.project.model.stale, true);
   assert.deepEqual(added.data.project.model.changes.classesAdded, ['wasps']);
   assert.match(added.data.project.model.summary, /class “wasps” added/);
+  assert.equal((await apiCall('GET', `${P}/results`)).model.stale, true, 'the results say it too');
   await apiCall('DELETE', `${P}/classes/wasps`);
   assert.equal((await s.next()).data.project.model.stale, false);
 
@@ -274,6 +275,7 @@ test('the project stream: class, photo and job events in order; the model goes s
   const again = await s.next((e) => e.event === 'model', 120_000);
   assert.equal(again.data.project.model.stale, false);
   assert.equal((await stale()).stale, false);
+  assert.equal((await apiCall('GET', `${P}/results?bundle=${model.data.bundle}`)).model, null, 'an older bundle');
   s.close();
   await s.done;
 });
@@ -350,6 +352,20 @@ async function openTab(page: Page, base: string, project: string) {
   return { errors, consoleErrors, network };
 }
 
+/** axe-core's WCAG 2 A/AA violations inside the elements this feature adds (the rest of the page is others' to check). */
+async function axeViolations(page: Page, selectors: string[]): Promise<string[]> {
+  await page.addScriptTag({ path: join(ROOT, 'node_modules/axe-core/axe.min.js') });
+  return page.evaluate(async (include) => {
+    const axe = (window as unknown as { axe: any }).axe;
+    const present = include.filter((sel) => document.querySelector(sel));
+    const r = await axe.run(
+      { include: present.map((sel) => [sel]) },
+      { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa'] } },
+    );
+    return r.violations.map((v: { id: string; nodes: unknown[] }) => `${v.id} (${v.nodes.length})`);
+  }, selectors);
+}
+
 const countOf = (page: Page, cls: string) => page.locator(`article[data-class="${cls}"] [data-testid=class-count]`);
 
 /** Wait for a project's job to end (through the API); its summary. */
@@ -422,6 +438,12 @@ test('two tabs on one project: a change in one shows in the other within 2 s, wi
     await a.locator('article[data-class="ants"] [role=option]').first().locator('.remove').click();
     await within2s('photo removed', () =>
       countOf(b, 'ants').filter({ hasText: '9 photos' }).waitFor({ timeout: 2000 }),
+    );
+    await a.locator('.toast', { hasText: 'Removed a photo from “ants”' }).waitFor();
+    assert.deepEqual(
+      await axeViolations(a, ['#results-stale', '#try-stale', '.inline-message', '.toast']),
+      [],
+      'the notices, the inline message and the Undo toast pass axe (WCAG 2 A/AA)',
     );
     await a.locator('.toast', { hasText: 'Removed a photo from “ants”' }).getByRole('button', { name: 'Undo' }).click();
     await within2s('photo restored', () =>
@@ -518,6 +540,7 @@ test('tl serve killed mid-training: banner, then back on the same port: the job 
       .locator('#server-banner:not([hidden])', { hasText: `Can't reach the tl server at 127.0.0.1:${port}` })
       .waitFor({ timeout: 5000 });
     const bannerMs = Date.now() - killedAt;
+    assert.deepEqual(await axeViolations(page, ['#server-banner']), [], 'the banner passes axe (WCAG 2 A/AA)');
     // A control used during the outage does not stay pending (its request fails; the banner already says why).
     await page.getByLabel('New class').fill('wasps');
     await page.getByRole('button', { name: 'Add class' }).click();
