@@ -40,14 +40,35 @@ async function reloadOnce(): Promise<void> {
   const name = state.current.project.name;
   const [project, images] = await Promise.all([api.project(name), api.images(name)]);
   if (state.current?.project.name !== name) return;
+  // The same data again (this tab's own change, then its event from the live stream): no redraw, so focus, an open
+  // strip and a pending refocus stay as they are.
+  const changed = JSON.stringify([project, images]) !== JSON.stringify([state.current.project, state.current.images]);
   state.current.project = project;
   state.current.images = images;
-  renderClasses();
+  if (changed) {
+    const focused = focusKey();
+    renderClasses();
+    restoreFocus(focused);
+  }
   renderTrainState();
   renderStale();
   const inList = state.projects.find((p) => p.name === name);
   if (inList) Object.assign(inList, project);
   renderList();
+}
+
+/** How to find the focused element of the class list again after a redraw (a photo by its file, else by id). */
+function focusKey(): string | null {
+  const el = document.activeElement;
+  if (!(el instanceof HTMLElement) || !document.getElementById('class-list')?.contains(el)) return null;
+  if (el.dataset.file) return `#class-list [data-file="${CSS.escape(el.dataset.file)}"]`;
+  return el.id ? `#${CSS.escape(el.id)}` : null;
+}
+
+/** Put focus back where it was before a redraw took its element away (never when it has moved on). */
+function restoreFocus(key: string | null): void {
+  const el = document.activeElement;
+  if (key && (!el || el === document.body)) document.querySelector<HTMLElement>(key)?.focus({ preventScroll: true });
 }
 
 export function addClass(e: Event): void {
