@@ -192,7 +192,9 @@ async function call<T>(
   let res: Response;
   try {
     res = await fetch(url, { method, body: payload, headers, signal });
-  } catch {
+  } catch (err) {
+    // Dropped by the caller (a newer plan request replaced it): not a sign of the server.
+    if (signal?.aborted) throw err;
     // The banner says it (once) and retries; the caller's control gets its state back.
     serverUnreachable();
     throw new ApiError(0, `cannot reach the tl server at ${location.host}; is \`tl serve\` still running?`);
