@@ -1,34 +1,71 @@
-// Unknown detection (issue 13 part 3), measured as the out-of-distribution field does: AUROC of each score between
-// known-class val images and unknown ones, and, at a threshold calibrated on training data only (the 95th percentile
-// of the score on an inner split held out of train), the share of known val images flagged and of unknowns caught.
-// Split "A" (the issue's): known = the first 5 imagewoof breeds (train: their train images); near-unknown = the other
-// 5 breeds' val images (other dog breeds); far-unknown = imagenette val. Split "B": the other 5 breeds known. Then
-// `--partitions N` random 5/5 partitions of the 10 breeds, so the choice does not hang on one split.
-// Every score is fitted on the inner-fit part of train; thresholds, z-score statistics and k come from train only
-// (k: leave-one-class-out on train). The "neither" head also trains on imagenette TRAIN images as outliers: none of
-// them is a breed of the near split, but imagenette val (far) holds the same 10 classes, so its far AUROC is that of
-// seen outlier classes (optimistic).
-// npm run bench:unknown -- [--model mobilenet-v2] [--partitions 6]   (writes bench-results/unknown.json)
-import { existsSync, readdirSync } from 'node:fs';
+// The unknown flag (docs/unknown.md), measured on MobileNetV2 features (from the feature cache when it holds them).
+// Sections (--sections, default rates,near):
+// - rates (issue 24): on each of the 7 shared sets, the threshold fitted on train as `tl train` fits it
+//   (fitUnknownOnTrain: conformal, train only) and the share of the official val split it flags, beside the binomial
+//   sd of a 5% rate on that many images and the threshold's own estimation sd; then the same over --resplits random
+//   stratified re-splits of train + val (same sizes), which shows whether the rule is biased or a set's val is unlike
+//   its train. "leave-one-out only" calibrates on the kept references alone (the rule before issue 24, less its
+//   quantile), for the sets with more training images than references.
+// - near (issue 24): each shared set with 4 classes or more, --near-partitions random partitions: the detector fitted
+//   on half the classes (ceil), the other classes' val images are near-unknowns, val images of the shared sets with
+//   nothing in common with it are far-unknowns; AUROC (known val vs unknown) and the share flagged at the threshold.
+//   Beside it (unless --no-neither), a "neither" class instead: the softmax head (fitSoftmaxHead, L2 by CV) trained on
+//   the known classes plus the training images of half the held-out classes as one class "neither"; the share of val
+//   images it calls "neither", for the held-out classes it saw and for those it did not.
+// - methods (issue 13; slow): the scores compared. Known = 5 imagewoof breeds; near-unknown = the other 5 breeds' val
+//   images; far-unknown = imagenette val. AUROC of each score, and, at a threshold calibrated on training data only
+//   (the 95th percentile of the score on an inner split held out of train), the share of known val images flagged and
+//   of unknowns caught. Split "A" (issue 13's): the first 5 breeds known; "B" the other 5; then `--partitions N`
+//   random 5/5 partitions. Every score is fitted on the inner-fit part of train; thresholds, z-score statistics and k
+//   come from train only (k: leave-one-class-out on train). The "neither" head also trains on imagenette TRAIN images
+//   as outliers: none of them is a breed of the near split, but imagenette val (far) holds the same 10 classes, so
+//   its far AUROC is that of seen outlier classes (optimistic).
+// The val splits are only read to report: nothing here is chosen on them.
+// npm run bench:unknown -- [--sections rates,near,methods] [--resplits 10] [--near-partitions 3] [--partitions 6]
+//   (writes bench-results/unknown.json: one key per section run; the other sections' results are kept)
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { benchArgs } from './args.js';
+import { benchArgs, list } from './args.js';
 import { loadBackbone } from '../src/backbone/load.js';
 import { extractFeatures } from '../src/features/extract.js';
 import { FeatureStore } from '../src/features/store.js';
 import { fitStandardizer, applyStandardizerAll } from '../src/solvers/standardize.js';
 import { fitSoftmaxHead } from '../src/classifier/head-policy.js';
-import { fitUnknownDetector, unknownDistance, DEFAULT_FALSE_UNKNOWN_RATE } from '../src/classifier/unknown.js';
+import {
+  fitUnknownDetector,
+  fitUnknownDetectorCounted,
+  unknownDistance,
+  DEFAULT_FALSE_UNKNOWN_RATE,
+  type UnknownDetector,
+} from '../src/classifier/unknown.js';
+import { fitUnknownOnTrain } from '../src/classifier/splits-used.js';
 import { innerSplit } from '../src/classifier/inner-split.js';
 import { DEFAULT_MODEL_ID } from '../src/backbone/zoo.js';
 import { Rng } from '../src/util/random.js';
 import { env } from '../src/util/env.js';
 
-const args = benchArgs('npm run bench:unknown -- [--model mobilenet-v2] [--partitions 6] [--cc-k 5]', {
-  model: DEFAULT_MODEL_ID,
-  partitions: '6',
-  'cc-k': '5',
-});
+const SECTIONS = ['rates', 'near', 'methods'] as const;
+type Section = (typeof SECTIONS)[number];
+const args = benchArgs(
+  'npm run bench:unknown -- [--sections rates,near,methods] [--sets a,b] [--resplits 10] [--near-partitions 3] [--no-neither] [--model mobilenet-v2] [--partitions 6] [--cc-k 5]',
+  {
+    sections: 'rates,near',
+    sets: '',
+    resplits: '10',
+    'near-partitions': '3',
+    model: DEFAULT_MODEL_ID,
+    partitions: '6',
+    'cc-k': '5',
+  },
+  ['no-neither'],
+);
+const sections = list(args.sections);
+for (const s of sections)
+  if (!(SECTIONS as readonly string[]).includes(s)) {
+    console.error(`no section "${s}"; there are: ${SECTIONS.join(', ')}`);
+    process.exit(2);
+  }
 const root = [resolve(import.meta.dirname, '..'), resolve(import.meta.dirname, '../..')].find((d) =>
   existsSync(join(d, 'package.json')),
 )!;
@@ -38,37 +75,88 @@ const FLAG_RATE = DEFAULT_FALSE_UNKNOWN_RATE;
 const K_CANDIDATES = [1, 2, 3, 5, 10, 20, 50];
 const TL_ROW = 'tl train as fitted,';
 const MEAN5 = 'mean cosine distance to the 5 nearest (fixed k)';
+/** The shared sets (../shared/datasets); `dogs`: holds dog photos, so it is no far-unknown for another that does. */
+const SHARED_SETS = [
+  { name: 'hymenoptera_data', dogs: false },
+  { name: 'cats_and_dogs_filtered', dogs: true },
+  { name: 'imagenette', dogs: true },
+  { name: 'imagewoof', dogs: true },
+  { name: 'tf_flowers5', dogs: false },
+  { name: 'pbc_bloodcells8', dogs: false },
+  { name: 'eurosat', dogs: false },
+];
+const setNames = args.sets ? list(args.sets) : SHARED_SETS.map((s) => s.name);
 
 // ---- features (all from the feature cache when it holds them) ----
 const listDir = (dir: string) =>
   readdirSync(dir)
     .sort()
     .map((f) => join(dir, f));
-const breeds = readdirSync(join(datasets, 'imagewoof/train')).sort();
 const backbone = await loadBackbone(args.model);
 const store = FeatureStore.open();
-const t0 = Date.now();
 async function embedDir(dir: string): Promise<Float32Array[]> {
   const { features } = await extractFeatures(backbone, listDir(dir), { store });
   return features.filter((f): f is Float32Array => f !== undefined);
 }
+interface Labelled {
+  rows: Float32Array[];
+  labels: Int32Array;
+}
+interface SharedSet {
+  name: string;
+  classes: string[];
+  train: Labelled;
+  val: Labelled;
+}
+async function embedSplit(dir: string, classes: string[]): Promise<Labelled> {
+  const rows: Float32Array[] = [];
+  const labels: number[] = [];
+  for (const [y, c] of classes.entries()) {
+    const f = await embedDir(join(dir, c));
+    rows.push(...f);
+    labels.push(...f.map(() => y));
+  }
+  return { rows, labels: Int32Array.from(labels) };
+}
+const loaded = new Map<string, SharedSet>();
+async function sharedSet(name: string): Promise<SharedSet> {
+  const had = loaded.get(name);
+  if (had) return had;
+  const t = Date.now();
+  const classes = readdirSync(join(datasets, name, 'train')).sort();
+  const set = {
+    name,
+    classes,
+    train: await embedSplit(join(datasets, name, 'train'), classes),
+    val: await embedSplit(join(datasets, name, 'val'), classes),
+  };
+  console.error(
+    `${name}: ${set.train.rows.length} train, ${set.val.rows.length} val images (${((Date.now() - t) / 1000).toFixed(1)} s)`,
+  );
+  loaded.set(name, set);
+  return set;
+}
+// The methods section's features, loaded when it runs.
+let breeds: string[] = [];
 const woofTrain: Float32Array[][] = [];
 const woofVal: Float32Array[][] = [];
-for (const b of breeds) {
-  woofTrain.push(await embedDir(join(datasets, 'imagewoof/train', b)));
-  woofVal.push(await embedDir(join(datasets, 'imagewoof/val', b)));
-}
-const netteClasses = readdirSync(join(datasets, 'imagenette/train')).sort();
 const outliers: Float32Array[] = [];
 const far: Float32Array[] = [];
-for (const c of netteClasses) {
-  outliers.push(...(await embedDir(join(datasets, 'imagenette/train', c))));
-  far.push(...(await embedDir(join(datasets, 'imagenette/val', c))));
+let D = 0;
+async function loadMethodsFeatures() {
+  const t0 = Date.now();
+  breeds = readdirSync(join(datasets, 'imagewoof/train')).sort();
+  for (const b of breeds) {
+    woofTrain.push(await embedDir(join(datasets, 'imagewoof/train', b)));
+    woofVal.push(await embedDir(join(datasets, 'imagewoof/val', b)));
+  }
+  for (const c of readdirSync(join(datasets, 'imagenette/train')).sort()) {
+    outliers.push(...(await embedDir(join(datasets, 'imagenette/train', c))));
+    far.push(...(await embedDir(join(datasets, 'imagenette/val', c))));
+  }
+  console.error(`features loaded in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  D = far[0].length;
 }
-store.close();
-await backbone.dispose();
-console.error(`features loaded in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-const D = far[0].length;
 
 // ---- small numeric helpers ----
 const norm = (v: Float32Array) => {
@@ -188,9 +276,10 @@ function gaussianScorer(
 async function fitLogits(rows: Float32Array[], labels: Int32Array, K: number) {
   const std = fitStandardizer(rows);
   const head = (await fitSoftmaxHead(applyStandardizerAll(rows, std), labels, K, { seed: 0 })).model;
+  const dim = rows[0].length;
   return (f: Float32Array) => {
     const x = applyStandardizerAll([f], std)[0];
-    return Array.from({ length: K }, (_, k) => head.b[k] + dot(head.W.subarray(k * D, (k + 1) * D), x));
+    return Array.from({ length: K }, (_, k) => head.b[k] + dot(head.W.subarray(k * dim, (k + 1) * dim), x));
   };
 }
 
@@ -379,60 +468,345 @@ async function runSplit(knownIdx: number[]) {
   };
 }
 
-// ---- the splits ----
-const all = breeds.map((_, i) => i);
-const splits: { name: string; known: number[] }[] = [
-  { name: 'A (first 5 breeds known)', known: all.slice(0, 5) },
-  { name: 'B (last 5 breeds known)', known: all.slice(5) },
-];
-const rng = new Rng(13);
-for (let p = 0; p < Number(args.partitions); p++)
-  splits.push({
-    name: `random partition ${p + 1}`,
-    known: rng
-      .shuffle([...all])
-      .slice(0, 5)
-      .sort((a, b) => a - b),
-  });
+// ---- section "methods": the scores compared (issue 13) ----
+async function methodsSection() {
+  await loadMethodsFeatures();
+  const all = breeds.map((_, i) => i);
+  const splits: { name: string; known: number[] }[] = [
+    { name: 'A (first 5 breeds known)', known: all.slice(0, 5) },
+    { name: 'B (last 5 breeds known)', known: all.slice(5) },
+  ];
+  const rng = new Rng(13);
+  for (let p = 0; p < Number(args.partitions); p++)
+    splits.push({
+      name: `random partition ${p + 1}`,
+      known: rng
+        .shuffle([...all])
+        .slice(0, 5)
+        .sort((a, b) => a - b),
+    });
 
-const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
-const results: ({ name: string } & Awaited<ReturnType<typeof runSplit>>)[] = [];
-for (const s of splits) {
-  console.error(`split ${s.name}: known ${s.known.map((i) => breeds[i]).join(' ')}`);
-  const r = await runSplit(s.known);
-  results.push({ name: s.name, ...r });
-  console.log(
-    `\n### split ${s.name}: known ${r.known.join(' ')} (${r.counts.train} train, ${r.counts.val} val); near ${r.near.join(' ')} (${r.counts.near}); far imagenette val (${r.counts.far}); k = ${r.k.k}; ${args.model}`,
-  );
-  console.log('| method | AUROC near | AUROC far | flagged: known val | near | far |');
-  console.log('|---|---|---|---|---|---|');
-  for (const row of r.rows)
+  const results: ({ name: string } & Awaited<ReturnType<typeof runSplit>>)[] = [];
+  for (const s of splits) {
+    console.error(`split ${s.name}: known ${s.known.map((i) => breeds[i]).join(' ')}`);
+    const r = await runSplit(s.known);
+    results.push({ name: s.name, ...r });
     console.log(
-      `| ${row.method} | ${row.aurocNear.toFixed(3)} | ${row.aurocFar.toFixed(3)} | ${pct(row.flagKnownVal)} | ${pct(row.flagNear)} | ${pct(row.flagFar)} |`,
+      `\n### split ${s.name}: known ${r.known.join(' ')} (${r.counts.train} train, ${r.counts.val} val); near ${r.near.join(' ')} (${r.counts.near}); far imagenette val (${r.counts.far}); k = ${r.k.k}; ${args.model}`,
     );
+    console.log('| method | AUROC near | AUROC far | flagged: known val | near | far |');
+    console.log('|---|---|---|---|---|---|');
+    for (const row of r.rows)
+      console.log(
+        `| ${row.method} | ${row.aurocNear.toFixed(3)} | ${row.aurocFar.toFixed(3)} | ${pct(row.flagKnownVal)} | ${pct(row.flagNear)} | ${pct(row.flagFar)} |`,
+      );
+  }
+  // Mean over the splits.
+  const names = results[0].rows.map((r) => r.method);
+  const avg = (name: string, key: keyof Omit<Row, 'method'>) =>
+    mean(results.map((r) => r.rows.find((x) => x.method === name)![key]));
+  const today = avg(names[0], 'aurocNear');
+  console.log(`\n### mean over ${results.length} splits`);
+  console.log('| method | AUROC near | (vs today) | AUROC far | flagged: known val | near | far |');
+  console.log('|---|---|---|---|---|---|---|');
+  const summary = names.map((name) => ({
+    method: name,
+    aurocNear: avg(name, 'aurocNear'),
+    aurocFar: avg(name, 'aurocFar'),
+    flagKnownVal: avg(name, 'flagKnownVal'),
+    flagNear: avg(name, 'flagNear'),
+    flagFar: avg(name, 'flagFar'),
+  }));
+  for (const r of summary)
+    console.log(
+      `| ${r.method} | ${r.aurocNear.toFixed(3)} | ${(r.aurocNear - today >= 0 ? '+' : '') + (r.aurocNear - today).toFixed(3)} | ${r.aurocFar.toFixed(3)} | ${pct(r.flagKnownVal)} | ${pct(r.flagNear)} | ${pct(r.flagFar)} |`,
+    );
+  return { splits: results, summary };
 }
-// Mean over the splits.
-const names = results[0].rows.map((r) => r.method);
-const avg = (name: string, key: keyof Omit<Row, 'method'>) =>
-  mean(results.map((r) => r.rows.find((x) => x.method === name)![key]));
-const today = avg(names[0], 'aurocNear');
-console.log(`\n### mean over ${results.length} splits`);
-console.log('| method | AUROC near | (vs today) | AUROC far | flagged: known val | near | far |');
-console.log('|---|---|---|---|---|---|---|');
-const summary = names.map((name) => ({
-  method: name,
-  aurocNear: avg(name, 'aurocNear'),
-  aurocFar: avg(name, 'aurocFar'),
-  flagKnownVal: avg(name, 'flagKnownVal'),
-  flagNear: avg(name, 'flagNear'),
-  flagFar: avg(name, 'flagFar'),
-}));
-for (const r of summary)
+
+// ---- shared by the sections on the shared sets ----
+const pct = (x: number, digits = 1) => `${(x * 100).toFixed(digits)}%`;
+const pts = (x: number) => (x * 100).toFixed(2);
+const flagged = (det: UnknownDetector, rows: readonly Float32Array[]) =>
+  rows.filter((f) => unknownDistance(det, f) > det.threshold).length / rows.length;
+/** sd of a rate `p` measured on `n` independent images. */
+const binomialSd = (p: number, n: number) => Math.sqrt((p * (1 - p)) / n);
+
+/** Train and val pooled, then split at random within each class into parts of the official sizes. */
+function resplit(set: SharedSet, seed: number): { train: Labelled; val: Labelled } {
+  const rng = new Rng(seed);
+  const rows = [...set.train.rows, ...set.val.rows];
+  const labels = Int32Array.from([...set.train.labels, ...set.val.labels]);
+  const train: number[] = [];
+  const val: number[] = [];
+  for (let c = 0; c < set.classes.length; c++) {
+    const idx = rng.shuffle([...labels.keys()].filter((i) => labels[i] === c));
+    const nTrain = set.train.labels.filter((y) => y === c).length;
+    train.push(...idx.slice(0, nTrain));
+    val.push(...idx.slice(nTrain));
+  }
+  const pick = (idx: number[]) => ({ rows: idx.map((i) => rows[i]), labels: Int32Array.from(idx, (i) => labels[i]) });
+  return { train: pick(train), val: pick(val) };
+}
+
+// ---- section "rates": the flag rate on val against its target (issue 24) ----
+interface RateRow {
+  set: string;
+  train: number;
+  val: number;
+  calibration: { leaveOneOut: number; heldOut: number };
+  flagRateOnVal: number;
+  binomialSd: number;
+  thresholdSd: number;
+  /** (flag rate - target) / sqrt(binomial sd^2 + threshold sd^2). */
+  z: number;
+  resplits: { rates: number[]; mean: number; sd: number };
+  leaveOneOutOnly?: { rates: number[]; mean: number; sd: number };
+}
+/** Mean and sample sd (0 for one run; the helper sd() above returns 1 then, for z-scores). */
+const meanSd = (rates: number[]) => ({
+  rates,
+  mean: mean(rates),
+  sd: rates.length > 1 ? Math.sqrt(rates.reduce((a, x) => a + (x - mean(rates)) ** 2, 0) / (rates.length - 1)) : 0,
+});
+
+async function ratesSection() {
+  const rows: RateRow[] = [];
   console.log(
-    `| ${r.method} | ${r.aurocNear.toFixed(3)} | ${(r.aurocNear - today >= 0 ? '+' : '') + (r.aurocNear - today).toFixed(3)} | ${r.aurocFar.toFixed(3)} | ${pct(r.flagKnownVal)} | ${pct(r.flagNear)} | ${pct(r.flagFar)} |`,
+    `\n### unknown flag rate on val, target ${pct(FLAG_RATE)} (threshold from train only; ${args.model}; ${args.resplits} random re-splits)`,
   );
+  console.log(
+    '| set | train | val | calibrated on (leave-one-out + held out) | val flagged | binomial sd | threshold sd | z | re-splits: mean ± sd | leave-one-out only: mean ± sd |',
+  );
+  console.log('|---|---|---|---|---|---|---|---|---|---|');
+  for (const name of setNames) {
+    const set = await sharedSet(name);
+    const K = set.classes.length;
+    const t = Date.now();
+    const fit = fitUnknownOnTrain(set.train.rows, set.train.labels, K, set.val.rows);
+    const nCal = fit.calibrated!.leaveOneOut + fit.calibrated!.heldOut;
+    const bSd = binomialSd(FLAG_RATE, set.val.rows.length);
+    // The rank statistic's coverage is Beta-distributed: sd sqrt(p(1 - p)/(n + 2)) of flag rate.
+    const tSd = Math.sqrt((FLAG_RATE * (1 - FLAG_RATE)) / (nCal + 2));
+    const again: number[] = [];
+    const looOnly: number[] = [];
+    for (let r = 1; r <= Number(args.resplits); r++) {
+      const { train, val } = resplit(set, r);
+      again.push(fitUnknownOnTrain(train.rows, train.labels, K, val.rows).flagRateOnVal!);
+      if (fit.calibrated!.heldOut)
+        looOnly.push(
+          flagged(fitUnknownDetector(train.rows, train.labels, K, undefined, { maxCalibration: 0 }), val.rows),
+        );
+    }
+    const row: RateRow = {
+      set: name,
+      train: set.train.rows.length,
+      val: set.val.rows.length,
+      calibration: fit.calibrated!,
+      flagRateOnVal: fit.flagRateOnVal!,
+      binomialSd: bSd,
+      thresholdSd: tSd,
+      z: (fit.flagRateOnVal! - FLAG_RATE) / Math.hypot(bSd, tSd),
+      resplits: meanSd(again),
+      ...(looOnly.length ? { leaveOneOutOnly: meanSd(looOnly) } : {}),
+    };
+    rows.push(row);
+    const ms = (x: { mean: number; sd: number }) => `${pts(x.mean)} ± ${pts(x.sd)}`;
+    console.log(
+      `| ${name} | ${row.train} | ${row.val} | ${row.calibration.leaveOneOut} + ${row.calibration.heldOut} | ${pct(row.flagRateOnVal, 2)} | ${pts(bSd)} | ${pts(tSd)} | ${row.z.toFixed(2)} | ${ms(row.resplits)} | ${row.leaveOneOutOnly ? ms(row.leaveOneOutOnly) : 'same'} |`,
+    );
+    console.error(`  ${name}: ${((Date.now() - t) / 1000).toFixed(1)} s`);
+  }
+  // Bias of the rule: every re-split of every set pooled; its standard error from the spread of the runs.
+  const all = rows.flatMap((r) => r.resplits.rates);
+  const bias = { runs: all.length, meanFlagRate: mean(all), standardError: meanSd(all).sd / Math.sqrt(all.length) };
+  console.log(
+    `\nall ${bias.runs} re-splits pooled: mean val flag rate ${pct(bias.meanFlagRate, 2)} ± ${pts(bias.standardError)} (standard error), target ${pct(FLAG_RATE)}`,
+  );
+  return { target: FLAG_RATE, sets: rows, bias };
+}
+
+// ---- section "near": train on some classes, the others held out (issue 24) ----
+const neitherCells = (r: { neither?: NearRow['neither'] }) =>
+  r.neither
+    ? ` ${r.neither.seen.join(' ')} | ${pct(r.neither.knownAsNeither)} | ${pct(r.neither.seenCaught)} | ${pct(r.neither.unseenCaught)} | ${pct(r.neither.unseenFlagOrNeither)} |`
+    : '';
+interface NearRow {
+  set: string;
+  partition: number;
+  known: string[];
+  heldOut: string[];
+  counts: { train: number; knownVal: number; near: number; far: number };
+  knownFlagged: number;
+  nearCaught: number;
+  farCaught: number;
+  aurocNear: number;
+  aurocFar: number;
+  /**
+   * A "neither" class instead: the head trained on the known classes plus the training images of the first half
+   * (ceil) of the held-out classes as one more class. Shares of val images it predicts "neither": known ones, the
+   * held-out classes it saw, those it did not; and of those unseen ones, the share the flag or "neither" catches.
+   */
+  neither?: {
+    seen: string[];
+    knownAsNeither: number;
+    seenCaught: number;
+    unseenCaught: number;
+    unseenFlagOrNeither: number;
+  };
+}
+
+/** The head with a "neither" class of held-out training images, and its catch rates (NearRow.neither). */
+async function neitherRow(
+  set: SharedSet,
+  known: number[],
+  held: number[],
+  det: UnknownDetector,
+): Promise<NonNullable<NearRow['neither']>> {
+  const seen = held.slice(0, Math.ceil(held.length / 2));
+  const label = new Map([...known.map((c, i) => [c, i] as const), ...seen.map((c) => [c, known.length] as const)]);
+  const trainIdx = [...set.train.labels.keys()].filter((i) => label.has(set.train.labels[i]));
+  const logits = await fitLogits(
+    trainIdx.map((i) => set.train.rows[i]),
+    Int32Array.from(trainIdx, (i) => label.get(set.train.labels[i])!),
+    known.length + 1,
+  );
+  const saysNeither = (f: Float32Array) => {
+    const z = logits(f);
+    return z.indexOf(Math.max(...z)) === known.length;
+  };
+  const valOf = (classes: number[]) => set.val.rows.filter((_, i) => classes.includes(set.val.labels[i]));
+  const share = (rows: Float32Array[], hit: (f: Float32Array) => boolean) => rows.filter(hit).length / rows.length;
+  const unseen = valOf(held.filter((c) => !seen.includes(c)));
+  return {
+    seen: seen.map((c) => set.classes[c]),
+    knownAsNeither: share(valOf(known), saysNeither),
+    seenCaught: share(valOf(seen), saysNeither),
+    unseenCaught: share(unseen, saysNeither),
+    unseenFlagOrNeither: share(unseen, (f) => saysNeither(f) || unknownDistance(det, f) > det.threshold),
+  };
+}
+
+async function nearSection() {
+  const rows: NearRow[] = [];
+  const FAR_PER_SET = 50;
+  console.log(
+    `\n### near-unknowns: the detector fitted on half the classes of a set, the others' val images held out (${args['near-partitions']} random partitions each; ${args.model})`,
+  );
+  console.log(
+    `| set | partition | known classes | held out | known val flagged | held-out val caught | AUROC near | far caught | AUROC far |${args['no-neither'] ? '' : ' "neither" trained on | known val called neither | its classes caught | the other held-out caught | by neither or the flag |'}`,
+  );
+  console.log(`|---|---|---|---|---|---|---|---|---|${args['no-neither'] ? '' : '---|---|---|---|---|'}`);
+  for (const name of setNames) {
+    const set = await sharedSet(name);
+    const K = set.classes.length;
+    if (K < 4) continue;
+    // Far-unknowns: 50 val images (evenly spread) of each other shared set with nothing in common with this one.
+    const dogs = SHARED_SETS.find((s) => s.name === name)?.dogs ?? false;
+    const farRows: Float32Array[] = [];
+    for (const other of SHARED_SETS) {
+      if (other.name === name || (dogs && other.dogs)) continue;
+      const o = await sharedSet(other.name);
+      for (let j = 0; j < FAR_PER_SET; j++) farRows.push(o.val.rows[Math.floor((j * o.val.rows.length) / FAR_PER_SET)]);
+    }
+    const rng = new Rng(24);
+    for (let p = 1; p <= Number(args['near-partitions']); p++) {
+      const order = rng.shuffle([...set.classes.keys()]);
+      const known = order.slice(0, Math.ceil(K / 2)).sort((a, b) => a - b);
+      const held = order.slice(Math.ceil(K / 2)).sort((a, b) => a - b);
+      const relabel = new Map(known.map((c, i) => [c, i]));
+      const trainIdx = [...set.train.labels.keys()].filter((i) => relabel.has(set.train.labels[i]));
+      const det = fitUnknownDetectorCounted(
+        trainIdx.map((i) => set.train.rows[i]),
+        Int32Array.from(trainIdx, (i) => relabel.get(set.train.labels[i])!),
+        known.length,
+      ).detector;
+      const score = (rs: Float32Array[]) => rs.map((f) => unknownDistance(det, f));
+      const knownVal = score(set.val.rows.filter((_, i) => relabel.has(set.val.labels[i])));
+      const near = score(set.val.rows.filter((_, i) => !relabel.has(set.val.labels[i])));
+      const farS = score(farRows);
+      const over = (xs: number[]) => xs.filter((x) => x > det.threshold).length / xs.length;
+      const row: NearRow = {
+        set: name,
+        partition: p,
+        known: known.map((c) => set.classes[c]),
+        heldOut: held.map((c) => set.classes[c]),
+        counts: { train: trainIdx.length, knownVal: knownVal.length, near: near.length, far: farS.length },
+        knownFlagged: over(knownVal),
+        nearCaught: over(near),
+        farCaught: over(farS),
+        aurocNear: auroc(knownVal, near),
+        aurocFar: auroc(knownVal, farS),
+        ...(args['no-neither'] ? {} : { neither: await neitherRow(set, known, held, det) }),
+      };
+      rows.push(row);
+      console.log(
+        `| ${name} | ${p} | ${row.known.join(' ')} | ${row.heldOut.join(' ')} | ${pct(row.knownFlagged)} | ${pct(row.nearCaught)} | ${row.aurocNear.toFixed(3)} | ${pct(row.farCaught)} | ${row.aurocFar.toFixed(3)} |${neitherCells(row)}`,
+      );
+    }
+  }
+  // Per set, the mean over its partitions.
+  const perSet = [...new Set(rows.map((r) => r.set))].map((set) => {
+    const rs = rows.filter((r) => r.set === set);
+    const m = (key: keyof Pick<NearRow, 'knownFlagged' | 'nearCaught' | 'farCaught' | 'aurocNear' | 'aurocFar'>) =>
+      mean(rs.map((r) => r[key]));
+    return {
+      set,
+      partitions: rs.length,
+      knownClasses: rs[0].known.length,
+      heldOutClasses: rs[0].heldOut.length,
+      knownFlagged: m('knownFlagged'),
+      nearCaught: m('nearCaught'),
+      aurocNear: m('aurocNear'),
+      aurocNearRange: [Math.min(...rs.map((r) => r.aurocNear)), Math.max(...rs.map((r) => r.aurocNear))],
+      farCaught: m('farCaught'),
+      aurocFar: m('aurocFar'),
+      ...(rs.every((r) => r.neither)
+        ? {
+            neither: {
+              knownAsNeither: mean(rs.map((r) => r.neither!.knownAsNeither)),
+              seenCaught: mean(rs.map((r) => r.neither!.seenCaught)),
+              unseenCaught: mean(rs.map((r) => r.neither!.unseenCaught)),
+              unseenFlagOrNeither: mean(rs.map((r) => r.neither!.unseenFlagOrNeither)),
+            },
+          }
+        : {}),
+    };
+  });
+  console.log(`\n### near-unknowns, mean over the partitions`);
+  console.log(
+    `| set | classes known / held out | known val flagged | held-out val caught | AUROC near (range) | far caught | AUROC far |${args['no-neither'] ? '' : ' known val called neither | "neither" classes caught | other held-out caught by neither | by neither or the flag |'}`,
+  );
+  console.log(`|---|---|---|---|---|---|---|${args['no-neither'] ? '' : '---|---|---|---|'}`);
+  for (const r of perSet)
+    console.log(
+      `| ${r.set} | ${r.knownClasses} / ${r.heldOutClasses} | ${pct(r.knownFlagged)} | ${pct(r.nearCaught)} | ${r.aurocNear.toFixed(3)} (${r.aurocNearRange.map((x) => x.toFixed(2)).join('-')}) | ${pct(r.farCaught)} | ${r.aurocFar.toFixed(3)} |${r.neither ? ` ${pct(r.neither.knownAsNeither)} | ${pct(r.neither.seenCaught)} | ${pct(r.neither.unseenCaught)} | ${pct(r.neither.unseenFlagOrNeither)} |` : ''}`,
+    );
+  return { partitions: rows, perSet };
+}
+
+// ---- run the sections, write bench-results/unknown.json ----
+const run: Record<Section, () => Promise<unknown>> = {
+  rates: ratesSection,
+  near: nearSection,
+  methods: methodsSection,
+};
+const out: Record<string, unknown> = {};
+try {
+  for (const s of sections)
+    out[s] = { when: new Date().toISOString(), model: args.model, ...((await run[s as Section]()) as object) };
+} finally {
+  store.close();
+  await backbone.dispose();
+}
+const file = resolve(root, 'bench-results/unknown.json');
 await mkdir(resolve(root, 'bench-results'), { recursive: true });
-await writeFile(
-  resolve(root, 'bench-results/unknown.json'),
-  JSON.stringify({ when: new Date().toISOString(), model: args.model, splits: results, summary }, null, 2) + '\n',
-);
+// The sections not run this time keep their last results.
+let kept: Record<string, unknown> = {};
+try {
+  const before = JSON.parse(readFileSync(file, 'utf8'));
+  if (before && typeof before === 'object' && !('splits' in before)) kept = before;
+} catch {
+  // No earlier results (or unreadable ones): this run's alone.
+}
+await writeFile(file, JSON.stringify({ ...kept, ...out }, null, 2) + '\n');

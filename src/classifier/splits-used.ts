@@ -2,31 +2,43 @@
 // calibrated on training images only (its flag rate then measured on val), and the `splits` record that says which
 // split each number is on.
 import type { Metrics } from '../eval/metrics.js';
-import { fitUnknownDetector, unknownDistance, type UnknownDetector } from './unknown.js';
+import {
+  fitUnknownDetectorCounted,
+  unknownDistance,
+  type UnknownCalibrationCount,
+  type UnknownDetector,
+} from './unknown.js';
 import type { SplitsUsed } from './config.js';
 
+/** The detector fitted on train, how its threshold was calibrated, and the share of val it flags. */
+export interface UnknownFit {
+  unknown: UnknownDetector;
+  calibrated?: UnknownCalibrationCount;
+  flagRateOnVal?: number;
+}
+
 /**
- * Threshold from the training images scored leave-one-out (each against the other training features; never from
- * val), then the share of validation images it flags, measured (the stated rate is checked, not assumed).
+ * Threshold from the training images alone (conformal: each scored as a new image would be, fitUnknownDetector;
+ * never from val), then the share of validation images it flags, measured (the stated rate is checked, not assumed).
  */
 export function fitUnknownOnTrain(
   trainFeatures: Float32Array[],
   trainLabels: Int32Array,
   numClasses: number,
   valFeatures: readonly Float32Array[],
-): { unknown: UnknownDetector; flagRateOnVal?: number } {
-  const unknown = fitUnknownDetector(trainFeatures, trainLabels, numClasses);
-  if (!valFeatures.length) return { unknown };
+): UnknownFit {
+  const { detector: unknown, calibrated } = fitUnknownDetectorCounted(trainFeatures, trainLabels, numClasses);
+  if (!valFeatures.length) return { unknown, calibrated };
   let flagged = 0;
   for (const f of valFeatures) if (unknownDistance(unknown, f) > unknown.threshold) flagged++;
-  return { unknown, flagRateOnVal: flagged / valFeatures.length };
+  return { unknown, calibrated, flagRateOnVal: flagged / valFeatures.length };
 }
 
 export function splitsUsed(
   metrics: Metrics,
   valImages: number,
   decisions: SplitsUsed['decisions'],
-  unknown: { unknown: UnknownDetector; flagRateOnVal?: number },
+  unknown: UnknownFit,
 ): SplitsUsed {
   return {
     reported: {
@@ -36,7 +48,7 @@ export function splitsUsed(
     },
     decisions,
     unknown: {
-      calibratedOn: unknownCalibration(unknown.unknown),
+      calibratedOn: unknownCalibration(unknown.unknown, unknown.calibrated),
       targetFlagRate: unknown.unknown.falseUnknownRate,
       flagRateOnVal: unknown.flagRateOnVal,
     },
@@ -45,15 +57,17 @@ export function splitsUsed(
 
 /**
  * The `calibratedOn` text: the detector's actual rule, "train, leave-one-out (mean cosine distance to the 5 nearest
- * training features)". k comes from the detector, since fitUnknownDetector caps it on tiny training sets.
+ * training features)"; when the training images outnumber the kept references, "train, leave-one-out + 4000 held out
+ * of the references (...)". k comes from the detector, since fitUnknownDetector caps it on tiny training sets.
  */
-export function unknownCalibration(det: Pick<UnknownDetector, 'k'>): string {
+export function unknownCalibration(det: Pick<UnknownDetector, 'k'>, calibrated?: UnknownCalibrationCount): string {
   const k = det.k ?? 1;
   const score =
     k === 1
       ? 'cosine distance to the nearest training feature'
       : `mean cosine distance to the ${k} nearest training features`;
-  return `train, leave-one-out (${score})`;
+  const heldOut = calibrated?.heldOut ? ` + ${calibrated.heldOut} held out of the references` : '';
+  return `train, leave-one-out${heldOut} (${score})`;
 }
 
 /** "inner val 97.2% (36 images held out of train; chose the best epoch), val 96.1% (153 images; read once, for this report)". */

@@ -46,7 +46,7 @@ export const recipeFlags = (r: PartialRecipe) => `--train-last ${r.trainLast} --
 
 /**
  * What the run will do, as the layers above decide it (this layer may not import them; test/unit/plan-rules.test.ts
- * checks these equal training/finetune-recipe.ts's defaults, classifier/inner-split.ts's fraction and unknown.ts's cap).
+ * checks these equal training/finetune-recipe.ts's defaults, classifier/inner-split.ts's fraction and unknown.ts's caps).
  */
 export const RUN_SHAPE = {
   partialEpochs: PARTIAL_EPOCHS,
@@ -54,6 +54,7 @@ export const RUN_SHAPE = {
   patience: FINETUNE_PATIENCE,
   innerValFraction: 0.15,
   unknownReferences: 1000,
+  unknownCalibration: 5000,
   fullBatchSize: FINETUNE_BATCH_SIZE,
 };
 /** The scoring forward (no gradients) costs about a third of a training step per image. */
@@ -164,9 +165,11 @@ export function estimateRungs(size: RunSize, m: Measurements, domain: Domain): R
     seconds: m.fixedSeconds.hash + m.fixedSeconds.load + n * perImage,
     detail: `${n} of ${images} images not cached (${what}, ~${perImage.toFixed(3)} s each), + reading ${images} files and loading the model`,
   });
-  // After the fit: the unknown flag's leave-one-out nearest-neighbour distances over train (and val's), then metrics.
+  // After the fit: the unknown flag's threshold (up to unknownCalibration training images, each scored against the
+  // references) and val's distances, then metrics.
   const refs = Math.min(size.train, RUN_SHAPE.unknownReferences);
-  const afterFit = (dim: number) => refs * (refs + size.val) * dim * m.dotSeconds;
+  const calibration = Math.min(size.train, Math.max(refs, RUN_SHAPE.unknownCalibration));
+  const afterFit = (dim: number) => refs * (calibration + size.val) * dim * m.dotSeconds;
   // Rung 1: extraction of what is not cached, then the L2 search + final fit.
   const headStages = calibrated('head', images, [
     extractStage(m.uncached.features, m.secondsPerImage.embed, 'features'),

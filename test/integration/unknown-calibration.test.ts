@@ -1,7 +1,9 @@
-// The unknown flag on real features (issue 13 part 3): MobileNetV2 features of a few imagewoof breeds as the known
-// classes. The threshold is calibrated on the training images alone (leave one out), so the share of held-out known
-// photos it flags should sit near the target rate; other dog breeds (near-unknown) and satellite patches (far) must
-// be flagged far more often; and a bundle written before the detector changed still loads and flags as it did.
+// The unknown flag on real features (issue 13 part 3, issue 24): MobileNetV2 features of a few imagewoof breeds as the
+// known classes. The threshold is calibrated on the training images alone (conformal: each scored as a new image
+// would be), so the share of held-out known photos it flags sits near the target rate, here and on hymenoptera and
+// EuroSAT through `trainClassifier`; the threshold does not move when val is relabelled or replaced; other dog breeds
+// (near-unknown) and satellite patches (far) are flagged far more often; and a bundle written before the detector
+// changed still loads and flags as it did.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
@@ -11,11 +13,17 @@ import { loadBackbone } from '../../src/backbone/load.js';
 import type { Backbone } from '../../src/backbone/types.js';
 import { extractFeatures } from '../../src/features/extract.js';
 import { FeatureStore } from '../../src/features/store.js';
-import { fitUnknownDetector, unknownDistance, type UnknownDetector } from '../../src/classifier/unknown.js';
+import {
+  DEFAULT_FALSE_UNKNOWN_RATE,
+  fitUnknownDetector,
+  fitUnknownDetectorCounted,
+  unknownDistance,
+  type UnknownDetector,
+} from '../../src/classifier/unknown.js';
 import { trainClassifier } from '../../src/training/train.js';
 import { Classifier } from '../../src/classifier/classifier.js';
 import { exportClassifier, readExportMetadata } from '../../src/export/export.js';
-import { cleanup, cosine, DATASETS_DIR, tempDir } from '../helpers.js';
+import { cleanup, cosine, DATASETS_DIR, linkSubset, tempDir } from '../helpers.js';
 
 const WOOF = join(DATASETS_DIR, 'imagewoof');
 const KNOWN = ['n02086240', 'n02087394', 'n02088364'];
@@ -41,6 +49,15 @@ async function embed(paths: string[]): Promise<Float32Array[]> {
 }
 const rate = (det: UnknownDetector, set: Float32Array[]) =>
   set.filter((f) => unknownDistance(det, f) > det.threshold).length / set.length;
+/** The issue-24 bar: within 1 point of the target, or 2 binomial sd of it on `n` images when that is wider. */
+function assertNearTarget(flagRate: number, n: number, what: string) {
+  const t = DEFAULT_FALSE_UNKNOWN_RATE;
+  const tolerance = Math.max(0.01, 2 * Math.sqrt((t * (1 - t)) / n));
+  assert.ok(
+    Math.abs(flagRate - t) <= tolerance,
+    `${what}: ${(flagRate * 100).toFixed(2)}% of ${n} val images flagged, target ${t * 100}% +- ${(tolerance * 100).toFixed(2)}`,
+  );
+}
 
 before(async () => {
   tmp = await tempDir('tl-unknown-');
@@ -72,24 +89,26 @@ describe('unknown flag on real features', () => {
     assert.equal(det.k, 5);
     assert.equal(det.falseUnknownRate, 0.05);
     const known = rate(det, feats.val);
-    // 150 held-out photos: a binomial 5% has a standard deviation of 1.8 points; leave-one-out on 120 training images
-    // adds its own spread. Measured 2.7% here with k = 1 (before the k-NN rule), 2.7% with k = 5.
-    assert.ok(known <= 0.12, `known val flagged: ${known}`);
+    // 150 held-out photos: a binomial 5% has a standard deviation of 1.8 points; the threshold from 120 training
+    // images adds its own 2.0. Measured 2.7% here with k = 1 (before the k-NN rule), 2.7% with k = 5 (either quantile).
+    assertNearTarget(known, feats.val.length, 'three imagewoof breeds');
     assert.ok(rate(det, near) >= Math.max(0.2, 3 * known), `near-unknown flagged ${rate(det, near)}, known ${known}`);
     assert.ok(rate(det, far) >= 0.9, `eurosat flagged: ${rate(det, far)}`);
   });
 
-  test('the score is the mean distance to the k nearest references; the threshold a leave-one-out quantile', () => {
+  test('the score is the mean distance to the k nearest references; the threshold its conformal leave-one-out quantile', () => {
     const det = fitUnknownDetector(feats.train, feats.labels, KNOWN.length, undefined, { falseUnknownRate: 0.1 });
     // Independently: sort 1 - cos to every training image, average the 5 smallest.
     const q = feats.val[0];
     const d = feats.train.map((r) => 1 - cosine(r, q)).sort((a, b) => a - b);
     const expected = d.slice(0, 5).reduce((a, b) => a + b, 0) / 5;
     assert.ok(Math.abs(unknownDistance(det, q) - expected) < 1e-5, `${unknownDistance(det, q)} vs ${expected}`);
-    // Each training image scored without itself: the threshold leaves 10% of them above it.
-    const loo = feats.train.map((f, i) => unknownDistance(det, f, i));
-    const over = loo.filter((x) => x > det.threshold).length / loo.length;
-    assert.ok(over <= 0.1 && over >= 0.1 - 2 / loo.length, `training images over the threshold: ${over}`);
+    // Each training image scored without itself: the threshold is the ceil((n + 1)(1 - 0.1)) = 109th smallest of the
+    // 120, leaving 11 above it (the former floor(0.9 n)-th quantile left 12: a new image's flag rate 12/121 > 10%).
+    const loo = feats.train.map((f, i) => unknownDistance(det, f, i)).sort((a, b) => a - b);
+    assert.equal(loo.length, 120);
+    assert.equal(det.threshold, loo[108]);
+    assert.equal(loo.filter((x) => x > det.threshold).length, 11);
     // With itself among the references, a training image's score is lower: leave-one-out matters.
     assert.ok(unknownDistance(det, feats.train[0]) < unknownDistance(det, feats.train[0], 0));
   });
@@ -98,6 +117,79 @@ describe('unknown flag on real features', () => {
     const det = fitUnknownDetector(feats.train.slice(0, 4), Int32Array.from([0, 0, 1, 1]), 2);
     assert.equal(det.k, 3);
     assert.ok(Number.isFinite(det.threshold));
+  });
+});
+
+describe('flag rate on val at its target, through trainClassifier (issue 24)', () => {
+  /** hymenoptera_data as shipped; and the same train beside a val relabelled (classes swapped) and cut to 60. */
+  let hym: string;
+  let relabelled: string;
+  before(async () => {
+    const src = join(DATASETS_DIR, 'hymenoptera_data');
+    hym = join(tmp, 'hym');
+    relabelled = join(tmp, 'hym-relabelled');
+    for (const dir of [hym, relabelled]) {
+      await mkdir(dir, { recursive: true });
+      await symlink(join(src, 'train'), join(dir, 'train'));
+    }
+    await symlink(join(src, 'val'), join(hym, 'val'));
+    for (const [from, to] of [
+      ['ants', 'bees'],
+      ['bees', 'ants'],
+    ]) {
+      await mkdir(join(relabelled, 'val', to), { recursive: true });
+      for (const f of await files(join(src, 'val', from), 30))
+        await symlink(f, join(relabelled, 'val', to, f.split('/').pop()!));
+    }
+  });
+
+  test('hymenoptera: val flagged within 2 binomial sd of 5%, and the threshold ignores val', async () => {
+    const a = await trainClassifier(hym, { store, seed: 0, strategy: 'head' });
+    const b = await trainClassifier(relabelled, { store, seed: 0, strategy: 'head' });
+    try {
+      const flagRate = a.config.splits.unknown.flagRateOnVal!;
+      // 153 val images: 7.2% (the former floor quantile of leave-one-out scores: 7.8%); over random re-splits of
+      // train + val the same rule flags 4.4-4.9% on average (docs/unknown.md): this val split is off, not the rule.
+      assertNearTarget(flagRate, 153, 'hymenoptera_data');
+      assert.equal(
+        a.config.splits.unknown.calibratedOn,
+        'train, leave-one-out (mean cosine distance to the 5 nearest training features)',
+      );
+      // Val relabelled and replaced: its flag rate is measured anew, the threshold and references are the same bytes.
+      const [da, db] = [a.classifier.data.unknown, b.classifier.data.unknown];
+      assert.equal(b.config.valImages, 60);
+      assert.equal(db.threshold, da.threshold);
+      assert.deepEqual(Buffer.from(db.references.buffer), Buffer.from(da.references.buffer));
+      assert.notEqual(b.metrics.accuracy, a.metrics.accuracy, 'val did change');
+    } finally {
+      await a.classifier.dispose();
+      await b.classifier.dispose();
+    }
+  });
+
+  test('EuroSAT (40 train, 20 val per class): within 2 binomial sd; calibrated beyond the references as well', async () => {
+    const dir = join(tmp, 'eurosat');
+    const src = join(DATASETS_DIR, 'eurosat');
+    const trainPaths = await linkSubset(join(src, 'train'), join(dir, 'train'), 40);
+    const valPaths = await linkSubset(join(src, 'val'), join(dir, 'val'), 20);
+    const { classifier, config } = await trainClassifier(dir, { store, seed: 0, strategy: 'head' });
+    try {
+      // 200 val images: 6.0% measured.
+      assertNearTarget(config.splits.unknown.flagRateOnVal!, 200, 'eurosat');
+    } finally {
+      await classifier.dispose();
+    }
+    // Fewer references than training images: the others are scored against all of them, as a new image is, and
+    // count for the threshold too (400 scores, not 200).
+    const trainF = await embed(trainPaths); // class by class, 40 each
+    assert.equal(trainF.length, 400);
+    const labels = Int32Array.from(trainF, (_, i) => Math.floor(i / 40));
+    const { detector, calibrated } = fitUnknownDetectorCounted(trainF, labels, 10, undefined, { maxReferences: 200 });
+    assert.deepEqual(calibrated, { leaveOneOut: 200, heldOut: 200 });
+    assert.equal(detector.references.length / detector.dim, 200);
+    const valF = await embed(valPaths);
+    // 6.5% measured.
+    assertNearTarget(rate(detector, valF), 200, 'eurosat, 200 references');
   });
 });
 

@@ -15,7 +15,7 @@ import {
 import { RUN_SHAPE } from '../../src/plan/estimate.js';
 import { finetuneDefaults } from '../../src/training/finetune-recipe.js';
 import { INNER_VAL_FRACTION } from '../../src/classifier/inner-split.js';
-import { DEFAULT_MAX_REFERENCES } from '../../src/classifier/unknown.js';
+import { DEFAULT_MAX_CALIBRATION, DEFAULT_MAX_REFERENCES } from '../../src/classifier/unknown.js';
 
 const options = (partial: [number, number | undefined], full: [number, number | undefined]): RungOption[] => [
   { rung: 'head', seconds: 20, gain: 0, command: 'tl train d --strategy head' },
@@ -194,6 +194,7 @@ test("the plan's picture of a run matches the trainer's defaults (epochs, patien
     patience: partial.patience,
     innerValFraction: INNER_VAL_FRACTION,
     unknownReferences: DEFAULT_MAX_REFERENCES,
+    unknownCalibration: DEFAULT_MAX_CALIBRATION,
     fullBatchSize: finetuneDefaults({ strategy: 'full' }).batchSize,
   });
 });

@@ -3,7 +3,7 @@
 // still shown as it was written.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fitUnknownDetector } from '../../src/classifier/unknown.js';
+import { fitUnknownDetector, fitUnknownDetectorCounted } from '../../src/classifier/unknown.js';
 import { unknownCalibration } from '../../src/classifier/splits-used.js';
 import type { SplitsUsed } from '../../src/training/types.js';
 import { splitsSummary } from '../../src/cli/commands/metrics-output.js';
@@ -32,6 +32,14 @@ test('calibratedOn names the k-NN rule with the k the fitted detector uses', () 
     'train, leave-one-out (mean cosine distance to the 2 nearest training features)',
   );
   assert.equal(unknownCalibration({ k: 1 }), 'train, leave-one-out (cosine distance to the nearest training feature)');
+  // More training images than kept references: the others count for the threshold too (issue 24), and the text says so.
+  const many = features(30);
+  const counted = fitUnknownDetectorCounted(many.x, many.y, 2, undefined, { maxReferences: 10 });
+  assert.deepEqual(counted.calibrated, { leaveOneOut: 10, heldOut: 20 });
+  assert.equal(
+    unknownCalibration(counted.detector, counted.calibrated),
+    'train, leave-one-out + 20 held out of the references (mean cosine distance to the 5 nearest training features)',
+  );
 });
 
 test("an older bundle's wording is still displayed as written (CLI summary line and report.html)", () => {
