@@ -161,6 +161,8 @@ test('a new user: project → 3 classes (files, drop, webcam) → plan → train
       'full',
     ]);
     assert.equal(await page.locator('#plan-table tr.chosen [data-testid=auto-choice]').count(), 1);
+    for (const estimate of await page.locator('#plan-table tbody td:nth-of-type(2)').allInnerTexts())
+      assert.match(estimate, /^~\d+ (s|min)/, 'each rung has a time estimate');
     const choice = await page.locator('#plan-table tr.chosen').getAttribute('data-rung');
     const reason = await page.locator('#plan-reason').innerText();
     assert.match(reason, new RegExp(`^auto picks ${choice}: .*images/class`));
@@ -185,7 +187,11 @@ test('a new user: project → 3 classes (files, drop, webcam) → plan → train
     assert.equal(results.trainImages + results.valImages, total, 'train + validation = every photo');
     const provenance = (await page.getByTestId('provenance').innerText()).split('\n');
     for (const line of provenance) t.diagnostic(`provenance: ${line}`);
-    const rungName = choice === 'head' ? 'rung 1: a new last layer on the frozen network' : `rung ${choice}`;
+    const rungName = {
+      head: 'rung 1: a new last layer on the frozen network',
+      partial: 'rung 2: the last blocks fine-tuned',
+      full: 'rung 3: the whole network fine-tuned',
+    }[choice!];
     assert.ok(provenance[0].startsWith(`Backbone ${BACKBONE}, ${rungName} (auto: `), provenance[0]);
     assert.match(provenance[1], /^Trained in \d+\.\d s \(describing photos \d+\.\d s, training \d+\.\d s\)\.$/);
     assert.equal(
