@@ -8,11 +8,15 @@ export { envSnapshot, applyEnv, type EnvSnapshot } from '../util/env.js';
 
 /** Server → child. */
 export type ToChild =
-  { type: 'start'; projectsDir: string; project: string; request: TrainRequest; env: EnvSnapshot } | { type: 'cancel' };
+  | { type: 'start'; projectsDir: string; project: string; request: TrainRequest; env: EnvSnapshot }
+  | { type: 'cancel' }
+  /** The answer to 'saving': save (the server now refuses cancels with 409 job_saving), or not (it was cancelled). */
+  | { type: 'save'; ok: boolean };
 
 /** Child → server, in order. */
 export type FromChild =
   | { type: 'event'; event: string; data: unknown }
+  /** Training is over: may the classifier be saved? The child waits for the server's 'save' answer. */
   | { type: 'saving' }
   /** The bundle is saved (before the 'done' event): the server loads it for predictions. */
   | { type: 'trained'; stamp: string }

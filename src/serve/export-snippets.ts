@@ -1,7 +1,9 @@
 // Copy-paste code that runs an export (issue 25): a browser page (onnxruntime-web, or TF.js for the TF.js export)
 // and a Node script (onnxruntime-node, or @tensorflow/tfjs-node). Each reads the files of the export folder
 // (the .tar download), preprocesses as metadata.json says (the browser's canvas resize differs slightly from the
-// server's libvips resize: probabilities can differ by a little, top-1 rarely) and prints the top class.
+// server's libvips resize: probabilities can differ by a little, top-1 rarely) and prints the top class. The resize +
+// crop is generated from the one rule (geometrySource), so every resize mode and an EXIF-rotated photo come out as
+// `tl predict` preprocesses them (test/faults/preprocess-crop.test.ts runs the Node snippet against the toolkit).
 import type { ExportMetadata } from '../export/export.js';
 
 export const ORT_WEB_VERSION = '1.23.0';
@@ -14,33 +16,77 @@ export interface Snippets {
   node: string;
 }
 
+/**
+ * The resize + crop rule (src/data/preprocess-rule.ts, worded in metadata.json's `input`) as a JavaScript function
+ * `resizeAndCrop(width, height)` for this export's numbers: the size of the upright photo after the resize, and the
+ * top-left corner of the size x size crop. Every resize mode a backbone may have (the zoo's and registered models':
+ * 'cover' and 'fill') is generated here, once, for both snippets.
+ */
+export function geometrySource(
+  i: Pick<ExportMetadata['input'], 'resize' | 'size' | 'cropFraction'> & { resizeTo?: number },
+): string {
+  const t = i.resizeTo ?? Math.round(i.size / (i.cropFraction ?? 1)); // exports made before resizeTo was written
+  const sides =
+    i.resize === 'cover'
+      ? `  // shorter side to ${t} px, the longer round(longer * ${t} / shorter) (integer product, then divide)
+  const shorter = Math.min(width, height);
+  const w = Math.round((width * ${t}) / shorter), h = Math.round((height * ${t}) / shorter);`
+      : `  // stretched to ${t} x ${t} px (aspect ratio not kept)
+  const w = ${t}, h = ${t};`;
+  return `function resizeAndCrop(width, height) {
+${sides}
+  // then the centre ${i.size} x ${i.size}: left = floor((w - ${i.size}) / 2), top = floor((h - ${i.size}) / 2)
+  return { width: w, height: h, left: Math.floor((w - ${i.size}) / 2), top: Math.floor((h - ${i.size}) / 2) };
+}`;
+}
+
 export function exportSnippets(m: ExportMetadata): Snippets {
   const i = m.input;
   const consts = [
     `const LABELS = ${JSON.stringify(m.labels)};`,
-    `const SIZE = ${i.size}, RESIZE_TO = ${i.resizeTo}, COVER = ${i.resize === 'cover'}, LAYOUT = '${i.layout}';`,
+    `const SIZE = ${i.size}, LAYOUT = '${i.layout}';`,
     `const MEAN = ${JSON.stringify(i.mean)}, STD = ${JSON.stringify(i.std)};`,
   ].join('\n');
-  // RGBA pixels of the SIZE x SIZE crop → normalized float32 in the model's layout.
-  const toInput = `function toInput(rgba) {
+  const geometry = geometrySource(i);
+  // Pixels of the SIZE x SIZE crop (RGBA from a canvas, RGB or RGBA from sharp) → normalized float32 in the layout.
+  const toInput = `function toInput(px, channels) {
   const x = new Float32Array(3 * SIZE * SIZE);
   for (let p = 0; p < SIZE * SIZE; p++)
     for (let c = 0; c < 3; c++) {
-      const v = (rgba[p * 4 + c] / 255 - MEAN[c]) / STD[c];
+      const v = (px[p * channels + c] / 255 - MEAN[c]) / STD[c];
       x[LAYOUT === 'NCHW' ? c * SIZE * SIZE + p : p * 3 + c] = v;
     }
   return x;
 }`;
   const canvasCrop = `function pixels(img) {
-  // ${i.resize === 'cover' ? `shorter side to ${i.resizeTo} px, then the centre ${i.size}x${i.size}` : `stretched to ${i.size}x${i.size}`} (metadata.json: input.preprocessing)
+  // metadata.json input.preprocessing. An <img> is already upright: browsers apply the EXIF orientation
+  // (CSS image-orientation: from-image) and report the upright naturalWidth x naturalHeight.
   const w = img.naturalWidth || img.width, h = img.naturalHeight || img.height;
-  const s = COVER ? RESIZE_TO / Math.min(w, h) : 1;
-  const rw = COVER ? Math.round(w * s) : SIZE, rh = COVER ? Math.round(h * s) : SIZE;
+  const g = resizeAndCrop(w, h);
   const canvas = document.createElement('canvas');
   canvas.width = canvas.height = SIZE;
-  const g = canvas.getContext('2d');
-  g.drawImage(img, -Math.floor((rw - SIZE) / 2), -Math.floor((rh - SIZE) / 2), rw, rh);
-  return g.getImageData(0, 0, SIZE, SIZE).data;
+  const ctx = canvas.getContext('2d');
+  ctx.fillStyle = '#ffffff'; // transparency over white
+  ctx.fillRect(0, 0, SIZE, SIZE);
+  ctx.imageSmoothingQuality = 'high';
+  ctx.drawImage(img, -g.left, -g.top, g.width, g.height);
+  return ctx.getImageData(0, 0, SIZE, SIZE).data;
+}`;
+  // sharp (libvips) follows metadata.json step by step, as \`tl predict\` does.
+  const sharpPixels = `async function pixels(file) {
+  // metadata.json input.preprocessing: EXIF orientation first (.rotate()), so the size is the upright one.
+  const meta = await sharp(file).metadata();
+  const upright = (meta.orientation ?? 1) >= 5 ? { width: meta.height, height: meta.width } : meta;
+  const g = resizeAndCrop(upright.width, upright.height);
+  const { data, info } = await sharp(file)
+    .rotate()
+    .toColourspace('srgb')
+    .flatten({ background: '#ffffff' })
+    .resize(g.width, g.height, { fit: 'fill', kernel: '${i.resizeKernel ?? 'lanczos3'}' })
+    .extract({ left: g.left, top: g.top, width: SIZE, height: SIZE })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return toInput(data, info.channels);
 }`;
   const top = `const best = probs.indexOf(Math.max(...probs));
   return { label: LABELS[best], probability: probs[best] };`;
@@ -52,6 +98,7 @@ ${head}
 <script type="module">
 ${consts}
 ${load}
+${geometry}
 ${toInput}
 ${canvasCrop}
 /** Classify an <img> (loaded) or an image URL: { label, probability }. */
@@ -62,7 +109,7 @@ async function classify(img) {
     await el.decode();
     img = el;
   }
-  const x = toInput(pixels(img));
+  const x = toInput(pixels(img), 4);
 ${run}
   ${top}
 }
@@ -86,17 +133,11 @@ document.getElementById('photo').onchange = async (e) => {
 import ort from 'onnxruntime-node';
 import sharp from 'sharp';
 ${consts}
+${geometry}
 ${toInput}
+${sharpPixels}
 const session = await ort.InferenceSession.create('${m.model}');
-const img = sharp(process.argv[2]).removeAlpha().ensureAlpha();
-const { width, height } = await sharp(process.argv[2]).metadata();
-const s = COVER ? RESIZE_TO / Math.min(width, height) : 1;
-const rgba = await img
-  .resize(COVER ? Math.round(width * s) : SIZE, COVER ? Math.round(height * s) : SIZE, { fit: 'fill' })
-  .extract({ left: COVER ? Math.floor((Math.round(width * s) - SIZE) / 2) : 0, top: COVER ? Math.floor((Math.round(height * s) - SIZE) / 2) : 0, width: SIZE, height: SIZE })
-  .raw()
-  .toBuffer();
-const out = await session.run({ ${JSON.stringify(i.name)}: new ort.Tensor('float32', toInput(rgba), ${shape}) });
+const out = await session.run({ ${JSON.stringify(i.name)}: new ort.Tensor('float32', await pixels(process.argv[2]), ${shape}) });
 const probs = Array.from(out[${JSON.stringify(m.outputs.probabilities.name)}].data);
 const best = probs.indexOf(Math.max(...probs));
 console.log(LABELS[best], (probs[best] * 100).toFixed(1) + ' %');
@@ -119,7 +160,9 @@ import '@tensorflow/tfjs-backend-wasm';
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 ${consts}
+${geometry}
 ${toInput}
+${sharpPixels}
 await tf.setBackend('wasm');
 const json = JSON.parse(await readFile('${m.model}', 'utf8'));
 const weights = await readFile(json.weightsManifest[0].paths[0]);
@@ -130,16 +173,7 @@ const model = await tf.loadLayersModel(
     weightData: weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength),
   }),
 );
-const { width, height } = await sharp(process.argv[2]).metadata();
-const s = COVER ? RESIZE_TO / Math.min(width, height) : 1;
-const rgba = await sharp(process.argv[2])
-  .removeAlpha()
-  .ensureAlpha()
-  .resize(COVER ? Math.round(width * s) : SIZE, COVER ? Math.round(height * s) : SIZE, { fit: 'fill' })
-  .extract({ left: COVER ? Math.floor((Math.round(width * s) - SIZE) / 2) : 0, top: COVER ? Math.floor((Math.round(height * s) - SIZE) / 2) : 0, width: SIZE, height: SIZE })
-  .raw()
-  .toBuffer();
-const probs = Array.from(await model.predict(tf.tensor4d(toInput(rgba), ${shape})).data());
+const probs = Array.from(await model.predict(tf.tensor4d(await pixels(process.argv[2]), ${shape})).data());
 const best = probs.indexOf(Math.max(...probs));
 console.log(LABELS[best], (probs[best] * 100).toFixed(1) + ' %');
 `,

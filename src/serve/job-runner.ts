@@ -73,9 +73,16 @@ export class ChildProcessRunner implements TrainingRunner {
     // Messages are handled one after another: the bundle is loaded for predictions before 'done' is passed on.
     let chain = Promise.resolve();
     const handle = async (m: FromChild) => {
+      if (m.type === 'saving') {
+        // The server decides, so a cancel is answered with the job's real fate: one answered 202 before this saves
+        // nothing; after this, a cancel is refused with 409 job_saving.
+        const ok = job.state === 'running' && !job.controller.signal.aborted;
+        if (ok) job.saving = true;
+        if (child.connected) child.send({ type: 'save', ok } satisfies ToChild);
+        return;
+      }
       if (job.finished) return;
       if (m.type === 'event') job.emit(m.event, m.data);
-      else if (m.type === 'saving') job.saving = true;
       else if (m.type === 'trained')
         await projectModels.get(project).catch((err: Error) => {
           log(`loading the new classifier of ${project} (${m.stamp}) failed: ${err.message}`);

@@ -33,8 +33,13 @@ export class Job {
   private isSaving = false;
   /** A client asked to cancel (a job stopped by the server closing ends cancelled without it). */
   cancelRequested = false;
-  /** Told when the job starts saving (a training child process forwards it to the server's copy of the job). */
+  /** Told when the job starts saving. */
   onSaving?: () => void;
+  /**
+   * Asked before the job saves (a training child process asks the server, where a cancel may already have been
+   * answered 202): false means the job was cancelled first and must save nothing.
+   */
+  confirmSaving?: () => Promise<boolean>;
   readonly events: JobEvent[] = [];
   private listeners = new Set<(e: JobEvent) => void>();
   private lastByType = new Map<string, JobEvent>();
@@ -53,6 +58,14 @@ export class Job {
   set saving(v: boolean) {
     this.isSaving = v;
     if (v) this.onSaving?.();
+  }
+
+  /** Start saving unless the job was cancelled first (here or, for a child process, on the server): false = cancelled. */
+  async startSaving(): Promise<boolean> {
+    if (this.controller.signal.aborted) return false;
+    if (this.confirmSaving && !(await this.confirmSaving())) return false;
+    this.saving = true;
+    return true;
   }
 
   get finished(): boolean {

@@ -22,6 +22,7 @@ import { QueueRunner, type QueueServeOptions } from './queue-jobs.js';
 import { ServedModel } from './models.js';
 import { ProjectModels } from './project-models.js';
 import { ProjectStore } from './projects.js';
+import { archiveRoutes } from './routes/archive.js';
 import { bundleRoutes } from './routes/bundles.js';
 import { exportRoutes } from './routes/exports.js';
 import { imageRoutes } from './routes/images.js';
@@ -224,6 +225,7 @@ export async function createServer(opts: ServeOptions): Promise<Omit<TlServer, '
   await app.register(bundleRoutes, { ctx });
   await app.register(exportRoutes, { ctx });
   await app.register(planRoutes, { ctx });
+  await app.register(archiveRoutes, { ctx });
   await app.register(webRoutes, { webDir: opts.webDir === undefined ? defaultWebDir() : opts.webDir });
 
   const close = async () => {

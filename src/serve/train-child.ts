@@ -7,6 +7,7 @@ import { Job } from './jobs.js';
 import { ProjectStore } from './projects.js';
 import { runProjectTraining } from './training.js';
 import { applyEnv, type FromChild, type ToChild } from './child-protocol.js';
+import { env } from '../util/env.js';
 
 const send = (m: FromChild): Promise<void> =>
   new Promise((resolve) => {
@@ -15,6 +16,8 @@ const send = (m: FromChild): Promise<void> =>
   });
 
 let job: Job | undefined;
+/** Resolves the pending 'saving' question with the server's answer. */
+let saveAnswer: ((ok: boolean) => void) | undefined;
 
 async function start(m: Extract<ToChild, { type: 'start' }>): Promise<void> {
   applyEnv(m.env);
@@ -24,7 +27,18 @@ async function start(m: Extract<ToChild, { type: 'start' }>): Promise<void> {
   const local = job;
   let sent = Promise.resolve();
   const queue = (msg: FromChild) => (sent = sent.then(() => send(msg)));
-  local.onSaving = () => void queue({ type: 'saving' });
+  // Ask the server before saving: a cancel it has already answered 202 wins, and nothing is saved.
+  local.confirmSaving = async () => {
+    const ms = env.testSaveDelayMs;
+    if (ms) {
+      process.stderr.write(`decided to save; waiting ${ms} ms (TL_TEST_SAVE_DELAY_MS)\n`);
+      await new Promise((r) => setTimeout(r, ms));
+    }
+    if (!process.connected) return false;
+    const answer = new Promise<boolean>((resolve) => (saveAnswer = resolve));
+    await queue({ type: 'saving' });
+    return answer;
+  };
   local.subscribe((e) => {
     if (e.event === 'end') return;
     void queue({ type: 'event', event: e.event, data: e.data });
@@ -58,9 +72,14 @@ process.on('message', (m: ToChild) => {
       process.exit(1);
     });
   } else if (m.type === 'cancel') job?.controller.abort();
+  else if (m.type === 'save') {
+    saveAnswer?.(m.ok);
+    saveAnswer = undefined;
+  }
 });
 // The server is gone: stop training (a fine-tuning run keeps its checkpoint), then exit.
 process.on('disconnect', () => {
+  saveAnswer?.(false);
   if (job && !job.finished) {
     job.controller.abort();
     setTimeout(() => process.exit(0), 30_000).unref();

@@ -57,7 +57,13 @@ export function runTrainChild(
   let end: TrainChildEnd | undefined;
   child.on('message', (m: FromChild) => {
     if (m.type === 'end') end = { state: m.state, error: m.error, bundle: m.bundle };
-    else onMessage(m);
+    else if (m.type === 'saving') {
+      // The child asks before it saves. Here a cancel is the flag polled into `signal`: one seen by now wins (nothing
+      // is saved); the server hears 'saving' only when the save goes ahead.
+      const ok = !signal.aborted;
+      if (child.connected) child.send({ type: 'save', ok } satisfies ToChild);
+      if (ok) onMessage(m);
+    } else onMessage(m);
   });
   const cancel = () => {
     if (child.connected) child.send({ type: 'cancel' } satisfies ToChild);

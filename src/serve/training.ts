@@ -234,13 +234,13 @@ export async function runProjectTraining(
       signal: job.controller.signal,
       onEvent: (e) => toJobEvent(job, imagesDir, e),
     } as TrainOptions);
-    if (job.controller.signal.aborted) {
+    // From here the job ends done: a cancel now is refused (409) rather than answered "cancelling" and then ignored.
+    // A cancel that came first (here, or on the server for a child process: startSaving asks it) saves nothing.
+    if (!(await job.startSaving())) {
       await r.classifier.dispose();
       job.finish('cancelled');
       return;
     }
-    // From here the job ends done: a cancel now is refused (409) rather than answered "cancelling" and then ignored.
-    job.saving = true;
     job.emit('saving', {});
     // Every misclassified evaluation image with its probabilities (the metrics keep only the 10 worst); the features
     // come from the feature cache, so this costs no backbone pass.

@@ -97,6 +97,18 @@ export const SETTINGS = [
     what: "rows x features x classes from which the head's fits use the wasm kernel (tests lower it to send a small set down the big-set path)",
   },
   {
+    name: 'TL_MAX_ARCHIVE_BYTES',
+    field: 'maxArchiveBytes',
+    default: '4294967296 (4 GiB)',
+    what: 'the largest project archive `tl serve` imports (POST /v1/projects/import), in bytes; a larger upload is refused with 413',
+  },
+  {
+    name: 'TL_TEST_SAVE_DELAY_MS',
+    field: 'testSaveDelayMs',
+    default: 'unset (no delay)',
+    what: "tests only: milliseconds a server's training process waits after deciding to save its classifier, before telling the server (puts a late cancel in that window)",
+  },
+  {
     name: 'TL_DEBUG',
     field: 'debug',
     default: 'unset',
@@ -139,6 +151,8 @@ const assigned: {
   headWasmMinUnits?: number;
   debug?: boolean;
   queue?: string;
+  maxArchiveBytes?: number;
+  testSaveDelayMs?: number;
 } = {};
 
 export const env = {
@@ -223,6 +237,20 @@ export const env = {
   },
   set debug(v: boolean | undefined) {
     assigned.debug = v;
+  },
+  /** TL_MAX_ARCHIVE_BYTES: the largest project archive `tl serve` imports, in bytes (default 4 GiB). */
+  get maxArchiveBytes(): number {
+    return assigned.maxArchiveBytes ?? positiveIntVar('TL_MAX_ARCHIVE_BYTES') ?? 4 * 1024 ** 3;
+  },
+  set maxArchiveBytes(v: number | undefined) {
+    assigned.maxArchiveBytes = v;
+  },
+  /** TL_TEST_SAVE_DELAY_MS (tests only): a training child's pause between its decision to save and telling the server. */
+  get testSaveDelayMs(): number {
+    return assigned.testSaveDelayMs ?? positiveIntVar('TL_TEST_SAVE_DELAY_MS') ?? 0;
+  },
+  set testSaveDelayMs(v: number | undefined) {
+    assigned.testSaveDelayMs = v;
   },
   /** TL_QUEUE: redis://HOST:PORT of a queue of `tl worker`s (src/queue/); `tl embed` and `tl train` extract there, `tl serve` trains there. */
   get queue(): string | undefined {

@@ -4,7 +4,7 @@
 // Real server on 127.0.0.1, real photos, a real small training run.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { env } from '../../src/util/env.js';
 import { startServer, type TlServer } from '../../src/serve/server.js';
@@ -92,5 +92,66 @@ describe('a cancel that comes too late (issue 22 item 7)', () => {
       'a cancel the job cannot honour must not turn it "cancelling" (the route would have answered 202)',
     );
     assert.equal(savingAtCancel, true, 'the route answers 409 job_saving for such a job');
+  });
+
+  test('in the one IPC message between the child deciding to save and the server hearing it: the cancel wins, nothing is saved', async () => {
+    // TL_TEST_SAVE_DELAY_MS holds the training child between its decision to save and its message to the server, and
+    // the child says so on stderr (the server logs it): the cancel is sent exactly inside the window. Before the fix
+    // the child had already decided alone: the cancel was answered 202 "cancelling" and the job then ended done.
+    const dir = join(work, 'projects-window');
+    let decided!: () => void;
+    const decidedToSave = new Promise<void>((resolve) => (decided = resolve));
+    const logged: string[] = [];
+    const s2 = await startServer({
+      port: 0,
+      projectsDir: dir,
+      webDir: null,
+      log: (line) => {
+        logged.push(line);
+        if (/decided to save; waiting/.test(line)) decided();
+      },
+    });
+    env.testSaveDelayMs = 2000;
+    try {
+      const at = async (path: string, init: RequestInit = {}) => {
+        const res = await fetch(`${s2.url}${path}`, init);
+        const text = await res.text();
+        return { status: res.status, text, json: text ? JSON.parse(text) : undefined };
+      };
+      const body = (b: unknown) => ({
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(b),
+      });
+      assert.equal((await at('/v1/projects', body({ name: 'window', classes: ['ants', 'bees'] }))).status, 201);
+      for (const cls of ['ants', 'bees']) {
+        const form = new FormData();
+        for (const f of (await filesIn(join(HYM_TRAIN, cls))).slice(0, 6))
+          form.append('file', new Blob([await readFile(f)], { type: 'image/jpeg' }), f.split('/').pop());
+        assert.equal(
+          (await at(`/v1/projects/window/classes/${cls}/images`, { method: 'POST', body: form })).status,
+          201,
+        );
+      }
+      const t = await at('/v1/projects/window/train', body({ seed: 2 }));
+      assert.equal(t.status, 202, t.text);
+      await Promise.race([
+        decidedToSave,
+        sleep(240_000).then(() => assert.fail(`the child never decided to save:\n${logged.join('\n')}`)),
+      ]);
+      const c = await at(`/v1/jobs/${t.json.job.id}/cancel`, { method: 'POST' });
+      let job = (await at(`/v1/jobs/${t.json.job.id}`)).json;
+      for (let i = 0; i < 300 && !['done', 'failed', 'cancelled'].includes(job.state); i++) {
+        await sleep(100);
+        job = (await at(`/v1/jobs/${t.json.job.id}`)).json;
+      }
+      const bundles = await readdir(join(dir, 'window', 'bundles'));
+      assert.equal(c.status, 202, `the server had not heard "saving": the cancel must win (${c.text})`);
+      assert.equal(job.state, 'cancelled', `answered 202 "cancelling", then the job ended ${job.state}`);
+      assert.deepEqual(bundles, [], 'a cancelled job saves nothing');
+    } finally {
+      env.testSaveDelayMs = undefined;
+      await s2.close();
+    }
   });
 });

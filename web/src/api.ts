@@ -230,4 +230,16 @@ export const api = {
   backbones: () => call<Backbone[]>('GET', '/v1/backbones'),
   exports: (exportsUrl: string) => call<{ exports: ExportView[] }>('GET', exportsUrl).then((r) => r.exports),
   makeExport: (exportsUrl: string, format: 'onnx' | 'tfjs') => call<ExportView>('POST', exportsUrl, { format }),
+  /** A whole project as one .tar (photos, classes, trained bundles). */
+  archiveUrl: (project: string) => `${p(project)}/archive`,
+  importProject: (archive: File, name?: string) => {
+    const form = new FormData();
+    if (name) form.append('name', name); // before the file: the server reads fields that come first
+    form.append('file', archive, archive.name);
+    return call<{ project: Project; imported: { photos: number; bundles: number } }>(
+      'POST',
+      '/v1/projects/import',
+      form,
+    );
+  },
 };

@@ -70,7 +70,23 @@ function renderProject(): void {
       { class: 'project-head' },
       h('h1', { id: 'project-title', tabindex: -1 }, p.name),
       sectionNav(),
-      h('button', { type: 'button', class: 'danger subtle', onclick: () => deleteProject(p.name) }, 'Delete project'),
+      h(
+        'div',
+        { class: 'row project-actions' },
+        // Photos, classes and trained classifiers in one file: POST it to another tl serve's "Import a project".
+        h(
+          'a',
+          {
+            class: 'button subtle',
+            href: api.archiveUrl(p.name),
+            download: '',
+            id: 'project-archive-link',
+            title: 'Photos, classes and trained classifiers in one file, to import on another machine',
+          },
+          'Download project (.tar)',
+        ),
+        h('button', { type: 'button', class: 'danger subtle', onclick: () => deleteProject(p.name) }, 'Delete project'),
+      ),
     ),
     section(
       'classes',
