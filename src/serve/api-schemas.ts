@@ -230,6 +230,10 @@ export const COMPONENT_SCHEMAS = [
       images: { type: 'integer' },
       latestBundle: { type: ['string', 'null'] },
       activeJob: { description: 'GET /v1/projects/{project} only: the running job, or null' },
+      model: {
+        description:
+          'GET /v1/projects/{project} only: the latest model, or null: {bundle, stale (its classes or photos changed since it was trained: train again), changes {classesAdded, classesRemoved, classesRenamed [{from, to}], photosAdded, photosRemoved}, photosKnown, summary}',
+      },
     },
   },
   // Generated from the option table (src/options/train-options.ts), as the handler parses it.
@@ -275,6 +279,10 @@ export const COMPONENT_SCHEMAS = [
         description: "auto's choice: {choice, reason, timeBudget}",
       },
       exportsUrl: { type: 'string', description: 'ONNX / TF.js exports of this bundle' },
+      model: {
+        description:
+          'the latest bundle only (else null): {bundle, stale, changes, photosKnown, summary}, as GET /v1/projects/{project} has it',
+      },
       labels: { type: 'array', items: { type: 'string' } },
       evaluatedOn: { type: ['string', 'null'] },
       trainImages: { type: ['integer', 'null'] },

@@ -5,6 +5,7 @@ import { notFound } from './errors.js';
 import type { JobManager } from './jobs.js';
 import type { TrainingRunner } from './job-runner.js';
 import type { ServedModel } from './models.js';
+import type { ProjectEvents } from './project-events.js';
 import type { ProjectModels } from './project-models.js';
 import type { ProjectStore } from './projects.js';
 
@@ -23,6 +24,8 @@ export interface ServeContext {
   log: (line: string) => void;
   /** Training runs in progress (close() waits for them). */
   running: Set<Promise<void>>;
+  /** The projects' live streams: routes publish each change here (project-events.ts). */
+  events: ProjectEvents;
   /** Open event streams (close() ends them). */
   sseClients: Set<ServerResponse>;
   /** Date.now() when the server was created. */

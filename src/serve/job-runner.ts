@@ -70,6 +70,7 @@ export class ChildProcessRunner implements TrainingRunner {
       stderr = (stderr + d).slice(-4000);
       if (d.trim()) log(`training job ${job.id} of ${project}: ${d.trimEnd()}`);
     });
+    let released = false;
     // Messages are handled one after another: the bundle is loaded for predictions before 'done' is passed on.
     let chain = Promise.resolve();
     const handle = async (m: FromChild) => {
@@ -87,7 +88,13 @@ export class ChildProcessRunner implements TrainingRunner {
         await projectModels.get(project).catch((err: Error) => {
           log(`loading the new classifier of ${project} (${m.stamp}) failed: ${err.message}`);
         });
-      else if (m.type === 'end') job.finish(m.state, { error: m.error ?? undefined, bundle: m.bundle ?? undefined });
+      else if (m.type === 'end') {
+        // The child has finished with the project's files (it only exits now): classes may change from this moment
+        // (and the exit, later, must not unmark a job started meanwhile).
+        released = true;
+        store.busy.delete(project);
+        job.finish(m.state, { error: m.error ?? undefined, bundle: m.bundle ?? undefined });
+      }
     };
     child.on('message', (m: FromChild) => (chain = chain.then(() => handle(m))));
     const onAbort = () => {
@@ -101,7 +108,7 @@ export class ChildProcessRunner implements TrainingRunner {
       child.on('exit', (code, signal) => {
         void chain.then(() => {
           job.controller.signal.removeEventListener('abort', onAbort);
-          store.busy.delete(project);
+          if (!released) store.busy.delete(project);
           this.children.delete(child);
           if (!job.finished) {
             if (this.closing || job.controller.signal.aborted) job.finish('cancelled');

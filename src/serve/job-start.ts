@@ -4,6 +4,7 @@
 import type { ServeContext } from './context.js';
 import { conflict, unprocessable } from './errors.js';
 import type { Job } from './jobs.js';
+import { projectView } from './project-events.js';
 import { clearPendingJob, pendingJobs, savePendingJob } from './pending-jobs.js';
 import { parseTrainRequest } from './training.js';
 
@@ -32,6 +33,7 @@ export async function startTrainingJob(
     );
   }
   const job = jobs.create(s.name, resume?.id);
+  ctx.events.trackJob(job, () => projectView(store, jobs, s.name));
   const projectDir = store.dir(s.name);
   await savePendingJob(projectDir, {
     id: job.id,

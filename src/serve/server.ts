@@ -20,6 +20,7 @@ import { resumePendingJobs } from './job-start.js';
 import { ChildProcessRunner, InProcessRunner, type TrainingRunner } from './job-runner.js';
 import { QueueRunner, type QueueServeOptions } from './queue-jobs.js';
 import { ServedModel } from './models.js';
+import { ProjectEvents } from './project-events.js';
 import { ProjectModels } from './project-models.js';
 import { ProjectStore } from './projects.js';
 import { archiveRoutes } from './routes/archive.js';
@@ -30,6 +31,7 @@ import { jobRoutes } from './routes/jobs.js';
 import { modelRoutes, serviceRoutes } from './routes/models.js';
 import { planRoutes } from './routes/plan.js';
 import { predictRoutes } from './routes/predict.js';
+import { projectEventRoutes } from './routes/project-events.js';
 import { projectRoutes } from './routes/projects.js';
 import { defaultWebDir, webRoutes } from './routes/web.js';
 
@@ -213,6 +215,7 @@ export async function createServer(opts: ServeOptions): Promise<Omit<TlServer, '
     maxFiles,
     log,
     running,
+    events: new ProjectEvents(),
     sseClients,
     startedAt: Date.now(),
   };
@@ -226,6 +229,7 @@ export async function createServer(opts: ServeOptions): Promise<Omit<TlServer, '
   await app.register(exportRoutes, { ctx });
   await app.register(planRoutes, { ctx });
   await app.register(archiveRoutes, { ctx });
+  await app.register(projectEventRoutes, { ctx });
   await app.register(webRoutes, { webDir: opts.webDir === undefined ? defaultWebDir() : opts.webDir });
 
   const close = async () => {

@@ -14,6 +14,7 @@ import { TlError } from '../util/errors.js';
 import type { Job } from './jobs.js';
 import type { ProjectStore } from './projects.js';
 import { badRequest } from './errors.js';
+import { TRAINED_ON_FILE, trainedOnRecord } from './project-models.js';
 
 /** A training request: the option table's API keys (options/train-options.ts), the head parsed. */
 export type TrainRequest = Omit<TrainRequestBody, 'head'> & { head: HeadSpec };
@@ -279,6 +280,15 @@ export async function runProjectTraining(
       'report.html': html,
       'history.json': JSON.stringify(r.history) + '\n',
       'misclassified.json': JSON.stringify(misclassified, null, 1) + '\n',
+      // What it was trained on (classes, photos by content hash): the server marks the model stale when they change.
+      [TRAINED_ON_FILE]:
+        JSON.stringify(
+          trainedOnRecord(
+            r.dataset.classes,
+            [...r.dataset.train, ...r.dataset.val, ...r.dataset.test, ...r.dataset.skipped],
+            imagesDir,
+          ),
+        ) + '\n',
       'training.json':
         JSON.stringify(
           withoutProjectDir(

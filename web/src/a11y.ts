@@ -21,18 +21,9 @@ export function focusIfIdle(id: string, within: string): void {
 }
 
 /**
- * guard (state.ts), and the failure's message also in the role=alert element `alertId` beside the control that failed,
- * so that a screen reader reads it at once and everyone sees it where they are looking.
+ * guard (state.ts) with the failure's message in the role=alert element `alertId` beside the control that failed, so
+ * that a screen reader reads it at once and everyone sees it where they are looking (a lost connection: the banner).
  */
 export async function guardNear(alertId: string, fn: () => Promise<void>): Promise<void> {
-  const alert = document.getElementById(alertId);
-  if (alert) alert.textContent = '';
-  await guard(async () => {
-    try {
-      await fn();
-    } catch (err) {
-      if (alert) alert.textContent = err instanceof Error ? err.message : String(err);
-      throw err;
-    }
-  });
+  await guard(fn, document.getElementById(alertId));
 }

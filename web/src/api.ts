@@ -1,6 +1,7 @@
 // Thin typed client of the tl serve API (same origin).
 // The training request's type is the server's option table itself (type-only: nothing of src/ is bundled).
 import type { TrainRequestBody } from '../../src/options/train-options.js';
+import { serverReachable, serverUnreachable } from './banner';
 
 export type { TrainRequestBody };
 
@@ -27,6 +28,22 @@ export interface Project {
   images: number;
   latestBundle: string | null;
   activeJob?: JobSummary | null;
+  /** The latest model and whether it still matches the classes and photos (GET /v1/projects/{project} only). */
+  model?: ModelState | null;
+}
+/** "Retrain needed": what changed since the model was trained. */
+export interface ModelState {
+  bundle: string;
+  stale: boolean;
+  changes: {
+    classesAdded: string[];
+    classesRemoved: string[];
+    classesRenamed: { from: string; to: string }[];
+    photosAdded: number;
+    photosRemoved: number;
+  };
+  photosKnown: boolean;
+  summary: string;
 }
 export interface ImageEntry {
   class: string;
@@ -175,9 +192,14 @@ async function call<T>(
   let res: Response;
   try {
     res = await fetch(url, { method, body: payload, headers, signal });
-  } catch {
-    throw new ApiError(0, 'cannot reach the tl server; is `tl serve` still running?');
+  } catch (err) {
+    // Dropped by the caller (a newer plan request replaced it): not a sign of the server.
+    if (signal?.aborted) throw err;
+    // The banner says it (once) and retries; the caller's control gets its state back.
+    serverUnreachable();
+    throw new ApiError(0, `cannot reach the tl server at ${location.host}; is \`tl serve\` still running?`);
   }
+  serverReachable();
   if (res.status === 204) return undefined as T;
   const text = await res.text();
   let data: unknown;
@@ -195,6 +217,8 @@ async function call<T>(
 }
 
 const p = (name: string) => `/v1/projects/${encodeURIComponent(name)}`;
+/** The project's live stream (Server-Sent Events). */
+export const projectEventsUrl = (name: string) => `${p(name)}/events`;
 const c = (project: string, cls: string) => `${p(project)}/classes/${encodeURIComponent(cls)}`;
 
 export const api = {
@@ -222,6 +246,7 @@ export const api = {
   plan: (project: string, options: TrainRequestBody, signal?: AbortSignal) =>
     call<PlanView>('POST', `${p(project)}/plan`, options, {}, signal),
   cancel: (jobId: string) => call<JobSummary>('POST', `/v1/jobs/${jobId}/cancel`),
+  job: (jobId: string) => call<JobSummary>('GET', `/v1/jobs/${encodeURIComponent(jobId)}`),
   results: (project: string) => call<Results>('GET', `${p(project)}/results`),
   predict: (project: string, image: Blob) =>
     call<Prediction>('POST', `${p(project)}/predict?top=5`, image, {

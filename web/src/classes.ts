@@ -5,22 +5,70 @@ import { h } from './dom';
 import { setupDrop } from './drop';
 import { photoGrid } from './photo-grid';
 import { renderList } from './project-list';
-import { guard, isImage, plural, say, state } from './state';
+import { renderStale } from './results';
+import { guard, isImage, isUnreachable, offerUndo, plural, say, state } from './state';
 import { renderTrainState } from './training';
 import { syncWebcam, webcamControls } from './webcam';
 
-/** Reload the open project after a change to its classes or photos, and redraw what shows them. */
-export async function reloadProject(): Promise<void> {
+let reloading: Promise<void> | null = null;
+let reloadAgain = false;
+
+/**
+ * Reload the open project after a change to its classes or photos (here, in another tab, or by the API), and redraw
+ * what shows them. Calls while one is on its way share it, and one more reload follows so the last change is seen.
+ */
+export function reloadProject(): Promise<void> {
+  if (reloading) {
+    reloadAgain = true;
+    return reloading;
+  }
+  reloading = (async () => {
+    try {
+      do {
+        reloadAgain = false;
+        await reloadOnce();
+      } while (reloadAgain);
+    } finally {
+      reloading = null;
+    }
+  })();
+  return reloading;
+}
+
+async function reloadOnce(): Promise<void> {
   if (!state.current) return;
   const name = state.current.project.name;
   const [project, images] = await Promise.all([api.project(name), api.images(name)]);
+  if (state.current?.project.name !== name) return;
+  // The same data again (this tab's own change, then its event from the live stream): no redraw, so focus, an open
+  // strip and a pending refocus stay as they are.
+  const changed = JSON.stringify([project, images]) !== JSON.stringify([state.current.project, state.current.images]);
   state.current.project = project;
   state.current.images = images;
-  renderClasses();
+  if (changed) {
+    const focused = focusKey();
+    renderClasses();
+    restoreFocus(focused);
+  }
   renderTrainState();
+  renderStale();
   const inList = state.projects.find((p) => p.name === name);
   if (inList) Object.assign(inList, project);
   renderList();
+}
+
+/** How to find the focused element of the class list again after a redraw (a photo by its file, else by id). */
+function focusKey(): string | null {
+  const el = document.activeElement;
+  if (!(el instanceof HTMLElement) || !document.getElementById('class-list')?.contains(el)) return null;
+  if (el.dataset.file) return `#class-list [data-file="${CSS.escape(el.dataset.file)}"]`;
+  return el.id ? `#${CSS.escape(el.id)}` : null;
+}
+
+/** Put focus back where it was before a redraw took its element away (never when it has moved on). */
+function restoreFocus(key: string | null): void {
+  const el = document.activeElement;
+  if (key && (!el || el === document.body)) document.querySelector<HTMLElement>(key)?.focus({ preventScroll: true });
 }
 
 export function addClass(e: Event): void {
@@ -134,7 +182,7 @@ function startRename(head: HTMLElement, cls: string): void {
       await api.renameClass(state.current.project.name, cls, input.value.trim());
       say(`Renamed “${cls}” to “${input.value.trim()}”.`, 'ok');
       await reloadProject();
-    });
+    }, form);
   });
   head.replaceChildren(form);
   input.focus();
@@ -148,15 +196,32 @@ function removeClass(cls: string, count: number): void {
     await api.removeClass(state.current.project.name, cls);
     say(`Removed class “${cls}”.`, 'ok');
     await reloadProject();
-  });
+  }, cardOf(cls)?.querySelector('.class-head'));
 }
 
+const cardOf = (cls: string) => document.querySelector(`article[data-class="${CSS.escape(cls)}"]`);
+
+/** Remove at once (every tab sees it), with an Undo for a few seconds that puts the very same photo back. */
 function removeImage(img: ImageEntry): void {
   void guard(async () => {
+    if (!state.current) return;
+    const project = state.current.project.name;
+    // Its bytes, kept for Undo: the photo is stored under its content hash, so uploading them again restores it.
+    const blob = await fetch(img.url)
+      .then((r) => (r.ok ? r.blob() : null))
+      .catch(() => null);
     await api.removeImage(img);
-    say('Removed the photo.', 'ok');
     await reloadProject();
-  });
+    offerUndo(
+      `Removed a photo from “${img.class}”.`,
+      blob &&
+        (async () => {
+          await api.upload(project, img.class, [new File([blob], img.file, { type: blob.type })]);
+          say(`Put the photo back in “${img.class}”.`, 'ok');
+          if (state.current?.project.name === project) await reloadProject();
+        }),
+    );
+  }, cardOf(img.class)?.querySelector('.upload-status'));
 }
 
 /** Upload files to a class (also the webcam's frames); resolves to the summary it showed. */
@@ -169,12 +234,13 @@ async function upload(cls: string, files: File[], status: HTMLElement): Promise<
     const message = files.length
       ? `None of the ${plural(files.length, 'file')} is a photo (JPEG, PNG, WebP, TIFF, AVIF).`
       : 'No files.';
-    say(message, 'error');
+    say(message, 'error', status);
     return message;
   }
   let done = 0;
   let added = 0;
   let duplicates = 0;
+  let unreachable = false;
   const problems: string[] = [];
   const CHUNK = 16;
   status.textContent = `Uploading 0/${images.length}…`;
@@ -186,10 +252,22 @@ async function upload(cls: string, files: File[], status: HTMLElement): Promise<
       duplicates += r.duplicates.length;
       problems.push(...r.rejected.map((x) => x.message));
     } catch (err) {
+      // The server went away: stop here (the banner says it); what was sent is kept.
+      if (isUnreachable(err)) {
+        unreachable = true;
+        break;
+      }
       problems.push((err as Error).message);
     }
     done += chunk.length;
     status.textContent = `Uploading ${done}/${images.length}…`;
+  }
+  if (unreachable) {
+    status.textContent = '';
+    const message = `Upload to “${cls}” stopped: the server did not answer. ${plural(done, 'photo')} of ${images.length} were sent; add the rest again when it is back.`;
+    say(message, 'error', status);
+    say(message, 'error'); // the card is redrawn when the server is back: the status line keeps it
+    return message;
   }
   const parts = [`Added ${plural(added, 'photo')} to “${cls}”`];
   if (duplicates) parts.push(`${duplicates} already there`);
@@ -197,7 +275,8 @@ async function upload(cls: string, files: File[], status: HTMLElement): Promise<
   if (problems.length)
     parts.push(`${problems.length} refused: ${problems.slice(0, 3).join('; ')}${problems.length > 3 ? '…' : ''}`);
   const summary = parts.join(', ') + '.';
+  status.textContent = '';
   say(summary, problems.length && !added ? 'error' : 'ok');
-  await reloadProject();
+  await guard(reloadProject, status);
   return summary;
 }

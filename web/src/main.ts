@@ -3,6 +3,8 @@
 import './style.css';
 import { guardNear } from './a11y';
 import { api } from './api';
+import { onServerBack } from './banner';
+import { closeLive } from './live';
 import { h } from './dom';
 import { openProject } from './project-view';
 import { refreshList, renderList } from './project-list';
@@ -21,6 +23,7 @@ function route(): void {
 function showHome(): void {
   stopWebcam();
   closeEvents();
+  closeLive();
   state.current = null;
   renderList();
   $view.replaceChildren(
@@ -63,6 +66,16 @@ $newProject.addEventListener('submit', (e) => {
     location.hash = `#/p/${encodeURIComponent(p.name)}`;
   });
 });
+
+// The server is back after an outage: the project list may have changed (an open project's stream reloads it; a
+// project that could not be opened is opened now).
+onServerBack(
+  () =>
+    void guard(async () => {
+      await refreshList();
+      if (!state.current) route();
+    }),
+);
 
 window.addEventListener('hashchange', route);
 void guard(async () => {

@@ -2,17 +2,19 @@
 import { api } from './api';
 import { h } from './dom';
 import { focusOn } from './a11y';
-import { addClass, renderClasses } from './classes';
+import { addClass, reloadProject, renderClasses } from './classes';
+import { closeLive, openLive } from './live';
 import { refreshList, renderList } from './project-list';
-import { renderResults } from './results';
+import { renderResults, renderStale } from './results';
 import { $view, guard, say, state } from './state';
-import { closeEvents, following, followJob, renderTrainState, trainControls } from './training';
-import { stopWebcam, tryControls } from './try-it';
+import { closeEvents, followedJob, following, followJob, jobGone, renderTrainState, trainControls } from './training';
+import { renderTry, stopWebcam, tryControls } from './try-it';
 
 export async function openProject(name: string): Promise<void> {
   if (state.current?.project.name !== name) {
     stopWebcam();
     closeEvents();
+    closeLive();
   }
   const [project, images] = await Promise.all([api.project(name), api.images(name)]);
   const results = project.latestBundle ? await api.results(name).catch(() => null) : null;
@@ -21,6 +23,49 @@ export async function openProject(name: string): Promise<void> {
   renderProject();
   focusOn('project-title');
   if (project.activeJob && !following()) followJob(project.activeJob.id);
+  watch(name);
+}
+
+/** Keep the page current from the project's live stream (changes from other tabs, training, a restarted server). */
+function watch(name: string): void {
+  const mine = () => state.current?.project.name === name;
+  const refreshResults = async () => {
+    if (!state.current || !mine()) return;
+    const bundle = state.current.project.latestBundle;
+    if (bundle && state.current.results?.bundle !== bundle) {
+      state.current.results = await api.results(name).catch(() => null);
+      renderResults();
+      renderTry();
+    }
+  };
+  openLive(name, {
+    hello: (project) => {
+      if (!mine()) return;
+      // A (re)connection: attach to the running job (its events so far follow), or learn how the one shown ended.
+      if (project.activeJob) followJob(project.activeJob.id);
+      else if (followedJob()) void jobGone(followedJob()!);
+      void guard(async () => {
+        await reloadProject();
+        await refreshResults();
+      });
+    },
+    changed: () => void guard(reloadProject),
+    jobStarted: (job) => {
+      if (mine() && followedJob() !== job.id) followJob(job.id);
+    },
+    model: () =>
+      void guard(async () => {
+        await reloadProject();
+        await refreshResults();
+      }),
+    removed: () => {
+      if (!mine()) return;
+      say(`Project “${name}” was deleted.`, 'info');
+      state.current = null;
+      void refreshList();
+      location.hash = '';
+    },
+  });
 }
 
 function section(id: string, title: string, ...body: (Node | string)[]): HTMLElement {
@@ -85,7 +130,15 @@ function renderProject(): void {
           },
           'Download project (.tar)',
         ),
-        h('button', { type: 'button', class: 'danger subtle', onclick: () => deleteProject(p.name) }, 'Delete project'),
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'danger subtle',
+            onclick: (e: Event) => deleteProject(p.name, e.currentTarget as HTMLElement),
+          },
+          'Delete project',
+        ),
       ),
     ),
     section(
@@ -113,15 +166,26 @@ function renderProject(): void {
       h('div', { id: 'class-list', class: 'class-list' }),
     ),
     section('train', '2 · Train', trainControls()),
-    section('results', '3 · Results', h('div', { id: 'results-body' })),
-    section('try', '4 · Try it', tryControls()),
+    section(
+      'results',
+      '3 · Results',
+      h('p', { id: 'results-stale', class: 'stale-notice', role: 'status', hidden: true }),
+      h('div', { id: 'results-body' }),
+    ),
+    section(
+      'try',
+      '4 · Try it',
+      h('p', { id: 'try-stale', class: 'stale-notice', role: 'status', hidden: true }),
+      tryControls(),
+    ),
   );
   renderClasses();
   renderTrainState();
   renderResults();
+  renderStale();
 }
 
-function deleteProject(name: string): void {
+function deleteProject(name: string, button: HTMLElement): void {
   if (!confirm(`Delete project “${name}” with all its photos and trained classifiers? This cannot be undone.`)) return;
   void guard(async () => {
     await api.deleteProject(name);
@@ -129,5 +193,5 @@ function deleteProject(name: string): void {
     state.current = null;
     await refreshList();
     location.hash = '';
-  });
+  }, button);
 }

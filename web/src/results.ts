@@ -51,6 +51,7 @@ function provenance(r: Results): HTMLElement {
 export function renderResults(): void {
   const body = document.getElementById('results-body');
   if (!body || !state.current) return;
+  renderStale();
   const r = state.current.results;
   if (!r) {
     body.replaceChildren(
@@ -182,4 +183,25 @@ export function renderResults(): void {
         )
       : '',
   );
+}
+
+/**
+ * "Retrain needed: …" by the results and by Try it, when the project's classes or photos changed after the model was
+ * trained (the server compares them with what the model was trained on). Predictions still answer, from that model.
+ */
+export function renderStale(): void {
+  const model = state.current?.project.model;
+  const stale = !!model?.stale;
+  const notices: [string, string][] = [
+    ['results-stale', 'The results below are of the model trained before these changes.'],
+    ['try-stale', 'Answers here come from the model trained before these changes.'],
+  ];
+  for (const [id, tail] of notices) {
+    const el = document.getElementById(id);
+    if (!el) continue;
+    el.hidden = !stale;
+    el.replaceChildren(
+      ...(stale ? [h('strong', {}, 'Retrain needed: '), `${model!.summary}. ${tail} Press Train to update it.`] : []),
+    );
+  }
 }

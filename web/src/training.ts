@@ -1,4 +1,4 @@
-// Training: the controls, starting and cancelling a job, and its live progress (Server-Sent Events).
+// Training: the controls, starting and cancelling a job, and its live progress (from the project's live stream).
 import { api, type Backbone, type HistoryPoint } from './api';
 import { h, pct } from './dom';
 import { curveCharts } from './curves';
@@ -7,15 +7,18 @@ import { ProgressTracker, type Progress } from './eta';
 import { cancelPlan, planControls, schedulePlan, trainRequest } from './plan';
 import { refreshList } from './project-list';
 import { renderResults } from './results';
+import { jobEvents } from './live';
 import { guard, plural, say, state } from './state';
 import { renderTry } from './try-it';
 
 let backbones: Backbone[] = [];
-let events: EventSource | null = null;
+let events: (EventTarget & { close(): void }) | null = null;
 let activeJobId: string | null = null;
 
 /** A job is being followed (its event stream is open). */
 export const following = () => events !== null;
+/** The job this page shows the progress of, if any. */
+export const followedJob = () => activeJobId;
 
 export function trainControls(): HTMLElement {
   const replan = () => schedulePlan();
@@ -141,13 +144,15 @@ export function renderTrainState(): void {
 }
 
 function startTraining(): void {
+  const btn = document.getElementById('train-button') as HTMLButtonElement | null;
+  if (btn) btn.disabled = true; // no second job while the first request is on its way
   void guardNear('train-error', async () => {
     if (!state.current) return;
     cancelPlan();
     const r = await api.train(state.current.project.name, trainRequest());
     followJob(r.job.id);
     focusOn('progress');
-  });
+  }).then(() => renderTrainState());
 }
 
 function cancelTraining(): void {
@@ -156,7 +161,7 @@ function cancelTraining(): void {
   void guard(async () => {
     await api.cancel(id);
     setPhase('Cancelling…');
-  });
+  }, document.getElementById('cancel-button'));
 }
 
 function setPhase(text: string): void {
@@ -207,7 +212,7 @@ export function followJob(jobId: string): void {
     drawPending = false;
     charts.replaceChildren(...curveCharts(history));
   };
-  const es = new EventSource(`/v1/jobs/${encodeURIComponent(jobId)}/events`);
+  const es = jobEvents(jobId);
   events = es;
   const on = <T>(name: string, fn: (data: T) => void) =>
     es.addEventListener(name, (e) => fn(JSON.parse((e as MessageEvent).data) as T));
@@ -301,4 +306,26 @@ export function followJob(jobId: string): void {
       });
     }
   });
+}
+
+/**
+ * The followed job is no longer running on the server (it ended while this page was away, or the server stopped and
+ * could not resume it): say how it ended, put the controls back.
+ */
+export async function jobGone(jobId: string): Promise<void> {
+  if (activeJobId !== jobId) return;
+  const job = await api.job(jobId).catch(() => null);
+  if (activeJobId !== jobId) return;
+  closeEvents();
+  const cancel = document.getElementById('cancel-button') as HTMLButtonElement | null;
+  if (cancel) cancel.hidden = true;
+  renderTrainState();
+  if (job?.state === 'done') setPhase('Training finished while this page was not connected.');
+  else if (job?.state === 'cancelled') setPhase('Training cancelled; nothing was saved.');
+  else
+    setPhase(
+      job?.state === 'failed'
+        ? `Training failed: ${job.error ?? 'no reason given'}`
+        : 'Training stopped: the server stopped and could not resume the job. Your photos and classes are kept; press Train to start again.',
+    );
 }

@@ -3,6 +3,7 @@ import { api, type Prediction } from './api';
 import { CameraError, cameraSupported, openCamera, stopCamera } from './camera';
 import { h, pct } from './dom';
 import { setupDrop } from './drop';
+import { serverDown } from './banner';
 import { guard, isImage, state } from './state';
 
 /** Set while Try it holds the page's camera (camera.ts); its onStop clears it. */
@@ -56,6 +57,9 @@ export function renderTry(): void {
       if (!state.current) return;
       const pred = await api.predict(state.current.project.name, blob);
       if (mine === latest) showPrediction(result, pred);
+    }, result).then((ok) => {
+      // No "Classifying…" left behind when the request failed (the reason is beside it, or in the banner).
+      if (!ok && mine === latest) result.replaceChildren(h('p', { class: 'muted' }, 'Not classified.'));
     });
   };
   input.addEventListener('change', () => {
@@ -93,7 +97,8 @@ export function renderTry(): void {
       const canvas = document.createElement('canvas');
       const tick = () => {
         if (!webcam) return;
-        if (!webcam.busy && video.videoWidth) {
+        // No frames while the server does not answer (the banner says so); they start again when it is back.
+        if (!webcam.busy && video.videoWidth && !serverDown()) {
           canvas.width = video.videoWidth;
           canvas.height = video.videoHeight;
           canvas.getContext('2d')?.drawImage(video, 0, 0);

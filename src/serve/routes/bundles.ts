@@ -7,6 +7,7 @@ import { PROJECT_ERRORS, binary, errorResponses, json, pathParams, ref } from '.
 import type { RouteOptions } from '../context.js';
 import { notFound } from '../errors.js';
 import { imageUrls } from '../image-urls.js';
+import { modelState } from '../project-models.js';
 import { bundleDownloadName, stripProjectDir, type Misclassified } from '../training.js';
 import { tarFolder } from '../tar.js';
 
@@ -81,9 +82,12 @@ export async function bundleRoutes(app: FastifyInstance, { ctx }: RouteOptions):
           return { ...m, file, ...(where ? imageUrls(p, where) : { url: null, thumbnailUrl: null }) };
         }),
       );
+      const latest = (await store.latestBundle(p)) === stamp;
       return {
         project: p,
         bundle: stamp,
+        // Whether the latest model still matches the project's classes and photos (null for an older bundle).
+        model: latest ? await modelState(store, p) : null,
         createdAt: manifest.createdAt,
         backbone: manifest.backbone.id,
         rung: manifest.config.strategy ?? 'head',

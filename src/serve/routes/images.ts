@@ -15,6 +15,7 @@ import {
 import type { RouteOptions } from '../context.js';
 import { badRequest, errorBody, unsupportedType } from '../errors.js';
 import { imageUrls } from '../image-urls.js';
+import { publishChange } from '../project-events.js';
 import { validateName, type ImageEntry } from '../projects.js';
 import { UploadBatch, type UploadResult } from '../uploads.js';
 
@@ -138,8 +139,11 @@ export async function imageRoutes(app: FastifyInstance, { ctx }: RouteOptions): 
           .code(first.status)
           .send({ ...errorBody(first.status, first.code, rejected.map((r) => r.message).join('; ')), rejected });
       }
+      const fresh = added.filter((a) => !a.duplicate);
+      if (fresh.length)
+        await publishChange(ctx, p, 'photos', { change: 'added', class: cls, files: fresh.map((a) => a.file) });
       return reply.code(201).send({
-        added: added.filter((a) => !a.duplicate),
+        added: fresh,
         duplicates: added.filter((a) => a.duplicate),
         rejected,
         project: await store.summary(p),
@@ -195,6 +199,11 @@ export async function imageRoutes(app: FastifyInstance, { ctx }: RouteOptions): 
     },
     async (req, reply) => {
       await store.removeImage(req.params.project, req.params.class, req.params.file);
+      await publishChange(ctx, validateName('project', req.params.project), 'photos', {
+        change: 'removed',
+        class: req.params.class,
+        files: [req.params.file],
+      });
       reply.code(204).send();
     },
   );

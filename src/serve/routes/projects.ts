@@ -12,6 +12,7 @@ import {
 } from '../api-schemas.js';
 import { ClassNameBody, CreateProjectBody, parseBody } from '../bodies.js';
 import type { RouteOptions } from '../context.js';
+import { projectView, publishChange } from '../project-events.js';
 import { validateName } from '../projects.js';
 
 type P = { Params: { project: string } };
@@ -76,11 +77,7 @@ export async function projectRoutes(app: FastifyInstance, { ctx }: RouteOptions)
         response: { 200: json(ref('Project'), 'project'), ...errorResponses(...PROJECT_ERRORS) },
       },
     },
-    async (req) => {
-      const s = await store.summary(req.params.project);
-      const job = jobs.active(s.name);
-      return { ...s, activeJob: job ? job.summary() : null };
-    },
+    async (req) => projectView(store, jobs, req.params.project),
   );
 
   app.delete<P>(
@@ -96,6 +93,7 @@ export async function projectRoutes(app: FastifyInstance, { ctx }: RouteOptions)
       const name = validateName('project', req.params.project);
       await store.remove(name);
       ctx.projectModels.drop(name);
+      ctx.events.publish(name, 'project-removed', { name });
       reply.code(204).send();
     },
   );
@@ -114,7 +112,9 @@ export async function projectRoutes(app: FastifyInstance, { ctx }: RouteOptions)
       },
     },
     async (req, reply) => {
-      reply.code(201).send(await store.addClass(req.params.project, parseBody(ClassNameBody, req.body).name));
+      const p = await store.addClass(req.params.project, parseBody(ClassNameBody, req.body).name);
+      await publishChange(ctx, p.name, 'classes', { change: 'added', name: p.classes.at(-1)?.name });
+      reply.code(201).send(p);
     },
   );
 
@@ -131,7 +131,16 @@ export async function projectRoutes(app: FastifyInstance, { ctx }: RouteOptions)
         },
       },
     },
-    async (req) => store.renameClass(req.params.project, req.params.class, parseBody(ClassNameBody, req.body).name),
+    async (req) => {
+      const to = parseBody(ClassNameBody, req.body).name;
+      const p = await store.renameClass(req.params.project, req.params.class, to);
+      await publishChange(ctx, p.name, 'classes', {
+        change: 'renamed',
+        from: req.params.class,
+        name: to.trim().normalize('NFC'),
+      });
+      return p;
+    },
   );
 
   app.delete<PC>(
@@ -146,6 +155,10 @@ export async function projectRoutes(app: FastifyInstance, { ctx }: RouteOptions)
         },
       },
     },
-    async (req) => store.removeClass(req.params.project, req.params.class),
+    async (req) => {
+      const p = await store.removeClass(req.params.project, req.params.class);
+      await publishChange(ctx, p.name, 'classes', { change: 'removed', name: req.params.class });
+      return p;
+    },
   );
 }
