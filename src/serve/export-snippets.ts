@@ -147,7 +147,9 @@ console.log(LABELS[best], (probs[best] * 100).toFixed(1) + ' %');
   return {
     browser: page(
       `<script src="https://cdn.jsdelivr.net/npm/@tensorflow/tfjs@${TFJS_VERSION}/dist/tf.min.js"></script>`,
-      `const model = await tf.loadLayersModel('${m.model}');`,
+      // './': TF.js loads the weights from the model URL's folder, and a bare 'model.json' has none (it would ask
+      // for /weights.bin at the site's root).
+      `const model = await tf.loadLayersModel('./${m.model}');`,
       `  const y = model.predict(tf.tensor4d(x, ${shape}));
   const probs = Array.from(await y.data());
   y.dispose();`,

@@ -7,11 +7,16 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Page } from 'playwright-core';
-import { DATASETS_DIR, ROOT } from '../helpers.js';
-import { projectPath, startServeBrowser, watchPage, type ServeBrowser } from './serve-browser.js';
-
-const AXE = join(ROOT, 'node_modules/axe-core/axe.min.js');
+import { DATASETS_DIR } from '../helpers.js';
+import {
+  axeSerious,
+  focusedElement as focused,
+  projectPath,
+  startServeBrowser,
+  tabWalk,
+  watchPage,
+  type ServeBrowser,
+} from './serve-browser.js';
 const MAX_TABS = 10;
 
 let sb: ServeBrowser;
@@ -22,31 +27,6 @@ const photos = async (dir: string, n: number) =>
     .sort()
     .slice(0, n)
     .map((f) => join(DATASETS_DIR, dir, f));
-
-/** The focused element, as "tag#id 'name'" (aria-label, else its text). */
-const focused = (page: Page) =>
-  page.evaluate(() => {
-    const a = document.activeElement as HTMLElement | null;
-    if (!a || a === document.body) return 'body';
-    const name = a.getAttribute('aria-label') ?? a.textContent?.trim().replace(/\s+/g, ' ').slice(0, 40) ?? '';
-    return `${a.tagName.toLowerCase()}${a.id ? `#${a.id}` : ''} '${name}'`;
-  });
-
-/** axe-core's serious and critical violations on the page as it is now (one line each). */
-async function axeSerious(page: Page): Promise<string[]> {
-  if (!(await page.evaluate(() => 'axe' in window))) await page.addScriptTag({ path: AXE });
-  const violations = await page.evaluate(async () => {
-    const r = await (window as any).axe.run(document, { resultTypes: ['violations'] });
-    return r.violations.map((v: any) => ({
-      id: v.id,
-      impact: v.impact,
-      nodes: v.nodes.map((n: any) => n.target.join(' ')),
-    }));
-  });
-  return violations
-    .filter((v: { impact: string }) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v: any) => `${v.impact} ${v.id}: ${v.nodes.slice(0, 3).join(', ')}`);
-}
 
 before(async () => {
   sb = await startServeBrowser('tl-serve-a11y-');
@@ -70,19 +50,8 @@ test('keyboard only: page load → Train in ≤ 10 Tabs, focus follows each step
     await page.locator('#project-list a', { hasText: 'Keyboard' }).waitFor();
     assert.deepEqual(await axeSerious(page), [], 'home page');
 
-    let tabs = 0;
-    const trail: string[] = [];
-    /** Tab until `isThere` holds for the focused element (failing past MAX_TABS). */
-    const tabTo = async (what: string, isThere: (el: Element) => boolean) => {
-      for (;;) {
-        await page.keyboard.press('Tab');
-        tabs++;
-        trail.push(await focused(page));
-        const active = await page.evaluateHandle(() => document.activeElement!);
-        if (await active.evaluate(isThere)) return;
-        assert.ok(tabs < MAX_TABS, `${what} not reached in ${MAX_TABS} Tabs: ${trail.join(' → ')}`);
-      }
-    };
+    const walk = tabWalk(page, MAX_TABS);
+    const tabTo = walk.to;
 
     await tabTo('the project link', (el) => el.matches('#project-list a') && el.textContent!.includes('Keyboard'));
     await page.keyboard.press('Enter');
@@ -95,8 +64,8 @@ test('keyboard only: page load → Train in ≤ 10 Tabs, focus follows each step
     await page.keyboard.press('Enter');
     assert.equal(await focused(page), "h2#train-h '2 · Train'", 'the section link focuses the section');
     await tabTo('the Train button', (el) => el.id === 'train-button');
-    t.diagnostic(`Tabs from page load to Train: ${tabs} (${trail.join(' → ')})`);
-    assert.ok(tabs <= MAX_TABS);
+    t.diagnostic(`Tabs from page load to Train: ${walk.tabs} (${walk.trail.join(' → ')})`);
+    assert.ok(walk.tabs <= MAX_TABS);
 
     // Hold the job's event stream until axe has looked at the page in training (a real job runs meanwhile).
     let release!: () => void;

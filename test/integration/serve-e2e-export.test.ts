@@ -12,12 +12,12 @@ import { chromium, type Browser } from 'playwright-core';
 import { env } from '../../src/util/env.js';
 import { startServer, type TlServer } from '../../src/serve/server.js';
 import { cleanup, DATASETS_DIR, filesIn, MODELS_DIR, ROOT, sleep, tempDir } from '../helpers.js';
+import { runSnippetInPage, serverTop1 } from './serve-browser.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const HYM = join(DATASETS_DIR, 'hymenoptera_data');
 const WEB_SRC = join(ROOT, 'web');
 const WEB_OUT = join(ROOT, 'dist/web');
-const ORT_WEB = join(ROOT, 'node_modules/onnxruntime-web/dist');
 
 let work: string;
 let server: TlServer;
@@ -118,40 +118,13 @@ test('export ONNX from the Results panel; its browser snippet runs it with onnxr
     ...(await filesIn(join(HYM, 'val', 'ants'))).slice(0, 5),
     ...(await filesIn(join(HYM, 'val', 'bees'))).slice(0, 5),
   ];
-  const runner = await context.newPage();
-  const runnerErrors: string[] = [];
-  runner.on('pageerror', (e) => runnerErrors.push(e.message));
-  await runner.route(/onnxruntime-web@[\d.]+\/dist\/([^?]+)/, async (route) => {
-    const name = /dist\/([^?]+)/.exec(route.request().url())![1];
-    const type = name.endsWith('.wasm') ? 'application/wasm' : 'text/javascript';
-    await route.fulfill({ body: await readFile(join(ORT_WEB, name)), contentType: type });
-  });
-  await runner.route(`${server.url}/page/**`, async (route) => {
-    const name = route.request().url().split('/page/')[1];
-    if (name === 'index.html') return route.fulfill({ body: snippet, contentType: 'text/html' });
-    const photo = /^photo-(\d+)\.jpg$/.exec(name);
-    if (photo) return route.fulfill({ body: await readFile(photos[Number(photo[1])]), contentType: 'image/jpeg' });
+  const files = async (name: string) => {
     const res = await fetch(`${server.url}${onnx.filesUrl}${name}`);
-    await route.fulfill({ status: res.status, body: Buffer.from(await res.arrayBuffer()) });
-  });
-  await runner.goto(`${server.url}/page/index.html`);
-  await runner.waitForFunction(() => typeof (window as any).classify === 'function', undefined, { timeout: 60_000 });
-  const inBrowser = await runner.evaluate(async (n) => {
-    const out: string[] = [];
-    for (let i = 0; i < n; i++) out.push((await (window as any).classify(`photo-${i}.jpg`)).label);
-    return out;
-  }, photos.length);
-  const byServer: string[] = [];
-  for (const f of photos) {
-    const res = await fetch(`${server.url}/v1/projects/bugs/predict`, {
-      method: 'POST',
-      body: await readFile(f),
-      headers: { 'content-type': 'image/jpeg' },
-    });
-    byServer.push(((await res.json()) as { label: string }).label);
-  }
+    return { status: res.status, body: Buffer.from(await res.arrayBuffer()) };
+  };
+  const inBrowser = await runSnippetInPage(context, server.url, snippet, files, photos);
+  const byServer = await serverTop1(server.url, 'bugs', photos);
   t.diagnostic(`server ${byServer.join(',')}; onnxruntime-web ${inBrowser.join(',')}`);
   assert.deepEqual(inBrowser, byServer);
-  assert.deepEqual(runnerErrors, []);
   await context.close();
 });

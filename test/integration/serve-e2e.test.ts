@@ -12,6 +12,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { env } from '../../src/util/env.js';
 import { startServer, type TlServer } from '../../src/serve/server.js';
 import { cleanup, DATASETS_DIR, MODELS_DIR, ROOT, tempDir } from '../helpers.js';
+import { dropFiles } from './serve-browser.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const HYM = join(DATASETS_DIR, 'hymenoptera_data');
@@ -221,23 +222,7 @@ test('drag and drop, folder upload, remove a photo, rename and remove classes', 
   try {
     // Drag and drop three real JPEGs onto the ants drop zone.
     const ants = (await files(join(HYM, 'train', 'ants'))).slice(0, 3);
-    const payload = await Promise.all(
-      ants.map(async (f) => ({ name: f.split('/').pop()!, b64: (await readFile(f)).toString('base64') })),
-    );
-    const zone = page.locator('article[data-class="ants"] .dropzone');
-    const dragging = await zone.evaluate((el, items) => {
-      const dt = new DataTransfer();
-      for (const { name, b64 } of items) {
-        const bytes = Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0));
-        dt.items.add(new File([bytes], name, { type: 'image/jpeg' }));
-      }
-      const card = el.closest('article')!;
-      el.dispatchEvent(new DragEvent('dragenter', { dataTransfer: dt, bubbles: true, cancelable: true }));
-      el.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
-      const highlighted = card.classList.contains('dragging');
-      el.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
-      return { highlighted, after: card.classList.contains('dragging') };
-    }, payload);
+    const dragging = await dropFiles(page, 'article[data-class="ants"] .dropzone', ants);
     assert.deepEqual(dragging, { highlighted: true, after: false }, 'the card is highlighted while dragging over it');
     await countOf(page, 'ants').filter({ hasText: '3 photos' }).waitFor();
     assert.equal(await page.locator('article[data-class="ants"] .thumbs img').count(), 3);
