@@ -97,6 +97,12 @@ export const SETTINGS = [
     what: "rows x features x classes from which the head's fits use the wasm kernel (tests lower it to send a small set down the big-set path)",
   },
   {
+    name: 'TL_HEAD_MEMORY_MB',
+    field: 'headMemoryMB',
+    default: '1024',
+    what: "memory rung 1's head fit may hold its training vectors in, MB; above it the vectors stream from a float16 spill file and L2 is searched on a stratified sample that fits (0 streams every set)",
+  },
+  {
     name: 'TL_DEBUG',
     field: 'debug',
     default: 'unset',
@@ -137,6 +143,7 @@ const assigned: {
   webgpu?: boolean;
   headKernel?: 'js' | 'auto';
   headWasmMinUnits?: number;
+  headMemoryMB?: number;
   debug?: boolean;
   queue?: string;
 } = {};
@@ -216,6 +223,18 @@ export const env = {
   },
   set headWasmMinUnits(v: number | undefined) {
     assigned.headWasmMinUnits = v;
+  },
+  /**
+   * TL_HEAD_MEMORY_MB: memory rung 1's head fit may hold its training vectors in, MB (default 1024); above it they
+   * stream from a float16 spill file (training/head-streamed.ts). 0 streams every set (tests).
+   */
+  get headMemoryMB(): number {
+    if (assigned.headMemoryMB !== undefined) return assigned.headMemoryMB;
+    const n = Number(read('TL_HEAD_MEMORY_MB'));
+    return read('TL_HEAD_MEMORY_MB') !== undefined && n >= 0 && Number.isFinite(n) ? n : 1024;
+  },
+  set headMemoryMB(v: number | undefined) {
+    assigned.headMemoryMB = v;
   },
   /** TL_DEBUG (any value): stacks of unexpected errors, and why a worker or the wasm head kernel fell back. */
   get debug(): boolean {
