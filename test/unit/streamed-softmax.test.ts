@@ -3,8 +3,8 @@
 // memory plan. Each is checked against the in-memory code it stands in for.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { F16SpillWriter, spillRows } from '../../src/features/spill-file.js';
 import { forEachChunk, memoryRowSource } from '../../src/features/row-source.js';
 import { roundToF16 } from '../../src/util/f16.js';
@@ -20,6 +20,7 @@ import {
 } from '../../src/solvers/streamed-softmax.js';
 import { wasmBackend } from '../../src/solvers/wasm-objective.js';
 import { headMemoryPlan, MIN_SEARCH_ROWS } from '../../src/training/head-streamed.js';
+import { ROOT } from '../helpers.js';
 
 /** n rows of d features, K classes, each class shifted along its own features (learnable, not separable). */
 function blobs(n: number, d: number, K: number, seed = 1) {
@@ -145,4 +146,21 @@ test('memory plan: in memory under the budget, streamed over it with a sample th
   assert.ok(big.stream && big.searchRows === big.budgetRows && big.budgetRows > 10_000 && big.budgetRows < 30_000);
   assert.deepEqual(headMemoryPlan(244, 1280, 0), { stream: true, searchRows: 244, budgetRows: 0 });
   assert.equal(headMemoryPlan(50_000, 1280, 0).searchRows, MIN_SEARCH_ROWS);
+});
+
+test('the streamed path never materialises every row (no flattening or whole-set standardizing in its modules)', () => {
+  // Every whole-set copy of the in-memory path: flattenRows, applyStandardizerAll, fitStandardizer on rows,
+  // trainSoftmax(Fast) and the wasm objective's resident copy. The streamed path holds one chunk and the sample.
+  const banned =
+    /\b(flattenRows|applyStandardizerAll|fitStandardizer|trainSoftmax|trainSoftmaxFast|wasmSoftmaxObjective)\(/;
+  for (const file of [
+    'src/training/head-streamed.ts',
+    'src/solvers/streamed-softmax.ts',
+    'src/features/spill-file.ts',
+  ]) {
+    const hits = readFileSync(join(ROOT, file), 'utf8')
+      .split('\n')
+      .filter((line) => banned.test(line) && !line.trim().startsWith('//') && !line.trim().startsWith('*'));
+    assert.deepEqual(hits, [], file);
+  }
 });
