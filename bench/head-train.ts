@@ -95,6 +95,7 @@ async function streamedCurvePoint(n: number, file: string): Promise<void> {
       finalIterations: fit.model.iterations,
       passes: fit.model.passes,
       secondsPerPass: fit.model.passSeconds / Math.max(1, fit.model.passes),
+      cpuSecondsPerPass: fit.model.passCpuSeconds / Math.max(1, fit.model.passes),
       converged: fit.model.converged,
       spillMB: mb(fit.spillBytes),
       peakRssMB: mb(process.resourceUsage().maxRSS * 1024),
@@ -371,7 +372,7 @@ if (args['compare-sets'] !== undefined) {
     curve.push(point);
     if (point.streamed) {
       console.error(
-        `streamed n=${size}: ${point.totalSeconds.toFixed(1)} s (spill ${point.spillSeconds.toFixed(1)} + standardize ${point.standardizeSeconds.toFixed(1)} + search on ${point.searchRows} rows ${point.searchSeconds.toFixed(1)} + final ${point.finalSeconds.toFixed(1)}: ${point.passes} passes of ${point.secondsPerPass.toFixed(2)} s), peak ${point.peakRssMB} MB, l2 ${point.best}`,
+        `streamed n=${size}: ${point.totalSeconds.toFixed(1)} s (spill ${point.spillSeconds.toFixed(1)} + standardize ${point.standardizeSeconds.toFixed(1)} + search on ${point.searchRows} rows ${point.searchSeconds.toFixed(1)} + final ${point.finalSeconds.toFixed(1)}: ${point.passes} passes of ${point.secondsPerPass.toFixed(2)} s, ${point.cpuSecondsPerPass?.toFixed(2)} CPU-s), peak ${point.peakRssMB} MB, l2 ${point.best}`,
       );
       continue;
     }

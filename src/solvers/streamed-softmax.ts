@@ -90,8 +90,8 @@ export function gatherRows(source: RowSource, index: Int32Array, s: Standardizer
 export interface StreamedObjective {
   /** The objective at l2 (one pass over the source per call). */
   objective(l2: number): Objective;
-  /** Passes made so far and their seconds (wall), for the bench and the report. */
-  readonly passes: { count: number; seconds: number };
+  /** Passes made so far, their wall seconds and this process's CPU seconds in them, for the bench and the report. */
+  readonly passes: { count: number; seconds: number; cpuSeconds: number };
 }
 
 /**
@@ -117,7 +117,7 @@ export function streamedSoftmaxObjective(
   if (!(total > 0)) throw new Error('sample weights sum to zero');
   const chunk = new Float32Array(d * chunkRows);
   const bOffset = K * d;
-  const passes = { count: 0, seconds: 0 };
+  const passes = { count: 0, seconds: 0, cpuSeconds: 0 };
   const { tf } = opts;
 
   // The JavaScript kernel: softmaxObjective on the chunk (its loss is the chunk's weighted mean), rescaled to the
@@ -186,6 +186,7 @@ export function streamedSoftmaxObjective(
     (l2: number): Objective =>
     (theta, grad) => {
       const t0 = performance.now();
+      const c0 = process.cpuUsage();
       grad.fill(0);
       let loss = 0;
       let W: TF.Tensor2D | undefined;
@@ -210,6 +211,8 @@ export function streamedSoftmaxObjective(
       }
       passes.count++;
       passes.seconds += (performance.now() - t0) / 1000;
+      const used = process.cpuUsage(c0);
+      passes.cpuSeconds += (used.user + used.system) / 1e6;
       return loss + 0.5 * l2 * sq;
     };
   return { objective, passes };
@@ -236,9 +239,10 @@ export interface StreamedFitOptions extends Omit<SoftmaxOptions, 'subset' | 'obj
 }
 
 export interface StreamedFit extends SoftmaxFit {
-  /** Passes over the source (one per evaluation) and their seconds. */
+  /** Passes over the source (one per evaluation), their wall seconds and CPU seconds. */
   passes: number;
   passSeconds: number;
+  passCpuSeconds: number;
 }
 
 /**
@@ -286,6 +290,7 @@ export async function trainSoftmaxStreamed(
   const tf = opts.kernel === 'js' ? undefined : await wasmBackend();
   let passes = 0;
   let passSeconds = 0;
+  let passCpuSeconds = 0;
   let evaluations = 0;
   let result: ReturnType<typeof minimizeLbfgs> | undefined;
   if (tf) {
@@ -295,6 +300,7 @@ export async function trainSoftmaxStreamed(
     evaluations += result.evaluations;
     passes += kernel.passes.count;
     passSeconds += kernel.passes.seconds;
+    passCpuSeconds += kernel.passes.cpuSeconds;
   }
   if (!result || result.reason === 'line-search-failed' || result.reason === 'relative-change') {
     // Check (and if needed finish) on the Float64 kernel: its gradient is the one the tolerance is about.
@@ -308,6 +314,7 @@ export async function trainSoftmaxStreamed(
     };
     passes += kernel.passes.count;
     passSeconds += kernel.passes.seconds;
+    passCpuSeconds += kernel.passes.cpuSeconds;
   }
   const Wf64 = theta.slice(0, K * d);
   const bf64 = theta.slice(K * d);
@@ -326,5 +333,6 @@ export async function trainSoftmaxStreamed(
     stopReason: result.reason,
     passes,
     passSeconds,
+    passCpuSeconds,
   };
 }
