@@ -4,11 +4,13 @@
 // significant digits, far below what moves a linear head (the streamed fit is checked against the in-memory one on
 // every shared set: test/integration/head-stream.test.ts). Rows are stored row-major, so chunk c is one read at
 // c * chunkRows rows and one table decode (standardizing in the same loop).
-// The file lives in a fresh temporary folder the writer made; dispose() removes both (and an exit hook does, should
-// the process end first).
-import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+// The file lives in a fresh folder the writer made under the user cache (<cache>/spill: on disk; the system's
+// temporary folder is RAM on many systems, which would defeat the point); dispose() removes it (and an exit hook
+// does, should the process end first).
+import { closeSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { env } from '../util/env.js';
+import { TlError } from '../util/errors.js';
 import { fromHalf, toHalf } from '../util/f16.js';
 import { inverseStd, type ChunkTransform, type RowSource } from './row-source.js';
 
@@ -29,6 +31,11 @@ function removeOnExit(dir: string): void {
   });
 }
 
+/** Where spill files go by default: <cache>/spill (TL_CACHE_DIR). */
+export function spillParent(): string {
+  return join(env.cacheDir, 'spill');
+}
+
 export class F16SpillWriter {
   private readonly fd: number;
   private readonly block: Uint16Array;
@@ -46,12 +53,19 @@ export class F16SpillWriter {
     this.block = new Uint16Array(cols * chunkRows);
   }
 
-  /** A new spill file in a fresh folder under `parent` (default the system's temporary folder). */
+  /** A new spill file in a fresh folder under `parent` (default spillParent()). */
   static create(cols: number, opts: { chunkRows?: number; parent?: string } = {}): F16SpillWriter {
     if (!(cols >= 1)) throw new Error(`a spill file needs at least one column, got ${cols}`);
-    const dir = mkdtempSync(join(opts.parent ?? tmpdir(), 'tl-head-spill-'));
+    const parent = opts.parent ?? spillParent();
+    mkdirSync(parent, { recursive: true });
+    const dir = mkdtempSync(join(parent, 'tl-head-spill-'));
     removeOnExit(dir);
     return new F16SpillWriter(dir, join(dir, 'rows.f16'), cols, opts.chunkRows ?? SPILL_CHUNK_ROWS);
+  }
+
+  /** The folder the spill file's own folder is in. */
+  get parent(): string {
+    return dirname(this.dir);
   }
 
   append(row: ArrayLike<number>): void {
@@ -168,9 +182,14 @@ export function spillRows(
   const writer = F16SpillWriter.create(cols, opts);
   try {
     for (const row of rows) writer.append(row);
+    return writer.finish();
   } catch (error) {
     writer.discard();
+    if ((error as NodeJS.ErrnoException).code === 'ENOSPC')
+      throw new TlError(
+        `no space left for rung 1's spill file in ${writer.parent} (${cols * 2} bytes a vector)`,
+        'Free disk space there, set TL_CACHE_DIR to a bigger disk, or raise TL_HEAD_MEMORY_MB so the vectors stay in memory.',
+      );
     throw error;
   }
-  return writer.finish();
 }

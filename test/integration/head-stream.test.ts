@@ -4,9 +4,9 @@
 // runs all seven (eurosat there also exercises the L2 search on a sample: 4000 of its 5000 rows).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { spillParent } from '../../src/features/spill-file.js';
 import { env } from '../../src/util/env.js';
 import { trainClassifier, type TrainResult } from '../../src/training/train.js';
 import { DEFAULT_L2_GRID } from '../../src/solvers/select-l2.js';
@@ -23,7 +23,8 @@ async function train(set: string, memoryMB: number | undefined): Promise<TrainRe
   }
 }
 
-const spills = () => readdirSync(tmpdir()).filter((f) => f.startsWith('tl-head-spill-'));
+const spills = () =>
+  existsSync(spillParent()) ? readdirSync(spillParent()).filter((f) => f.startsWith('tl-head-spill-')) : [];
 const gridStep = (a: number, b: number) =>
   Math.abs(
     DEFAULT_L2_GRID.findIndex((v) => Math.abs(v - a) < 1e-9 * v) -
