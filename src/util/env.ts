@@ -100,7 +100,7 @@ export const SETTINGS = [
     name: 'TL_HEAD_MEMORY_MB',
     field: 'headMemoryMB',
     default: '1024',
-    what: "memory rung 1's head fit may hold its training vectors in, MB; above it the vectors stream from a float16 spill file and L2 is searched on a stratified sample that fits (0 streams every set)",
+    what: "memory rung 1's head fit may hold its training vectors in, MB; above it the vectors stream from a float16 spill file under <cache>/spill and L2 is searched on a stratified sample that fits (0 streams every set)",
   },
   {
     name: 'TL_DEBUG',
