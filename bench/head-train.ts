@@ -3,7 +3,13 @@
 // dataset through the feature cache (extracted once if the cache is cold); the curve's larger sizes are synthetic
 // vectors drawn from them (a real row plus Gaussian noise, 0.3 std in standardized units).
 // npm run bench:head-train -- [--data ../shared/datasets/eurosat] [--sizes 1000,5000,20000,50000] [--no-torch]
-//   [--threads 2] [--hidden 256]   → bench-results/head-train.json
+//   [--threads 2] [--hidden 256] [--stream [--memory-mb MB] [--final-max-iter N]]   → bench-results/head-train.json
+// --stream: each curve point runs rung 1's streamed fit (training/head-streamed.ts: float16 spill file, L2 on a sample
+// that fits TL_HEAD_MEMORY_MB or --memory-mb, the final fit streamed over all rows); its synthetic rows are made on the
+// fly as the spill file is written, so no point holds its vectors in memory (peak RSS is the fit's own).
+// --final-max-iter N caps the final fit's L-BFGS iterations (to time a few passes over a size too big to finish).
+// --compare-sets all|a,b,..: instead, rung 1 in memory against rung 1 streamed (TL_HEAD_MEMORY_MB=0) through
+// trainClassifier on the shared sets' cached features: val accuracy and L2 of each → bench-results/head-stream-sets.json
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -18,7 +24,7 @@ import { trainSoftmaxFast, wasmBackend, wasmSoftmaxObjective } from '../src/solv
 import { benchArgs, list } from './args.js';
 
 const args = benchArgs(
-  'npm run bench:head-train -- [--data DIR] [--sizes 1000,5000,20000,50000] [--no-torch] [--threads 2] [--hidden 256]',
+  'npm run bench:head-train -- [--data DIR] [--sizes 1000,5000,20000,50000] [--no-torch] [--threads 2] [--hidden 256] [--stream [--memory-mb MB] [--final-max-iter N]] [--compare-sets all|a,b]',
   // --curve-point N --rows FILE: the child process of one curve point.
   {
     data: undefined,
@@ -27,8 +33,11 @@ const args = benchArgs(
     hidden: '256',
     'curve-point': undefined,
     rows: undefined,
+    'memory-mb': undefined,
+    'final-max-iter': undefined,
+    'compare-sets': undefined,
   },
-  ['no-torch'],
+  ['no-torch', 'stream'],
 );
 const root = [resolve(import.meta.dirname, '..'), resolve(import.meta.dirname, '../..')].find((d) =>
   existsSync(join(d, 'package.json')),
@@ -36,6 +45,63 @@ const root = [resolve(import.meta.dirname, '..'), resolve(import.meta.dirname, '
 const threads = Number(args.threads);
 const hidden = Number(args.hidden);
 const mb = (bytes: number) => Math.round(bytes / 2 ** 20);
+
+/**
+ * One point of the streamed curve: the rows (a real row, or one plus noise) are made as the spill file is written and
+ * never held; the labels (4 bytes a row) are.
+ */
+async function streamedCurvePoint(n: number, file: string): Promise<void> {
+  const { fitSoftmaxHeadStreamed, headMemoryPlan } = await import('../src/training/head-streamed.js');
+  const { env } = await import('../src/util/env.js');
+  if (args['memory-mb'] !== undefined) env.headMemoryMB = Number(args['memory-mb']);
+  const { X, y, K, d } = readRows(file);
+  const pick = new Rng(n);
+  const source = Int32Array.from({ length: n }, (_, i) => (i < X.length ? i : pick.int(X.length)));
+  const labels = Int32Array.from(source, (s) => y[s]);
+  function* rows(): Generator<Float32Array> {
+    const noise = new Rng(n + 1);
+    const row = new Float32Array(d);
+    for (let i = 0; i < n; i++) {
+      const src = X[source[i]];
+      if (i < X.length) yield src;
+      else {
+        for (let j = 0; j < d; j++) row[j] = src[j] + 0.3 * noise.normal();
+        yield row;
+      }
+    }
+  }
+  const plan = headMemoryPlan(n, d);
+  const t0 = performance.now();
+  const maxIter = args['final-max-iter'] === undefined ? undefined : Number(args['final-max-iter']);
+  const fit = await fitSoftmaxHeadStreamed(rows(), d, labels, K, { seed: 0, searchRows: plan.searchRows, maxIter });
+  const totalSeconds = (performance.now() - t0) / 1000;
+  const u = process.cpuUsage();
+  console.log(
+    JSON.stringify({
+      n,
+      d,
+      K,
+      streamed: true,
+      memoryMB: env.headMemoryMB,
+      searchRows: plan.searchRows,
+      best: fit.l2,
+      l2Walked: fit.selection?.curve.length ?? 0,
+      spillSeconds: fit.seconds.spill,
+      standardizeSeconds: fit.seconds.standardize,
+      searchSeconds: fit.seconds.search,
+      finalSeconds: fit.seconds.final,
+      totalSeconds,
+      cpuSeconds: (u.user + u.system) / 1e6,
+      finalIterations: fit.model.iterations,
+      passes: fit.model.passes,
+      secondsPerPass: fit.model.passSeconds / Math.max(1, fit.model.passes),
+      cpuSecondsPerPass: fit.model.passCpuSeconds / Math.max(1, fit.model.passes),
+      converged: fit.model.converged,
+      spillMB: mb(fit.spillBytes),
+      peakRssMB: mb(process.resourceUsage().maxRSS * 1024),
+    }),
+  );
+}
 
 /** One point of the size curve, in a child process of its own so its peak memory is its own. */
 async function curvePoint(n: number, file: string): Promise<void> {
@@ -158,8 +224,64 @@ function timeIt(f: () => void): number {
   return (performance.now() - t0) / 1000;
 }
 
-if (args['curve-point'] !== undefined) {
-  await curvePoint(Number(args['curve-point']), args.rows!);
+/** The seven shared sets (../shared/datasets), each trained in memory and streamed. */
+async function compareSets(which: string): Promise<void> {
+  const { trainClassifier } = await import('../src/training/train.js');
+  const { env } = await import('../src/util/env.js');
+  const datasets = resolve(root, '../shared/datasets');
+  const all = [
+    'hymenoptera_data',
+    'cats_and_dogs_filtered',
+    'imagenette',
+    'imagewoof',
+    'eurosat',
+    'tf_flowers5',
+    'pbc_bloodcells8',
+  ];
+  const sets = which === 'all' ? all : list(which);
+  const rows: Record<string, unknown>[] = [];
+  const run = async (set: string, memoryMB: number | undefined) => {
+    env.headMemoryMB = memoryMB;
+    try {
+      const t0 = performance.now();
+      const r = await trainClassifier(join(datasets, set), { strategy: 'head', model: 'mobilenet-v2', seed: 0 });
+      await r.classifier.dispose();
+      const c = r.config as { l2: number; trainImages: number; splits?: { decisions?: { images?: number } } };
+      return {
+        accuracy: r.metrics.accuracy,
+        l2: c.l2,
+        searchRows: r.selection?.heldOutLogits ? r.selection.heldOutLogits.length / r.dataset.classes.length : 0,
+        trainImages: c.trainImages,
+        seconds: (performance.now() - t0) / 1000,
+      };
+    } finally {
+      env.headMemoryMB = undefined;
+    }
+  };
+  console.log(
+    `${'set'.padEnd(24)} ${'train'.padStart(6)} ${'acc mem'.padStart(8)} ${'acc str'.padStart(8)} ${'diff pt'.padStart(8)} ${'l2 mem'.padStart(8)} ${'l2 str'.padStart(8)} ${'search'.padStart(7)} ${'s mem'.padStart(6)} ${'s str'.padStart(6)}`,
+  );
+  for (const set of sets) {
+    const memory = await run(set, undefined);
+    const streamed = await run(set, 0);
+    const diff = 100 * (streamed.accuracy - memory.accuracy);
+    rows.push({ set, memory, streamed, diffPoints: diff });
+    console.log(
+      `${set.padEnd(24)} ${String(memory.trainImages).padStart(6)} ${(100 * memory.accuracy).toFixed(2).padStart(8)} ${(100 * streamed.accuracy).toFixed(2).padStart(8)} ${diff.toFixed(2).padStart(8)} ${memory.l2.toPrecision(3).padStart(8)} ${streamed.l2.toPrecision(3).padStart(8)} ${String(streamed.searchRows).padStart(7)} ${memory.seconds.toFixed(0).padStart(6)} ${streamed.seconds.toFixed(0).padStart(6)}`,
+    );
+  }
+  await mkdir(join(root, 'bench-results'), { recursive: true });
+  await writeFile(
+    join(root, 'bench-results/head-stream-sets.json'),
+    JSON.stringify({ when: new Date().toISOString(), loadavg: loadavg(), rows }, null, 2) + '\n',
+  );
+}
+
+if (args['compare-sets'] !== undefined) {
+  await compareSets(args['compare-sets']);
+} else if (args['curve-point'] !== undefined) {
+  if (args.stream) await streamedCurvePoint(Number(args['curve-point']), args.rows!);
+  else await curvePoint(Number(args['curve-point']), args.rows!);
 } else {
   const load0 = loadavg()[0];
   const data = resolve(args.data ?? join(root, '../shared/datasets/eurosat'));
@@ -239,12 +361,21 @@ if (args['curve-point'] !== undefined) {
         '--threads',
         String(threads),
         ...(args['no-torch'] ? ['--no-torch'] : []),
+        ...(args.stream ? ['--stream'] : []),
+        ...(args['memory-mb'] !== undefined ? ['--memory-mb', args['memory-mb']] : []),
+        ...(args['final-max-iter'] !== undefined ? ['--final-max-iter', args['final-max-iter']] : []),
       ],
       { encoding: 'utf8', cwd: root },
     );
     const point =
       r.status === 0 ? JSON.parse(r.stdout.trim().split('\n').at(-1)!) : { n: size, error: r.stderr.slice(-300) };
     curve.push(point);
+    if (point.streamed) {
+      console.error(
+        `streamed n=${size}: ${point.totalSeconds.toFixed(1)} s (spill ${point.spillSeconds.toFixed(1)} + standardize ${point.standardizeSeconds.toFixed(1)} + search on ${point.searchRows} rows ${point.searchSeconds.toFixed(1)} + final ${point.finalSeconds.toFixed(1)}: ${point.passes} passes of ${point.secondsPerPass.toFixed(2)} s, ${point.cpuSecondsPerPass?.toFixed(2)} CPU-s), peak ${point.peakRssMB} MB, l2 ${point.best}`,
+      );
+      continue;
+    }
     console.error(
       `curve n=${size}: ${point.error ?? `${point.totalSeconds.toFixed(1)} s (search ${point.searchSeconds.toFixed(1)} + final ${point.finalSeconds.toFixed(1)}), peak ${point.peakRssMB} MB, l2 ${point.best}; PyTorch fit ${point.torchFinalSeconds?.toFixed(1) ?? point.torchError ?? '-'} s`}`,
     );

@@ -8,6 +8,7 @@ import { trainMlpHead } from '../solvers/mlp-head.js';
 import { linearHead, logitRows, type HeadWeights } from '../classifier/head.js';
 import { fitSoftmaxHead, sampleWeightsFor, type SoftmaxHeadFit } from '../classifier/head-policy.js';
 import { innerSplit } from '../classifier/inner-split.js';
+import { fitSoftmaxHeadStreamed, headMemoryPlan } from './head-streamed.js';
 import type { LabelledFeatures } from './labelled-features.js';
 import { runRung, type HeldOutLogits, type RungFit } from './harness.js';
 import type { HeadSpec, HeadTrainOptions, HistoryPoint, RungContext, TrainEvent, TrainResult } from './types.js';
@@ -31,12 +32,15 @@ export async function trainHeadClassifier(opts: HeadTrainOptions, ctx: RungConte
     },
     train: async (train, val) => {
       const K = ctx.dataset.classes.length;
-      const standardizer = fitStandardizer(train.features);
       const headSpec = opts.head ?? { kind: 'linear' };
+      // Over the memory budget the linear head streams its vectors from a spill file (head-streamed.ts).
+      const memory = headMemoryPlan(train.features.length, backbone.featureDim);
       const fit =
-        headSpec.kind === 'linear'
-          ? await fitLinear(train, val, K, standardizer, opts, ctx.emit)
-          : fitMlp(train, K, standardizer, headSpec, opts, ctx.emit);
+        headSpec.kind === 'linear' && memory.stream
+          ? await fitLinearStreamed(train, val, K, memory.searchRows, opts, ctx.emit)
+          : headSpec.kind === 'linear'
+            ? await fitLinear(train, val, K, fitStandardizer(train.features), opts, ctx.emit)
+            : fitMlp(train, K, fitStandardizer(train.features), headSpec, opts, ctx.emit);
       return {
         history: fit.history,
         selection: fit.selection,
@@ -116,6 +120,65 @@ async function fitLinear(
       weights: sampleWeights,
     },
     weights: linearHead(standardizer, fit.model.W, fit.model.b),
+  };
+}
+
+/**
+ * The softmax over a float16 spill file of the training vectors (head-streamed.ts): L2 by CV on a stratified sample
+ * that fits the memory budget, the final fit streamed over every row; its curve drawn on the sample and val.
+ */
+async function fitLinearStreamed(
+  train: LabelledFeatures,
+  val: LabelledFeatures,
+  K: number,
+  searchRows: number,
+  opts: HeadTrainOptions,
+  emit: (e: TrainEvent) => void,
+): Promise<HeadFit> {
+  const history: HistoryPoint[] = [];
+  const fit = await fitSoftmaxHeadStreamed(train.features, train.features[0]?.length ?? 0, train.labels, K, {
+    l2: opts.l2,
+    seed: opts.seed ?? 0,
+    classWeights: opts.classWeights,
+    searchRows,
+    onSelected: (s, seconds) => emit({ type: 'select-l2', selection: s, seconds }),
+    onSample: async (rows, labels, standardizer) => {
+      const scorer = await CurveScorer.start(
+        rows,
+        labels,
+        applyStandardizerAll(val.features, standardizer),
+        val.labels,
+        K,
+      );
+      return {
+        onIteration: (info) => {
+          if (!onCurve(info.iteration)) return;
+          const p = progressPoint(info, scorer);
+          history.push(p);
+          emit({ type: 'progress', point: p });
+        },
+        dispose: () => scorer.dispose(),
+      };
+    },
+  });
+  const { l2, selection, selectedBy: l2SelectedBy, sampleWeights, sample } = fit;
+  const cv = selection?.curve.find((p) => p.l2 === selection.best);
+  return {
+    history,
+    selection,
+    decisions: cv
+      ? { split: 'cv-on-train', decided: ['L2 strength'], images: sample.index.length, accuracy: cv.cvAccuracy }
+      : { split: 'none', decided: [], images: 0 },
+    l2,
+    l2SelectedBy,
+    sampleWeights,
+    // The search's out-of-fold logits at the chosen L2, on the sample's rows.
+    heldOut: selection?.heldOutLogits && {
+      logits: selection.heldOutLogits,
+      labels: sample.labels,
+      weights: sample.weights,
+    },
+    weights: linearHead(fit.standardizer, fit.model.W, fit.model.b),
   };
 }
 

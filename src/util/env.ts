@@ -109,6 +109,12 @@ export const SETTINGS = [
     what: "tests only: milliseconds a server's training process waits after deciding to save its classifier, before telling the server (puts a late cancel in that window)",
   },
   {
+    name: 'TL_HEAD_MEMORY_MB',
+    field: 'headMemoryMB',
+    default: '1024',
+    what: "memory rung 1's head fit may hold its training vectors in, MB; above it the vectors stream from a float16 spill file under <cache>/spill and L2 is searched on a stratified sample that fits (0 streams every set)",
+  },
+  {
     name: 'TL_DEBUG',
     field: 'debug',
     default: 'unset',
@@ -149,6 +155,7 @@ const assigned: {
   webgpu?: boolean;
   headKernel?: 'js' | 'auto';
   headWasmMinUnits?: number;
+  headMemoryMB?: number;
   debug?: boolean;
   queue?: string;
   maxArchiveBytes?: number;
@@ -230,6 +237,18 @@ export const env = {
   },
   set headWasmMinUnits(v: number | undefined) {
     assigned.headWasmMinUnits = v;
+  },
+  /**
+   * TL_HEAD_MEMORY_MB: memory rung 1's head fit may hold its training vectors in, MB (default 1024); above it they
+   * stream from a float16 spill file (training/head-streamed.ts). 0 streams every set (tests).
+   */
+  get headMemoryMB(): number {
+    if (assigned.headMemoryMB !== undefined) return assigned.headMemoryMB;
+    const n = Number(read('TL_HEAD_MEMORY_MB'));
+    return read('TL_HEAD_MEMORY_MB') !== undefined && n >= 0 && Number.isFinite(n) ? n : 1024;
+  },
+  set headMemoryMB(v: number | undefined) {
+    assigned.headMemoryMB = v;
   },
   /** TL_DEBUG (any value): stacks of unexpected errors, and why a worker or the wasm head kernel fell back. */
   get debug(): boolean {
