@@ -3,6 +3,7 @@
 // the files skipped, and the progress counts. Its own module so that neither extraction imports the other for it.
 import type { Backbone } from '../backbone/types.js';
 import type { SkippedFile } from '../data/files.js';
+import { rememberedHash } from '../data/file-hashes.js';
 import { sha256 } from '../util/hash.js';
 import { FeatureStore, modelKeyFor, type ModelKeyInfo } from './store.js';
 import type { ExtractOptions, ExtractResult } from './extract.js';
@@ -54,6 +55,15 @@ export class CachePlan {
     const s = { path: this.paths[index], reason };
     this.skipped.push(s);
     this.opts.onSkip?.(s);
+  }
+
+  /**
+   * A file this process has hashed before (the dataset's duplicate check) and that is unchanged since: when the store
+   * holds its vector, it is taken without reading the file again (true).
+   */
+  takeRememberedHit(index: number): boolean {
+    const hash = rememberedHash(this.paths[index]);
+    return hash !== undefined && this.take(index, hash);
   }
 
   /** Hashes a file's bytes; when the store holds its vector, takes it (true) and the file needs no further work. */

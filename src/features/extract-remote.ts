@@ -126,15 +126,18 @@ export async function extractRemote(
   };
 
   // Read ahead in a sliding window, but sort files into hits and shards in path order: shards are deterministic.
-  const reads: Promise<Buffer | Error>[] = [];
+  // A file hashed before in this process whose vector the store holds is taken as it comes up (null: nothing to read).
+  const reads: Promise<Buffer | Error | null>[] = [];
   const read = (i: number) => {
-    if (i < paths.length) reads[i] = readImageBytes(paths[i]).catch((err: Error) => err);
+    if (i >= paths.length) return;
+    reads[i] = plan.takeRememberedHit(i) ? Promise.resolve(null) : readImageBytes(paths[i]).catch((err: Error) => err);
   };
   for (let i = 0; i < Math.min(READ_AHEAD, paths.length); i++) read(i);
   for (let index = 0; index < paths.length && !opts.signal?.aborted && !failure; index++) {
     const bytes = await reads[index];
     delete reads[index];
     read(index + READ_AHEAD);
+    if (bytes === null) continue;
     if (bytes instanceof Error) {
       plan.skip(index, bytes.message);
       plan.progress();

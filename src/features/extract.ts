@@ -146,6 +146,7 @@ async function extractOne(backbone: Backbone, paths: string[], opts: ExtractOpti
   const producer = async () => {
     while (next < paths.length && !opts.signal?.aborted) {
       const index = next++;
+      if (plan.takeRememberedHit(index)) continue;
       let bytes: Buffer;
       try {
         bytes = await readImageBytes(paths[index]);
