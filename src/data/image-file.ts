@@ -138,8 +138,7 @@ export async function readImageBytes(path: string, cap = env.maxImageBytes): Pro
       got.add(buf, (await fh.read(buf, 0, buf.length, got.size)).bytesRead);
     return got.bytes();
   } catch (err) {
-    if (err instanceof TlError) throw err;
-    throw new TlError(readErrorReason(path, err));
+    throw asReadError(path, err);
   } finally {
     await fh.close();
   }
@@ -153,8 +152,7 @@ export function readImageBytesSync(path: string, cap = env.maxImageBytes): Buffe
     if (refused) throw new TlError(refused);
     fd = openSync(path, OPEN_FLAGS);
   } catch (err) {
-    if (err instanceof TlError) throw err;
-    throw new TlError(readErrorReason(path, err));
+    throw asReadError(path, err);
   }
   try {
     const st = fstatSync(fd);
@@ -164,8 +162,7 @@ export function readImageBytesSync(path: string, cap = env.maxImageBytes): Buffe
     for (let buf = got.next(); buf; buf = got.next()) got.add(buf, readSync(fd, buf, 0, buf.length, got.size));
     return got.bytes();
   } catch (err) {
-    if (err instanceof TlError) throw err;
-    throw new TlError(readErrorReason(path, err));
+    throw asReadError(path, err);
   } finally {
     closeSync(fd);
   }
@@ -177,6 +174,11 @@ async function statOrThrow(path: string): Promise<Stats> {
   } catch (err) {
     throw new TlError(readErrorReason(path, err));
   }
+}
+
+/** A refusal (TlError) as it is; any other error as a TlError that says why the file could not be read. */
+function asReadError(path: string, err: unknown): TlError {
+  return err instanceof TlError ? err : new TlError(readErrorReason(path, err));
 }
 
 /** Why an image file could not be read, in words (no bare Node error code). */
