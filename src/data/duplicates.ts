@@ -2,8 +2,7 @@
 // with many such files val accuracy can fall to nothing without any other sign. Found before any training.
 import { statSync } from 'node:fs';
 import { relative } from 'node:path';
-import { sha256 } from '../util/hash.js';
-import { readImageBytesSync } from './image-file.js';
+import { hashImageFileSync } from './file-hashes.js';
 
 interface Labelled {
   path: string;
@@ -13,7 +12,8 @@ interface Labelled {
 /** Every group of identical files that spans two or more classes. */
 export function crossClassDuplicates(items: Labelled[]): Labelled[][] {
   // Only files of the same size can be the same bytes: hash just those whose size also occurs under another class,
-  // so a typical dataset reads nothing here.
+  // so a typical dataset reads few files here. Their hashes are remembered (file-hashes.ts): extraction, keyed by the
+  // same hash, does not read them again.
   const bySize = new Map<number, Labelled[]>();
   for (const it of items) {
     let size: number;
@@ -35,7 +35,7 @@ export function crossClassDuplicates(items: Labelled[]): Labelled[][] {
     for (const it of group) {
       let hash: string;
       try {
-        hash = sha256(readImageBytesSync(it.path));
+        hash = hashImageFileSync(it.path);
       } catch {
         continue;
       }

@@ -75,6 +75,46 @@ function refusal(path: string, st: Stats, cap: number): string | undefined {
 }
 
 /**
+ * What one read loop has read, at most `cap` bytes: it reads to the end of the file, so a file that grew since its
+ * fstat is still bounded (refused once past the cap). Shared by the async and the sync read.
+ */
+class CappedBytes {
+  private readonly chunks: Buffer<ArrayBuffer>[] = [];
+  /** Bytes read so far: the offset of the next read. */
+  size = 0;
+  /** The next read's length: the fstat size (+1 to see the end at once), then up to 1 MiB at a time; 0 at the end. */
+  private want: number;
+
+  constructor(
+    statSize: number,
+    private readonly cap: number,
+  ) {
+    this.want = Math.min(statSize, cap) + 1;
+  }
+
+  /** A buffer for the next read, or undefined once the end of the file was seen. */
+  next(): Buffer<ArrayBuffer> | undefined {
+    return this.want > 0 ? Buffer.allocUnsafe(this.want) : undefined;
+  }
+
+  /** Keeps the first `n` bytes of `buf` (0: the end of the file). */
+  add(buf: Buffer<ArrayBuffer>, n: number): void {
+    if (n === 0) {
+      this.want = 0;
+      return;
+    }
+    this.chunks.push(buf.subarray(0, n));
+    this.size += n;
+    if (this.size > this.cap) throw new TlError(tooLarge(undefined, this.cap));
+    this.want = Math.min(this.cap + 1 - this.size, 1 << 20);
+  }
+
+  bytes(): Buffer<ArrayBuffer> {
+    return this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.size);
+  }
+}
+
+/**
  * An image file's bytes. The type and size are checked on the path (so a FIFO is never opened), then again on the
  * opened descriptor, and at most cap+1 bytes are read: a file swapped or grown after the check cannot get past it.
  * Throws a TlError whose message says why (the caller names the file).
@@ -93,22 +133,12 @@ export async function readImageBytes(path: string, cap = env.maxImageBytes): Pro
     const st = await fh.stat();
     const late = refusal(path, st, cap);
     if (late) throw new TlError(late);
-    const chunks: Buffer<ArrayBuffer>[] = [];
-    let total = 0;
-    let want = Math.min(st.size, cap) + 1;
-    for (;;) {
-      const buf = Buffer.allocUnsafe(want);
-      const { bytesRead } = await fh.read(buf, 0, want, total);
-      if (bytesRead === 0) break;
-      chunks.push(buf.subarray(0, bytesRead));
-      total += bytesRead;
-      if (total > cap) throw new TlError(tooLarge(undefined, cap));
-      want = Math.min(cap + 1 - total, 1 << 20); // the file grew since fstat: keep going, still bounded
-    }
-    return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, total);
+    const got = new CappedBytes(st.size, cap);
+    for (let buf = got.next(); buf; buf = got.next())
+      got.add(buf, (await fh.read(buf, 0, buf.length, got.size)).bytesRead);
+    return got.bytes();
   } catch (err) {
-    if (err instanceof TlError) throw err;
-    throw new TlError(readErrorReason(path, err));
+    throw asReadError(path, err);
   } finally {
     await fh.close();
   }
@@ -122,29 +152,17 @@ export function readImageBytesSync(path: string, cap = env.maxImageBytes): Buffe
     if (refused) throw new TlError(refused);
     fd = openSync(path, OPEN_FLAGS);
   } catch (err) {
-    if (err instanceof TlError) throw err;
-    throw new TlError(readErrorReason(path, err));
+    throw asReadError(path, err);
   }
   try {
     const st = fstatSync(fd);
     const late = refusal(path, st, cap);
     if (late) throw new TlError(late);
-    const chunks: Buffer<ArrayBuffer>[] = [];
-    let total = 0;
-    let want = Math.min(st.size, cap) + 1;
-    for (;;) {
-      const buf = Buffer.allocUnsafe(want);
-      const n = readSync(fd, buf, 0, want, total);
-      if (n === 0) break;
-      chunks.push(buf.subarray(0, n));
-      total += n;
-      if (total > cap) throw new TlError(tooLarge(undefined, cap));
-      want = Math.min(cap + 1 - total, 1 << 20);
-    }
-    return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, total);
+    const got = new CappedBytes(st.size, cap);
+    for (let buf = got.next(); buf; buf = got.next()) got.add(buf, readSync(fd, buf, 0, buf.length, got.size));
+    return got.bytes();
   } catch (err) {
-    if (err instanceof TlError) throw err;
-    throw new TlError(readErrorReason(path, err));
+    throw asReadError(path, err);
   } finally {
     closeSync(fd);
   }
@@ -156,6 +174,11 @@ async function statOrThrow(path: string): Promise<Stats> {
   } catch (err) {
     throw new TlError(readErrorReason(path, err));
   }
+}
+
+/** A refusal (TlError) as it is; any other error as a TlError that says why the file could not be read. */
+function asReadError(path: string, err: unknown): TlError {
+  return err instanceof TlError ? err : new TlError(readErrorReason(path, err));
 }
 
 /** Why an image file could not be read, in words (no bare Node error code). */

@@ -4,10 +4,9 @@
 // transaction, exactly as local extraction does.
 import type { Backbone } from '../backbone/types.js';
 import { readImageBytes } from '../data/image-file.js';
-import type { SkippedFile } from '../data/files.js';
-import { sha256 } from '../util/hash.js';
 import { TlError } from '../util/errors.js';
-import { FeatureStore, modelKeyFor, type ModelKeyInfo } from './store.js';
+import type { ModelKeyInfo } from './store.js';
+import { CachePlan } from './cache-plan.js';
 import type { ExtractOptions, ExtractResult } from './extract.js';
 
 export interface RemoteShardImage {
@@ -65,36 +64,14 @@ export async function extractRemote(
       `${backbone.id}: these vectors (${backbone.vectors?.source}) are not extracted on the queue, only backbone features are`,
       'Leave --queue out for this run.',
     );
-  const ownStore = !opts.store;
-  const store = opts.store ?? FeatureStore.open();
-  const model = modelKeyFor(backbone);
-  store.registerModel(model);
-  const start = Date.now();
-  const features: (Float32Array | undefined)[] = new Array(paths.length);
-  const contentHashes: (string | undefined)[] = new Array(paths.length);
-  const skipped: SkippedFile[] = [];
-  const hits: string[] = [];
-  let embedded = 0;
-  let cached = 0;
   /** Images of shards in flight already embedded by a worker (their progress events), by shard. */
   const partial = new Map<number, number>();
-  const progress = () => {
+  const plan = new CachePlan(backbone, paths, opts, () => {
     let running = 0;
     for (const n of partial.values()) running += n;
-    opts.onProgress?.({
-      total: paths.length,
-      done: embedded + cached + skipped.length + running,
-      embedded,
-      cached,
-      skipped: skipped.length,
-      elapsedMs: Date.now() - start,
-    });
-  };
-  const skip = (index: number, reason: string) => {
-    const s = { path: paths[index], reason };
-    skipped.push(s);
-    opts.onSkip?.(s);
-  };
+    return running;
+  });
+  const { store, model } = plan;
 
   // Indices waiting for a hash already in a shard (the same photo under two names): filled when it returns.
   const waiting = new Map<string, number[]>();
@@ -111,7 +88,7 @@ export async function extractRemote(
         { model, images },
         (done) => {
           partial.set(id, Math.min(done, images.length));
-          progress();
+          plan.progress();
         },
         opts.signal,
       )
@@ -124,13 +101,13 @@ export async function extractRemote(
           const v = r.vectors[i];
           const reason = r.failures.find((f) => f.index === i)?.reason ?? 'no vector came back';
           for (const index of indices) {
-            if (v) features[index] = v;
-            else skip(index, reason);
+            if (v) plan.features[index] = v;
+            else plan.skip(index, reason);
           }
-          if (v) embedded += indices.length;
+          if (v) plan.embedded += indices.length;
         }
         partial.delete(id);
-        progress();
+        plan.progress();
         await r.release();
       })
       .catch((err) => {
@@ -149,30 +126,25 @@ export async function extractRemote(
   };
 
   // Read ahead in a sliding window, but sort files into hits and shards in path order: shards are deterministic.
-  const reads: Promise<Buffer | Error>[] = [];
+  // A file hashed before in this process whose vector the store holds is taken as it comes up (null: nothing to read).
+  const reads: Promise<Buffer | Error | null>[] = [];
   const read = (i: number) => {
-    if (i < paths.length) reads[i] = readImageBytes(paths[i]).catch((err: Error) => err);
+    if (i >= paths.length) return;
+    reads[i] = plan.takeRememberedHit(i) ? Promise.resolve(null) : readImageBytes(paths[i]).catch((err: Error) => err);
   };
   for (let i = 0; i < Math.min(READ_AHEAD, paths.length); i++) read(i);
   for (let index = 0; index < paths.length && !opts.signal?.aborted && !failure; index++) {
     const bytes = await reads[index];
     delete reads[index];
     read(index + READ_AHEAD);
+    if (bytes === null) continue;
     if (bytes instanceof Error) {
-      skip(index, bytes.message);
-      progress();
+      plan.skip(index, bytes.message);
+      plan.progress();
       continue;
     }
-    const hash = sha256(bytes);
-    contentHashes[index] = hash;
-    const hit = store.get(model.key, hash, model.dim);
-    if (hit) {
-      features[index] = hit;
-      hits.push(hash);
-      cached++;
-      progress();
-      continue;
-    }
+    const { hash, hit } = plan.lookup(index, bytes);
+    if (hit) continue;
     const pending = waiting.get(hash);
     if (pending) {
       pending.push(index);
@@ -188,8 +160,7 @@ export async function extractRemote(
   if (!opts.signal?.aborted && !failure) await flush();
   // What comes back is stored even when another shard failed, so a rerun asks for less.
   while (inFlight.size) await Promise.race(inFlight);
-  if (hits.length) store.touch(model.key, hits);
-  if (ownStore) store.close();
+  plan.finish();
   if (failure && !opts.signal?.aborted) throw failure;
-  return { features, contentHashes, skipped, embedded, cached, elapsedMs: Date.now() - start };
+  return plan.result();
 }

@@ -6,9 +6,9 @@ import { fuseVectors, isFusedBackbone, type FusedBackbone } from '../backbone/fu
 import { preprocess } from '../data/image.js';
 import { readImageBytes } from '../data/image-file.js';
 import type { SkippedFile } from '../data/files.js';
-import { sha256 } from '../util/hash.js';
 import { roundToF16 } from '../util/f16.js';
-import { FeatureStore, modelKeyFor } from './store.js';
+import { FeatureStore } from './store.js';
+import { CachePlan } from './cache-plan.js';
 import { canExtractRemotely, extractRemote, type RemoteExtractor } from './extract-remote.js';
 
 export interface ExtractProgress {
@@ -120,30 +120,11 @@ async function extractFused(backbone: FusedBackbone, paths: string[], opts: Extr
 
 async function extractOne(backbone: Backbone, paths: string[], opts: ExtractOptions): Promise<ExtractResult> {
   if (opts.remote && canExtractRemotely(backbone)) return extractRemote(backbone, paths, opts.remote, opts);
-  const ownStore = !opts.store;
-  const store = opts.store ?? FeatureStore.open();
-  const model = modelKeyFor(backbone);
-  store.registerModel(model);
+  const plan = new CachePlan(backbone, paths, opts);
+  const { store, model } = plan;
   const batchSize = opts.batchSize ?? 32;
   const concurrency = opts.decodeConcurrency ?? Math.max(4, availableParallelism() * 2);
   const maxQueued = batchSize * 2; // decoded images waiting for the backbone: the memory bound
-
-  const features: (Float32Array | undefined)[] = new Array(paths.length);
-  const contentHashes: (string | undefined)[] = new Array(paths.length);
-  const skipped: SkippedFile[] = [];
-  const hits: string[] = [];
-  const start = Date.now();
-  let embedded = 0;
-  let cached = 0;
-  const progress = () =>
-    opts.onProgress?.({
-      total: paths.length,
-      done: embedded + cached + skipped.length,
-      embedded,
-      cached,
-      skipped: skipped.length,
-      elapsedMs: Date.now() - start,
-    });
 
   const queue: Ready[] = [];
   let next = 0;
@@ -157,16 +138,15 @@ async function extractOne(backbone: Backbone, paths: string[], opts: ExtractOpti
   };
 
   const skip = (index: number, reason: string) => {
-    const s = { path: paths[index], reason };
-    skipped.push(s);
-    opts.onSkip?.(s);
-    progress();
+    plan.skip(index, reason);
+    plan.progress();
   };
 
   // Producers: read, hash, look up, decode. Bounded by `concurrency` and by the queue size.
   const producer = async () => {
     while (next < paths.length && !opts.signal?.aborted) {
       const index = next++;
+      if (plan.takeRememberedHit(index)) continue;
       let bytes: Buffer;
       try {
         bytes = await readImageBytes(paths[index]);
@@ -174,16 +154,8 @@ async function extractOne(backbone: Backbone, paths: string[], opts: ExtractOpti
         skip(index, (err as Error).message);
         continue;
       }
-      const hash = sha256(bytes);
-      contentHashes[index] = hash;
-      const hit = store.get(model.key, hash, model.dim);
-      if (hit) {
-        features[index] = hit;
-        hits.push(hash);
-        cached++;
-        progress();
-        continue;
-      }
+      const { hash, hit } = plan.lookup(index, bytes);
+      if (hit) continue;
       let input: Float32Array;
       try {
         input = await preprocess(bytes, backbone.input);
@@ -223,9 +195,11 @@ async function extractOne(backbone: Backbone, paths: string[], opts: ExtractOpti
       );
       // A fresh vector is handed on as the store gives it back (float16-rounded cut activations), so a first run and
       // a cached rerun train on the same numbers: same seed, same weights, whatever is in the cache.
-      batch.forEach((b, i) => (features[b.index] = model.encoding === 'f16' ? roundToF16(vectors[i]) : vectors[i]));
-      embedded += batch.length;
-      progress();
+      batch.forEach(
+        (b, i) => (plan.features[b.index] = model.encoding === 'f16' ? roundToF16(vectors[i]) : vectors[i]),
+      );
+      plan.embedded += batch.length;
+      plan.progress();
     }
   })().catch((err) => {
     failure = err;
@@ -236,8 +210,7 @@ async function extractOne(backbone: Backbone, paths: string[], opts: ExtractOpti
   await Promise.all(producers);
   notifyConsumer();
   await consumer;
-  if (hits.length) store.touch(model.key, hits);
-  if (ownStore) store.close();
+  plan.finish();
   if (failure) throw failure;
-  return { features, contentHashes, skipped, embedded, cached, elapsedMs: Date.now() - start };
+  return plan.result();
 }

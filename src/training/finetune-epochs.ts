@@ -146,6 +146,13 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
   const stdT = tf.tensor1d(standardizer.std);
   const swT = sw ? tf.tensor1d(Float32Array.from(sw)) : undefined;
   const tailVars = [...tail.variables.values()];
+  /** Weights in the order readAll(tailVars) gives them (a checkpoint's, the best epoch's) put back into the tail. */
+  const setTail = (weights: Float32Array[]) =>
+    assignTail(
+      tf,
+      tail,
+      [...tail.variables.keys()].map((name, i) => ({ name, data: weights[i] })),
+    );
   const optHead = tf.train.adam(s.lr);
   const optTail = tf.train.adam(s.tailLr);
   // Warm-up over the first epoch, then the settings' schedule (schedule.ts).
@@ -178,11 +185,7 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
     Wv.assign(W1);
     bv.assign(b1);
     tf.dispose([W1, b1]);
-    assignTail(
-      tf,
-      tail,
-      [...tail.variables.keys()].map((name, i) => ({ name, data: saved.tail[i] })),
-    );
+    setTail(saved.tail);
     await restoreOptimizer(tf, optHead, saved.optHead);
     await restoreOptimizer(tf, optTail, saved.optTail);
     stepIndex = saved.stepIndex;
@@ -332,11 +335,7 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
   let verdict: EpochVerdict | undefined;
   if (opts.restoreBest !== false && useCheck && best.epoch > 0) {
     if (!bestScore || bestScore.epoch !== best.epoch) {
-      assignTail(
-        tf,
-        tail,
-        [...tail.variables.keys()].map((name, i) => ({ name, data: best.tail[i] })),
-      );
+      setTail(best.tail);
       bestScore = { epoch: best.epoch, ...(await score(best.W, best.b, evalSet)) };
     }
     verdict = chooseEpoch(head0, bestScore, checkWeights);
@@ -344,11 +343,7 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
   } else if (opts.restoreBest !== false && !useCheck && !improves(best, epoch0)) best = epoch0;
   if (verdict)
     emit({ type: 'finetune-verdict', kept: verdict.kept, why: verdict.why, ...(stopped ? { stopped } : {}) });
-  assignTail(
-    tf,
-    tail,
-    [...tail.variables.keys()].map((name, i) => ({ name, data: best.tail[i] })),
-  );
+  setTail(best.tail);
   return {
     head: head(best.W, best.b),
     l2,
