@@ -3,17 +3,20 @@
 import type { ModelEntry } from '../backbone/types.js';
 import type { FineTuning } from '../backbone/runtimes/types.js';
 import { listModels } from '../backbone/registry.js';
-import { canFineTune, isRuntimeFormat, runtimeFor } from '../backbone/runtimes/registry.js';
+import { canFineTune, runtimeFor } from '../backbone/runtimes/registry.js';
 import { fusedFineTuneError } from '../backbone/fused.js';
 import { TlError } from '../util/errors.js';
 
 const HEAD_ONLY_HINT =
   'Use --strategy head (rung 1): a new softmax on its frozen features, which is what DINOv2 and CLIP features are made for.';
 
-/** The runtime's fine-tuning, or why there is none for this model (its description alone decides). */
+/**
+ * The runtime's fine-tuning, or why there is none for this model (its description alone decides). A format no runtime
+ * registered throws runtimeFor's error.
+ */
 function fineTuningFor(entry: ModelEntry): FineTuning | TlError {
   if (entry.parts) return fusedFineTuneError(entry.id);
-  const ft = isRuntimeFormat(entry.format) ? runtimeFor(entry.format).fineTuning : undefined;
+  const ft = runtimeFor(entry.format).fineTuning;
   if (ft) return ft;
   const ok = listModels()
     .filter(canFineTune)
