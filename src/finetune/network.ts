@@ -3,13 +3,11 @@
 // (src/backbone/runtimes/*/fine-tune.ts); the input cut and new units (--replace) are the same on every runtime.
 import type * as tfjs from '@tensorflow/tfjs';
 import type { InputSpec, ModelEntry } from '../backbone/types.js';
-import type { CutBackbone, FineTuning, Network, TrainableTail } from '../backbone/runtimes/types.js';
+import type { CutBackbone, Network, TrainableTail } from '../backbone/runtimes/types.js';
 import { resolveModel, verifyFiles, type ResolveOptions } from '../backbone/resolve.js';
 import { weightsHash } from '../backbone/weights-hash.js';
-import { listModels } from '../backbone/registry.js';
-import { canFineTune, runtimeFor } from '../backbone/runtimes/registry.js';
 import { TlError } from '../util/errors.js';
-import { fusedFineTuneError } from '../backbone/fused.js';
+import { fineTuneRefusal, fineTuningOf } from './refusal.js';
 import { openInputCut } from './input-cut.js';
 import { replaceTail } from './replace-tail.js';
 
@@ -17,25 +15,12 @@ export type { CutBackbone, Network, TailKind, TailSnapshot, TrainableTail, Unit 
 export { trainingTf } from './training-tf.js';
 export { snapshotTail, assignTail, tailHash } from './tail-snapshot.js';
 
-function fineTuningOf(entry: ModelEntry): FineTuning {
-  if (entry.parts) throw fusedFineTuneError(entry.id);
-  const ft = runtimeFor(entry.format).fineTuning;
-  if (!ft) {
-    const ok = listModels()
-      .filter(canFineTune)
-      .map((m) => m.id);
-    throw new TlError(
-      `${entry.id} (${entry.format}) cannot be fine-tuned: its runtime has no trainable tail`,
-      `Use --strategy head, or a model that can: ${ok.join(', ')}.`,
-    );
-  }
-  return ft;
-}
-
 export async function loadNetwork(entry: ModelEntry, opts: ResolveOptions = {}): Promise<Network> {
   const ft = fineTuningOf(entry);
   const { dir } = await resolveModel(entry, opts);
   await verifyFiles(dir, entry);
+  const refused = await fineTuneRefusal(entry, dir);
+  if (refused) throw refused;
   const { inputCut, units } = await ft.listUnits(entry, dir);
   return { entry, dir, inputCut, units, totalParams: units.reduce((a, u) => a + u.params, 0) };
 }

@@ -2,9 +2,8 @@
 // loop for seconds (the backbone runs on the calling thread with TF.js on wasm, and onnxruntime's session start
 // blocks). exports.ts (an export and its check) and plans.ts (auto's plan of a project) call it; a training job, which
 // streams events and can be cancelled, has its own runner (job-runner.ts).
-import { fork } from 'node:child_process';
-import { setPriority } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { TlError } from '../util/errors.js';
+import { childEnd, forkServeChild, stderrTail } from './child-fork.js';
 
 /** The child modules of src/serve that answer one request (each sends one message, then exits). */
 export type ChildModule = 'export-child' | 'plan-child';
@@ -27,21 +26,8 @@ export function callChild<Req, Reply>(
   crashed: (why: string) => Reply,
   opts: ChildCallOptions = {},
 ): Promise<Reply> {
-  const ts = import.meta.url.endsWith('.ts');
-  const child = fork(fileURLToPath(new URL(`./${module}.${ts ? 'ts' : 'js'}`, import.meta.url)), [], {
-    execArgv: ts ? ['--import', 'tsx'] : [],
-    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-    serialization: 'advanced',
-  });
-  if (opts.niceness !== undefined && child.pid) {
-    try {
-      setPriority(child.pid, opts.niceness);
-    } catch {
-      // not allowed here (some containers): the child runs at the server's priority
-    }
-  }
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-2000)));
+  const child = forkServeChild(module, opts.niceness);
+  const stderr = stderrTail(child, 2000);
   const kill = () => child.kill('SIGKILL');
   if (opts.signal?.aborted) kill();
   else opts.signal?.addEventListener('abort', kill, { once: true });
@@ -49,13 +35,31 @@ export function callChild<Req, Reply>(
   return new Promise((resolve) => {
     let reply: Reply | undefined;
     child.once('message', (m: Reply) => (reply = m));
-    child.on('exit', (code, signal) => {
-      const last = stderr.trim().split('\n').at(-1) ?? '';
-      resolve(
-        reply ??
-          crashed(`${signal ? `signal ${signal}` : `exit code ${code}`}${last ? `: ${last.slice(0, 300)}` : ''}`),
-      );
-    });
+    child.on('exit', (code, signal) => resolve(reply ?? crashed(childEnd(code, signal, stderr()))));
     child.send(request as object);
+  });
+}
+
+/** A one-request child's reply when its work failed: a TlError's message and hint, or what went wrong. */
+export interface ChildErrorReply {
+  type: 'error';
+  message: string;
+  hint: string | null;
+}
+
+/**
+ * The child's side: answer the parent's one request with `run`'s reply, then exit (backbone worker threads would
+ * keep the process alive: it has said everything). An error other than a TlError is answered as "`failed`: message",
+ * its stack on stderr.
+ */
+export function answerOneRequest<Req, Reply>(run: (request: Req) => Promise<Reply>, failed: string): void {
+  process.once('message', (m: Req) => {
+    run(m)
+      .catch((err): ChildErrorReply => {
+        if (err instanceof TlError) return { type: 'error', message: err.message, hint: err.hint ?? null };
+        process.stderr.write(`${(err as Error)?.stack ?? String(err)}\n`);
+        return { type: 'error', message: `${failed}: ${(err as Error)?.message ?? String(err)}`, hint: null };
+      })
+      .then((reply) => process.send!(reply, undefined, {}, () => process.exit(0)));
   });
 }

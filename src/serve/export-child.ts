@@ -4,7 +4,7 @@
 import { Classifier } from '../classifier/classifier.js';
 import { exportLoaded, type ExportFormat } from '../export/export.js';
 import { checkExport, type ExportCheck } from '../export/run-export.js';
-import { TlError } from '../util/errors.js';
+import { answerOneRequest, type ChildErrorReply } from './child-call.js';
 import { applyEnv, type EnvSnapshot } from './child-protocol.js';
 
 export interface ExportRequest {
@@ -25,7 +25,7 @@ export type ExportReply =
       problems: string[];
       check: ExportCheck | { reason: string };
     }
-  | { type: 'error'; message: string; hint: string | null };
+  | ChildErrorReply;
 
 async function run(m: ExportRequest): Promise<ExportReply> {
   applyEnv(m.env);
@@ -40,12 +40,4 @@ async function run(m: ExportRequest): Promise<ExportReply> {
   }
 }
 
-process.once('message', (m: ExportRequest) => {
-  run(m)
-    .catch((err): ExportReply => {
-      if (err instanceof TlError) return { type: 'error', message: err.message, hint: err.hint ?? null };
-      process.stderr.write(`${(err as Error)?.stack ?? String(err)}\n`);
-      return { type: 'error', message: `export failed: ${(err as Error)?.message ?? String(err)}`, hint: null };
-    })
-    .then((reply) => process.send!(reply, undefined, {}, () => process.exit(0)));
-});
+answerOneRequest(run, 'export failed');

@@ -14,6 +14,7 @@ import type { ProjectModels } from './project-models.js';
 import type { ProjectStore } from './projects.js';
 import { runProjectTraining, stripProjectDir, type TrainRequest } from './training.js';
 import { forkTrainChild } from './train-process.js';
+import { childEnd, stderrTail } from './child-fork.js';
 
 export interface TrainingRunner {
   /** Run the job to its end; its events and final state say how it went. A cancel arrives as job.controller's abort. */
@@ -65,9 +66,7 @@ export class ChildProcessRunner implements TrainingRunner {
     const project = job.project;
     store.busy.add(project);
     const child = forkTrainChild();
-    let stderr = '';
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-      stderr = (stderr + d).slice(-4000);
+    const stderr = stderrTail(child, 4000, (d) => {
       if (d.trim()) log(`training job ${job.id} of ${project}: ${d.trimEnd()}`);
     });
     let released = false;
@@ -104,7 +103,6 @@ export class ChildProcessRunner implements TrainingRunner {
     const start: ToChild = { type: 'start', projectsDir: store.root, project, request, env: envSnapshot() };
     child.send(start);
     const done = new Promise<void>((resolve) => {
-      child.on('error', (err) => (stderr += `\n${err.message}`));
       child.on('exit', (code, signal) => {
         void chain.then(() => {
           job.controller.signal.removeEventListener('abort', onAbort);
@@ -113,9 +111,8 @@ export class ChildProcessRunner implements TrainingRunner {
           if (!job.finished) {
             if (this.closing || job.controller.signal.aborted) job.finish('cancelled');
             else {
-              const last = stderr.trim().split('\n').at(-1) ?? '';
               const message = stripProjectDir(
-                `the training process ended unexpectedly (${signal ? `signal ${signal}` : `exit code ${code}`})${last ? `: ${last.slice(0, 300)}` : ''}`,
+                `the training process ended unexpectedly (${childEnd(code, signal, stderr())})`,
                 store.dir(project),
               );
               job.emit('failed', { message });

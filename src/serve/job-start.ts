@@ -2,11 +2,11 @@
 // and hand the job to the runner. The train route calls it; so does the server at start-up for every job a killed or
 // stopped server left pending, with the job's own id.
 import type { ServeContext } from './context.js';
-import { conflict, unprocessable } from './errors.js';
+import { conflict } from './errors.js';
 import type { Job } from './jobs.js';
 import { projectView } from './project-events.js';
 import { clearPendingJob, pendingJobs, savePendingJob } from './pending-jobs.js';
-import { parseTrainRequest } from './training.js';
+import { parseTrainRequest, requireTrainable } from './training.js';
 
 export async function startTrainingJob(
   ctx: ServeContext,
@@ -19,19 +19,7 @@ export async function startTrainingJob(
   const options = parseTrainRequest(body);
   const active = jobs.active(s.name);
   if (active) throw conflict(`project "${s.name}" is already training (job ${active.id})`, 'already_training');
-  if (s.classes.length < 2)
-    throw unprocessable(
-      `a classifier needs at least two classes; "${s.name}" has ${s.classes.length}`,
-      'not_enough_classes',
-    );
-  const empty = s.classes.filter((c) => c.images === 0);
-  if (empty.length) {
-    const names = empty.map((c) => `"${c.name}"`).join(', ');
-    throw unprocessable(
-      `class${empty.length > 1 ? 'es' : ''} without images: ${names}; add photos or remove ${empty.length > 1 ? 'them' : 'it'}`,
-      'empty_class',
-    );
-  }
+  requireTrainable(s);
   const job = jobs.create(s.name, resume?.id);
   ctx.events.trackJob(job, () => projectView(store, jobs, s.name));
   const projectDir = store.dir(s.name);

@@ -4,7 +4,7 @@
 // message, then exits.
 import { loadDataset } from '../data/dataset.js';
 import { planTraining, type Plan } from '../plan/plan.js';
-import { TlError } from '../util/errors.js';
+import { answerOneRequest, type ChildErrorReply } from './child-call.js';
 import { applyEnv, type EnvSnapshot } from './child-protocol.js';
 
 /** The options a plan depends on: the split (val, seed), the backbone and the blocks asked for (the table's keys). */
@@ -23,8 +23,7 @@ export interface PlanRequest {
   inputs: PlanInputs;
 }
 
-export type PlanReply =
-  { type: 'result'; plan: Plan; ms: number } | { type: 'error'; message: string; hint: string | null };
+export type PlanReply = { type: 'result'; plan: Plan; ms: number } | ChildErrorReply;
 
 async function run(m: PlanRequest): Promise<PlanReply> {
   applyEnv(m.env);
@@ -43,13 +42,4 @@ async function run(m: PlanRequest): Promise<PlanReply> {
   return { type: 'result', plan, ms: performance.now() - t0 };
 }
 
-process.once('message', (m: PlanRequest) => {
-  run(m)
-    .catch((err): PlanReply => {
-      if (err instanceof TlError) return { type: 'error', message: err.message, hint: err.hint ?? null };
-      process.stderr.write(`${(err as Error)?.stack ?? String(err)}\n`);
-      return { type: 'error', message: `planning failed: ${(err as Error)?.message ?? String(err)}`, hint: null };
-    })
-    // Backbone worker threads would keep the process alive: it has said everything.
-    .then((reply) => process.send!(reply, undefined, {}, () => process.exit(0)));
-});
+answerOneRequest(run, 'planning failed');

@@ -11,8 +11,8 @@ import { envSnapshot } from './child-protocol.js';
 import { callChild } from './child-call.js';
 import { unprocessable } from './errors.js';
 import type { PlanInputs, PlanReply, PlanRequest } from './plan-child.js';
-import type { ProjectStore, ProjectSummary } from './projects.js';
-import { parseTrainRequest, withoutProjectDir } from './training.js';
+import type { ProjectStore } from './projects.js';
+import { parseTrainRequest, requireTrainable, withoutProjectDir } from './training.js';
 
 /** Plans kept (least recently used dropped first): a few per project is what a user flips between. */
 const CACHE_SIZE = 32;
@@ -57,23 +57,6 @@ export interface PlanView {
   /** What measuring cost when it ran (ms, in the child), and what this request cost (ms). */
   computeMs: number;
   ms: number;
-}
-
-/** 422 unless the project can be trained (the same rule and messages as a training request). */
-export function requireTrainable(s: ProjectSummary): void {
-  if (s.classes.length < 2)
-    throw unprocessable(
-      `a classifier needs at least two classes; "${s.name}" has ${s.classes.length}`,
-      'not_enough_classes',
-    );
-  const empty = s.classes.filter((c) => c.images === 0);
-  if (empty.length) {
-    const names = empty.map((c) => `"${c.name}"`).join(', ');
-    throw unprocessable(
-      `class${empty.length > 1 ? 'es' : ''} without images: ${names}; add photos or remove ${empty.length > 1 ? 'them' : 'it'}`,
-      'empty_class',
-    );
-  }
 }
 
 const r1 = (v: number) => Math.round(v * 10) / 10;

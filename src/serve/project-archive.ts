@@ -18,14 +18,13 @@ import { VERSION } from '../util/version.js';
 import { badRequest, conflict, HttpError, tooLarge, unprocessable } from './errors.js';
 import { checkImage } from './image-types.js';
 import { makeThumbnail, validateName, type ProjectStore } from './projects.js';
-import { tarHeader } from './tar.js';
+import { tarStream, type TarFile } from './tar.js';
 import { readTar, TarFormatError } from './tar-reader.js';
 import { stripProjectDir } from './training.js';
 
 export const ARCHIVE_FORMAT = 'tl-project';
 export const ARCHIVE_FORMAT_VERSION = 1;
 export const MANIFEST_NAME = 'tl-project.json';
-const BLOCK = 512;
 const MANIFEST_MAX_BYTES = 64 * 1024 * 1024;
 /** Staging folders of imports in progress, beside the projects (never listed: not a valid project name). */
 export const IMPORT_STAGING_PREFIX = '.importing-';
@@ -54,16 +53,6 @@ const Manifest = z.object({
 export type ArchiveManifest = z.infer<typeof Manifest>;
 
 const TEXT_FILE_RE = /\.(json|html|txt|csv|md)$/i;
-
-function entryHeader(path: string, size: number, mtime: Date): Buffer {
-  const cut = path.lastIndexOf('/');
-  return tarHeader(path.slice(cut + 1), size, mtime, cut < 0 ? '' : path.slice(0, cut));
-}
-
-function padding(size: number): Buffer | undefined {
-  const pad = (BLOCK - (size % BLOCK)) % BLOCK;
-  return pad ? Buffer.alloc(pad, 0) : undefined;
-}
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -126,33 +115,17 @@ export async function projectArchive(store: ProjectStore, project: string): Prom
       files: b.files.map((f) => ({ name: f.name, path: f.path, sha256: sha256(f.data), bytes: f.data.length })),
     })),
   };
-  async function* generate(): AsyncGenerator<Buffer> {
-    const head = Buffer.from(JSON.stringify(manifest, null, 1) + '\n');
-    for (const [path, data, mtime] of [[MANIFEST_NAME, head, new Date()] as const]) {
-      yield entryHeader(path, data.length, mtime);
-      yield data;
-      const pad = padding(data.length);
-      if (pad) yield pad;
-    }
+  async function* files(): AsyncGenerator<TarFile> {
+    yield { path: MANIFEST_NAME, mtime: new Date(), body: Buffer.from(JSON.stringify(manifest, null, 1) + '\n') };
     for (const p of photos) {
       const data = await readImageBytes(p.source);
       if (sha256(data) !== p.sha256)
         throw new Error(`photo ${p.path} changed while the archive was sent; download it again`);
-      yield entryHeader(p.path, data.length, p.mtime);
-      yield data;
-      const pad = padding(data.length);
-      if (pad) yield pad;
+      yield { path: p.path, mtime: p.mtime, body: data };
     }
-    for (const b of bundles)
-      for (const f of b.files) {
-        yield entryHeader(f.path, f.data.length, f.mtime);
-        yield f.data;
-        const pad = padding(f.data.length);
-        if (pad) yield pad;
-      }
-    yield Buffer.alloc(BLOCK * 2, 0); // end of archive
+    for (const b of bundles) for (const f of b.files) yield { path: f.path, mtime: f.mtime, body: f.data };
   }
-  return Readable.from(generate(), { objectMode: false });
+  return tarStream(files());
 }
 
 export function archiveFileName(project: string): string {

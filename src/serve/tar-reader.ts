@@ -1,10 +1,14 @@
-// A strict streaming ustar reader, the counterpart of tar.ts's writer (the project import reads its archives with
-// it): regular files and folders only (links, devices and pax/GNU extension headers are refused), every header's
-// checksum verified, and an archive that ends before its end-of-archive blocks is reported as truncated.
+// The project import's tar reader: tar-stream parses (headers, checksums, pax long names), and this module adds what
+// an import of untrusted bytes needs on top: regular files and folders only (links, devices, and extension headers
+// other than a pax long/non-ASCII name are refused), and an archive that ends before its end-of-archive blocks is
+// reported as truncated. Paths are checked by the caller.
+import { extract as tarExtract, type Header } from 'tar-stream';
+import { drained } from './tar.js';
+
 const BLOCK = 512;
 
 export interface TarEntry {
-  /** prefix + '/' + name, as stored (not yet checked for safety: the caller decides what paths it takes). */
+  /** The path as stored (not yet checked for safety: the caller decides what paths it takes). */
   path: string;
   type: 'file' | 'directory';
   size: number;
@@ -22,104 +26,91 @@ export class TarFormatError extends Error {
   }
 }
 
-/** Pulls exact byte counts out of a stream of chunks. */
-class ByteSource {
-  private buf = Buffer.alloc(0);
-  private done = false;
-  constructor(private readonly it: AsyncIterator<Uint8Array>) {}
+const TRUNCATED_FILE = 'the archive ends in the middle of a file (truncated download?)';
+const TRUNCATED_END = 'the archive ends before its end marker (truncated download?)';
 
-  /** Exactly n bytes, or null when the stream ended first. */
-  async take(n: number): Promise<Buffer | null> {
-    while (this.buf.length < n && !this.done) {
-      const r = await this.it.next();
-      if (r.done) this.done = true;
-      else this.buf = this.buf.length ? Buffer.concat([this.buf, r.value]) : Buffer.from(r.value);
-    }
-    if (this.buf.length < n) return null;
-    const out = this.buf.subarray(0, n);
-    this.buf = this.buf.subarray(n);
-    return out;
-  }
-
-  /** n bytes as they arrive (without gathering them); throws truncated when the stream ends first. */
-  async *pieces(n: number): AsyncGenerator<Buffer> {
-    let left = n;
-    while (left > 0) {
-      if (!this.buf.length) {
-        const r = this.done ? { done: true as const } : await this.it.next();
-        if (r.done) {
-          this.done = true;
-          throw new TarFormatError('truncated', 'the archive ends in the middle of a file (truncated download?)');
-        }
-        this.buf = Buffer.from(r.value);
-      }
-      const piece = this.buf.subarray(0, Math.min(left, this.buf.length));
-      this.buf = this.buf.subarray(piece.length);
-      left -= piece.length;
-      yield piece;
-    }
-  }
+/** tar-stream's parse errors in our words. */
+function formatError(err: unknown): unknown {
+  if (err instanceof TarFormatError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  if (/unexpected end of data/i.test(message)) return new TarFormatError('truncated', TRUNCATED_FILE);
+  return new TarFormatError(
+    'invalid',
+    /checksum|corrupted|unknown format/i.test(message)
+      ? 'not a tar archive, or a damaged one (a header checksum does not match)'
+      : `not a tar archive, or a damaged one (${message.slice(0, 120)})`,
+  );
 }
 
-function field(h: Buffer, start: number, length: number): string {
-  const raw = h.subarray(start, start + length);
-  const end = raw.indexOf(0);
-  return raw.subarray(0, end < 0 ? length : end).toString('utf8');
-}
+const padded = (size: number) => Math.ceil(size / BLOCK) * BLOCK;
 
-function octal(h: Buffer, start: number, length: number, what: string): number {
-  if (h[start] & 0x80) throw new TarFormatError('invalid', `a tar header's ${what} is in base-256 (not supported)`);
-  const text = field(h, start, length).trim();
-  if (!/^[0-7]*$/.test(text)) throw new TarFormatError('invalid', `a tar header's ${what} is not octal`);
-  return text ? parseInt(text, 8) : 0;
-}
-
-function parseHeader(h: Buffer): TarEntry {
-  let sum = 0;
-  for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : h[i];
-  const stored = field(h, 148, 8).trim();
-  if (!/^[0-7]+$/.test(stored) || parseInt(stored, 8) !== sum)
-    throw new TarFormatError('invalid', 'not a tar archive, or a damaged one (a header checksum does not match)');
-  const name = field(h, 0, 100);
-  const prefix = field(h, 257, 6) === 'ustar' ? field(h, 345, 155) : '';
-  const path = prefix ? `${prefix}/${name}` : name;
-  const flag = String.fromCharCode(h[156]);
-  const type = flag === '0' || flag === '\0' ? 'file' : flag === '5' ? 'directory' : undefined;
-  if (!type)
+/**
+ * Our checks on one header. `gap` says whether something tar-stream consumed silently (a GNU long-name or a pax
+ * header, or zero blocks) sits between this header and the previous entry.
+ */
+function checkHeader(h: Header, gap: boolean): TarEntry {
+  const path = h.name;
+  const pax = h.pax as Record<string, string> | null | undefined;
+  const extension = pax ? Object.keys(pax).some((k) => k !== 'path') : gap;
+  const type = h.type === 'file' || h.type === 'directory' ? h.type : undefined;
+  if (!type || extension)
     throw new TarFormatError(
       'invalid',
-      `tar entry "${path.slice(0, 120)}" is of type '${flag}' (links, devices and extension headers are refused)`,
+      `tar entry "${path.slice(0, 120)}" is ${type ? 'behind an extension header' : `of type '${String(h.type)}'`} (links, devices and extension headers are refused)`,
     );
-  return { path, type, size: octal(h, 124, 12, 'size'), mtime: new Date(octal(h, 136, 12, 'mtime') * 1000) };
+  return { path, type, size: h.size, mtime: h.mtime };
 }
 
 /**
  * The entries of a tar stream, in order. Each entry's `body` must be read to its end (or not at all: it is then
- * skipped) before the next entry is asked for.
+ * skipped) before the next entry is asked for. An error of `source` ends the reading with that same error.
  */
 export async function* readTar(
   source: AsyncIterable<Uint8Array>,
 ): AsyncGenerator<{ entry: TarEntry; body: AsyncGenerator<Buffer> }> {
-  const bytes = new ByteSource(source[Symbol.asyncIterator]());
-  for (;;) {
-    const h = await bytes.take(BLOCK);
-    if (!h) throw new TarFormatError('truncated', 'the archive ends before its end marker (truncated download?)');
-    if (h.every((b) => b === 0)) {
-      if (!(await bytes.take(BLOCK)))
-        throw new TarFormatError('truncated', 'the archive ends before its end marker (truncated download?)');
-      return;
+  const ex = tarExtract();
+  let total = 0;
+  let sourceError: unknown;
+  let sourceEnded = false;
+  const feeding = (async () => {
+    try {
+      for await (const chunk of source) {
+        if (ex.destroyed) return;
+        total += chunk.length;
+        if (!ex.write(chunk)) await drained(ex);
+      }
+      sourceEnded = true;
+      ex.end(null);
+    } catch (err) {
+      sourceError = err;
+      ex.destroy(err as Error);
     }
-    const entry = parseHeader(h);
-    const body = bytes.pieces(entry.size);
-    let consumed = false;
-    const tracked = (async function* () {
-      yield* body;
-      consumed = true;
-    })();
-    yield { entry, body: tracked };
-    if (!consumed) for await (const _ of body) void _; // skipped by the caller
-    const pad = (BLOCK - (entry.size % BLOCK)) % BLOCK;
-    if (pad && !(await bytes.take(pad)))
-      throw new TarFormatError('truncated', 'the archive ends in the middle of a file (truncated download?)');
+  })();
+  let end = 0; // where the last entry (with its padding) ends
+  try {
+    for await (const stream of ex) {
+      const { header, offset } = stream;
+      const entry = checkHeader(header, offset !== end);
+      end = offset + BLOCK + padded(entry.size);
+      let consumed = false;
+      const body = (async function* () {
+        try {
+          for await (const piece of stream) yield piece as Buffer;
+        } catch (err) {
+          // The entry's bytes stop: the source failed, or it ended first (tar-stream says only "destroyed" here).
+          throw sourceError ?? (sourceEnded ? new TarFormatError('truncated', TRUNCATED_FILE) : formatError(err));
+        }
+        consumed = true;
+      })();
+      yield { entry, body };
+      if (!consumed) for await (const _ of body) void _; // skipped by the caller
+    }
+  } catch (err) {
+    throw sourceError ?? formatError(err);
+  } finally {
+    ex.destroy(); // stops the feeding too (not awaited: it may wait on a client that sends nothing more)
   }
+  await feeding; // done: the parser ended because the source did
+  if (sourceError) throw sourceError;
+  if (total - end < 2 * BLOCK) throw new TarFormatError('truncated', TRUNCATED_END);
 }

@@ -1,38 +1,83 @@
-// A minimal ustar writer: enough to stream a bundle folder as one .tar download (no dependency needed).
+// Tar downloads (a bundle folder, an export, a whole project), packed by tar-stream: this module only says which
+// files go in, reads each one lazily and keeps the stream's back-pressure.
 import { createReadStream } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { pack as tarPack, type Pack } from 'tar-stream';
 
-const BLOCK = 512;
-
-function octal(value: number, width: number): string {
-  // width - 1 digits, then a NUL terminator.
-  return value.toString(8).padStart(width - 1, '0') + '\0';
+/** One regular file of an archive: its bytes in memory, or a file on disk read when its turn comes. */
+export interface TarFile {
+  /** '/'-separated path inside the archive. */
+  path: string;
+  mtime: Date;
+  body: Buffer | { file: string; size: number };
 }
 
-/** One 512-byte ustar header for a regular file `prefix/name`. */
-export function tarHeader(name: string, size: number, mtime: Date, prefix = ''): Buffer {
-  const h = Buffer.alloc(BLOCK, 0);
-  if (Buffer.byteLength(name) > 100) throw new Error(`tar entry name too long: ${name}`);
-  if (Buffer.byteLength(prefix) > 155) throw new Error(`tar entry prefix too long: ${prefix}`);
-  h.write(name, 0, 100, 'utf8');
-  h.write(octal(0o644, 8), 100, 8, 'ascii'); // mode
-  h.write(octal(0, 8), 108, 8, 'ascii'); // uid
-  h.write(octal(0, 8), 116, 8, 'ascii'); // gid
-  h.write(octal(size, 12), 124, 12, 'ascii');
-  h.write(octal(Math.floor(mtime.getTime() / 1000), 12), 136, 12, 'ascii');
-  h.write('        ', 148, 8, 'ascii'); // checksum field counts as spaces while summing
-  h.write('0', 156, 1, 'ascii'); // regular file
-  h.write('ustar\0', 257, 6, 'ascii');
-  h.write('00', 263, 2, 'ascii');
-  h.write('tl', 265, 32, 'ascii'); // uname
-  h.write('tl', 297, 32, 'ascii'); // gname
-  h.write(prefix, 345, 155, 'utf8');
-  let sum = 0;
-  for (const b of h) sum += b;
-  h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'ascii');
-  return h;
+/** Resolves once `stream` takes more (or is closed: a writer stops then). */
+export function drained(stream: NodeJS.EventEmitter): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off('drain', done);
+      stream.off('close', done);
+      resolve();
+    };
+    stream.on('drain', done);
+    stream.on('close', done);
+  });
+}
+
+/** Exactly `size` bytes of `file` (the size announced in the header), even if the file changed since. */
+async function* exactly(file: string, size: number): AsyncGenerator<Buffer> {
+  let written = 0;
+  if (size > 0)
+    for await (const chunk of createReadStream(file, { start: 0, end: size - 1 })) {
+      const take = (chunk as Buffer).subarray(0, size - written);
+      written += take.length;
+      if (take.length) yield take;
+      if (written >= size) break;
+    }
+  if (written < size) yield Buffer.alloc(size - written, 0);
+}
+
+function addEntry(pack: Pack, { path, mtime, body }: TarFile): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const header = { name: path, mtime, mode: 0o644, uname: 'tl', gname: 'tl' };
+    const done = (err?: Error | null) => (err ? reject(err) : resolve());
+    if (Buffer.isBuffer(body)) {
+      pack.entry(header, body, done);
+      return;
+    }
+    const sink = pack.entry({ ...header, size: body.size }, done);
+    void (async () => {
+      try {
+        for await (const piece of exactly(body.file, body.size)) {
+          if (sink.destroyed) return;
+          if (!sink.write(piece)) await drained(sink);
+        }
+        sink.end(null);
+      } catch (err) {
+        sink.destroy(err as Error);
+      }
+    })();
+  });
+}
+
+/**
+ * The files as one tar stream. They are asked for one at a time as the stream is read; an error while producing one
+ * ends the stream with that error.
+ */
+export function tarStream(files: AsyncIterable<TarFile> | Iterable<TarFile>): Readable {
+  const pack = tarPack();
+  void (async () => {
+    try {
+      for await (const f of files) await addEntry(pack, f);
+      pack.finalize();
+    } catch (err) {
+      pack.destroy(err as Error);
+    }
+  })();
+  return Readable.from(pack, { objectMode: false });
 }
 
 const TEXT_FILE_RE = /\.(json|html|txt|csv|md)$/i;
@@ -46,40 +91,16 @@ export async function tarFolder(dir: string, root: string, rewriteText?: (text: 
     .filter((e) => e.isFile())
     .map((e) => e.name)
     .sort();
-  const entries = await Promise.all(
-    names.map(async (name) => {
-      const st = await stat(join(dir, name));
-      const text =
+  const files = await Promise.all(
+    names.map(async (name): Promise<TarFile> => {
+      const file = join(dir, name);
+      const st = await stat(file);
+      const body =
         rewriteText && TEXT_FILE_RE.test(name)
-          ? Buffer.from(rewriteText(await readFile(join(dir, name), 'utf8')))
-          : undefined;
-      return { name, st, text };
+          ? Buffer.from(rewriteText(await readFile(file, 'utf8')))
+          : { file, size: st.size };
+      return { path: `${root}/${name}`, mtime: st.mtime, body };
     }),
   );
-  async function* generate(): AsyncGenerator<Buffer> {
-    for (const { name, st, text } of entries) {
-      if (text) {
-        yield tarHeader(name, text.length, st.mtime, root);
-        yield text;
-        const pad = (BLOCK - (text.length % BLOCK)) % BLOCK;
-        if (pad) yield Buffer.alloc(pad, 0);
-        continue;
-      }
-      yield tarHeader(name, st.size, st.mtime, root);
-      let written = 0;
-      // Read exactly the size announced in the header, even if the file changed since.
-      for await (const chunk of createReadStream(join(dir, name), { start: 0, end: Math.max(0, st.size - 1) })) {
-        const buf = chunk as Buffer;
-        const take = buf.subarray(0, Math.max(0, st.size - written));
-        written += take.length;
-        if (take.length) yield take;
-        if (written >= st.size) break;
-      }
-      if (written < st.size) yield Buffer.alloc(st.size - written, 0);
-      const pad = (BLOCK - (st.size % BLOCK)) % BLOCK;
-      if (pad) yield Buffer.alloc(pad, 0);
-    }
-    yield Buffer.alloc(BLOCK * 2, 0); // end of archive
-  }
-  return Readable.from(generate(), { objectMode: false });
+  return tarStream(files);
 }

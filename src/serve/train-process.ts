@@ -1,9 +1,8 @@
 // The training child process (train-child.ts), started the one way: the server's ChildProcessRunner starts one per
 // job, and so does a `tl worker` for each training job it takes from `tl serve --queue` (runTrainChild), so both run
 // the very same training path: train-child.ts's runProjectTraining.
-import { fork, type ChildProcess } from 'node:child_process';
-import { setPriority } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
+import { childEnd, forkServeChild, stderrTail } from './child-fork.js';
 import { envSnapshot, type FromChild, type ToChild } from './child-protocol.js';
 import type { TrainRequest } from './training.js';
 
@@ -12,22 +11,7 @@ const CHILD_NICENESS = 10;
 
 /** A training child, IPC open, stderr piped, at a lower CPU priority where allowed. */
 export function forkTrainChild(): ChildProcess {
-  const child = fork(childEntry(), [], {
-    execArgv: import.meta.url.endsWith('.ts') ? ['--import', 'tsx'] : [],
-    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-    serialization: 'advanced',
-  });
-  try {
-    if (child.pid) setPriority(child.pid, CHILD_NICENESS);
-  } catch {
-    // not allowed here (some containers): the child runs at its parent's priority
-  }
-  return child;
-}
-
-function childEntry(): string {
-  const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
-  return fileURLToPath(new URL(`./train-child.${ext}`, import.meta.url));
+  return forkServeChild('train-child', CHILD_NICENESS);
 }
 
 export type TrainChildMessage = Exclude<FromChild, { type: 'end' }>;
@@ -49,9 +33,7 @@ export function runTrainChild(
   log: (line: string) => void = () => {},
 ): Promise<TrainChildEnd> {
   const child = forkTrainChild();
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-    stderr = (stderr + d).slice(-4000);
+  const stderr = stderrTail(child, 4000, (d) => {
     if (d.trim()) log(d.trimEnd());
   });
   let end: TrainChildEnd | undefined;
@@ -78,16 +60,10 @@ export function runTrainChild(
   } satisfies ToChild);
   if (signal.aborted) cancel();
   return new Promise((resolve, reject) => {
-    child.on('error', (err) => (stderr += `\n${err.message}`));
     child.on('exit', (code, sig) => {
       signal.removeEventListener('abort', cancel);
       if (end) return resolve(end);
-      const last = stderr.trim().split('\n').at(-1) ?? '';
-      reject(
-        new Error(
-          `the training process ended unexpectedly (${sig ? `signal ${sig}` : `exit code ${code}`})${last ? `: ${last.slice(0, 300)}` : ''}`,
-        ),
-      );
+      reject(new Error(`the training process ended unexpectedly (${childEnd(code, sig, stderr())})`));
     });
   });
 }

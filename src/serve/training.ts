@@ -12,8 +12,8 @@ import { renderHtmlReport } from '../eval/report.js';
 import { listModels } from '../backbone/registry.js';
 import { TlError } from '../util/errors.js';
 import type { Job } from './jobs.js';
-import type { ProjectStore } from './projects.js';
-import { badRequest } from './errors.js';
+import type { ProjectStore, ProjectSummary } from './projects.js';
+import { badRequest, unprocessable } from './errors.js';
 import { TRAINED_ON_FILE, trainedOnRecord } from './project-models.js';
 
 /** A training request: the option table's API keys (options/train-options.ts), the head parsed. */
@@ -30,6 +30,23 @@ export interface Misclassified {
   predictedLabel: string;
   probability: number;
   probabilities: Record<string, number>;
+}
+
+/** 422 unless the project can be trained (a training request, and a plan of one). */
+export function requireTrainable(s: ProjectSummary): void {
+  if (s.classes.length < 2)
+    throw unprocessable(
+      `a classifier needs at least two classes; "${s.name}" has ${s.classes.length}`,
+      'not_enough_classes',
+    );
+  const empty = s.classes.filter((c) => c.images === 0);
+  if (empty.length) {
+    const names = empty.map((c) => `"${c.name}"`).join(', ');
+    throw unprocessable(
+      `class${empty.length > 1 ? 'es' : ''} without images: ${names}; add photos or remove ${empty.length > 1 ? 'them' : 'it'}`,
+      'empty_class',
+    );
+  }
 }
 
 /**

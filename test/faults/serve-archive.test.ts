@@ -9,9 +9,9 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { dirname, join, relative } from 'node:path';
+import { pack as tarPack } from 'tar-stream';
 import { env } from '../../src/util/env.js';
 import { startServer, type TlServer } from '../../src/serve/server.js';
-import { tarHeader } from '../../src/serve/tar.js';
 import { cleanup, DATASETS_DIR, filesIn, MODELS_DIR, sleep, tempDir } from '../helpers.js';
 
 const HYM_TRAIN = join(DATASETS_DIR, 'hymenoptera_data/train');
@@ -50,14 +50,15 @@ async function listing(dir = projectsDir): Promise<string[]> {
   return out.sort();
 }
 
-/** A tar entry (header, data, padding) as tar.ts writes it. */
-function entry(path: string, data: Buffer): Buffer {
-  const cut = path.lastIndexOf('/');
-  const header =
-    cut < 0 || path.startsWith('..')
-      ? tarHeader(path, data.length, new Date())
-      : tarHeader(path.slice(cut + 1), data.length, new Date(), path.slice(0, cut));
-  return Buffer.concat([header, data, Buffer.alloc((512 - (data.length % 512)) % 512)]);
+/** A tar entry (header, data, padding) as tar-stream packs it (the archive's end blocks left off). */
+async function entry(path: string, data: Buffer): Promise<Buffer> {
+  const pack = tarPack();
+  pack.entry({ name: path, mtime: new Date() }, data);
+  pack.finalize();
+  const parts: Buffer[] = [];
+  for await (const piece of pack) parts.push(Buffer.from(piece as Uint8Array));
+  const tar = Buffer.concat(parts);
+  return tar.subarray(0, tar.length - 1024);
 }
 
 /** Offset of the entry after the one starting at `at`. */
@@ -83,12 +84,12 @@ function manifestOf(tar: Buffer): any {
 }
 
 /** The archive rebuilt from a (changed) manifest and (changed) entries. */
-function rebuild(
+async function rebuild(
   tar: Buffer,
   manifest: unknown,
   change: (path: string, data: Buffer) => Buffer = (_p, d) => d,
-): Buffer {
-  const parts = [entry('tl-project.json', Buffer.from(JSON.stringify(manifest)))];
+): Promise<Buffer> {
+  const parts = [await entry('tl-project.json', Buffer.from(JSON.stringify(manifest)))];
   for (let at = nextEntry(tar, 0); tar[at] !== 0; at = nextEntry(tar, at)) {
     const name = tar
       .subarray(at, at + 100)
@@ -106,7 +107,7 @@ function rebuild(
       8,
     );
     const path = prefix ? `${prefix}/${name}` : name;
-    parts.push(entry(path, change(path, tar.subarray(at + 512, at + 512 + size))));
+    parts.push(await entry(path, change(path, tar.subarray(at + 512, at + 512 + size))));
   }
   return Buffer.concat([...parts, Buffer.alloc(1024)]);
 }
@@ -180,7 +181,7 @@ describe('importing a bad project archive (issue 25): a clear 4xx, nothing creat
     const afterManifest = nextEntry(archive, 0);
     const hostile = Buffer.concat([
       archive.subarray(0, afterManifest),
-      entry('../../x', Buffer.from('owned\n')),
+      await entry('../../x', Buffer.from('owned\n')),
       archive.subarray(afterManifest),
     ]);
     await expectRefused(await importTar(hostile, 'hostile'), 400, 'archive_unsafe_path', /\.\.\/\.\.\/x/, before);
@@ -189,10 +190,7 @@ describe('importing a bad project archive (issue 25): a clear 4xx, nothing creat
     const m = manifestOf(archive);
     m.photos[0].path = '../../x';
     await expectRefused(
-      await importTar(
-        rebuild(archive, m, (p, d) => d),
-        'hostile',
-      ),
+      await importTar(await rebuild(archive, m, (p, d) => d), 'hostile'),
       400,
       'archive_unsafe_path',
       /\.\.\/\.\.\/x/,
@@ -204,7 +202,7 @@ describe('importing a bad project archive (issue 25): a clear 4xx, nothing creat
     const before = await listing();
     const m = manifestOf(archive);
     const target = m.photos[2].path;
-    const altered = rebuild(archive, m, (path, data) => {
+    const altered = await rebuild(archive, m, (path, data) => {
       if (path !== target) return data;
       const copy = Buffer.from(data);
       copy[copy.length >> 1] ^= 0xff;
@@ -226,7 +224,7 @@ describe('importing a bad project archive (issue 25): a clear 4xx, nothing creat
     m.photos[1].sha256 = createHash('sha256').update(text).digest('hex');
     m.photos[1].bytes = text.length;
     const r = await importTar(
-      rebuild(archive, m, (path, data) => (path === m.photos[1].path ? text : data)),
+      await rebuild(archive, m, (path, data) => (path === m.photos[1].path ? text : data)),
       'html',
     );
     await expectRefused(r, 422, 'undecodable_image', /archive photo: cannot decode/, before);

@@ -108,6 +108,8 @@ export interface FineTuning {
   readonly tailKind: string;
   /** How a saved tail of that kind runs, for the bundle's classifier.json (`tail.runs`). */
   readonly tailRuns: string;
+  /** Why this runtime's tail cannot train the model in `dir` (undefined: it can), read from its files. */
+  refusal?(entry: ModelEntry, dir: string): Promise<Error | undefined>;
   /** The block table that --freeze / --train-last count, and the input as a cut. */
   listUnits(entry: ModelEntry, dir: string): Promise<{ inputCut: string; units: Unit[] }>;
   /** Images → activation at `cut` (a block boundary, not the input), NHWC. `input` may differ in size from the entry's. */

@@ -5,6 +5,7 @@ import type { RouteOptions } from '../context.js';
 import { conflict, notFound } from '../errors.js';
 import type { Job } from '../jobs.js';
 import { startTrainingJob } from '../job-start.js';
+import { openEventStream } from './event-stream.js';
 
 type P = { Params: { project: string } };
 type J = { Params: { id: string } };
@@ -128,34 +129,22 @@ export async function jobRoutes(app: FastifyInstance, { ctx }: RouteOptions): Pr
       const lastSeen = Number(req.headers['last-event-id'] ?? (req.query as { after?: string }).after ?? -1);
       const after = Number.isFinite(lastSeen) ? lastSeen : -1;
       if (job.finished && after >= job.lastId) return reply.code(204).send(); // 204 tells EventSource to stop reconnecting
-      reply.hijack();
-      const res = reply.raw;
-      res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache, no-transform',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-      });
-      res.write('retry: 1500\n\n');
+      let unsubscribe = () => {};
+      const { res, stop } = openEventStream(reply, ctx.sseClients, () => unsubscribe());
       const send = (e: { id: number; event: string; data: unknown }) =>
         res.write(`id: ${e.id}\nevent: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`);
       for (const e of job.events) if (e.id > after) send(e);
-      if (job.finished) return void res.end();
-      ctx.sseClients.add(res);
-      const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
-      const stop = () => {
-        clearInterval(heartbeat);
-        unsubscribe();
-        ctx.sseClients.delete(res);
-      };
-      const unsubscribe = job.subscribe((e) => {
+      if (job.finished) {
+        stop();
+        return void res.end();
+      }
+      unsubscribe = job.subscribe((e) => {
         send(e);
         if (e.event === 'end') {
           stop();
           res.end();
         }
       });
-      res.on('close', stop);
     },
   );
 }

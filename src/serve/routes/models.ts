@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { listModels } from '../../backbone/registry.js';
 import { locateModel } from '../../backbone/resolve.js';
-import { canFineTune } from '../../backbone/runtimes/registry.js';
+import { fineTuneRefusal } from '../../finetune/refusal.js';
 import { env } from '../../util/env.js';
 import { DEFAULT_MODEL_ID } from '../../backbone/zoo.js';
 import { VERSION } from '../../util/version.js';
@@ -71,23 +71,26 @@ export async function serviceRoutes(app: FastifyInstance, { ctx }: RouteOptions)
       },
     },
     async () =>
-      listModels().map((m) => {
-        const onDisk = locateModel(m) !== undefined;
-        return {
-          id: m.id,
-          title: m.title,
-          featureDim: m.feature.dim,
-          default: m.id === DEFAULT_MODEL_ID,
-          onDisk,
-          downloadBytes: onDisk ? 0 : m.files.reduce((a, f) => a + f.size, 0),
-          canRun: onDisk || env.allowDownloads,
-          imagenet: { value: m.imagenetTop1, metric: m.imagenetMetric ?? 'top-1' },
-          goodFor: m.goodFor ?? '',
-          // Feature extractors (DINOv2, CLIP: no ImageNet classifier, transformers) are rung 1 only.
-          fineTunable: canFineTune(m) && (m.imagenetMetric ?? 'top-1') === 'top-1',
-          unverified: m.unverified !== undefined,
-        };
-      }),
+      Promise.all(
+        listModels().map(async (m) => {
+          const located = locateModel(m);
+          const onDisk = located !== undefined;
+          return {
+            id: m.id,
+            title: m.title,
+            featureDim: m.feature.dim,
+            default: m.id === DEFAULT_MODEL_ID,
+            onDisk,
+            downloadBytes: onDisk ? 0 : m.files.reduce((a, f) => a + f.size, 0),
+            canRun: onDisk || env.allowDownloads,
+            imagenet: { value: m.imagenetTop1, metric: m.imagenetMetric ?? 'top-1' },
+            goodFor: m.goodFor ?? '',
+            // The trainer's own rule (a model file that cannot be read cannot be trained either).
+            fineTunable: !(await fineTuneRefusal(m, located?.dir).catch((err: Error) => err)),
+            unverified: m.unverified !== undefined,
+          };
+        }),
+      ),
   );
 }
 

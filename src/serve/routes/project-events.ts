@@ -6,11 +6,9 @@ import type { FastifyInstance } from 'fastify';
 import { PROJECT_ERRORS, errorResponses, pathParams } from '../api-schemas.js';
 import type { RouteOptions } from '../context.js';
 import { jobEventData, projectView, type ProjectEvent } from '../project-events.js';
+import { openEventStream } from './event-stream.js';
 
 type P = { Params: { project: string } };
-
-/** How often an idle stream sends a comment line. */
-export const HEARTBEAT_MS = 15_000;
 
 const SUMMARY =
   'Server-Sent Events of one project, for live pages: hello (the project, with its model and whether it is stale), classes (added/renamed/removed), photos (added/removed), job (every event of its training jobs: {job, id, event, data}), model (a training saved a new model), project-removed. Each change carries the project as GET /v1/projects/{project} shows it.';
@@ -41,28 +39,13 @@ export async function projectEventRoutes(app: FastifyInstance, { ctx }: RouteOpt
         unsubscribe();
         throw err;
       }
-      reply.hijack();
-      const res = reply.raw;
-      res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache, no-transform',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-      });
+      const { res, stop } = openEventStream(reply, ctx.sseClients, unsubscribe);
       const write = (e: ProjectEvent) => res.write(`event: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`);
-      res.write('retry: 1500\n\n');
       write({ event: 'hello', data: { project: view } });
       // The running job's events so far (a page opened or reloaded mid-training draws its progress from them).
       const job = ctx.jobs.active(name);
       const replayed = job?.lastId ?? -1;
       for (const e of job?.events ?? []) write({ event: 'job', data: jobEventData(job!.id, e) });
-      ctx.sseClients.add(res);
-      const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
-      const stop = () => {
-        clearInterval(heartbeat);
-        unsubscribe();
-        ctx.sseClients.delete(res);
-      };
       send = (e) => {
         write(e);
         if (e.event === 'project-removed') {
@@ -77,7 +60,6 @@ export async function projectEventRoutes(app: FastifyInstance, { ctx }: RouteOpt
         if (e.event === 'job' && job && d.job === job.id && (d.id ?? -1) <= replayed) continue;
         send(e);
       }
-      res.on('close', stop);
     },
   );
 }

@@ -1,6 +1,6 @@
 // Rungs 2-3 on the int8 ONNX model: its blocks (engine/onnx-tail reads the graph), the frozen part run by
 // onnxruntime up to the cut (dequantized, NHWC), and the layers after the cut converted to float TF.js variables.
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as tfjs from '@tensorflow/tfjs';
 import type { InputSpec, InputTensorData, ModelEntry } from '../../types.js';
@@ -11,9 +11,7 @@ import { TlError } from '../../../util/errors.js';
 import { splitRows } from '../../../util/rows.js';
 
 export async function listUnits(entry: ModelEntry, dir: string): Promise<{ inputCut: string; units: Unit[] }> {
-  const bytes = await readFile(join(dir, entry.entry));
-  if (isTransformer(bytes)) throw transformerFineTuneError(entry.id);
-  const s = listCuts(bytes);
+  const s = listCuts(await readFile(join(dir, entry.entry)));
   const units: Unit[] = s.cuts
     .filter((c) => c.kind !== 'input' && c.kind !== 'pooled')
     .map((c, i) => ({
@@ -24,6 +22,22 @@ export async function listUnits(entry: ModelEntry, dir: string): Promise<{ input
       params: c.blockParams,
     }));
   return { inputCut: s.cuts[0].tensor, units };
+}
+
+/** Whether each model file is a transformer, by path, size and time (the backbone list asks on every request). */
+const transformerFiles = new Map<string, boolean>();
+
+/** Refused (TlError) when the model's graph is a transformer's: the tail converter trains CNN blocks only. */
+export async function transformerRefusal(entry: ModelEntry, dir: string): Promise<TlError | undefined> {
+  const file = join(dir, entry.entry);
+  const st = await stat(file);
+  const key = `${file}\0${st.size}\0${st.mtimeMs}`;
+  let transformer = transformerFiles.get(key);
+  if (transformer === undefined) {
+    transformer = isTransformer(await readFile(file));
+    transformerFiles.set(key, transformer);
+  }
+  return transformer ? transformerFineTuneError(entry.id) : undefined;
 }
 
 /** A transformer graph: LayerNormalization, or attention (a MatMul of two computed tensors, e.g. Q x K^T). */

@@ -46,6 +46,7 @@ export const onnxRuntime: BackboneRuntime = {
     tailKind: 'onnx-tail',
     tailRuns:
       'frozen part: the backbone ONNX up to `cut` (dequantized, NHWC); then the ONNX nodes after the cut in float with these weights (tensors tail/<initializer>; conv kernels HWIO, depthwise [kh,kw,C,1]), ReLU6 as clamp to the quantized range; then global average pool -> head',
+    refusal: async (entry, dir) => (await import('./fine-tune.js')).transformerRefusal(entry, dir),
     listUnits: async (entry, dir) => (await import('./fine-tune.js')).listUnits(entry, dir),
     openCut: async (net, cut, input, weightsHash) =>
       (await import('./fine-tune.js')).openCut(net, cut, input, weightsHash),
