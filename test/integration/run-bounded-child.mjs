@@ -1,7 +1,12 @@
 // Child of run-bounded.test.ts: one rung-1 run through the built library (dist/) on DATA, in its own process so its
 // peak RSS is its own. Prints one JSON line: {"accuracy","trainImages","valImages","l2","peakRssMB"}.
-// Usage: node run-bounded-child.mjs DATA [L2]   (TL_CACHE_DIR, TL_HEAD_MEMORY_MB from the environment)
-import { trainClassifier } from '../../dist/src/training/train.js';
+// Usage: node run-bounded-child.mjs DATA [L2]   (TL_CACHE_DIR, TL_HEAD_MEMORY_MB from the environment; TL_TEST_DIST:
+// another build's dist/ folder, e.g. the base branch's, to measure it the same way)
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const dist = process.env.TL_TEST_DIST ?? resolve(import.meta.dirname, '../../dist');
+const { trainClassifier } = await import(pathToFileURL(resolve(dist, 'src/training/train.js')).href);
 
 const [data, l2] = process.argv.slice(2);
 const r = await trainClassifier(data, {
