@@ -115,6 +115,9 @@ test(`a bounded run's peak RSS does not grow with the set: ${SMALL} and ${4 * SM
   const [small, big] = peaks;
   const grew = big.peakRssMB - small.peakRssMB;
   const heldVectors = (3 * SMALL * 1.25 * 1280 * 4) / 2 ** 20;
-  console.log(`peak RSS: ${small.peakRssMB} MB at ${SMALL}, ${big.peakRssMB} MB at ${4 * SMALL} (+${grew} MB)`);
+  console.log(
+    `peak RSS: ${small.peakRssMB} MB at ${SMALL}, ${big.peakRssMB} MB at ${4 * SMALL} (+${grew} MB); ` +
+      `val accuracy ${small.accuracy}, ${big.accuracy}`,
+  );
   assert.ok(grew < heldVectors / 4, `peak RSS grew ${grew} MB; holding the vectors would add ${heldVectors} MB`);
 });
