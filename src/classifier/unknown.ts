@@ -130,6 +130,30 @@ export interface UnknownCalibrationCount {
 }
 
 /**
+ * The training rows the detector reads (without a separate calibration set): the references (row 0 among them), and
+ * the rows held out of them that are scored for the threshold. A caller that cannot hold every training vector
+ * (the harness's bounded path) reads just these.
+ */
+export function unknownTrainingRows(
+  trainLabels: Int32Array,
+  numClasses: number,
+  opts: Pick<FitUnknownOptions, 'maxReferences' | 'maxCalibration'> = {},
+): { references: number[]; heldOut: number[] } {
+  const all = [...trainLabels.keys()];
+  const references = spreadWithinClasses(all, trainLabels, numClasses, opts.maxReferences ?? DEFAULT_MAX_REFERENCES);
+  const leaveOneOut = references.length > 1 ? references.length : 0;
+  const kept = new Set(references);
+  const room = Math.max(0, (opts.maxCalibration ?? DEFAULT_MAX_CALIBRATION) - leaveOneOut);
+  const heldOut = spreadWithinClasses(
+    all.filter((i) => !kept.has(i)),
+    trainLabels,
+    numClasses,
+    room,
+  );
+  return { references, heldOut };
+}
+
+/**
  * Fit the detector on training features. `calibration` holds in-distribution images not used for training; without it
  * (what the trainers do), the training images themselves are scored: each kept reference against the other references
  * (leave one out), and up to `maxCalibration` in all, the training images left out of the references against all of
@@ -155,8 +179,7 @@ export function fitUnknownDetectorCounted(
 ): { detector: UnknownDetector; calibrated: UnknownCalibrationCount } {
   const falseUnknownRate = opts.falseUnknownRate ?? DEFAULT_FALSE_UNKNOWN_RATE;
   const dim = trainFeatures[0].length;
-  const all = [...trainLabels.keys()];
-  const keep = spreadWithinClasses(all, trainLabels, numClasses, opts.maxReferences ?? DEFAULT_MAX_REFERENCES);
+  const { references: keep, heldOut: heldOutRows } = unknownTrainingRows(trainLabels, numClasses, opts);
   const references = new Float32Array(keep.length * dim);
   keep.forEach((i, r) => references.set(normalized(trainFeatures[i]), r * dim));
   const k = Math.max(1, Math.min(opts.k ?? DEFAULT_NEIGHBOURS, keep.length - 1));
@@ -169,14 +192,7 @@ export function fitUnknownDetectorCounted(
     return { detector: det, calibrated: { leaveOneOut: 0, heldOut: 0 } };
   }
   const leaveOneOut = keep.length > 1 ? keep.map((i, r) => unknownDistance(det, trainFeatures[i], r)) : [];
-  const kept = new Set(keep);
-  const room = Math.max(0, (opts.maxCalibration ?? DEFAULT_MAX_CALIBRATION) - leaveOneOut.length);
-  const heldOut = spreadWithinClasses(
-    all.filter((i) => !kept.has(i)),
-    trainLabels,
-    numClasses,
-    room,
-  ).map((i) => unknownDistance(det, trainFeatures[i]));
+  const heldOut = heldOutRows.map((i) => unknownDistance(det, trainFeatures[i]));
   det.threshold = conformalThreshold([...leaveOneOut, ...heldOut], falseUnknownRate);
   return { detector: det, calibrated: { leaveOneOut: leaveOneOut.length, heldOut: heldOut.length } };
 }

@@ -60,26 +60,45 @@ export function calibrationOf(
   right: ArrayLike<boolean>,
   bins = ECE_BINS,
 ): { ece: number; reliability: ReliabilityBin[] } {
-  const n = confidence.length;
-  const count = new Array<number>(bins).fill(0);
-  const conf = new Array<number>(bins).fill(0);
-  const hits = new Array<number>(bins).fill(0);
-  for (let i = 0; i < n; i++) {
-    const b = Math.min(bins - 1, Math.floor(confidence[i] * bins));
-    count[b]++;
-    conf[b] += confidence[i];
-    if (right[i]) hits[b]++;
+  const b = new CalibrationBins(bins);
+  for (let i = 0; i < confidence.length; i++) b.add(confidence[i], right[i]);
+  return b.result();
+}
+
+/** calibrationOf a row at a time: per bin its rows, summed confidence and hits. */
+class CalibrationBins {
+  private readonly count: number[];
+  private readonly conf: number[];
+  private readonly hits: number[];
+  private n = 0;
+
+  constructor(private readonly bins: number) {
+    this.count = new Array<number>(bins).fill(0);
+    this.conf = new Array<number>(bins).fill(0);
+    this.hits = new Array<number>(bins).fill(0);
   }
-  let ece = 0;
-  const reliability: ReliabilityBin[] = [];
-  for (let b = 0; b < bins; b++) {
-    if (!count[b]) continue;
-    const meanConfidence = conf[b] / count[b];
-    const accuracy = hits[b] / count[b];
-    ece += (count[b] / n) * Math.abs(meanConfidence - accuracy);
-    reliability.push({ from: b / bins, to: (b + 1) / bins, count: count[b], meanConfidence, accuracy });
+
+  add(confidence: number, right: boolean): void {
+    const b = Math.min(this.bins - 1, Math.floor(confidence * this.bins));
+    this.count[b]++;
+    this.conf[b] += confidence;
+    if (right) this.hits[b]++;
+    this.n++;
   }
-  return { ece: n ? ece : 0, reliability };
+
+  result(): { ece: number; reliability: ReliabilityBin[] } {
+    const { bins, count, conf, hits, n } = this;
+    let ece = 0;
+    const reliability: ReliabilityBin[] = [];
+    for (let b = 0; b < bins; b++) {
+      if (!count[b]) continue;
+      const meanConfidence = conf[b] / count[b];
+      const accuracy = hits[b] / count[b];
+      ece += (count[b] / n) * Math.abs(meanConfidence - accuracy);
+      reliability.push({ from: b / bins, to: (b + 1) / bins, count: count[b], meanConfidence, accuracy });
+    }
+    return { ece: n ? ece : 0, reliability };
+  }
 }
 
 const MAX_MISTAKES = 10;
@@ -90,64 +109,88 @@ export function evaluate(
   labels: readonly string[],
   paths?: readonly string[],
 ): Metrics {
-  const K = labels.length;
   const n = yTrue.length;
   if (probs.length !== n) throw new Error(`${n} labels but ${probs.length} probability rows`);
   if (paths && paths.length !== n) throw new Error(`${n} labels but ${paths.length} paths`);
-  const confusion = Array.from({ length: K }, () => new Array<number>(K).fill(0));
-  const mistakes: { index: number; predicted: number; probability: number }[] = [];
-  let correct = 0;
-  let logLoss = 0;
-  const top = new Float64Array(n);
-  const right = new Array<boolean>(n);
-  for (let i = 0; i < n; i++) {
-    const row = probs[i];
-    if (row.length !== K) throw new Error(`probability row ${i} has ${row.length} entries for ${K} labels`);
-    const t = yTrue[i];
-    if (!(t >= 0 && t < K)) throw new Error(`label ${t} at row ${i} is outside 0..${K - 1}`);
-    const predicted = argmax(row);
-    confusion[t][predicted]++;
-    top[i] = row[predicted];
-    right[i] = predicted === t;
-    if (predicted === t) correct++;
-    else mistakes.push({ index: i, predicted, probability: row[predicted] });
-    logLoss -= Math.log(Math.min(1, Math.max(1e-15, row[t])));
+  const acc = new MetricsAccumulator(labels);
+  for (let i = 0; i < n; i++) acc.add(yTrue[i], probs[i], paths?.[i]);
+  return acc.result();
+}
+
+/**
+ * evaluate() a row at a time, holding the confusion matrix, the calibration bins and the top mistakes, never the rows:
+ * a split too big for memory is scored a chunk of predictions at a time (the harness's bounded path).
+ */
+export class MetricsAccumulator {
+  private readonly K: number;
+  private readonly confusion: number[][];
+  private readonly bins = new CalibrationBins(ECE_BINS);
+  /** The MAX_MISTAKES most confident mistakes so far, in report order. */
+  private readonly mistakes: ConfidentMistake[] = [];
+  private n = 0;
+  private correct = 0;
+  private logLoss = 0;
+
+  constructor(private readonly labels: readonly string[]) {
+    this.K = labels.length;
+    this.confusion = Array.from({ length: this.K }, () => new Array<number>(this.K).fill(0));
   }
 
-  const perClass = labels.map((label, k) => {
-    const support = confusion[k].reduce((a, b) => a + b, 0);
-    let predictedCount = 0;
-    for (let t = 0; t < K; t++) predictedCount += confusion[t][k];
-    const tp = confusion[k][k];
-    const precision = predictedCount > 0 ? tp / predictedCount : 0;
-    const recall = support > 0 ? tp / support : 0;
-    const f1 = precision + recall > 0 ? (2 * precision * recall) / (precision + recall) : 0;
-    return { label, precision, recall, f1, support };
-  });
+  /** One row: its true label (index), its probabilities, its photo. */
+  add(t: number, row: ArrayLike<number>, path?: string): void {
+    const { K } = this;
+    const i = this.n++;
+    if (row.length !== K) throw new Error(`probability row ${i} has ${row.length} entries for ${K} labels`);
+    if (!(t >= 0 && t < K)) throw new Error(`label ${t} at row ${i} is outside 0..${K - 1}`);
+    const predicted = argmax(row);
+    this.confusion[t][predicted]++;
+    this.bins.add(row[predicted], predicted === t);
+    if (predicted === t) this.correct++;
+    else this.keepMistake(i, t, predicted, row, path);
+    this.logLoss -= Math.log(Math.min(1, Math.max(1e-15, row[t])));
+  }
 
-  // Most confident first; the lower index first on ties so the list is reproducible.
-  mistakes.sort((a, b) => b.probability - a.probability || a.index - b.index);
-  const mostConfidentlyWrong = mistakes.slice(0, MAX_MISTAKES).map((m) => {
+  // Most confident first; the lower index first on ties (rows come in index order) so the list is reproducible.
+  private keepMistake(index: number, t: number, predicted: number, row: ArrayLike<number>, path?: string): void {
+    const probability = row[predicted];
+    const list = this.mistakes;
+    if (list.length === MAX_MISTAKES && !(probability > list[list.length - 1].probability)) return;
+    let at = list.length;
+    while (at > 0 && list[at - 1].probability < probability) at--;
     const probabilities: Record<string, number> = {};
-    labels.forEach((label, k) => (probabilities[label] = probs[m.index][k]));
-    return {
-      ...(paths ? { path: paths[m.index] } : {}),
-      index: m.index,
-      trueLabel: labels[yTrue[m.index]],
-      predictedLabel: labels[m.predicted],
-      probability: m.probability,
+    this.labels.forEach((label, k) => (probabilities[label] = row[k]));
+    list.splice(at, 0, {
+      ...(path !== undefined ? { path } : {}),
+      index,
+      trueLabel: this.labels[t],
+      predictedLabel: this.labels[predicted],
+      probability,
       probabilities,
-    };
-  });
+    });
+    if (list.length > MAX_MISTAKES) list.pop();
+  }
 
-  return {
-    accuracy: n > 0 ? correct / n : 0,
-    count: n,
-    perClass,
-    confusion,
-    macroF1: K > 0 ? perClass.reduce((a, c) => a + c.f1, 0) / K : 0,
-    logLoss: n > 0 ? logLoss / n : 0,
-    ...calibrationOf(top, right),
-    mostConfidentlyWrong,
-  };
+  result(): Metrics {
+    const { K, labels, confusion, n } = this;
+    const perClass = labels.map((label, k) => {
+      const support = confusion[k].reduce((a, b) => a + b, 0);
+      let predictedCount = 0;
+      for (let t = 0; t < K; t++) predictedCount += confusion[t][k];
+      const tp = confusion[k][k];
+      const precision = predictedCount > 0 ? tp / predictedCount : 0;
+      const recall = support > 0 ? tp / support : 0;
+      const f1 = precision + recall > 0 ? (2 * precision * recall) / (precision + recall) : 0;
+      return { label, precision, recall, f1, support };
+    });
+    return {
+      accuracy: n > 0 ? this.correct / n : 0,
+      count: n,
+      perClass,
+      confusion: confusion.map((r) => [...r]),
+      macroF1: K > 0 ? perClass.reduce((a, c) => a + c.f1, 0) / K : 0,
+      logLoss: n > 0 ? this.logLoss / n : 0,
+      ...this.bins.result(),
+      mostConfidentlyWrong: this.mistakes.map((m) => ({ ...m, probabilities: { ...m.probabilities } })),
+    };
+  }
 }

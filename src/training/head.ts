@@ -11,17 +11,24 @@ import { innerSplit } from '../classifier/inner-split.js';
 import { fitSoftmaxHeadStreamed, headMemoryPlan } from './head-streamed.js';
 import type { LabelledFeatures } from './labelled-features.js';
 import { runRung, type HeldOutLogits, type RungFit } from './harness.js';
+import { stratifiedSample } from '../solvers/streamed-softmax.js';
 import type { HeadSpec, HeadTrainOptions, HistoryPoint, RungContext, TrainEvent, TrainResult } from './types.js';
 import { MLP_EPOCHS } from '../options/train-options.js';
 
 /** Epochs of the MLP head when not given. */
 export const MLP_DEFAULT_EPOCHS = MLP_EPOCHS;
+/**
+ * Val rows the training curve scores in a bounded run (all of a smaller val split): the curve is display only, and
+ * 1,000 rows put its accuracy within about 1.5 points.
+ */
+export const BOUNDED_CURVE_VAL_ROWS = 1000;
 /** L2 of the MLP head when not given (it is not cross-validated: each fit is an Adam run, too slow for CV). */
 export const MLP_DEFAULT_L2 = 1e-4;
 
 export async function trainHeadClassifier(opts: HeadTrainOptions, ctx: RungContext): Promise<TrainResult> {
   const backbone = await loadFeatureBackbone(opts.model ?? DEFAULT_MODEL_ID, { path: opts.modelPath });
   ctx.emit({ type: 'backbone', id: backbone.id, featureDim: backbone.featureDim });
+  const headSpec: HeadSpec = opts.head ?? { kind: 'linear' };
   return runRung(ctx, opts, {
     extractor: backbone,
     backboneRef: {
@@ -32,33 +39,59 @@ export async function trainHeadClassifier(opts: HeadTrainOptions, ctx: RungConte
     },
     train: async (train, val) => {
       const K = ctx.dataset.classes.length;
-      const headSpec = opts.head ?? { kind: 'linear' };
       // Over the memory budget the linear head streams its vectors from a spill file (head-streamed.ts).
       const memory = headMemoryPlan(train.features.length, backbone.featureDim);
       const fit =
         headSpec.kind === 'linear' && memory.stream
-          ? await fitLinearStreamed(train, val, K, memory.searchRows, opts, ctx.emit)
+          ? await fitLinearStreamed({ ...train, cols: backbone.featureDim }, val, K, memory.searchRows, opts, ctx.emit)
           : headSpec.kind === 'linear'
             ? await fitLinear(train, val, K, fitStandardizer(train.features), opts, ctx.emit)
             : fitMlp(train, K, fitStandardizer(train.features), headSpec, opts, ctx.emit);
-      return {
-        history: fit.history,
-        selection: fit.selection,
-        decisions: fit.decisions,
-        recipe: {
-          head: headSpec,
-          l2: fit.l2,
-          l2SelectedBy: fit.l2SelectedBy,
-          classWeights: fit.sampleWeights ? 'balanced' : 'none',
-        },
-        features: async (set) => set.features,
-        head: () => fit.weights,
-        heldOut: async () => fit.heldOut,
-        classifierBackbone: async () => ({ backbone }),
-      };
+      return rungFit(fit);
     },
+    // Over the budget the whole run is bounded (harness.ts runBounded): the spill file is written from the store.
+    bounded:
+      headSpec.kind === 'linear'
+        ? {
+            applies: (trainImages) => headMemoryPlan(trainImages, backbone.featureDim).stream,
+            train: async (train, val) => {
+              const K = ctx.dataset.classes.length;
+              const { searchRows } = headMemoryPlan(train.labels.length, backbone.featureDim);
+              // The curve's val rows: a stratified sample, so its memory does not grow with val (display only).
+              const valIndex = stratifiedSample(val.labels, K, BOUNDED_CURVE_VAL_ROWS, opts.seed ?? 0);
+              const stored = {
+                features: train.rows(),
+                cols: train.dim,
+                labels: train.labels,
+              };
+              const valSample = {
+                features: val.gather(valIndex),
+                labels: Int32Array.from(valIndex, (i) => val.labels[i]),
+              };
+              return rungFit(await fitLinearStreamed(stored, valSample, K, searchRows, opts, ctx.emit));
+            },
+          }
+        : undefined,
     dispose: () => backbone.dispose(),
   });
+
+  function rungFit(fit: HeadFit): RungFit {
+    return {
+      history: fit.history,
+      selection: fit.selection,
+      decisions: fit.decisions,
+      recipe: {
+        head: headSpec,
+        l2: fit.l2,
+        l2SelectedBy: fit.l2SelectedBy,
+        classWeights: fit.sampleWeights ? 'balanced' : 'none',
+      },
+      features: async (set) => set.features,
+      head: () => fit.weights,
+      heldOut: async () => fit.heldOut,
+      classifierBackbone: async () => ({ backbone }),
+    };
+  }
 }
 
 /** A head's weights and how they were fitted (the harness's RungFit, less what every head type shares). */
@@ -128,15 +161,15 @@ async function fitLinear(
  * that fits the memory budget, the final fit streamed over every row; its curve drawn on the sample and val.
  */
 async function fitLinearStreamed(
-  train: LabelledFeatures,
-  val: LabelledFeatures,
+  train: { features: Iterable<Float32Array>; cols: number; labels: Int32Array },
+  val: Pick<LabelledFeatures, 'features' | 'labels'>,
   K: number,
   searchRows: number,
   opts: HeadTrainOptions,
   emit: (e: TrainEvent) => void,
 ): Promise<HeadFit> {
   const history: HistoryPoint[] = [];
-  const fit = await fitSoftmaxHeadStreamed(train.features, train.features[0]?.length ?? 0, train.labels, K, {
+  const fit = await fitSoftmaxHeadStreamed(train.features, train.cols, train.labels, K, {
     l2: opts.l2,
     seed: opts.seed ?? 0,
     classWeights: opts.classWeights,
