@@ -20,6 +20,8 @@ let timer: number | undefined;
 let asked = 0;
 /** Drops the request on its way (a newer one replaces it, or a job starts). */
 let inFlight: AbortController | undefined;
+/** What the plan on show was asked for (project, class counts, options): a redraw with the same asks nothing. */
+let shownKey = '';
 
 const input = (id: string) => document.getElementById(id) as HTMLInputElement | HTMLSelectElement | null;
 
@@ -105,6 +107,15 @@ async function refreshPlan(): Promise<void> {
   const status = document.getElementById('plan-status');
   const body = document.getElementById('plan-body');
   if (!project || !status || !body) return;
+  // The live stream redraws the panel on every project event; ask again only when what the plan depends on changed
+  // (a redraw that asked every time flashed "measuring…" over a plan that was still right).
+  const key = JSON.stringify([
+    project.name,
+    project.classes.map((c) => [c.name, c.images]),
+    trainRequest(),
+    budgetSeconds(),
+  ]);
+  if (key === shownKey && body.childElementCount > 0) return;
   const n = ++asked;
   inFlight?.abort();
   const request = (inFlight = new AbortController());
@@ -121,10 +132,12 @@ async function refreshPlan(): Promise<void> {
       ? `Plan for ${plan.backbone} (measured earlier in ${seconds(plan.computeMs / 1000)}).`
       : `Plan for ${plan.backbone}, measured now in ${seconds(plan.computeMs / 1000)}.`;
     body.replaceChildren(...renderPlan(plan));
+    shownKey = key;
   } catch (err) {
     if (n !== asked) return;
     status.textContent = `No plan: ${(err as Error).message}`;
     body.replaceChildren();
+    shownKey = '';
   } finally {
     if (n === asked) body.removeAttribute('aria-busy');
   }
