@@ -3,6 +3,7 @@
 // 409 job_saving while it saves its classifier (it will end done), 409 job_finished once it has ended.
 // Real server on 127.0.0.1, real photos, a real small training run.
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -135,9 +136,12 @@ describe('a cancel that comes too late (issue 22 item 7)', () => {
       }
       const t = await at('/v1/projects/window/train', body({ seed: 2 }));
       assert.equal(t.status, 202, t.text);
+      // An unref'd timer: a pending 240 s sleep kept the test process alive that long after the test had passed.
       await Promise.race([
         decidedToSave,
-        sleep(240_000).then(() => assert.fail(`the child never decided to save:\n${logged.join('\n')}`)),
+        delay(240_000, undefined, { ref: false }).then(() =>
+          assert.fail(`the child never decided to save:\n${logged.join('\n')}`),
+        ),
       ]);
       const c = await at(`/v1/jobs/${t.json.job.id}/cancel`, { method: 'POST' });
       let job = (await at(`/v1/jobs/${t.json.job.id}`)).json;
