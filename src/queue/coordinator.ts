@@ -15,6 +15,7 @@ import {
   QUEUE_PREFIX,
   type EmbedJobData,
   type EmbedJobResult,
+  pollOrWake,
 } from './jobs.js';
 
 export interface QueueExtractorOptions {
@@ -199,13 +200,7 @@ export class QueueExtractor implements RemoteExtractor {
         job = undefined; // Redis lost it (restarted without its data): submit it again
         continue;
       }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, POLL_MS);
-        this.wake.set(id, () => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
+      await pollOrWake(this.wake, id, POLL_MS);
     }
   }
 

@@ -6,6 +6,20 @@ import { sha256 } from '../util/hash.js';
 /** BullMQ queue name and key prefix: every tl key in Redis starts with `tl:tl-embed:`. */
 export const EMBED_QUEUE = 'tl-embed';
 export const QUEUE_PREFIX = 'tl';
+/**
+ * Wait out one poll interval for job `id`, or less when a QueueEvents listener calls `wakers.get(id)` (completed,
+ * failed, removed): the coordinator and the training queue both wait so, polling in case an event is missed.
+ */
+export function pollOrWake(wakers: Map<string, () => void>, id: string, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    wakers.set(id, () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
 /** Bumped when the job's fields change: a worker refuses a job of another version instead of misreading it. */
 export const EMBED_JOB_VERSION = 1;
 

@@ -5,7 +5,7 @@
 import { Queue, QueueEvents, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { displayUrl, healthConnection, probeRedis, redisOptions } from './connection.js';
-import { QUEUE_PREFIX } from './jobs.js';
+import { pollOrWake, QUEUE_PREFIX } from './jobs.js';
 import {
   TRAIN_QUEUE,
   trainJobId,
@@ -177,13 +177,7 @@ export class TrainQueue {
         job = undefined;
         continue;
       }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, POLL_MS);
-        this.wake.set(id, () => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
+      await pollOrWake(this.wake, id, POLL_MS);
     }
   }
 

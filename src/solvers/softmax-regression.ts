@@ -301,6 +301,16 @@ export function trainSoftmaxFlat(X: FlatMatrix, y: Int32Array, numClasses: numbe
     maxIter: opts.maxIter ?? 500,
     onIteration,
   });
+  return softmaxFitFrom(theta, K, d, result);
+}
+
+/** The fit that L-BFGS's final parameters (W row-major, then b) and its result describe, in memory or streamed. */
+export function softmaxFitFrom(
+  theta: Float64Array,
+  K: number,
+  d: number,
+  result: Pick<LbfgsResult, 'iterations' | 'evaluations' | 'loss' | 'gradNorm' | 'converged' | 'reason'>,
+): SoftmaxFit {
   const Wf64 = theta.slice(0, K * d);
   const bf64 = theta.slice(K * d);
   return {

@@ -12,7 +12,7 @@ import type * as TF from '@tensorflow/tfjs';
 import { chunkCount, forEachChunk, type RowSource } from '../features/row-source.js';
 import { Rng } from '../util/random.js';
 import { minimizeLbfgs } from './lbfgs.js';
-import { softmaxObjective, type SoftmaxFit, type SoftmaxOptions } from './softmax-regression.js';
+import { softmaxFitFrom, softmaxObjective, type SoftmaxFit, type SoftmaxOptions } from './softmax-regression.js';
 import type { Standardizer } from './standardize.js';
 import { wasmBackend, type Objective } from './wasm-objective.js';
 
@@ -316,21 +316,8 @@ export async function trainSoftmaxStreamed(
     passSeconds += kernel.passes.seconds;
     passCpuSeconds += kernel.passes.cpuSeconds;
   }
-  const Wf64 = theta.slice(0, K * d);
-  const bf64 = theta.slice(K * d);
   return {
-    numClasses: K,
-    dim: d,
-    W: Float32Array.from(Wf64),
-    b: Float32Array.from(bf64),
-    Wf64,
-    bf64,
-    iterations: result.iterations,
-    evaluations: result.evaluations,
-    loss: result.loss,
-    gradNorm: result.gradNorm,
-    converged: result.converged,
-    stopReason: result.reason,
+    ...softmaxFitFrom(theta, K, d, result),
     passes,
     passSeconds,
     passCpuSeconds,
