@@ -37,10 +37,10 @@ import {
 import { benchArgs, list } from './args.js';
 
 const args = benchArgs(
-  'npm run bench:auto -- [--sets eurosat,cats_and_dogs_filtered,hymenoptera_data,imagewoof,imagenette] ' +
+  'npm run bench:auto -- [--sets eurosat,cats_and_dogs_filtered,hymenoptera_data,imagewoof,imagenette,tf_flowers5,pbc_bloodcells8] ' +
     '[--sizes all,25,100,300,50] [--grey SET:N,...] [--budget 900] [--full-max 240] [--rung3 SET=ACC:SECONDS,...] [--analyze]',
   {
-    sets: 'eurosat,cats_and_dogs_filtered,hymenoptera_data,imagewoof,imagenette',
+    sets: 'eurosat,cats_and_dogs_filtered,hymenoptera_data,imagewoof,imagenette,tf_flowers5,pbc_bloodcells8',
     sizes: 'all,25,100,300,50',
     grey: '',
     budget: String(DEFAULT_TIME_BUDGET),
@@ -68,6 +68,8 @@ interface RunRecord {
   stages: { stage: string; estimatedSeconds?: number; actualSeconds: number }[];
   epochSeconds?: number[];
   estimatedEpochSeconds?: number;
+  /** Run as auto (its choice): the plan's line after the try. */
+  auto?: string;
   /** Where the number comes from when not run here (issue #12's rung-3 runs). */
   source?: string;
   /** The calibration the plan applied to its probes (to recover them when refitting); older runs: CALIBRATION_HISTORY. */
@@ -203,8 +205,8 @@ async function runVariant(set: string, variant: string, ds: Dataset): Promise<[V
       continue;
     }
     if (e.rung === 'full') {
-      // Run in the second pass (runFull) when it fits.
-      if (e.seconds > Math.min(budget, fullMax))
+      // Run in the second pass (runFull) when it fits, or when it is auto's choice (its try, from 200 images/class).
+      if (e.seconds > Math.min(budget, fullMax) && plan.choice !== 'full')
         rec.runs.full = { skipped: `estimated ${Math.round(e.seconds)} s > ${Math.min(budget, fullMax)} s` };
       continue;
     }
@@ -214,23 +216,30 @@ async function runVariant(set: string, variant: string, ds: Dataset): Promise<[V
   return [rec, plan];
 }
 
-/** Rung 3 where its estimate is within the budget and --full-max. */
+/** Rung 3 where its estimate is within the budget and --full-max, or where auto tries it (with auto's epochs). */
 async function runFull(rec: VariantRecord, ds: Dataset, plan: PlanOf): Promise<void> {
   const e = plan.estimates.find((x) => x.rung === 'full')!;
-  if (e.seconds <= Math.min(budget, fullMax)) rec.runs.full = await runRung(ds, plan, 'full');
+  if (e.seconds <= Math.min(budget, fullMax) || plan.choice === 'full') rec.runs.full = await runRung(ds, plan, 'full');
 }
 
 async function runRung(ds: Dataset, plan: PlanOf, rung: Rung): Promise<RunRecord> {
   const e = plan.estimates.find((x) => x.rung === rung)!;
-  const opts: TrainOptions =
-    e.rung === 'head'
+  // auto's own choice runs as auto (its try stops when clearly behind, rung 3 gets the budget's epochs): the number
+  // is what `tl train` gives; the other rungs run forced, for the best-within-budget column.
+  const asAuto = rung !== 'head' && rung === plan.choice;
+  const opts: TrainOptions = asAuto
+    ? { seed: 0, timeBudget: budget }
+    : e.rung === 'head'
       ? { strategy: 'head', seed: 0 }
       : e.rung === 'partial'
         ? { strategy: 'partial', seed: 0, ...(plan.recipe ?? {}) }
-        : { strategy: 'full', seed: 0 };
+        : { strategy: 'full', seed: 0, ...(plan.epochs !== undefined && { epochs: plan.epochs }) };
   const r = await trainClassifier(ds, opts);
+  if (asAuto && r.stages?.rung !== rung)
+    console.error(`  warning: auto planned again and ran ${r.stages?.rung}, not ${rung}: recorded as ${rung}`);
   const ft = r.config.strategy === 'partial' || r.config.strategy === 'full' ? r.config : undefined;
   const run: RunRecord = {
+    ...(asAuto && { auto: r.plan?.outcome ?? r.plan?.reason ?? '' }),
     valAccuracy: r.metrics.accuracy,
     innerValAccuracy: r.config.splits.decisions.accuracy,
     bestEpoch: ft?.bestEpoch,
@@ -245,7 +254,7 @@ async function runRung(ds: Dataset, plan: PlanOf, rung: Rung): Promise<RunRecord
     calibration: SHIPPED_CALIBRATION,
   };
   console.error(
-    `  ${e.rung}: val ${run.valAccuracy.toFixed(4)}, ${run.actualSeconds.toFixed(0)} s (estimated ${e.seconds.toFixed(0)} s)` +
+    `  ${e.rung}${asAuto ? ' (as auto)' : ''}: val ${run.valAccuracy.toFixed(4)}, ${run.actualSeconds.toFixed(0)} s (estimated ${e.seconds.toFixed(0)} s)` +
       ` stages ${run.stages.map((s) => `${s.stage} ${s.actualSeconds.toFixed(0)}/${s.estimatedSeconds?.toFixed(0) ?? '-'}`).join(', ')}`,
   );
   await r.classifier.dispose();

@@ -1,8 +1,9 @@
 // `--strategy auto`'s decision, apart from the probes (probes.ts) and the time estimate (estimate.ts) that feed it;
 // plan.ts runs the three. Each rung's expected gain over the head comes from a table of measured gains (bench/auto.ts,
-// by images per class and domain), each rung's time from the estimate; auto takes the rung with the largest expected
-// gain that fits the time budget, else tries partial when it fits (the try itself decides, on the inner split, whether
-// it beats the head: training/epoch-choice.ts), and says so when the budget alone stops a rung expected to gain more. Pure
+// by images per class and domain), each rung's time from the estimate; auto tries the deepest rung the time budget
+// holds (rung 3 from 200 images/class, partial from 25; the try itself decides, on the inner split, whether it beats
+// the head: training/epoch-choice.ts), else takes the largest expected gain that fits, and says so when the budget alone
+// stops a rung expected to gain more or a try. Pure
 // functions, no I/O (test/unit/plan-modules.test.ts): the benchmark refits the table leaving one dataset out.
 
 export type Rung = 'head' | 'partial' | 'full';
@@ -127,9 +128,23 @@ export function triesPartial(rung: Rung, perClass: number): boolean {
   return rung === 'partial' && perClass >= MIN_TRY_PER_CLASS;
 }
 
+/**
+ * Rung 3 is tried, like partial, when the budget holds it, from this many images/class: its epoch 0 is the head too.
+ * Below it rung 3 cost 40-80x the head for nothing: at 25-50/class 5 of 8 runs ended below the head (docs/auto.md),
+ * an inner split of 4-8 images per class could not tell a better epoch from a lucky one. At 200/class the inner split
+ * holds 30 per class, where one paired SE is about 2 points on a 5-class set: a gain the size of rung 3's on EuroSAT
+ * (+4.7) or the flower photos (+1.3 at 6 epochs) can show. A noise bound, not a fitted accuracy.
+ */
+export const MIN_FULL_TRY_PER_CLASS = 200;
+
+/** Whether auto may try `rung` on the user's data at this size (when the budget holds it). */
+export function triesRung(rung: Rung, perClass: number): boolean {
+  return rung === 'full' ? perClass >= MIN_FULL_TRY_PER_CLASS : triesPartial(rung, perClass);
+}
+
 /** Whether a rung is expected to run all its epochs (a measured gain, or a try), for its time estimate. */
 export function expectsToTrainOn(rung: Rung, gain: number | undefined, _domain: Domain, perClass: number): boolean {
-  return (gain !== undefined && gain >= MIN_GAIN_POINTS) || triesPartial(rung, perClass);
+  return (gain !== undefined && gain >= MIN_GAIN_POINTS) || triesRung(rung, perClass);
 }
 
 export interface RungOption {
@@ -161,10 +176,9 @@ const KEEPS_HEAD =
   'the head is its epoch 0: a fine-tuned epoch is kept only if it beats the head on the inner split (paired test)';
 
 /**
- * Largest expected gain within the budget, among rungs expected to gain >= MIN_GAIN_POINTS (rung 3 is chosen only so);
- * ties go to the cheaper rung. When that is the head, partial is tried when it fits the budget (triesPartial): the
- * table orders the tries and sizes the budget, the try's measurement on the inner split decides. `perClass` words the
- * reason.
+ * Largest expected gain within the budget, among rungs expected to gain >= MIN_GAIN_POINTS; ties go to the cheaper
+ * rung. A try the budget holds (triesRung) replaces the head, and rung 3's try replaces partial: the table orders the
+ * tries and sizes the budget, the try's measurement on the inner split decides. `perClass` words the reason.
  */
 export function decideRung(
   options: RungOption[],
@@ -188,13 +202,22 @@ export function decideRung(
           `${o.rung} ~${formatSeconds(o.seconds)}, ${o.gain === undefined ? 'no measured gain at this size' : `expected ${pts(o.gain)}`}`,
       )
       .join('; ');
-  const tried = best.rung === 'head' ? options.find((o) => triesPartial(o.rung, ctx.perClass)) : undefined;
-  if (tried && tried.seconds <= ctx.budget) {
+  // The rungs auto may try here, deepest first: rung 3 trains what partial trains and more, and both start from the
+  // head. The deepest try the budget holds is run, unless a measured gain already picked rung 3.
+  const tries = (['full', 'partial'] as const)
+    .map((r) => options.find((o) => o.rung === r))
+    .filter((o): o is RungOption => o !== undefined && triesRung(o.rung, ctx.perClass));
+  const fitting = tries.find((o) => o.seconds <= ctx.budget);
+  // A try the budget stops, named with its command: the cheapest over the head, the deeper one over partial.
+  const depth = { head: 0, partial: 1, full: 2 } as const;
+  const stopped = tries.filter((o) => o.seconds > ctx.budget && depth[o.rung] > depth[best.rung]);
+  const tried = best.rung === 'head' ? stopped[stopped.length - 1] : stopped[0];
+  if (fitting && (best.rung === 'head' || (fitting.rung === 'full' && best.rung !== 'full'))) {
     return {
-      choice: tried.rung,
+      choice: fitting.rung,
       reason:
-        `${where}: auto will try ${tried.rung} (~${formatSeconds(tried.seconds)}) and keep it only if it beats the head on ` +
-        `the inner split (paired test), stopping early if it is clearly behind (${expectation(tried)}); ${others(tried)}`,
+        `${where}: auto will try ${fitting.rung} (~${formatSeconds(fitting.seconds)}) and keep it only if it beats the head on ` +
+        `the inner split (paired test), stopping early if it is clearly behind (${expectation(fitting)}); ${others(fitting)}`,
     };
   }
   let reason =

@@ -33,6 +33,8 @@ export interface RungEstimate {
    */
   secondsRange?: [number, number];
   epochsRange?: [number, number];
+  /** Rung 3 given more epochs for a long budget (plan.ts epochsForBudget): its estimate at the default count. */
+  ungrown?: RungEstimate;
 }
 
 /** New units on the deepest cut at 1/16 of the input resolution (MobileNetV2: after block 13, 14x14x96). */

@@ -13,6 +13,7 @@ import {
   DEFAULT_STRATEGY,
   finetuneOptionsOf,
   headOptionsOf,
+  type AutoTrainOptions,
   type RungContext,
   type StageTimes,
   type TrainEvent,
@@ -83,9 +84,7 @@ export async function trainClassifier(data: string | Dataset, opts: TrainOptions
     });
     emit({ type: 'plan', plan });
     strategy = plan.choice;
-    // Far from ImageNet: auto's partial rung uses new units on a mid-level cut (plan.recipe), unless blocks were given.
-    if (strategy === 'partial' && plan.recipe)
-      opts = { ...opts, trainLast: plan.recipe.trainLast, replace: plan.recipe.replace };
+    opts = optionsForPlan(opts, plan);
   }
   const planSeconds = plan ? (Date.now() - tPlan) / 1000 : 0;
   const clock = stageClock(emit);
@@ -110,6 +109,24 @@ export async function trainClassifier(data: string | Dataset, opts: TrainOptions
     emit({ type: 'plan', plan: { ...plan, reason: plan.outcome! } });
   }
   return { ...r, plan, stages: clock.stages(rung, plan, planSeconds) };
+}
+
+/**
+ * The options auto's choice runs with. Far from ImageNet, partial uses new units on a mid-level cut (plan.recipe),
+ * unless blocks were given. A long budget buys rung 3 more epochs (plan.ts epochsForBudget), unless --epochs was
+ * given; the cosine decay's last, low-rate epochs are where a run settles, so patience does not end the grown run
+ * before them (a 12-epoch try on tf_flowers5 stopped by the default patience at epoch 7, its rate still at 70 %).
+ * Being clearly behind the head still ends it.
+ */
+export function optionsForPlan(
+  opts: AutoTrainOptions,
+  plan: Pick<Plan, 'choice' | 'recipe' | 'epochs'>,
+): AutoTrainOptions {
+  if (plan.choice === 'partial' && plan.recipe)
+    return { ...opts, trainLast: plan.recipe.trainLast, replace: plan.recipe.replace };
+  if (plan.choice === 'full' && plan.epochs !== undefined && opts.epochs === undefined)
+    return { ...opts, epochs: plan.epochs, patience: opts.patience ?? plan.epochs };
+  return opts;
 }
 
 /** auto's line after its try: what was tried, what each scored on the inner split, and why the winner won. */

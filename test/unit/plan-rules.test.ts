@@ -8,11 +8,14 @@ import {
   expectsToTrainOn,
   fitGainTable,
   MIN_GAIN_POINTS,
+  MIN_FULL_TRY_PER_CLASS,
   MIN_TRY_PER_CLASS,
   type GainObservation,
   type RungOption,
 } from '../../src/plan/decide.js';
-import { RUN_SHAPE } from '../../src/plan/estimate.js';
+import { RUN_SHAPE, type RungEstimate } from '../../src/plan/estimate.js';
+import { epochsForBudget, FULL_MAX_EPOCHS, withTimeBudget, type Plan } from '../../src/plan/plan.js';
+import { optionsForPlan } from '../../src/training/train.js';
 import { finetuneDefaults } from '../../src/training/finetune-recipe.js';
 import { INNER_VAL_FRACTION } from '../../src/classifier/inner-split.js';
 import { DEFAULT_MAX_CALIBRATION, DEFAULT_MAX_REFERENCES } from '../../src/classifier/unknown.js';
@@ -27,7 +30,11 @@ test('auto picks the largest expected gain that fits the budget; ties go to the 
   const ctx = { perClass: 500, budget: 900, domain: 'far' as const };
   assert.equal(decideRung(options([300, 2], [2400, 4]), { ...ctx, budget: 3600 }).choice, 'full');
   assert.equal(decideRung(options([300, 2], [2400, 4]), ctx).choice, 'partial');
-  assert.equal(decideRung(options([300, 2], [800, 2]), ctx).choice, 'partial', 'same gain: the cheaper rung');
+  assert.equal(
+    decideRung(options([300, 2], [800, 2]), { ...ctx, perClass: MIN_FULL_TRY_PER_CLASS - 1 }).choice,
+    'partial',
+    'same gain: the cheaper rung',
+  );
   // Below the minimum gain nothing is chosen for its expected gain; no measured gain at this size: not a candidate.
   // Partial is still tried when it fits (the try decides on the inner split); too few images to try: the head.
   const head = decideRung(options([60, MIN_GAIN_POINTS / 2], [600, undefined]), {
@@ -39,11 +46,15 @@ test('auto picks the largest expected gain that fits the budget; ties go to the 
   assert.match(head.reason, /^24 images\/class: head \(~20 s\); no rung is expected to gain >= 0\.5 pts/);
   assert.match(head.reason, /full ~10 min, no measured gain at this size/);
   assert.equal(head.blockedByBudget, undefined);
-  const tried = decideRung(options([60, MIN_GAIN_POINTS / 2], [600, undefined]), { ...ctx, domain: 'photo' });
+  const tried = decideRung(options([60, MIN_GAIN_POINTS / 2], [600, undefined]), {
+    ...ctx,
+    perClass: 150,
+    domain: 'photo',
+  });
   assert.equal(tried.choice, 'partial');
   assert.match(
     tried.reason,
-    /^500 images\/class: auto will try partial \(~60 s\) and keep it only if it beats the head on the inner split \(paired test\), stopping early if it is clearly behind \(measured sets like it: \+0\.3 pts\); head ~20 s, expected \+0\.0 pts; full ~10 min, no measured gain at this size$/,
+    /^150 images\/class: auto will try partial \(~60 s\) and keep it only if it beats the head on the inner split \(paired test\), stopping early if it is clearly behind \(measured sets like it: \+0\.3 pts\); head ~20 s, expected \+0\.0 pts; full ~10 min, no measured gain at this size$/,
   );
 });
 
@@ -181,7 +192,8 @@ test('the time estimate counts all epochs for a rung expected to gain or tried (
   assert.equal(expectsToTrainOn('partial', undefined, 'far', 100), true);
   assert.equal(expectsToTrainOn('partial', undefined, 'far', MIN_TRY_PER_CLASS - 1), false);
   assert.equal(expectsToTrainOn('partial', undefined, 'photo', 100), true);
-  assert.equal(expectsToTrainOn('full', undefined, 'far', 100), false, 'rung 3 is never tried unmeasured');
+  assert.equal(expectsToTrainOn('full', undefined, 'far', 100), false, 'rung 3 is not tried below 200/class');
+  assert.equal(expectsToTrainOn('full', undefined, 'photo', MIN_FULL_TRY_PER_CLASS), true);
   assert.equal(expectsToTrainOn('full', MIN_GAIN_POINTS, 'photo', 100), true);
   assert.equal(expectsToTrainOn('partial', -1, 'far', 100), true);
 });
@@ -197,4 +209,89 @@ test("the plan's picture of a run matches the trainer's defaults (epochs, patien
     unknownCalibration: DEFAULT_MAX_CALIBRATION,
     fullBatchSize: finetuneDefaults({ strategy: 'full' }).batchSize,
   });
+});
+
+test('rung 3 is tried from 200 images/class when the budget holds it, before partial; else the line names it', () => {
+  const at = (perClass: number, budget: number, o = options([300, 2.2], [2400, -4.8])) =>
+    decideRung(o, { perClass, budget, domain: 'far' });
+  // Blood cells, 250/class: the table expects partial +2.2 and rung 3 -4.8 (measured at 25/class); the try decides.
+  const long = at(250, 3600);
+  assert.equal(long.choice, 'full');
+  assert.match(
+    long.reason,
+    /^250 images\/class, far from ImageNet: auto will try full \(~40 min\) and keep it only if it beats the head on the inner split \(paired test\), stopping early if it is clearly behind \(measured sets like it: -4\.8 pts\)/,
+  );
+  // At the default budget partial (expected +2.2) runs, and the line says what the budget stops and how to run it.
+  const short = at(250, 900);
+  assert.equal(short.choice, 'partial');
+  assert.match(
+    short.reason,
+    /\. full would be tried against the head, but ~40 min > 15 min: tl train d --strategy full$/,
+  );
+  // Below 200/class rung 3 is never tried, whatever the budget.
+  assert.equal(at(MIN_FULL_TRY_PER_CLASS - 1, 3600).choice, 'partial');
+  assert.doesNotMatch(at(MIN_FULL_TRY_PER_CLASS - 1, 900).reason, /full would be tried/);
+  // Photos with no measured gain: rung 3's try replaces the head too.
+  const photos = decideRung(options([60, -0.1], [1800, undefined]), { perClass: 240, budget: 3600, domain: 'photo' });
+  assert.equal(photos.choice, 'full');
+  assert.equal(
+    decideRung(options([60, -0.1], [1800, undefined]), { perClass: 240, budget: 900, domain: 'photo' }).choice,
+    'partial',
+  );
+});
+
+test('a long budget buys rung 3 more epochs, up to twice the default; a new budget is decided from the default', () => {
+  const full: RungEstimate = {
+    rung: 'full',
+    seconds: 1800,
+    epochs: RUN_SHAPE.fullEpochs,
+    epochSeconds: 150,
+    expectedGain: null,
+    detail: '',
+    stages: [
+      { stage: 'extract', seconds: 100 },
+      { stage: 'epochs', seconds: 150 * RUN_SHAPE.fullEpochs },
+      { stage: 'final', seconds: 800 },
+    ],
+  };
+  const head: RungEstimate = { rung: 'head', seconds: 20, expectedGain: 0, detail: '', stages: [] };
+  assert.equal(epochsForBudget([head, full], 1800 + 149), undefined, 'one more epoch does not fit');
+  const some = epochsForBudget([head, full], 1800 + 2 * 150)!;
+  assert.equal(some.epochs, RUN_SHAPE.fullEpochs + 2);
+  assert.equal(some.seconds, 2100);
+  assert.equal(some.estimates[1].stages.find((s) => s.stage === 'epochs')!.seconds, 150 * (RUN_SHAPE.fullEpochs + 2));
+  assert.equal(epochsForBudget([head, full], 1e6)!.epochs, FULL_MAX_EPOCHS);
+  assert.equal(FULL_MAX_EPOCHS, 2 * RUN_SHAPE.fullEpochs);
+  // Through the plan: 3600 s picks rung 3's try (250/class) with the grown count; 900 s re-decided is partial again.
+  const plan: Plan = {
+    choice: 'head',
+    reason: '',
+    imagesPerClass: 250,
+    trainImages: 2000,
+    timeBudget: 0,
+    throughput: { extract: 1, partialTrain: 1, fullTrain: 1, measured: true },
+    estimates: [head, { ...full, rung: 'partial', seconds: 300 }, full],
+  };
+  const long = withTimeBudget(plan, 3600, 'd');
+  assert.equal(long.choice, 'full');
+  assert.equal(long.epochs, FULL_MAX_EPOCHS);
+  assert.match(long.reason, /; the budget holds 12 epochs of rung 3 \(~45 min in all\)$/);
+  const short = withTimeBudget(long, 900, 'd');
+  assert.equal(short.choice, 'partial');
+  assert.equal(short.epochs, undefined);
+  assert.equal(short.estimates[2].seconds, 1800);
+});
+
+test("auto's choice runs with the plan's recipe, and rung 3 with the grown epochs and patience unless given", () => {
+  const recipe = { trainLast: 5, replace: [1024] };
+  assert.deepEqual(optionsForPlan({ seed: 1 }, { choice: 'partial', recipe }), {
+    seed: 1,
+    trainLast: 5,
+    replace: [1024],
+  });
+  assert.deepEqual(optionsForPlan({}, { choice: 'full', epochs: 12 }), { epochs: 12, patience: 12 });
+  assert.deepEqual(optionsForPlan({ epochs: 4 }, { choice: 'full', epochs: 12 }), { epochs: 4 }, '--epochs wins');
+  assert.deepEqual(optionsForPlan({ patience: 2 }, { choice: 'full', epochs: 12 }), { epochs: 12, patience: 2 });
+  assert.deepEqual(optionsForPlan({}, { choice: 'full' }), {});
+  assert.deepEqual(optionsForPlan({}, { choice: 'head', epochs: 12 }), {});
 });
