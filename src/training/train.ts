@@ -50,10 +50,13 @@ export async function trainClassifier(data: string | Dataset, opts: TrainOptions
       : data;
   for (const s of dataset.skipped) emit({ type: 'skip', file: s });
   // Counts and "too few images" warnings describe the images used, so they wait until unreadable files are skipped.
+  // Said once per run: a head trained again after a try (below) reads the same images.
+  let reported = false;
   const reportUsed = (trainLabels: ArrayLike<number>, valLabels: ArrayLike<number>) => {
     const counts = usedClassCounts(dataset.classes, trainLabels, valLabels);
     const warnings = [...datasetWarnings(counts), ...(dataset.warnings ?? [])];
-    emit({ type: 'dataset', dataset, counts, warnings });
+    if (!reported) emit({ type: 'dataset', dataset, counts, warnings });
+    reported = true;
     // One rule for every rung: a class whose images were all skipped cannot be learned.
     const used = new Set(Array.from(trainLabels));
     const empty = dataset.classes.findIndex((_, c) => !used.has(c));
@@ -99,13 +102,32 @@ export async function trainClassifier(data: string | Dataset, opts: TrainOptions
     domain: plan?.domain,
     autoTry: plan !== undefined,
   };
-  const r =
+  let r =
     strategy === 'partial' || strategy === 'full'
       ? await finetuneClassifier(finetuneOptionsOf(opts, strategy), timed)
       : await trainHeadClassifier(headOptionsOf(opts), timed);
   const rung = strategy === 'partial' || strategy === 'full' ? strategy : 'head';
+  // The try kept epoch 0, the pretrained network unchanged: what auto keeps then is rung 1, so rung 1 is what it
+  // returns, on the backbone's own cached features (a few seconds). The try's epoch 0 is the same head on the tail's
+  // float copy of the network, at the try's size: close, not equal (imagewoof: val 0.874 against rung 1's 0.884).
+  // Not after the far recipe: its epoch 0 is new units on a mid-level cut, a different model from rung 1.
+  const headAgain =
+    plan !== undefined &&
+    rung !== 'head' &&
+    verdict?.kept === 0 &&
+    !('replace' in opts && opts.replace) &&
+    !opts.signal?.aborted;
+  if (headAgain) {
+    await r.classifier.dispose();
+    r = await trainHeadClassifier(headOptionsOf(opts), timed);
+  }
   if (plan && rung !== 'head') {
-    plan = { ...plan, outcome: tryOutcome(rung, verdict) };
+    plan = {
+      ...plan,
+      outcome:
+        tryOutcome(rung, verdict) +
+        (headAgain ? "; saved: rung 1's head, trained again on the backbone's own features" : ''),
+    };
     emit({ type: 'plan', plan: { ...plan, reason: plan.outcome! } });
   }
   return { ...r, plan, stages: clock.stages(rung, plan, planSeconds) };
@@ -158,7 +180,8 @@ function stageClock(emit: (e: TrainEvent) => void) {
   return {
     emit(e: TrainEvent) {
       const now = Date.now();
-      if (e.type === 'extract-done') extractEnd = now;
+      // (a head trained again after a try that kept epoch 0 extracts again: its time counts in 'final')
+      if (e.type === 'extract-done' && headEnd === undefined) extractEnd = now;
       else if (e.type === 'progress' && e.of !== undefined && e.point.step === 0 && headEnd === undefined)
         headEnd = now;
       else if (e.type === 'finetune-epoch') {

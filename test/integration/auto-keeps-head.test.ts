@@ -1,0 +1,38 @@
+// When auto's try of a fine-tuning rung keeps epoch 0 (the pretrained network unchanged), what it saves is rung 1
+// itself: the same head, the same val numbers as `--strategy head`, not the head on the tail's float copy of the
+// network (on imagewoof that copy scored val 0.874 against rung 1's 0.884: auto ended a point below the head it kept).
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { env } from '../../src/util/env.js';
+import { trainClassifier } from '../../src/training/train.js';
+import { cleanup, DATASETS_DIR, tempDir } from '../helpers.ts';
+
+let dir: string;
+before(async () => {
+  dir = await tempDir('tl-auto-keeps-head-');
+  env.cacheDir = join(dir, 'cache');
+});
+after(() => cleanup(dir));
+
+test('a try that keeps epoch 0 saves rung 1: the same val accuracy, log loss and probabilities as --strategy head', async () => {
+  // Ants and bees (122/class): partial is tried; its best epoch trails the head on the inner split (bench:auto).
+  const data = join(DATASETS_DIR, 'hymenoptera_data');
+  const events: string[] = [];
+  const auto = await trainClassifier(data, { seed: 0, onEvent: (e) => events.push(e.type) });
+  const head = await trainClassifier(data, { seed: 0, strategy: 'head' });
+  try {
+    assert.equal(auto.stages?.rung, 'partial', 'auto tried partial');
+    assert.match(auto.plan?.outcome ?? '', /kept epoch 0 \(the head\).*; saved: rung 1's head/);
+    assert.equal((auto.config as { strategy?: string }).strategy, undefined, 'a rung-1 config (no fine-tuning fields)');
+    assert.equal(auto.metrics.accuracy, head.metrics.accuracy);
+    assert.equal(auto.metrics.logLoss, head.metrics.logLoss);
+    assert.equal(events.filter((t) => t === 'dataset').length, 1, 'the data summary once');
+    // The stages still add up: the try's epochs, then the head trained again inside 'final'.
+    const stages = Object.fromEntries(auto.stages!.stages.map((s) => [s.stage, s.actualSeconds]));
+    assert.ok(stages.epochs > 0 && stages.final > 0, JSON.stringify(stages));
+  } finally {
+    await auto.classifier.dispose();
+    await head.classifier.dispose();
+  }
+});
