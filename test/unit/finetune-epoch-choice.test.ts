@@ -8,7 +8,9 @@ import {
   chooseEpoch,
   improves,
   KEEP_MARGIN_SE,
+  KEEP_SIGN_TEST_LEVEL,
   shouldStop,
+  signTestP,
   type EpochScore,
 } from '../../src/training/epoch-choice.js';
 import { pairedStdErr } from '../../src/solvers/select-l2.js';
@@ -82,4 +84,38 @@ test('improves: accuracy first, loss on ties; nothing to beat yet is an improvem
   assert.equal(improves({ acc: 0.9, loss: 1 }, { acc: 0.8, loss: 0.1 }), true);
   assert.equal(improves({ acc: 0.9, loss: 0.2 }, { acc: 0.9, loss: 0.3 }), true);
   assert.equal(improves({ acc: 0.9, loss: 0.3 }, { acc: 0.9, loss: 0.3 }), false);
+});
+
+test('on a tiny inner split a gain of one or two images is not kept: the exact sign test must pass too', () => {
+  // 8 inner images (cats/dogs at 25/class): the head wrong on one, epoch 7 right on all: +12.5 pts, "> 1 SE".
+  const head = score(0, 8, (i) => i > 0);
+  const lucky = chooseEpoch(
+    head,
+    score(7, 8, () => true),
+  );
+  assert.equal(lucky.kept, 0);
+  assert.match(
+    lucky.why,
+    /\+12\.5 pts rests on 1 image against 0 \(sign test p 0\.50 > 0\.16\), too few to show a gain$/,
+  );
+  // Two images: p 0.25, still not; three with none the other way: p 0.125, kept.
+  const head20 = score(0, 20, (i) => i >= 3);
+  assert.equal(
+    chooseEpoch(
+      score(0, 20, (i) => i >= 2),
+      score(5, 20, () => true),
+    ).kept,
+    0,
+  );
+  assert.equal(
+    chooseEpoch(
+      head20,
+      score(5, 20, () => true),
+    ).kept,
+    5,
+  );
+  assert.ok(Math.abs(signTestP(3, 0) - 0.125) < 1e-12);
+  assert.equal(signTestP(0, 0), 1);
+  assert.ok(Math.abs(signTestP(6, 2) - 37 / 256) < 1e-12);
+  assert.ok(KEEP_SIGN_TEST_LEVEL > 0.15 && KEEP_SIGN_TEST_LEVEL < 0.16);
 });
