@@ -70,6 +70,8 @@ interface RunRecord {
   estimatedEpochSeconds?: number;
   /** Run as auto (its choice): the plan's line after the try. */
   auto?: string;
+  /** When auto, planning again for its run, ran another rung than the record's plan chose (near the budget). */
+  ranAs?: Rung;
   /** Where the number comes from when not run here (issue #12's rung-3 runs). */
   source?: string;
   /** The calibration the plan applied to its probes (to recover them when refitting); older runs: CALIBRATION_HISTORY. */
@@ -235,11 +237,16 @@ async function runRung(ds: Dataset, plan: PlanOf, rung: Rung): Promise<RunRecord
         ? { strategy: 'partial', seed: 0, ...(plan.recipe ?? {}) }
         : { strategy: 'full', seed: 0, ...(plan.epochs !== undefined && { epochs: plan.epochs }) };
   const r = await trainClassifier(ds, opts);
-  if (asAuto && r.stages?.rung !== rung)
-    console.error(`  warning: auto planned again and ran ${r.stages?.rung}, not ${rung}: recorded as ${rung}`);
+  // Near the budget the second plan's probes can decide otherwise: the record says what auto ran.
+  const ranAs = asAuto && r.stages && r.stages.rung !== rung ? r.stages.rung : undefined;
+  if (ranAs)
+    console.error(
+      `  warning: auto planned again and ran ${ranAs}, not ${rung}: recorded under ${rung}, ranAs ${ranAs}`,
+    );
   const ft = r.config.strategy === 'partial' || r.config.strategy === 'full' ? r.config : undefined;
   const run: RunRecord = {
     ...(asAuto && { auto: r.plan?.outcome ?? r.plan?.reason ?? '' }),
+    ...(ranAs && { ranAs }),
     valAccuracy: r.metrics.accuracy,
     innerValAccuracy: r.config.splits.decisions.accuracy,
     bestEpoch: ft?.bestEpoch,
@@ -395,7 +402,7 @@ function analyze(): void {
     const est = (rung: Rung) => {
       const r = rec.runs[rung];
       return isRun(r)
-        ? `${f(r.valAccuracy)} (${r.source ? 'from #12' : `${Math.round(r.actualSeconds)}/${Math.round(r.estimatedSeconds)} s`})`
+        ? `${f(r.valAccuracy)} (${r.source ? 'from #12' : `${Math.round(r.actualSeconds)}/${Math.round(r.estimatedSeconds)} s`}${r.ranAs ? `; auto ran ${r.ranAs}` : ''})`
         : r
           ? 'skipped'
           : '-';
