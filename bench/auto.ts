@@ -343,7 +343,8 @@ function observations(recs: VariantRecord[]): GainObservation[] {
     if (!isRun(head)) continue;
     for (const rung of ['partial', 'full'] as const) {
       const r = rec.runs[rung];
-      if (isRun(r))
+      // (a run auto made as another rung measures that rung's gain, not this one's)
+      if (isRun(r) && !r.ranAs)
         obs.push({
           rung,
           perClass: rec.perClass,

@@ -22,8 +22,11 @@ export interface GainObservation {
 /** Expected gain over the head (points) of a rung from `perClass` images/class on: [lower bound, gain], ascending. */
 export type GainTable = Record<'partial' | 'full', Partial<Record<Domain, [number, number][]>>>;
 
-/** The images/class buckets the table is kept in (the benchmark's subset sizes, then the sets' own sizes). */
-export const PER_CLASS_BUCKETS = [25, 50, 100, 300, 500, 1000];
+/**
+ * The images/class buckets the table is kept in (the benchmark's subset sizes, then the sets' own sizes). 200 is rung
+ * 3's try size: a gain measured on 240-250/class sets (flowers, blood cells) is not looked up at 100/class.
+ */
+export const PER_CLASS_BUCKETS = [25, 50, 100, 200, 300, 500, 1000];
 
 /** A rung must be expected to gain at least this much (points) to be worth its extra time over the head. */
 export const MIN_GAIN_POINTS = 0.5;
