@@ -2,7 +2,7 @@
 // Used by the rung harness (harness.ts: both splits) and fine-tuning's augmented copies (finetune-sets.ts).
 import type { Backbone } from '../backbone/types.js';
 import { fuseVectors, isFusedBackbone } from '../backbone/fused.js';
-import { extractFeatures } from '../features/extract.js';
+import { extractFeatures, type ExtractProgress } from '../features/extract.js';
 import { modelKeyFor, type FeatureStore } from '../features/store.js';
 import { TlError } from '../util/errors.js';
 import type { LabeledImage } from '../data/dataset.js';
@@ -25,26 +25,8 @@ export async function extractLabelled(
   opts: Pick<CommonTrainOptions, 'batchSize' | 'signal' | 'remote'>,
 ): Promise<LabelledFeatures> {
   emit({ type: 'extract-start', split, total: items.length });
-  const r = await extractFeatures(
-    backbone,
-    items.map((x) => x.path),
-    {
-      store,
-      batchSize: opts.batchSize,
-      signal: opts.signal,
-      remote: opts.remote,
-      onProgress: (progress) => emit({ type: 'extract', split, progress }),
-      onSkip: (file) => emit({ type: 'skip', file }),
-    },
-  );
-  emit({
-    type: 'extract-done',
-    split,
-    embedded: r.embedded,
-    cached: r.cached,
-    skipped: r.skipped.length,
-    seconds: r.elapsedMs / 1000,
-  });
+  const r = await extractSplit(backbone, store, items, split, emit, opts, (p) => p);
+  emitDone(emit, split, { embedded: r.embedded, cached: r.cached, skipped: r.skipped.length, elapsedMs: r.elapsedMs });
   const keep = items.map((_, i) => i).filter((i) => r.features[i]);
   return {
     features: keep.map((i) => r.features[i]!),
@@ -92,30 +74,15 @@ export async function extractLabelledStored(
   for (let first = 0; first < items.length && !opts.signal?.aborted; first += STORED_EXTRACT_CHUNK) {
     const chunk = items.slice(first, first + STORED_EXTRACT_CHUNK);
     const before = { ...sum, done: first };
-    const r = await extractFeatures(
-      backbone,
-      chunk.map((x) => x.path),
-      {
-        store,
-        batchSize: opts.batchSize,
-        signal: opts.signal,
-        remote: opts.remote,
-        onProgress: (p) =>
-          emit({
-            type: 'extract',
-            split,
-            progress: {
-              total: items.length,
-              done: before.done + p.done,
-              embedded: before.embedded + p.embedded,
-              cached: before.cached + p.cached,
-              skipped: before.skipped + p.skipped,
-              elapsedMs: before.elapsedMs + p.elapsedMs,
-            },
-          }),
-        onSkip: (file) => emit({ type: 'skip', file }),
-      },
-    );
+    // Progress counts the whole split, not the chunk.
+    const r = await extractSplit(backbone, store, chunk, split, emit, opts, (p) => ({
+      total: items.length,
+      done: before.done + p.done,
+      embedded: before.embedded + p.embedded,
+      cached: before.cached + p.cached,
+      skipped: before.skipped + p.skipped,
+      elapsedMs: before.elapsedMs + p.elapsedMs,
+    }));
     chunk.forEach((item, i) => {
       if (!r.features[i]) return;
       labels.push(classes.indexOf(item.label));
@@ -127,14 +94,7 @@ export async function extractLabelledStored(
     sum.skipped += r.skipped.length;
     sum.elapsedMs += r.elapsedMs;
   }
-  emit({
-    type: 'extract-done',
-    split,
-    embedded: sum.embedded,
-    cached: sum.cached,
-    skipped: sum.skipped,
-    seconds: sum.elapsedMs / 1000,
-  });
+  emitDone(emit, split, sum);
   const read = storedRowReader(backbone, store);
   return {
     labels: Int32Array.from(labels),
@@ -146,6 +106,45 @@ export async function extractLabelledStored(
     },
     gather: (index) => Array.from(index, (i) => read(hashes[i])),
   };
+}
+
+/** extractFeatures over one split's `items`, its progress (as `progressOf` maps it) and skips reported as events. */
+function extractSplit(
+  backbone: Backbone,
+  store: FeatureStore,
+  items: LabeledImage[],
+  split: 'train' | 'val',
+  emit: (e: TrainEvent) => void,
+  opts: Pick<CommonTrainOptions, 'batchSize' | 'signal' | 'remote'>,
+  progressOf: (p: ExtractProgress) => ExtractProgress,
+) {
+  return extractFeatures(
+    backbone,
+    items.map((x) => x.path),
+    {
+      store,
+      batchSize: opts.batchSize,
+      signal: opts.signal,
+      remote: opts.remote,
+      onProgress: (p) => emit({ type: 'extract', split, progress: progressOf(p) }),
+      onSkip: (file) => emit({ type: 'skip', file }),
+    },
+  );
+}
+
+function emitDone(
+  emit: (e: TrainEvent) => void,
+  split: 'train' | 'val',
+  n: { embedded: number; cached: number; skipped: number; elapsedMs: number },
+): void {
+  emit({
+    type: 'extract-done',
+    split,
+    embedded: n.embedded,
+    cached: n.cached,
+    skipped: n.skipped,
+    seconds: n.elapsedMs / 1000,
+  });
 }
 
 /** One image's vector read back from the store, as extraction handed it on (a fused model's parts fused again). */
