@@ -5,7 +5,11 @@
 // actual seconds of each stage. `--analyze` (no training) fits the gain table from the runs, checks the rule
 // leave-one-dataset-out (fit on the other sets, decide on the held-out one) and prints the tables.
 // npm run bench:auto -- [--sets eurosat,hymenoptera_data] [--sizes all,25,50,100,300] [--grey imagewoof:100]
-//   [--budget 900] [--full-max 240] [--rung3 eurosat=0.961:2400] [--analyze]
+//   [--budget 900] [--full-max 240] [--rung3 eurosat=0.961:2400] [--add full,auto] [--analyze]
+// --add full,auto: keep each row's recorded runs and add what it lacks: rung 3 forced (its estimate within --full-max),
+// so "best within budget" can include it; auto's own run where it tries more than one rung (the row's `auto`).
+// Where auto tries partial then rung 3, the row also runs both forced; a row without auto's own run counts auto as the
+// same rule applied to the forced runs (same seed and options; the table marks it "from forced").
 // --sizes: 'all' is each set whole, a number a stratified subset of that many training images/class. --grey SET:N:
 // greyscale copies of N training images/class and the whole val split (written under /tmp, never into the sets),
 // a domain the backbone was not trained on (variant 'grey-N/class').
@@ -33,6 +37,7 @@ import {
   type GainObservation,
   type GainTable,
   type Rung,
+  type RungDecision,
 } from '../src/plan/decide.js';
 import { benchArgs, list } from './args.js';
 
@@ -46,6 +51,7 @@ const args = benchArgs(
     budget: String(DEFAULT_TIME_BUDGET),
     'full-max': '240',
     rung3: '',
+    add: '',
   },
   ['analyze'],
 );
@@ -72,6 +78,8 @@ interface RunRecord {
   auto?: string;
   /** When auto, planning again for its run, ran another rung than the record's plan chose (near the budget). */
   ranAs?: Rung;
+  /** auto's own run that tried several rungs in turn (the row's `auto`): the rung it kept. */
+  kept?: Rung;
   /** Where the number comes from when not run here (issue #12's rung-3 runs). */
   source?: string;
   /** The calibration the plan applied to its probes (to recover them when refitting); older runs: CALIBRATION_HISTORY. */
@@ -91,11 +99,14 @@ interface VariantRecord {
   budget: number;
   plan: {
     choice: Rung;
+    tries?: Rung[];
     reason: string;
     seconds: number;
     estimates: { rung: Rung; seconds: number; expectedGain: number | null; epochSeconds?: number }[];
   };
   runs: Partial<Record<Rung, RunRecord | { skipped: string }>>;
+  /** auto's own run, when it tried more than one rung (runs.full is then rung 3 forced). */
+  auto?: RunRecord;
   loadavg: [number, number];
   when: string;
 }
@@ -188,6 +199,7 @@ async function runVariant(set: string, variant: string, ds: Dataset): Promise<[V
     budget,
     plan: {
       choice: plan.choice,
+      ...(plan.tries && { tries: plan.tries }),
       reason: plan.reason,
       seconds: planSeconds,
       estimates: plan.estimates.map((e) => ({
@@ -222,23 +234,40 @@ async function runVariant(set: string, variant: string, ds: Dataset): Promise<[V
 async function runFull(rec: VariantRecord, ds: Dataset, plan: PlanOf): Promise<void> {
   const e = plan.estimates.find((x) => x.rung === 'full')!;
   if (e.seconds <= Math.min(budget, fullMax) || plan.choice === 'full') rec.runs.full = await runRung(ds, plan, 'full');
+  if (plan.tries) rec.auto = await runRung(ds, plan, 'auto');
 }
 
-async function runRung(ds: Dataset, plan: PlanOf, rung: Rung): Promise<RunRecord> {
-  const e = plan.estimates.find((x) => x.rung === rung)!;
+async function runRung(ds: Dataset, plan: PlanOf, which: Rung | 'auto'): Promise<RunRecord> {
+  // 'auto': auto's own run of several tries, timed against the sum of their estimates.
+  const rung: Rung = which === 'auto' ? plan.choice : which;
+  const e0 = plan.estimates.find((x) => x.rung === rung)!;
+  const e =
+    which === 'auto'
+      ? {
+          ...e0,
+          seconds: plan.estimates.filter((x) => plan.tries!.includes(x.rung)).reduce((a, x) => a + x.seconds, 0),
+          stages: [],
+        }
+      : e0;
   // auto's own choice runs as auto (its try stops when clearly behind, rung 3 gets the budget's epochs): the number
-  // is what `tl train` gives; the other rungs run forced, for the best-within-budget column.
-  const asAuto = rung !== 'head' && rung === plan.choice;
+  // is what `tl train` gives; the other rungs run forced, for the best-within-budget column. Where auto tries several
+  // rungs, each runs forced and auto runs once more on its own ('auto').
+  const asAuto = which === 'auto' || (rung !== 'head' && rung === plan.choice && !plan.tries);
   const opts: TrainOptions = asAuto
     ? { seed: 0, timeBudget: budget }
     : e.rung === 'head'
       ? { strategy: 'head', seed: 0 }
       : e.rung === 'partial'
         ? { strategy: 'partial', seed: 0, ...(plan.recipe ?? {}) }
-        : { strategy: 'full', seed: 0, ...(plan.epochs !== undefined && { epochs: plan.epochs }) };
+        : // (the epochs and patience auto's try of rung 3 gets, so a try's rule applies to the forced run: autoOnTries)
+          {
+            strategy: 'full',
+            seed: 0,
+            ...(plan.epochs !== undefined && { epochs: plan.epochs, patience: plan.epochs }),
+          };
   const r = await trainClassifier(ds, opts);
   // Near the budget the second plan's probes can decide otherwise: the record says what auto ran.
-  const ranAs = asAuto && r.stages && r.stages.rung !== rung ? r.stages.rung : undefined;
+  const ranAs = asAuto && which !== 'auto' && r.stages && r.stages.rung !== rung ? r.stages.rung : undefined;
   if (ranAs)
     console.error(
       `  warning: auto planned again and ran ${ranAs}, not ${rung}: recorded under ${rung}, ranAs ${ranAs}`,
@@ -247,6 +276,7 @@ async function runRung(ds: Dataset, plan: PlanOf, rung: Rung): Promise<RunRecord
   const run: RunRecord = {
     ...(asAuto && { auto: r.plan?.outcome ?? r.plan?.reason ?? '' }),
     ...(ranAs && { ranAs }),
+    ...(which === 'auto' && { kept: r.stages?.rung }),
     valAccuracy: r.metrics.accuracy,
     innerValAccuracy: r.config.splits.decisions.accuracy,
     bestEpoch: ft?.bestEpoch,
@@ -261,7 +291,7 @@ async function runRung(ds: Dataset, plan: PlanOf, rung: Rung): Promise<RunRecord
     calibration: SHIPPED_CALIBRATION,
   };
   console.error(
-    `  ${e.rung}${asAuto ? ' (as auto)' : ''}: val ${run.valAccuracy.toFixed(4)}, ${run.actualSeconds.toFixed(0)} s (estimated ${e.seconds.toFixed(0)} s)` +
+    `  ${which === 'auto' ? `auto (tried ${plan.tries!.join(', ')}, kept ${r.stages?.rung})` : `${e.rung}${asAuto ? ' (as auto)' : ''}`}: val ${run.valAccuracy.toFixed(4)}, ${run.actualSeconds.toFixed(0)} s (estimated ${e.seconds.toFixed(0)} s)` +
       ` stages ${run.stages.map((s) => `${s.stage} ${s.actualSeconds.toFixed(0)}/${s.estimatedSeconds?.toFixed(0) ?? '-'}`).join(', ')}`,
   );
   await r.classifier.dispose();
@@ -307,7 +337,22 @@ if (!args.analyze) {
     variants.push({ set: m[1], variant: `grey-${m[2]}/class`, ds: await greyVariant(ds, m[1], Number(m[2])) });
   }
   const planned: { rec: VariantRecord; ds: Dataset; plan: PlanOf }[] = [];
+  const autoOnly: { rec: VariantRecord; ds: Dataset; plan: PlanOf }[] = [];
   for (const { set, variant, ds } of variants) {
+    const earlier = records.find((r) => r.set === set && r.variant === variant);
+    const add = list(args.add);
+    if (add.length && earlier) {
+      // The plan again (rung 3's epochs and estimate, auto's tries); the row's other runs stay as recorded.
+      const needsFull = add.includes('full') && !isRun(earlier.runs.full);
+      const plan = needsFull || add.includes('auto') ? await planTraining(ds, { timeBudget: budget }) : undefined;
+      if (!plan) continue;
+      if (needsFull) planned.push({ rec: earlier, ds, plan: { ...plan, tries: undefined } });
+      if (add.includes('auto') && plan.tries && !earlier.auto) {
+        earlier.plan = { ...earlier.plan, choice: plan.choice, tries: plan.tries, reason: plan.reason };
+        autoOnly.push({ rec: earlier, ds, plan });
+      }
+      continue;
+    }
     const [rec, plan] = await runVariant(set, variant, ds);
     const i = records.findIndex((r) => r.set === set && r.variant === variant);
     if (i >= 0) records[i] = rec;
@@ -317,6 +362,10 @@ if (!args.analyze) {
   }
   for (const { rec, ds, plan } of planned) {
     await runFull(rec, ds, plan);
+    await save();
+  }
+  for (const { rec, ds, plan } of autoOnly) {
+    rec.auto = await runRung(ds, plan, 'auto');
     await save();
   }
 }
@@ -361,7 +410,7 @@ function observations(recs: VariantRecord[]): GainObservation[] {
  * auto's choice on a record with a given gain table, from the plan's time estimates (as auto would see them): the
  * product's own expectedGain + decideRung (incl. trying partial on a far domain the table has not measured).
  */
-function decide(rec: VariantRecord, table: GainTable): Rung {
+function decide(rec: VariantRecord, table: GainTable): RungDecision {
   return decideRung(
     rec.plan.estimates.map((e) => ({
       rung: e.rung,
@@ -370,7 +419,37 @@ function decide(rec: VariantRecord, table: GainTable): Rung {
       command: '',
     })),
     { perClass: rec.perClass, budget: rec.budget, domain: rec.domain },
-  ).choice;
+  );
+}
+
+/**
+ * What auto's decision scored on the row, and how it reads in the table. A choice that was not run (over the budget
+ * or the full-max cap) counts as the head (what auto would fall back to).
+ */
+function accUnder(rec: VariantRecord, d: RungDecision): { acc: number; label: string } {
+  if (d.tries) {
+    const a = autoOnTries(rec, d.tries);
+    return { acc: a.acc, label: `${d.tries.join('+')}: ${a.rung}${a.fromForced ? ' (from forced)' : ''}` };
+  }
+  return { acc: accOf(rec, d.choice) ?? accOf(rec, 'head')!, label: d.choice };
+}
+
+/**
+ * auto's val accuracy on a row when it tries several rungs: its own run when the row has one, else its rule applied
+ * to the forced runs (training/train.ts tryInTurn): a try counts when it kept a fine-tuned epoch (the far recipe's new
+ * units always: they are not the head), the higher inner-val accuracy wins, none means the head.
+ */
+function autoOnTries(rec: VariantRecord, tries: Rung[]): { acc: number; rung: Rung; fromForced: boolean } {
+  if (rec.auto) return { acc: rec.auto.valAccuracy, rung: rec.auto.kept ?? 'head', fromForced: false };
+  let win: { acc: number; rung: Rung; inner: number } | undefined;
+  for (const rung of tries) {
+    const r = rec.runs[rung];
+    if (!isRun(r)) continue;
+    const counts = (rung === 'partial' && rec.domain === 'far') || (r.bestEpoch ?? 0) > 0;
+    const inner = r.innerValAccuracy ?? -1;
+    if (counts && (!win || inner > win.inner)) win = { acc: r.valAccuracy, rung, inner };
+  }
+  return win ? { ...win, fromForced: true } : { acc: accOf(rec, 'head')!, rung: 'head', fromForced: true };
 }
 
 function accOf(rec: VariantRecord, rung: Rung): number | undefined {
@@ -390,16 +469,13 @@ function analyze(): void {
   let worstInSample = 0;
   for (const rec of recs) {
     const others = fitGainTable(observations(recs.filter((r) => r.set !== rec.set)));
-    const loo = decide(rec, others);
-    const inSample = decide(rec, all);
-    const shipped = decide(rec, GAIN_PRIORS);
+    const loo = accUnder(rec, decide(rec, others));
+    const inSample = accUnder(rec, decide(rec, all));
+    const shipped = accUnder(rec, decide(rec, GAIN_PRIORS));
     const best = bestWithin(rec);
-    // A choice that was not run (over the budget or the full-max cap) counts as the head (what auto would fall back to).
-    const accLoo = accOf(rec, loo) ?? accOf(rec, 'head')!;
-    const accShipped = accOf(rec, shipped) ?? accOf(rec, 'head')!;
-    const regret = 100 * (best.acc - accLoo);
+    const regret = 100 * (best.acc - loo.acc);
     worst = Math.max(worst, regret);
-    worstInSample = Math.max(worstInSample, 100 * (best.acc - (accOf(rec, inSample) ?? accOf(rec, 'head')!)));
+    worstInSample = Math.max(worstInSample, 100 * (best.acc - inSample.acc));
     const est = (rung: Rung) => {
       const r = rec.runs[rung];
       return isRun(r)
@@ -412,9 +488,9 @@ function analyze(): void {
       rec.set,
       rec.variant,
       rec.domain,
-      `${shipped} ${f(accShipped)}`,
-      `${loo} ${f(accLoo)}`,
-      inSample,
+      `${shipped.label} ${f(shipped.acc)}`,
+      `${loo.label} ${f(loo.acc)}`,
+      inSample.label,
       `${best.rung} ${f(best.acc)}`,
       regret.toFixed(1),
       est('head'),
