@@ -41,7 +41,10 @@ import { DEFAULT_TIME_BUDGET as TABLE_TIME_BUDGET } from '../options/train-optio
 export { FAR_RECIPE_UNITS, farRecipe, PARALLEL_SPEEDUP } from './probes.js';
 
 export interface Plan {
+  /** The rung auto runs; with `tries`, the last of them. */
   choice: Rung;
+  /** The rungs auto tries in turn against the head (partial, then full) when the budget holds both. */
+  tries?: Rung[];
   /** What was chosen and why (and, when only the budget stops a better rung, the command that runs it). */
   reason: string;
   imagesPerClass: number;
@@ -167,14 +170,19 @@ export function withTimeBudget(plan: Plan, budget: number, dataArg: string): Pla
     command: command(e.rung),
   }));
   const decision = decideRung(options, { perClass: plan.imagesPerClass, budget, domain });
-  const { blockedByBudget: _old, epochs: _epochs, ...rest } = plan;
-  const grown = decision.choice === 'full' ? epochsForBudget(plan.estimates, budget) : undefined;
+  const { blockedByBudget: _old, epochs: _epochs, tries: _tries, ...rest } = plan;
+  // Two tries share the budget: rung 3's epochs grow into what partial's try leaves.
+  const partialSeconds = decision.tries?.includes('partial')
+    ? (plan.estimates.find((e) => e.rung === 'partial')?.seconds ?? 0)
+    : 0;
+  const grown = decision.choice === 'full' ? epochsForBudget(plan.estimates, budget - partialSeconds) : undefined;
   return {
     ...rest,
     choice: decision.choice,
+    ...(decision.tries ? { tries: decision.tries } : {}),
     reason:
       decision.reason +
-      (decision.choice === 'partial' ? recipeReason(plan) : '') +
+      (decision.choice === 'partial' || decision.tries?.includes('partial') ? recipeReason(plan) : '') +
       (grown ? `; the budget holds ${grown.epochs} epochs of rung 3 (~${formatSeconds(grown.seconds)} in all)` : ''),
     timeBudget: budget,
     ...(grown ? { epochs: grown.epochs, estimates: grown.estimates } : {}),

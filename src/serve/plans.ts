@@ -77,7 +77,8 @@ export function planView(plan: Plan, backbone: string): Omit<PlanView, 'cached' 
       secondsRange: e.secondsRange ? [r1(e.secondsRange[0]), r1(e.secondsRange[1])] : null,
       expectedGain: e.expectedGain,
       fitsBudget: e.seconds <= plan.timeBudget,
-      chosen: e.rung === plan.choice,
+      // (auto's tries, partial then rung 3, are both chosen: each runs)
+      chosen: plan.tries ? plan.tries.includes(e.rung) : e.rung === plan.choice,
       stages: e.stages.map((s) => ({ stage: s.stage, seconds: r1(s.seconds), detail: s.detail ?? null })),
     })),
     overBudget: plan.estimates.filter((e) => e.seconds > plan.timeBudget).map((e) => e.rung),

@@ -72,6 +72,8 @@ export async function trainClassifier(data: string | Dataset, opts: TrainOptions
 
   let strategy = opts.strategy ?? DEFAULT_STRATEGY;
   let plan: Plan | undefined;
+  // The options as given, before auto's choice fills in its recipe or epochs (each of its tries starts from them).
+  let asked: AutoTrainOptions = {};
   const tPlan = Date.now();
   // A fused model (--model a+b) has only rung 1: fine-tuning needs one backbone, so there is nothing to plan.
   if ((opts.strategy === undefined || opts.strategy === 'auto') && !isFusedSpec(opts.model)) {
@@ -87,6 +89,7 @@ export async function trainClassifier(data: string | Dataset, opts: TrainOptions
     });
     emit({ type: 'plan', plan });
     strategy = plan.choice;
+    asked = opts;
     opts = optionsForPlan(opts, plan);
   }
   const planSeconds = plan ? (Date.now() - tPlan) / 1000 : 0;
@@ -102,6 +105,13 @@ export async function trainClassifier(data: string | Dataset, opts: TrainOptions
     domain: plan?.domain,
     autoTry: plan !== undefined,
   };
+  if (plan?.tries && plan.tries.length > 1) {
+    // (several tries: each runs with its own options, from what was asked)
+    const t = await tryInTurn(plan, asked, timed, () => verdict);
+    plan = { ...plan, outcome: t.outcome };
+    emit({ type: 'plan', plan: { ...plan, reason: t.outcome } });
+    return { ...t.result, plan, stages: clock.stages(t.rung, plan, planSeconds) };
+  }
   let r =
     strategy === 'partial' || strategy === 'full'
       ? await finetuneClassifier(finetuneOptionsOf(opts, strategy), timed)
@@ -131,6 +141,67 @@ export async function trainClassifier(data: string | Dataset, opts: TrainOptions
     emit({ type: 'plan', plan: { ...plan, reason: plan.outcome! } });
   }
   return { ...r, plan, stages: clock.stages(rung, plan, planSeconds) };
+}
+
+/** Of auto's tries, the one kept: among those that count, the higher inner-val accuracy, the earlier on a tie. */
+export function pickTry<T extends { counts: boolean; inner: number }>(tried: T[]): T | undefined {
+  return tried
+    .filter((t) => t.counts)
+    .reduce<T | undefined>((a, t) => (a === undefined || t.inner > a.inner ? t : a), undefined);
+}
+
+/**
+ * auto's tries in turn (partial, then rung 3), each against the head on the same inner split (seeded). A try counts
+ * when its paired test kept a fine-tuned epoch (or, for the far recipe, its new units: not the head); of those, the
+ * higher inner-val accuracy wins, the cheaper on a tie. None: rung 1 itself, trained again on the backbone's own
+ * features (as after one try that kept epoch 0). A try's 'done' is said only for the one kept; the others are disposed.
+ */
+async function tryInTurn(
+  plan: Plan,
+  asked: AutoTrainOptions,
+  ctx: RungContext,
+  lastVerdict: () => Extract<TrainEvent, { type: 'finetune-verdict' }> | undefined,
+): Promise<{ result: TrainResult; rung: 'head' | 'partial' | 'full'; outcome: string }> {
+  const tried: {
+    rung: 'partial' | 'full';
+    result: TrainResult;
+    verdict: ReturnType<typeof lastVerdict>;
+    done: TrainEvent[];
+    counts: boolean;
+    inner: number;
+  }[] = [];
+  for (const rung of plan.tries!) {
+    if (rung === 'head' || asked.signal?.aborted) continue;
+    const done: TrainEvent[] = [];
+    const o = finetuneOptionsOf(optionsForPlan(asked, { ...plan, choice: rung }), rung);
+    const result = await finetuneClassifier(o, {
+      ...ctx,
+      emit: (e) => (e.type === 'done' ? done.push(e) : ctx.emit(e)),
+    });
+    const verdict = lastVerdict();
+    const newUnits = 'replace' in o && !!o.replace;
+    tried.push({
+      rung,
+      result,
+      verdict,
+      done,
+      counts: newUnits || (verdict !== undefined && verdict.kept > 0),
+      inner: result.config.splits.decisions?.accuracy ?? -1,
+    });
+  }
+  const winner = pickTry(tried);
+  for (const t of tried) if (t !== winner) await t.result.classifier.dispose();
+  const lines = tried.map((t) => tryOutcome(t.rung, t.verdict));
+  const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
+  if (!winner) {
+    const result = await trainHeadClassifier(headOptionsOf(asked), ctx);
+    const outcome = `${lines.join('; ')}; saved: rung 1's head, trained again on the backbone's own features`;
+    return { result, rung: 'head', outcome };
+  }
+  for (const e of winner.done) ctx.emit(e);
+  const other = tried.find((t) => t !== winner && t.counts);
+  const why = `kept ${winner.rung}: ${pct(winner.inner)} on the inner split${other ? ` against ${other.rung}'s ${pct(other.inner)}` : ''}`;
+  return { result: winner.result, rung: winner.rung, outcome: `${lines.join('; ')}; ${why}` };
 }
 
 /**

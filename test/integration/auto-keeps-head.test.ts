@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { env } from '../../src/util/env.js';
 import { trainClassifier } from '../../src/training/train.js';
+import { loadDataset } from '../../src/data/dataset.js';
 import { cleanup, DATASETS_DIR, tempDir } from '../helpers.ts';
 
 let dir: string;
@@ -19,7 +20,8 @@ test('a try that keeps epoch 0 saves rung 1: the same val accuracy, log loss and
   // Ants and bees (122/class): partial is tried; its best epoch trails the head on the inner split (bench:auto).
   const data = join(DATASETS_DIR, 'hymenoptera_data');
   const events: string[] = [];
-  const auto = await trainClassifier(data, { seed: 0, onEvent: (e) => events.push(e.type) });
+  // A budget that holds partial's try (~20 s) but not rung 3's as well (~2 min): one try.
+  const auto = await trainClassifier(data, { seed: 0, timeBudget: 60, onEvent: (e) => events.push(e.type) });
   const head = await trainClassifier(data, { seed: 0, strategy: 'head' });
   try {
     assert.equal(auto.stages?.rung, 'partial', 'auto tried partial');
@@ -34,5 +36,30 @@ test('a try that keeps epoch 0 saves rung 1: the same val accuracy, log loss and
   } finally {
     await auto.classifier.dispose();
     await head.classifier.dispose();
+  }
+});
+
+test('when the budget holds both, auto tries partial then rung 3 and keeps one (or the head), saying what each scored', async () => {
+  // Ants and bees, 25 training images/class (the whole val split): both tries take about a minute.
+  const whole = loadDataset(join(DATASETS_DIR, 'hymenoptera_data'));
+  const data = { ...whole, train: whole.classes.flatMap((c) => whole.train.filter((i) => i.label === c).slice(0, 25)) };
+  const events: string[] = [];
+  const auto = await trainClassifier(data, { seed: 0, onEvent: (e) => events.push(e.type) });
+  try {
+    assert.deepEqual(auto.plan?.tries, ['partial', 'full']);
+    const outcome = auto.plan?.outcome ?? '';
+    assert.match(
+      outcome,
+      /^tried partial.*; tried full.*; (kept (partial|full): [\d.]+ % on the inner split|saved: rung 1's head)/,
+    );
+    const kept = /; kept (partial|full):/.exec(outcome)?.[1] ?? 'head';
+    assert.equal(auto.stages?.rung, kept);
+    // One run's summary and result: the tries' own 'done' is said only for the one kept.
+    assert.equal(events.filter((t) => t === 'dataset').length, 1);
+    assert.equal(events.filter((t) => t === 'done').length, 1);
+    const strategy = (auto.config as { strategy?: string }).strategy;
+    assert.equal(strategy, kept === 'head' ? undefined : kept);
+  } finally {
+    await auto.classifier.dispose();
   }
 });

@@ -15,7 +15,7 @@ import {
 } from '../../src/plan/decide.js';
 import { RUN_SHAPE, type RungEstimate } from '../../src/plan/estimate.js';
 import { epochsForBudget, FULL_MAX_EPOCHS, withTimeBudget, type Plan } from '../../src/plan/plan.js';
-import { optionsForPlan } from '../../src/training/train.js';
+import { optionsForPlan, pickTry } from '../../src/training/train.js';
 import { finetuneDefaults } from '../../src/training/finetune-recipe.js';
 import { INNER_VAL_FRACTION } from '../../src/classifier/inner-split.js';
 import { DEFAULT_MAX_CALIBRATION, DEFAULT_MAX_REFERENCES } from '../../src/classifier/unknown.js';
@@ -31,9 +31,9 @@ test('auto picks the largest expected gain that fits the budget; ties go to the 
   assert.equal(decideRung(options([300, 2], [2400, 4]), { ...ctx, budget: 3600 }).choice, 'full');
   assert.equal(decideRung(options([300, 2], [2400, 4]), ctx).choice, 'partial');
   assert.equal(
-    decideRung(options([300, 2], [800, 2]), { ...ctx, perClass: MIN_FULL_TRY_PER_CLASS - 1 }).choice,
+    decideRung(options([300, 2], [800, 2]), { ...ctx, perClass: MIN_TRY_PER_CLASS - 1 }).choice,
     'partial',
-    'same gain: the cheaper rung',
+    'same gain: the cheaper rung (too few images to try either)',
   );
   // Below the minimum gain nothing is chosen for its expected gain; no measured gain at this size: not a candidate.
   // Partial is still tried when it fits (the try decides on the inner split); too few images to try: the head.
@@ -46,15 +46,27 @@ test('auto picks the largest expected gain that fits the budget; ties go to the 
   assert.match(head.reason, /^24 images\/class: head \(~20 s\); no rung is expected to gain >= 0\.5 pts/);
   assert.match(head.reason, /full ~10 min, no measured gain at this size/);
   assert.equal(head.blockedByBudget, undefined);
-  const tried = decideRung(options([60, MIN_GAIN_POINTS / 2], [600, undefined]), {
+  const tried = decideRung(options([60, MIN_GAIN_POINTS / 2], [1200, undefined]), {
     ...ctx,
     perClass: 150,
     domain: 'photo',
   });
   assert.equal(tried.choice, 'partial');
+  assert.equal(tried.tries, undefined);
   assert.match(
     tried.reason,
-    /^150 images\/class: auto will try partial \(~60 s\) and keep it only if it beats the head on the inner split \(paired test\), stopping early if it is clearly behind \(measured sets like it: \+0\.3 pts\); head ~20 s, expected \+0\.0 pts; full ~10 min, no measured gain at this size$/,
+    /^150 images\/class: auto will try partial \(~60 s\) and keep it only if it beats the head on the inner split \(paired test\), stopping early if it is clearly behind \(measured sets like it: \+0\.3 pts\); head ~20 s, expected \+0\.0 pts; full ~20 min, no measured gain at this size$/,
+  );
+  // Both fit together: partial, then rung 3.
+  const both = decideRung(options([60, MIN_GAIN_POINTS / 2], [600, undefined]), {
+    ...ctx,
+    perClass: 150,
+    domain: 'photo',
+  });
+  assert.deepEqual([both.choice, both.tries], ['full', ['partial', 'full']]);
+  assert.match(
+    both.reason,
+    /^150 images\/class: auto will try partial \(~60 s, measured sets like it: \+0\.3 pts\), then full \(~10 min, no measured set like it\), and keep one only if it beats the head on the inner split \(paired test\), the better of the two on that split when both do; each stops early if it is clearly behind; head ~20 s$/,
   );
 });
 
@@ -177,7 +189,7 @@ test('from 25 images/class, partial is tried whenever it fits the budget, whatev
   assert.equal(tight.choice, 'head');
   assert.match(tight.reason, /\. partial would be tried against the head, but ~5 min > 3 min: tl p$/);
   // Photos too: the table says partial loses a point there, the try measures it on this set.
-  const photo = decideRung(options([60, -1], [600, undefined]), { perClass: 100, budget: 900, domain: 'photo' });
+  const photo = decideRung(options([60, -1], [1200, undefined]), { perClass: 100, budget: 900, domain: 'photo' });
   assert.equal(photo.choice, 'partial');
   assert.equal(
     decideRung(options([60, -1], [600, undefined]), { perClass: 10, budget: 900, domain: 'photo' }).choice,
@@ -192,7 +204,8 @@ test('the time estimate counts all epochs for a rung expected to gain or tried (
   assert.equal(expectsToTrainOn('partial', undefined, 'far', 100), true);
   assert.equal(expectsToTrainOn('partial', undefined, 'far', MIN_TRY_PER_CLASS - 1), false);
   assert.equal(expectsToTrainOn('partial', undefined, 'photo', 100), true);
-  assert.equal(expectsToTrainOn('full', undefined, 'far', 100), false, 'rung 3 is not tried below 200/class');
+  assert.equal(expectsToTrainOn('full', undefined, 'far', 100), true, 'rung 3 is tried from 25/class too');
+  assert.equal(expectsToTrainOn('full', undefined, 'photo', MIN_FULL_TRY_PER_CLASS - 1), false);
   assert.equal(expectsToTrainOn('full', undefined, 'photo', MIN_FULL_TRY_PER_CLASS), true);
   assert.equal(expectsToTrainOn('full', MIN_GAIN_POINTS, 'photo', 100), true);
   assert.equal(expectsToTrainOn('partial', -1, 'far', 100), true);
@@ -211,16 +224,21 @@ test("the plan's picture of a run matches the trainer's defaults (epochs, patien
   });
 });
 
-test('rung 3 is tried from 200 images/class when the budget holds it, before partial; else the line names it', () => {
+test('rung 3 is tried from 25 images/class: after partial when the budget holds both, alone when it holds rung 3 only; else the line names it', () => {
   const at = (perClass: number, budget: number, o = options([300, 2.2], [2400, -4.8])) =>
     decideRung(o, { perClass, budget, domain: 'far' });
   // Blood cells, 250/class: the table expects partial +2.2 and rung 3 -4.8 (measured at 25/class); the try decides.
   const long = at(250, 3600);
-  assert.equal(long.choice, 'full');
+  assert.deepEqual([long.choice, long.tries], ['full', ['partial', 'full']]);
   assert.match(
     long.reason,
-    /^250 images\/class, far from ImageNet: auto will try full \(~40 min\) and keep it only if it beats the head on the inner split \(paired test\), stopping early if it is clearly behind \(measured sets like it: -4\.8 pts\)/,
+    /^250 images\/class, far from ImageNet: auto will try partial \(~5 min, measured sets like it: \+2\.2 pts\), then full \(~40 min, measured sets like it: -4\.8 pts\)/,
   );
+  // The budget holds rung 3 but not both: rung 3 alone (blood cells whole at the default budget: partial 74 s +
+  // rung 3 869 s > 900 s; rung 3 alone ended 0.981, partial 0.920).
+  const alone = at(250, 2500);
+  assert.deepEqual([alone.choice, alone.tries], ['full', undefined]);
+  assert.match(alone.reason, /auto will try full \(~40 min\) and keep it only if it beats the head/);
   // At the default budget partial (expected +2.2) runs, and the line says what the budget stops and how to run it.
   const short = at(250, 900);
   assert.equal(short.choice, 'partial');
@@ -228,12 +246,12 @@ test('rung 3 is tried from 200 images/class when the budget holds it, before par
     short.reason,
     /\. full would be tried against the head, but ~40 min > 15 min: tl train d --strategy full$/,
   );
-  // Below 200/class rung 3 is never tried, whatever the budget.
-  assert.equal(at(MIN_FULL_TRY_PER_CLASS - 1, 3600).choice, 'partial');
-  assert.doesNotMatch(at(MIN_FULL_TRY_PER_CLASS - 1, 900).reason, /full would be tried/);
+  // Below 25/class nothing is tried, whatever the budget.
+  assert.equal(at(MIN_FULL_TRY_PER_CLASS - 1, 3600).tries, undefined);
+  assert.doesNotMatch(at(MIN_FULL_TRY_PER_CLASS - 1, 900).reason, /would be tried/);
   // Photos with no measured gain: rung 3's try replaces the head too.
   const photos = decideRung(options([60, -0.1], [1800, undefined]), { perClass: 240, budget: 3600, domain: 'photo' });
-  assert.equal(photos.choice, 'full');
+  assert.deepEqual(photos.tries, ['partial', 'full']);
   assert.equal(
     decideRung(options([60, -0.1], [1800, undefined]), { perClass: 240, budget: 900, domain: 'photo' }).choice,
     'partial',
@@ -276,8 +294,13 @@ test('a long budget buys rung 3 more epochs, up to twice the default; a new budg
   assert.equal(long.choice, 'full');
   assert.equal(long.epochs, FULL_MAX_EPOCHS);
   assert.match(long.reason, /; the budget holds 12 epochs of rung 3 \(~45 min in all\)$/);
+  assert.deepEqual(long.tries, ['partial', 'full']);
+  // Two tries share the budget: rung 3 grows into what partial's try leaves (2300 - 300 s: one epoch more, not three).
+  const shared = withTimeBudget(plan, 2300, 'd');
+  assert.deepEqual([shared.tries, shared.epochs], [['partial', 'full'], RUN_SHAPE.fullEpochs + 1]);
   const short = withTimeBudget(long, 900, 'd');
   assert.equal(short.choice, 'partial');
+  assert.equal(short.tries, undefined);
   assert.equal(short.epochs, undefined);
   assert.equal(short.estimates[2].seconds, 1800);
 });
@@ -294,4 +317,22 @@ test("auto's choice runs with the plan's recipe, and rung 3 with the grown epoch
   assert.deepEqual(optionsForPlan({ patience: 2 }, { choice: 'full', epochs: 12 }), { epochs: 12, patience: 2 });
   assert.deepEqual(optionsForPlan({}, { choice: 'full' }), {});
   assert.deepEqual(optionsForPlan({}, { choice: 'head', epochs: 12 }), {});
+});
+
+test("of auto's tries, the one whose kept epoch scores higher on the inner split wins; none that counts: the head", () => {
+  const partial = { rung: 'partial', counts: true, inner: 0.892 };
+  const full = { rung: 'full', counts: true, inner: 0.958 };
+  // Blood cells at 100/class: both beat the head, rung 3 higher on the same inner split.
+  assert.equal(pickTry([partial, full]), full);
+  // A try that kept epoch 0 does not count, however its epoch 0 scored (at rung 3's own size it may score higher).
+  assert.equal(pickTry([partial, { ...full, counts: false, inner: 0.99 }]), partial);
+  assert.equal(
+    pickTry([
+      { ...partial, counts: false },
+      { ...full, counts: false },
+    ]),
+    undefined,
+  );
+  // A tie goes to the earlier, cheaper try.
+  assert.equal(pickTry([partial, { ...full, inner: partial.inner }]), partial);
 });

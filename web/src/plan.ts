@@ -162,6 +162,8 @@ function gain(r: PlanRung): string {
 
 function renderPlan(plan: PlanView): HTMLElement[] {
   const picked = pickedRung();
+  // auto tries partial then rung 3 when the budget holds both: each row it runs says so.
+  const badge = plan.rungs.filter((r) => r.chosen).length > 1 ? 'auto tries it' : "auto's choice";
   const rows = plan.rungs.map((r) =>
     h(
       'tr',
@@ -173,7 +175,7 @@ function renderPlan(plan: PlanView): HTMLElement[] {
         'th',
         { scope: 'row' },
         r.rung,
-        r.chosen ? h('span', { class: 'badge', 'data-testid': 'auto-choice' }, "auto's choice") : '',
+        r.chosen ? h('span', { class: 'badge', 'data-testid': 'auto-choice' }, badge) : '',
       ),
       h('td', { class: 'what' }, r.trains),
       h('td', {}, estimate(r)),

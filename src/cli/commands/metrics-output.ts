@@ -42,7 +42,15 @@ export function metricsJson(r: {
   timings?: unknown;
   history?: unknown;
   out?: string;
-  plan?: { choice: string; reason: string; timeBudget: number; estimates: unknown; blockedByBudget?: unknown };
+  plan?: {
+    choice: string;
+    tries?: string[];
+    reason: string;
+    outcome?: string;
+    timeBudget: number;
+    estimates: unknown;
+    blockedByBudget?: unknown;
+  };
   stages?: unknown;
 }): string {
   const m = r.metrics;
@@ -68,7 +76,9 @@ export function metricsJson(r: {
       rung: (r.config as { strategy?: string } | undefined)?.strategy ?? 'head',
       auto: r.plan && {
         choice: r.plan.choice,
+        tries: r.plan.tries,
         reason: r.plan.reason,
+        outcome: r.plan.outcome,
         timeBudget: r.plan.timeBudget,
         estimates: r.plan.estimates,
         blockedByBudget: r.plan.blockedByBudget,
