@@ -51,9 +51,10 @@ test('the epoch count: expected, fewest (patience) and most, as early stopping c
   // Below 25 per class (no try) and not expected to gain: up to early stopping's patience.
   assert.deepEqual(epochsExpected('partial', -0.1, 'photo', 20), { expected: 3, fewest: 3, most: 8 });
   assert.deepEqual(epochsExpected('partial', 2.2, 'far', 100), { expected: 8, fewest: 3, most: 8 });
-  // Rung 3 is tried from 200 per class (all epochs counted); below, unmeasured, up to the patience.
+  // Rung 3 is tried from 25 per class too (all epochs counted); below, unmeasured, up to the patience.
   assert.deepEqual(epochsExpected('full', undefined, 'photo', 300), { expected: 6, fewest: 3, most: 6 });
-  assert.deepEqual(epochsExpected('full', undefined, 'photo', 150), { expected: 3, fewest: 3, most: 6 });
+  assert.deepEqual(epochsExpected('full', undefined, 'photo', 25), { expected: 6, fewest: 3, most: 6 });
+  assert.deepEqual(epochsExpected('full', undefined, 'photo', 20), { expected: 3, fewest: 3, most: 6 });
   // A far domain never measured is tried: all epochs counted.
   assert.equal(epochsExpected('partial', undefined, 'far', 100).expected, 8);
 });
