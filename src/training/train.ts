@@ -107,7 +107,7 @@ export async function trainClassifier(data: string | Dataset, opts: TrainOptions
   };
   if (plan?.tries && plan.tries.length > 1) {
     // (several tries: each runs with its own options, from what was asked)
-    const t = await tryInTurn(plan, asked, timed, () => verdict);
+    const t = await tryInTurn(plan, asked, timed);
     plan = { ...plan, outcome: t.outcome };
     emit({ type: 'plan', plan: { ...plan, reason: t.outcome } });
     return { ...t.result, plan, stages: clock.stages(t.rung, plan, planSeconds) };
@@ -160,12 +160,11 @@ async function tryInTurn(
   plan: Plan,
   asked: AutoTrainOptions,
   ctx: RungContext,
-  lastVerdict: () => Extract<TrainEvent, { type: 'finetune-verdict' }> | undefined,
 ): Promise<{ result: TrainResult; rung: 'head' | 'partial' | 'full'; outcome: string }> {
   const tried: {
     rung: 'partial' | 'full';
     result: TrainResult;
-    verdict: ReturnType<typeof lastVerdict>;
+    verdict: Extract<TrainEvent, { type: 'finetune-verdict' }> | undefined;
     done: TrainEvent[];
     counts: boolean;
     inner: number;
@@ -173,12 +172,17 @@ async function tryInTurn(
   for (const rung of plan.tries!) {
     if (rung === 'head' || asked.signal?.aborted) continue;
     const done: TrainEvent[] = [];
+    // This try's own verdict (none when no fine-tuned epoch beat epoch 0 on the inner split: it kept the head).
+    let verdict: Extract<TrainEvent, { type: 'finetune-verdict' }> | undefined;
     const o = finetuneOptionsOf(optionsForPlan(asked, { ...plan, choice: rung }), rung);
     const result = await finetuneClassifier(o, {
       ...ctx,
-      emit: (e) => (e.type === 'done' ? done.push(e) : ctx.emit(e)),
+      emit: (e) => {
+        if (e.type === 'finetune-verdict') verdict = e;
+        if (e.type === 'done') done.push(e);
+        else ctx.emit(e);
+      },
     });
-    const verdict = lastVerdict();
     const newUnits = 'replace' in o && !!o.replace;
     tried.push({
       rung,
