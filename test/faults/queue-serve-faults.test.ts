@@ -115,9 +115,17 @@ test('Redis lost mid-run: the job fails with one line, the server stays up, and 
   assert.match((await ended(meanwhile.json.job.id, 5000)).error, /^lost the queue at/);
   // Redis back (its AOF holds the first job, still waiting): a new job goes to the queue and waits for a worker.
   await redis.startProcess();
-  await sleep(1200); // the watchdog sees Redis answer again
-  const again = await train();
-  assert.equal(again.status, 202);
+  // The watchdog sees Redis answer again once its client reconnects: ioredis backs off up to 2 s between tries, and
+  // the watchdog looks every 0.5 s, so a fixed wait failed on a loaded machine. Until then a job fails at once, as
+  // above; the first job that does not is waiting on the queue again.
+  let again: Awaited<ReturnType<typeof train>>;
+  for (const until = Date.now() + 15_000; ; await sleep(500)) {
+    again = await train();
+    assert.equal(again.status, 202);
+    await sleep(1000);
+    const state = (await ended(again.json.job.id, 0)).state;
+    if (state !== 'failed' || Date.now() > until) break;
+  }
   await sleep(2500);
   assert.equal((await ended(again.json.job.id, 0)).state, 'running', 'waiting on the queue again, not failed');
 });
