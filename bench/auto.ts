@@ -39,6 +39,7 @@ import {
   type Rung,
   type RungDecision,
 } from '../src/plan/decide.js';
+import { pickTry } from '../src/training/train.js';
 import { benchArgs, list } from './args.js';
 
 const args = benchArgs(
@@ -441,14 +442,20 @@ function accUnder(rec: VariantRecord, d: RungDecision): { acc: number; label: st
  */
 function autoOnTries(rec: VariantRecord, tries: Rung[]): { acc: number; rung: Rung; fromForced: boolean } {
   if (rec.auto) return { acc: rec.auto.valAccuracy, rung: rec.auto.kept ?? 'head', fromForced: false };
-  let win: { acc: number; rung: Rung; inner: number } | undefined;
-  for (const rung of tries) {
+  const tried = tries.flatMap((rung) => {
     const r = rec.runs[rung];
-    if (!isRun(r)) continue;
-    const counts = (rung === 'partial' && rec.domain === 'far') || (r.bestEpoch ?? 0) > 0;
-    const inner = r.innerValAccuracy ?? -1;
-    if (counts && (!win || inner > win.inner)) win = { acc: r.valAccuracy, rung, inner };
-  }
+    return isRun(r)
+      ? [
+          {
+            rung,
+            acc: r.valAccuracy,
+            counts: (rung === 'partial' && rec.domain === 'far') || (r.bestEpoch ?? 0) > 0,
+            inner: r.innerValAccuracy ?? -1,
+          },
+        ]
+      : [];
+  });
+  const win = pickTry(tried);
   return win ? { ...win, fromForced: true } : { acc: accOf(rec, 'head')!, rung: 'head', fromForced: true };
 }
 

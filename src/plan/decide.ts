@@ -142,7 +142,7 @@ export const MIN_FULL_TRY_PER_CLASS = MIN_TRY_PER_CLASS;
 
 /** Whether auto may try `rung` on the user's data at this size (when the budget holds it). */
 export function triesRung(rung: Rung, perClass: number): boolean {
-  return rung === 'full' ? perClass >= MIN_FULL_TRY_PER_CLASS : triesPartial(rung, perClass);
+  return rung !== 'head' && perClass >= MIN_TRY_PER_CLASS;
 }
 
 /** Whether a rung is expected to run all its epochs (a measured gain, or a try), for its time estimate. */
