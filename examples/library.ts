@@ -5,7 +5,8 @@ import { trainClassifier, Classifier } from 'tl-transfer';
 const [data = 'my-photos', image = 'photo.jpg', out = 'my-classifier'] = process.argv.slice(2);
 
 // 1. Train a new softmax on frozen MobileNetV2 features (computed once, then read from the disk cache). Leave
-//    `strategy` out and auto also tries fine-tuning the last blocks when the time budget allows.
+//    `strategy` out and auto also tries fine-tuning (the last blocks, then the whole network) when the time budget
+//    holds it, and keeps a try only when it beats this head on held-out training images.
 const { classifier, metrics } = await trainClassifier(data, {
   strategy: 'head',
   seed: 1,

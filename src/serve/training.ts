@@ -215,6 +215,9 @@ function toJobEvent(job: Job, imagesDir: string, e: TrainEvent): void {
         imagesPerSecond: stepRate(job, e.epoch, e.done),
       });
       break;
+    case 'finetune-budget':
+      job.emit('finetune-budget', { epochs: e.epochs, of: e.of });
+      break;
     case 'finetune-resume':
       // The checkpoint's folder is in the server's cache: the client needs the epoch only.
       job.emit('finetune-resume', { epoch: e.epoch, of: e.of });

@@ -25,6 +25,7 @@ import {
 } from '../finetune/checkpoint.js';
 import { finetuneModel, type FinetuneSettings } from './finetune-recipe.js';
 import { chooseEpoch, improves, shouldStop, type EpochScore, type EpochVerdict } from './epoch-choice.js';
+import { epochsWithinBudget, type EpochBudget } from './epoch-budget.js';
 import { sampleWeightsFor } from '../classifier/head-policy.js';
 import { throwIfInterrupted, yieldToEventLoop } from './interrupted.js';
 import type { FinetuneConfig, FinetuneTrainOptions, HistoryPoint, TrainEvent } from './types.js';
@@ -73,11 +74,13 @@ export interface FinetuneInput {
   epochTrain?: (epoch: number) => Promise<ActSet>;
   /** Checkpoint after every finished epoch under this key (checkpoint.ts), and resume from one found there. */
   checkpointKey?: string;
+  /** auto's try: the epochs are cut to what its time budget still holds (epoch-budget.ts). */
+  budget?: EpochBudget;
 }
 
 /** Head first (L-BFGS on the tail's initial features), then tail + head with Adam. Restores the best epoch. */
 export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
-  const { tf, tail, train, check, K, settings: s, opts, emit, epochTrain, checkpointKey } = input;
+  const { tf, tail, train, check, K, settings: s, opts, emit, epochTrain, checkpointKey, budget } = input;
   const seed = opts.seed ?? 0;
   const history: HistoryPoint[] = [];
   const perImage = await stepBytesPerImage(tf, tail);
@@ -137,7 +140,24 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
     ...(useCheck ? { innerValLoss: s0.loss, innerValAcc: s0.acc } : {}),
   };
   history.push(p0);
-  emit({ type: 'progress', point: p0, of: s.epochs });
+  // The epochs run: the settings' count, cut when auto's time budget holds fewer.
+  let epochs = s.epochs;
+  /** Cuts the epochs to what the budget holds after `done` of them (the schedule's decay ends with the new count). */
+  const fitBudget = (done: number, lastEpochSeconds?: number) => {
+    if (!budget) return;
+    const fits = epochsWithinBudget(budget, { done, planned: epochs, now: Date.now(), lastEpochSeconds });
+    if (fits >= epochs) return;
+    emit({
+      type: 'finetune-budget',
+      epochs: fits,
+      of: s.epochs,
+      epochSeconds: lastEpochSeconds ?? budget.epochSeconds,
+      measured: lastEpochSeconds !== undefined,
+    });
+    epochs = fits;
+  };
+  fitBudget(0);
+  emit({ type: 'progress', point: p0, of: epochs });
 
   // Joint training.
   const Wv = tf.variable(tf.tensor2d(init.W, [K, D]), true, `tl_ft_head_W_${seed}_${Date.now()}`);
@@ -157,7 +177,8 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
   const optTail = tf.train.adam(s.tailLr);
   // Warm-up over the first epoch, then the settings' schedule (schedule.ts).
   const warmupSteps = Math.ceil(train.acts.length / batchSize);
-  const totalSteps = warmupSteps * s.epochs;
+  // (of the epochs as cut so far: a cut ends the decay sooner)
+  const totalSteps = () => warmupSteps * epochs;
   let stepIndex = 0;
   const setRates = (f: number) => {
     // tfjs reads learningRate on every applyGradients; it has no schedule API.
@@ -196,6 +217,7 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
     startEpoch = saved.epoch + 1;
     kept = saved.epoch;
     emit({ type: 'finetune-resume', epoch: saved.epoch, of: saved.of, dir: checkpointDir(saved.key) });
+    fitBudget(saved.epoch);
   }
   let canCheckpoint = !!checkpointKey;
   // Data-parallel steps over worker threads (src/finetune/parallel.ts); undefined = the serial step.
@@ -212,7 +234,7 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
     },
   );
   try {
-    for (let epoch = startEpoch; epoch <= s.epochs; epoch++) {
+    for (let epoch = startEpoch; epoch <= epochs; epoch++) {
       // (a resumed run whose last checkpoint already ran out of patience)
       if (opts.signal?.aborted || (opts.restoreBest !== false && best.epoch > 0 && sinceBest >= s.patience)) break;
       const tEpoch = Date.now();
@@ -225,7 +247,7 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
         await yieldToEventLoop();
         if (opts.signal?.aborted) break;
         if (stepIndex < warmupSteps || s.schedule !== 'constant')
-          setRates(rateFactor(s.schedule, stepIndex, warmupSteps, totalSteps));
+          setRates(rateFactor(s.schedule, stepIndex, warmupSteps, totalSteps()));
         stepIndex++;
         const n = Math.min(batchSize, order.length - i);
         const data = new Float32Array(n * per);
@@ -250,7 +272,7 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
         loss.dispose();
         correct.dispose();
         // Within-epoch progress: a rung-3 epoch can take minutes.
-        emit({ type: 'finetune-step', epoch, of: s.epochs, done: i + n, total: order.length });
+        emit({ type: 'finetune-step', epoch, of: epochs, done: i + n, total: order.length });
       }
       // A stopped epoch is neither scored nor kept.
       if (opts.signal?.aborted) break;
@@ -264,7 +286,7 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
       };
       history.push(p);
       const mem = tf.memory();
-      emit({ type: 'progress', point: p, of: s.epochs });
+      emit({ type: 'progress', point: p, of: epochs });
       emit({
         type: 'finetune-epoch',
         epoch,
@@ -292,7 +314,7 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
           saveCheckpoint({
             key: checkpointKey,
             epoch,
-            of: s.epochs,
+            of: epochs,
             stepIndex,
             sinceBest,
             history,
@@ -312,10 +334,12 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
       if (opts.restoreBest !== false && useCheck) {
         const stop = shouldStop(head0, bestScore, epoch, sinceBest, s.patience, checkWeights, s.stopWhenBehind);
         if (stop) {
-          if (epoch < s.epochs) stopped = { epoch, why: stop };
+          if (epoch < epochs) stopped = { epoch, why: stop };
           break;
         }
       } else if (opts.restoreBest !== false && sinceBest >= s.patience) break;
+      // (the epoch's seconds with its scoring and checkpoint: what the next epoch will cost)
+      fitBudget(epoch, (Date.now() - tEpoch) / 1000);
     }
   } finally {
     await par?.close();
@@ -326,7 +350,7 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
   }
   throwIfInterrupted(opts.signal, {
     epoch: kept,
-    of: s.epochs,
+    of: epochs,
     checkpointDir: checkpointKey && kept ? checkpointDir(checkpointKey) : undefined,
   });
   // Keep the best fine-tuned epoch only when the paired test on the check set says it beats epoch 0 (the L-BFGS head on

@@ -86,6 +86,7 @@ export async function finetuneClassifier(opts: FinetuneTrainOptions, ctx: RungCo
         emit,
         epochTrain: epochSets(run, s, fitSet, copies, (c) => pickRows(c, 'acts', inner.fit)),
         checkpointKey,
+        budget: ctx.budget,
       });
       const { inferBatch } = passSizes(1, fit.stepBytesPerImage);
       return {

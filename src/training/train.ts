@@ -7,6 +7,7 @@ import { planTraining, type Plan, type StageName } from '../plan/plan.js';
 import { finetuneClassifier } from './finetune.js';
 import { trainHeadClassifier } from './head.js';
 import { TlError } from '../util/errors.js';
+import type { EpochBudget } from './epoch-budget.js';
 import { isFusedSpec } from '../backbone/fused.js';
 import { normaliseStrategy } from '../options/normalise.js';
 import {
@@ -96,10 +97,12 @@ export async function trainClassifier(data: string | Dataset, opts: TrainOptions
   const clock = stageClock(emit);
   // auto's fine-tuning rung is a try against the head (its epoch 0): the verdict says which won, on the inner split.
   let verdict: Extract<TrainEvent, { type: 'finetune-verdict' }> | undefined;
+  let cut: BudgetCut | undefined;
   const timed: RungContext = {
     ...ctx,
     emit: (e) => {
       if (e.type === 'finetune-verdict') verdict = e;
+      if (e.type === 'finetune-budget') cut = e;
       clock.emit(e);
     },
     domain: plan?.domain,
@@ -114,7 +117,10 @@ export async function trainClassifier(data: string | Dataset, opts: TrainOptions
   }
   let r =
     strategy === 'partial' || strategy === 'full'
-      ? await finetuneClassifier(finetuneOptionsOf(opts, strategy), timed)
+      ? await finetuneClassifier(finetuneOptionsOf(opts, strategy), {
+          ...timed,
+          budget: plan && tryBudget(plan, strategy, t0, []),
+        })
       : await trainHeadClassifier(headOptionsOf(opts), timed);
   const rung = strategy === 'partial' || strategy === 'full' ? strategy : 'head';
   // The try kept epoch 0, the pretrained network unchanged: what auto keeps then is rung 1, so rung 1 is what it
@@ -135,7 +141,7 @@ export async function trainClassifier(data: string | Dataset, opts: TrainOptions
     plan = {
       ...plan,
       outcome:
-        tryOutcome(rung, verdict) +
+        tryOutcome(rung, verdict, cut) +
         (headAgain ? "; saved: rung 1's head, trained again on the backbone's own features" : ''),
     };
     emit({ type: 'plan', plan: { ...plan, reason: plan.outcome! } });
@@ -165,29 +171,36 @@ async function tryInTurn(
     rung: 'partial' | 'full';
     result: TrainResult;
     verdict: Extract<TrainEvent, { type: 'finetune-verdict' }> | undefined;
+    cut: BudgetCut | undefined;
     done: TrainEvent[];
     counts: boolean;
     inner: number;
   }[] = [];
-  for (const rung of plan.tries!) {
-    if (rung === 'head' || asked.signal?.aborted) continue;
+  const tries = plan.tries!.filter((r): r is 'partial' | 'full' => r !== 'head');
+  for (const [i, rung] of tries.entries()) {
+    if (asked.signal?.aborted) continue;
     const done: TrainEvent[] = [];
     // This try's own verdict (none when no fine-tuned epoch beat epoch 0 on the inner split: it kept the head).
     let verdict: Extract<TrainEvent, { type: 'finetune-verdict' }> | undefined;
+    let cut: BudgetCut | undefined;
     const o = finetuneOptionsOf(optionsForPlan(asked, { ...plan, choice: rung }), rung);
     const result = await finetuneClassifier(o, {
       ...ctx,
       emit: (e) => {
         if (e.type === 'finetune-verdict') verdict = e;
+        if (e.type === 'finetune-budget') cut = e;
         if (e.type === 'done') done.push(e);
         else ctx.emit(e);
       },
+      // (the tries after this one keep their planned share of the budget)
+      budget: tryBudget(plan, rung, ctx.t0, tries.slice(i + 1)),
     });
     const newUnits = 'replace' in o && !!o.replace;
     tried.push({
       rung,
       result,
       verdict,
+      cut,
       done,
       counts: newUnits || (verdict !== undefined && verdict.kept > 0),
       inner: result.config.splits.decisions?.accuracy ?? -1,
@@ -195,7 +208,7 @@ async function tryInTurn(
   }
   const winner = pickTry(tried);
   for (const t of tried) if (t !== winner) await t.result.classifier.dispose();
-  const lines = tried.map((t) => tryOutcome(t.rung, t.verdict));
+  const lines = tried.map((t) => tryOutcome(t.rung, t.verdict, t.cut));
   const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
   if (!winner) {
     const result = await trainHeadClassifier(headOptionsOf(asked), ctx);
@@ -226,18 +239,43 @@ export function optionsForPlan(
   return opts;
 }
 
+type BudgetCut = Extract<TrainEvent, { type: 'finetune-budget' }>;
+
+/**
+ * A try's share of auto's time budget: from the run's start (the plan included: the budget is the user's wait), the
+ * budget less what the tries after it are planned to take; the plan's epoch and final-stage seconds for the rest.
+ */
+export function tryBudget(
+  plan: Pick<Plan, 'estimates' | 'timeBudget'>,
+  rung: 'partial' | 'full',
+  t0: number,
+  later: ('partial' | 'full')[],
+): EpochBudget | undefined {
+  const est = plan.estimates.find((e) => e.rung === rung);
+  if (!est?.epochSeconds) return undefined;
+  const laterSeconds = later.reduce((a, r) => a + (plan.estimates.find((e) => e.rung === r)?.seconds ?? 0), 0);
+  return {
+    endsAt: t0 + (plan.timeBudget - laterSeconds) * 1000,
+    epochSeconds: est.epochSeconds,
+    finalSeconds: est.stages.find((st) => st.stage === 'final')?.seconds ?? 0,
+  };
+}
+
 /** auto's line after its try: what was tried, what each scored on the inner split, and why the winner won. */
 function tryOutcome(
   rung: 'partial' | 'full',
   v: Extract<TrainEvent, { type: 'finetune-verdict' }> | undefined,
+  cut?: BudgetCut,
 ): string {
-  if (!v) return `tried ${rung}: no inner split to compare it with the head on, so the best epoch on train was kept`;
+  const held = cut ? ` (the time budget held ${cut.epochs} of ${cut.of} epochs)` : '';
+  if (!v)
+    return `tried ${rung}${held}: no inner split to compare it with the head on, so the best epoch on train was kept`;
   const stop = v.stopped
     ? v.stopped.why === 'behind'
       ? `; stopped after epoch ${v.stopped.epoch}, clearly behind the head`
       : `; stopped after epoch ${v.stopped.epoch}, no better epoch in the patience's epochs`
     : '';
-  return `tried ${rung}${stop}: ${v.why}`;
+  return `tried ${rung}${held}${stop}: ${v.why}`;
 }
 
 /**

@@ -14,6 +14,7 @@ import type { HeadSpec } from '../classifier/head-spec.js';
 import type { ClassWeightMode } from '../classifier/head-policy.js';
 import type { Plan } from '../plan/plan.js';
 import type { DomainCheck } from '../plan/domain.js';
+import type { EpochBudget } from './epoch-budget.js';
 
 export type { HeadSpec } from '../classifier/head-spec.js';
 export type { SplitsUsed, HeadConfig, FinetuneConfig, TrainConfig } from '../classifier/config.js';
@@ -138,6 +139,11 @@ export type TrainEvent =
   | { type: 'finetune-batch'; requested: number; used: number; bytesPerImage: number }
   /** After each training step of an epoch: images done of the epoch's total. */
   | { type: 'finetune-step'; epoch: number; of: number; done: number; total: number }
+  /**
+   * auto's time budget holds fewer epochs than planned: `epochs` of `of` (before the first epoch from the plan's
+   * estimate of one, after an epoch from its measured seconds).
+   */
+  | { type: 'finetune-budget'; epochs: number; of: number; epochSeconds: number; measured: boolean }
   /** A checkpoint of this same run was found: training continues after its last finished epoch. */
   | { type: 'finetune-resume'; epoch: number; of: number; dir: string }
   /**
@@ -194,6 +200,8 @@ export interface RungContext {
   domain?: DomainCheck;
   /** auto is trying this rung against the head: stop as soon as it is clearly behind (training/epoch-choice.ts). */
   autoTry?: boolean;
+  /** auto's try: when its time is up (the epochs are cut to fit: epoch-budget.ts). */
+  budget?: EpochBudget;
 }
 
 /** The fine-tuning rung's view of any options (an auto run that picked partial carries extra head fields; ignored). */

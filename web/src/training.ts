@@ -256,6 +256,9 @@ export function followJob(jobId: string): void {
   });
   on('plan', (d: { choice: string; reason: string }) => setPhase(`Plan: ${d.choice}. ${d.reason}`));
   on('resumed', () => say('The server restarted: training goes on where it stopped.', 'info'));
+  on('finetune-budget', (d: { epochs: number; of: number }) =>
+    setPhase(`Fine-tuning: the time budget holds ${d.epochs} of ${d.of} epochs…`),
+  );
   on('finetune-resume', (d: { epoch: number; of: number }) =>
     setPhase(`Fine-tuning resumes after epoch ${d.epoch} of ${d.of}…`),
   );

@@ -123,6 +123,11 @@ function eventPrinter(say: (s: string) => void) {
           `minibatch ${e.requested} in passes of ${e.used} (gradients summed): a training step needs ~${Math.round(e.bytesPerImage / 2 ** 20)} MB per image (wasm heap)`,
         );
         break;
+      case 'finetune-budget':
+        say(
+          `time budget: ${e.measured ? `an epoch took ${e.epochSeconds.toFixed(0)} s` : `an epoch is planned at ~${e.epochSeconds.toFixed(0)} s`}, so ${e.epochs} of ${e.of} epochs fit in what is left of it (the rate's decay ends with them)`,
+        );
+        break;
       case 'finetune-resume':
         say(`resuming from epoch ${e.epoch} of ${e.of} (checkpoint of this same run in ${e.dir})`);
         break;

@@ -12,7 +12,7 @@ type J = { Params: { id: string } };
 
 const JOB_ID = { id: 'job id' };
 const EVENTS_SUMMARY =
-  'Server-Sent Events: state, dataset, backbone, extract-start, extract (done/total, imagesPerSecond), extract-done, select-l2, progress (step, trainLoss, trainAcc, valLoss, valAcc), finetune-step (epoch, of, done/total, imagesPerSecond), finetune-epoch (epoch, seconds), saving, done (accuracy, bundle), failed (message), end. Replays past events; honours Last-Event-ID.';
+  'Server-Sent Events: state, dataset, backbone, extract-start, extract (done/total, imagesPerSecond), extract-done, select-l2, progress (step, trainLoss, trainAcc, valLoss, valAcc), finetune-step (epoch, of, done/total, imagesPerSecond), finetune-epoch (epoch, seconds), finetune-budget (epochs, of: the time budget holds fewer epochs than planned), saving, done (accuracy, bundle), failed (message), end. Replays past events; honours Last-Event-ID.';
 
 export async function jobRoutes(app: FastifyInstance, { ctx }: RouteOptions): Promise<void> {
   const { store, jobs } = ctx;
