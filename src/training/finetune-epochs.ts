@@ -142,11 +142,14 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
   history.push(p0);
   // The epochs run: the settings' count, cut when auto's time budget holds fewer.
   let epochs = s.epochs;
-  /** Cuts the epochs to what the budget holds after `done` of them (the schedule's decay ends with the new count). */
+  /**
+   * Fits the epochs to what the budget holds after `done` of them, up to the settings' count: a cut made on a slow
+   * first epoch (warm-up) is given back when the next ones run faster. The schedule's decay ends with the new count.
+   */
   const fitBudget = (done: number, lastEpochSeconds?: number) => {
     if (!budget) return;
-    const fits = epochsWithinBudget(budget, { done, planned: epochs, now: Date.now(), lastEpochSeconds });
-    if (fits >= epochs) return;
+    const fits = epochsWithinBudget(budget, { done, planned: s.epochs, now: Date.now(), lastEpochSeconds });
+    if (fits === epochs) return;
     emit({
       type: 'finetune-budget',
       epochs: fits,

@@ -140,8 +140,8 @@ export type TrainEvent =
   /** After each training step of an epoch: images done of the epoch's total. */
   | { type: 'finetune-step'; epoch: number; of: number; done: number; total: number }
   /**
-   * auto's time budget holds fewer epochs than planned: `epochs` of `of` (before the first epoch from the plan's
-   * estimate of one, after an epoch from its measured seconds).
+   * The epochs auto's time budget holds changed: `epochs` of the `of` planned (before the first epoch from the plan's
+   * estimate of one, after an epoch from its measured seconds; back up to `of` when epochs run faster).
    */
   | { type: 'finetune-budget'; epochs: number; of: number; epochSeconds: number; measured: boolean }
   /** A checkpoint of this same run was found: training continues after its last finished epoch. */

@@ -24,6 +24,9 @@ test('after an epoch: its measured seconds decide, and a slow epoch makes the fi
   assert.equal(epochsWithinBudget(budget, { done: 3, planned: 12, now: at0 + 400_000, lastEpochSeconds: 120 }), 6);
   // Faster than planned: the final stage keeps its estimate (30 s); 870 s of 40 s epochs would be 21: the plan's 12.
   assert.equal(epochsWithinBudget(budget, { done: 1, planned: 12, now: at0 + 30_000, lastEpochSeconds: 40 }), 12);
+  // A first epoch slow with warm-up cut the run to 8; the next ran 63 s: back to 12 when they fit again (here 11).
+  assert.equal(epochsWithinBudget(budget, { done: 2, planned: 12, now: at0 + 200_000, lastEpochSeconds: 63 }), 12);
+  assert.equal(epochsWithinBudget(budget, { done: 2, planned: 12, now: at0 + 250_000, lastEpochSeconds: 63 }), 11);
   // Nothing left: stop after the epochs done (never fewer than those).
   assert.equal(epochsWithinBudget(budget, { done: 4, planned: 12, now: at0 + 890_000, lastEpochSeconds: 120 }), 4);
 });

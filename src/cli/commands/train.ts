@@ -125,7 +125,7 @@ function eventPrinter(say: (s: string) => void) {
         break;
       case 'finetune-budget':
         say(
-          `time budget: ${e.measured ? `an epoch took ${e.epochSeconds.toFixed(0)} s` : `an epoch is planned at ~${e.epochSeconds.toFixed(0)} s`}, so ${e.epochs} of ${e.of} epochs fit in what is left of it (the rate's decay ends with them)`,
+          `time budget: ${e.measured ? `an epoch took ${e.epochSeconds.toFixed(0)} s` : `an epoch is planned at ~${e.epochSeconds.toFixed(0)} s`}, so ${e.epochs} of ${e.of} epochs fit in what is left of it${e.epochs < e.of ? " (the rate's decay ends with them)" : ''}`,
         );
         break;
       case 'finetune-resume':
