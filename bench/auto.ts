@@ -274,10 +274,12 @@ async function runRung(ds: Dataset, plan: PlanOf, which: Rung | 'auto'): Promise
       `  warning: auto planned again and ran ${ranAs}, not ${rung}: recorded under ${rung}, ranAs ${ranAs}`,
     );
   const ft = r.config.strategy === 'partial' || r.config.strategy === 'full' ? r.config : undefined;
+  // (the rung whose model was saved: rung 1 when no try beat the head)
+  const kept: Rung = ft?.strategy ?? 'head';
   const run: RunRecord = {
     ...(asAuto && { auto: r.plan?.outcome ?? r.plan?.reason ?? '' }),
     ...(ranAs && { ranAs }),
-    ...(which === 'auto' && { kept: r.stages?.rung }),
+    ...(which === 'auto' && { kept }),
     valAccuracy: r.metrics.accuracy,
     innerValAccuracy: r.config.splits.decisions.accuracy,
     bestEpoch: ft?.bestEpoch,
@@ -292,7 +294,7 @@ async function runRung(ds: Dataset, plan: PlanOf, which: Rung | 'auto'): Promise
     calibration: SHIPPED_CALIBRATION,
   };
   console.error(
-    `  ${which === 'auto' ? `auto (tried ${plan.tries!.join(', ')}, kept ${r.stages?.rung})` : `${e.rung}${asAuto ? ' (as auto)' : ''}`}: val ${run.valAccuracy.toFixed(4)}, ${run.actualSeconds.toFixed(0)} s (estimated ${e.seconds.toFixed(0)} s)` +
+    `  ${which === 'auto' ? `auto (tried ${plan.tries!.join(', ')}, kept ${kept})` : `${e.rung}${asAuto ? ' (as auto)' : ''}`}: val ${run.valAccuracy.toFixed(4)}, ${run.actualSeconds.toFixed(0)} s (estimated ${e.seconds.toFixed(0)} s)` +
       ` stages ${run.stages.map((s) => `${s.stage} ${s.actualSeconds.toFixed(0)}/${s.estimatedSeconds?.toFixed(0) ?? '-'}`).join(', ')}`,
   );
   await r.classifier.dispose();

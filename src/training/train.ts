@@ -3,7 +3,7 @@
 // they share the harness around their training step (harness.ts), types (types.ts) and the head policy
 // (classifier/head-policy.ts), never each other.
 import { loadDataset, datasetWarnings, usedClassCounts, type Dataset } from '../data/dataset.js';
-import { planTraining, type Plan, type StageName } from '../plan/plan.js';
+import { planTraining, type Plan, type Rung, type StageName } from '../plan/plan.js';
 import { finetuneClassifier } from './finetune.js';
 import { trainHeadClassifier } from './head.js';
 import { TlError } from '../util/errors.js';
@@ -73,7 +73,7 @@ export async function trainClassifier(data: string | Dataset, opts: TrainOptions
 
   let strategy = opts.strategy ?? DEFAULT_STRATEGY;
   let plan: Plan | undefined;
-  // The options as given, before auto's choice fills in its recipe or epochs (each of its tries starts from them).
+  // The options as given (auto): each of its tries fills in its own recipe or epochs from them.
   let asked: AutoTrainOptions = {};
   const tPlan = Date.now();
   // A fused model (--model a+b) has only rung 1: fine-tuning needs one backbone, so there is nothing to plan.
@@ -91,61 +91,28 @@ export async function trainClassifier(data: string | Dataset, opts: TrainOptions
     emit({ type: 'plan', plan });
     strategy = plan.choice;
     asked = opts;
-    opts = optionsForPlan(opts, plan);
   }
   const planSeconds = plan ? (Date.now() - tPlan) / 1000 : 0;
   const clock = stageClock(emit);
-  // auto's fine-tuning rung is a try against the head (its epoch 0): the verdict says which won, on the inner split.
-  let verdict: Extract<TrainEvent, { type: 'finetune-verdict' }> | undefined;
-  let cut: BudgetCut | undefined;
   const timed: RungContext = {
     ...ctx,
-    emit: (e) => {
-      if (e.type === 'finetune-verdict') verdict = e;
-      if (e.type === 'finetune-budget') cut = e;
-      clock.emit(e);
-    },
+    emit: clock.emit,
     domain: plan?.domain,
     autoTry: plan !== undefined,
   };
-  if (plan?.tries && plan.tries.length > 1) {
-    // (several tries: each runs with its own options, from what was asked)
-    const t = await tryInTurn(plan, asked, timed);
+  // auto's fine-tuning rungs are tries against the head (their epoch 0), one or two (partial, then rung 3).
+  const tries = plan?.tries ?? (strategy === 'partial' || strategy === 'full' ? [strategy] : []);
+  if (plan && tries.length) {
+    const t = await tryInTurn({ ...plan, tries }, asked, timed);
     plan = { ...plan, outcome: t.outcome };
     emit({ type: 'plan', plan: { ...plan, reason: t.outcome } });
-    return { ...t.result, plan, stages: clock.stages(t.rung, plan, planSeconds) };
+    return { ...t.result, plan, stages: clock.stages(t.timedAs, plan, planSeconds) };
   }
-  let r =
+  const r =
     strategy === 'partial' || strategy === 'full'
-      ? await finetuneClassifier(finetuneOptionsOf(opts, strategy), {
-          ...timed,
-          budget: plan && tryBudget(plan, strategy, t0, []),
-        })
+      ? await finetuneClassifier(finetuneOptionsOf(opts, strategy), timed)
       : await trainHeadClassifier(headOptionsOf(opts), timed);
   const rung = strategy === 'partial' || strategy === 'full' ? strategy : 'head';
-  // The try kept epoch 0, the pretrained network unchanged: what auto keeps then is rung 1, so rung 1 is what it
-  // returns, on the backbone's own cached features (a few seconds). The try's epoch 0 is the same head on the tail's
-  // float copy of the network, at the try's size: close, not equal (imagewoof: val 0.874 against rung 1's 0.884).
-  // Not after the far recipe: its epoch 0 is new units on a mid-level cut, a different model from rung 1.
-  const headAgain =
-    plan !== undefined &&
-    rung !== 'head' &&
-    verdict?.kept === 0 &&
-    !('replace' in opts && opts.replace) &&
-    !opts.signal?.aborted;
-  if (headAgain) {
-    await r.classifier.dispose();
-    r = await trainHeadClassifier(headOptionsOf(opts), timed);
-  }
-  if (plan && rung !== 'head') {
-    plan = {
-      ...plan,
-      outcome:
-        tryOutcome(rung, verdict, cut) +
-        (headAgain ? "; saved: rung 1's head, trained again on the backbone's own features" : ''),
-    };
-    emit({ type: 'plan', plan: { ...plan, reason: plan.outcome! } });
-  }
   return { ...r, plan, stages: clock.stages(rung, plan, planSeconds) };
 }
 
@@ -157,38 +124,42 @@ export function pickTry<T extends { counts: boolean; inner: number }>(tried: T[]
 }
 
 /**
- * auto's tries in turn (partial, then rung 3), each against the head on the same inner split (seeded). A try counts
- * when its paired test kept a fine-tuned epoch (or, for the far recipe, its new units: not the head); of those, the
- * higher inner-val accuracy wins, the cheaper on a tie. None: rung 1 itself, trained again on the backbone's own
- * features (as after one try that kept epoch 0). A try's 'done' is said only for the one kept; the others are disposed.
+ * auto's tries in turn (partial, then rung 3; or the one rung chosen), each against the head on the same inner split
+ * (seeded). A try counts when its paired test kept a fine-tuned epoch (or, for the far recipe, its new units: not the
+ * head; or, with no inner split to test on, its best epoch on train); of those, the higher inner-val accuracy wins,
+ * the cheaper on a tie. None: rung 1 itself, trained again on the backbone's own cached features (a few seconds): a
+ * try's epoch 0 is the same head on the tail's float copy of the network, at the try's size, close but not equal
+ * (imagewoof: val 0.874 against rung 1's 0.884). A try's 'done' is said only for the one kept; the others are
+ * disposed. `timedAs`: the rung whose estimate the run's stages compare with (the last try when the head was kept:
+ * its time went there, the head trained again counts in 'final').
  */
 async function tryInTurn(
-  plan: Plan,
+  plan: Plan & { tries: Rung[] },
   asked: AutoTrainOptions,
   ctx: RungContext,
-): Promise<{ result: TrainResult; rung: 'head' | 'partial' | 'full'; outcome: string }> {
+): Promise<{ result: TrainResult; timedAs: 'partial' | 'full'; outcome: string }> {
   const tried: {
     rung: 'partial' | 'full';
     result: TrainResult;
-    verdict: Extract<TrainEvent, { type: 'finetune-verdict' }> | undefined;
+    verdict: Verdict | undefined;
     cut: BudgetCut | undefined;
     done: TrainEvent[];
     counts: boolean;
     inner: number;
   }[] = [];
-  const tries = plan.tries!.filter((r): r is 'partial' | 'full' => r !== 'head');
+  const tries = plan.tries.filter((r): r is 'partial' | 'full' => r !== 'head');
   for (const [i, rung] of tries.entries()) {
     if (asked.signal?.aborted) continue;
     const done: TrainEvent[] = [];
-    // This try's own verdict (none when no fine-tuned epoch beat epoch 0 on the inner split: it kept the head).
-    let verdict: Extract<TrainEvent, { type: 'finetune-verdict' }> | undefined;
+    // This try's own verdict (none only without an inner split to test on).
+    let verdict: Verdict | undefined;
     let cut: BudgetCut | undefined;
     const o = finetuneOptionsOf(optionsForPlan(asked, { ...plan, choice: rung }), rung);
     const result = await finetuneClassifier(o, {
       ...ctx,
       emit: (e) => {
         if (e.type === 'finetune-verdict') verdict = e;
-        if (e.type === 'finetune-budget') cut = e;
+        if (e.type === 'finetune-budget') cut = e.epochs < e.of ? e : undefined;
         if (e.type === 'done') done.push(e);
         else ctx.emit(e);
       },
@@ -196,29 +167,34 @@ async function tryInTurn(
       budget: tryBudget(plan, rung, ctx.t0, tries.slice(i + 1)),
     });
     const newUnits = 'replace' in o && !!o.replace;
+    const untested = result.config.splits.decisions?.split !== 'inner-val';
     tried.push({
       rung,
       result,
       verdict,
       cut,
       done,
-      counts: newUnits || (verdict !== undefined && verdict.kept > 0),
-      inner: result.config.splits.decisions?.accuracy ?? -1,
+      counts: newUnits || (verdict ? verdict.kept > 0 : untested),
+      inner: untested ? -1 : (result.config.splits.decisions?.accuracy ?? -1),
     });
   }
   const winner = pickTry(tried);
   for (const t of tried) if (t !== winner) await t.result.classifier.dispose();
   const lines = tried.map((t) => tryOutcome(t.rung, t.verdict, t.cut));
+  const timedAs = winner?.rung ?? tries.at(-1)!;
   const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
   if (!winner) {
     const result = await trainHeadClassifier(headOptionsOf(asked), ctx);
     const outcome = `${lines.join('; ')}; saved: rung 1's head, trained again on the backbone's own features`;
-    return { result, rung: 'head', outcome };
+    return { result, timedAs, outcome };
   }
   for (const e of winner.done) ctx.emit(e);
   const other = tried.find((t) => t !== winner && t.counts);
-  const why = `kept ${winner.rung}: ${pct(winner.inner)} on the inner split${other ? ` against ${other.rung}'s ${pct(other.inner)}` : ''}`;
-  return { result: winner.result, rung: winner.rung, outcome: `${lines.join('; ')}; ${why}` };
+  const why =
+    winner.inner < 0
+      ? `kept ${winner.rung}`
+      : `kept ${winner.rung}: ${pct(winner.inner)} on the inner split${other ? ` against ${other.rung}'s ${pct(other.inner)}` : ''}`;
+  return { result: winner.result, timedAs, outcome: `${lines.join('; ')}; ${why}` };
 }
 
 /**
@@ -240,6 +216,7 @@ export function optionsForPlan(
 }
 
 type BudgetCut = Extract<TrainEvent, { type: 'finetune-budget' }>;
+type Verdict = Extract<TrainEvent, { type: 'finetune-verdict' }>;
 
 /**
  * A try's share of auto's time budget: from the run's start (the plan included: the budget is the user's wait), the
@@ -262,11 +239,7 @@ export function tryBudget(
 }
 
 /** auto's line after its try: what was tried, what each scored on the inner split, and why the winner won. */
-function tryOutcome(
-  rung: 'partial' | 'full',
-  v: Extract<TrainEvent, { type: 'finetune-verdict' }> | undefined,
-  cut?: BudgetCut,
-): string {
+function tryOutcome(rung: 'partial' | 'full', v: Verdict | undefined, cut?: BudgetCut): string {
   const held = cut ? ` (the time budget held ${cut.epochs} of ${cut.of} epochs)` : '';
   if (!v)
     return `tried ${rung}${held}: no inner split to compare it with the head on, so the best epoch on train was kept`;
