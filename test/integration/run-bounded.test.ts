@@ -2,8 +2,8 @@
 // the feature store, the spill file is written from it, val is scored a chunk at a time and the unknown detector reads
 // only its samples. Each run is a child process (run-bounded-child.mjs) so its peak RSS is its own: a synthetic set
 // and one 4x bigger (real cats_and_dogs_filtered vectors + noise, stored under MobileNetV2's key in a temporary
-// TL_CACHE_DIR; the files are a few bytes each, found in the store by their hash and never decoded) peak within a
-// few MB of each other, where holding the vectors would add 5 KB each. The real set's answers match the in-memory run.
+// TL_CACHE_DIR; the files are a few bytes each, found in the store by their hash and never decoded) peak within
+// tens of MB of each other (the files' bookkeeping), where holding the vectors would add 5 KB each. The real set's answers match the in-memory run.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -119,5 +119,8 @@ test(`a bounded run's peak RSS does not grow with the set: ${SMALL} and ${4 * SM
     `peak RSS: ${small.peakRssMB} MB at ${SMALL}, ${big.peakRssMB} MB at ${4 * SMALL} (+${grew} MB); ` +
       `val accuracy ${small.accuracy}, ${big.accuracy}`,
   );
-  assert.ok(grew < heldVectors / 4, `peak RSS grew ${grew} MB; holding the vectors would add ${heldVectors} MB`);
+  // What does grow with the files is their bookkeeping (paths, labels, hashes: about 1 KB a file) and when the GC
+  // runs: +23 and +43 MB in two suite runs of the same commit. Holding the vectors adds 146 MB on top of that, so the
+  // line is halfway between.
+  assert.ok(grew < heldVectors / 2, `peak RSS grew ${grew} MB; holding the vectors would add ${heldVectors} MB`);
 });
