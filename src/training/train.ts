@@ -73,8 +73,6 @@ export async function trainClassifier(data: string | Dataset, opts: TrainOptions
 
   let strategy = opts.strategy ?? DEFAULT_STRATEGY;
   let plan: Plan | undefined;
-  // The options as given (auto): each of its tries fills in its own recipe or epochs from them.
-  let asked: AutoTrainOptions = {};
   const tPlan = Date.now();
   // A fused model (--model a+b) has only rung 1: fine-tuning needs one backbone, so there is nothing to plan.
   if ((opts.strategy === undefined || opts.strategy === 'auto') && !isFusedSpec(opts.model)) {
@@ -90,7 +88,6 @@ export async function trainClassifier(data: string | Dataset, opts: TrainOptions
     });
     emit({ type: 'plan', plan });
     strategy = plan.choice;
-    asked = opts;
   }
   const planSeconds = plan ? (Date.now() - tPlan) / 1000 : 0;
   const clock = stageClock(emit);
@@ -103,7 +100,8 @@ export async function trainClassifier(data: string | Dataset, opts: TrainOptions
   // auto's fine-tuning rungs are tries against the head (their epoch 0), one or two (partial, then rung 3).
   const tries = plan?.tries ?? (strategy === 'partial' || strategy === 'full' ? [strategy] : []);
   if (plan && tries.length) {
-    const t = await tryInTurn({ ...plan, tries }, asked, timed);
+    // (a plan is made only for auto's options; each try fills in its own recipe or epochs from them)
+    const t = await tryInTurn({ ...plan, tries }, opts as AutoTrainOptions, timed);
     plan = { ...plan, outcome: t.outcome };
     emit({ type: 'plan', plan: { ...plan, reason: t.outcome } });
     return { ...t.result, plan, stages: clock.stages(t.timedAs, plan, planSeconds) };
@@ -167,15 +165,15 @@ async function tryInTurn(
       budget: tryBudget(plan, rung, ctx.t0, tries.slice(i + 1)),
     });
     const newUnits = 'replace' in o && !!o.replace;
-    const untested = result.config.splits.decisions?.split !== 'inner-val';
     tried.push({
       rung,
       result,
       verdict,
       cut,
       done,
-      counts: newUnits || (verdict ? verdict.kept > 0 : untested),
-      inner: untested ? -1 : (result.config.splits.decisions?.accuracy ?? -1),
+      // (no verdict: no inner split to test on, so the try's best epoch on train stands)
+      counts: newUnits || (verdict ? verdict.kept > 0 : result.config.splits.decisions?.split !== 'inner-val'),
+      inner: result.config.splits.decisions?.accuracy ?? -1,
     });
   }
   const winner = pickTry(tried);
