@@ -3,7 +3,8 @@
 // only its samples. Each run is a child process (run-bounded-child.mjs) so its peak RSS is its own: a synthetic set
 // and one 4x bigger (real cats_and_dogs_filtered vectors + noise, stored under MobileNetV2's key in a temporary
 // TL_CACHE_DIR; the files are a few bytes each, found in the store by their hash and never decoded) peak within
-// tens of MB of each other (the files' bookkeeping), where holding the vectors would add 5 KB each. The real set's answers match the in-memory run.
+// tens of MB of each other (the files' bookkeeping), where holding the vectors would add 5 KB each. The real set's
+// answers match the in-memory run.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
