@@ -4,8 +4,9 @@
 // What continues a run identically: the trainable variables and the head, both Adam optimizers' moments, iteration
 // counts and accumulated beta powers (saved as they are: setWeights recomputes them as pow(), which need not equal
 // the product the steps accumulated to the last bit), the step index (warm-up), history, the best epoch so far with
-// its weights, and the patience counter. The shuffle RNG is not saved: the caller replays its epochs' shuffles from
-// the seed (cheap, and exact). The L-BFGS head that starts the run is recomputed (deterministic for the same inputs).
+// the inner rows it got right, the epoch to keep with its weights, and the patience counter. The shuffle RNG is not
+// saved: the caller replays its epochs' shuffles from the seed (cheap, and exact). The L-BFGS head that starts the run
+// is recomputed (deterministic for the same inputs).
 //
 // Where: <cache>/finetune-checkpoints/<key>/state.bin, one file written to a temp name, fsynced and renamed over the
 // last one (a kill leaves the previous epoch's checkpoint or the new one, never half of one). The key hashes
@@ -33,7 +34,8 @@ import type { CurvePoint as HistoryPoint } from '../eval/report.js';
 
 type TF = typeof tfjs;
 
-const MAGIC = 'TLFTCKPT1\n';
+// (2: the kept epoch beside the best's inner rows; a version-1 checkpoint is not resumed: its run starts over.)
+const MAGIC = 'TLFTCKPT2\n';
 const FILE = 'state.bin';
 /** A killed run's checkpoint not resumed for this long is dropped by the next save (it is up to ~4x the weights). */
 export const STALE_CHECKPOINT_MS = 7 * 24 * 3600 * 1000;
@@ -90,7 +92,10 @@ export interface CheckpointState {
   W: Float32Array;
   b: Float32Array;
   tail: Float32Array[];
-  best: {
+  /** The best fine-tuned epoch's inner score, with the rows it got right ('0'/'1' per row); absent: none yet. */
+  best?: { epoch: number; acc: number; loss: number; correct: string };
+  /** The epoch to keep so far (the best, or the latest near it) with its weights. */
+  kept: {
     epoch: number;
     acc: number;
     loss: number;

@@ -4,6 +4,7 @@
 // alone: it is kept only when its gain exceeds the paired standard error of the difference on the same rows (the
 // one-standard-error rule select-l2.ts uses for the L2 strength). Patience counts from the best fine-tuned epoch, not
 // from epoch 0, so the dip of the first epochs after unfreezing does not end a run whose inner score still climbs.
+// When the best passes, a decaying schedule (rung 3) keeps the latest epoch within a paired SE of it (NEAR_BEST_SE).
 import { pairedStdErr } from '../solvers/select-l2.js';
 
 /** A fine-tuned epoch is kept when it beats epoch 0 by more than this many paired standard errors on the inner split. */
@@ -22,7 +23,8 @@ export interface EpochScore {
 }
 
 export interface EpochVerdict {
-  /** The epoch kept: the best fine-tuned one when it passes the test, else 0. */
+  /** The epoch kept: when the best fine-tuned epoch passes the test, it or (a decaying schedule) the latest epoch
+   * near it; else 0. */
   kept: number;
   /** The best fine-tuned epoch and its gain over epoch 0 (points), with the paired standard error (points). */
   bestFinetuned: number;
@@ -57,8 +59,16 @@ export function signTestP(wins: number, losses: number): number {
   return Math.min(1, p);
 }
 
-/** The paired comparison of the best fine-tuned epoch with epoch 0 on the same inner rows. */
-export function chooseEpoch(head: EpochScore, best: EpochScore, weights?: Float64Array): EpochVerdict {
+/**
+ * The paired comparison of the best fine-tuned epoch with epoch 0 on the same inner rows: whether fine-tuning beat the
+ * head. When it did, the epoch kept is `later` if given (a later epoch within NEAR_BEST_SE of the best), else the best.
+ */
+export function chooseEpoch(
+  head: EpochScore,
+  best: EpochScore,
+  weights?: Float64Array,
+  later?: { epoch: number; acc: number },
+): EpochVerdict {
   const gain = (best.acc - head.acc) * 100;
   const se = pairedStdErr(best.correct, head.correct, weights) * 100;
   let wins = 0;
@@ -69,15 +79,23 @@ export function chooseEpoch(head: EpochScore, best: EpochScore, weights?: Float6
   }
   const signP = signTestP(wins, losses);
   const beats = gain > KEEP_MARGIN_SE * se + 1e-9 && signP <= KEEP_SIGN_TEST_LEVEL;
-  const scores = `epoch 0 (the head) ${(head.acc * 100).toFixed(1)} %, best fine-tuned epoch ${best.epoch} ${(best.acc * 100).toFixed(1)} % on ${head.correct.length} inner-val images`;
+  const pc = (x: number) => `${(x * 100).toFixed(1)} %`;
+  const scores = `epoch 0 (the head) ${pc(head.acc)}, best fine-tuned epoch ${best.epoch} ${pc(best.acc)} on ${head.correct.length} inner-val images`;
+  const near = later && later.epoch > best.epoch ? later : undefined;
   const why = beats
-    ? `kept epoch ${best.epoch}: ${scores}; ${pts(gain)} pts > ${KEEP_MARGIN_SE} paired SE (${se.toFixed(1)} pts)`
+    ? `kept epoch ${near?.epoch ?? best.epoch}: ${scores}; ${pts(gain)} pts > ${KEEP_MARGIN_SE} paired SE (${se.toFixed(1)} pts)${near ? `; epoch ${near.epoch} (${pc(near.acc)}) is the latest within ${NEAR_BEST_SE} paired SE of the best, further down the decay` : ''}`
     : gain > KEEP_MARGIN_SE * se + 1e-9
       ? `kept epoch 0 (the head): ${scores}; ${pts(gain)} pts rests on ${wins} image${wins === 1 ? '' : 's'} against ${losses} (sign test p ${signP.toFixed(2)} > ${KEEP_SIGN_TEST_LEVEL.toFixed(2)}), too few to show a gain`
       : gain <= 0
         ? `kept epoch 0 (the head): ${scores}; fine-tuning did not beat it (${pts(gain)} pts, paired SE ${se.toFixed(1)} pts)`
         : `kept epoch 0 (the head): ${scores}; ${pts(gain)} pts is within ${KEEP_MARGIN_SE} paired SE (${se.toFixed(1)} pts) of it, so fine-tuning did not show a gain`;
-  return { kept: beats ? best.epoch : 0, bestFinetuned: best.epoch, gainPoints: gain, stdErrPoints: se, why };
+  return {
+    kept: beats ? (near?.epoch ?? best.epoch) : 0,
+    bestFinetuned: best.epoch,
+    gainPoints: gain,
+    stdErrPoints: se,
+    why,
+  };
 }
 
 /**
@@ -99,6 +117,33 @@ export function shouldStop(
   if (!stopWhenBehind || !best || epoch < BEHIND_MIN_EPOCHS || sinceBest === 0) return undefined;
   const gap = head.acc - best.acc;
   return gap > BEHIND_MARGIN_SE * pairedStdErr(best.correct, head.correct, weights) + 1e-9 ? 'behind' : undefined;
+}
+
+/**
+ * On a decaying schedule (rung 3's cosine) the kept epoch is the latest within this many paired SEs of the best
+ * fine-tuned epoch: epochs that close are tied on the inner split, the best of them won by noise, and the later one has
+ * gone further down the decay, where a run settles. (tf_flowers5 at 3600 s: twelve epochs within four images of each
+ * other on 180 inner images; the best, epoch 4, scored 0.913 on val, the last 0.933.)
+ */
+export const NEAR_BEST_SE = 1;
+
+/** Whether epoch `s` is within NEAR_BEST_SE paired standard errors of the best fine-tuned epoch on the same rows. */
+export function nearBest(s: EpochScore, best: EpochScore, weights?: Float64Array): boolean {
+  return best.acc - s.acc <= NEAR_BEST_SE * pairedStdErr(s.correct, best.correct, weights) + 1e-9;
+}
+
+/**
+ * Where an epoch that just ended stands: whether it is the new best fine-tuned epoch (`best` undefined: none yet), and
+ * whether it is now the one to keep: the best, or with `latestNearBest` (a decaying schedule) any later epoch near it.
+ */
+export function epochStanding(
+  now: EpochScore,
+  best: EpochScore | undefined,
+  latestNearBest: boolean,
+  weights?: Float64Array,
+): { isBest: boolean; keep: boolean } {
+  const isBest = improves(now, best);
+  return { isBest, keep: isBest || (latestNearBest && !!best && nearBest(now, best, weights)) };
 }
 
 /** Whether epoch `s` beats the best fine-tuned epoch so far (accuracy, then loss). */

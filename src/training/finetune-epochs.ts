@@ -1,9 +1,10 @@
 // Rungs 2-3's epoch loop: the softmax first (L-BFGS on the tail's initial features: the rung-1 head, same CV for L2),
 // then tail + softmax together with Adam on minibatches: a lower rate for the pretrained blocks than for the head,
 // BatchNorm on its frozen statistics, early stopping on the accuracy of the check set (the inner validation split):
-// patience counts from the best fine-tuned epoch, and that epoch is kept only when a paired test on the check set says
-// it beats epoch 0 (epoch-choice.ts). Seeded; checkpointed after each epoch (finetune/checkpoint.ts) so a re-run resumes; between steps it
-// yields to the event loop, so an aborted signal stops it at the next step on any number of threads.
+// patience counts from the best fine-tuned epoch. The epoch kept is that one, or on rung 3's decaying schedule the
+// latest within a paired SE of it, and only when a paired test on the check set says it beats epoch 0
+// (epoch-choice.ts). Seeded; checkpointed after each epoch (finetune/checkpoint.ts) so a re-run resumes; between steps
+// it yields to the event loop, so an aborted signal stops it at the next step on any number of threads.
 import type * as tfjs from '@tensorflow/tfjs';
 import { fitStandardizer, applyStandardizerAll } from '../solvers/standardize.js';
 import type { L2Selection } from '../solvers/select-l2.js';
@@ -24,7 +25,14 @@ import {
   checkpointDir,
 } from '../finetune/checkpoint.js';
 import { finetuneModel, type FinetuneSettings } from './finetune-recipe.js';
-import { chooseEpoch, improves, shouldStop, type EpochScore, type EpochVerdict } from './epoch-choice.js';
+import {
+  chooseEpoch,
+  epochStanding,
+  improves,
+  shouldStop,
+  type EpochScore,
+  type EpochVerdict,
+} from './epoch-choice.js';
 import { epochsWithinBudget, type EpochBudget } from './epoch-budget.js';
 import { sampleWeightsFor } from '../classifier/head-policy.js';
 import { throwIfInterrupted, yieldToEventLoop } from './interrupted.js';
@@ -78,7 +86,7 @@ export interface FinetuneInput {
   budget?: EpochBudget;
 }
 
-/** Head first (L-BFGS on the tail's initial features), then tail + head with Adam. Restores the best epoch. */
+/** Head first (L-BFGS on the tail's initial features), then tail + head with Adam. Restores the epoch kept. */
 export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
   const { tf, tail, train, check, K, settings: s, opts, emit, epochTrain, checkpointKey, budget } = input;
   const seed = opts.seed ?? 0;
@@ -194,9 +202,12 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
   const order = Int32Array.from(train.acts.map((_, i) => i));
   // Epoch 0's weights (the pretrained tail), kept to fall back on when no fine-tuned epoch passes the paired test.
   const epoch0 = { epoch: 0, acc: s0.acc, loss: s0.loss, W: init.W, b: init.b, tail: await readAll(tailVars) };
-  // The best fine-tuned epoch (epoch 0 until one has run); patience counts from it.
-  let best = epoch0;
+  // The best fine-tuned epoch by inner score (none until one has run): patience counts from it.
   let bestScore: EpochScore | undefined;
+  // The epoch to keep, with its weights: the best, or on a decaying schedule the latest within NEAR_BEST_SE of it
+  // (epoch-choice.ts). It is never earlier than the best, so the best's weights need not be kept beside it.
+  const latestNearBest = s.schedule === 'cosine';
+  let chosen = epoch0;
   let sinceBest = 0;
   let stopped: FinetuneFit['stopped'];
   let startEpoch = 1;
@@ -214,7 +225,10 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
     await restoreOptimizer(tf, optTail, saved.optTail);
     stepIndex = saved.stepIndex;
     sinceBest = saved.sinceBest;
-    best = saved.best;
+    // (with the best's inner rows: later epochs are compared with them)
+    if (saved.best)
+      bestScore = { ...saved.best, correct: Uint8Array.from(saved.best.correct, (c) => (c === '1' ? 1 : 0)) };
+    chosen = saved.kept;
     history.splice(0, history.length, ...saved.history);
     for (let e = 1; e <= saved.epoch; e++) rng.shuffle(order);
     startEpoch = saved.epoch + 1;
@@ -239,7 +253,7 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
   try {
     for (let epoch = startEpoch; epoch <= epochs; epoch++) {
       // (a resumed run whose last checkpoint already ran out of patience)
-      if (opts.signal?.aborted || (opts.restoreBest !== false && best.epoch > 0 && sinceBest >= s.patience)) break;
+      if (opts.signal?.aborted || (opts.restoreBest !== false && bestScore && sinceBest >= s.patience)) break;
       const tEpoch = Date.now();
       rng.shuffle(order);
       const epochSet = epochTrain ? await epochTrain(epoch) : train;
@@ -300,18 +314,19 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
       // The tail's weights after this epoch, read once (the best-epoch snapshot and the checkpoint both take them).
       let tailNow: Float32Array<ArrayBuffer>[] | undefined;
       const tailWeights = async () => (tailNow ??= await readAll(tailVars));
-      if (opts.restoreBest === false || best.epoch === 0 || improves(sv, best)) {
-        bestScore = { epoch, ...sv };
-        best = {
-          epoch,
-          acc: sv.acc,
-          loss: sv.loss,
-          W: Wn,
-          b: bn,
-          tail: await tailWeights(),
-        };
+      const now: EpochScore = { epoch, ...sv };
+      // (without restoreBest, every epoch is the best and kept: the run ends with its last)
+      const { isBest, keep } =
+        opts.restoreBest === false
+          ? { isBest: true, keep: true }
+          : epochStanding(now, bestScore, latestNearBest, checkWeights);
+      if (isBest) {
+        bestScore = now;
         sinceBest = 0;
       } else sinceBest++;
+      if (keep) {
+        chosen = { epoch, acc: sv.acc, loss: sv.loss, W: Wn, b: bn, tail: await tailWeights() };
+      }
       if (checkpointKey && canCheckpoint && !opts.signal?.aborted) {
         try {
           saveCheckpoint({
@@ -324,7 +339,8 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
             W: Wn,
             b: bn,
             tail: await tailWeights(),
-            best,
+            ...(bestScore ? { best: { ...bestScore, correct: bestScore.correct.join('') } } : {}),
+            kept: chosen,
             optHead: await optimizerState(optHead),
             optTail: await optimizerState(optTail),
           });
@@ -356,30 +372,26 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
     of: epochs,
     checkpointDir: checkpointKey && kept ? checkpointDir(checkpointKey) : undefined,
   });
-  // Keep the best fine-tuned epoch only when the paired test on the check set says it beats epoch 0 (the L-BFGS head on
-  // the pretrained tail); without a check set, the best on train as before. (A resumed run scores its best epoch again:
-  // the checkpoint keeps its weights, not which rows it got right.)
+  // Keep a fine-tuned epoch only when the paired test on the check set says the best one beats epoch 0 (the L-BFGS head
+  // on the pretrained tail); the one kept is then the chosen one (the best, or the latest near it). Without a check
+  // set, the chosen one on train when the best beats epoch 0 there.
   let verdict: EpochVerdict | undefined;
-  if (opts.restoreBest !== false && useCheck && best.epoch > 0) {
-    if (!bestScore || bestScore.epoch !== best.epoch) {
-      setTail(best.tail);
-      bestScore = { epoch: best.epoch, ...(await score(best.W, best.b, evalSet)) };
-    }
-    verdict = chooseEpoch(head0, bestScore, checkWeights);
-    if (verdict.kept === 0) best = epoch0;
-  } else if (opts.restoreBest !== false && !useCheck && !improves(best, epoch0)) best = epoch0;
+  if (opts.restoreBest !== false && useCheck && bestScore) {
+    verdict = chooseEpoch(head0, bestScore, checkWeights, chosen);
+    if (verdict.kept === 0) chosen = epoch0;
+  } else if (opts.restoreBest !== false && !useCheck && !(bestScore && improves(bestScore, epoch0))) chosen = epoch0;
   if (verdict)
     emit({ type: 'finetune-verdict', kept: verdict.kept, why: verdict.why, ...(stopped ? { stopped } : {}) });
-  setTail(best.tail);
+  setTail(chosen.tail);
   return {
-    head: head(best.W, best.b),
+    head: head(chosen.W, chosen.b),
     l2,
     l2SelectedBy,
     selection,
     history,
-    bestEpoch: best.epoch,
+    bestEpoch: chosen.epoch,
     headOnlyCheckAcc: s0.acc,
-    bestCheckAcc: best.acc,
+    bestCheckAcc: chosen.acc,
     verdict,
     stopped,
     batchSize,

@@ -56,7 +56,8 @@ function state(key: string, epoch: number): CheckpointState {
     W: f32(1, 2, 3, Math.PI),
     b: f32(-1, 0.1),
     tail: [f32(5, 6), f32()],
-    best: { epoch: 2, acc: 2 / 3, loss: 0.123456789, W: f32(1, 2, 3, 4), b: f32(0, 0), tail: [f32(7, 8), f32()] },
+    best: { epoch: 2, acc: 2 / 3, loss: 0.123456789, correct: '011' },
+    kept: { epoch: 3, acc: 1 / 3, loss: 0.2, W: f32(1, 2, 3, 4), b: f32(0, 0), tail: [f32(7, 8), f32()] },
     optHead: opt,
     optTail: { ...opt, moments: [] },
   };
@@ -95,6 +96,12 @@ test("another run's file, a truncated file or garbage: undefined (the run starts
   saveCheckpoint(state(other, 2));
   writeFileSync(path, readFileSync(join(checkpointDir(other), 'state.bin')));
   assert.equal(loadCheckpoint(key), undefined, "another run's state under this key");
+  // A version-1 checkpoint (its best epoch's weights, no inner rows) cannot go on under the near-best rule: start fresh.
+  saveCheckpoint(state(key, 2));
+  const v2 = readFileSync(path);
+  assert.equal(v2.toString('latin1', 0, 10), 'TLFTCKPT2\n');
+  writeFileSync(path, Buffer.concat([Buffer.from('TLFTCKPT1\n', 'latin1'), v2.subarray(10)]));
+  assert.equal(loadCheckpoint(key), undefined, 'a version-1 checkpoint');
 });
 
 test('Adam restored from a checkpoint steps bit for bit like the one saved', async () => {

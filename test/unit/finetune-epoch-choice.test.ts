@@ -6,9 +6,11 @@ import assert from 'node:assert/strict';
 import {
   BEHIND_MIN_EPOCHS,
   chooseEpoch,
+  epochStanding,
   improves,
   KEEP_MARGIN_SE,
   KEEP_SIGN_TEST_LEVEL,
+  nearBest,
   shouldStop,
   signTestP,
   type EpochScore,
@@ -118,4 +120,57 @@ test('on a tiny inner split a gain of one or two images is not kept: the exact s
   assert.equal(signTestP(0, 0), 1);
   assert.ok(Math.abs(signTestP(6, 2) - 37 / 256) < 1e-12);
   assert.ok(KEEP_SIGN_TEST_LEVEL > 0.15 && KEEP_SIGN_TEST_LEVEL < 0.16);
+});
+
+test('a decaying schedule keeps the latest epoch within a paired SE of the best, when the best beats the head', () => {
+  // tf_flowers5 at 3600 s in miniature: the head right on 90 of 100 inner rows; epoch 4 the best (94); epochs 5 and
+  // 7 one row behind it, each on rows it gets wrong and others it gets right (within one paired SE); epoch 6 is eight
+  // behind.
+  const head = score(0, 100, (i) => i < 90);
+  const epochs = [
+    score(1, 100, (i) => i < 92),
+    score(2, 100, (i) => i < 91),
+    score(3, 100, (i) => i < 93),
+    score(4, 100, (i) => i < 94),
+    score(5, 100, (i) => i < 92 || i === 95),
+    score(6, 100, (i) => i < 86),
+    score(7, 100, (i) => i < 91 || i === 95 || i === 96),
+  ];
+  const run = (latestNearBest: boolean, seq = epochs) => {
+    let best: EpochScore | undefined;
+    let kept: EpochScore | undefined;
+    for (const e of seq) {
+      const st = epochStanding(e, best, latestNearBest);
+      if (st.isBest) best = e;
+      if (st.keep) kept = e;
+    }
+    return { best: best!, kept: kept! };
+  };
+  const near = run(true);
+  assert.equal(near.best.epoch, 4);
+  assert.equal(near.kept.epoch, 7, 'epoch 7 (one row behind epoch 4, paired SE 2.2 pts) is the latest near-tie');
+  assert.ok(nearBest(epochs[6], epochs[3]) && !nearBest(epochs[5], epochs[3]));
+  // One row behind and right on no row the best misses is not a tie: the best is strictly better there.
+  assert.ok(
+    !nearBest(
+      score(8, 100, (i) => i < 93),
+      epochs[3],
+    ),
+  );
+  // A constant rate (partial): the best is kept.
+  assert.equal(run(false).kept.epoch, 4);
+  // The test is the best's against the head (as without the rule); the near-tie is what is kept, and the line says so.
+  const v = chooseEpoch(head, near.best, undefined, near.kept);
+  assert.equal(v.kept, 7);
+  assert.equal(v.bestFinetuned, 4);
+  assert.match(
+    v.why,
+    /^kept epoch 7: epoch 0 \(the head\) 90\.0 %, best fine-tuned epoch 4 94\.0 % on 100 inner-val images; \+4\.0 pts > 1 paired SE \(2\.0 pts\); epoch 7 \(93\.0 %\) is the latest within 1 paired SE of the best, further down the decay$/,
+  );
+  // When the best does not beat the head, no near-tie is kept either.
+  const flat = run(true, [score(1, 100, (i) => i < 91), score(2, 100, (i) => i < 90 || i === 95)]);
+  assert.equal(flat.kept.epoch, 2);
+  assert.equal(chooseEpoch(head, flat.best, undefined, flat.kept).kept, 0);
+  // A later epoch given as `later` that is the best itself changes nothing.
+  assert.equal(chooseEpoch(head, near.best, undefined, near.best).why, chooseEpoch(head, near.best).why);
 });
