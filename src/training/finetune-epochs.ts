@@ -311,7 +311,7 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
         images: order.length,
         memory: { numTensors: mem.numTensors, numBytes: mem.numBytes, numDataIds: tf.engine().backend.numDataIds() },
       });
-      // The tail's weights after this epoch, read once (the best-epoch snapshot and the checkpoint both take them).
+      // The tail's weights after this epoch, read once (the kept-epoch snapshot and the checkpoint both take them).
       let tailNow: Float32Array<ArrayBuffer>[] | undefined;
       const tailWeights = async () => (tailNow ??= await readAll(tailVars));
       const now: EpochScore = { epoch, ...sv };
