@@ -339,7 +339,7 @@ export async function finetune(input: FinetuneInput): Promise<FinetuneFit> {
             W: Wn,
             b: bn,
             tail: await tailWeights(),
-            ...(bestScore ? { best: { ...bestScore, correct: bestScore.correct.join('') } } : {}),
+            best: bestScore && { ...bestScore, correct: bestScore.correct.join('') },
             kept: chosen,
             optHead: await optimizerState(optHead),
             optTail: await optimizerState(optTail),
